@@ -1,0 +1,440 @@
+//! cgroup management: v1 (and hybrid hosts, which run their controllers on v1)
+//! and the v2 unified hierarchy. We write the control files directly: a
+//! container needs a handful of writes, and doing them ourselves keeps
+//! `create` fast and dependency-free (see ARCHITECTURE.md).
+//!
+//! The resource → file translation is pure ([`v1::writes`], [`v2::writes`]) so it
+//! is unit-tested without a kernel; [`Cgroup`] takes its hierarchy roots as data,
+//! so the whole create/apply/destroy path also runs against a fake cgroupfs tree.
+
+pub mod devices;
+pub mod v1;
+pub mod v2;
+
+use std::fs;
+use std::io::ErrorKind;
+use std::path::{Path, PathBuf};
+use std::time::{Duration, Instant};
+
+use oci_spec::runtime::LinuxResources;
+
+use crate::error::{Result, RuntimeError};
+
+const CGROUP2_SUPER_MAGIC: i64 = 0x6367_7270;
+
+/// Which cgroup layout the host runs.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Hierarchy {
+    /// One mount per controller group (pure v1 and hybrid hosts).
+    V1(Vec<V1Mount>),
+    /// The unified hierarchy mounted at `root`.
+    V2 { root: PathBuf },
+}
+
+/// One v1 hierarchy: the controllers it carries (`cpu`, `name=systemd`, …) and where it is mounted.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct V1Mount {
+    pub subsystems: Vec<String>,
+    pub mountpoint: PathBuf,
+}
+
+impl V1Mount {
+    pub fn has(&self, subsystem: &str) -> bool {
+        self.subsystems.iter().any(|s| s == subsystem)
+    }
+}
+
+impl Hierarchy {
+    /// Looks at `/sys/fs/cgroup`: cgroup2 there means v2; anything else is v1
+    /// (a hybrid host's `unified` mount carries no controllers and is ignored).
+    pub fn detect() -> Result<Self> {
+        let root = Path::new("/sys/fs/cgroup");
+        let fs =
+            nix::sys::statfs::statfs(root).map_err(RuntimeError::sys("statfs /sys/fs/cgroup"))?;
+        if fs.filesystem_type().0 as i64 == CGROUP2_SUPER_MAGIC {
+            return Ok(Hierarchy::V2 {
+                root: root.to_path_buf(),
+            });
+        }
+        let mountinfo = fs::read_to_string("/proc/self/mountinfo")
+            .map_err(RuntimeError::io("read", "/proc/self/mountinfo"))?;
+        Ok(Hierarchy::V1(parse_v1_mounts(&mountinfo)))
+    }
+
+    pub fn is_v2(&self) -> bool {
+        matches!(self, Hierarchy::V2 { .. })
+    }
+}
+
+/// Extracts the cgroup v1 mounts from `/proc/self/mountinfo` text.
+pub fn parse_v1_mounts(mountinfo: &str) -> Vec<V1Mount> {
+    let mut out = Vec::new();
+    for line in mountinfo.lines() {
+        let Some((left, right)) = line.split_once(" - ") else {
+            continue;
+        };
+        let mut rf = right.split(' ');
+        if rf.next() != Some("cgroup") {
+            continue;
+        }
+        let super_opts = rf.nth(1).unwrap_or("");
+        let Some(mountpoint) = left.split(' ').nth(4) else {
+            continue;
+        };
+        let subsystems: Vec<String> = super_opts
+            .split(',')
+            .filter(|o| {
+                !matches!(*o, "rw" | "ro" | "xattr" | "noprefix" | "clone_children")
+                    && !o.starts_with("release_agent=")
+            })
+            .map(str::to_string)
+            .collect();
+        if !subsystems.is_empty()
+            && !out
+                .iter()
+                .any(|m: &V1Mount| m.mountpoint == Path::new(mountpoint))
+        {
+            out.push(V1Mount {
+                subsystems,
+                mountpoint: PathBuf::from(unescape_mountinfo(mountpoint)),
+            });
+        }
+    }
+    out
+}
+
+fn unescape_mountinfo(s: &str) -> String {
+    s.replace("\\040", " ")
+        .replace("\\011", "\t")
+        .replace("\\012", "\n")
+        .replace("\\134", "\\")
+}
+
+/// Turns a spec's `cgroupsPath` into a path relative to each hierarchy root.
+/// With `systemd` set, `slice:prefix:name` becomes `slice/…/prefix-name.scope`
+/// the way systemd lays it out (the scope is created as a plain directory).
+pub fn resolve_path(cgroups_path: Option<&Path>, id: &str, systemd: bool) -> Result<PathBuf> {
+    let raw = cgroups_path
+        .map(|p| p.to_string_lossy().into_owned())
+        .unwrap_or_default();
+    if systemd && !raw.starts_with('/') {
+        let parts: Vec<&str> = if raw.is_empty() {
+            vec!["system.slice", "wharf", id]
+        } else {
+            raw.split(':').collect()
+        };
+        let [slice, prefix, name] = parts[..] else {
+            return Err(RuntimeError::InvalidSpec(format!(
+                "systemd cgroupsPath {raw:?} is not in slice:prefix:name form"
+            )));
+        };
+        let slice = if slice.is_empty() {
+            "system.slice"
+        } else {
+            slice
+        };
+        let mut path = PathBuf::new();
+        // a-b-c.slice lives in a.slice/a-b.slice/a-b-c.slice
+        let stem = slice.strip_suffix(".slice").unwrap_or(slice);
+        let mut acc = String::new();
+        for part in stem.split('-') {
+            if !acc.is_empty() {
+                acc.push('-');
+            }
+            acc.push_str(part);
+            path.push(format!("{acc}.slice"));
+        }
+        let unit = if prefix.is_empty() {
+            format!("{name}.scope")
+        } else {
+            format!("{prefix}-{name}.scope")
+        };
+        path.push(unit);
+        return Ok(path);
+    }
+    let raw = if raw.is_empty() {
+        format!("wharf/{id}")
+    } else {
+        raw
+    };
+    let mut path = PathBuf::new();
+    for comp in Path::new(&raw).components() {
+        match comp {
+            std::path::Component::Normal(c) => path.push(c),
+            std::path::Component::RootDir | std::path::Component::CurDir => {}
+            _ => {
+                return Err(RuntimeError::InvalidSpec(format!(
+                    "cgroupsPath {raw:?} must not contain '..'"
+                )))
+            }
+        }
+    }
+    if path.as_os_str().is_empty() {
+        return Err(RuntimeError::InvalidSpec(format!(
+            "cgroupsPath {raw:?} names the root cgroup"
+        )));
+    }
+    Ok(path)
+}
+
+/// A container's cgroup across every hierarchy of the host.
+#[derive(Debug, Clone)]
+pub struct Cgroup {
+    hierarchy: Hierarchy,
+    path: PathBuf,
+}
+
+impl Cgroup {
+    pub fn new(hierarchy: Hierarchy, path: PathBuf) -> Self {
+        Cgroup { hierarchy, path }
+    }
+
+    pub fn path(&self) -> &Path {
+        &self.path
+    }
+
+    pub fn hierarchy(&self) -> &Hierarchy {
+        &self.hierarchy
+    }
+
+    /// The container's directory in each hierarchy.
+    pub fn dirs(&self) -> Vec<PathBuf> {
+        match &self.hierarchy {
+            Hierarchy::V1(mounts) => mounts
+                .iter()
+                .map(|m| m.mountpoint.join(&self.path))
+                .collect(),
+            Hierarchy::V2 { root } => vec![root.join(&self.path)],
+        }
+    }
+
+    /// The directory whose `cgroup.procs` lists the container's processes.
+    fn procs_dir(&self) -> PathBuf {
+        match &self.hierarchy {
+            Hierarchy::V1(mounts) => {
+                let m = ["pids", "freezer", "memory", "cpu"]
+                    .iter()
+                    .find_map(|s| mounts.iter().find(|m| m.has(s)))
+                    .or(mounts.first());
+                m.map(|m| m.mountpoint.join(&self.path)).unwrap_or_default()
+            }
+            Hierarchy::V2 { root } => root.join(&self.path),
+        }
+    }
+
+    /// Creates the cgroup directories and applies `resources`. On failure the
+    /// directories this call made are removed again.
+    pub fn create(&self, resources: Option<&LinuxResources>) -> Result<()> {
+        let made = match &self.hierarchy {
+            Hierarchy::V1(mounts) => v1::create(mounts, &self.path),
+            Hierarchy::V2 { root } => v2::create(root, &self.path),
+        };
+        let made = made?;
+        if let Err(e) = self.apply(resources) {
+            for dir in made.iter().rev() {
+                let _ = fs::remove_dir(dir);
+            }
+            return Err(e);
+        }
+        Ok(())
+    }
+
+    /// Writes the limits of `resources` (used at create and by `update`).
+    pub fn apply(&self, resources: Option<&LinuxResources>) -> Result<()> {
+        let Some(res) = resources else { return Ok(()) };
+        match &self.hierarchy {
+            Hierarchy::V1(mounts) => v1::apply(mounts, &self.path, res),
+            Hierarchy::V2 { root } => v2::apply(root, &self.path, res),
+        }
+    }
+
+    /// Moves `pid` into the cgroup in every hierarchy.
+    pub fn add_pid(&self, pid: i32) -> Result<()> {
+        let pid = pid.to_string();
+        for dir in self.dirs() {
+            write_file(&dir.join("cgroup.procs"), &pid)?;
+        }
+        Ok(())
+    }
+
+    /// Processes currently in the cgroup.
+    pub fn pids(&self) -> Result<Vec<i32>> {
+        let file = self.procs_dir().join("cgroup.procs");
+        match fs::read_to_string(&file) {
+            Ok(s) => Ok(s.lines().filter_map(|l| l.trim().parse().ok()).collect()),
+            Err(e) if e.kind() == ErrorKind::NotFound => Ok(Vec::new()),
+            Err(e) => Err(RuntimeError::Io {
+                context: "read",
+                path: file,
+                source: e,
+            }),
+        }
+    }
+
+    /// Freezes (`true`) or thaws the cgroup and waits until the kernel reports it done.
+    pub fn freeze(&self, frozen: bool) -> Result<()> {
+        match &self.hierarchy {
+            Hierarchy::V1(mounts) => v1::freeze(mounts, &self.path, frozen),
+            Hierarchy::V2 { root } => v2::freeze(&root.join(&self.path), frozen),
+        }
+    }
+
+    pub fn is_frozen(&self) -> bool {
+        match &self.hierarchy {
+            Hierarchy::V1(mounts) => v1::is_frozen(mounts, &self.path),
+            Hierarchy::V2 { root } => v2::is_frozen(&root.join(&self.path)),
+        }
+    }
+
+    /// Kills whatever still runs in the cgroup and removes its directories.
+    pub fn destroy(&self) -> Result<()> {
+        let deadline = Instant::now() + Duration::from_secs(5);
+        loop {
+            let pids = self.pids()?;
+            if pids.is_empty() {
+                break;
+            }
+            if self.is_frozen() {
+                let _ = self.freeze(false);
+            }
+            for pid in pids {
+                let _ = nix::sys::signal::kill(
+                    nix::unistd::Pid::from_raw(pid),
+                    nix::sys::signal::Signal::SIGKILL,
+                );
+            }
+            if Instant::now() > deadline {
+                return Err(RuntimeError::Cgroup(format!(
+                    "processes left in {} after SIGKILL",
+                    self.path.display()
+                )));
+            }
+            std::thread::sleep(Duration::from_millis(2));
+        }
+        for dir in self.dirs() {
+            remove_dir_retry(&dir)?;
+        }
+        Ok(())
+    }
+}
+
+fn remove_dir_retry(dir: &Path) -> Result<()> {
+    let mut delay = Duration::from_micros(500);
+    for _ in 0..12 {
+        match fs::remove_dir(dir) {
+            Ok(()) => return Ok(()),
+            Err(e) if e.kind() == ErrorKind::NotFound => return Ok(()),
+            Err(e) if e.raw_os_error() == Some(libc::EBUSY) => {
+                std::thread::sleep(delay);
+                delay *= 2;
+            }
+            Err(e) => {
+                return Err(RuntimeError::Io {
+                    context: "remove cgroup",
+                    path: dir.to_path_buf(),
+                    source: e,
+                })
+            }
+        }
+    }
+    Err(RuntimeError::Cgroup(format!(
+        "{} stays busy",
+        dir.display()
+    )))
+}
+
+/// Writes a control file in one write(2), without truncating (cgroupfs
+/// semantics). `create` only matters on a fake tree: cgroupfs files exist.
+pub(crate) fn write_file(path: &Path, value: &str) -> Result<()> {
+    use std::io::Write;
+    let mut f = fs::OpenOptions::new()
+        .write(true)
+        .create(true)
+        .truncate(false)
+        .open(path)
+        .map_err(RuntimeError::io("open", path))?;
+    f.write_all(value.as_bytes())
+        .map_err(|e| RuntimeError::Cgroup(format!("write {value:?} to {}: {e}", path.display())))
+}
+
+/// Creates `rel` under `root` one level at a time, calling `on_new` for every
+/// directory made; returns the directories it made (outermost first).
+pub(crate) fn mkdir_levels(
+    root: &Path,
+    rel: &Path,
+    mut on_new: impl FnMut(&Path) -> Result<()>,
+) -> Result<Vec<PathBuf>> {
+    let mut made = Vec::new();
+    let mut cur = root.to_path_buf();
+    for comp in rel.components() {
+        cur.push(comp);
+        match fs::create_dir(&cur) {
+            Ok(()) => {
+                made.push(cur.clone());
+                if let Err(e) = on_new(&cur) {
+                    for d in made.iter().rev() {
+                        let _ = fs::remove_dir(d);
+                    }
+                    return Err(e);
+                }
+            }
+            Err(e) if e.kind() == ErrorKind::AlreadyExists => {}
+            Err(e) => {
+                for d in made.iter().rev() {
+                    let _ = fs::remove_dir(d);
+                }
+                return Err(RuntimeError::Io {
+                    context: "create cgroup",
+                    path: cur,
+                    source: e,
+                });
+            }
+        }
+    }
+    Ok(made)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn parses_hybrid_mountinfo() {
+        let text = "\
+25 24 0:22 / /sys/fs/cgroup ro,nosuid - tmpfs tmpfs ro,mode=755
+26 25 0:23 / /sys/fs/cgroup/unified rw - cgroup2 cgroup2 rw
+27 25 0:24 / /sys/fs/cgroup/systemd rw - cgroup cgroup rw,xattr,name=systemd
+28 25 0:25 / /sys/fs/cgroup/cpu,cpuacct rw - cgroup cgroup rw,cpu,cpuacct
+29 25 0:26 / /sys/fs/cgroup/memory rw - cgroup cgroup rw,memory
+";
+        let mounts = parse_v1_mounts(text);
+        assert_eq!(mounts.len(), 3);
+        assert_eq!(mounts[0].subsystems, vec!["name=systemd"]);
+        assert_eq!(mounts[1].subsystems, vec!["cpu", "cpuacct"]);
+        assert!(mounts[1].has("cpuacct"));
+        assert_eq!(mounts[2].mountpoint, PathBuf::from("/sys/fs/cgroup/memory"));
+    }
+
+    #[test]
+    fn resolves_paths() {
+        assert_eq!(
+            resolve_path(None, "c1", false).unwrap(),
+            PathBuf::from("wharf/c1")
+        );
+        assert_eq!(
+            resolve_path(Some(Path::new("/docker/abc")), "x", false).unwrap(),
+            PathBuf::from("docker/abc")
+        );
+        assert!(resolve_path(Some(Path::new("/a/../../etc")), "x", false).is_err());
+        assert!(resolve_path(Some(Path::new("/")), "x", false).is_err());
+        assert_eq!(
+            resolve_path(Some(Path::new("system.slice:docker:abc")), "x", true).unwrap(),
+            PathBuf::from("system.slice/docker-abc.scope")
+        );
+        assert_eq!(
+            resolve_path(Some(Path::new("a-b.slice:p:n")), "x", true).unwrap(),
+            PathBuf::from("a.slice/a-b.slice/p-n.scope")
+        );
+        assert!(resolve_path(Some(Path::new("bad")), "x", true).is_err());
+    }
+}

@@ -1,0 +1,170 @@
+//! Terminals: the pty a container gets when `process.terminal` is set, the
+//! console socket that hands its master to the caller, and the copy loop
+//! used when the runtime itself holds the master (foreground `run`/`exec -t`).
+
+use std::fs::File;
+use std::io::{IoSlice, IoSliceMut, Read, Write};
+use std::os::fd::{AsFd, AsRawFd, BorrowedFd, FromRawFd, OwnedFd, RawFd};
+use std::os::unix::net::UnixStream;
+use std::path::Path;
+
+use nix::fcntl::OFlag;
+use nix::mount::{mount, MsFlags};
+use nix::pty::{grantpt, posix_openpt, ptsname_r, unlockpt};
+use nix::sys::socket::{recvmsg, sendmsg, ControlMessage, ControlMessageOwned, MsgFlags};
+use nix::sys::termios;
+
+use crate::error::{Result, RuntimeError};
+
+/// Connects to the caller's console socket (before pivot_root, while its path is reachable).
+pub fn connect(path: &Path) -> Result<UnixStream> {
+    UnixStream::connect(path).map_err(RuntimeError::io("connect console socket", path))
+}
+
+/// Sends `master` over `sock` as runc does: the pty name as data, one SCM_RIGHTS fd.
+pub fn send_fd(sock: BorrowedFd<'_>, name: &str, fd: BorrowedFd<'_>) -> Result<()> {
+    let fds = [fd.as_raw_fd()];
+    let iov = [IoSlice::new(name.as_bytes())];
+    let cmsg = [ControlMessage::ScmRights(&fds)];
+    sendmsg::<()>(sock.as_raw_fd(), &iov, &cmsg, MsgFlags::empty(), None)
+        .map_err(RuntimeError::sys("send pty master"))?;
+    Ok(())
+}
+
+/// Receives one fd sent with [`send_fd`].
+pub fn recv_fd(sock: BorrowedFd<'_>) -> Result<OwnedFd> {
+    let mut buf = [0u8; 4096];
+    let mut iov = [IoSliceMut::new(&mut buf)];
+    let mut space = nix::cmsg_space!([RawFd; 1]);
+    let msg = recvmsg::<()>(
+        sock.as_raw_fd(),
+        &mut iov,
+        Some(&mut space),
+        MsgFlags::MSG_CMSG_CLOEXEC,
+    )
+    .map_err(RuntimeError::sys("receive pty master"))?;
+    for c in msg
+        .cmsgs()
+        .map_err(RuntimeError::sys("receive pty master"))?
+    {
+        if let ControlMessageOwned::ScmRights(fds) = c {
+            if let Some(fd) = fds.first() {
+                // SAFETY: the kernel just installed this descriptor for us; nothing else owns it.
+                return Ok(unsafe { OwnedFd::from_raw_fd(*fd) });
+            }
+        }
+    }
+    Err(RuntimeError::Init(
+        "console socket message carried no file descriptor".into(),
+    ))
+}
+
+/// Inside the container (after pivot_root): opens a pty, optionally bind-mounts
+/// its slave on /dev/console, sends the master to `sock`, and makes the slave
+/// our stdio and controlling terminal.
+pub fn setup_pty(sock: BorrowedFd<'_>, console: bool, size: Option<(u16, u16)>) -> Result<()> {
+    let master = posix_openpt(OFlag::O_RDWR | OFlag::O_NOCTTY | OFlag::O_CLOEXEC)
+        .map_err(RuntimeError::sys("open /dev/ptmx"))?;
+    grantpt(&master).map_err(RuntimeError::sys("grantpt"))?;
+    unlockpt(&master).map_err(RuntimeError::sys("unlockpt"))?;
+    let name = ptsname_r(&master).map_err(RuntimeError::sys("ptsname"))?;
+    let slave = std::fs::OpenOptions::new()
+        .read(true)
+        .write(true)
+        .custom_flags(libc::O_NOCTTY)
+        .open(&name)
+        .map_err(RuntimeError::io("open pty", &name))?;
+    if let Some((rows, cols)) = size {
+        crate::sys::set_winsize(slave.as_fd(), rows, cols)
+            .map_err(RuntimeError::io("set window size", &name))?;
+    }
+    if console {
+        let dest = Path::new("/dev/console");
+        if !dest.exists() {
+            File::create(dest).map_err(RuntimeError::io("create", dest))?;
+        }
+        mount(
+            Some(name.as_str()),
+            dest,
+            None::<&str>,
+            MsFlags::MS_BIND,
+            None::<&str>,
+        )
+        .map_err(|e| RuntimeError::Io {
+            context: "bind console",
+            path: dest.into(),
+            source: e.into(),
+        })?;
+    }
+    send_fd(sock, &name, master.as_fd())?;
+    drop(master);
+    nix::unistd::dup2_stdin(&slave).map_err(RuntimeError::sys("dup2 pty"))?;
+    nix::unistd::dup2_stdout(&slave).map_err(RuntimeError::sys("dup2 pty"))?;
+    nix::unistd::dup2_stderr(&slave).map_err(RuntimeError::sys("dup2 pty"))?;
+    crate::sys::set_controlling_tty(slave.as_fd())
+        .map_err(|e| RuntimeError::Init(format!("set controlling tty: {e}")))?;
+    Ok(())
+}
+
+use std::os::unix::fs::OpenOptionsExt;
+
+/// Copies our stdin to `master` and `master` to our stdout until the pty
+/// closes. Puts a terminal stdin into raw mode for the duration.
+pub fn proxy(master: OwnedFd) -> Result<()> {
+    use nix::poll::{poll, PollFd, PollFlags, PollTimeout};
+    let stdin = std::io::stdin();
+    let saved = termios::tcgetattr(&stdin).ok();
+    if let Some(t) = &saved {
+        let mut raw = t.clone();
+        termios::cfmakeraw(&mut raw);
+        let _ = termios::tcsetattr(&stdin, termios::SetArg::TCSANOW, &raw);
+        if let Ok((rows, cols)) = crate::sys::get_winsize(stdin.as_fd()) {
+            let _ = crate::sys::set_winsize(master.as_fd(), rows, cols);
+        }
+    }
+    let mut master_file = File::from(master);
+    let mut buf = [0u8; 8192];
+    let mut stdin_open = true;
+    let result = loop {
+        let mut fds = vec![PollFd::new(master_file.as_fd(), PollFlags::POLLIN)];
+        if stdin_open {
+            fds.push(PollFd::new(stdin.as_fd(), PollFlags::POLLIN));
+        }
+        match poll(&mut fds, PollTimeout::NONE) {
+            Err(nix::Error::EINTR) => continue,
+            Err(e) => break Err(RuntimeError::Sys("poll", e)),
+            Ok(_) => {}
+        }
+        let master_ready = fds[0].revents().unwrap_or(PollFlags::empty());
+        let stdin_ready = fds
+            .get(1)
+            .and_then(|f| f.revents())
+            .unwrap_or(PollFlags::empty());
+        if master_ready.intersects(PollFlags::POLLIN | PollFlags::POLLHUP | PollFlags::POLLERR) {
+            match master_file.read(&mut buf) {
+                Ok(0) | Err(_) => break Ok(()), // EIO: every slave fd closed
+                Ok(n) => {
+                    let mut out = std::io::stdout().lock();
+                    let _ = out.write_all(&buf[..n]);
+                    let _ = out.flush();
+                }
+            }
+        }
+        if stdin_ready.intersects(PollFlags::POLLIN | PollFlags::POLLHUP) {
+            match std::io::stdin().lock().read(&mut buf) {
+                Ok(0) | Err(_) => {
+                    stdin_open = false;
+                    // Forward end-of-file as the terminal's EOF character.
+                    let _ = master_file.write_all(&[4]);
+                }
+                Ok(n) => {
+                    let _ = master_file.write_all(&buf[..n]);
+                }
+            }
+        }
+    };
+    if let Some(t) = saved {
+        let _ = termios::tcsetattr(&stdin, termios::SetArg::TCSANOW, &t);
+    }
+    result
+}

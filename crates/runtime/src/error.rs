@@ -1,0 +1,75 @@
+use std::path::PathBuf;
+
+/// Everything the runtime layer can fail with. Messages are lowercase and name
+/// the container, path or value at fault.
+#[derive(Debug, thiserror::Error)]
+pub enum RuntimeError {
+    #[error("container {0} does not exist")]
+    NotFound(String),
+    #[error("container with id {0} already exists")]
+    Exists(String),
+    #[error("invalid container id {0:?}: use letters, digits, '_', '-', '.', '+' only")]
+    InvalidId(String),
+    #[error("container {id} is {status}, {action} needs it {needed}")]
+    WrongState {
+        id: String,
+        status: String,
+        action: &'static str,
+        needed: &'static str,
+    },
+    #[error("container not running")]
+    NotRunning,
+    #[error("invalid config {path}: {reason}")]
+    InvalidConfig { path: PathBuf, reason: String },
+    #[error("invalid spec: {0}")]
+    InvalidSpec(String),
+    #[error("rootfs {0} does not exist")]
+    RootfsMissing(PathBuf),
+    #[error("{context} {path}: {source}")]
+    Io {
+        context: &'static str,
+        path: PathBuf,
+        source: std::io::Error,
+    },
+    #[error("{0}: {1}")]
+    Sys(&'static str, #[source] nix::Error),
+    #[error("cgroup: {0}")]
+    Cgroup(String),
+    #[error("seccomp: {0}")]
+    Seccomp(String),
+    #[error("{0} hook {1} failed: {2}")]
+    Hook(&'static str, PathBuf, String),
+    #[error("container init failed: {0}")]
+    Init(String),
+    /// An error the container process reported over the sync channel (already worded).
+    #[error("{0}")]
+    Child(String),
+    #[error("state file {path}: {reason}")]
+    State { path: PathBuf, reason: String },
+    #[error("runtime {binary} {verb} failed: {message}")]
+    External {
+        binary: PathBuf,
+        verb: String,
+        message: String,
+    },
+}
+
+pub type Result<T, E = RuntimeError> = std::result::Result<T, E>;
+
+impl RuntimeError {
+    pub(crate) fn io(
+        context: &'static str,
+        path: impl Into<PathBuf>,
+    ) -> impl FnOnce(std::io::Error) -> Self {
+        let path = path.into();
+        move |source| RuntimeError::Io {
+            context,
+            path,
+            source,
+        }
+    }
+
+    pub(crate) fn sys(context: &'static str) -> impl FnOnce(nix::Error) -> Self {
+        move |e| RuntimeError::Sys(context, e)
+    }
+}

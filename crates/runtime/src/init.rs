@@ -1,0 +1,259 @@
+//! The container side of `create`/`run`/`exec`: code that runs in the forked
+//! child, from the namespaces it joins to the final `execve`. Nothing here
+//! returns to the caller: success ends in the container's program, failure
+//! is reported over the sync channel and the child exits.
+
+use std::convert::Infallible;
+use std::ffi::CString;
+use std::io::Write;
+use std::os::fd::{AsFd, AsRawFd, OwnedFd};
+use std::path::Path;
+
+use nix::sched::CloneFlags;
+use oci_spec::runtime::{LinuxNamespaceType, Process, Spec};
+
+use crate::cgroups::Hierarchy;
+use crate::error::{Result, RuntimeError};
+use crate::seccomp::Filter;
+use crate::state::{State, Status};
+use crate::sync::{self, Channel};
+use crate::{console, hooks, mounts, process, sys};
+
+/// How the init learns that `start` was called.
+pub(crate) enum StartSignal {
+    /// `create`: block opening the exec fifo (an O_PATH descriptor) for writing.
+    Fifo(OwnedFd),
+    /// `run`: wait for START on the sync channel.
+    Channel,
+    /// `exec`: no wait, run as soon as set up.
+    Immediate,
+}
+
+pub(crate) struct InitArgs<'a> {
+    pub id: &'a str,
+    pub spec: &'a Spec,
+    pub process: &'a Process,
+    pub rootfs: &'a Path,
+    pub bundle: &'a Path,
+    pub chan: Channel,
+    pub console: Option<OwnedFd>,
+    pub seccomp: Option<Filter>,
+    pub start: StartSignal,
+    pub preserve_fds: i32,
+    /// Namespaces to join, in order (user first).
+    pub joins: Vec<(LinuxNamespaceType, OwnedFd)>,
+    pub new_ns: CloneFlags,
+    pub cgroup_path: &'a Path,
+    pub hierarchy: &'a Hierarchy,
+    /// `exec` into a running container rather than a new container's init.
+    pub exec: bool,
+    pub no_pivot: bool,
+}
+
+/// Entry point of the forked child. Never returns.
+pub(crate) fn child_main(args: InitArgs<'_>) -> ! {
+    match setup(&args) {
+        Ok(never) => match never {},
+        Err(e) => {
+            if args
+                .chan
+                .send(sync::ERROR, e.to_string().as_bytes())
+                .is_err()
+            {
+                // The parent is gone (create already returned): the container's stderr is all we have.
+                let _ = writeln!(std::io::stderr(), "wharf: {e}");
+            }
+            sys::exit_now(1)
+        }
+    }
+}
+
+pub(crate) fn ns_flag(t: LinuxNamespaceType) -> CloneFlags {
+    match t {
+        LinuxNamespaceType::Mount => CloneFlags::CLONE_NEWNS,
+        LinuxNamespaceType::Cgroup => CloneFlags::CLONE_NEWCGROUP,
+        LinuxNamespaceType::Uts => CloneFlags::CLONE_NEWUTS,
+        LinuxNamespaceType::Ipc => CloneFlags::CLONE_NEWIPC,
+        LinuxNamespaceType::User => CloneFlags::CLONE_NEWUSER,
+        LinuxNamespaceType::Pid => CloneFlags::CLONE_NEWPID,
+        LinuxNamespaceType::Network => CloneFlags::CLONE_NEWNET,
+        LinuxNamespaceType::Time => CloneFlags::from_bits_retain(0x80),
+    }
+}
+
+fn setup(a: &InitArgs<'_>) -> Result<Infallible> {
+    sys::reset_signals();
+    nix::sys::prctl::set_pdeathsig(nix::sys::signal::Signal::SIGKILL)
+        .map_err(RuntimeError::sys("pdeathsig"))?;
+    // Nothing in the container may read our memory or /proc/self/exe (CVE-2019-5736).
+    nix::sys::prctl::set_dumpable(false).map_err(RuntimeError::sys("set non-dumpable"))?;
+    let host_pid: i32 = String::from_utf8_lossy(&a.chan.expect(sync::GO)?)
+        .parse()
+        .unwrap_or(0);
+
+    for (t, fd) in &a.joins {
+        nix::sched::setns(fd.as_fd(), ns_flag(*t))
+            .map_err(|e| RuntimeError::Init(format!("join {t} namespace: {e}")))?;
+    }
+    if a.new_ns.contains(CloneFlags::CLONE_NEWUSER) {
+        // Become the namespace's root so mounts and mknod-free setup work.
+        nix::unistd::setresgid(0.into(), 0.into(), 0.into())
+            .map_err(RuntimeError::sys("setresgid 0 in user namespace"))?;
+        nix::unistd::setresuid(0.into(), 0.into(), 0.into())
+            .map_err(RuntimeError::sys("setresuid 0 in user namespace"))?;
+    }
+    if a.new_ns.contains(CloneFlags::CLONE_NEWCGROUP) {
+        // Only now: the parent has moved us into the container's cgroup, which becomes our cgroup root.
+        nix::sched::unshare(CloneFlags::CLONE_NEWCGROUP)
+            .map_err(RuntimeError::sys("unshare cgroup namespace"))?;
+    }
+    if !a.exec || a.process.terminal() == Some(true) {
+        nix::unistd::setsid().map_err(RuntimeError::sys("setsid"))?;
+    }
+    if !a.exec {
+        setup_container(a, host_pid)?;
+    }
+    if let Some(sock) = &a.console {
+        let size = a
+            .process
+            .console_size()
+            .map(|b| (b.height() as u16, b.width() as u16));
+        console::setup_pty(sock.as_fd(), !a.exec, size)?;
+    }
+    finish(a, host_pid)
+}
+
+fn state(a: &InitArgs<'_>, pid: i32, status: Status) -> State {
+    State {
+        oci_version: a.spec.version().clone(),
+        id: a.id.to_string(),
+        status,
+        pid,
+        bundle: a.bundle.to_path_buf(),
+        rootfs: Some(a.rootfs.to_path_buf()),
+        created: None,
+        owner: None,
+        annotations: a.spec.annotations().clone().unwrap_or_default(),
+    }
+}
+
+/// Hostname, network loopback, the root filesystem and the hooks around pivot_root.
+fn setup_container(a: &InitArgs<'_>, host_pid: i32) -> Result<()> {
+    if a.new_ns.contains(CloneFlags::CLONE_NEWUTS) {
+        if let Some(h) = a.spec.hostname() {
+            nix::unistd::sethostname(h).map_err(RuntimeError::sys("sethostname"))?;
+        }
+        if let Some(d) = a.spec.domainname() {
+            sys::set_domainname(d)
+                .map_err(|e| RuntimeError::Init(format!("setdomainname: {e}")))?;
+        }
+    }
+    if a.new_ns.contains(CloneFlags::CLONE_NEWNET) {
+        sys::loopback_up().map_err(|e| RuntimeError::Init(format!("bring up loopback: {e}")))?;
+    }
+    let hooks = a.spec.hooks().as_ref();
+    if !a.new_ns.contains(CloneFlags::CLONE_NEWNS) {
+        return Err(RuntimeError::InvalidSpec(
+            "a container needs its own mount namespace".into(),
+        ));
+    }
+    mounts::prepare_rootfs(&mounts::RootfsContext {
+        spec: a.spec,
+        rootfs: a.rootfs,
+        bundle: a.bundle,
+        user_ns: a.new_ns.contains(CloneFlags::CLONE_NEWUSER),
+        cgroup_ns: a.new_ns.contains(CloneFlags::CLONE_NEWCGROUP),
+        cgroup_path: a.cgroup_path,
+        hierarchy: a.hierarchy,
+    })?;
+    if hooks.is_some_and(|h| h.prestart().is_some() || h.create_runtime().is_some()) {
+        a.chan.send(sync::HOOKS, b"")?;
+        a.chan.expect(sync::HOOKS_DONE)?;
+    }
+    hooks::run_all(
+        "createContainer",
+        hooks.and_then(|h| h.create_container().as_ref()),
+        &state(a, host_pid, Status::Creating),
+    )?;
+    if a.no_pivot {
+        nix::unistd::chdir(a.rootfs).map_err(RuntimeError::sys("chdir rootfs"))?;
+        nix::mount::mount(
+            Some(a.rootfs),
+            "/",
+            None::<&str>,
+            nix::mount::MsFlags::MS_MOVE,
+            None::<&str>,
+        )
+        .map_err(RuntimeError::sys("move rootfs"))?;
+        nix::unistd::chroot(".").map_err(RuntimeError::sys("chroot"))?;
+        nix::unistd::chdir("/").map_err(RuntimeError::sys("chdir /"))?;
+    } else {
+        mounts::pivot_root(a.rootfs)?;
+    }
+    mounts::finish_rootfs(a.spec)
+}
+
+/// Identity, limits and the wait for `start`, then execve.
+fn finish(a: &InitArgs<'_>, host_pid: i32) -> Result<Infallible> {
+    let p = a.process;
+    let env = process::env(p);
+    let args = p.args().clone().unwrap_or_default();
+    nix::unistd::chdir(p.cwd())
+        .map_err(|e| RuntimeError::Init(format!("chdir to cwd {:?}: {e}", p.cwd())))?;
+    let exe = process::find_executable(&args[0], &env)?;
+    let exe = CString::new(exe.as_os_str().as_encoded_bytes())
+        .map_err(|_| RuntimeError::InvalidSpec("executable path has a NUL byte".into()))?;
+    let argv = process::cstrings(&args)?;
+    let envp = process::cstrings(&env)?;
+    process::set_rlimits(p)?;
+    let nnp = p.no_new_privileges() == Some(true);
+    // Without no_new_privs, installing a filter needs CAP_SYS_ADMIN: do it while we still have it.
+    if !nnp {
+        if let Some(f) = &a.seccomp {
+            f.install()?;
+        }
+    }
+    process::drop_bounding(p)?;
+    process::set_user(p)?;
+    process::set_capabilities(p)?;
+    if nnp {
+        nix::sys::prctl::set_no_new_privs().map_err(RuntimeError::sys("no_new_privs"))?;
+        if let Some(f) = &a.seccomp {
+            f.install()?;
+        }
+    }
+    nix::sys::prctl::set_pdeathsig(None).map_err(RuntimeError::sys("pdeathsig"))?;
+    a.chan.send(sync::READY, b"")?;
+    match &a.start {
+        StartSignal::Fifo(fd) => {
+            let path = format!("/proc/self/fd/{}", fd.as_raw_fd());
+            // Blocks until `start` opens the fifo for reading.
+            let mut fifo = std::fs::OpenOptions::new()
+                .write(true)
+                .open(&path)
+                .map_err(|e| RuntimeError::Init(format!("open exec fifo: {e}")))?;
+            fifo.write_all(b"0")
+                .map_err(|e| RuntimeError::Init(format!("write exec fifo: {e}")))?;
+        }
+        StartSignal::Channel => {
+            a.chan.expect(sync::START)?;
+        }
+        StartSignal::Immediate => {}
+    }
+    if !a.exec {
+        let hooks = a
+            .spec
+            .hooks()
+            .as_ref()
+            .and_then(|h| h.start_container().as_ref());
+        hooks::run_all(
+            "startContainer",
+            hooks,
+            &state(a, host_pid, Status::Created),
+        )?;
+    }
+    sys::cloexec_from(3 + a.preserve_fds)
+        .map_err(|e| RuntimeError::Init(format!("close descriptors: {e}")))?;
+    let e = nix::unistd::execve(&exe, &argv, &envp).unwrap_err();
+    Err(RuntimeError::Init(format!("exec {:?}: {e}", args[0])))
+}

@@ -1,0 +1,76 @@
+//! Wharf's sandbox layer: an OCI runtime.
+//!
+//! [`Runtime`] is the plugin point: [`Native`] is the built-in backend (fork,
+//! namespaces, cgroups, pivot_root, capabilities, seccomp, all in-process),
+//! [`OciBinary`] drives any runc-compatible binary by path.
+//!
+//! **Architecture invariant:** this crate knows nothing about images, networks
+//! or HTTP; its input is an OCI bundle.
+
+pub mod cgroups;
+pub mod console;
+pub mod error;
+pub mod hooks;
+mod init;
+pub mod mounts;
+pub mod native;
+pub mod oci_binary;
+pub mod process;
+pub mod seccomp;
+pub mod spec;
+pub mod state;
+mod sync;
+pub mod sys;
+
+pub use error::{Result, RuntimeError};
+pub use native::{CreateOptions, ExecOptions, Native};
+pub use oci_binary::OciBinary;
+pub use state::{State, Status};
+
+use oci_spec::runtime::Process;
+
+/// The operations of the OCI runtime CLI, as a trait every backend implements.
+pub trait Runtime {
+    fn create(&self, id: &str, opts: &CreateOptions) -> Result<()>;
+    fn start(&self, id: &str) -> Result<()>;
+    fn state(&self, id: &str) -> Result<State>;
+    fn kill(&self, id: &str, signal: i32, all: bool) -> Result<()>;
+    fn delete(&self, id: &str, force: bool) -> Result<()>;
+    fn pause(&self, id: &str) -> Result<()>;
+    fn resume(&self, id: &str) -> Result<()>;
+    fn ps(&self, id: &str) -> Result<Vec<i32>>;
+    /// Runs `process` in the container; the exit code, or 0 once started with `opts.detach`.
+    fn exec(&self, id: &str, process: &Process, opts: &ExecOptions) -> Result<i32>;
+}
+
+impl Runtime for Native {
+    fn create(&self, id: &str, opts: &CreateOptions) -> Result<()> {
+        Native::create(self, id, opts).map(|_| ())
+    }
+    fn start(&self, id: &str) -> Result<()> {
+        Native::start(self, id)
+    }
+    fn state(&self, id: &str) -> Result<State> {
+        Native::state(self, id)
+    }
+    fn kill(&self, id: &str, signal: i32, all: bool) -> Result<()> {
+        let sig = nix::sys::signal::Signal::try_from(signal)
+            .map_err(|_| RuntimeError::InvalidSpec(format!("unknown signal {signal}")))?;
+        Native::kill(self, id, sig, all)
+    }
+    fn delete(&self, id: &str, force: bool) -> Result<()> {
+        Native::delete(self, id, force)
+    }
+    fn pause(&self, id: &str) -> Result<()> {
+        Native::pause(self, id)
+    }
+    fn resume(&self, id: &str) -> Result<()> {
+        Native::resume(self, id)
+    }
+    fn ps(&self, id: &str) -> Result<Vec<i32>> {
+        Native::ps(self, id)
+    }
+    fn exec(&self, id: &str, process: &Process, opts: &ExecOptions) -> Result<i32> {
+        Native::exec(self, id, process, opts)
+    }
+}
