@@ -25,6 +25,9 @@ use crate::state::{self, validate_id, Record, State, Status, EXEC_FIFO};
 use crate::sync::{self, Channel};
 use crate::{console, hooks, seccomp, sys};
 
+/// Directory under the root holding compiled seccomp programs.
+const SECCOMP_CACHE: &str = ".seccomp-cache";
+
 /// Options of `create` and `run`.
 #[derive(Debug, Clone, Default)]
 pub struct CreateOptions {
@@ -301,7 +304,11 @@ impl Native {
         let cgroup = Cgroup::new(hierarchy.clone(), cgroup_path.clone());
         cgroup.create(linux.resources().as_ref())?;
         guard.cgroup = Some(cgroup.clone());
-        let filter = linux.seccomp().as_ref().map(seccomp::compile).transpose()?;
+        let filter = linux
+            .seccomp()
+            .as_ref()
+            .map(|s| seccomp::compile_cached(s, &self.root.join(SECCOMP_CACHE)))
+            .transpose()?;
         let start_signal = if start {
             StartSignal::Channel
         } else {
@@ -703,7 +710,11 @@ impl Native {
             _ => 1,
         });
         let cgroup = rec.cgroup()?;
-        let filter = linux.seccomp().as_ref().map(seccomp::compile).transpose()?;
+        let filter = linux
+            .seccomp()
+            .as_ref()
+            .map(|s| seccomp::compile_cached(s, &self.root.join(SECCOMP_CACHE)))
+            .transpose()?;
         let (child_console, master_sock) =
             console_for(process, opts.console_socket.as_deref(), !opts.detach)?;
         let (parent_chan, child_chan) = sync::pair()?;
