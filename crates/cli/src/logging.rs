@@ -39,12 +39,7 @@ where
     S: Subscriber + for<'a> LookupSpan<'a>,
     N: for<'a> FormatFields<'a> + 'static,
 {
-    fn format_event(
-        &self,
-        _ctx: &FmtContext<'_, S, N>,
-        mut w: Writer<'_>,
-        event: &Event<'_>,
-    ) -> fmt::Result {
+    fn format_event(&self, _ctx: &FmtContext<'_, S, N>, mut w: Writer<'_>, event: &Event<'_>) -> fmt::Result {
         let mut msg = Message::default();
         event.record(&mut msg);
         let level = match *event.metadata().level() {
@@ -62,16 +57,11 @@ where
 /// Sends `tracing` output to `log` (or stderr for warnings and worse).
 pub fn init(log: Option<&Path>, json: bool, debug: bool) {
     let level = if debug { Level::DEBUG } else { Level::WARN };
-    let builder = tracing_subscriber::fmt()
-        .with_max_level(level)
-        .with_ansi(false);
+    let builder = tracing_subscriber::fmt().with_max_level(level).with_ansi(false);
     let file = log.and_then(|p| OpenOptions::new().create(true).append(true).open(p).ok());
     match (file, json) {
         (Some(f), true) => {
-            let _ = builder
-                .event_format(RuncJson)
-                .with_writer(std::sync::Mutex::new(f))
-                .try_init();
+            let _ = builder.event_format(RuncJson).with_writer(std::sync::Mutex::new(f)).try_init();
         }
         (Some(f), false) => {
             let _ = builder.with_writer(std::sync::Mutex::new(f)).try_init();

@@ -9,11 +9,7 @@ use std::process::ExitCode;
 use clap::{Parser, Subcommand};
 
 #[derive(Parser)]
-#[command(
-    name = "wharf",
-    version,
-    about = "Containers: sandbox, images and orchestration in one binary"
-)]
+#[command(name = "wharf", version, about = "Containers: sandbox, images and orchestration in one binary")]
 struct Cli {
     #[command(subcommand)]
     command: Command,
@@ -27,29 +23,15 @@ enum Command {
 
 /// Global flags of the runc command line: when the binary is called with one
 /// of these first (as containerd's shim does), it acts as `wharf runtime`.
-const RUNTIME_GLOBALS: [&str; 7] = [
-    "--root",
-    "--log",
-    "--log-format",
-    "--systemd-cgroup",
-    "--debug",
-    "--rootless",
-    "--criu",
-];
+const RUNTIME_GLOBALS: [&str; 7] =
+    ["--root", "--log", "--log-format", "--systemd-cgroup", "--debug", "--rootless", "--criu"];
 
 fn runtime_invocation(args: &[String]) -> bool {
-    let argv0 = args
-        .first()
-        .map(|a| a.rsplit('/').next().unwrap_or(a))
-        .unwrap_or("");
+    let argv0 = args.first().map(|a| a.rsplit('/').next().unwrap_or(a)).unwrap_or("");
     if matches!(argv0, "wharf-runtime" | "runc") {
         return true;
     }
-    args.get(1).is_some_and(|a| {
-        RUNTIME_GLOBALS
-            .iter()
-            .any(|g| a == g || a.starts_with(&format!("{g}=")))
-    })
+    args.get(1).is_some_and(|a| RUNTIME_GLOBALS.iter().any(|g| a == g || a.starts_with(&format!("{g}="))))
 }
 
 fn main() -> ExitCode {

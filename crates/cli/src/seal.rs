@@ -20,14 +20,10 @@ pub fn ensure_sealed() {
         return;
     }
     let Ok(fd) = wharf_runtime::sys::open_tree_readonly(c"/proc/self/exe") else {
-        tracing::warn!(
-            "cannot seal the runtime binary (open_tree unsupported); continuing unsealed"
-        );
+        tracing::warn!("cannot seal the runtime binary (open_tree unsupported); continuing unsealed");
         return;
     };
-    let args: Vec<CString> = std::env::args_os()
-        .filter_map(|a| CString::new(a.into_encoded_bytes()).ok())
-        .collect();
+    let args: Vec<CString> = std::env::args_os().filter_map(|a| CString::new(a.into_encoded_bytes()).ok()).collect();
     let mut env: Vec<CString> = std::env::vars_os()
         .filter_map(|(k, v)| {
             let mut kv = k.into_encoded_bytes();

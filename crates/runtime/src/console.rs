@@ -36,17 +36,9 @@ pub fn recv_fd(sock: BorrowedFd<'_>) -> Result<OwnedFd> {
     let mut buf = [0u8; 4096];
     let mut iov = [IoSliceMut::new(&mut buf)];
     let mut space = nix::cmsg_space!([RawFd; 1]);
-    let msg = recvmsg::<()>(
-        sock.as_raw_fd(),
-        &mut iov,
-        Some(&mut space),
-        MsgFlags::MSG_CMSG_CLOEXEC,
-    )
-    .map_err(RuntimeError::sys("receive pty master"))?;
-    for c in msg
-        .cmsgs()
-        .map_err(RuntimeError::sys("receive pty master"))?
-    {
+    let msg = recvmsg::<()>(sock.as_raw_fd(), &mut iov, Some(&mut space), MsgFlags::MSG_CMSG_CLOEXEC)
+        .map_err(RuntimeError::sys("receive pty master"))?;
+    for c in msg.cmsgs().map_err(RuntimeError::sys("receive pty master"))? {
         if let ControlMessageOwned::ScmRights(fds) = c {
             if let Some(fd) = fds.first() {
                 // SAFETY: the kernel just installed this descriptor for us; nothing else owns it.
@@ -54,9 +46,7 @@ pub fn recv_fd(sock: BorrowedFd<'_>) -> Result<OwnedFd> {
             }
         }
     }
-    Err(RuntimeError::Init(
-        "console socket message carried no file descriptor".into(),
-    ))
+    Err(RuntimeError::Init("console socket message carried no file descriptor".into()))
 }
 
 /// Inside the container (after pivot_root): opens a pty, optionally bind-mounts
@@ -75,26 +65,15 @@ pub fn setup_pty(sock: BorrowedFd<'_>, console: bool, size: Option<(u16, u16)>) 
         .open(&name)
         .map_err(RuntimeError::io("open pty", &name))?;
     if let Some((rows, cols)) = size {
-        crate::sys::set_winsize(slave.as_fd(), rows, cols)
-            .map_err(RuntimeError::io("set window size", &name))?;
+        crate::sys::set_winsize(slave.as_fd(), rows, cols).map_err(RuntimeError::io("set window size", &name))?;
     }
     if console {
         let dest = Path::new("/dev/console");
         if !dest.exists() {
             File::create(dest).map_err(RuntimeError::io("create", dest))?;
         }
-        mount(
-            Some(name.as_str()),
-            dest,
-            None::<&str>,
-            MsFlags::MS_BIND,
-            None::<&str>,
-        )
-        .map_err(|e| RuntimeError::Io {
-            context: "bind console",
-            path: dest.into(),
-            source: e.into(),
-        })?;
+        mount(Some(name.as_str()), dest, None::<&str>, MsFlags::MS_BIND, None::<&str>)
+            .map_err(|e| RuntimeError::Io { context: "bind console", path: dest.into(), source: e.into() })?;
     }
     send_fd(sock, &name, master.as_fd())?;
     drop(master);
@@ -136,10 +115,7 @@ pub fn proxy(master: OwnedFd) -> Result<()> {
             Ok(_) => {}
         }
         let master_ready = fds[0].revents().unwrap_or(PollFlags::empty());
-        let stdin_ready = fds
-            .get(1)
-            .and_then(|f| f.revents())
-            .unwrap_or(PollFlags::empty());
+        let stdin_ready = fds.get(1).and_then(|f| f.revents()).unwrap_or(PollFlags::empty());
         if master_ready.intersects(PollFlags::POLLIN | PollFlags::POLLHUP | PollFlags::POLLERR) {
             match master_file.read(&mut buf) {
                 Ok(0) | Err(_) => break Ok(()), // EIO: every slave fd closed

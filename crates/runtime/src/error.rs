@@ -11,12 +11,7 @@ pub enum RuntimeError {
     #[error("invalid container id {0:?}: use letters, digits, '_', '-', '.', '+' only")]
     InvalidId(String),
     #[error("container {id} is {status}, {action} needs it {needed}")]
-    WrongState {
-        id: String,
-        status: String,
-        action: &'static str,
-        needed: &'static str,
-    },
+    WrongState { id: String, status: String, action: &'static str, needed: &'static str },
     #[error("container not running")]
     NotRunning,
     #[error("invalid config {path}: {reason}")]
@@ -26,11 +21,7 @@ pub enum RuntimeError {
     #[error("rootfs {0} does not exist")]
     RootfsMissing(PathBuf),
     #[error("{context} {path}: {source}")]
-    Io {
-        context: &'static str,
-        path: PathBuf,
-        source: std::io::Error,
-    },
+    Io { context: &'static str, path: PathBuf, source: std::io::Error },
     #[error("{0}: {1}")]
     Sys(&'static str, #[source] nix::Error),
     #[error("cgroup: {0}")]
@@ -47,26 +38,15 @@ pub enum RuntimeError {
     #[error("state file {path}: {reason}")]
     State { path: PathBuf, reason: String },
     #[error("runtime {binary} {verb} failed: {message}")]
-    External {
-        binary: PathBuf,
-        verb: String,
-        message: String,
-    },
+    External { binary: PathBuf, verb: String, message: String },
 }
 
 pub type Result<T, E = RuntimeError> = std::result::Result<T, E>;
 
 impl RuntimeError {
-    pub(crate) fn io(
-        context: &'static str,
-        path: impl Into<PathBuf>,
-    ) -> impl FnOnce(std::io::Error) -> Self {
+    pub(crate) fn io(context: &'static str, path: impl Into<PathBuf>) -> impl FnOnce(std::io::Error) -> Self {
         let path = path.into();
-        move |source| RuntimeError::Io {
-            context,
-            path,
-            source,
-        }
+        move |source| RuntimeError::Io { context, path, source }
     }
 
     pub(crate) fn sys(context: &'static str) -> impl FnOnce(nix::Error) -> Self {

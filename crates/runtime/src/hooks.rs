@@ -16,8 +16,7 @@ pub fn run_all(kind: &'static str, hooks: Option<&Vec<Hook>>, state: &State) -> 
     if hooks.is_empty() {
         return Ok(());
     }
-    let input = serde_json::to_vec(state)
-        .map_err(|e| RuntimeError::Hook(kind, Default::default(), e.to_string()))?;
+    let input = serde_json::to_vec(state).map_err(|e| RuntimeError::Hook(kind, Default::default(), e.to_string()))?;
     for hook in hooks {
         run(kind, hook, &input)?;
     }
@@ -43,10 +42,7 @@ fn run(kind: &'static str, hook: &Hook, input: &[u8]) -> Result<()> {
         // A hook may exit without reading its stdin: a broken pipe is not an error.
         let _ = stdin.write_all(input);
     }
-    let deadline = hook
-        .timeout()
-        .filter(|t| *t > 0)
-        .map(|t| Instant::now() + Duration::from_secs(t as u64));
+    let deadline = hook.timeout().filter(|t| *t > 0).map(|t| Instant::now() + Duration::from_secs(t as u64));
     let status = loop {
         if let Some(status) = child.try_wait().map_err(|e| fail(e.to_string()))? {
             break status;
@@ -54,10 +50,7 @@ fn run(kind: &'static str, hook: &Hook, input: &[u8]) -> Result<()> {
         if deadline.is_some_and(|d| Instant::now() > d) {
             let _ = child.kill();
             let _ = child.wait();
-            return Err(fail(format!(
-                "timed out after {}s",
-                hook.timeout().unwrap_or_default()
-            )));
+            return Err(fail(format!("timed out after {}s", hook.timeout().unwrap_or_default())));
         }
         std::thread::sleep(Duration::from_millis(1));
     };

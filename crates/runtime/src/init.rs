@@ -55,11 +55,7 @@ pub(crate) fn child_main(args: InitArgs<'_>) -> ! {
     match setup(&args) {
         Ok(never) => match never {},
         Err(e) => {
-            if args
-                .chan
-                .send(sync::ERROR, e.to_string().as_bytes())
-                .is_err()
-            {
+            if args.chan.send(sync::ERROR, e.to_string().as_bytes()).is_err() {
                 // The parent is gone (create already returned): the container's stderr is all we have.
                 let _ = writeln!(std::io::stderr(), "wharf: {e}");
             }
@@ -83,13 +79,10 @@ pub(crate) fn ns_flag(t: LinuxNamespaceType) -> CloneFlags {
 
 fn setup(a: &InitArgs<'_>) -> Result<Infallible> {
     sys::reset_signals();
-    nix::sys::prctl::set_pdeathsig(nix::sys::signal::Signal::SIGKILL)
-        .map_err(RuntimeError::sys("pdeathsig"))?;
+    nix::sys::prctl::set_pdeathsig(nix::sys::signal::Signal::SIGKILL).map_err(RuntimeError::sys("pdeathsig"))?;
     // Nothing in the container may read our memory or /proc/self/exe (CVE-2019-5736).
     nix::sys::prctl::set_dumpable(false).map_err(RuntimeError::sys("set non-dumpable"))?;
-    let host_pid: i32 = String::from_utf8_lossy(&a.chan.expect(sync::GO)?)
-        .parse()
-        .unwrap_or(0);
+    let host_pid: i32 = String::from_utf8_lossy(&a.chan.expect(sync::GO)?).parse().unwrap_or(0);
 
     for (t, fd) in &a.joins {
         nix::sched::setns(fd.as_fd(), ns_flag(*t))
@@ -104,8 +97,7 @@ fn setup(a: &InitArgs<'_>) -> Result<Infallible> {
     }
     if a.new_ns.contains(CloneFlags::CLONE_NEWCGROUP) {
         // Only now: the parent has moved us into the container's cgroup, which becomes our cgroup root.
-        nix::sched::unshare(CloneFlags::CLONE_NEWCGROUP)
-            .map_err(RuntimeError::sys("unshare cgroup namespace"))?;
+        nix::sched::unshare(CloneFlags::CLONE_NEWCGROUP).map_err(RuntimeError::sys("unshare cgroup namespace"))?;
     }
     if !a.exec || a.process.terminal() == Some(true) {
         nix::unistd::setsid().map_err(RuntimeError::sys("setsid"))?;
@@ -114,10 +106,7 @@ fn setup(a: &InitArgs<'_>) -> Result<Infallible> {
         setup_container(a, host_pid)?;
     }
     if let Some(sock) = &a.console {
-        let size = a
-            .process
-            .console_size()
-            .map(|b| (b.height() as u16, b.width() as u16));
+        let size = a.process.console_size().map(|b| (b.height() as u16, b.width() as u16));
         console::setup_pty(sock.as_fd(), !a.exec, size)?;
     }
     finish(a, host_pid)
@@ -144,8 +133,7 @@ fn setup_container(a: &InitArgs<'_>, host_pid: i32) -> Result<()> {
             nix::unistd::sethostname(h).map_err(RuntimeError::sys("sethostname"))?;
         }
         if let Some(d) = a.spec.domainname() {
-            sys::set_domainname(d)
-                .map_err(|e| RuntimeError::Init(format!("setdomainname: {e}")))?;
+            sys::set_domainname(d).map_err(|e| RuntimeError::Init(format!("setdomainname: {e}")))?;
         }
     }
     if a.new_ns.contains(CloneFlags::CLONE_NEWNET) {
@@ -153,9 +141,7 @@ fn setup_container(a: &InitArgs<'_>, host_pid: i32) -> Result<()> {
     }
     let hooks = a.spec.hooks().as_ref();
     if !a.new_ns.contains(CloneFlags::CLONE_NEWNS) {
-        return Err(RuntimeError::InvalidSpec(
-            "a container needs its own mount namespace".into(),
-        ));
+        return Err(RuntimeError::InvalidSpec("a container needs its own mount namespace".into()));
     }
     mounts::prepare_rootfs(&mounts::RootfsContext {
         spec: a.spec,
@@ -177,14 +163,8 @@ fn setup_container(a: &InitArgs<'_>, host_pid: i32) -> Result<()> {
     )?;
     if a.no_pivot {
         nix::unistd::chdir(a.rootfs).map_err(RuntimeError::sys("chdir rootfs"))?;
-        nix::mount::mount(
-            Some(a.rootfs),
-            "/",
-            None::<&str>,
-            nix::mount::MsFlags::MS_MOVE,
-            None::<&str>,
-        )
-        .map_err(RuntimeError::sys("move rootfs"))?;
+        nix::mount::mount(Some(a.rootfs), "/", None::<&str>, nix::mount::MsFlags::MS_MOVE, None::<&str>)
+            .map_err(RuntimeError::sys("move rootfs"))?;
         nix::unistd::chroot(".").map_err(RuntimeError::sys("chroot"))?;
         nix::unistd::chdir("/").map_err(RuntimeError::sys("chdir /"))?;
     } else {
@@ -198,8 +178,7 @@ fn finish(a: &InitArgs<'_>, host_pid: i32) -> Result<Infallible> {
     let p = a.process;
     let env = process::env(p);
     let args = p.args().clone().unwrap_or_default();
-    nix::unistd::chdir(p.cwd())
-        .map_err(|e| RuntimeError::Init(format!("chdir to cwd {:?}: {e}", p.cwd())))?;
+    nix::unistd::chdir(p.cwd()).map_err(|e| RuntimeError::Init(format!("chdir to cwd {:?}: {e}", p.cwd())))?;
     let exe = process::find_executable(&args[0], &env)?;
     let exe = CString::new(exe.as_os_str().as_encoded_bytes())
         .map_err(|_| RuntimeError::InvalidSpec("executable path has a NUL byte".into()))?;
@@ -224,16 +203,18 @@ fn finish(a: &InitArgs<'_>, host_pid: i32) -> Result<Infallible> {
     }
     nix::sys::prctl::set_pdeathsig(None).map_err(RuntimeError::sys("pdeathsig"))?;
     a.chan.send(sync::READY, b"")?;
+    // Both the fifo and the channel are close-on-exec: the caller of `start`
+    // sees them close once our execve succeeded, and only then runs poststart.
+    let mut fifo = None;
     match &a.start {
         StartSignal::Fifo(fd) => {
             let path = format!("/proc/self/fd/{}", fd.as_raw_fd());
             // Blocks until `start` opens the fifo for reading.
-            let mut fifo = std::fs::OpenOptions::new()
+            let f = std::fs::OpenOptions::new()
                 .write(true)
                 .open(&path)
                 .map_err(|e| RuntimeError::Init(format!("open exec fifo: {e}")))?;
-            fifo.write_all(b"0")
-                .map_err(|e| RuntimeError::Init(format!("write exec fifo: {e}")))?;
+            fifo = Some(f);
         }
         StartSignal::Channel => {
             a.chan.expect(sync::START)?;
@@ -241,19 +222,13 @@ fn finish(a: &InitArgs<'_>, host_pid: i32) -> Result<Infallible> {
         StartSignal::Immediate => {}
     }
     if !a.exec {
-        let hooks = a
-            .spec
-            .hooks()
-            .as_ref()
-            .and_then(|h| h.start_container().as_ref());
-        hooks::run_all(
-            "startContainer",
-            hooks,
-            &state(a, host_pid, Status::Created),
-        )?;
+        let hooks = a.spec.hooks().as_ref().and_then(|h| h.start_container().as_ref());
+        hooks::run_all("startContainer", hooks, &state(a, host_pid, Status::Created))?;
     }
-    sys::cloexec_from(3 + a.preserve_fds)
-        .map_err(|e| RuntimeError::Init(format!("close descriptors: {e}")))?;
+    if let Some(f) = fifo.as_mut() {
+        f.write_all(b"0").map_err(|e| RuntimeError::Init(format!("write exec fifo: {e}")))?;
+    }
+    sys::cloexec_from(3 + a.preserve_fds).map_err(|e| RuntimeError::Init(format!("close descriptors: {e}")))?;
     let e = nix::unistd::execve(&exe, &argv, &envp).unwrap_err();
     Err(RuntimeError::Init(format!("exec {:?}: {e}", args[0])))
 }

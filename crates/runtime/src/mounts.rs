@@ -42,8 +42,7 @@ pub fn secure_join(root: &Path, unsafe_path: &Path) -> Result<PathBuf> {
                         unsafe_path.display()
                     )));
                 }
-                let target =
-                    fs::read_link(&candidate).map_err(RuntimeError::io("readlink", &candidate))?;
+                let target = fs::read_link(&candidate).map_err(RuntimeError::io("readlink", &candidate))?;
                 if target.is_absolute() {
                     resolved = PathBuf::new();
                 }
@@ -121,8 +120,7 @@ pub fn parse_options(options: &[String]) -> MountOptions {
                 o.recursive = true;
                 (MsFlags::MS_BIND | MsFlags::MS_REC, MsFlags::empty())
             }
-            "private" | "rprivate" | "shared" | "rshared" | "slave" | "rslave" | "unbindable"
-            | "runbindable" => {
+            "private" | "rprivate" | "shared" | "rshared" | "slave" | "rslave" | "unbindable" | "runbindable" => {
                 o.propagation |= propagation_flags(opt).unwrap_or(MsFlags::empty());
                 continue;
             }
@@ -156,11 +154,7 @@ pub fn propagation_flags(name: &str) -> Option<MsFlags> {
 }
 
 fn sys<'a>(context: &'static str, path: &'a Path) -> impl FnOnce(nix::Error) -> RuntimeError + 'a {
-    move |e| RuntimeError::Io {
-        context,
-        path: path.to_path_buf(),
-        source: std::io::Error::from(e),
-    }
+    move |e| RuntimeError::Io { context, path: path.to_path_buf(), source: std::io::Error::from(e) }
 }
 
 /// Flags a bind remount must keep: those locked on the source mount.
@@ -208,9 +202,7 @@ pub fn prepare_rootfs(ctx: &RootfsContext<'_>) -> Result<()> {
     let propagation = linux
         .and_then(|l| l.rootfs_propagation().as_deref())
         .map(|p| {
-            propagation_flags(p).ok_or_else(|| {
-                RuntimeError::InvalidSpec(format!("rootfsPropagation {p:?} is unknown"))
-            })
+            propagation_flags(p).ok_or_else(|| RuntimeError::InvalidSpec(format!("rootfsPropagation {p:?} is unknown")))
         })
         .transpose()?;
     // Keep our mounts from leaking to the host: slave (or the requested private) recursively.
@@ -218,17 +210,10 @@ pub fn prepare_rootfs(ctx: &RootfsContext<'_>) -> Result<()> {
         Some(p) if p.contains(MsFlags::MS_PRIVATE) => MsFlags::MS_PRIVATE | MsFlags::MS_REC,
         _ => MsFlags::MS_SLAVE | MsFlags::MS_REC,
     };
-    mount(None::<&str>, "/", None::<&str>, root_prop, None::<&str>)
-        .map_err(sys("make / slave", Path::new("/")))?;
+    mount(None::<&str>, "/", None::<&str>, root_prop, None::<&str>).map_err(sys("make / slave", Path::new("/")))?;
     // pivot_root needs the new root to be a mount point.
-    mount(
-        Some(ctx.rootfs),
-        ctx.rootfs,
-        None::<&str>,
-        MsFlags::MS_BIND | MsFlags::MS_REC,
-        None::<&str>,
-    )
-    .map_err(sys("bind rootfs", ctx.rootfs))?;
+    mount(Some(ctx.rootfs), ctx.rootfs, None::<&str>, MsFlags::MS_BIND | MsFlags::MS_REC, None::<&str>)
+        .map_err(sys("bind rootfs", ctx.rootfs))?;
 
     let mut dev_is_tmpfs = false;
     let mut dev_bound = false;
@@ -244,13 +229,7 @@ pub fn prepare_rootfs(ctx: &RootfsContext<'_>) -> Result<()> {
         mount_one(ctx, m)?;
     }
     if !dev_bound {
-        create_devices(
-            ctx.rootfs,
-            linux
-                .and_then(|l| l.devices().as_deref())
-                .unwrap_or_default(),
-            ctx.user_ns,
-        )?;
+        create_devices(ctx.rootfs, linux.and_then(|l| l.devices().as_deref()).unwrap_or_default(), ctx.user_ns)?;
     }
     if dev_is_tmpfs {
         dev_symlinks(ctx.rootfs)?;
@@ -270,19 +249,14 @@ fn mount_one(ctx: &RootfsContext<'_>, m: &Mount) -> Result<()> {
     let data = (!data.is_empty()).then_some(data);
     if bind {
         let src = m.source().clone().unwrap_or_default();
-        let src = if src.is_absolute() {
-            src
-        } else {
-            ctx.bundle.join(src)
-        };
+        let src = if src.is_absolute() { src } else { ctx.bundle.join(src) };
         let md = fs::metadata(&src).map_err(RuntimeError::io("bind source", &src))?;
         make_mountpoint(&dest, md.is_dir())?;
         let mut flags = MsFlags::MS_BIND;
         if opts.recursive {
             flags |= MsFlags::MS_REC;
         }
-        mount(Some(&src), &dest, None::<&str>, flags, None::<&str>)
-            .map_err(sys("bind mount", &dest))?;
+        mount(Some(&src), &dest, None::<&str>, flags, None::<&str>).map_err(sys("bind mount", &dest))?;
         let extra = opts.flags & !(MsFlags::MS_BIND | MsFlags::MS_REC | MsFlags::MS_REMOUNT);
         if !extra.is_empty() {
             bind_remount(&dest, extra)?;
@@ -290,36 +264,18 @@ fn mount_one(ctx: &RootfsContext<'_>, m: &Mount) -> Result<()> {
     } else {
         make_mountpoint(&dest, true)?;
         let source = m.source().clone().unwrap_or_else(|| PathBuf::from(&typ));
-        let result = mount(
-            Some(&source),
-            &dest,
-            Some(typ.as_str()),
-            opts.flags,
-            data.as_deref(),
-        );
+        let result = mount(Some(&source), &dest, Some(typ.as_str()), opts.flags, data.as_deref());
         match result {
             // sysfs cannot be mounted without owning the network namespace: bind the host's, read-only.
             Err(nix::Error::EPERM) if typ == "sysfs" => {
-                mount(
-                    Some("/sys"),
-                    &dest,
-                    None::<&str>,
-                    MsFlags::MS_BIND | MsFlags::MS_REC,
-                    None::<&str>,
-                )
-                .map_err(sys("bind /sys", &dest))?;
+                mount(Some("/sys"), &dest, None::<&str>, MsFlags::MS_BIND | MsFlags::MS_REC, None::<&str>)
+                    .map_err(sys("bind /sys", &dest))?;
                 bind_remount(&dest, MsFlags::MS_RDONLY)?;
             }
             // mqueue needs its own IPC namespace; fall back to the host's like runc.
             Err(nix::Error::EPERM) if typ == "mqueue" => {
-                mount(
-                    Some("/dev/mqueue"),
-                    &dest,
-                    None::<&str>,
-                    MsFlags::MS_BIND,
-                    None::<&str>,
-                )
-                .map_err(sys("bind /dev/mqueue", &dest))?;
+                mount(Some("/dev/mqueue"), &dest, None::<&str>, MsFlags::MS_BIND, None::<&str>)
+                    .map_err(sys("bind /dev/mqueue", &dest))?;
             }
             r => r.map_err(|e| RuntimeError::Io {
                 context: "mount",
@@ -329,14 +285,7 @@ fn mount_one(ctx: &RootfsContext<'_>, m: &Mount) -> Result<()> {
         }
     }
     if !opts.propagation.is_empty() {
-        mount(
-            None::<&str>,
-            &dest,
-            None::<&str>,
-            opts.propagation,
-            None::<&str>,
-        )
-        .map_err(sys("propagation", &dest))?;
+        mount(None::<&str>, &dest, None::<&str>, opts.propagation, None::<&str>).map_err(sys("propagation", &dest))?;
     }
     Ok(())
 }
@@ -353,14 +302,8 @@ fn mount_cgroup(ctx: &RootfsContext<'_>, dest: &Path, opts: &MountOptions) -> Re
                     .map_err(sys("mount cgroup2", dest))?;
             } else {
                 let src = root.join(ctx.cgroup_path);
-                mount(
-                    Some(&src),
-                    dest,
-                    None::<&str>,
-                    MsFlags::MS_BIND | MsFlags::MS_REC,
-                    None::<&str>,
-                )
-                .map_err(sys("bind cgroup", dest))?;
+                mount(Some(&src), dest, None::<&str>, MsFlags::MS_BIND | MsFlags::MS_REC, None::<&str>)
+                    .map_err(sys("bind cgroup", dest))?;
                 if flags.contains(MsFlags::MS_RDONLY) {
                     bind_remount(dest, MsFlags::MS_RDONLY)?;
                 }
@@ -368,42 +311,20 @@ fn mount_cgroup(ctx: &RootfsContext<'_>, dest: &Path, opts: &MountOptions) -> Re
         }
         Hierarchy::V1(mounts) => {
             let tmpfs_flags = MsFlags::MS_NOSUID | MsFlags::MS_NODEV | MsFlags::MS_NOEXEC;
-            mount(
-                Some("tmpfs"),
-                dest,
-                Some("tmpfs"),
-                tmpfs_flags,
-                Some("mode=755"),
-            )
-            .map_err(sys("mount cgroup tmpfs", dest))?;
+            mount(Some("tmpfs"), dest, Some("tmpfs"), tmpfs_flags, Some("mode=755"))
+                .map_err(sys("mount cgroup tmpfs", dest))?;
             for m in mounts {
-                let name = m
-                    .mountpoint
-                    .file_name()
-                    .map(PathBuf::from)
-                    .unwrap_or_default();
+                let name = m.mountpoint.file_name().map(PathBuf::from).unwrap_or_default();
                 let target = dest.join(&name);
                 fs::create_dir_all(&target).map_err(RuntimeError::io("mkdir", &target))?;
                 if ctx.cgroup_ns {
                     let data = m.subsystems.join(",");
-                    mount(
-                        Some("cgroup"),
-                        &target,
-                        Some("cgroup"),
-                        flags,
-                        Some(data.as_str()),
-                    )
-                    .map_err(sys("mount cgroup", &target))?;
+                    mount(Some("cgroup"), &target, Some("cgroup"), flags, Some(data.as_str()))
+                        .map_err(sys("mount cgroup", &target))?;
                 } else {
                     let src = m.mountpoint.join(ctx.cgroup_path);
-                    mount(
-                        Some(&src),
-                        &target,
-                        None::<&str>,
-                        MsFlags::MS_BIND,
-                        None::<&str>,
-                    )
-                    .map_err(sys("bind cgroup", &target))?;
+                    mount(Some(&src), &target, None::<&str>, MsFlags::MS_BIND, None::<&str>)
+                        .map_err(sys("bind cgroup", &target))?;
                     bind_remount(&target, flags & MsFlags::MS_RDONLY)?;
                 }
                 // cpu,cpuacct is also reachable as cpu and cpuacct.
@@ -447,31 +368,18 @@ fn make_mountpoint(dest: &Path, dir: bool) -> Result<()> {
 
 /// Device nodes every container gets (runc's default set).
 fn default_devices() -> Vec<(&'static str, u64, u64)> {
-    vec![
-        ("null", 1, 3),
-        ("zero", 1, 5),
-        ("full", 1, 7),
-        ("random", 1, 8),
-        ("urandom", 1, 9),
-        ("tty", 5, 0),
-    ]
+    vec![("null", 1, 3), ("zero", 1, 5), ("full", 1, 7), ("random", 1, 8), ("urandom", 1, 9), ("tty", 5, 0)]
 }
+
+/// path, kind, major, minor, mode, owner (uid, gid)
+type DeviceNode = (PathBuf, SFlag, u64, u64, u32, Option<(u32, u32)>);
 
 fn create_devices(rootfs: &Path, devices: &[LinuxDevice], user_ns: bool) -> Result<()> {
     let dev = rootfs.join("dev");
     fs::create_dir_all(&dev).map_err(RuntimeError::io("mkdir", &dev))?;
-    let mut all: Vec<(PathBuf, SFlag, u64, u64, u32, Option<(u32, u32)>)> = default_devices()
+    let mut all: Vec<DeviceNode> = default_devices()
         .into_iter()
-        .map(|(n, maj, min)| {
-            (
-                PathBuf::from("/dev").join(n),
-                SFlag::S_IFCHR,
-                maj,
-                min,
-                0o666,
-                None,
-            )
-        })
+        .map(|(n, maj, min)| (PathBuf::from("/dev").join(n), SFlag::S_IFCHR, maj, min, 0o666, None))
         .collect();
     for d in devices {
         let kind = match d.typ() {
@@ -481,14 +389,7 @@ fn create_devices(rootfs: &Path, devices: &[LinuxDevice], user_ns: bool) -> Resu
         };
         let owner = Some((d.uid().unwrap_or(0), d.gid().unwrap_or(0)));
         all.retain(|e| e.0 != *d.path());
-        all.push((
-            d.path().clone(),
-            kind,
-            d.major() as u64,
-            d.minor() as u64,
-            d.file_mode().unwrap_or(0o666),
-            owner,
-        ));
+        all.push((d.path().clone(), kind, d.major() as u64, d.minor() as u64, d.file_mode().unwrap_or(0o666), owner));
     }
     for (path, kind, major, minor, mode, owner) in all {
         let dest = secure_join(rootfs, &path)?;
@@ -498,30 +399,18 @@ fn create_devices(rootfs: &Path, devices: &[LinuxDevice], user_ns: bool) -> Resu
         if user_ns {
             // Unprivileged users cannot mknod: bind the host's node instead.
             make_mountpoint(&dest, false)?;
-            mount(
-                Some(&path),
-                &dest,
-                None::<&str>,
-                MsFlags::MS_BIND,
-                None::<&str>,
-            )
-            .map_err(sys("bind device", &dest))?;
+            mount(Some(&path), &dest, None::<&str>, MsFlags::MS_BIND, None::<&str>)
+                .map_err(sys("bind device", &dest))?;
             continue;
         }
         let _ = fs::remove_file(&dest);
-        mknod(
-            &dest,
-            kind,
-            Mode::from_bits_truncate(mode & 0o7777),
-            makedev(major, minor),
-        )
-        .map_err(sys("mknod", &dest))?;
+        mknod(&dest, kind, Mode::from_bits_truncate(mode & 0o7777), makedev(major, minor))
+            .map_err(sys("mknod", &dest))?;
         // mknod honours the umask; set the exact mode.
         fs::set_permissions(&dest, fs::Permissions::from_mode(mode & 0o7777))
             .map_err(RuntimeError::io("chmod", &dest))?;
         if let Some((uid, gid)) = owner {
-            std::os::unix::fs::chown(&dest, Some(uid), Some(gid))
-                .map_err(RuntimeError::io("chown", &dest))?;
+            std::os::unix::fs::chown(&dest, Some(uid), Some(gid)).map_err(RuntimeError::io("chown", &dest))?;
         }
     }
     Ok(())
@@ -534,7 +423,6 @@ fn dev_symlinks(rootfs: &Path) -> Result<()> {
         ("/proc/self/fd/0", "stdin"),
         ("/proc/self/fd/1", "stdout"),
         ("/proc/self/fd/2", "stderr"),
-        ("/proc/kcore", "core"),
     ];
     for (target, name) in links {
         let link = dev.join(name);
@@ -560,14 +448,8 @@ pub fn pivot_root(rootfs: &Path) -> Result<()> {
     // pivot_root(".", ".") stacks the old root on top of the new one; no put_old dir needed.
     nix::unistd::pivot_root(".", ".").map_err(sys("pivot_root", rootfs))?;
     nix::unistd::fchdir(&old).map_err(sys("fchdir", Path::new("/")))?;
-    mount(
-        None::<&str>,
-        ".",
-        None::<&str>,
-        MsFlags::MS_SLAVE | MsFlags::MS_REC,
-        None::<&str>,
-    )
-    .map_err(sys("make old root slave", Path::new("/")))?;
+    mount(None::<&str>, ".", None::<&str>, MsFlags::MS_SLAVE | MsFlags::MS_REC, None::<&str>)
+        .map_err(sys("make old root slave", Path::new("/")))?;
     umount2(".", MntFlags::MNT_DETACH).map_err(sys("detach old root", Path::new("/")))?;
     nix::unistd::chdir("/").map_err(sys("chdir", Path::new("/")))?;
     Ok(())
@@ -576,26 +458,16 @@ pub fn pivot_root(rootfs: &Path) -> Result<()> {
 /// After pivot_root: masked and read-only paths, sysctls, read-only root, propagation.
 pub fn finish_rootfs(spec: &Spec) -> Result<()> {
     let linux = spec.linux().as_ref();
-    for p in linux
-        .and_then(|l| l.masked_paths().as_ref())
-        .into_iter()
-        .flatten()
-    {
+    for p in linux.and_then(|l| l.masked_paths().as_ref()).into_iter().flatten() {
         mask_path(Path::new(p))?;
     }
-    for p in linux
-        .and_then(|l| l.readonly_paths().as_ref())
-        .into_iter()
-        .flatten()
-    {
+    for p in linux.and_then(|l| l.readonly_paths().as_ref()).into_iter().flatten() {
         readonly_path(Path::new(p))?;
     }
     if let Some(sysctl) = linux.and_then(|l| l.sysctl().as_ref()) {
         for (key, value) in sysctl {
             if key.contains("..") || key.contains('/') {
-                return Err(RuntimeError::InvalidSpec(format!(
-                    "sysctl {key:?} is not a valid key"
-                )));
+                return Err(RuntimeError::InvalidSpec(format!("sysctl {key:?} is not a valid key")));
             }
             let path = PathBuf::from("/proc/sys").join(key.replace('.', "/"));
             fs::write(&path, value).map_err(RuntimeError::io("sysctl", &path))?;
@@ -604,12 +476,8 @@ pub fn finish_rootfs(spec: &Spec) -> Result<()> {
     if spec.root().as_ref().and_then(|r| r.readonly()) == Some(true) {
         bind_remount(Path::new("/"), MsFlags::MS_RDONLY)?;
     }
-    if let Some(p) = linux
-        .and_then(|l| l.rootfs_propagation().as_deref())
-        .and_then(propagation_flags)
-    {
-        mount(None::<&str>, "/", None::<&str>, p, None::<&str>)
-            .map_err(sys("rootfs propagation", Path::new("/")))?;
+    if let Some(p) = linux.and_then(|l| l.rootfs_propagation().as_deref()).and_then(propagation_flags) {
+        mount(None::<&str>, "/", None::<&str>, p, None::<&str>).map_err(sys("rootfs propagation", Path::new("/")))?;
     }
     Ok(())
 }
@@ -618,43 +486,17 @@ fn mask_path(path: &Path) -> Result<()> {
     let md = match fs::metadata(path) {
         Ok(md) => md,
         Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(()),
-        Err(e) => {
-            return Err(RuntimeError::Io {
-                context: "mask",
-                path: path.to_path_buf(),
-                source: e,
-            })
-        }
+        Err(e) => return Err(RuntimeError::Io { context: "mask", path: path.to_path_buf(), source: e }),
     };
     if md.is_dir() {
-        mount(
-            Some("tmpfs"),
-            path,
-            Some("tmpfs"),
-            MsFlags::MS_RDONLY,
-            None::<&str>,
-        )
-        .map_err(sys("mask", path))
+        mount(Some("tmpfs"), path, Some("tmpfs"), MsFlags::MS_RDONLY, None::<&str>).map_err(sys("mask", path))
     } else {
-        mount(
-            Some("/dev/null"),
-            path,
-            None::<&str>,
-            MsFlags::MS_BIND,
-            None::<&str>,
-        )
-        .map_err(sys("mask", path))
+        mount(Some("/dev/null"), path, None::<&str>, MsFlags::MS_BIND, None::<&str>).map_err(sys("mask", path))
     }
 }
 
 fn readonly_path(path: &Path) -> Result<()> {
-    match mount(
-        Some(path),
-        path,
-        None::<&str>,
-        MsFlags::MS_BIND | MsFlags::MS_REC,
-        None::<&str>,
-    ) {
+    match mount(Some(path), path, None::<&str>, MsFlags::MS_BIND | MsFlags::MS_REC, None::<&str>) {
         Err(nix::Error::ENOENT) => return Ok(()),
         r => r.map_err(sys("readonly path", path))?,
     }
@@ -674,38 +516,18 @@ mod tests {
         symlink("../../../../..", root.join("a/up")).unwrap();
         symlink("loop2", root.join("loop1")).unwrap();
         symlink("loop1", root.join("loop2")).unwrap();
-        assert_eq!(
-            secure_join(root, Path::new("/a/b")).unwrap(),
-            root.join("a/b")
-        );
-        assert_eq!(
-            secure_join(root, Path::new("/../../etc")).unwrap(),
-            root.join("etc")
-        );
-        assert_eq!(
-            secure_join(root, Path::new("/abs/passwd")).unwrap(),
-            root.join("etc/passwd")
-        );
-        assert_eq!(
-            secure_join(root, Path::new("/a/up/x")).unwrap(),
-            root.join("x")
-        );
+        assert_eq!(secure_join(root, Path::new("/a/b")).unwrap(), root.join("a/b"));
+        assert_eq!(secure_join(root, Path::new("/../../etc")).unwrap(), root.join("etc"));
+        assert_eq!(secure_join(root, Path::new("/abs/passwd")).unwrap(), root.join("etc/passwd"));
+        assert_eq!(secure_join(root, Path::new("/a/up/x")).unwrap(), root.join("x"));
         assert!(secure_join(root, Path::new("/loop1")).is_err());
     }
 
     #[test]
     fn parses_mount_options() {
-        let o = parse_options(&[
-            "rbind".into(),
-            "ro".into(),
-            "rslave".into(),
-            "mode=755".into(),
-            "nosuid".into(),
-        ]);
+        let o = parse_options(&["rbind".into(), "ro".into(), "rslave".into(), "mode=755".into(), "nosuid".into()]);
         assert!(o.bind && o.recursive);
-        assert!(o.flags.contains(
-            MsFlags::MS_RDONLY | MsFlags::MS_NOSUID | MsFlags::MS_BIND | MsFlags::MS_REC
-        ));
+        assert!(o.flags.contains(MsFlags::MS_RDONLY | MsFlags::MS_NOSUID | MsFlags::MS_BIND | MsFlags::MS_REC));
         assert_eq!(o.propagation, MsFlags::MS_SLAVE | MsFlags::MS_REC);
         assert_eq!(o.data, vec!["mode=755"]);
         let o = parse_options(&["ro".into(), "rw".into()]);

@@ -139,10 +139,8 @@ fn write_id_maps(pid: Pid, spec: &Spec) -> Result<()> {
     let uid = fmt(linux.and_then(|l| l.uid_mappings().as_ref()));
     let gid = fmt(linux.and_then(|l| l.gid_mappings().as_ref()));
     let base = PathBuf::from(format!("/proc/{pid}"));
-    fs::write(base.join("uid_map"), uid)
-        .map_err(RuntimeError::io("write", base.join("uid_map")))?;
-    fs::write(base.join("gid_map"), gid)
-        .map_err(RuntimeError::io("write", base.join("gid_map")))?;
+    fs::write(base.join("uid_map"), uid).map_err(RuntimeError::io("write", base.join("uid_map")))?;
+    fs::write(base.join("gid_map"), gid).map_err(RuntimeError::io("write", base.join("gid_map")))?;
     Ok(())
 }
 
@@ -184,8 +182,7 @@ fn wait_forwarding(pid: Pid, master: Option<OwnedFd>) -> Result<i32> {
     use nix::sys::signalfd::{SfdFlags, SignalFd};
     use nix::sys::wait::{waitpid, WaitPidFlag, WaitStatus};
     let proxy = master.map(|m| std::thread::spawn(move || console::proxy(m)));
-    let sfd = SignalFd::with_flags(&forwarded_set(), SfdFlags::SFD_CLOEXEC)
-        .map_err(RuntimeError::sys("signalfd"))?;
+    let sfd = SignalFd::with_flags(&forwarded_set(), SfdFlags::SFD_CLOEXEC).map_err(RuntimeError::sys("signalfd"))?;
     let code = loop {
         match waitpid(pid, Some(WaitPidFlag::WNOHANG)) {
             Ok(WaitStatus::Exited(_, code)) => break code,
@@ -214,20 +211,13 @@ fn wait_forwarding(pid: Pid, master: Option<OwnedFd>) -> Result<i32> {
 }
 
 fn block_forwarded() -> Result<()> {
-    nix::sys::signal::sigprocmask(
-        nix::sys::signal::SigmaskHow::SIG_BLOCK,
-        Some(&forwarded_set()),
-        None,
-    )
-    .map_err(RuntimeError::sys("sigprocmask"))
+    nix::sys::signal::sigprocmask(nix::sys::signal::SigmaskHow::SIG_BLOCK, Some(&forwarded_set()), None)
+        .map_err(RuntimeError::sys("sigprocmask"))
 }
 
 impl Native {
     pub fn new(root: impl Into<PathBuf>) -> Self {
-        Native {
-            root: root.into(),
-            systemd_cgroup: false,
-        }
+        Native { root: root.into(), systemd_cgroup: false }
     }
 
     pub fn with_systemd_cgroup(mut self, on: bool) -> Self {
@@ -256,22 +246,10 @@ impl Native {
         let dir = Record::dir(&self.root, id);
         match fs::DirBuilder::new().mode(0o711).create(&dir) {
             Ok(()) => {}
-            Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => {
-                return Err(RuntimeError::Exists(id.into()))
-            }
-            Err(e) => {
-                return Err(RuntimeError::Io {
-                    context: "create",
-                    path: dir,
-                    source: e,
-                })
-            }
+            Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => return Err(RuntimeError::Exists(id.into())),
+            Err(e) => return Err(RuntimeError::Io { context: "create", path: dir, source: e }),
         }
-        let mut guard = Cleanup {
-            dir: Some(dir.clone()),
-            cgroup: None,
-            child: None,
-        };
+        let mut guard = Cleanup { dir: Some(dir.clone()), cgroup: None, child: None };
 
         let linux = spec.linux().clone().unwrap_or_default();
         let mut new_ns = CloneFlags::empty();
@@ -281,9 +259,7 @@ impl Native {
             match ns.path() {
                 None => new_ns |= init::ns_flag(ns.typ()),
                 Some(p) => {
-                    let fd: OwnedFd = fs::File::open(p)
-                        .map_err(RuntimeError::io("open namespace", p))?
-                        .into();
+                    let fd: OwnedFd = fs::File::open(p).map_err(RuntimeError::io("open namespace", p))?.into();
                     if ns.typ() == LinuxNamespaceType::Pid {
                         join_pid = Some(fd);
                     } else {
@@ -299,16 +275,12 @@ impl Native {
             _ => 1,
         });
         let hierarchy = Hierarchy::detect()?;
-        let cgroup_path =
-            cgroups::resolve_path(linux.cgroups_path().as_deref(), id, self.systemd_cgroup)?;
+        let cgroup_path = cgroups::resolve_path(linux.cgroups_path().as_deref(), id, self.systemd_cgroup)?;
         let cgroup = Cgroup::new(hierarchy.clone(), cgroup_path.clone());
         cgroup.create(linux.resources().as_ref())?;
         guard.cgroup = Some(cgroup.clone());
-        let filter = linux
-            .seccomp()
-            .as_ref()
-            .map(|s| seccomp::compile_cached(s, &self.root.join(SECCOMP_CACHE)))
-            .transpose()?;
+        let filter =
+            linux.seccomp().as_ref().map(|s| seccomp::compile_cached(s, &self.root.join(SECCOMP_CACHE))).transpose()?;
         let start_signal = if start {
             StartSignal::Channel
         } else {
@@ -318,29 +290,21 @@ impl Native {
             // mkfifo honours the umask; the init may run as any user.
             fs::set_permissions(&fifo, std::os::unix::fs::PermissionsExt::from_mode(0o622))
                 .map_err(RuntimeError::io("chmod", &fifo))?;
-            let fd = nix::fcntl::open(
-                &fifo,
-                nix::fcntl::OFlag::O_PATH | nix::fcntl::OFlag::O_CLOEXEC,
-                Mode::empty(),
-            )
-            .map_err(RuntimeError::sys("open exec.fifo"))?;
+            let fd = nix::fcntl::open(&fifo, nix::fcntl::OFlag::O_PATH | nix::fcntl::OFlag::O_CLOEXEC, Mode::empty())
+                .map_err(RuntimeError::sys("open exec.fifo"))?;
             StartSignal::Fifo(fd)
         };
-        let (child_console, master_sock) =
-            console_for(&process, opts.console_socket.as_deref(), start)?;
+        let (child_console, master_sock) = console_for(&process, opts.console_socket.as_deref(), start)?;
         let (parent_chan, child_chan) = sync::pair()?;
         if let Some(fd) = &join_pid {
-            nix::sched::setns(fd.as_fd(), CloneFlags::CLONE_NEWPID)
-                .map_err(RuntimeError::sys("join pid namespace"))?;
+            nix::sched::setns(fd.as_fd(), CloneFlags::CLONE_NEWPID).map_err(RuntimeError::sys("join pid namespace"))?;
         }
         if start {
             block_forwarded()?;
         }
         // The cgroup namespace is unshared by the child once it sits in its cgroup.
         let clone_flags = new_ns & !CloneFlags::CLONE_NEWCGROUP;
-        let pid = match sys::clone_process(clone_flags.bits())
-            .map_err(|e| RuntimeError::Init(format!("clone: {e}")))?
-        {
+        let pid = match sys::clone_process(clone_flags.bits()).map_err(|e| RuntimeError::Init(format!("clone: {e}")))? {
             sys::Forked::Child => {
                 drop(parent_chan);
                 drop(master_sock);
@@ -395,30 +359,15 @@ impl Native {
                     let h = spec.hooks().as_ref();
                     let st = creating();
                     hooks::run_all("prestart", h.and_then(|h| h.prestart().as_ref()), &st)?;
-                    hooks::run_all(
-                        "createRuntime",
-                        h.and_then(|h| h.create_runtime().as_ref()),
-                        &st,
-                    )?;
+                    hooks::run_all("createRuntime", h.and_then(|h| h.create_runtime().as_ref()), &st)?;
                     parent_chan.send(sync::HOOKS_DONE, b"")?;
                 }
                 Some((sync::READY, _)) => break,
                 Some((sync::ERROR, msg)) => {
-                    return Err(RuntimeError::Child(
-                        String::from_utf8_lossy(&msg).into_owned(),
-                    ))
+                    return Err(RuntimeError::Child(String::from_utf8_lossy(&msg).into_owned()))
                 }
-                Some((t, _)) => {
-                    return Err(RuntimeError::Init(format!(
-                        "unexpected sync message {:?}",
-                        t as char
-                    )))
-                }
-                None => {
-                    return Err(RuntimeError::Init(
-                        "container process exited during setup".into(),
-                    ))
-                }
+                Some((t, _)) => return Err(RuntimeError::Init(format!("unexpected sync message {:?}", t as char))),
+                None => return Err(RuntimeError::Init("container process exited during setup".into())),
             }
         }
         let master = match master_sock {
@@ -439,11 +388,7 @@ impl Native {
         record.save(&self.root)?;
         write_pid_file(opts.pid_file.as_deref(), pid)?;
         guard.disarm();
-        Ok(Created {
-            pid,
-            chan: parent_chan,
-            master,
-        })
+        Ok(Created { pid, chan: parent_chan, master })
     }
 
     /// `create`: set the container up, its process blocked until `start`. Returns the init's host pid.
@@ -470,25 +415,26 @@ impl Native {
             .custom_flags(libc::O_NONBLOCK)
             .open(&fifo_path)
             .map_err(RuntimeError::io("open", &fifo_path))?;
+        // The init writes one byte once startContainer hooks ran, then the fifo
+        // closes when its execve succeeds (close-on-exec): wait for both.
+        let mut got_byte = false;
         loop {
             let mut fds = [PollFd::new(fifo.as_fd(), PollFlags::POLLIN)];
             match poll(&mut fds, PollTimeout::from(100u16)) {
                 Ok(0) | Err(nix::Error::EINTR) => {
                     if !state::process_alive(rec.pid, rec.start_time) {
-                        return Err(RuntimeError::Init(format!(
-                            "container {id} init exited before start"
-                        )));
+                        if got_byte {
+                            break; // it ran and already exited
+                        }
+                        return Err(RuntimeError::Init(format!("container {id} init exited before start")));
                     }
                 }
                 Ok(_) => {
                     let mut byte = [0u8; 1];
                     match nix::unistd::read(&fifo, &mut byte) {
-                        Ok(1) => break,
-                        Ok(_) => {
-                            return Err(RuntimeError::Init(format!(
-                                "container {id} init exited before start"
-                            )))
-                        }
+                        Ok(1) => got_byte = true,
+                        Ok(_) if got_byte => break,
+                        Ok(_) => return Err(RuntimeError::Init(format!("container {id} init exited before start"))),
                         Err(nix::Error::EAGAIN) => continue,
                         Err(e) => return Err(RuntimeError::Sys("read exec fifo", e)),
                     }
@@ -501,11 +447,7 @@ impl Native {
     }
 
     fn poststart(&self, rec: &Record) -> Result<()> {
-        let hooks = rec
-            .spec
-            .hooks()
-            .as_ref()
-            .and_then(|h| h.poststart().as_ref());
+        let hooks = rec.spec.hooks().as_ref().and_then(|h| h.poststart().as_ref());
         if let Err(e) = hooks::run_all("poststart", hooks, &rec.state_with(Status::Running)) {
             let _ = kill(Pid::from_raw(rec.pid), Signal::SIGKILL);
             return Err(e);
@@ -522,6 +464,11 @@ impl Native {
             return Ok(0);
         }
         created.chan.send(sync::START, b"")?;
+        // The channel closes when the container's execve succeeds (close-on-exec).
+        if let Some((sync::ERROR, msg)) = created.chan.recv()? {
+            let _ = self.delete(id, true);
+            return Err(RuntimeError::Child(String::from_utf8_lossy(&msg).into_owned()));
+        }
         let rec = self.load(id)?;
         let started = self.poststart(&rec);
         let code = wait_forwarding(created.pid, created.master);
@@ -541,13 +488,7 @@ impl Native {
         let entries = match fs::read_dir(&self.root) {
             Ok(e) => e,
             Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(out),
-            Err(e) => {
-                return Err(RuntimeError::Io {
-                    context: "list",
-                    path: self.root.clone(),
-                    source: e,
-                })
-            }
+            Err(e) => return Err(RuntimeError::Io { context: "list", path: self.root.clone(), source: e }),
         };
         for entry in entries.flatten() {
             let name = entry.file_name().to_string_lossy().into_owned();
@@ -612,16 +553,11 @@ impl Native {
         if status != Status::Stopped {
             wait_gone(rec.pid, rec.start_time)?;
         }
-        let hooks = rec
-            .spec
-            .hooks()
-            .as_ref()
-            .and_then(|h| h.poststop().as_ref());
+        let hooks = rec.spec.hooks().as_ref().and_then(|h| h.poststop().as_ref());
         if let Err(e) = hooks::run_all("poststop", hooks, &rec.state_with(Status::Stopped)) {
             tracing::warn!("{e}");
         }
-        fs::remove_dir_all(Record::dir(&self.root, id))
-            .map_err(RuntimeError::io("remove", Record::dir(&self.root, id)))
+        fs::remove_dir_all(Record::dir(&self.root, id)).map_err(RuntimeError::io("remove", Record::dir(&self.root, id)))
     }
 
     pub fn pause(&self, id: &str) -> Result<()> {
@@ -695,9 +631,7 @@ impl Native {
                 LinuxNamespaceType::Time => "time",
             };
             let path = format!("/proc/{}/ns/{name}", rec.pid);
-            let fd: OwnedFd = fs::File::open(&path)
-                .map_err(RuntimeError::io("open namespace", &path))?
-                .into();
+            let fd: OwnedFd = fs::File::open(&path).map_err(RuntimeError::io("open namespace", &path))?.into();
             if ns.typ() == LinuxNamespaceType::Pid {
                 join_pid = Some(fd);
             } else {
@@ -710,52 +644,42 @@ impl Native {
             _ => 1,
         });
         let cgroup = rec.cgroup()?;
-        let filter = linux
-            .seccomp()
-            .as_ref()
-            .map(|s| seccomp::compile_cached(s, &self.root.join(SECCOMP_CACHE)))
-            .transpose()?;
-        let (child_console, master_sock) =
-            console_for(process, opts.console_socket.as_deref(), !opts.detach)?;
+        let filter =
+            linux.seccomp().as_ref().map(|s| seccomp::compile_cached(s, &self.root.join(SECCOMP_CACHE))).transpose()?;
+        let (child_console, master_sock) = console_for(process, opts.console_socket.as_deref(), !opts.detach)?;
         let (parent_chan, child_chan) = sync::pair()?;
         if let Some(fd) = &join_pid {
-            nix::sched::setns(fd.as_fd(), CloneFlags::CLONE_NEWPID)
-                .map_err(RuntimeError::sys("join pid namespace"))?;
+            nix::sched::setns(fd.as_fd(), CloneFlags::CLONE_NEWPID).map_err(RuntimeError::sys("join pid namespace"))?;
         }
         if !opts.detach {
             block_forwarded()?;
         }
-        let pid =
-            match sys::clone_process(0).map_err(|e| RuntimeError::Init(format!("fork: {e}")))? {
-                sys::Forked::Child => {
-                    drop(parent_chan);
-                    drop(master_sock);
-                    init::child_main(InitArgs {
-                        id,
-                        spec: &rec.spec,
-                        process,
-                        rootfs: &rec.rootfs,
-                        bundle: &rec.bundle,
-                        chan: child_chan,
-                        console: child_console,
-                        seccomp: filter,
-                        start: StartSignal::Immediate,
-                        preserve_fds: opts.preserve_fds as i32,
-                        joins,
-                        new_ns: CloneFlags::empty(),
-                        cgroup_path: cgroup.path(),
-                        hierarchy: cgroup.hierarchy(),
-                        exec: true,
-                        no_pivot: false,
-                    })
-                }
-                sys::Forked::Parent(pid) => pid,
-            };
-        let guard = Cleanup {
-            dir: None,
-            cgroup: None,
-            child: Some(pid),
+        let pid = match sys::clone_process(0).map_err(|e| RuntimeError::Init(format!("fork: {e}")))? {
+            sys::Forked::Child => {
+                drop(parent_chan);
+                drop(master_sock);
+                init::child_main(InitArgs {
+                    id,
+                    spec: &rec.spec,
+                    process,
+                    rootfs: &rec.rootfs,
+                    bundle: &rec.bundle,
+                    chan: child_chan,
+                    console: child_console,
+                    seccomp: filter,
+                    start: StartSignal::Immediate,
+                    preserve_fds: opts.preserve_fds as i32,
+                    joins,
+                    new_ns: CloneFlags::empty(),
+                    cgroup_path: cgroup.path(),
+                    hierarchy: cgroup.hierarchy(),
+                    exec: true,
+                    no_pivot: false,
+                })
+            }
+            sys::Forked::Parent(pid) => pid,
         };
+        let guard = Cleanup { dir: None, cgroup: None, child: Some(pid) };
         drop(child_chan);
         drop(child_console);
         cgroup.add_pid(pid.as_raw())?;

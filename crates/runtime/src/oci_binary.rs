@@ -21,11 +21,7 @@ pub struct OciBinary {
 
 impl OciBinary {
     pub fn new(binary: impl Into<PathBuf>, root: impl Into<PathBuf>) -> Self {
-        OciBinary {
-            binary: binary.into(),
-            prefix: Vec::new(),
-            root: root.into(),
-        }
+        OciBinary { binary: binary.into(), prefix: Vec::new(), root: root.into() }
     }
 
     /// Arguments placed before the global flags, e.g. `["runtime"]` for `wharf runtime`.
@@ -46,19 +42,11 @@ impl OciBinary {
     fn fail(&self, verb: &str, message: String) -> RuntimeError {
         let message = message.trim().to_string();
         if message.contains("does not exist") {
-            if let Some(id) = message
-                .split_whitespace()
-                .find(|w| !w.is_empty())
-                .filter(|_| false)
-            {
+            if let Some(id) = message.split_whitespace().find(|w| !w.is_empty()).filter(|_| false) {
                 return RuntimeError::NotFound(id.to_string());
             }
         }
-        RuntimeError::External {
-            binary: self.binary.clone(),
-            verb: verb.to_string(),
-            message,
-        }
+        RuntimeError::External { binary: self.binary.clone(), verb: verb.to_string(), message }
     }
 
     /// Runs a verb whose output we capture (the container does not inherit its stdio).
@@ -78,11 +66,7 @@ impl OciBinary {
 
     /// Runs a verb whose child processes inherit stdio: errors come from the JSON log.
     fn spawn_logged(&self, verb: &str, args: Vec<String>) -> Result<i32> {
-        let log = std::env::temp_dir().join(format!(
-            "wharf-ocibin-{}-{}.log",
-            std::process::id(),
-            next_seq()
-        ));
+        let log = std::env::temp_dir().join(format!("wharf-ocibin-{}-{}.log", std::process::id(), next_seq()));
         let status = self
             .command(Some(&log))
             .arg(verb)
@@ -138,8 +122,7 @@ impl Runtime for OciBinary {
 
     fn state(&self, id: &str) -> Result<State> {
         let out = self.output("state", &[id])?;
-        serde_json::from_str(&out)
-            .map_err(|e| self.fail("state", format!("unparsable state {out:?}: {e}")))
+        serde_json::from_str(&out).map_err(|e| self.fail("state", format!("unparsable state {out:?}: {e}")))
     }
 
     fn kill(&self, id: &str, signal: i32, all: bool) -> Result<()> {
@@ -167,16 +150,11 @@ impl Runtime for OciBinary {
 
     fn ps(&self, id: &str) -> Result<Vec<i32>> {
         let out = self.output("ps", &["--format", "json", id])?;
-        serde_json::from_str(&out)
-            .map_err(|e| self.fail("ps", format!("unparsable pid list {out:?}: {e}")))
+        serde_json::from_str(&out).map_err(|e| self.fail("ps", format!("unparsable pid list {out:?}: {e}")))
     }
 
     fn exec(&self, id: &str, process: &Process, opts: &ExecOptions) -> Result<i32> {
-        let file = std::env::temp_dir().join(format!(
-            "wharf-process-{}-{}.json",
-            std::process::id(),
-            next_seq()
-        ));
+        let file = std::env::temp_dir().join(format!("wharf-process-{}-{}.json", std::process::id(), next_seq()));
         let data = serde_json::to_vec(process).map_err(|e| self.fail("exec", e.to_string()))?;
         std::fs::write(&file, data).map_err(RuntimeError::io("write", &file))?;
         let mut args = vec!["--process".to_string(), file.display().to_string()];
@@ -190,17 +168,8 @@ impl Runtime for OciBinary {
             args.extend(["--console-socket".into(), p.display().to_string()]);
         }
         args.push(id.into());
-        let log = std::env::temp_dir().join(format!(
-            "wharf-ocibin-{}-{}.log",
-            std::process::id(),
-            next_seq()
-        ));
-        let status = self
-            .command(Some(&log))
-            .arg("exec")
-            .args(&args)
-            .stdin(Stdio::null())
-            .status();
+        let log = std::env::temp_dir().join(format!("wharf-ocibin-{}-{}.log", std::process::id(), next_seq()));
+        let status = self.command(Some(&log)).arg("exec").args(&args).stdin(Stdio::null()).status();
         let _ = std::fs::remove_file(&file);
         let message = std::fs::read_to_string(&log).unwrap_or_default();
         let _ = std::fs::remove_file(&log);

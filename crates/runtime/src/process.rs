@@ -16,10 +16,7 @@ use crate::error::{Result, RuntimeError};
 fn to_caps(set: &Option<Capabilities>) -> Result<CapsHashSet> {
     let mut out = CapsHashSet::new();
     for cap in set.iter().flatten() {
-        let name = serde_json::to_value(cap)
-            .ok()
-            .and_then(|v| v.as_str().map(str::to_string))
-            .unwrap_or_default();
+        let name = serde_json::to_value(cap).ok().and_then(|v| v.as_str().map(str::to_string)).unwrap_or_default();
         let c = caps::Capability::from_str(&name)
             .map_err(|e| RuntimeError::InvalidSpec(format!("capability {name}: {e}")))?;
         out.insert(c);
@@ -39,8 +36,7 @@ pub fn drop_bounding(process: &Process) -> Result<()> {
     let keep = to_caps(c.bounding())?;
     for cap in caps::all() {
         if !keep.contains(&cap) && caps::has_cap(None, CapSet::Bounding, cap).unwrap_or(false) {
-            caps::drop(None, CapSet::Bounding, cap)
-                .map_err(caps_err("drop bounding capability"))?;
+            caps::drop(None, CapSet::Bounding, cap).map_err(caps_err("drop bounding capability"))?;
         }
     }
     Ok(())
@@ -52,19 +48,15 @@ pub fn set_capabilities(process: &Process) -> Result<()> {
     let effective = to_caps(c.effective())?;
     let permitted = to_caps(c.permitted())?;
     let inheritable = to_caps(c.inheritable())?;
-    caps::set(None, CapSet::Effective, &effective)
-        .map_err(caps_err("set effective capabilities"))?;
-    caps::set(None, CapSet::Permitted, &permitted)
-        .map_err(caps_err("set permitted capabilities"))?;
-    caps::set(None, CapSet::Inheritable, &inheritable)
-        .map_err(caps_err("set inheritable capabilities"))?;
+    caps::set(None, CapSet::Effective, &effective).map_err(caps_err("set effective capabilities"))?;
+    caps::set(None, CapSet::Permitted, &permitted).map_err(caps_err("set permitted capabilities"))?;
+    caps::set(None, CapSet::Inheritable, &inheritable).map_err(caps_err("set inheritable capabilities"))?;
     let ambient = to_caps(c.ambient())?;
     caps::clear(None, CapSet::Ambient).map_err(caps_err("clear ambient capabilities"))?;
     for cap in ambient {
         // Ambient needs the capability permitted and inheritable; skip others like runc.
         if permitted.contains(&cap) && inheritable.contains(&cap) {
-            caps::raise(None, CapSet::Ambient, cap)
-                .map_err(caps_err("raise ambient capability"))?;
+            caps::raise(None, CapSet::Ambient, cap).map_err(caps_err("raise ambient capability"))?;
         }
     }
     Ok(())
@@ -74,12 +66,7 @@ pub fn set_capabilities(process: &Process) -> Result<()> {
 pub fn set_user(process: &Process) -> Result<()> {
     let user = process.user();
     nix::sys::prctl::set_keepcaps(true).map_err(RuntimeError::sys("keepcaps"))?;
-    let groups: Vec<Gid> = user
-        .additional_gids()
-        .iter()
-        .flatten()
-        .map(|g| Gid::from_raw(*g))
-        .collect();
+    let groups: Vec<Gid> = user.additional_gids().iter().flatten().map(|g| Gid::from_raw(*g)).collect();
     // setgroups is denied in user namespaces with setgroups=deny; only fail if groups were asked for.
     if let Err(e) = nix::unistd::setgroups(&groups) {
         if !groups.is_empty() {
@@ -92,9 +79,7 @@ pub fn set_user(process: &Process) -> Result<()> {
     nix::unistd::setresuid(uid, uid, uid).map_err(RuntimeError::sys("setresuid"))?;
     nix::sys::prctl::set_keepcaps(false).map_err(RuntimeError::sys("keepcaps"))?;
     let umask = user.umask().unwrap_or(0o022);
-    nix::sys::stat::umask(nix::sys::stat::Mode::from_bits_truncate(
-        umask as libc::mode_t,
-    ));
+    nix::sys::stat::umask(nix::sys::stat::Mode::from_bits_truncate(umask as libc::mode_t));
     Ok(())
 }
 
@@ -140,42 +125,27 @@ pub fn env(process: &Process) -> Vec<String> {
 
 /// Finds `arg0` on the process's PATH (as seen from the current root).
 pub fn find_executable(arg0: &str, env: &[String]) -> Result<PathBuf> {
-    let executable = |p: &Path| {
-        p.metadata()
-            .map(|m| m.is_file() && m.permissions().mode() & 0o111 != 0)
-            .unwrap_or(false)
-    };
+    let executable =
+        |p: &Path| p.metadata().map(|m| m.is_file() && m.permissions().mode() & 0o111 != 0).unwrap_or(false);
     if arg0.contains('/') {
         let p = PathBuf::from(arg0);
         return if executable(&p) {
             Ok(p)
         } else {
-            Err(RuntimeError::Init(format!(
-                "exec: {arg0:?}: no such executable file"
-            )))
+            Err(RuntimeError::Init(format!("exec: {arg0:?}: no such executable file")))
         };
     }
-    let path = env
-        .iter()
-        .find_map(|e| e.strip_prefix("PATH="))
-        .unwrap_or("");
+    let path = env.iter().find_map(|e| e.strip_prefix("PATH=")).unwrap_or("");
     path.split(':')
         .map(|dir| Path::new(if dir.is_empty() { "." } else { dir }).join(arg0))
         .find(|p| executable(p))
-        .ok_or_else(|| {
-            RuntimeError::Init(format!(
-                "exec: {arg0:?}: executable file not found in $PATH"
-            ))
-        })
+        .ok_or_else(|| RuntimeError::Init(format!("exec: {arg0:?}: executable file not found in $PATH")))
 }
 
 pub fn cstrings(items: &[String]) -> Result<Vec<CString>> {
     items
         .iter()
-        .map(|s| {
-            CString::new(s.as_str())
-                .map_err(|_| RuntimeError::InvalidSpec(format!("{s:?} contains a NUL byte")))
-        })
+        .map(|s| CString::new(s.as_str()).map_err(|_| RuntimeError::InvalidSpec(format!("{s:?} contains a NUL byte"))))
         .collect()
 }
 
@@ -187,9 +157,7 @@ mod tests {
     fn finds_executables_on_path() {
         let env = vec!["PATH=/nonexistent:/bin:/usr/bin".to_string()];
         assert!(find_executable("sh", &env).unwrap().ends_with("sh"));
-        let err = find_executable("definitely-not-here", &env)
-            .unwrap_err()
-            .to_string();
+        let err = find_executable("definitely-not-here", &env).unwrap_err().to_string();
         assert!(err.contains("not found in $PATH"), "{err}");
         assert!(find_executable("/nonexistent/x", &env).is_err());
     }

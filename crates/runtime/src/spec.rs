@@ -23,29 +23,13 @@ impl Bundle {
     pub fn load(dir: &Path) -> Result<Self> {
         let dir = fs::canonicalize(dir).map_err(RuntimeError::io("bundle", dir))?;
         let path = dir.join(CONFIG);
-        let data = fs::read(&path).map_err(|e| RuntimeError::InvalidConfig {
-            path: path.clone(),
-            reason: e.to_string(),
-        })?;
-        let spec: Spec =
-            serde_json::from_slice(&data).map_err(|e| RuntimeError::InvalidConfig {
-                path: path.clone(),
-                reason: e.to_string(),
-            })?;
-        validate(&spec).map_err(|reason| RuntimeError::InvalidConfig {
-            path: path.clone(),
-            reason,
-        })?;
-        let root = spec
-            .root()
-            .as_ref()
-            .map(|r| r.path().clone())
-            .unwrap_or_default();
-        let rootfs = if root.is_absolute() {
-            root
-        } else {
-            dir.join(root)
-        };
+        let data =
+            fs::read(&path).map_err(|e| RuntimeError::InvalidConfig { path: path.clone(), reason: e.to_string() })?;
+        let spec: Spec = serde_json::from_slice(&data)
+            .map_err(|e| RuntimeError::InvalidConfig { path: path.clone(), reason: e.to_string() })?;
+        validate(&spec).map_err(|reason| RuntimeError::InvalidConfig { path: path.clone(), reason })?;
+        let root = spec.root().as_ref().map(|r| r.path().clone()).unwrap_or_default();
+        let rootfs = if root.is_absolute() { root } else { dir.join(root) };
         if !rootfs.is_dir() {
             return Err(RuntimeError::RootfsMissing(rootfs));
         }
@@ -84,20 +68,14 @@ pub fn validate(spec: &Spec) -> std::result::Result<(), String> {
             }
         }
     }
-    let new_user = namespaces
-        .into_iter()
-        .flatten()
-        .any(|n| n.typ() == LinuxNamespaceType::User && n.path().is_none());
+    let new_user = namespaces.into_iter().flatten().any(|n| n.typ() == LinuxNamespaceType::User && n.path().is_none());
     let has_maps = linux.is_some_and(|l| l.uid_mappings().as_ref().is_some_and(|m| !m.is_empty()));
     if new_user && !has_maps {
         return Err("a new user namespace needs linux.uidMappings and linux.gidMappings".into());
     }
     for m in spec.mounts().iter().flatten() {
         if !m.destination().is_absolute() {
-            return Err(format!(
-                "mount destination {:?} is not absolute",
-                m.destination()
-            ));
+            return Err(format!("mount destination {:?} is not absolute", m.destination()));
         }
     }
     for hooks in spec.hooks().iter() {
@@ -170,9 +148,7 @@ mod tests {
         spec.set_process(None);
         assert!(validate(&spec).unwrap_err().contains("process"));
 
-        let text = serde_json::to_string(&default_spec(false))
-            .unwrap()
-            .replace("\"uts\"", "\"bogus\"");
+        let text = serde_json::to_string(&default_spec(false)).unwrap().replace("\"uts\"", "\"bogus\"");
         assert!(serde_json::from_str::<Spec>(&text).is_err());
     }
 
@@ -184,11 +160,7 @@ mod tests {
         fs::write(tmp.path().join(CONFIG), "{not json").unwrap();
         let err = Bundle::load(tmp.path()).unwrap_err().to_string();
         assert!(err.contains("invalid config"), "{err}");
-        fs::write(
-            tmp.path().join(CONFIG),
-            serde_json::to_vec(&default_spec(false)).unwrap(),
-        )
-        .unwrap();
+        fs::write(tmp.path().join(CONFIG), serde_json::to_vec(&default_spec(false)).unwrap()).unwrap();
         let err = Bundle::load(tmp.path()).unwrap_err();
         assert!(matches!(err, RuntimeError::RootfsMissing(_)), "{err}");
     }

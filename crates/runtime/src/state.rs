@@ -84,30 +84,17 @@ impl Record {
         let path = Record::dir(root, id).join(STATE_FILE);
         let data = match fs::read(&path) {
             Ok(d) => d,
-            Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
-                return Err(RuntimeError::NotFound(id.to_string()))
-            }
-            Err(e) => {
-                return Err(RuntimeError::Io {
-                    context: "read",
-                    path,
-                    source: e,
-                })
-            }
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Err(RuntimeError::NotFound(id.to_string())),
+            Err(e) => return Err(RuntimeError::Io { context: "read", path, source: e }),
         };
-        serde_json::from_slice(&data).map_err(|e| RuntimeError::State {
-            path,
-            reason: e.to_string(),
-        })
+        serde_json::from_slice(&data).map_err(|e| RuntimeError::State { path, reason: e.to_string() })
     }
 
     /// Writes `state.json` atomically (temp file + rename).
     pub fn save(&self, root: &Path) -> Result<()> {
         let dir = Record::dir(root, &self.id);
-        let data = serde_json::to_vec(self).map_err(|e| RuntimeError::State {
-            path: dir.clone(),
-            reason: e.to_string(),
-        })?;
+        let data =
+            serde_json::to_vec(self).map_err(|e| RuntimeError::State { path: dir.clone(), reason: e.to_string() })?;
         write_atomic(&dir.join(STATE_FILE), &data)
     }
 
@@ -138,11 +125,7 @@ impl Record {
             oci_version: self.spec.version().clone(),
             id: self.id.clone(),
             status,
-            pid: if status == Status::Stopped {
-                0
-            } else {
-                self.pid
-            },
+            pid: if status == Status::Stopped { 0 } else { self.pid },
             bundle: self.bundle.clone(),
             rootfs: Some(self.rootfs.clone()),
             created: Some(self.created.clone()),
@@ -158,9 +141,7 @@ pub fn validate_id(id: &str) -> Result<()> {
         && id.len() <= 1024
         && id != "."
         && id != ".."
-        && id
-            .chars()
-            .all(|c| c.is_ascii_alphanumeric() || matches!(c, '_' | '-' | '.' | '+'));
+        && id.chars().all(|c| c.is_ascii_alphanumeric() || matches!(c, '_' | '-' | '.' | '+'));
     if ok {
         Ok(())
     } else {
@@ -197,9 +178,7 @@ pub fn write_atomic(path: &Path, data: &[u8]) -> Result<()> {
 
 /// Current time as RFC 3339 with nanoseconds, UTC (what runc writes in `created`).
 pub fn now_rfc3339() -> String {
-    let d = SystemTime::now()
-        .duration_since(UNIX_EPOCH)
-        .unwrap_or_default();
+    let d = SystemTime::now().duration_since(UNIX_EPOCH).unwrap_or_default();
     rfc3339(d.as_secs() as i64, d.subsec_nanos())
 }
 
@@ -216,12 +195,7 @@ pub fn rfc3339(secs: i64, nanos: u32) -> String {
     let day = doy - (153 * mp + 2) / 5 + 1;
     let month = if mp < 10 { mp + 3 } else { mp - 9 };
     let year = yoe + era * 400 + i64::from(month <= 2);
-    format!(
-        "{year:04}-{month:02}-{day:02}T{:02}:{:02}:{:02}.{nanos:09}Z",
-        rem / 3600,
-        rem % 3600 / 60,
-        rem % 60
-    )
+    format!("{year:04}-{month:02}-{day:02}T{:02}:{:02}:{:02}.{nanos:09}Z", rem / 3600, rem % 3600 / 60, rem % 60)
 }
 
 #[cfg(test)]

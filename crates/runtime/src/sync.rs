@@ -18,13 +18,8 @@ pub const ERROR: u8 = b'E';
 pub struct Channel(OwnedFd);
 
 pub fn pair() -> Result<(Channel, Channel)> {
-    let (a, b) = socketpair(
-        AddressFamily::Unix,
-        SockType::SeqPacket,
-        None,
-        SockFlag::SOCK_CLOEXEC,
-    )
-    .map_err(RuntimeError::sys("socketpair"))?;
+    let (a, b) = socketpair(AddressFamily::Unix, SockType::SeqPacket, None, SockFlag::SOCK_CLOEXEC)
+        .map_err(RuntimeError::sys("socketpair"))?;
     Ok((Channel(a), Channel(b)))
 }
 
@@ -33,12 +28,8 @@ impl Channel {
         let mut msg = Vec::with_capacity(payload.len() + 1);
         msg.push(tag);
         msg.extend_from_slice(payload);
-        send(
-            std::os::fd::AsRawFd::as_raw_fd(&self.0),
-            &msg,
-            MsgFlags::MSG_NOSIGNAL,
-        )
-        .map_err(RuntimeError::sys("sync send"))?;
+        send(std::os::fd::AsRawFd::as_raw_fd(&self.0), &msg, MsgFlags::MSG_NOSIGNAL)
+            .map_err(RuntimeError::sys("sync send"))?;
         Ok(())
     }
 
@@ -46,11 +37,7 @@ impl Channel {
     pub fn recv(&self) -> Result<Option<(u8, Vec<u8>)>> {
         let mut buf = vec![0u8; 8192];
         loop {
-            match recv(
-                std::os::fd::AsRawFd::as_raw_fd(&self.0),
-                &mut buf,
-                MsgFlags::empty(),
-            ) {
+            match recv(std::os::fd::AsRawFd::as_raw_fd(&self.0), &mut buf, MsgFlags::empty()) {
                 Ok(0) => return Ok(None),
                 Ok(n) => {
                     buf.truncate(n);
@@ -67,16 +54,9 @@ impl Channel {
     pub fn expect(&self, tag: u8) -> Result<Vec<u8>> {
         match self.recv()? {
             Some((t, payload)) if t == tag => Ok(payload),
-            Some((ERROR, msg)) => Err(RuntimeError::Child(
-                String::from_utf8_lossy(&msg).into_owned(),
-            )),
-            Some((t, _)) => Err(RuntimeError::Init(format!(
-                "unexpected sync message {:?}",
-                t as char
-            ))),
-            None => Err(RuntimeError::Init(
-                "container process exited during setup".into(),
-            )),
+            Some((ERROR, msg)) => Err(RuntimeError::Child(String::from_utf8_lossy(&msg).into_owned())),
+            Some((t, _)) => Err(RuntimeError::Init(format!("unexpected sync message {:?}", t as char))),
+            None => Err(RuntimeError::Init("container process exited during setup".into())),
         }
     }
 }

@@ -7,7 +7,7 @@ use std::process::ExitCode;
 use anyhow::{bail, Context, Result};
 use clap::{Args, Subcommand};
 use nix::sys::signal::Signal;
-use oci_spec::runtime::{LinuxCapabilities, Process};
+use oci_spec::runtime::Process;
 use wharf_runtime::{CreateOptions, ExecOptions, Native};
 
 #[derive(Args)]
@@ -174,10 +174,7 @@ struct ExecArgs {
 
 pub fn main(args: RuntimeArgs) -> ExitCode {
     crate::logging::init(args.log.as_deref(), args.log_format == "json", args.debug);
-    if matches!(
-        args.command,
-        Verb::Create(_) | Verb::Run { .. } | Verb::Exec(_)
-    ) {
+    if matches!(args.command, Verb::Create(_) | Verb::Run { .. } | Verb::Exec(_)) {
         crate::seal::ensure_sealed();
     }
     match dispatch(&args) {
@@ -201,13 +198,8 @@ fn parse_signal(s: Option<&str>) -> Result<Signal> {
         return Signal::try_from(n).with_context(|| format!("unknown signal {s}"));
     }
     let upper = s.to_ascii_uppercase();
-    let name = if upper.starts_with("SIG") {
-        upper
-    } else {
-        format!("SIG{upper}")
-    };
-    name.parse::<Signal>()
-        .with_context(|| format!("unknown signal {s}"))
+    let name = if upper.starts_with("SIG") { upper } else { format!("SIG{upper}") };
+    name.parse::<Signal>().with_context(|| format!("unknown signal {s}"))
 }
 
 fn dispatch(a: &RuntimeArgs) -> Result<i32> {
@@ -220,15 +212,9 @@ fn dispatch(a: &RuntimeArgs) -> Result<i32> {
         Verb::State { id } => println!("{}", serde_json::to_string_pretty(&rt.state(id)?)?),
         Verb::Kill { all, id, signal } => rt.kill(id, parse_signal(signal.as_deref())?, *all)?,
         Verb::Delete { force, id } => rt.delete(id, *force)?,
-        Verb::Run { create, detach, .. } => {
-            return Ok(rt.run(&create.id, &create.options(), *detach)?)
-        }
+        Verb::Run { create, detach, .. } => return Ok(rt.run(&create.id, &create.options(), *detach)?),
         Verb::Exec(e) => return exec(&rt, e),
-        Verb::Ps {
-            format,
-            id,
-            ps_args,
-        } => ps(&rt, id, format, ps_args)?,
+        Verb::Ps { format, id, ps_args } => ps(&rt, id, format, ps_args)?,
         Verb::Pause { id } => rt.pause(id)?,
         Verb::Resume { id } => rt.resume(id)?,
         Verb::List { format, quiet } => list(&rt, format, *quiet)?,
@@ -242,9 +228,7 @@ fn dispatch(a: &RuntimeArgs) -> Result<i32> {
                     std::io::stdin().read_to_string(&mut s)?;
                     s
                 }
-                Some(p) => {
-                    std::fs::read_to_string(p).with_context(|| format!("read {}", p.display()))?
-                }
+                Some(p) => std::fs::read_to_string(p).with_context(|| format!("read {}", p.display()))?,
             };
             let res = serde_json::from_str(&data).context("invalid resources JSON")?;
             rt.update(id, &res)?;
@@ -256,10 +240,8 @@ fn dispatch(a: &RuntimeArgs) -> Result<i32> {
 fn exec(rt: &Native, e: &ExecArgs) -> Result<i32> {
     let process: Process = match &e.process {
         Some(p) => {
-            let data =
-                std::fs::read(p).with_context(|| format!("read process file {}", p.display()))?;
-            serde_json::from_slice(&data)
-                .with_context(|| format!("invalid process file {}", p.display()))?
+            let data = std::fs::read(p).with_context(|| format!("read process file {}", p.display()))?;
+            serde_json::from_slice(&data).with_context(|| format!("invalid process file {}", p.display()))?
         }
         None => {
             if e.command.is_empty() {
@@ -267,9 +249,7 @@ fn exec(rt: &Native, e: &ExecArgs) -> Result<i32> {
             }
             let state = rt.state(&e.id)?;
             let bundle = wharf_runtime::spec::Bundle::load(&state.bundle).ok();
-            let mut p = bundle
-                .and_then(|b| b.spec.process().clone())
-                .unwrap_or_default();
+            let mut p = bundle.and_then(|b| b.spec.process().clone()).unwrap_or_default();
             p.set_args(Some(e.command.clone()));
             p.set_terminal(Some(e.tty));
             let mut env = p.env().clone().unwrap_or_default();
@@ -280,27 +260,17 @@ fn exec(rt: &Native, e: &ExecArgs) -> Result<i32> {
             }
             if let Some(user) = &e.user {
                 let (uid, gid) = user.split_once(':').unwrap_or((user, "0"));
-                p.user_mut().set_uid(
-                    uid.parse()
-                        .with_context(|| format!("invalid uid {uid:?}"))?,
-                );
-                p.user_mut().set_gid(
-                    gid.parse()
-                        .with_context(|| format!("invalid gid {gid:?}"))?,
-                );
+                p.user_mut().set_uid(uid.parse().with_context(|| format!("invalid uid {uid:?}"))?);
+                p.user_mut().set_gid(gid.parse().with_context(|| format!("invalid gid {gid:?}"))?);
             }
             if !e.additional_gids.is_empty() {
-                p.user_mut()
-                    .set_additional_gids(Some(e.additional_gids.clone()));
+                p.user_mut().set_additional_gids(Some(e.additional_gids.clone()));
             }
             if e.no_new_privs {
                 p.set_no_new_privileges(Some(true));
             }
             if !e.cap.is_empty() {
-                let mut caps = p
-                    .capabilities()
-                    .clone()
-                    .unwrap_or_else(LinuxCapabilities::default);
+                let mut caps = p.capabilities().clone().unwrap_or_default();
                 for c in &e.cap {
                     let cap = serde_json::from_value(serde_json::Value::String(c.clone()))
                         .with_context(|| format!("unknown capability {c}"))?;
@@ -309,11 +279,7 @@ fn exec(rt: &Native, e: &ExecArgs) -> Result<i32> {
                         s.insert(cap);
                         Some(s)
                     };
-                    let (b, ef, pe) = (
-                        add(caps.bounding()),
-                        add(caps.effective()),
-                        add(caps.permitted()),
-                    );
+                    let (b, ef, pe) = (add(caps.bounding()), add(caps.effective()), add(caps.permitted()));
                     caps.set_bounding(b);
                     caps.set_effective(ef);
                     caps.set_permitted(pe);
@@ -337,35 +303,18 @@ fn ps(rt: &Native, id: &str, format: &str, ps_args: &[String]) -> Result<()> {
     match format {
         "json" => println!("{}", serde_json::to_string(&pids)?),
         "table" => {
-            let args: Vec<String> = if ps_args.is_empty() {
-                vec!["-ef".into()]
-            } else {
-                ps_args.to_vec()
-            };
-            let out = std::process::Command::new("ps")
-                .args(&args)
-                .output()
-                .context("run ps")?;
+            let args: Vec<String> = if ps_args.is_empty() { vec!["-ef".into()] } else { ps_args.to_vec() };
+            let out = std::process::Command::new("ps").args(&args).output().context("run ps")?;
             if !out.status.success() {
-                bail!(
-                    "ps {}: {}",
-                    args.join(" "),
-                    String::from_utf8_lossy(&out.stderr).trim()
-                );
+                bail!("ps {}: {}", args.join(" "), String::from_utf8_lossy(&out.stderr).trim());
             }
             let text = String::from_utf8_lossy(&out.stdout);
             let mut lines = text.lines();
             let header = lines.next().unwrap_or_default();
-            let pid_col = header
-                .split_whitespace()
-                .position(|h| h == "PID")
-                .context("ps output has no PID column")?;
+            let pid_col = header.split_whitespace().position(|h| h == "PID").context("ps output has no PID column")?;
             println!("{header}");
             for line in lines {
-                let pid = line
-                    .split_whitespace()
-                    .nth(pid_col)
-                    .and_then(|p| p.parse::<i32>().ok());
+                let pid = line.split_whitespace().nth(pid_col).and_then(|p| p.parse::<i32>().ok());
                 if pid.is_some_and(|p| pids.contains(&p)) {
                     println!("{line}");
                 }
@@ -387,10 +336,7 @@ fn list(rt: &Native, format: &str, quiet: bool) -> Result<()> {
     match format {
         "json" => println!("{}", serde_json::to_string(&all)?),
         "table" => {
-            println!(
-                "{:<20} {:<8} {:<10} {:<40} {:<32} OWNER",
-                "ID", "PID", "STATUS", "BUNDLE", "CREATED"
-            );
+            println!("{:<20} {:<8} {:<10} {:<40} {:<32} OWNER", "ID", "PID", "STATUS", "BUNDLE", "CREATED");
             for s in &all {
                 println!(
                     "{:<20} {:<8} {:<10} {:<40} {:<32} {}",
@@ -399,10 +345,7 @@ fn list(rt: &Native, format: &str, quiet: bool) -> Result<()> {
                     s.status,
                     s.bundle.display(),
                     s.created.as_deref().unwrap_or(""),
-                    s.owner
-                        .as_deref()
-                        .filter(|o| !o.is_empty())
-                        .unwrap_or("root")
+                    s.owner.as_deref().filter(|o| !o.is_empty()).unwrap_or("root")
                 );
             }
         }

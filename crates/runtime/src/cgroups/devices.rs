@@ -21,13 +21,7 @@ pub struct DeviceRule {
 
 impl DeviceRule {
     const fn allow_char(major: i64, minor: Option<i64>) -> Self {
-        DeviceRule {
-            allow: true,
-            kind: 'c',
-            major: Some(major),
-            minor,
-            access: String::new(),
-        }
+        DeviceRule { allow: true, kind: 'c', major: Some(major), minor, access: String::new() }
     }
 }
 
@@ -66,11 +60,7 @@ pub fn effective_rules(rules: &[LinuxDeviceCgroup]) -> Vec<DeviceRule> {
             },
             major: r.major().filter(|m| *m >= 0),
             minor: r.minor().filter(|m| *m >= 0),
-            access: r
-                .access()
-                .clone()
-                .filter(|a| !a.is_empty())
-                .unwrap_or_else(|| "rwm".into()),
+            access: r.access().clone().filter(|a| !a.is_empty()).unwrap_or_else(|| "rwm".into()),
         })
         .collect();
     out.extend(default_allows());
@@ -175,11 +165,7 @@ mod tests {
         let mut pc = 0usize;
         loop {
             let i = prog[pc];
-            let (code, dst, src) = (
-                (i & 0xff) as u8,
-                ((i >> 8) & 0xf) as usize,
-                ((i >> 12) & 0xf) as usize,
-            );
+            let (code, dst, src) = ((i & 0xff) as u8, ((i >> 8) & 0xf) as usize, ((i >> 12) & 0xf) as usize);
             let off = ((i >> 16) & 0xffff) as u16 as i16;
             let imm = (i >> 32) as u32 as i32;
             pc += 1;
@@ -200,20 +186,8 @@ mod tests {
 
     #[test]
     fn last_matching_rule_wins() {
-        let deny_all = DeviceRule {
-            allow: false,
-            kind: 'a',
-            major: None,
-            minor: None,
-            access: "rwm".into(),
-        };
-        let allow_sda_read = DeviceRule {
-            allow: true,
-            kind: 'b',
-            major: Some(8),
-            minor: Some(0),
-            access: "r".into(),
-        };
+        let deny_all = DeviceRule { allow: false, kind: 'a', major: None, minor: None, access: "rwm".into() };
+        let allow_sda_read = DeviceRule { allow: true, kind: 'b', major: Some(8), minor: Some(0), access: "r".into() };
         let mut rules = vec![deny_all, allow_sda_read];
         rules.extend(default_allows());
         let prog = bpf_program(&rules);

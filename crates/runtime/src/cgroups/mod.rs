@@ -49,15 +49,12 @@ impl Hierarchy {
     /// (a hybrid host's `unified` mount carries no controllers and is ignored).
     pub fn detect() -> Result<Self> {
         let root = Path::new("/sys/fs/cgroup");
-        let fs =
-            nix::sys::statfs::statfs(root).map_err(RuntimeError::sys("statfs /sys/fs/cgroup"))?;
+        let fs = nix::sys::statfs::statfs(root).map_err(RuntimeError::sys("statfs /sys/fs/cgroup"))?;
         if fs.filesystem_type().0 as i64 == CGROUP2_SUPER_MAGIC {
-            return Ok(Hierarchy::V2 {
-                root: root.to_path_buf(),
-            });
+            return Ok(Hierarchy::V2 { root: root.to_path_buf() });
         }
-        let mountinfo = fs::read_to_string("/proc/self/mountinfo")
-            .map_err(RuntimeError::io("read", "/proc/self/mountinfo"))?;
+        let mountinfo =
+            fs::read_to_string("/proc/self/mountinfo").map_err(RuntimeError::io("read", "/proc/self/mountinfo"))?;
         Ok(Hierarchy::V1(parse_v1_mounts(&mountinfo)))
     }
 
@@ -84,55 +81,35 @@ pub fn parse_v1_mounts(mountinfo: &str) -> Vec<V1Mount> {
         let subsystems: Vec<String> = super_opts
             .split(',')
             .filter(|o| {
-                !matches!(*o, "rw" | "ro" | "xattr" | "noprefix" | "clone_children")
-                    && !o.starts_with("release_agent=")
+                !matches!(*o, "rw" | "ro" | "xattr" | "noprefix" | "clone_children") && !o.starts_with("release_agent=")
             })
             .map(str::to_string)
             .collect();
-        if !subsystems.is_empty()
-            && !out
-                .iter()
-                .any(|m: &V1Mount| m.mountpoint == Path::new(mountpoint))
-        {
-            out.push(V1Mount {
-                subsystems,
-                mountpoint: PathBuf::from(unescape_mountinfo(mountpoint)),
-            });
+        if !subsystems.is_empty() && !out.iter().any(|m: &V1Mount| m.mountpoint == Path::new(mountpoint)) {
+            out.push(V1Mount { subsystems, mountpoint: PathBuf::from(unescape_mountinfo(mountpoint)) });
         }
     }
     out
 }
 
 fn unescape_mountinfo(s: &str) -> String {
-    s.replace("\\040", " ")
-        .replace("\\011", "\t")
-        .replace("\\012", "\n")
-        .replace("\\134", "\\")
+    s.replace("\\040", " ").replace("\\011", "\t").replace("\\012", "\n").replace("\\134", "\\")
 }
 
 /// Turns a spec's `cgroupsPath` into a path relative to each hierarchy root.
 /// With `systemd` set, `slice:prefix:name` becomes `slice/…/prefix-name.scope`
 /// the way systemd lays it out (the scope is created as a plain directory).
 pub fn resolve_path(cgroups_path: Option<&Path>, id: &str, systemd: bool) -> Result<PathBuf> {
-    let raw = cgroups_path
-        .map(|p| p.to_string_lossy().into_owned())
-        .unwrap_or_default();
+    let raw = cgroups_path.map(|p| p.to_string_lossy().into_owned()).unwrap_or_default();
     if systemd && !raw.starts_with('/') {
-        let parts: Vec<&str> = if raw.is_empty() {
-            vec!["system.slice", "wharf", id]
-        } else {
-            raw.split(':').collect()
-        };
+        let parts: Vec<&str> =
+            if raw.is_empty() { vec!["system.slice", "wharf", id] } else { raw.split(':').collect() };
         let [slice, prefix, name] = parts[..] else {
             return Err(RuntimeError::InvalidSpec(format!(
                 "systemd cgroupsPath {raw:?} is not in slice:prefix:name form"
             )));
         };
-        let slice = if slice.is_empty() {
-            "system.slice"
-        } else {
-            slice
-        };
+        let slice = if slice.is_empty() { "system.slice" } else { slice };
         let mut path = PathBuf::new();
         // a-b-c.slice lives in a.slice/a-b.slice/a-b-c.slice
         let stem = slice.strip_suffix(".slice").unwrap_or(slice);
@@ -144,35 +121,21 @@ pub fn resolve_path(cgroups_path: Option<&Path>, id: &str, systemd: bool) -> Res
             acc.push_str(part);
             path.push(format!("{acc}.slice"));
         }
-        let unit = if prefix.is_empty() {
-            format!("{name}.scope")
-        } else {
-            format!("{prefix}-{name}.scope")
-        };
+        let unit = if prefix.is_empty() { format!("{name}.scope") } else { format!("{prefix}-{name}.scope") };
         path.push(unit);
         return Ok(path);
     }
-    let raw = if raw.is_empty() {
-        format!("wharf/{id}")
-    } else {
-        raw
-    };
+    let raw = if raw.is_empty() { format!("wharf/{id}") } else { raw };
     let mut path = PathBuf::new();
     for comp in Path::new(&raw).components() {
         match comp {
             std::path::Component::Normal(c) => path.push(c),
             std::path::Component::RootDir | std::path::Component::CurDir => {}
-            _ => {
-                return Err(RuntimeError::InvalidSpec(format!(
-                    "cgroupsPath {raw:?} must not contain '..'"
-                )))
-            }
+            _ => return Err(RuntimeError::InvalidSpec(format!("cgroupsPath {raw:?} must not contain '..'"))),
         }
     }
     if path.as_os_str().is_empty() {
-        return Err(RuntimeError::InvalidSpec(format!(
-            "cgroupsPath {raw:?} names the root cgroup"
-        )));
+        return Err(RuntimeError::InvalidSpec(format!("cgroupsPath {raw:?} names the root cgroup")));
     }
     Ok(path)
 }
@@ -200,10 +163,7 @@ impl Cgroup {
     /// The container's directory in each hierarchy.
     pub fn dirs(&self) -> Vec<PathBuf> {
         match &self.hierarchy {
-            Hierarchy::V1(mounts) => mounts
-                .iter()
-                .map(|m| m.mountpoint.join(&self.path))
-                .collect(),
+            Hierarchy::V1(mounts) => mounts.iter().map(|m| m.mountpoint.join(&self.path)).collect(),
             Hierarchy::V2 { root } => vec![root.join(&self.path)],
         }
     }
@@ -263,11 +223,7 @@ impl Cgroup {
         match fs::read_to_string(&file) {
             Ok(s) => Ok(s.lines().filter_map(|l| l.trim().parse().ok()).collect()),
             Err(e) if e.kind() == ErrorKind::NotFound => Ok(Vec::new()),
-            Err(e) => Err(RuntimeError::Io {
-                context: "read",
-                path: file,
-                source: e,
-            }),
+            Err(e) => Err(RuntimeError::Io { context: "read", path: file, source: e }),
         }
     }
 
@@ -298,21 +254,25 @@ impl Cgroup {
                 let _ = self.freeze(false);
             }
             for pid in pids {
-                let _ = nix::sys::signal::kill(
-                    nix::unistd::Pid::from_raw(pid),
-                    nix::sys::signal::Signal::SIGKILL,
-                );
+                let _ = nix::sys::signal::kill(nix::unistd::Pid::from_raw(pid), nix::sys::signal::Signal::SIGKILL);
             }
             if Instant::now() > deadline {
-                return Err(RuntimeError::Cgroup(format!(
-                    "processes left in {} after SIGKILL",
-                    self.path.display()
-                )));
+                return Err(RuntimeError::Cgroup(format!("processes left in {} after SIGKILL", self.path.display())));
             }
             std::thread::sleep(Duration::from_millis(2));
         }
         for dir in self.dirs() {
             remove_dir_retry(&dir)?;
+            // Parents we may have made (`wharf/`) go too once empty; a parent still
+            // holding other cgroups refuses with EBUSY and stays. Slices belong to systemd.
+            let mut parent = dir.parent();
+            for _ in 1..self.path.components().count() {
+                let Some(p) = parent.filter(|p| p.extension().is_none_or(|e| e != "slice")) else { break };
+                if fs::remove_dir(p).is_err() {
+                    break;
+                }
+                parent = p.parent();
+            }
         }
         Ok(())
     }
@@ -328,19 +288,10 @@ fn remove_dir_retry(dir: &Path) -> Result<()> {
                 std::thread::sleep(delay);
                 delay *= 2;
             }
-            Err(e) => {
-                return Err(RuntimeError::Io {
-                    context: "remove cgroup",
-                    path: dir.to_path_buf(),
-                    source: e,
-                })
-            }
+            Err(e) => return Err(RuntimeError::Io { context: "remove cgroup", path: dir.to_path_buf(), source: e }),
         }
     }
-    Err(RuntimeError::Cgroup(format!(
-        "{} stays busy",
-        dir.display()
-    )))
+    Err(RuntimeError::Cgroup(format!("{} stays busy", dir.display())))
 }
 
 /// Writes a control file in one write(2), without truncating (cgroupfs
@@ -383,11 +334,7 @@ pub(crate) fn mkdir_levels(
                 for d in made.iter().rev() {
                     let _ = fs::remove_dir(d);
                 }
-                return Err(RuntimeError::Io {
-                    context: "create cgroup",
-                    path: cur,
-                    source: e,
-                });
+                return Err(RuntimeError::Io { context: "create cgroup", path: cur, source: e });
             }
         }
     }
@@ -417,14 +364,8 @@ mod tests {
 
     #[test]
     fn resolves_paths() {
-        assert_eq!(
-            resolve_path(None, "c1", false).unwrap(),
-            PathBuf::from("wharf/c1")
-        );
-        assert_eq!(
-            resolve_path(Some(Path::new("/docker/abc")), "x", false).unwrap(),
-            PathBuf::from("docker/abc")
-        );
+        assert_eq!(resolve_path(None, "c1", false).unwrap(), PathBuf::from("wharf/c1"));
+        assert_eq!(resolve_path(Some(Path::new("/docker/abc")), "x", false).unwrap(), PathBuf::from("docker/abc"));
         assert!(resolve_path(Some(Path::new("/a/../../etc")), "x", false).is_err());
         assert!(resolve_path(Some(Path::new("/")), "x", false).is_err());
         assert_eq!(

@@ -19,11 +19,7 @@ pub struct Write {
 }
 
 fn w(subsystem: &'static str, file: impl Into<String>, value: impl ToString) -> Write {
-    Write {
-        subsystem,
-        file: file.into(),
-        value: value.to_string(),
-    }
+    Write { subsystem, file: file.into(), value: value.to_string() }
 }
 
 /// The writes that realise `res` on a v1 host, in the order they must happen.
@@ -71,15 +67,7 @@ pub fn writes(res: &LinuxResources) -> Vec<Write> {
     }
     if let Some(pids) = res.pids() {
         let limit = pids.limit();
-        out.push(w(
-            "pids",
-            "pids.max",
-            if limit > 0 {
-                limit.to_string()
-            } else {
-                "max".into()
-            },
-        ));
+        out.push(w("pids", "pids.max", if limit > 0 { limit.to_string() } else { "max".into() }));
     }
     if let Some(bio) = res.block_io() {
         if let Some(weight) = bio.weight() {
@@ -90,67 +78,35 @@ pub fn writes(res: &LinuxResources) -> Vec<Write> {
         }
         for d in bio.weight_device().iter().flatten() {
             if let Some(weight) = d.weight() {
-                out.push(w(
-                    "blkio",
-                    "blkio.weight_device",
-                    format!("{}:{} {weight}", d.major(), d.minor()),
-                ));
+                out.push(w("blkio", "blkio.weight_device", format!("{}:{} {weight}", d.major(), d.minor())));
             }
         }
         let throttles = [
-            (
-                "blkio.throttle.read_bps_device",
-                bio.throttle_read_bps_device(),
-            ),
-            (
-                "blkio.throttle.write_bps_device",
-                bio.throttle_write_bps_device(),
-            ),
-            (
-                "blkio.throttle.read_iops_device",
-                bio.throttle_read_iops_device(),
-            ),
-            (
-                "blkio.throttle.write_iops_device",
-                bio.throttle_write_iops_device(),
-            ),
+            ("blkio.throttle.read_bps_device", bio.throttle_read_bps_device()),
+            ("blkio.throttle.write_bps_device", bio.throttle_write_bps_device()),
+            ("blkio.throttle.read_iops_device", bio.throttle_read_iops_device()),
+            ("blkio.throttle.write_iops_device", bio.throttle_write_iops_device()),
         ];
         for (file, devs) in throttles {
             for d in devs.iter().flatten() {
-                out.push(w(
-                    "blkio",
-                    file,
-                    format!("{}:{} {}", d.major(), d.minor(), d.rate()),
-                ));
+                out.push(w("blkio", file, format!("{}:{} {}", d.major(), d.minor(), d.rate())));
             }
         }
     }
     for h in res.hugepage_limits().iter().flatten() {
-        out.push(w(
-            "hugetlb",
-            format!("hugetlb.{}.limit_in_bytes", h.page_size()),
-            h.limit(),
-        ));
+        out.push(w("hugetlb", format!("hugetlb.{}.limit_in_bytes", h.page_size()), h.limit()));
     }
     if let Some(net) = res.network() {
         if let Some(id) = net.class_id() {
             out.push(w("net_cls", "net_cls.classid", id));
         }
         for p in net.priorities().iter().flatten() {
-            out.push(w(
-                "net_prio",
-                "net_prio.ifpriomap",
-                format!("{} {}", p.name(), p.priority()),
-            ));
+            out.push(w("net_prio", "net_prio.ifpriomap", format!("{} {}", p.name(), p.priority())));
         }
     }
     if let Some(rules) = res.devices() {
         for rule in devices::effective_rules(rules) {
-            let file = if rule.allow {
-                "devices.allow"
-            } else {
-                "devices.deny"
-            };
+            let file = if rule.allow { "devices.allow" } else { "devices.deny" };
             out.push(w("devices", file, rule.v1_line()));
         }
     }
@@ -187,8 +143,7 @@ fn inherit_cpuset(dir: &Path) -> Result<()> {
     for file in ["cpuset.cpus", "cpuset.mems"] {
         let current = fs::read_to_string(dir.join(file)).unwrap_or_default();
         if current.trim().is_empty() {
-            let value = fs::read_to_string(parent.join(file))
-                .map_err(RuntimeError::io("read", parent.join(file)))?;
+            let value = fs::read_to_string(parent.join(file)).map_err(RuntimeError::io("read", parent.join(file)))?;
             write_file(&dir.join(file), value.trim())?;
         }
     }
@@ -197,32 +152,24 @@ fn inherit_cpuset(dir: &Path) -> Result<()> {
 
 pub fn apply(mounts: &[V1Mount], rel: &Path, res: &LinuxResources) -> Result<()> {
     if res.unified().as_ref().is_some_and(|u| !u.is_empty()) {
-        return Err(RuntimeError::Cgroup(
-            "unified resources need a cgroup v2 host".into(),
-        ));
+        return Err(RuntimeError::Cgroup("unified resources need a cgroup v2 host".into()));
     }
     let all = writes(res);
     let mut i = 0;
     while i < all.len() {
         let wr = &all[i];
         let Some(mount) = mounts.iter().find(|m| m.has(wr.subsystem)) else {
-            if wr.subsystem == "devices" || wr.subsystem == "net_cls" || wr.subsystem == "net_prio"
-            {
+            if wr.subsystem == "devices" || wr.subsystem == "net_cls" || wr.subsystem == "net_prio" {
                 i += 1;
                 continue;
             }
-            return Err(RuntimeError::Cgroup(format!(
-                "controller {} is not mounted",
-                wr.subsystem
-            )));
+            return Err(RuntimeError::Cgroup(format!("controller {} is not mounted", wr.subsystem)));
         };
         let dir = mount.mountpoint.join(rel);
         let path = dir.join(&wr.file);
         if wr.file == "memory.memsw.limit_in_bytes" && !path.exists() {
             if wr.value != "-1" && wr.value != "0" {
-                return Err(RuntimeError::Cgroup(
-                    "swap limit requested but the kernel has no swap accounting".into(),
-                ));
+                return Err(RuntimeError::Cgroup("swap limit requested but the kernel has no swap accounting".into()));
             }
             i += 1;
             continue;
@@ -230,10 +177,7 @@ pub fn apply(mounts: &[V1Mount], rel: &Path, res: &LinuxResources) -> Result<()>
         let result = write_file(&path, &wr.value);
         // Raising the memory limit above the current memsw limit fails: write memsw first.
         if result.is_err() && wr.file == "memory.limit_in_bytes" {
-            if let Some(next) = all
-                .get(i + 1)
-                .filter(|n| n.file == "memory.memsw.limit_in_bytes")
-            {
+            if let Some(next) = all.get(i + 1).filter(|n| n.file == "memory.memsw.limit_in_bytes") {
                 write_file(&dir.join(&next.file), &next.value)?;
                 write_file(&path, &wr.value)?;
                 i += 2;
@@ -271,10 +215,7 @@ pub fn freeze(mounts: &[V1Mount], rel: &Path, frozen: bool) -> Result<()> {
             return Ok(());
         }
         if Instant::now() > deadline {
-            return Err(RuntimeError::Cgroup(format!(
-                "{} did not reach {want}",
-                dir.display()
-            )));
+            return Err(RuntimeError::Cgroup(format!("{} did not reach {want}", dir.display())));
         }
         std::thread::sleep(Duration::from_millis(1));
     }
@@ -291,49 +232,24 @@ impl DeviceRule {
     /// `devices.allow`/`devices.deny` syntax: `c 1:3 rwm`, `a *:* rwm`.
     pub fn v1_line(&self) -> String {
         let num = |n: Option<i64>| n.map_or("*".to_string(), |n| n.to_string());
-        format!(
-            "{} {}:{} {}",
-            self.kind,
-            num(self.major),
-            num(self.minor),
-            self.access
-        )
+        format!("{} {}:{} {}", self.kind, num(self.major), num(self.minor), self.access)
     }
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
-    use oci_spec::runtime::{
-        LinuxCpuBuilder, LinuxMemoryBuilder, LinuxPidsBuilder, LinuxResourcesBuilder,
-    };
+    use oci_spec::runtime::{LinuxCpuBuilder, LinuxMemoryBuilder, LinuxPidsBuilder, LinuxResourcesBuilder};
 
     #[test]
     fn translates_resources() {
         let res = LinuxResourcesBuilder::default()
-            .memory(
-                LinuxMemoryBuilder::default()
-                    .limit(64 << 20)
-                    .swap(128 << 20)
-                    .build()
-                    .unwrap(),
-            )
-            .cpu(
-                LinuxCpuBuilder::default()
-                    .shares(512u64)
-                    .quota(50_000)
-                    .period(100_000u64)
-                    .cpus("0")
-                    .build()
-                    .unwrap(),
-            )
+            .memory(LinuxMemoryBuilder::default().limit(64 << 20).swap(128 << 20).build().unwrap())
+            .cpu(LinuxCpuBuilder::default().shares(512u64).quota(50_000).period(100_000u64).cpus("0").build().unwrap())
             .pids(LinuxPidsBuilder::default().limit(-1).build().unwrap())
             .build()
             .unwrap();
-        let got: Vec<(String, String)> = writes(&res)
-            .into_iter()
-            .map(|w| (w.file, w.value))
-            .collect();
+        let got: Vec<(String, String)> = writes(&res).into_iter().map(|w| (w.file, w.value)).collect();
         let want = [
             ("memory.limit_in_bytes", "67108864"),
             ("memory.memsw.limit_in_bytes", "134217728"),
@@ -343,10 +259,7 @@ mod tests {
             ("cpuset.cpus", "0"),
             ("pids.max", "max"),
         ];
-        let want: Vec<(String, String)> = want
-            .iter()
-            .map(|(a, b)| (a.to_string(), b.to_string()))
-            .collect();
+        let want: Vec<(String, String)> = want.iter().map(|(a, b)| (a.to_string(), b.to_string())).collect();
         assert_eq!(got, want);
     }
 
@@ -361,36 +274,19 @@ mod tests {
                 fs::write(mp.join("cpuset.cpus"), "0-1\n").unwrap();
                 fs::write(mp.join("cpuset.mems"), "0\n").unwrap();
             }
-            mounts.push(V1Mount {
-                subsystems: vec![sub.into()],
-                mountpoint: mp,
-            });
+            mounts.push(V1Mount { subsystems: vec![sub.into()], mountpoint: mp });
         }
         let rel = Path::new("wharf/c1");
         let made = create(&mounts, rel).unwrap();
         assert_eq!(made.len(), 8);
-        assert_eq!(
-            fs::read_to_string(tmp.path().join("cpuset/wharf/c1/cpuset.cpus")).unwrap(),
-            "0-1"
-        );
+        assert_eq!(fs::read_to_string(tmp.path().join("cpuset/wharf/c1/cpuset.cpus")).unwrap(), "0-1");
         let res = LinuxResourcesBuilder::default()
-            .memory(
-                LinuxMemoryBuilder::default()
-                    .limit(1 << 20)
-                    .build()
-                    .unwrap(),
-            )
+            .memory(LinuxMemoryBuilder::default().limit(1 << 20).build().unwrap())
             .pids(LinuxPidsBuilder::default().limit(7).build().unwrap())
             .build()
             .unwrap();
         apply(&mounts, rel, &res).unwrap();
-        assert_eq!(
-            fs::read_to_string(tmp.path().join("memory/wharf/c1/memory.limit_in_bytes")).unwrap(),
-            "1048576"
-        );
-        assert_eq!(
-            fs::read_to_string(tmp.path().join("pids/wharf/c1/pids.max")).unwrap(),
-            "7"
-        );
+        assert_eq!(fs::read_to_string(tmp.path().join("memory/wharf/c1/memory.limit_in_bytes")).unwrap(), "1048576");
+        assert_eq!(fs::read_to_string(tmp.path().join("pids/wharf/c1/pids.max")).unwrap(), "7");
     }
 }

@@ -56,11 +56,7 @@ pub fn writes(res: &LinuxResources) -> Result<Vec<(String, String)>> {
                     (s - l).to_string()
                 }
                 (0, _) => "0".to_string(),
-                _ => {
-                    return Err(RuntimeError::Cgroup(
-                        "a swap limit needs a memory limit on cgroup v2".into(),
-                    ))
-                }
+                _ => return Err(RuntimeError::Cgroup("a swap limit needs a memory limit on cgroup v2".into())),
             };
             push("memory.swap.max", v);
         }
@@ -68,9 +64,7 @@ pub fn writes(res: &LinuxResources) -> Result<Vec<(String, String)>> {
             push("memory.low", max(r));
         }
         if mem.disable_oom_killer() == Some(true) {
-            return Err(RuntimeError::Cgroup(
-                "disableOOMKiller is not available on cgroup v2".into(),
-            ));
+            return Err(RuntimeError::Cgroup("disableOOMKiller is not available on cgroup v2".into()));
         }
     }
     if let Some(cpu) = res.cpu() {
@@ -78,14 +72,8 @@ pub fn writes(res: &LinuxResources) -> Result<Vec<(String, String)>> {
             push("cpu.weight", shares_to_weight(s).to_string());
         }
         if cpu.quota().is_some() || cpu.period().is_some() {
-            let quota = cpu
-                .quota()
-                .filter(|q| *q > 0)
-                .map_or("max".to_string(), |q| q.to_string());
-            push(
-                "cpu.max",
-                format!("{quota} {}", cpu.period().unwrap_or(100_000)),
-            );
+            let quota = cpu.quota().filter(|q| *q > 0).map_or("max".to_string(), |q| q.to_string());
+            push("cpu.max", format!("{quota} {}", cpu.period().unwrap_or(100_000)));
         }
         if let Some(c) = cpu.cpus() {
             push("cpuset.cpus", c.clone());
@@ -95,28 +83,15 @@ pub fn writes(res: &LinuxResources) -> Result<Vec<(String, String)>> {
         }
     }
     if let Some(pids) = res.pids() {
-        push(
-            "pids.max",
-            if pids.limit() > 0 {
-                pids.limit().to_string()
-            } else {
-                "max".into()
-            },
-        );
+        push("pids.max", if pids.limit() > 0 { pids.limit().to_string() } else { "max".into() });
     }
     if let Some(bio) = res.block_io() {
         if let Some(weight) = bio.weight() {
-            push(
-                "io.weight",
-                format!("default {}", blkio_to_io_weight(weight)),
-            );
+            push("io.weight", format!("default {}", blkio_to_io_weight(weight)));
         }
         for d in bio.weight_device().iter().flatten() {
             if let Some(weight) = d.weight() {
-                push(
-                    "io.weight",
-                    format!("{}:{} {}", d.major(), d.minor(), blkio_to_io_weight(weight)),
-                );
+                push("io.weight", format!("{}:{} {}", d.major(), d.minor(), blkio_to_io_weight(weight)));
             }
         }
         let throttles = [
@@ -127,26 +102,18 @@ pub fn writes(res: &LinuxResources) -> Result<Vec<(String, String)>> {
         ];
         for (key, devs) in throttles {
             for d in devs.iter().flatten() {
-                push(
-                    "io.max",
-                    format!("{}:{} {key}={}", d.major(), d.minor(), d.rate()),
-                );
+                push("io.max", format!("{}:{} {key}={}", d.major(), d.minor(), d.rate()));
             }
         }
     }
     for h in res.hugepage_limits().iter().flatten() {
-        push(
-            &format!("hugetlb.{}.max", h.page_size()),
-            h.limit().to_string(),
-        );
+        push(&format!("hugetlb.{}.max", h.page_size()), h.limit().to_string());
     }
     if let Some(unified) = res.unified() {
         let sorted: BTreeMap<_, _> = unified.iter().collect();
         for (k, v) in sorted {
             if k.contains('/') || k.starts_with('.') {
-                return Err(RuntimeError::Cgroup(format!(
-                    "unified key {k:?} is not a control file name"
-                )));
+                return Err(RuntimeError::Cgroup(format!("unified key {k:?} is not a control file name")));
             }
             push(k, v.clone());
         }
@@ -201,10 +168,7 @@ pub fn freeze(dir: &Path, frozen: bool) -> Result<()> {
     let deadline = Instant::now() + Duration::from_secs(5);
     while is_frozen(dir) != frozen {
         if Instant::now() > deadline {
-            return Err(RuntimeError::Cgroup(format!(
-                "{} did not reach frozen={frozen}",
-                dir.display()
-            )));
+            return Err(RuntimeError::Cgroup(format!("{} did not reach frozen={frozen}", dir.display())));
         }
         std::thread::sleep(Duration::from_millis(1));
     }
@@ -212,25 +176,17 @@ pub fn freeze(dir: &Path, frozen: bool) -> Result<()> {
 }
 
 pub fn is_frozen(dir: &Path) -> bool {
-    fs::read_to_string(dir.join("cgroup.events"))
-        .map(|s| s.lines().any(|l| l.trim() == "frozen 1"))
-        .unwrap_or(false)
+    fs::read_to_string(dir.join("cgroup.events")).map(|s| s.lines().any(|l| l.trim() == "frozen 1")).unwrap_or(false)
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
-    use oci_spec::runtime::{
-        LinuxCpuBuilder, LinuxMemoryBuilder, LinuxPidsBuilder, LinuxResourcesBuilder,
-    };
+    use oci_spec::runtime::{LinuxCpuBuilder, LinuxMemoryBuilder, LinuxPidsBuilder, LinuxResourcesBuilder};
 
     fn fake_root() -> tempfile::TempDir {
         let tmp = tempfile::tempdir().unwrap();
-        fs::write(
-            tmp.path().join("cgroup.controllers"),
-            "cpuset cpu io memory hugetlb pids rdma misc\n",
-        )
-        .unwrap();
+        fs::write(tmp.path().join("cgroup.controllers"), "cpuset cpu io memory hugetlb pids rdma misc\n").unwrap();
         fs::write(tmp.path().join("cgroup.subtree_control"), "").unwrap();
         tmp
     }
@@ -247,53 +203,25 @@ mod tests {
     #[test]
     fn translates_memory_and_swap() {
         let res = LinuxResourcesBuilder::default()
-            .memory(
-                LinuxMemoryBuilder::default()
-                    .limit(100)
-                    .swap(300)
-                    .build()
-                    .unwrap(),
-            )
-            .cpu(
-                LinuxCpuBuilder::default()
-                    .quota(-1)
-                    .period(50_000u64)
-                    .build()
-                    .unwrap(),
-            )
+            .memory(LinuxMemoryBuilder::default().limit(100).swap(300).build().unwrap())
+            .cpu(LinuxCpuBuilder::default().quota(-1).period(50_000u64).build().unwrap())
             .pids(LinuxPidsBuilder::default().limit(10).build().unwrap())
             .build()
             .unwrap();
         let got = writes(&res).unwrap();
-        let want: Vec<(String, String)> = [
-            ("memory.max", "100"),
-            ("memory.swap.max", "200"),
-            ("cpu.max", "max 50000"),
-            ("pids.max", "10"),
-        ]
-        .iter()
-        .map(|(a, b)| (a.to_string(), b.to_string()))
-        .collect();
+        let want: Vec<(String, String)> =
+            [("memory.max", "100"), ("memory.swap.max", "200"), ("cpu.max", "max 50000"), ("pids.max", "10")]
+                .iter()
+                .map(|(a, b)| (a.to_string(), b.to_string()))
+                .collect();
         assert_eq!(got, want);
         let bad = LinuxResourcesBuilder::default()
-            .memory(
-                LinuxMemoryBuilder::default()
-                    .limit(100)
-                    .swap(50)
-                    .build()
-                    .unwrap(),
-            )
+            .memory(LinuxMemoryBuilder::default().limit(100).swap(50).build().unwrap())
             .build()
             .unwrap();
         assert!(writes(&bad).is_err());
         let unlimited = LinuxResourcesBuilder::default()
-            .memory(
-                LinuxMemoryBuilder::default()
-                    .limit(-1)
-                    .swap(-1)
-                    .build()
-                    .unwrap(),
-            )
+            .memory(LinuxMemoryBuilder::default().limit(-1).swap(-1).build().unwrap())
             .build()
             .unwrap();
         assert_eq!(writes(&unlimited).unwrap()[1].1, "max");
@@ -308,33 +236,15 @@ mod tests {
         let enabled = fs::read_to_string(root.path().join("cgroup.subtree_control")).unwrap();
         assert_eq!(enabled, "+cpuset +cpu +io +memory +hugetlb +pids");
         let res = LinuxResourcesBuilder::default()
-            .memory(
-                LinuxMemoryBuilder::default()
-                    .limit(1 << 20)
-                    .build()
-                    .unwrap(),
-            )
-            .cpu(
-                LinuxCpuBuilder::default()
-                    .shares(1024u64)
-                    .quota(20_000)
-                    .period(100_000u64)
-                    .build()
-                    .unwrap(),
-            )
+            .memory(LinuxMemoryBuilder::default().limit(1 << 20).build().unwrap())
+            .cpu(LinuxCpuBuilder::default().shares(1024u64).quota(20_000).period(100_000u64).build().unwrap())
             .build()
             .unwrap();
         apply(root.path(), rel, &res).unwrap();
         let dir = root.path().join(rel);
-        assert_eq!(
-            fs::read_to_string(dir.join("memory.max")).unwrap(),
-            "1048576"
-        );
+        assert_eq!(fs::read_to_string(dir.join("memory.max")).unwrap(), "1048576");
         assert_eq!(fs::read_to_string(dir.join("cpu.weight")).unwrap(), "39");
-        assert_eq!(
-            fs::read_to_string(dir.join("cpu.max")).unwrap(),
-            "20000 100000"
-        );
+        assert_eq!(fs::read_to_string(dir.join("cpu.max")).unwrap(), "20000 100000");
     }
 
     #[test]
@@ -343,9 +253,6 @@ mod tests {
         fs::write(root.path().join("cgroup.events"), "populated 1\nfrozen 1\n").unwrap();
         assert!(is_frozen(root.path()));
         freeze(root.path(), true).unwrap();
-        assert_eq!(
-            fs::read_to_string(root.path().join("cgroup.freeze")).unwrap(),
-            "1"
-        );
+        assert_eq!(fs::read_to_string(root.path().join("cgroup.freeze")).unwrap(), "1");
     }
 }

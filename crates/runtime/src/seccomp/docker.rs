@@ -3,8 +3,8 @@
 //! without `CAP_SYS_ADMIN`, and privileged syscalls opened up per capability.
 
 use oci_spec::runtime::{
-    Arch, Capabilities, Capability, LinuxSeccomp, LinuxSeccompAction, LinuxSeccompArg,
-    LinuxSeccompArgBuilder, LinuxSeccompOperator, LinuxSyscall,
+    Arch, Capabilities, Capability, LinuxSeccomp, LinuxSeccompAction, LinuxSeccompArg, LinuxSeccompArgBuilder,
+    LinuxSeccompOperator, LinuxSyscall,
 };
 
 const ALLOWED: &[&str] = &[
@@ -402,30 +402,13 @@ const BY_CAPABILITY: &[(Capability, &[&str])] = &[
     ),
     (Capability::SysBoot, &["reboot"]),
     (Capability::SysChroot, &["chroot"]),
-    (
-        Capability::SysModule,
-        &["delete_module", "init_module", "finit_module"],
-    ),
+    (Capability::SysModule, &["delete_module", "init_module", "finit_module"]),
     (Capability::SysPacct, &["acct"]),
-    (
-        Capability::SysPtrace,
-        &["kcmp", "pidfd_getfd", "process_madvise"],
-    ),
+    (Capability::SysPtrace, &["kcmp", "pidfd_getfd", "process_madvise"]),
     (Capability::SysRawio, &["iopl", "ioperm"]),
-    (
-        Capability::SysTime,
-        &["settimeofday", "stime", "clock_settime", "clock_settime64"],
-    ),
+    (Capability::SysTime, &["settimeofday", "stime", "clock_settime", "clock_settime64"]),
     (Capability::SysTtyConfig, &["vhangup"]),
-    (
-        Capability::SysNice,
-        &[
-            "get_mempolicy",
-            "mbind",
-            "set_mempolicy",
-            "set_mempolicy_home_node",
-        ],
-    ),
+    (Capability::SysNice, &["get_mempolicy", "mbind", "set_mempolicy", "set_mempolicy_home_node"]),
     (Capability::Syslog, &["syslog"]),
     (Capability::Bpf, &["bpf"]),
     (Capability::Perfmon, &["perf_event_open"]),
@@ -436,27 +419,15 @@ const CLONE_NAMESPACE_FLAGS: u64 = 0x7E02_0000;
 const AF_VSOCK: u64 = 40;
 const ENOSYS: u32 = 38;
 
-fn arg(
-    index: usize,
-    value: u64,
-    op: LinuxSeccompOperator,
-    value_two: Option<u64>,
-) -> LinuxSeccompArg {
-    let mut b = LinuxSeccompArgBuilder::default()
-        .index(index)
-        .value(value)
-        .op(op);
+fn arg(index: usize, value: u64, op: LinuxSeccompOperator, value_two: Option<u64>) -> LinuxSeccompArg {
+    let mut b = LinuxSeccompArgBuilder::default().index(index).value(value).op(op);
     if let Some(v) = value_two {
         b = b.value_two(v);
     }
     b.build().expect("every field of a seccomp arg is set")
 }
 
-fn rule(
-    names: &[&str],
-    action: LinuxSeccompAction,
-    args: Option<Vec<LinuxSeccompArg>>,
-) -> LinuxSyscall {
+fn rule(names: &[&str], action: LinuxSeccompAction, args: Option<Vec<LinuxSeccompArg>>) -> LinuxSyscall {
     let mut s = LinuxSyscall::default();
     s.set_names(names.iter().map(|n| n.to_string()).collect());
     s.set_action(action);
@@ -468,16 +439,7 @@ fn rule(
 pub fn default_profile(caps: &Capabilities) -> LinuxSeccomp {
     let allow = LinuxSeccompAction::ScmpActAllow;
     let mut syscalls = vec![rule(ALLOWED, allow, None)];
-    syscalls.push(rule(
-        &["socket"],
-        allow,
-        Some(vec![arg(
-            0,
-            AF_VSOCK,
-            LinuxSeccompOperator::ScmpCmpNe,
-            None,
-        )]),
-    ));
+    syscalls.push(rule(&["socket"], allow, Some(vec![arg(0, AF_VSOCK, LinuxSeccompOperator::ScmpCmpNe, None)])));
     for persona in [0x0, 0x8, 0x20000, 0x20008, 0xffff_ffff] {
         syscalls.push(rule(
             &["personality"],
@@ -491,12 +453,7 @@ pub fn default_profile(caps: &Capabilities) -> LinuxSeccomp {
         }
     }
     if !caps.contains(&Capability::SysAdmin) {
-        let masked = arg(
-            0,
-            CLONE_NAMESPACE_FLAGS,
-            LinuxSeccompOperator::ScmpCmpMaskedEq,
-            Some(0),
-        );
+        let masked = arg(0, CLONE_NAMESPACE_FLAGS, LinuxSeccompOperator::ScmpCmpMaskedEq, Some(0));
         syscalls.push(rule(&["clone"], allow, Some(vec![masked])));
         let mut clone3 = rule(&["clone3"], LinuxSeccompAction::ScmpActErrno, None);
         clone3.set_errno_ret(Some(ENOSYS));
@@ -505,11 +462,7 @@ pub fn default_profile(caps: &Capabilities) -> LinuxSeccomp {
     let mut profile = LinuxSeccomp::default();
     profile.set_default_action(LinuxSeccompAction::ScmpActErrno);
     profile.set_default_errno_ret(Some(1));
-    profile.set_architectures(Some(vec![
-        Arch::ScmpArchX86_64,
-        Arch::ScmpArchX86,
-        Arch::ScmpArchX32,
-    ]));
+    profile.set_architectures(Some(vec![Arch::ScmpArchX86_64, Arch::ScmpArchX86, Arch::ScmpArchX32]));
     profile.set_syscalls(Some(syscalls));
     profile
 }
@@ -519,32 +472,15 @@ mod tests {
     use super::*;
 
     fn names(p: &LinuxSeccomp) -> Vec<String> {
-        p.syscalls()
-            .iter()
-            .flatten()
-            .filter(|s| s.args().is_none())
-            .flat_map(|s| s.names().clone())
-            .collect()
+        p.syscalls().iter().flatten().filter(|s| s.args().is_none()).flat_map(|s| s.names().clone()).collect()
     }
 
     #[test]
     fn unprivileged_profile_denies_namespace_and_key_syscalls() {
         let p = default_profile(&Capabilities::new());
         let allowed = names(&p);
-        for denied in [
-            "unshare",
-            "keyctl",
-            "add_key",
-            "request_key",
-            "mount",
-            "setns",
-            "reboot",
-            "clone",
-        ] {
-            assert!(
-                !allowed.iter().any(|n| n == denied),
-                "{denied} must not be allowed unconditionally"
-            );
+        for denied in ["unshare", "keyctl", "add_key", "request_key", "mount", "setns", "reboot", "clone"] {
+            assert!(!allowed.iter().any(|n| n == denied), "{denied} must not be allowed unconditionally");
         }
         assert!(allowed.iter().any(|n| n == "execve"));
     }

@@ -7,12 +7,8 @@ pub mod docker;
 use std::path::Path;
 use std::str::FromStr;
 
-use libseccomp::{
-    ScmpAction, ScmpArch, ScmpArgCompare, ScmpCompareOp, ScmpFilterContext, ScmpSyscall,
-};
-use oci_spec::runtime::{
-    LinuxSeccomp, LinuxSeccompAction, LinuxSeccompFilterFlag, LinuxSeccompOperator,
-};
+use libseccomp::{ScmpAction, ScmpArch, ScmpArgCompare, ScmpCompareOp, ScmpFilterContext, ScmpSyscall};
+use oci_spec::runtime::{LinuxSeccomp, LinuxSeccompAction, LinuxSeccompFilterFlag, LinuxSeccompOperator};
 
 use crate::error::{Result, RuntimeError};
 
@@ -27,9 +23,7 @@ pub struct Filter {
 
 fn action(a: LinuxSeccompAction, errno: Option<u32>) -> Result<ScmpAction> {
     Ok(match a {
-        LinuxSeccompAction::ScmpActKill | LinuxSeccompAction::ScmpActKillThread => {
-            ScmpAction::KillThread
-        }
+        LinuxSeccompAction::ScmpActKill | LinuxSeccompAction::ScmpActKillThread => ScmpAction::KillThread,
         LinuxSeccompAction::ScmpActKillProcess => ScmpAction::KillProcess,
         LinuxSeccompAction::ScmpActTrap => ScmpAction::Trap,
         LinuxSeccompAction::ScmpActErrno => ScmpAction::Errno(errno.unwrap_or(EPERM) as i32),
@@ -37,9 +31,7 @@ fn action(a: LinuxSeccompAction, errno: Option<u32>) -> Result<ScmpAction> {
         LinuxSeccompAction::ScmpActLog => ScmpAction::Log,
         LinuxSeccompAction::ScmpActAllow => ScmpAction::Allow,
         LinuxSeccompAction::ScmpActNotify => {
-            return Err(RuntimeError::Seccomp(
-                "SCMP_ACT_NOTIFY (seccomp listeners) is not supported".into(),
-            ))
+            return Err(RuntimeError::Seccomp("SCMP_ACT_NOTIFY (seccomp listeners) is not supported".into()))
         }
     })
 }
@@ -54,11 +46,7 @@ fn compare(a: &oci_spec::runtime::LinuxSeccompArg) -> ScmpArgCompare {
         LinuxSeccompOperator::ScmpCmpGt => ScmpCompareOp::Greater,
         LinuxSeccompOperator::ScmpCmpMaskedEq => ScmpCompareOp::MaskedEqual(a.value()),
     };
-    let datum = if a.op() == LinuxSeccompOperator::ScmpCmpMaskedEq {
-        a.value_two().unwrap_or(0)
-    } else {
-        a.value()
-    };
+    let datum = if a.op() == LinuxSeccompOperator::ScmpCmpMaskedEq { a.value_two().unwrap_or(0) } else { a.value() };
     ScmpArgCompare::new(a.index() as u32, op, datum)
 }
 
@@ -82,10 +70,7 @@ pub fn compile_cached(s: &LinuxSeccomp, cache_dir: &Path) -> Result<Filter> {
     if let Ok(data) = std::fs::read(&path) {
         if let Some((flags, bpf)) = data.split_first_chunk::<4>() {
             if !bpf.is_empty() && bpf.len() % 8 == 0 {
-                return Ok(Filter {
-                    bpf: bpf.to_vec(),
-                    flags: u32::from_le_bytes(*flags),
-                });
+                return Ok(Filter { bpf: bpf.to_vec(), flags: u32::from_le_bytes(*flags) });
             }
         }
     }
@@ -108,23 +93,18 @@ pub fn compile(s: &LinuxSeccomp) -> Result<Filter> {
     // The runtime sets no_new_privs itself, when the spec asks for it.
     ctx.set_ctl_nnp(false).map_err(err("nnp attribute"))?;
     for arch in s.architectures().iter().flatten() {
-        let name = serde_json::to_value(arch)
-            .ok()
-            .and_then(|v| v.as_str().map(str::to_string))
-            .unwrap_or_default();
-        let arch = ScmpArch::from_str(&name)
-            .map_err(|e| RuntimeError::Seccomp(format!("architecture {name}: {e}")))?;
+        let name = serde_json::to_value(arch).ok().and_then(|v| v.as_str().map(str::to_string)).unwrap_or_default();
+        let arch = ScmpArch::from_str(&name).map_err(|e| RuntimeError::Seccomp(format!("architecture {name}: {e}")))?;
         ctx.add_arch(arch).map_err(err("add architecture"))?;
     }
     for rule in s.syscalls().iter().flatten() {
         let act = action(
             rule.action(),
-            rule.errno_ret()
-                .or(if rule.action() == LinuxSeccompAction::ScmpActErrno {
-                    s.default_errno_ret()
-                } else {
-                    None
-                }),
+            rule.errno_ret().or(if rule.action() == LinuxSeccompAction::ScmpActErrno {
+                s.default_errno_ret()
+            } else {
+                None
+            }),
         )?;
         if act == default {
             continue;
@@ -142,10 +122,7 @@ pub fn compile(s: &LinuxSeccomp) -> Result<Filter> {
                 ctx.add_rule(act, nr).map(|_| ())
             } else if repeated {
                 // libseccomp cannot AND two comparisons of one argument: OR them instead, like runc.
-                args.iter().try_for_each(|a| {
-                    ctx.add_rule_conditional(act, nr, std::slice::from_ref(a))
-                        .map(|_| ())
-                })
+                args.iter().try_for_each(|a| ctx.add_rule_conditional(act, nr, std::slice::from_ref(a)).map(|_| ()))
             } else {
                 ctx.add_rule_conditional(act, nr, &args).map(|_| ())
             };
@@ -157,16 +134,13 @@ pub fn compile(s: &LinuxSeccomp) -> Result<Filter> {
         flags |= match f {
             LinuxSeccompFilterFlag::SeccompFilterFlagTsync => libc::SECCOMP_FILTER_FLAG_TSYNC,
             LinuxSeccompFilterFlag::SeccompFilterFlagLog => libc::SECCOMP_FILTER_FLAG_LOG,
-            LinuxSeccompFilterFlag::SeccompFilterFlagSpecAllow => {
-                libc::SECCOMP_FILTER_FLAG_SPEC_ALLOW
-            }
+            LinuxSeccompFilterFlag::SeccompFilterFlagSpecAllow => libc::SECCOMP_FILTER_FLAG_SPEC_ALLOW,
             LinuxSeccompFilterFlag::SeccompFilterFlagWaitKillableRecv => 1 << 5,
         } as u32;
     }
     // libseccomp 2.5 (Debian 12) can only export to a descriptor: use a memfd.
-    let memfd =
-        nix::sys::memfd::memfd_create(c"wharf-seccomp", nix::sys::memfd::MFdFlags::MFD_CLOEXEC)
-            .map_err(|e| RuntimeError::Seccomp(format!("memfd: {e}")))?;
+    let memfd = nix::sys::memfd::memfd_create(c"wharf-seccomp", nix::sys::memfd::MFdFlags::MFD_CLOEXEC)
+        .map_err(|e| RuntimeError::Seccomp(format!("memfd: {e}")))?;
     ctx.export_bpf(&memfd).map_err(err("export"))?;
     let mut file = std::fs::File::from(memfd);
     let mut bpf = Vec::new();
@@ -180,8 +154,7 @@ pub fn compile(s: &LinuxSeccomp) -> Result<Filter> {
 impl Filter {
     /// Installs the filter on the calling thread.
     pub fn install(&self) -> Result<()> {
-        crate::sys::seccomp_install(&self.bpf, self.flags)
-            .map_err(|e| RuntimeError::Seccomp(format!("install: {e}")))
+        crate::sys::seccomp_install(&self.bpf, self.flags).map_err(|e| RuntimeError::Seccomp(format!("install: {e}")))
     }
 }
 

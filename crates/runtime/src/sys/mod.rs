@@ -43,24 +43,14 @@ pub fn clone_process(flags: libc::c_int) -> io::Result<Forked> {
 pub fn cloexec_from(first: RawFd) -> io::Result<()> {
     const CLOSE_RANGE_CLOEXEC: libc::c_uint = 1 << 2;
     // SAFETY: close_range only changes descriptor flags; no memory is passed.
-    let ret = unsafe {
-        libc::syscall(
-            libc::SYS_close_range,
-            first as libc::c_uint,
-            libc::c_uint::MAX,
-            CLOSE_RANGE_CLOEXEC,
-        )
-    };
+    let ret =
+        unsafe { libc::syscall(libc::SYS_close_range, first as libc::c_uint, libc::c_uint::MAX, CLOSE_RANGE_CLOEXEC) };
     if ret == 0 {
         return Ok(());
     }
     // Kernels before 5.11: walk /proc/self/fd instead.
     for entry in std::fs::read_dir("/proc/self/fd")?.flatten() {
-        if let Some(fd) = entry
-            .file_name()
-            .to_str()
-            .and_then(|s| s.parse::<RawFd>().ok())
-        {
+        if let Some(fd) = entry.file_name().to_str().and_then(|s| s.parse::<RawFd>().ok()) {
             if fd >= first {
                 // SAFETY: F_SETFD with FD_CLOEXEC on a descriptor number touches no memory;
                 // a stale number (the read_dir handle itself) fails harmlessly with EBADF.
@@ -83,12 +73,7 @@ pub fn set_controlling_tty(fd: BorrowedFd<'_>) -> io::Result<()> {
 
 /// Sets a terminal's window size.
 pub fn set_winsize(fd: BorrowedFd<'_>, rows: u16, cols: u16) -> io::Result<()> {
-    let ws = libc::winsize {
-        ws_row: rows,
-        ws_col: cols,
-        ws_xpixel: 0,
-        ws_ypixel: 0,
-    };
+    let ws = libc::winsize { ws_row: rows, ws_col: cols, ws_xpixel: 0, ws_ypixel: 0 };
     // SAFETY: TIOCSWINSZ reads a winsize struct that lives for the whole call.
     let ret = unsafe { libc::ioctl(fd.as_raw_fd(), libc::TIOCSWINSZ, &ws) };
     if ret < 0 {
@@ -99,12 +84,7 @@ pub fn set_winsize(fd: BorrowedFd<'_>, rows: u16, cols: u16) -> io::Result<()> {
 
 /// Reads a terminal's window size.
 pub fn get_winsize(fd: BorrowedFd<'_>) -> io::Result<(u16, u16)> {
-    let mut ws = libc::winsize {
-        ws_row: 0,
-        ws_col: 0,
-        ws_xpixel: 0,
-        ws_ypixel: 0,
-    };
+    let mut ws = libc::winsize { ws_row: 0, ws_col: 0, ws_xpixel: 0, ws_ypixel: 0 };
     // SAFETY: TIOCGWINSZ writes a winsize struct we own and that outlives the call.
     let ret = unsafe { libc::ioctl(fd.as_raw_fd(), libc::TIOCGWINSZ, &mut ws) };
     if ret < 0 {
@@ -166,12 +146,7 @@ pub fn open_tree_readonly(path: &CStr) -> io::Result<OwnedFd> {
         propagation: u64,
         userns_fd: u64,
     }
-    let attr = MountAttr {
-        attr_set: MOUNT_ATTR_RDONLY,
-        attr_clr: 0,
-        propagation: 0,
-        userns_fd: 0,
-    };
+    let attr = MountAttr { attr_set: MOUNT_ATTR_RDONLY, attr_clr: 0, propagation: 0, userns_fd: 0 };
     // SAFETY: the empty path with AT_EMPTY_PATH addresses `fd` itself; `attr` lives
     // for the whole call and its size is passed along.
     let ret = unsafe {
@@ -262,12 +237,7 @@ pub fn bpf_prog_load_cgroup_device(insns: &[u64]) -> io::Result<OwnedFd> {
     // SAFETY: `attr` is a zero-padded bpf_attr prefix whose pointers (program,
     // license) stay valid for the call; its full size is passed.
     let fd = unsafe {
-        libc::syscall(
-            libc::SYS_bpf,
-            BPF_PROG_LOAD,
-            &attr as *const ProgLoad,
-            std::mem::size_of::<ProgLoad>(),
-        )
+        libc::syscall(libc::SYS_bpf, BPF_PROG_LOAD, &attr as *const ProgLoad, std::mem::size_of::<ProgLoad>())
     };
     if fd < 0 {
         return Err(io::Error::last_os_error());
@@ -277,11 +247,7 @@ pub fn bpf_prog_load_cgroup_device(insns: &[u64]) -> io::Result<OwnedFd> {
 }
 
 /// Attaches (`attach = true`) or detaches a cgroup-device program on a cgroup v2 directory.
-pub fn bpf_cgroup_device(
-    cgroup: BorrowedFd<'_>,
-    prog: BorrowedFd<'_>,
-    attach: bool,
-) -> io::Result<()> {
+pub fn bpf_cgroup_device(cgroup: BorrowedFd<'_>, prog: BorrowedFd<'_>, attach: bool) -> io::Result<()> {
     const BPF_PROG_ATTACH: libc::c_int = 8;
     const BPF_PROG_DETACH: libc::c_int = 9;
     const BPF_CGROUP_DEVICE: u32 = 6;
@@ -303,20 +269,9 @@ pub fn bpf_cgroup_device(
         replace_bpf_fd: 0,
         _pad: [0; 44],
     };
-    let cmd = if attach {
-        BPF_PROG_ATTACH
-    } else {
-        BPF_PROG_DETACH
-    };
+    let cmd = if attach { BPF_PROG_ATTACH } else { BPF_PROG_DETACH };
     // SAFETY: `attr` is a zero-padded bpf_attr prefix living for the call; no pointers inside.
-    let ret = unsafe {
-        libc::syscall(
-            libc::SYS_bpf,
-            cmd,
-            &attr as *const Attach,
-            std::mem::size_of::<Attach>(),
-        )
-    };
+    let ret = unsafe { libc::syscall(libc::SYS_bpf, cmd, &attr as *const Attach, std::mem::size_of::<Attach>()) };
     if ret < 0 {
         return Err(io::Error::last_os_error());
     }
@@ -325,19 +280,11 @@ pub fn bpf_cgroup_device(
 
 /// Installs a classic-BPF seccomp filter (`seccomp(SECCOMP_SET_MODE_FILTER)`).
 pub fn seccomp_install(bpf: &[u8], flags: u32) -> io::Result<()> {
-    let prog = libc::sock_fprog {
-        len: (bpf.len() / 8) as u16,
-        filter: bpf.as_ptr() as *mut libc::sock_filter,
-    };
+    let prog = libc::sock_fprog { len: (bpf.len() / 8) as u16, filter: bpf.as_ptr() as *mut libc::sock_filter };
     // SAFETY: `prog` points at `bpf`, whose length is a multiple of the 8-byte
     // sock_filter size (libseccomp's export); both outlive the call.
     let ret = unsafe {
-        libc::syscall(
-            libc::SYS_seccomp,
-            libc::SECCOMP_SET_MODE_FILTER,
-            flags,
-            &prog as *const libc::sock_fprog,
-        )
+        libc::syscall(libc::SYS_seccomp, libc::SECCOMP_SET_MODE_FILTER, flags, &prog as *const libc::sock_fprog)
     };
     if ret < 0 {
         return Err(io::Error::last_os_error());

@@ -1,0 +1,185 @@
+//! Shared fixtures for the end-to-end tests: a busybox-static rootfs built on
+//! the fly, bundles derived from `wharf runtime spec`, and a per-test runtime
+//! root that is torn down (containers force-deleted) even when a test fails.
+
+#![allow(dead_code)]
+
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output, Stdio};
+use std::sync::OnceLock;
+
+use serde_json::{json, Value};
+
+pub const WHARF: &str = env!("CARGO_BIN_EXE_wharf");
+
+/// A busybox rootfs shared by every test of this binary (read-only use only).
+pub fn rootfs() -> &'static Path {
+    static ROOTFS: OnceLock<PathBuf> = OnceLock::new();
+    ROOTFS.get_or_init(|| {
+        let dir = std::env::temp_dir().join(format!("wharf-test-rootfs-{}", std::process::id()));
+        build_rootfs(&dir);
+        dir
+    })
+}
+
+/// Lays out a minimal OS tree: /bin/busybox plus one symlink per applet.
+pub fn build_rootfs(dir: &Path) {
+    let busybox = ["/bin/busybox", "/usr/bin/busybox"]
+        .into_iter()
+        .find(|p| Path::new(p).exists())
+        .expect("busybox-static must be installed (apt-get install busybox-static)");
+    let bin = dir.join("bin");
+    std::fs::create_dir_all(&bin).unwrap();
+    std::fs::copy(busybox, bin.join("busybox")).unwrap();
+    let list = Command::new(busybox).arg("--list").output().unwrap();
+    for applet in String::from_utf8_lossy(&list.stdout).lines() {
+        if applet != "busybox" {
+            let _ = std::os::unix::fs::symlink("busybox", bin.join(applet));
+        }
+    }
+    for d in ["proc", "sys", "dev", "etc", "tmp", "root"] {
+        std::fs::create_dir_all(dir.join(d)).unwrap();
+    }
+    std::fs::write(dir.join("etc/passwd"), "root:x:0:0:root:/root:/bin/sh\nnobody:x:65534:65534:nobody:/:/bin/sh\n")
+        .unwrap();
+    std::fs::write(dir.join("etc/group"), "root:x:0:\nnogroup:x:65534:\n").unwrap();
+}
+
+/// One test's runtime root and bundles. Dropping it force-deletes every
+/// container still listed and removes its directories.
+pub struct Env {
+    pub dir: tempfile::TempDir,
+    pub runtime: Vec<String>,
+}
+
+impl Env {
+    pub fn new() -> Env {
+        Env::with_runtime(&[WHARF, "runtime"])
+    }
+
+    pub fn with_runtime(cmd: &[&str]) -> Env {
+        let dir = tempfile::Builder::new().prefix("wharf-test-").tempdir().unwrap();
+        Env { dir, runtime: cmd.iter().map(|s| s.to_string()).collect() }
+    }
+
+    pub fn root(&self) -> PathBuf {
+        self.dir.path().join("state")
+    }
+
+    /// A bundle named `name` whose config is the default spec with `args`, then `patch` applied.
+    pub fn bundle(&self, name: &str, args: &[&str], patch: impl FnOnce(&mut Value)) -> PathBuf {
+        let bundle = self.dir.path().join(name);
+        std::fs::create_dir_all(&bundle).unwrap();
+        let out = Command::new(WHARF).args(["runtime", "spec", "--bundle"]).arg(&bundle).output().unwrap();
+        assert!(out.status.success(), "spec: {}", String::from_utf8_lossy(&out.stderr));
+        let path = bundle.join("config.json");
+        let mut config: Value = serde_json::from_slice(&std::fs::read(&path).unwrap()).unwrap();
+        config["root"] = json!({"path": rootfs(), "readonly": false});
+        config["process"]["terminal"] = json!(false);
+        config["process"]["args"] = json!(args);
+        patch(&mut config);
+        std::fs::write(&path, serde_json::to_vec_pretty(&config).unwrap()).unwrap();
+        bundle
+    }
+
+    pub fn cmd(&self) -> Command {
+        let mut c = Command::new(&self.runtime[0]);
+        c.args(&self.runtime[1..]).arg("--root").arg(self.root());
+        c.stdin(Stdio::null());
+        c
+    }
+
+    pub fn rt(&self, args: &[&str]) -> Output {
+        self.cmd().args(args).output().unwrap()
+    }
+
+    /// Runs the runtime and asserts success; returns stdout.
+    pub fn ok(&self, args: &[&str]) -> String {
+        let out = self.rt(args);
+        assert!(
+            out.status.success(),
+            "{:?} {args:?} failed ({}): {}{}",
+            self.runtime,
+            out.status,
+            String::from_utf8_lossy(&out.stdout),
+            String::from_utf8_lossy(&out.stderr)
+        );
+        String::from_utf8_lossy(&out.stdout).into_owned()
+    }
+
+    /// `run` in the foreground; returns (exit code, stdout, stderr).
+    pub fn run(&self, id: &str, bundle: &Path) -> (i32, String, String) {
+        let out = self.cmd().args(["run", "--bundle"]).arg(bundle).arg(id).output().unwrap();
+        (
+            out.status.code().unwrap_or(-1),
+            String::from_utf8_lossy(&out.stdout).into_owned(),
+            String::from_utf8_lossy(&out.stderr).into_owned(),
+        )
+    }
+
+    pub fn state(&self, id: &str) -> Value {
+        serde_json::from_str(&self.ok(&["state", id])).unwrap()
+    }
+
+    pub fn status(&self, id: &str) -> String {
+        self.state(id)["status"].as_str().unwrap().to_string()
+    }
+
+    pub fn ids(&self) -> Vec<String> {
+        let out = self.rt(&["list", "-q"]);
+        String::from_utf8_lossy(&out.stdout).lines().map(str::to_string).collect()
+    }
+}
+
+impl Drop for Env {
+    fn drop(&mut self) {
+        for id in self.ids() {
+            let _ = self.rt(&["delete", "--force", &id]);
+        }
+    }
+}
+
+/// Polls `f` for up to 5 s.
+pub fn eventually(what: &str, mut f: impl FnMut() -> bool) {
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(5);
+    while !f() {
+        assert!(std::time::Instant::now() < deadline, "timed out waiting for {what}");
+        std::thread::sleep(std::time::Duration::from_millis(10));
+    }
+}
+
+/// Every host path where a container's cgroup could live.
+pub fn cgroup_dirs(rel: &str) -> Vec<PathBuf> {
+    let mut out = Vec::new();
+    for entry in std::fs::read_dir("/sys/fs/cgroup").unwrap().flatten() {
+        let p = entry.path().join(rel);
+        if p.exists() {
+            out.push(p);
+        }
+    }
+    let unified = Path::new("/sys/fs/cgroup").join(rel);
+    if unified.exists() {
+        out.push(unified);
+    }
+    out
+}
+
+pub fn runc_available() -> bool {
+    Command::new("runc").arg("--version").output().map(|o| o.status.success()).unwrap_or(false)
+}
+
+impl Env {
+    /// Runs a verb whose container may inherit stdio (create, run -d, exec -d):
+    /// stdout/stderr go to files so no pipe is held open by the container.
+    pub fn quiet(&self, args: &[&str]) -> (bool, String) {
+        let err = self.dir.path().join(format!("stderr-{}", std::process::id()));
+        let file = std::fs::File::create(&err).unwrap();
+        let status = self.cmd().args(args).stdout(Stdio::null()).stderr(file).status().unwrap();
+        (status.success(), std::fs::read_to_string(&err).unwrap_or_default())
+    }
+
+    pub fn quiet_ok(&self, args: &[&str]) {
+        let (ok, err) = self.quiet(args);
+        assert!(ok, "{:?} {args:?} failed: {err}", self.runtime);
+    }
+}
