@@ -46,14 +46,18 @@ fn masked_and_readonly_paths() {
         Path::new("/proc/timer_list").exists() && Path::new("/sys/firmware").is_dir(),
         "host lacks the probed paths"
     );
-    let script = "wc -c < /proc/timer_list; ls /sys/firmware | wc -l; echo 1 > /proc/sys/kernel/ns_last_pid && echo WRITABLE; echo done";
-    let b = env.bundle("b", &["sh", "-c", script], |_| {});
+    let script = "wc -c < /proc/timer_list; ls /sys/firmware | wc -l; echo 1 > /proc/sys/kernel/ns_last_pid && echo WRITABLE; cat /proc/sys/net/ipv4/ping_group_range";
+    // A sysctl is written before /proc/sys turns read-only (Docker sets this one).
+    let b = env.bundle("b", &["sh", "-c", script], |c| {
+        c["linux"]["sysctl"] = json!({"net.ipv4.ping_group_range": "0 2147483647"})
+    });
     let (code, out, err) = env.run(&unique("mask"), &b);
     assert_eq!(code, 0, "{err}");
     let lines: Vec<&str> = out.lines().collect();
     assert_eq!(lines[0].trim(), "0", "/proc/timer_list is masked by /dev/null");
     assert_eq!(lines[1].trim(), "0", "/sys/firmware is an empty tmpfs");
     assert!(!out.contains("WRITABLE"), "/proc/sys must be read-only: {out}");
+    assert_eq!(lines[2].split_whitespace().collect::<Vec<_>>(), ["0", "2147483647"], "{out}");
     assert!(err.contains("Read-only file system"), "{err}");
 }
 

@@ -458,12 +458,7 @@ pub fn pivot_root(rootfs: &Path) -> Result<()> {
 /// After pivot_root: masked and read-only paths, sysctls, read-only root, propagation.
 pub fn finish_rootfs(spec: &Spec) -> Result<()> {
     let linux = spec.linux().as_ref();
-    for p in linux.and_then(|l| l.masked_paths().as_ref()).into_iter().flatten() {
-        mask_path(Path::new(p))?;
-    }
-    for p in linux.and_then(|l| l.readonly_paths().as_ref()).into_iter().flatten() {
-        readonly_path(Path::new(p))?;
-    }
+    // Sysctls first: /proc/sys becomes read-only below.
     if let Some(sysctl) = linux.and_then(|l| l.sysctl().as_ref()) {
         for (key, value) in sysctl {
             if key.contains("..") || key.contains('/') {
@@ -472,6 +467,12 @@ pub fn finish_rootfs(spec: &Spec) -> Result<()> {
             let path = PathBuf::from("/proc/sys").join(key.replace('.', "/"));
             fs::write(&path, value).map_err(RuntimeError::io("sysctl", &path))?;
         }
+    }
+    for p in linux.and_then(|l| l.readonly_paths().as_ref()).into_iter().flatten() {
+        readonly_path(Path::new(p))?;
+    }
+    for p in linux.and_then(|l| l.masked_paths().as_ref()).into_iter().flatten() {
+        mask_path(Path::new(p))?;
     }
     if spec.root().as_ref().and_then(|r| r.readonly()) == Some(true) {
         bind_remount(Path::new("/"), MsFlags::MS_RDONLY)?;

@@ -70,10 +70,10 @@ pub fn writes(res: &LinuxResources) -> Vec<Write> {
         out.push(w("pids", "pids.max", if limit > 0 { limit.to_string() } else { "max".into() }));
     }
     if let Some(bio) = res.block_io() {
-        if let Some(weight) = bio.weight() {
+        if let Some(weight) = bio.weight().filter(|w| *w > 0) {
             out.push(w("blkio", "blkio.weight", weight));
         }
-        if let Some(weight) = bio.leaf_weight() {
+        if let Some(weight) = bio.leaf_weight().filter(|w| *w > 0) {
             out.push(w("blkio", "blkio.leaf_weight", weight));
         }
         for d in bio.weight_device().iter().flatten() {

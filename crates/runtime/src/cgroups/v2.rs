@@ -86,7 +86,7 @@ pub fn writes(res: &LinuxResources) -> Result<Vec<(String, String)>> {
         push("pids.max", if pids.limit() > 0 { pids.limit().to_string() } else { "max".into() });
     }
     if let Some(bio) = res.block_io() {
-        if let Some(weight) = bio.weight() {
+        if let Some(weight) = bio.weight().filter(|w| *w > 0) {
             push("io.weight", format!("default {}", blkio_to_io_weight(weight)));
         }
         for d in bio.weight_device().iter().flatten() {
