@@ -13,13 +13,14 @@ work=$(mktemp -d /tmp/wharf-dockerd.XXXXXX)
 sock=$work/docker.sock
 dpid=
 cleanup() {
+    set +e
     if [ -n "$dpid" ]; then
         "$DOCKER" -H "unix://$sock" rm -f $("$DOCKER" -H "unix://$sock" ps -aq 2>/dev/null) >/dev/null 2>&1 || true
         kill "$dpid" 2>/dev/null || true
         for _ in $(seq 50); do kill -0 "$dpid" 2>/dev/null || break; sleep 0.2; done
     fi
     # Unmount anything dockerd left under our directories, deepest first.
-    grep -o " $work[^ ]*" /proc/self/mountinfo | sort -r | while read -r m; do umount -l "$m" 2>/dev/null || true; done
+    grep -o " $work[^ ]*" /proc/self/mountinfo | sort -r | while read -r m; do umount -l "$m" 2>/dev/null; done
     rm -rf "$work"
 }
 trap cleanup EXIT

@@ -12,12 +12,20 @@ use serde_json::{json, Value};
 
 pub const WHARF: &str = env!("CARGO_BIN_EXE_wharf");
 
-/// A busybox rootfs shared by every test of this binary (read-only use only).
+/// A busybox rootfs shared by every test (read-only use only).
 pub fn rootfs() -> &'static Path {
     static ROOTFS: OnceLock<PathBuf> = OnceLock::new();
     ROOTFS.get_or_init(|| {
-        let dir = std::env::temp_dir().join(format!("wharf-test-rootfs-{}", std::process::id()));
-        build_rootfs(&dir);
+        // Built once under target/ (not /tmp, so nothing is left behind), atomically.
+        let dir = Path::new(env!("CARGO_TARGET_TMPDIR")).join("busybox-rootfs");
+        if !dir.join("bin/busybox").exists() {
+            let tmp = dir.with_extension(format!("tmp{}", std::process::id()));
+            let _ = std::fs::remove_dir_all(&tmp);
+            build_rootfs(&tmp);
+            if std::fs::rename(&tmp, &dir).is_err() {
+                let _ = std::fs::remove_dir_all(&tmp); // another process won the race
+            }
+        }
         dir
     })
 }

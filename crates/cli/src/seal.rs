@@ -11,12 +11,14 @@
 use std::ffi::CString;
 use std::os::fd::AsFd;
 
-const MARK: &str = "_WHARF_SEALED";
-
-/// Re-executes the current binary from a read-only detached mount, once.
+/// Re-executes the current binary from a read-only detached mount, unless it
+/// already runs from a read-only mount (sealed, or installed read-only).
 /// Returns only if sealing is unavailable (old kernel); the caller goes on.
 pub fn ensure_sealed() {
-    if std::env::var_os(MARK).is_some() {
+    let readonly = nix::sys::statvfs::statvfs("/proc/self/exe")
+        .map(|s| s.flags().contains(nix::sys::statvfs::FsFlags::ST_RDONLY))
+        .unwrap_or(false);
+    if readonly {
         return;
     }
     let Ok(fd) = wharf_runtime::sys::open_tree_readonly(c"/proc/self/exe") else {
@@ -24,7 +26,7 @@ pub fn ensure_sealed() {
         return;
     };
     let args: Vec<CString> = std::env::args_os().filter_map(|a| CString::new(a.into_encoded_bytes()).ok()).collect();
-    let mut env: Vec<CString> = std::env::vars_os()
+    let env: Vec<CString> = std::env::vars_os()
         .filter_map(|(k, v)| {
             let mut kv = k.into_encoded_bytes();
             kv.push(b'=');
@@ -32,7 +34,6 @@ pub fn ensure_sealed() {
             CString::new(kv).ok()
         })
         .collect();
-    env.push(CString::new(format!("{MARK}=1")).expect("no NUL in a constant"));
     let argv: Vec<&std::ffi::CStr> = args.iter().map(|a| a.as_c_str()).collect();
     let envp: Vec<&std::ffi::CStr> = env.iter().map(|a| a.as_c_str()).collect();
     let err = wharf_runtime::sys::execveat_fd(fd.as_fd(), &argv, &envp);

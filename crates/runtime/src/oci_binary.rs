@@ -40,13 +40,11 @@ impl OciBinary {
     }
 
     fn fail(&self, verb: &str, message: String) -> RuntimeError {
-        let message = message.trim().to_string();
-        if message.contains("does not exist") {
-            if let Some(id) = message.split_whitespace().find(|w| !w.is_empty()).filter(|_| false) {
-                return RuntimeError::NotFound(id.to_string());
-            }
+        RuntimeError::External {
+            binary: self.binary.clone(),
+            verb: verb.to_string(),
+            message: message.trim().to_string(),
         }
-        RuntimeError::External { binary: self.binary.clone(), verb: verb.to_string(), message }
     }
 
     /// Runs a verb whose output we capture (the container does not inherit its stdio).
