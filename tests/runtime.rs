@@ -80,8 +80,9 @@ fn memory_limit_oom_kills() {
         c["linux"]["resources"]["memory"] = json!({"limit": 32 << 20});
     });
     let (code, out, err) = env.run(&unique("oom"), &b);
-    assert_eq!(code, 0, "{err}");
-    assert!(out.contains("status=137"), "tail must be OOM-killed (SIGKILL): {out}");
+    // The OOM killer picks its victim: usually tail (the shell reports 137),
+    // sometimes the shell itself (the container exits 128+SIGKILL).
+    assert!(out.contains("status=137") || code == 137, "expected an OOM kill: code {code}, {out}{err}");
 }
 
 #[test]
@@ -509,4 +510,158 @@ impl PathOnly for std::fs::OpenOptions {
         use std::os::unix::fs::OpenOptionsExt;
         self.custom_flags(libc::O_PATH)
     }
+}
+
+#[test]
+fn namespaces_joined_by_path() {
+    let env = Env::new();
+    let first = unique("ns-a");
+    let b = env.bundle("a", &["sleep", "1000"], |c| c["hostname"] = json!("first"));
+    env.quiet_ok(&["create", "--bundle", b.to_str().unwrap(), &first]);
+    let pid = env.state(&first)["pid"].as_i64().unwrap();
+    let b = env.bundle("b", &["sh", "-c", "hostname; readlink /proc/self/ns/net; readlink /proc/self/ns/uts"], |c| {
+        let ns = c["linux"]["namespaces"].as_array_mut().unwrap();
+        ns.retain(|n| n["type"] != "uts" && n["type"] != "network");
+        ns.push(json!({"type": "uts", "path": format!("/proc/{pid}/ns/uts")}));
+        ns.push(json!({"type": "network", "path": format!("/proc/{pid}/ns/net")}));
+        c.as_object_mut().unwrap().remove("hostname");
+    });
+    let (code, out, err) = env.run(&unique("ns-b"), &b);
+    assert_eq!(code, 0, "{err}");
+    let want_net = std::fs::read_link(format!("/proc/{pid}/ns/net")).unwrap();
+    let want_uts = std::fs::read_link(format!("/proc/{pid}/ns/uts")).unwrap();
+    let lines: Vec<&str> = out.lines().collect();
+    assert_eq!(lines, ["first", want_net.to_str().unwrap(), want_uts.to_str().unwrap()]);
+}
+
+#[test]
+fn device_allowlist() {
+    let env = Env::new();
+    let script = "head -c 1 /dev/zero > /dev/null && echo ZERO_OK; echo x > /dev/null && echo NULL_OK";
+    let b = env.bundle("b", &["sh", "-c", script], |c| {
+        c["linux"]["resources"]["devices"] = json!([
+            {"allow": false, "access": "rwm"},
+            {"allow": true, "type": "c", "access": "m"},
+            {"allow": true, "type": "c", "major": 1, "minor": 3, "access": "rwm"},
+        ]);
+    });
+    let (_, out, err) = env.run(&unique("dev"), &b);
+    assert!(out.contains("NULL_OK"), "{out}{err}");
+    assert!(!out.contains("ZERO_OK"), "/dev/zero must be denied: {out}");
+    assert!(err.contains("Operation not permitted"), "{err}");
+}
+
+#[test]
+fn process_limits_and_privileges() {
+    let env = Env::new();
+    let script = "cat /proc/self/oom_score_adj; ulimit -n; ulimit -Hn; grep NoNewPrivs /proc/self/status; id";
+    let b = env.bundle("b", &["sh", "-c", script], |c| {
+        c["process"]["oomScoreAdj"] = json!(500);
+        c["process"]["rlimits"] = json!([{"type": "RLIMIT_NOFILE", "soft": 1000, "hard": 2000}]);
+        c["process"]["noNewPrivileges"] = json!(true);
+        c["process"]["user"] = json!({"uid": 65534, "gid": 65534, "additionalGids": [10, 20]});
+    });
+    let (code, out, err) = env.run(&unique("limits"), &b);
+    assert_eq!(code, 0, "{err}");
+    let lines: Vec<&str> = out.lines().collect();
+    assert_eq!(&lines[..4], ["500", "1000", "2000", "NoNewPrivs:\t1"], "{out}");
+    assert!(lines[4].starts_with("uid=65534(nobody) gid=65534(nogroup) groups=10,20"), "{out}");
+}
+
+#[test]
+fn bind_mounts_and_propagation() {
+    let env = Env::new();
+    let data = env.dir.path().join("data");
+    std::fs::create_dir_all(&data).unwrap();
+    std::fs::write(data.join("f"), "host file\n").unwrap();
+    let script = "cat /data/f; touch /data/x 2>/dev/null || echo RO; awk '$5 == \"/\"' /proc/self/mountinfo";
+    let b = env.bundle("b", &["sh", "-c", script], |c| {
+        c["mounts"]
+            .as_array_mut()
+            .unwrap()
+            .push(json!({"destination": "/data", "type": "bind", "source": data, "options": ["rbind", "ro"]}));
+        c["linux"]["rootfsPropagation"] = json!("shared");
+    });
+    let (code, out, err) = env.run(&unique("bind"), &b);
+    assert_eq!(code, 0, "{err}");
+    assert!(out.starts_with("host file\nRO\n"), "{out}");
+    assert!(out.lines().nth(2).unwrap().contains("shared:"), "root must be shared: {out}");
+    assert!(!data.join("x").exists());
+}
+
+#[test]
+fn memory_and_swap_limits_written() {
+    let env = Env::new();
+    let id = unique("mem");
+    let cg = format!("wharf-test/{id}");
+    let v2 = Path::new("/sys/fs/cgroup/cgroup.controllers").exists();
+    let memsw = Path::new("/sys/fs/cgroup/memory/memory.memsw.limit_in_bytes").exists();
+    let b = env.bundle("b", &["sleep", "100"], |c| {
+        c["linux"]["cgroupsPath"] = json!(format!("/{cg}"));
+        c["linux"]["resources"]["memory"] =
+            if v2 || memsw { json!({"limit": 32 << 20, "swap": 64 << 20}) } else { json!({"limit": 32 << 20}) };
+    });
+    env.quiet_ok(&["create", "--bundle", b.to_str().unwrap(), &id]);
+    if v2 {
+        let dir = Path::new("/sys/fs/cgroup").join(&cg);
+        assert_eq!(std::fs::read_to_string(dir.join("memory.max")).unwrap().trim(), (32 << 20).to_string());
+        assert_eq!(std::fs::read_to_string(dir.join("memory.swap.max")).unwrap().trim(), (32 << 20).to_string());
+    } else {
+        let dir = Path::new("/sys/fs/cgroup/memory").join(&cg);
+        assert_eq!(std::fs::read_to_string(dir.join("memory.limit_in_bytes")).unwrap().trim(), (32 << 20).to_string());
+        if memsw {
+            let got = std::fs::read_to_string(dir.join("memory.memsw.limit_in_bytes")).unwrap();
+            assert_eq!(got.trim(), (64 << 20).to_string());
+        }
+    }
+    env.ok(&["delete", "--force", &id]);
+}
+
+#[test]
+fn exec_detached_with_tty_and_pid_file() {
+    let env = Env::new();
+    let id = unique("execd");
+    let b = env.bundle("b", &["sleep", "1000"], |_| {});
+    env.quiet_ok(&["run", "--detach", "--bundle", b.to_str().unwrap(), &id]);
+    assert_eq!(env.status(&id), "running");
+    let pid_file = env.dir.path().join("exec.pid");
+    env.quiet_ok(&["exec", "--detach", "--pid-file", pid_file.to_str().unwrap(), &id, "sleep", "500"]);
+    let pid: i32 = std::fs::read_to_string(&pid_file).unwrap().trim().parse().unwrap();
+    let pids: Vec<i32> = serde_json::from_str(&env.ok(&["ps", "--format", "json", &id])).unwrap();
+    assert!(pids.contains(&pid), "exec'd {pid} not in {pids:?}");
+    // Foreground -t: the runtime holds the pty master and copies it to our stdout.
+    let out = env.ok(&["exec", "-t", &id, "tty"]);
+    assert!(out.contains("/dev/pts/"), "{out:?}");
+    env.ok(&["delete", "--force", &id]);
+    eventually("exec'd process gone", || {
+        !Path::new(&format!("/proc/{pid}")).exists()
+            || std::fs::read_to_string(format!("/proc/{pid}/stat")).map(|s| s.contains(") Z")).unwrap_or(true)
+    });
+}
+
+#[test]
+fn preserve_fds_and_json_log() {
+    let env = Env::new();
+    let file = env.dir.path().join("passed");
+    std::fs::write(&file, "through fd 3\n").unwrap();
+    let b = env.bundle("b", &["cat", "/proc/self/fd/3"], |_| {});
+    let script = format!(
+        "exec 3<{}; exec {} runtime --root {} run --preserve-fds 1 --bundle {} {}",
+        file.display(),
+        support::WHARF,
+        env.root().display(),
+        b.display(),
+        unique("fds")
+    );
+    let out = Command::new("bash").arg("-c").arg(&script).output().unwrap();
+    assert_eq!(String::from_utf8_lossy(&out.stdout), "through fd 3\n", "{}", String::from_utf8_lossy(&out.stderr));
+
+    let log = env.dir.path().join("log.json");
+    let (ok, _) = env.quiet(&["--log", log.to_str().unwrap(), "--log-format", "json", "start", "nosuch"]);
+    assert!(!ok);
+    let line: serde_json::Value =
+        serde_json::from_str(std::fs::read_to_string(&log).unwrap().lines().last().unwrap()).unwrap();
+    assert_eq!(line["level"], "error");
+    assert!(line["msg"].as_str().unwrap().contains("nosuch does not exist"), "{line}");
+    assert!(line["time"].as_str().unwrap().ends_with('Z'));
 }

@@ -87,60 +87,118 @@ pub fn setup_pty(sock: BorrowedFd<'_>, console: bool, size: Option<(u16, u16)>) 
 
 use std::os::unix::fs::OpenOptionsExt;
 
-/// Copies our stdin to `master` and `master` to our stdout until the pty
-/// closes. Puts a terminal stdin into raw mode for the duration.
-pub fn proxy(master: OwnedFd) -> Result<()> {
-    use nix::poll::{poll, PollFd, PollFlags, PollTimeout};
-    let stdin = std::io::stdin();
-    let saved = termios::tcgetattr(&stdin).ok();
-    if let Some(t) = &saved {
-        let mut raw = t.clone();
-        termios::cfmakeraw(&mut raw);
-        let _ = termios::tcsetattr(&stdin, termios::SetArg::TCSANOW, &raw);
-        if let Ok((rows, cols)) = crate::sys::get_winsize(stdin.as_fd()) {
-            let _ = crate::sys::set_winsize(master.as_fd(), rows, cols);
+/// The runtime's end of a container terminal: copies our stdin to the pty
+/// master and the master to our stdout. A terminal stdin is put into raw mode
+/// until the proxy is dropped.
+pub struct Proxy {
+    master: File,
+    saved: Option<termios::Termios>,
+    stdin_open: bool,
+    master_open: bool,
+}
+
+impl Proxy {
+    pub fn new(master: OwnedFd) -> Self {
+        let stdin = std::io::stdin();
+        let saved = termios::tcgetattr(&stdin).ok();
+        if let Some(t) = &saved {
+            let mut raw = t.clone();
+            termios::cfmakeraw(&mut raw);
+            let _ = termios::tcsetattr(&stdin, termios::SetArg::TCSANOW, &raw);
+        }
+        let proxy = Proxy { master: File::from(master), saved, stdin_open: true, master_open: true };
+        proxy.sync_size();
+        proxy
+    }
+
+    /// Copies our terminal's window size to the pty.
+    pub fn sync_size(&self) {
+        if let Ok((rows, cols)) = crate::sys::get_winsize(std::io::stdin().as_fd()) {
+            let _ = crate::sys::set_winsize(self.master.as_fd(), rows, cols);
         }
     }
-    let mut master_file = File::from(master);
-    let mut buf = [0u8; 8192];
-    let mut stdin_open = true;
-    let result = loop {
-        let mut fds = vec![PollFd::new(master_file.as_fd(), PollFlags::POLLIN)];
-        if stdin_open {
+
+    /// Waits for data on the master, stdin or `other`; moves what is ready.
+    /// Returns whether `other` is readable.
+    pub fn poll_once(&mut self, other: BorrowedFd<'_>) -> Result<bool> {
+        use nix::poll::{poll, PollFd, PollFlags, PollTimeout};
+        let stdin = std::io::stdin();
+        let mut fds = vec![PollFd::new(other, PollFlags::POLLIN)];
+        if self.master_open {
+            fds.push(PollFd::new(self.master.as_fd(), PollFlags::POLLIN));
+        }
+        if self.stdin_open {
             fds.push(PollFd::new(stdin.as_fd(), PollFlags::POLLIN));
         }
         match poll(&mut fds, PollTimeout::NONE) {
-            Err(nix::Error::EINTR) => continue,
-            Err(e) => break Err(RuntimeError::Sys("poll", e)),
+            Err(nix::Error::EINTR) => return Ok(false),
+            Err(e) => return Err(RuntimeError::Sys("poll", e)),
             Ok(_) => {}
         }
-        let master_ready = fds[0].revents().unwrap_or(PollFlags::empty());
-        let stdin_ready = fds.get(1).and_then(|f| f.revents()).unwrap_or(PollFlags::empty());
-        if master_ready.intersects(PollFlags::POLLIN | PollFlags::POLLHUP | PollFlags::POLLERR) {
-            match master_file.read(&mut buf) {
-                Ok(0) | Err(_) => break Ok(()), // EIO: every slave fd closed
-                Ok(n) => {
-                    let mut out = std::io::stdout().lock();
-                    let _ = out.write_all(&buf[..n]);
-                    let _ = out.flush();
-                }
-            }
+        let ready = |f: &PollFd| {
+            f.revents()
+                .unwrap_or(PollFlags::empty())
+                .intersects(PollFlags::POLLIN | PollFlags::POLLHUP | PollFlags::POLLERR)
+        };
+        let other_ready = ready(&fds[0]);
+        let mut i = 1;
+        let master_ready = self.master_open && ready(&fds[i]);
+        if self.master_open {
+            i += 1;
         }
-        if stdin_ready.intersects(PollFlags::POLLIN | PollFlags::POLLHUP) {
+        let stdin_ready = self.stdin_open && ready(&fds[i]);
+        if master_ready {
+            self.copy_out();
+        }
+        if stdin_ready {
+            let mut buf = [0u8; 8192];
             match std::io::stdin().lock().read(&mut buf) {
                 Ok(0) | Err(_) => {
-                    stdin_open = false;
+                    self.stdin_open = false;
                     // Forward end-of-file as the terminal's EOF character.
-                    let _ = master_file.write_all(&[4]);
+                    let _ = self.master.write_all(&[4]);
                 }
                 Ok(n) => {
-                    let _ = master_file.write_all(&buf[..n]);
+                    let _ = self.master.write_all(&buf[..n]);
                 }
             }
         }
-    };
-    if let Some(t) = saved {
-        let _ = termios::tcsetattr(&stdin, termios::SetArg::TCSANOW, &t);
+        Ok(other_ready)
     }
-    result
+
+    fn copy_out(&mut self) -> bool {
+        let mut buf = [0u8; 8192];
+        match self.master.read(&mut buf) {
+            Ok(0) | Err(_) => {
+                // EIO: every slave descriptor is closed.
+                self.master_open = false;
+                false
+            }
+            Ok(n) => {
+                let mut out = std::io::stdout().lock();
+                let _ = out.write_all(&buf[..n]);
+                let _ = out.flush();
+                true
+            }
+        }
+    }
+
+    /// Copies whatever output is still buffered in the pty.
+    pub fn drain(&mut self) {
+        use nix::poll::{poll, PollFd, PollFlags, PollTimeout};
+        while self.master_open {
+            let mut fds = [PollFd::new(self.master.as_fd(), PollFlags::POLLIN)];
+            if !matches!(poll(&mut fds, PollTimeout::ZERO), Ok(n) if n > 0) || !self.copy_out() {
+                break;
+            }
+        }
+    }
+}
+
+impl Drop for Proxy {
+    fn drop(&mut self) {
+        if let Some(t) = &self.saved {
+            let _ = termios::tcsetattr(std::io::stdin(), termios::SetArg::TCSANOW, t);
+        }
+    }
 }

@@ -317,11 +317,13 @@ fn mount_cgroup(ctx: &RootfsContext<'_>, dest: &Path, opts: &MountOptions) -> Re
                 let name = m.mountpoint.file_name().map(PathBuf::from).unwrap_or_default();
                 let target = dest.join(&name);
                 fs::create_dir_all(&target).map_err(RuntimeError::io("mkdir", &target))?;
-                if ctx.cgroup_ns {
-                    let data = m.subsystems.join(",");
-                    mount(Some("cgroup"), &target, Some("cgroup"), flags, Some(data.as_str()))
-                        .map_err(sys("mount cgroup", &target))?;
-                } else {
+                let data = m.subsystems.join(",");
+                // A v1 cgroupfs can only be mounted from the initial user namespace:
+                // elsewhere (or without a cgroup namespace) bind the container's own directory.
+                let mounted = ctx.cgroup_ns
+                    && !ctx.user_ns
+                    && mount(Some("cgroup"), &target, Some("cgroup"), flags, Some(data.as_str())).is_ok();
+                if !mounted {
                     let src = m.mountpoint.join(ctx.cgroup_path);
                     mount(Some(&src), &target, None::<&str>, MsFlags::MS_BIND, None::<&str>)
                         .map_err(sys("bind cgroup", &target))?;

@@ -176,38 +176,54 @@ fn forwarded_set() -> nix::sys::signal::SigSet {
     set
 }
 
-/// Waits for our child `pid`, forwarding signals (blocked beforehand) to it.
+/// Waits for our child `pid`, forwarding signals (blocked beforehand) to it
+/// and, when we hold the pty master, copying the terminal both ways. One
+/// thread on purpose: after joining a pid namespace we may not spawn threads.
 /// Returns its exit code (128+signal when killed).
 fn wait_forwarding(pid: Pid, master: Option<OwnedFd>) -> Result<i32> {
     use nix::sys::signalfd::{SfdFlags, SignalFd};
     use nix::sys::wait::{waitpid, WaitPidFlag, WaitStatus};
-    let proxy = master.map(|m| std::thread::spawn(move || console::proxy(m)));
-    let sfd = SignalFd::with_flags(&forwarded_set(), SfdFlags::SFD_CLOEXEC).map_err(RuntimeError::sys("signalfd"))?;
-    let code = loop {
+    let sfd = SignalFd::with_flags(&forwarded_set(), SfdFlags::SFD_CLOEXEC | SfdFlags::SFD_NONBLOCK)
+        .map_err(RuntimeError::sys("signalfd"))?;
+    let mut tty = master.map(console::Proxy::new);
+    loop {
         match waitpid(pid, Some(WaitPidFlag::WNOHANG)) {
-            Ok(WaitStatus::Exited(_, code)) => break code,
-            Ok(WaitStatus::Signaled(_, sig, _)) => break 128 + sig as i32,
+            Ok(WaitStatus::Exited(_, code)) => {
+                if let Some(t) = tty.as_mut() {
+                    t.drain();
+                }
+                return Ok(code);
+            }
+            Ok(WaitStatus::Signaled(_, sig, _)) => return Ok(128 + sig as i32),
             Ok(_) => {}
-            Err(nix::Error::ECHILD) => break 0,
+            Err(nix::Error::ECHILD) => return Ok(0),
             Err(e) => return Err(RuntimeError::Sys("waitpid", e)),
         }
-        match sfd.read_signal() {
-            Ok(Some(info)) => {
-                let sig = info.ssi_signo as i32;
-                if sig != libc::SIGCHLD {
-                    if let Ok(s) = Signal::try_from(sig) {
-                        let _ = kill(pid, s);
-                    }
+        let signals_ready = match tty.as_mut() {
+            Some(t) => t.poll_once(sfd.as_fd())?,
+            None => {
+                let mut fds = [nix::poll::PollFd::new(sfd.as_fd(), nix::poll::PollFlags::POLLIN)];
+                let _ = nix::poll::poll(&mut fds, nix::poll::PollTimeout::NONE);
+                true
+            }
+        };
+        if !signals_ready {
+            continue;
+        }
+        while let Ok(Some(info)) = sfd.read_signal() {
+            let sig = info.ssi_signo as i32;
+            if sig == libc::SIGWINCH {
+                if let Some(t) = tty.as_ref() {
+                    t.sync_size();
                 }
             }
-            Ok(None) | Err(nix::Error::EINTR) => {}
-            Err(e) => return Err(RuntimeError::Sys("read signalfd", e)),
+            if sig != libc::SIGCHLD {
+                if let Ok(s) = Signal::try_from(sig) {
+                    let _ = kill(pid, s);
+                }
+            }
         }
-    };
-    if let Some(p) = proxy {
-        let _ = p.join();
     }
-    Ok(code)
 }
 
 fn block_forwarded() -> Result<()> {

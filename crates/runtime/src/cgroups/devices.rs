@@ -47,23 +47,21 @@ fn default_allows() -> Vec<DeviceRule> {
     .collect()
 }
 
-/// The spec's rules in order, followed by the runtime's default devices.
+/// The runtime's default devices, then the spec's rules in order: later rules
+/// win, so a spec can still deny a default device.
 pub fn effective_rules(rules: &[LinuxDeviceCgroup]) -> Vec<DeviceRule> {
-    let mut out: Vec<DeviceRule> = rules
-        .iter()
-        .map(|r| DeviceRule {
-            allow: r.allow(),
-            kind: match r.typ() {
-                Some(LinuxDeviceType::C) | Some(LinuxDeviceType::U) => 'c',
-                Some(LinuxDeviceType::B) => 'b',
-                _ => 'a',
-            },
-            major: r.major().filter(|m| *m >= 0),
-            minor: r.minor().filter(|m| *m >= 0),
-            access: r.access().clone().filter(|a| !a.is_empty()).unwrap_or_else(|| "rwm".into()),
-        })
-        .collect();
-    out.extend(default_allows());
+    let mut out = default_allows();
+    out.extend(rules.iter().map(|r| DeviceRule {
+        allow: r.allow(),
+        kind: match r.typ() {
+            Some(LinuxDeviceType::C) | Some(LinuxDeviceType::U) => 'c',
+            Some(LinuxDeviceType::B) => 'b',
+            _ => 'a',
+        },
+        major: r.major().filter(|m| *m >= 0),
+        minor: r.minor().filter(|m| *m >= 0),
+        access: r.access().clone().filter(|a| !a.is_empty()).unwrap_or_else(|| "rwm".into()),
+    }));
     out
 }
 
