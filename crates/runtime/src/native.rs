@@ -226,6 +226,26 @@ fn wait_forwarding(pid: Pid, master: Option<OwnedFd>) -> Result<i32> {
     }
 }
 
+/// Namespace join order: the user namespace first (it owns the others), mount last.
+fn join_order(t: LinuxNamespaceType) -> u8 {
+    match t {
+        LinuxNamespaceType::User => 0,
+        LinuxNamespaceType::Mount => 2,
+        _ => 1,
+    }
+}
+
+/// Parent side of the handshake: place the child in its cgroup, set its OOM
+/// score, then let it go (GO carries its host pid).
+fn release_child(pid: Pid, cgroup: &Cgroup, process: &Process, chan: &Channel) -> Result<()> {
+    cgroup.add_pid(pid.as_raw())?;
+    if let Some(adj) = process.oom_score_adj() {
+        let path = format!("/proc/{pid}/oom_score_adj");
+        fs::write(&path, adj.to_string()).map_err(RuntimeError::io("write", path))?;
+    }
+    chan.send(sync::GO, pid.to_string().as_bytes())
+}
+
 fn block_forwarded() -> Result<()> {
     nix::sys::signal::sigprocmask(nix::sys::signal::SigmaskHow::SIG_BLOCK, Some(&forwarded_set()), None)
         .map_err(RuntimeError::sys("sigprocmask"))
@@ -284,12 +304,7 @@ impl Native {
                 }
             }
         }
-        // Join the user namespace first (it owns the others), the mount namespace last.
-        joins.sort_by_key(|(t, _)| match t {
-            LinuxNamespaceType::User => 0,
-            LinuxNamespaceType::Mount => 2,
-            _ => 1,
-        });
+        joins.sort_by_key(|(t, _)| join_order(*t));
         let hierarchy = Hierarchy::detect()?;
         let cgroup_path = cgroups::resolve_path(linux.cgroups_path().as_deref(), id, self.systemd_cgroup)?;
         let cgroup = Cgroup::new(hierarchy.clone(), cgroup_path.clone());
@@ -352,12 +367,7 @@ impl Native {
         if new_ns.contains(CloneFlags::CLONE_NEWUSER) {
             write_id_maps(pid, spec)?;
         }
-        cgroup.add_pid(pid.as_raw())?;
-        if let Some(adj) = process.oom_score_adj() {
-            let path = format!("/proc/{pid}/oom_score_adj");
-            fs::write(&path, adj.to_string()).map_err(RuntimeError::io("write", path))?;
-        }
-        parent_chan.send(sync::GO, pid.to_string().as_bytes())?;
+        release_child(pid, &cgroup, &process, &parent_chan)?;
         let creating = || State {
             oci_version: spec.version().clone(),
             id: id.to_string(),
@@ -654,11 +664,7 @@ impl Native {
                 joins.push((ns.typ(), fd));
             }
         }
-        joins.sort_by_key(|(t, _)| match t {
-            LinuxNamespaceType::User => 0,
-            LinuxNamespaceType::Mount => 2,
-            _ => 1,
-        });
+        joins.sort_by_key(|(t, _)| join_order(*t));
         let cgroup = rec.cgroup()?;
         let filter =
             linux.seccomp().as_ref().map(|s| seccomp::compile_cached(s, &self.root.join(SECCOMP_CACHE))).transpose()?;
@@ -698,12 +704,7 @@ impl Native {
         let guard = Cleanup { dir: None, cgroup: None, child: Some(pid) };
         drop(child_chan);
         drop(child_console);
-        cgroup.add_pid(pid.as_raw())?;
-        if let Some(adj) = process.oom_score_adj() {
-            let path = format!("/proc/{pid}/oom_score_adj");
-            fs::write(&path, adj.to_string()).map_err(RuntimeError::io("write", path))?;
-        }
-        parent_chan.send(sync::GO, pid.to_string().as_bytes())?;
+        release_child(pid, &cgroup, process, &parent_chan)?;
         parent_chan.expect(sync::READY)?;
         let master = match master_sock {
             Some(sock) => Some(console::recv_fd(sock.as_fd())?),
