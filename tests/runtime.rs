@@ -665,3 +665,41 @@ fn preserve_fds_and_json_log() {
     assert!(line["msg"].as_str().unwrap().contains("nosuch does not exist"), "{line}");
     assert!(line["time"].as_str().unwrap().ends_with('Z'));
 }
+
+/// The cgroup v2 device filter, loaded into the kernel for real: on a v2 host
+/// in /sys/fs/cgroup, on a hybrid host in its cgroup2 `unified` mount.
+#[test]
+fn v2_device_program_enforced_by_kernel() {
+    use std::os::fd::AsFd;
+    use wharf_runtime::cgroups::devices::{attach, bpf_program, effective_rules, DeviceRule};
+    let base = ["/sys/fs/cgroup/unified", "/sys/fs/cgroup"]
+        .into_iter()
+        .map(Path::new)
+        .find(|p| nix::sys::statfs::statfs(*p).map(|s| s.filesystem_type().0 as i64 == 0x6367_7270).unwrap_or(false))
+        .expect("no cgroup2 mount on this host");
+    let dir = base.join(unique("wharf-devtest"));
+    std::fs::create_dir(&dir).unwrap();
+    struct Remove<'a>(&'a Path);
+    impl Drop for Remove<'_> {
+        fn drop(&mut self) {
+            let _ = std::fs::remove_dir(self.0);
+        }
+    }
+    let _guard = Remove(&dir);
+    // Deny all, allow the runtime's defaults (/dev/null, /dev/zero, ...), then deny /dev/zero again.
+    let rule = |allow, kind, major, minor| DeviceRule { allow, kind, major, minor, access: "rwm".into() };
+    let mut rules = vec![rule(false, 'a', None, None)];
+    rules.extend(effective_rules(&[]));
+    rules.push(rule(false, 'c', Some(1), Some(5)));
+    let cg = std::fs::File::open(&dir).unwrap();
+    attach(cg.as_fd(), &bpf_program(&rules)).unwrap();
+    let script = format!(
+        "echo $$ > {}/cgroup.procs; head -c 1 /dev/zero >/dev/null && echo ZERO_OK; echo x > /dev/null && echo NULL_OK; cat /dev/kmsg >/dev/null 2>&1 && echo KMSG_OK; true",
+        dir.display()
+    );
+    let out = Command::new("/bin/sh").arg("-c").arg(&script).output().unwrap();
+    let out = String::from_utf8_lossy(&out.stdout);
+    assert!(out.contains("NULL_OK"), "{out}");
+    assert!(!out.contains("ZERO_OK"), "/dev/zero must be denied by the program: {out}");
+    assert!(!out.contains("KMSG_OK"), "/dev/kmsg is not in the allowlist: {out}");
+}

@@ -131,12 +131,19 @@ pub fn bpf_program(rules: &[DeviceRule]) -> Vec<u64> {
         body.push(insn(MOV64_K, 0, 0, 0, i32::from(rule.allow)));
         body.push(insn(EXIT, 0, 0, 0, 0));
         let len = body.len();
+        let jumps_len = jumps.len();
         for at in jumps {
             // Jump past the rest of this block: offset counts from the next instruction.
             let off = (len - at - 1) as i16;
             body[at] = (body[at] & !(0xffff << 16)) | (u64::from(off as u16) << 16);
         }
+        let catch_all = jumps_len == 0;
         prog.extend(body);
+        if catch_all {
+            // Matches every access: earlier rules are shadowed, and the kernel's
+            // verifier rejects unreachable instructions.
+            return prog;
+        }
     }
     prog.push(insn(MOV64_K, 0, 0, 0, 0));
     prog.push(insn(EXIT, 0, 0, 0, 0));
@@ -197,6 +204,17 @@ mod tests {
         assert_eq!(run(&prog, BLOCK, 4, 8, 0), 0, "sda write denied");
         assert_eq!(run(&prog, CHAR, 2, 136, 7), 1, "any pts allowed");
         assert_eq!(run(&prog, BLOCK, 2, 136, 7), 0, "block 136:7 denied");
+    }
+
+    #[test]
+    fn catch_all_rule_ends_the_program() {
+        let allow_all = DeviceRule { allow: true, kind: 'a', major: None, minor: None, access: "rwm".into() };
+        let mut rules = default_allows();
+        rules.push(allow_all);
+        let prog = bpf_program(&rules);
+        // Header (6) + mov + exit: nothing unreachable after the catch-all.
+        assert_eq!(prog.len(), 8);
+        assert_eq!(run(&prog, 1, 4, 8, 0), 1);
     }
 
     #[test]

@@ -205,7 +205,8 @@ pub fn reset_signals() {
     );
 }
 
-/// Loads a cgroup-device eBPF program (`BPF_PROG_TYPE_CGROUP_DEVICE`).
+/// Loads a cgroup-device eBPF program (`BPF_PROG_TYPE_CGROUP_DEVICE`). On
+/// failure the verifier's log is part of the error.
 pub fn bpf_prog_load_cgroup_device(insns: &[u64]) -> io::Result<OwnedFd> {
     const BPF_PROG_LOAD: libc::c_int = 5;
     const BPF_PROG_TYPE_CGROUP_DEVICE: u32 = 15;
@@ -222,25 +223,33 @@ pub fn bpf_prog_load_cgroup_device(insns: &[u64]) -> io::Result<OwnedFd> {
         prog_flags: u32,
         _pad: [u8; 80],
     }
+    let mut log = vec![0u8; 1 << 16];
     let attr = ProgLoad {
         prog_type: BPF_PROG_TYPE_CGROUP_DEVICE,
         insn_cnt: insns.len() as u32,
         insns: insns.as_ptr() as u64,
         license: c"Apache".as_ptr() as u64,
-        log_level: 0,
-        log_size: 0,
-        log_buf: 0,
+        log_level: 1,
+        log_size: log.len() as u32,
+        log_buf: log.as_mut_ptr() as u64,
         kern_version: 0,
         prog_flags: 0,
         _pad: [0; 80],
     };
     // SAFETY: `attr` is a zero-padded bpf_attr prefix whose pointers (program,
-    // license) stay valid for the call; its full size is passed.
+    // license, log buffer with its true size) stay valid for the call.
     let fd = unsafe {
         libc::syscall(libc::SYS_bpf, BPF_PROG_LOAD, &attr as *const ProgLoad, std::mem::size_of::<ProgLoad>())
     };
     if fd < 0 {
-        return Err(io::Error::last_os_error());
+        let err = io::Error::last_os_error();
+        let end = log.iter().position(|b| *b == 0).unwrap_or(log.len());
+        let text = String::from_utf8_lossy(&log[..end]);
+        let tail: Vec<&str> = text.lines().rev().take(4).collect();
+        return Err(io::Error::new(
+            err.kind(),
+            format!("{err}: {}", tail.into_iter().rev().collect::<Vec<_>>().join(" | ")),
+        ));
     }
     // SAFETY: the kernel returned a new descriptor that only we own.
     Ok(unsafe { OwnedFd::from_raw_fd(fd as RawFd) })
