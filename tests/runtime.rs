@@ -675,7 +675,7 @@ fn v2_device_program_enforced_by_kernel() {
     let base = ["/sys/fs/cgroup/unified", "/sys/fs/cgroup"]
         .into_iter()
         .map(Path::new)
-        .find(|p| nix::sys::statfs::statfs(*p).map(|s| s.filesystem_type().0 as i64 == 0x6367_7270).unwrap_or(false))
+        .find(|p| nix::sys::statfs::statfs(*p).map(|s| s.filesystem_type().0 == 0x6367_7270).unwrap_or(false))
         .expect("no cgroup2 mount on this host");
     let dir = base.join(unique("wharf-devtest"));
     std::fs::create_dir(&dir).unwrap();
