@@ -1,0 +1,13 @@
+//! Wharf's image layer: content-addressed blobs, image references and
+//! metadata, unpacked layer snapshots, registries and archives.
+//!
+//! **Architecture invariant:** `image` knows nothing about containers being
+//! run or HTTP servers; it hands the engine mount specs and image configs.
+
+pub mod digest;
+pub mod error;
+pub mod reference;
+
+pub use digest::Digest;
+pub use error::{ImageError, Result};
+pub use reference::Reference;
