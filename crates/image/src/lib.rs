@@ -8,6 +8,7 @@ pub mod content;
 pub mod digest;
 pub mod error;
 pub mod reference;
+pub mod unpack;
 
 pub use digest::Digest;
 pub use error::{ImageError, Result};

@@ -262,8 +262,7 @@ mod tests {
         ] {
             assert!(bad.parse::<Reference>().is_err(), "{bad:?} must be rejected");
         }
-        assert!("a:".repeat(1).parse::<Reference>().is_err());
-        let long = format!("{}", "a".repeat(300));
+        let long = "a".repeat(300);
         assert!(long.parse::<Reference>().is_err());
     }
 }
