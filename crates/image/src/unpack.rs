@@ -43,11 +43,7 @@ pub fn clean_path(raw: &Path) -> Option<PathBuf> {
     for c in raw.components() {
         match c {
             Component::Normal(p) => out.push(p),
-            Component::ParentDir => {
-                if !out.pop() {
-                    return None;
-                }
-            }
+            Component::ParentDir if !out.pop() => return None,
             _ => {}
         }
     }
