@@ -7,6 +7,7 @@
 pub mod content;
 pub mod digest;
 pub mod error;
+pub mod manifest;
 pub mod reference;
 pub mod unpack;
 
