@@ -194,6 +194,15 @@ impl Writer {
         Ok(())
     }
 
+    /// Publishes the blob under the digest of what was written (for content
+    /// we produce ourselves, like an imported tarball).
+    pub fn commit_computed(self) -> Result<(Digest, u64)> {
+        let digest = self.hasher.clone().finish();
+        let size = self.offset;
+        self.commit(&digest, Some(size))?;
+        Ok((digest, size))
+    }
+
     /// Verifies, fsyncs and publishes the blob. On mismatch the ingest is
     /// discarded and nothing becomes visible.
     pub fn commit(mut self, expected: &Digest, size: Option<u64>) -> Result<()> {

@@ -8,7 +8,9 @@ pub mod content;
 pub mod digest;
 pub mod error;
 pub mod manifest;
+pub mod metadata;
 pub mod reference;
+pub mod snapshot;
 pub mod unpack;
 
 pub use digest::Digest;
