@@ -10,9 +10,11 @@ pub mod error;
 pub mod manifest;
 pub mod metadata;
 pub mod reference;
+pub mod service;
 pub mod snapshot;
 pub mod unpack;
 
 pub use digest::Digest;
 pub use error::{ImageError, Result};
 pub use reference::Reference;
+pub use service::{Image, Images};

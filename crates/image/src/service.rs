@@ -1,0 +1,557 @@
+//! `Images`: the content store, the name database and the snapshotter
+//! behind one API — resolve, import, tag, remove, unpack, garbage-collect.
+
+use std::collections::{BTreeMap, BTreeSet};
+use std::io::Read;
+use std::path::{Path, PathBuf};
+
+use serde::Serialize;
+
+use crate::content::{ContentStore, LocalStore};
+use crate::digest::Digest;
+use crate::error::{ImageError, Result};
+use crate::manifest::{
+    self, chain_ids, media, Descriptor, History, ImageConfig, Index, Manifest, Platform, RootFs, RunConfig,
+};
+use crate::metadata::{ImageDb, ImageRecord};
+use crate::reference::Reference;
+use crate::snapshot::{MountSpec, OverlaySnapshotter, Snapshotter};
+
+/// A resolved, single-platform image.
+#[derive(Debug, Clone, Serialize)]
+pub struct Image {
+    /// The descriptor names point at (may be an index).
+    pub target: Descriptor,
+    /// The platform manifest actually used.
+    pub manifest_digest: Digest,
+    pub manifest: Manifest,
+    /// Docker's image ID.
+    pub config_digest: Digest,
+    pub config: ImageConfig,
+}
+
+impl Image {
+    pub fn id(&self) -> &Digest {
+        &self.config_digest
+    }
+
+    /// Bytes of the layers as stored (compressed sizes).
+    pub fn size(&self) -> u64 {
+        self.manifest.layers.iter().map(|l| l.size).sum()
+    }
+
+    pub fn chain_ids(&self) -> Vec<Digest> {
+        chain_ids(&self.config.rootfs.diff_ids)
+    }
+}
+
+/// One row of `images`.
+#[derive(Debug, Clone, Serialize)]
+pub struct Summary {
+    pub repository: String,
+    pub tag: String,
+    pub id: Digest,
+    pub digest: Digest,
+    pub created: Option<String>,
+    pub size: u64,
+}
+
+/// What `system df` reports for images.
+#[derive(Debug, Clone, Default, Serialize)]
+pub struct DiskUsage {
+    pub images: usize,
+    pub blobs: usize,
+    pub blob_bytes: u64,
+    pub snapshots: usize,
+    pub snapshot_bytes: u64,
+}
+
+/// What a GC pass freed.
+#[derive(Debug, Clone, Default, Serialize, PartialEq, Eq)]
+pub struct Freed {
+    pub blobs: Vec<Digest>,
+    pub snapshots: Vec<Digest>,
+    pub bytes: u64,
+}
+
+pub struct Images {
+    pub content: LocalStore,
+    pub db: ImageDb,
+    pub snapshots: OverlaySnapshotter,
+    pub platform: Platform,
+    root: PathBuf,
+}
+
+fn dangling_name(d: &Digest) -> String {
+    format!("@{d}")
+}
+
+impl Images {
+    /// Opens (creating) the image store under `root`.
+    pub fn open(root: impl Into<PathBuf>) -> Result<Self> {
+        let root = root.into();
+        Ok(Images {
+            content: LocalStore::open(root.join("content"))?,
+            db: ImageDb::open(root.join("metadata"))?,
+            snapshots: OverlaySnapshotter::open(root.join("snapshots"))?,
+            platform: Platform::host(),
+            root,
+        })
+    }
+
+    pub fn root(&self) -> &Path {
+        &self.root
+    }
+
+    /// Follows `target` (an index or a manifest) to this platform's image.
+    pub fn load(&self, target: &Descriptor) -> Result<Image> {
+        self.load_for(target, &self.platform)
+    }
+
+    pub fn load_for(&self, target: &Descriptor, platform: &Platform) -> Result<Image> {
+        let mut desc = target.clone();
+        if media::is_index(&desc.media_type) {
+            let index: Index = manifest::parse("index", &self.content.read_all(&desc.digest)?)?;
+            desc = index
+                .select(platform)
+                .cloned()
+                .ok_or_else(|| ImageError::NoPlatform(platform.to_string(), target.digest.to_string()))?;
+        }
+        if !media::is_manifest(&desc.media_type) {
+            return Err(ImageError::UnsupportedMediaType(desc.media_type.clone()));
+        }
+        let manifest: Manifest = manifest::parse("manifest", &self.content.read_all(&desc.digest)?)?;
+        let config: ImageConfig = manifest::parse("image config", &self.content.read_all(&manifest.config.digest)?)?;
+        if config.rootfs.diff_ids.len() != manifest.layers.len() {
+            return Err(ImageError::invalid(
+                "image",
+                format!("{} layers but {} diff_ids", manifest.layers.len(), config.rootfs.diff_ids.len()),
+            ));
+        }
+        Ok(Image {
+            target: target.clone(),
+            manifest_digest: desc.digest,
+            config_digest: manifest.config.digest.clone(),
+            manifest,
+            config,
+        })
+    }
+
+    /// Resolves a user's image argument: a name (`busybox`, `host:5000/x:1`,
+    /// `x@sha256:…`), a full or short image ID, or a manifest digest.
+    pub fn resolve(&self, s: &str) -> Result<(Option<ImageRecord>, Image)> {
+        if let Ok(r) = s.parse::<Reference>() {
+            if let Some(rec) = self.db.get(&r.to_string())? {
+                let img = self.load(&rec.target)?;
+                return Ok((Some(rec), img));
+            }
+            // name@digest: any record whose target has that digest.
+            if let Some(d) = r.digest() {
+                if let Some(rec) = self.db.list()?.into_iter().find(|rec| &rec.target.digest == d) {
+                    let img = self.load(&rec.target)?;
+                    return Ok((Some(rec), img));
+                }
+            }
+        }
+        let id = s.strip_prefix("sha256:").unwrap_or(s);
+        if id.len() >= 4 && id.bytes().all(|b| b.is_ascii_hexdigit()) {
+            let mut found: Vec<(ImageRecord, Image)> = Vec::new();
+            for rec in self.db.list()? {
+                let Ok(img) = self.load(&rec.target) else { continue };
+                if img.config_digest.hex().starts_with(id) || rec.target.digest.hex().starts_with(id) {
+                    if found.iter().any(|(_, f)| f.config_digest != img.config_digest) {
+                        return Err(ImageError::Other(format!("image ID {s:?} is ambiguous")));
+                    }
+                    found.push((rec, img));
+                }
+            }
+            if let Some((rec, img)) = found.into_iter().next() {
+                return Ok((Some(rec), img));
+            }
+        }
+        Err(ImageError::ImageNotFound(s.to_string()))
+    }
+
+    /// Points `name` at `target`. A previous target left without names stays
+    /// as a dangling image (`<none>`), as in Docker.
+    pub fn set_name(&self, name: &Reference, target: Descriptor) -> Result<()> {
+        let key = name.to_string();
+        let old = self.db.put(ImageRecord { name: key.clone(), target: target.clone(), updated: now() })?;
+        let _ = self.db.remove(&dangling_name(&target.digest));
+        if let Some(old) = old.filter(|o| o.target.digest != target.digest) {
+            let still_named = self.db.list()?.iter().any(|r| r.target.digest == old.target.digest);
+            if !still_named {
+                self.db.put(ImageRecord {
+                    name: dangling_name(&old.target.digest),
+                    target: old.target,
+                    updated: now(),
+                })?;
+            }
+        }
+        Ok(())
+    }
+
+    pub fn tag(&self, source: &str, target: &str) -> Result<()> {
+        let (_, img) = self.resolve(source)?;
+        let name: Reference = target.parse()?;
+        if name.digest().is_some() {
+            return Err(ImageError::InvalidReference(format!("{target:?}: cannot tag with a digest")));
+        }
+        self.set_name(&name, img.target)
+    }
+
+    /// One row per name, newest first; dangling images show `<none>`.
+    pub fn list(&self) -> Result<Vec<Summary>> {
+        let mut out = Vec::new();
+        for rec in self.db.list()? {
+            let Ok(img) = self.load(&rec.target) else { continue };
+            let (repository, tag) = match rec.name.parse::<Reference>() {
+                Ok(r) if !rec.name.starts_with('@') => {
+                    let fam = r.familiar();
+                    let repo = fam.split_once('@').map_or(fam.as_str(), |(n, _)| n);
+                    let repo = match r.tag() {
+                        Some(t) => repo.strip_suffix(&format!(":{t}")).unwrap_or(repo).to_string(),
+                        None => repo.to_string(),
+                    };
+                    (repo, r.tag().unwrap_or("<none>").to_string())
+                }
+                _ => ("<none>".into(), "<none>".into()),
+            };
+            out.push(Summary {
+                repository,
+                tag,
+                id: img.config_digest.clone(),
+                digest: rec.target.digest.clone(),
+                created: img.config.created.clone(),
+                size: img.size(),
+            });
+        }
+        out.sort_by(|a, b| b.created.cmp(&a.created).then(a.repository.cmp(&b.repository)));
+        Ok(out)
+    }
+
+    /// `rmi`: untags `s`; when no name is left the image is deleted and its
+    /// unshared blobs and snapshots freed. `in_use(image id)` tells whether a
+    /// container uses an image (refused unless `force`). Returns the lines Docker prints.
+    pub fn remove(&self, s: &str, force: bool, in_use: &dyn Fn(&Digest) -> bool) -> Result<Vec<String>> {
+        let (rec, img) = self.resolve(s)?;
+        let by_name = s.parse::<Reference>().ok().map(|r| r.to_string()) == rec.as_ref().map(|r| r.name.clone());
+        let all = self.db.list()?;
+        let same: Vec<&ImageRecord> = all
+            .iter()
+            .filter(|r| self.load(&r.target).map(|i| i.config_digest == img.config_digest).unwrap_or(false))
+            .collect();
+        let mut out = Vec::new();
+        let remove_names: Vec<String> = if by_name && same.len() > 1 {
+            rec.iter().map(|r| r.name.clone()).collect()
+        } else {
+            if same.len() > 1 && !force && same.iter().filter(|r| !r.name.starts_with('@')).count() > 1 {
+                return Err(ImageError::InUse(
+                    img.config_digest.short().to_string(),
+                    "several repositories (use a name, or force)".into(),
+                ));
+            }
+            if in_use(&img.config_digest) && !force {
+                return Err(ImageError::InUse(s.to_string(), "a container".into()));
+            }
+            same.iter().map(|r| r.name.clone()).collect()
+        };
+        for name in &remove_names {
+            self.db.remove(name)?;
+            if !name.starts_with('@') {
+                let fam = name.parse::<Reference>().map(|r| r.familiar()).unwrap_or_else(|_| name.clone());
+                out.push(format!("Untagged: {fam}"));
+            }
+        }
+        let still = self
+            .db
+            .list()?
+            .iter()
+            .any(|r| self.load(&r.target).map(|i| i.config_digest == img.config_digest).unwrap_or(false));
+        if !still {
+            out.push(format!("Deleted: {}", img.config_digest));
+            self.gc(&[])?;
+        }
+        Ok(out)
+    }
+
+    /// Every blob and snapshot reachable from a name.
+    fn reachable(&self) -> Result<(BTreeSet<Digest>, BTreeSet<Digest>)> {
+        let mut blobs = BTreeSet::new();
+        let mut chains = BTreeSet::new();
+        for rec in self.db.list()? {
+            blobs.insert(rec.target.digest.clone());
+            let mut manifests = vec![rec.target.clone()];
+            if media::is_index(&rec.target.media_type) {
+                if let Ok(data) = self.content.read_all(&rec.target.digest) {
+                    if let Ok(idx) = manifest::parse::<Index>("index", &data) {
+                        manifests = idx
+                            .manifests
+                            .into_iter()
+                            .filter(|d| self.content.stat(&d.digest).ok().flatten().is_some())
+                            .collect();
+                    }
+                }
+            }
+            for m in manifests {
+                blobs.insert(m.digest.clone());
+                let Ok(data) = self.content.read_all(&m.digest) else { continue };
+                let Ok(man) = manifest::parse::<Manifest>("manifest", &data) else { continue };
+                blobs.insert(man.config.digest.clone());
+                blobs.extend(man.layers.iter().map(|l| l.digest.clone()));
+                if let Ok(cfg) =
+                    self.content.read_all(&man.config.digest).and_then(|d| manifest::parse::<ImageConfig>("config", &d))
+                {
+                    chains.extend(chain_ids(&cfg.rootfs.diff_ids));
+                }
+            }
+        }
+        Ok((blobs, chains))
+    }
+
+    /// Frees blobs and snapshots no image references; `keep` are chains
+    /// containers still use.
+    pub fn gc(&self, keep: &[Digest]) -> Result<Freed> {
+        let (blobs, mut chains) = self.reachable()?;
+        chains.extend(keep.iter().cloned());
+        let mut freed = Freed::default();
+        for (d, size) in self.content.list()? {
+            if !blobs.contains(&d) {
+                self.content.delete(&d)?;
+                freed.bytes += size;
+                freed.blobs.push(d);
+            }
+        }
+        for (chain, _) in self.snapshots.list()? {
+            if !chains.contains(&chain) {
+                freed.bytes += self.snapshots.usage(&chain).unwrap_or(0);
+                self.snapshots.remove_committed(&chain)?;
+                freed.snapshots.push(chain);
+            }
+        }
+        self.content.prune_ingests()?;
+        Ok(freed)
+    }
+
+    /// `image prune`: drops dangling images (all unused ones with `all`), then GC.
+    pub fn prune(&self, all: bool, in_use: &dyn Fn(&Digest) -> bool) -> Result<(Vec<Digest>, Freed)> {
+        let mut deleted = Vec::new();
+        for rec in self.db.list()? {
+            if !(rec.name.starts_with('@') || all) {
+                continue;
+            }
+            let Ok(img) = self.load(&rec.target) else { continue };
+            if in_use(&img.config_digest) {
+                continue;
+            }
+            self.db.remove(&rec.name)?;
+            if !deleted.contains(&img.config_digest) {
+                deleted.push(img.config_digest);
+            }
+        }
+        Ok((deleted, self.gc(&[])?))
+    }
+
+    pub fn disk_usage(&self) -> Result<DiskUsage> {
+        let blobs = self.content.list()?;
+        let snaps = self.snapshots.list()?;
+        let mut snapshot_bytes = 0;
+        for (c, _) in &snaps {
+            snapshot_bytes += self.snapshots.usage(c).unwrap_or(0);
+        }
+        let ids: BTreeSet<Digest> = self.list()?.into_iter().map(|s| s.id).collect();
+        Ok(DiskUsage {
+            images: ids.len(),
+            blobs: blobs.len(),
+            blob_bytes: blobs.iter().map(|b| b.1).sum(),
+            snapshots: snaps.len(),
+            snapshot_bytes,
+        })
+    }
+
+    /// Unpacks every layer not yet unpacked; returns the top ChainID (None for an empty image).
+    pub fn unpack(&self, img: &Image) -> Result<Option<Digest>> {
+        let chains = img.chain_ids();
+        for (i, layer) in img.manifest.layers.iter().enumerate() {
+            if self.snapshots.exists(&chains[i]) {
+                continue;
+            }
+            let mut blob = self.content.open(&layer.digest)?;
+            let parent = i.checked_sub(1).map(|p| &chains[p]);
+            self.snapshots.apply(&chains[i], parent, &img.config.rootfs.diff_ids[i], &mut blob)?;
+        }
+        Ok(chains.last().cloned())
+    }
+
+    /// A writable root filesystem `key` for a container of `img`.
+    pub fn prepare_rootfs(&self, key: &str, img: &Image) -> Result<Vec<MountSpec>> {
+        let top = self.unpack(img)?;
+        self.snapshots.prepare(key, top.as_ref())
+    }
+
+    /// Stores a document and returns its descriptor.
+    pub fn put_json<T: Serialize>(&self, media_type: &str, doc: &T) -> Result<Descriptor> {
+        let data = serde_json::to_vec(doc).map_err(|e| ImageError::Other(e.to_string()))?;
+        let d = self.content.put(&data)?;
+        Ok(Descriptor::new(media_type, d, data.len() as u64))
+    }
+
+    /// `import`: a root filesystem tarball becomes a one-layer image.
+    pub fn import(
+        &self,
+        tarball: &mut dyn Read,
+        name: Option<&str>,
+        run: Option<RunConfig>,
+        message: Option<&str>,
+    ) -> Result<Image> {
+        let name = name.map(|n| n.parse::<Reference>()).transpose()?;
+        let mut w = self.content.writer(&format!("import-{}-{}", std::process::id(), now()))?;
+        w.truncate()?;
+        let mut decoded = crate::unpack::decompress(tarball)?;
+        std::io::copy(&mut decoded, &mut w).map_err(ImageError::io("import", "layer"))?;
+        let (layer, size) = w.commit_computed()?;
+        let created = now();
+        let config = ImageConfig {
+            created: Some(created.clone()),
+            architecture: self.platform.architecture.clone(),
+            os: self.platform.os.clone(),
+            config: Some(run.unwrap_or_default()),
+            rootfs: RootFs { typ: "layers".into(), diff_ids: vec![layer.clone()] },
+            history: vec![History {
+                created: Some(created),
+                created_by: Some("wharf import".into()),
+                comment: message.map(str::to_string),
+                empty_layer: None,
+            }],
+            ..Default::default()
+        };
+        let config_desc = self.put_json(media::OCI_CONFIG, &config)?;
+        let manifest = Manifest {
+            schema_version: 2,
+            media_type: Some(media::OCI_MANIFEST.into()),
+            config: config_desc,
+            layers: vec![Descriptor::new(media::OCI_LAYER, layer, size)],
+            annotations: None,
+        };
+        let target = self.put_json(media::OCI_MANIFEST, &manifest)?;
+        // Unpack now: a malformed tarball is refused before it gets a name.
+        let img = self.load(&target)?;
+        if let Err(e) = self.unpack(&img) {
+            self.gc(&[])?;
+            return Err(e);
+        }
+        match name {
+            Some(n) => self.set_name(&n, target)?,
+            None => {
+                self.db.put(ImageRecord { name: dangling_name(&target.digest), target, updated: now() })?;
+            }
+        }
+        Ok(img)
+    }
+
+    /// Names pointing at an image, familiar form.
+    pub fn names_of(&self, img: &Image) -> Result<Vec<String>> {
+        let mut out = Vec::new();
+        for rec in self.db.list()? {
+            if rec.name.starts_with('@') {
+                continue;
+            }
+            if self.load(&rec.target).map(|i| i.config_digest == img.config_digest).unwrap_or(false) {
+                out.push(rec.name.parse::<Reference>().map(|r| r.familiar()).unwrap_or(rec.name));
+            }
+        }
+        Ok(out)
+    }
+
+    /// Labels and other run defaults, for callers that only need the config.
+    pub fn run_config(img: &Image) -> RunConfig {
+        img.config.config.clone().unwrap_or_default()
+    }
+}
+
+/// Stable order for JSON maps in outputs.
+pub type Labels = BTreeMap<String, String>;
+
+/// Current time, RFC 3339 UTC with nanoseconds.
+pub fn now() -> String {
+    humantime::format_rfc3339_nanos(std::time::SystemTime::now()).to_string()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn rootfs_tar(files: &[(&str, &str)]) -> Vec<u8> {
+        let mut b = tar::Builder::new(Vec::new());
+        for (p, data) in files {
+            let mut h = tar::Header::new_gnu();
+            h.set_path(p).unwrap();
+            h.set_size(data.len() as u64);
+            h.set_mode(0o755);
+            h.set_entry_type(tar::EntryType::Regular);
+            h.set_cksum();
+            b.append(&h, data.as_bytes()).unwrap();
+        }
+        b.into_inner().unwrap()
+    }
+
+    #[test]
+    fn import_tag_resolve_remove_gc() {
+        let tmp = tempfile::tempdir().unwrap();
+        let images = Images::open(tmp.path()).unwrap();
+        let tar = rootfs_tar(&[("bin/x", "hello")]);
+        let img = images.import(&mut &tar[..], Some("busybox:local"), None, None).unwrap();
+        assert_eq!(img.config.rootfs.diff_ids, vec![Digest::sha256(&tar)]);
+        let (_, by_name) = images.resolve("busybox:local").unwrap();
+        let (_, by_full) = images.resolve("docker.io/library/busybox:local").unwrap();
+        let (_, by_id) = images.resolve(&img.id().hex()[..12]).unwrap();
+        assert_eq!(by_name.id(), img.id());
+        assert_eq!(by_full.id(), img.id());
+        assert_eq!(by_id.id(), img.id());
+        assert!(matches!(images.resolve("nosuch"), Err(ImageError::ImageNotFound(_))));
+
+        images.tag("busybox:local", "localhost:5000/bb:1").unwrap();
+        let rows = images.list().unwrap();
+        assert_eq!(rows.len(), 2);
+        assert!(rows.iter().any(|r| r.repository == "busybox" && r.tag == "local"));
+        assert!(rows.iter().any(|r| r.repository == "localhost:5000/bb" && r.tag == "1"));
+
+        // Removing one of two names only untags.
+        let out = images.remove("busybox:local", false, &|_| false).unwrap();
+        assert_eq!(out, vec!["Untagged: busybox:local"]);
+        assert!(!images.content.list().unwrap().is_empty());
+        // In use by a container: refused without force.
+        assert!(matches!(images.remove("localhost:5000/bb:1", false, &|_| true), Err(ImageError::InUse(..))));
+        let out = images.remove("localhost:5000/bb:1", false, &|_| false).unwrap();
+        assert_eq!(out.last().unwrap(), &format!("Deleted: {}", img.id()));
+        assert!(images.content.list().unwrap().is_empty(), "blobs freed");
+        assert!(images.snapshots.list().unwrap().is_empty(), "snapshots freed");
+    }
+
+    #[test]
+    fn retag_leaves_dangling_then_prune() {
+        let tmp = tempfile::tempdir().unwrap();
+        let images = Images::open(tmp.path()).unwrap();
+        let a = images.import(&mut &rootfs_tar(&[("a", "1")])[..], Some("app:1"), None, None).unwrap();
+        let b = images.import(&mut &rootfs_tar(&[("b", "2")])[..], Some("app:1"), None, None).unwrap();
+        let rows = images.list().unwrap();
+        assert_eq!(rows.len(), 2);
+        assert!(rows.iter().any(|r| r.repository == "<none>" && r.id == *a.id()));
+        let (deleted, freed) = images.prune(false, &|_| false).unwrap();
+        assert_eq!(deleted, vec![a.id().clone()]);
+        assert!(!freed.blobs.is_empty());
+        assert_eq!(images.list().unwrap().len(), 1);
+        assert_eq!(images.resolve("app:1").unwrap().1.id(), b.id());
+    }
+
+    #[test]
+    fn malformed_import_leaves_nothing() {
+        let tmp = tempfile::tempdir().unwrap();
+        let images = Images::open(tmp.path()).unwrap();
+        let mut bad = rootfs_tar(&[("f", &"x".repeat(4000))]);
+        bad.truncate(1000);
+        assert!(images.import(&mut &bad[..], Some("bad:1"), None, None).is_err());
+        assert!(images.list().unwrap().is_empty());
+        assert!(images.content.list().unwrap().is_empty());
+    }
+}
