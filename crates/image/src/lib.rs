@@ -4,6 +4,7 @@
 //! **Architecture invariant:** `image` knows nothing about containers being
 //! run or HTTP servers; it hands the engine mount specs and image configs.
 
+pub mod archive;
 pub mod content;
 pub mod digest;
 pub mod error;

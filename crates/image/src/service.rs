@@ -104,11 +104,11 @@ impl Images {
     }
 
     /// Follows `target` (an index or a manifest) to this platform's image.
-    pub fn load(&self, target: &Descriptor) -> Result<Image> {
-        self.load_for(target, &self.platform)
+    pub fn image(&self, target: &Descriptor) -> Result<Image> {
+        self.image_for(target, &self.platform)
     }
 
-    pub fn load_for(&self, target: &Descriptor, platform: &Platform) -> Result<Image> {
+    pub fn image_for(&self, target: &Descriptor, platform: &Platform) -> Result<Image> {
         let mut desc = target.clone();
         if media::is_index(&desc.media_type) {
             let index: Index = manifest::parse("index", &self.content.read_all(&desc.digest)?)?;
@@ -142,13 +142,13 @@ impl Images {
     pub fn resolve(&self, s: &str) -> Result<(Option<ImageRecord>, Image)> {
         if let Ok(r) = s.parse::<Reference>() {
             if let Some(rec) = self.db.get(&r.to_string())? {
-                let img = self.load(&rec.target)?;
+                let img = self.image(&rec.target)?;
                 return Ok((Some(rec), img));
             }
             // name@digest: any record whose target has that digest.
             if let Some(d) = r.digest() {
                 if let Some(rec) = self.db.list()?.into_iter().find(|rec| &rec.target.digest == d) {
-                    let img = self.load(&rec.target)?;
+                    let img = self.image(&rec.target)?;
                     return Ok((Some(rec), img));
                 }
             }
@@ -157,7 +157,7 @@ impl Images {
         if id.len() >= 4 && id.bytes().all(|b| b.is_ascii_hexdigit()) {
             let mut found: Vec<(ImageRecord, Image)> = Vec::new();
             for rec in self.db.list()? {
-                let Ok(img) = self.load(&rec.target) else { continue };
+                let Ok(img) = self.image(&rec.target) else { continue };
                 if img.config_digest.hex().starts_with(id) || rec.target.digest.hex().starts_with(id) {
                     if found.iter().any(|(_, f)| f.config_digest != img.config_digest) {
                         return Err(ImageError::Other(format!("image ID {s:?} is ambiguous")));
@@ -204,7 +204,7 @@ impl Images {
     pub fn list(&self) -> Result<Vec<Summary>> {
         let mut out = Vec::new();
         for rec in self.db.list()? {
-            let Ok(img) = self.load(&rec.target) else { continue };
+            let Ok(img) = self.image(&rec.target) else { continue };
             let (repository, tag) = match rec.name.parse::<Reference>() {
                 Ok(r) if !rec.name.starts_with('@') => {
                     let fam = r.familiar();
@@ -239,7 +239,7 @@ impl Images {
         let all = self.db.list()?;
         let same: Vec<&ImageRecord> = all
             .iter()
-            .filter(|r| self.load(&r.target).map(|i| i.config_digest == img.config_digest).unwrap_or(false))
+            .filter(|r| self.image(&r.target).map(|i| i.config_digest == img.config_digest).unwrap_or(false))
             .collect();
         let mut out = Vec::new();
         let remove_names: Vec<String> = if by_name && same.len() > 1 {
@@ -267,7 +267,7 @@ impl Images {
             .db
             .list()?
             .iter()
-            .any(|r| self.load(&r.target).map(|i| i.config_digest == img.config_digest).unwrap_or(false));
+            .any(|r| self.image(&r.target).map(|i| i.config_digest == img.config_digest).unwrap_or(false));
         if !still {
             out.push(format!("Deleted: {}", img.config_digest));
             self.gc(&[])?;
@@ -340,7 +340,7 @@ impl Images {
             if !(rec.name.starts_with('@') || all) {
                 continue;
             }
-            let Ok(img) = self.load(&rec.target) else { continue };
+            let Ok(img) = self.image(&rec.target) else { continue };
             if in_use(&img.config_digest) {
                 continue;
             }
@@ -435,7 +435,7 @@ impl Images {
         };
         let target = self.put_json(media::OCI_MANIFEST, &manifest)?;
         // Unpack now: a malformed tarball is refused before it gets a name.
-        let img = self.load(&target)?;
+        let img = self.image(&target)?;
         if let Err(e) = self.unpack(&img) {
             self.gc(&[])?;
             return Err(e);
@@ -456,7 +456,7 @@ impl Images {
             if rec.name.starts_with('@') {
                 continue;
             }
-            if self.load(&rec.target).map(|i| i.config_digest == img.config_digest).unwrap_or(false) {
+            if self.image(&rec.target).map(|i| i.config_digest == img.config_digest).unwrap_or(false) {
                 out.push(rec.name.parse::<Reference>().map(|r| r.familiar()).unwrap_or(rec.name));
             }
         }
