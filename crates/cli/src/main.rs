@@ -4,13 +4,18 @@ mod commands;
 mod logging;
 mod seal;
 
+use std::path::PathBuf;
 use std::process::ExitCode;
 
 use clap::{Parser, Subcommand};
+use commands::images::{self as img, ImageVerb, ImagesArgs, ImportArgs, SaveArgs};
 
 #[derive(Parser)]
 #[command(name = "wharf", version, about = "Containers: sandbox, images and orchestration in one binary")]
 struct Cli {
+    /// Root of Wharf's persistent state (images, containers, volumes)
+    #[arg(long = "data-root", global = true, env = "WHARF_DATA_ROOT", default_value = "/var/lib/wharf")]
+    data_root: PathBuf,
     #[command(subcommand)]
     command: Command,
 }
@@ -18,7 +23,45 @@ struct Cli {
 #[derive(Subcommand)]
 enum Command {
     /// OCI runtime (runc-compatible command line)
-    Runtime(commands::runtime::RuntimeArgs),
+    Runtime(Box<commands::runtime::RuntimeArgs>),
+    /// Manage images
+    Image {
+        #[command(subcommand)]
+        verb: ImageVerb,
+    },
+    /// List images
+    Images(ImagesArgs),
+    /// Import a root filesystem tarball as an image
+    Import(ImportArgs),
+    /// Create a tag TARGET that refers to SOURCE
+    Tag { source: String, target: String },
+    /// Remove images
+    Rmi {
+        #[arg(short, long)]
+        force: bool,
+        #[arg(required = true)]
+        images: Vec<String>,
+    },
+    /// Save images to a tar archive
+    Save(SaveArgs),
+    /// Load images from a tar archive or OCI layout
+    Load {
+        #[arg(short, long)]
+        input: Option<PathBuf>,
+        #[arg(short, long)]
+        quiet: bool,
+    },
+    /// Manage Wharf
+    System {
+        #[command(subcommand)]
+        verb: SystemVerb,
+    },
+}
+
+#[derive(Subcommand)]
+enum SystemVerb {
+    /// Show disk usage
+    Df,
 }
 
 /// Global flags of the runc command line: when the binary is called with one
@@ -34,13 +77,37 @@ fn runtime_invocation(args: &[String]) -> bool {
     args.get(1).is_some_and(|a| RUNTIME_GLOBALS.iter().any(|g| a == g || a.starts_with(&format!("{g}="))))
 }
 
+fn run(cli: Cli) -> anyhow::Result<()> {
+    let store = || wharf_image::Images::open(cli.data_root.join("image"));
+    match &cli.command {
+        Command::Runtime(_) => unreachable!("handled before"),
+        Command::Image { verb } => img::image(&store()?, verb),
+        Command::Images(a) => img::images(&store()?, a),
+        Command::Import(a) => img::import(&store()?, a),
+        Command::Tag { source, target } => img::tag(&store()?, source, target),
+        Command::Rmi { force, images } => img::rmi(&store()?, images, *force),
+        Command::Save(a) => img::save(&store()?, a),
+        Command::Load { input, quiet } => img::load(&store()?, input.as_ref(), *quiet),
+        Command::System { verb: SystemVerb::Df } => img::system_df(&store()?),
+    }
+}
+
 fn main() -> ExitCode {
     let mut args: Vec<String> = std::env::args().collect();
     if runtime_invocation(&args) {
         args.insert(1, "runtime".into());
     }
     let cli = Cli::parse_from(&args);
-    match cli.command {
-        Command::Runtime(rt) => commands::runtime::main(rt),
+    if let Command::Runtime(rt) = cli.command {
+        return commands::runtime::main(*rt);
+    }
+    logging::init(None, false, false);
+    wharf_runtime::sys::default_sigpipe();
+    match run(cli) {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => {
+            eprintln!("Error: {e:#}");
+            ExitCode::FAILURE
+        }
     }
 }

@@ -317,3 +317,10 @@ pub fn set_domainname(name: &str) -> io::Result<()> {
     }
     Ok(())
 }
+
+/// Restores the default SIGPIPE disposition (Rust ignores it), so a CLI
+/// writing into a closed pipe (`wharf images | head -1`) ends quietly.
+pub fn default_sigpipe() {
+    // SAFETY: installing SIG_DFL passes no handler code.
+    unsafe { libc::signal(libc::SIGPIPE, libc::SIG_DFL) };
+}

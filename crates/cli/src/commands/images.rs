@@ -1,0 +1,442 @@
+//! Image commands straight on the image library (until the daemon exists):
+//! images, import, tag, rmi, save, load, image inspect/prune/history, system df.
+
+use std::fs::File;
+use std::io::{self, BufWriter, IsTerminal, Write};
+use std::path::PathBuf;
+use std::time::{Duration, SystemTime};
+
+use anyhow::{bail, Context, Result};
+use clap::{Args, Subcommand};
+use serde_json::json;
+use wharf_image::archive::Format;
+use wharf_image::manifest::RunConfig;
+use wharf_image::Images;
+
+/// Docker's "4.26MB": SI units, three significant digits.
+pub fn human_size(bytes: u64) -> String {
+    let units = ["B", "kB", "MB", "GB", "TB"];
+    let mut v = bytes as f64;
+    let mut i = 0;
+    while v >= 1000.0 && i < units.len() - 1 {
+        v /= 1000.0;
+        i += 1;
+    }
+    if i == 0 {
+        format!("{bytes}B")
+    } else {
+        format!("{}{}", format!("{v:.3}").trim_end_matches('0').trim_end_matches('.'), units[i]).replace(".000", "")
+    }
+}
+
+/// "3 minutes ago", as Docker prints it.
+pub fn human_ago(rfc3339: Option<&str>) -> String {
+    let Some(t) = rfc3339
+        .and_then(|s| humantime::parse_rfc3339_weak(s.trim_end_matches('Z').split('.').next().unwrap_or(s)).ok())
+    else {
+        return "N/A".into();
+    };
+    let secs = SystemTime::now().duration_since(t).unwrap_or(Duration::ZERO).as_secs();
+    let (n, unit) = match secs {
+        0..=59 => return "Less than a minute ago".into(),
+        60..=3599 => (secs / 60, "minute"),
+        3600..=86_399 => (secs / 3600, "hour"),
+        86_400..=1_209_599 => (secs / 86_400, "day"),
+        1_209_600..=5_183_999 => (secs / 604_800, "week"),
+        5_184_000..=63_071_999 => (secs / 2_592_000, "month"),
+        _ => (secs / 31_536_000, "year"),
+    };
+    if n == 1 {
+        format!("{} {unit} ago", if unit == "hour" { "An" } else { "1" })
+    } else {
+        format!("{n} {unit}s ago")
+    }
+}
+
+#[derive(Args)]
+pub struct ImagesArgs {
+    /// Only show image IDs
+    #[arg(short, long)]
+    quiet: bool,
+    /// Show digests
+    #[arg(long)]
+    digests: bool,
+    /// Don't truncate IDs
+    #[arg(long = "no-trunc")]
+    no_trunc: bool,
+    /// Only this repository[:tag]
+    reference: Option<String>,
+}
+
+pub fn images(store: &Images, a: &ImagesArgs) -> Result<()> {
+    let mut rows = store.list()?;
+    if let Some(r) = &a.reference {
+        let (repo, tag) =
+            r.rsplit_once(':').filter(|(_, t)| !t.contains('/')).map_or((r.as_str(), None), |(a, b)| (a, Some(b)));
+        rows.retain(|row| row.repository == repo && tag.is_none_or(|t| row.tag == t));
+    }
+    let id = |d: &wharf_image::Digest| if a.no_trunc { d.to_string() } else { d.short().to_string() };
+    let mut out = io::stdout().lock();
+    if a.quiet {
+        let mut seen = Vec::new();
+        for r in rows {
+            if !seen.contains(&r.id) {
+                writeln!(out, "{}", id(&r.id))?;
+                seen.push(r.id);
+            }
+        }
+        return Ok(());
+    }
+    if a.digests {
+        writeln!(out, "{:<40} {:<16} {:<72} {:<14} {:<24} SIZE", "REPOSITORY", "TAG", "DIGEST", "IMAGE ID", "CREATED")?;
+    } else {
+        writeln!(out, "{:<40} {:<16} {:<14} {:<24} SIZE", "REPOSITORY", "TAG", "IMAGE ID", "CREATED")?;
+    }
+    for r in rows {
+        let created = human_ago(r.created.as_deref());
+        if a.digests {
+            writeln!(
+                out,
+                "{:<40} {:<16} {:<72} {:<14} {:<24} {}",
+                r.repository,
+                r.tag,
+                r.digest.to_string(),
+                id(&r.id),
+                created,
+                human_size(r.size)
+            )?;
+        } else {
+            writeln!(
+                out,
+                "{:<40} {:<16} {:<14} {:<24} {}",
+                r.repository,
+                r.tag,
+                id(&r.id),
+                created,
+                human_size(r.size)
+            )?;
+        }
+    }
+    Ok(())
+}
+
+#[derive(Args)]
+pub struct ImportArgs {
+    /// Tarball path, or - for stdin
+    file: String,
+    /// Name for the new image
+    reference: Option<String>,
+    /// Dockerfile-style instruction applied to the config (CMD, ENTRYPOINT, ENV, WORKDIR, USER, LABEL, EXPOSE)
+    #[arg(short, long)]
+    change: Vec<String>,
+    /// Commit message
+    #[arg(short, long)]
+    message: Option<String>,
+}
+
+/// Applies `--change` instructions the way `docker import -c` does.
+pub fn apply_changes(changes: &[String]) -> Result<RunConfig> {
+    let mut rc = RunConfig::default();
+    for c in changes {
+        let (instr, rest) = c
+            .trim()
+            .split_once(char::is_whitespace)
+            .map(|(a, b)| (a.to_ascii_uppercase(), b.trim()))
+            .unwrap_or((c.to_ascii_uppercase(), ""));
+        let list = |s: &str| -> Vec<String> {
+            serde_json::from_str::<Vec<String>>(s)
+                .unwrap_or_else(|_| vec!["/bin/sh".into(), "-c".into(), s.to_string()])
+        };
+        match instr.as_str() {
+            "CMD" => rc.cmd = Some(list(rest)),
+            "ENTRYPOINT" => rc.entrypoint = Some(list(rest)),
+            "ENV" => {
+                let kv = if rest.contains('=') { rest.to_string() } else { rest.replacen(' ', "=", 1) };
+                rc.env.get_or_insert_with(Vec::new).push(kv);
+            }
+            "WORKDIR" => rc.working_dir = Some(rest.to_string()),
+            "USER" => rc.user = Some(rest.to_string()),
+            "LABEL" => {
+                let (k, v) = rest.split_once('=').context("LABEL needs key=value")?;
+                rc.labels
+                    .get_or_insert_with(Default::default)
+                    .insert(k.trim().into(), v.trim().trim_matches('"').into());
+            }
+            "EXPOSE" => {
+                for p in rest.split_whitespace() {
+                    let p = if p.contains('/') { p.to_string() } else { format!("{p}/tcp") };
+                    rc.exposed_ports.get_or_insert_with(Default::default).insert(p, json!({}));
+                }
+            }
+            "STOPSIGNAL" => rc.stop_signal = Some(rest.to_string()),
+            other => bail!("unsupported --change instruction {other:?}"),
+        }
+    }
+    if rc.env.is_none() {
+        rc.env = Some(vec!["PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin".into()]);
+    }
+    Ok(rc)
+}
+
+pub fn import(store: &Images, a: &ImportArgs) -> Result<()> {
+    let run = apply_changes(&a.change)?;
+    let img = if a.file == "-" {
+        store.import(&mut io::stdin().lock(), a.reference.as_deref(), Some(run), a.message.as_deref())?
+    } else {
+        let mut f = File::open(&a.file).with_context(|| format!("open {}", a.file))?;
+        store.import(&mut f, a.reference.as_deref(), Some(run), a.message.as_deref())?
+    };
+    println!("{}", img.id());
+    Ok(())
+}
+
+pub fn tag(store: &Images, source: &str, target: &str) -> Result<()> {
+    Ok(store.tag(source, target)?)
+}
+
+pub fn rmi(store: &Images, names: &[String], force: bool) -> Result<()> {
+    let mut failed = false;
+    for n in names {
+        match store.remove(n, force, &|_| false) {
+            Ok(lines) => lines.iter().for_each(|l| println!("{l}")),
+            Err(e) => {
+                eprintln!("Error: {e}");
+                failed = true;
+            }
+        }
+    }
+    if failed {
+        bail!("some images could not be removed");
+    }
+    Ok(())
+}
+
+#[derive(Args)]
+pub struct SaveArgs {
+    /// Write to this file instead of stdout
+    #[arg(short, long)]
+    output: Option<PathBuf>,
+    /// docker (Docker >= 25 shape), docker-legacy (Docker 20.10) or oci; oci-dir writes a layout directory
+    #[arg(long, default_value = "docker")]
+    format: String,
+    #[arg(required = true)]
+    images: Vec<String>,
+}
+
+pub fn save(store: &Images, a: &SaveArgs) -> Result<()> {
+    if a.format == "oci-dir" {
+        let dir = a.output.as_ref().context("--format oci-dir needs --output DIR")?;
+        return Ok(store.save_dir(&a.images, Format::Oci, dir)?);
+    }
+    let format: Format = a.format.parse()?;
+    match &a.output {
+        Some(p) => {
+            // Write beside the target and rename: a failed save leaves no partial file.
+            let tmp = p.with_extension("partial");
+            let f = File::create(&tmp).with_context(|| format!("create {}", tmp.display()))?;
+            let result = store.save(&a.images, format, BufWriter::new(f));
+            if let Err(e) = result {
+                let _ = std::fs::remove_file(&tmp);
+                return Err(e.into());
+            }
+            std::fs::rename(&tmp, p).with_context(|| format!("rename to {}", p.display()))?;
+        }
+        None => {
+            if io::stdout().is_terminal() {
+                bail!("cowardly refusing to save to a terminal. Use the -o flag or redirect");
+            }
+            store.save(&a.images, format, BufWriter::new(io::stdout().lock()))?;
+        }
+    }
+    Ok(())
+}
+
+pub fn load(store: &Images, input: Option<&PathBuf>, quiet: bool) -> Result<()> {
+    let names = match input {
+        Some(p) if p.is_dir() => store.load_dir(p)?,
+        Some(p) => store.load(io::BufReader::new(File::open(p).with_context(|| format!("open {}", p.display()))?))?,
+        None => {
+            if io::stdin().is_terminal() {
+                bail!("requested load from stdin, but stdin is empty");
+            }
+            store.load(io::stdin().lock())?
+        }
+    };
+    if !quiet {
+        for n in names {
+            if n.starts_with("sha256:") {
+                println!("Loaded image ID: {n}");
+            } else {
+                println!("Loaded image: {n}");
+            }
+        }
+    }
+    Ok(())
+}
+
+/// `image inspect`: Docker's shape for the fields the image layer knows.
+pub fn inspect(store: &Images, names: &[String]) -> Result<()> {
+    let mut out = Vec::new();
+    let mut missing = Vec::new();
+    for n in names {
+        let Ok((_, img)) = store.resolve(n) else {
+            missing.push(n.clone());
+            continue;
+        };
+        let tags = store.names_of(&img)?;
+        let repo_digests: Vec<String> = tags
+            .iter()
+            .filter_map(|t| t.parse::<wharf_image::Reference>().ok())
+            .map(|r| r.with_digest(img.target.digest.clone()).familiar())
+            .collect();
+        out.push(json!({
+            "Id": img.id().to_string(),
+            "RepoTags": tags,
+            "RepoDigests": repo_digests,
+            "Created": img.config.created,
+            "Author": img.config.author.clone().unwrap_or_default(),
+            "Architecture": img.config.architecture,
+            "Os": img.config.os,
+            "Config": img.config.config,
+            "Size": img.size(),
+            "RootFS": {"Type": "layers", "Layers": img.config.rootfs.diff_ids},
+            "Metadata": {"LastTagTime": ""},
+        }));
+    }
+    println!("{}", serde_json::to_string_pretty(&out)?);
+    if !missing.is_empty() {
+        bail!("No such image: {}", missing.join(", "));
+    }
+    Ok(())
+}
+
+pub fn history(store: &Images, name: &str) -> Result<()> {
+    let (_, img) = store.resolve(name)?;
+    println!("{:<14} {:<20} {:<45} {:<10} COMMENT", "IMAGE", "CREATED", "CREATED BY", "SIZE");
+    let mut layers = img.manifest.layers.iter().rev();
+    for (i, h) in img.config.history.iter().rev().enumerate() {
+        let size = if h.empty_layer == Some(true) { 0 } else { layers.next().map_or(0, |l| l.size) };
+        let id = if i == 0 { img.id().short().to_string() } else { "<missing>".into() };
+        let by: String = h.created_by.clone().unwrap_or_default().chars().take(44).collect();
+        println!(
+            "{:<14} {:<20} {:<45} {:<10} {}",
+            id,
+            human_ago(h.created.as_deref()),
+            by,
+            human_size(size),
+            h.comment.clone().unwrap_or_default()
+        );
+    }
+    Ok(())
+}
+
+pub fn prune(store: &Images, all: bool) -> Result<()> {
+    let (deleted, freed) = store.prune(all, &|_| false)?;
+    if !deleted.is_empty() {
+        println!("Deleted Images:");
+        for d in &deleted {
+            println!("deleted: {d}");
+        }
+        println!();
+    }
+    println!("Total reclaimed space: {}", human_size(freed.bytes));
+    Ok(())
+}
+
+pub fn system_df(store: &Images) -> Result<()> {
+    let du = store.disk_usage()?;
+    println!("{:<16} {:<8} {:<8} {:<12} RECLAIMABLE", "TYPE", "TOTAL", "ACTIVE", "SIZE");
+    println!(
+        "{:<16} {:<8} {:<8} {:<12} {}",
+        "Images",
+        du.images,
+        0,
+        human_size(du.blob_bytes + du.snapshot_bytes),
+        human_size(du.blob_bytes + du.snapshot_bytes)
+    );
+    println!("{:<16} {:<8} {:<8} {:<12} {}", "Containers", 0, 0, human_size(0), human_size(0));
+    println!("{:<16} {:<8} {:<8} {:<12} {}", "Local Volumes", 0, 0, human_size(0), human_size(0));
+    println!("{:<16} {:<8} {:<8} {:<12} {}", "Build Cache", 0, 0, human_size(0), human_size(0));
+    Ok(())
+}
+
+#[derive(Subcommand)]
+pub enum ImageVerb {
+    /// List images
+    #[command(alias = "list")]
+    Ls(ImagesArgs),
+    /// Display detailed information on images
+    Inspect {
+        #[arg(required = true)]
+        images: Vec<String>,
+    },
+    /// Remove unused images
+    Prune {
+        /// Remove all images without a container, not just dangling ones
+        #[arg(short, long)]
+        all: bool,
+        /// Do not prompt (accepted for compatibility)
+        #[arg(short, long)]
+        force: bool,
+    },
+    /// Show the history of an image
+    History { image: String },
+    /// Remove images
+    Rm {
+        #[arg(short, long)]
+        force: bool,
+        #[arg(required = true)]
+        images: Vec<String>,
+    },
+    /// Create a tag TARGET that refers to SOURCE
+    Tag { source: String, target: String },
+    /// Import a root filesystem tarball as an image
+    Import(ImportArgs),
+    /// Save images to a tar archive
+    Save(SaveArgs),
+    /// Load images from a tar archive
+    Load {
+        #[arg(short, long)]
+        input: Option<PathBuf>,
+        #[arg(short, long)]
+        quiet: bool,
+    },
+}
+
+pub fn image(store: &Images, verb: &ImageVerb) -> Result<()> {
+    match verb {
+        ImageVerb::Ls(a) => images(store, a),
+        ImageVerb::Inspect { images } => inspect(store, images),
+        ImageVerb::Prune { all, .. } => prune(store, *all),
+        ImageVerb::History { image } => history(store, image),
+        ImageVerb::Rm { force, images } => rmi(store, images, *force),
+        ImageVerb::Tag { source, target } => tag(store, source, target),
+        ImageVerb::Import(a) => import(store, a),
+        ImageVerb::Save(a) => save(store, a),
+        ImageVerb::Load { input, quiet } => load(store, input.as_ref(), *quiet),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn sizes_like_docker() {
+        assert_eq!(human_size(512), "512B");
+        assert_eq!(human_size(4_261_000), "4.26MB");
+        assert_eq!(human_size(1_000_000), "1MB");
+        assert_eq!(human_size(1_500), "1.5kB");
+    }
+
+    #[test]
+    fn changes() {
+        let rc =
+            apply_changes(&["CMD [\"sh\"]".into(), "ENV A=1".into(), "WORKDIR /w".into(), "EXPOSE 80".into()]).unwrap();
+        assert_eq!(rc.cmd, Some(vec!["sh".to_string()]));
+        assert_eq!(rc.env, Some(vec!["A=1".to_string()]));
+        assert_eq!(rc.working_dir.as_deref(), Some("/w"));
+        assert!(rc.exposed_ports.unwrap().contains_key("80/tcp"));
+        assert!(apply_changes(&["RUN x".into()]).is_err());
+    }
+}

@@ -1,0 +1,204 @@
+//! End-to-end tests of the image commands, with skopeo as the format oracle.
+
+mod support;
+
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output};
+
+use serde_json::Value;
+
+struct Store {
+    dir: tempfile::TempDir,
+}
+
+impl Store {
+    fn new() -> Store {
+        Store { dir: tempfile::Builder::new().prefix("wharf-img-").tempdir().unwrap() }
+    }
+
+    fn path(&self, p: &str) -> PathBuf {
+        self.dir.path().join(p)
+    }
+
+    fn wharf(&self, args: &[&str]) -> Output {
+        Command::new(support::WHARF).arg("--data-root").arg(self.path("data")).args(args).output().unwrap()
+    }
+
+    fn ok(&self, args: &[&str]) -> String {
+        let out = self.wharf(args);
+        assert!(
+            out.status.success(),
+            "wharf {args:?}: {}{}",
+            String::from_utf8_lossy(&out.stdout),
+            String::from_utf8_lossy(&out.stderr)
+        );
+        String::from_utf8_lossy(&out.stdout).into_owned()
+    }
+
+    /// Imports the busybox rootfs as `name`; returns the image ID.
+    fn import_busybox(&self, name: &str) -> String {
+        let tar = self.path("rootfs.tar");
+        if !tar.exists() {
+            let st =
+                Command::new("tar").arg("-C").arg(support::rootfs()).arg("-cf").arg(&tar).arg(".").status().unwrap();
+            assert!(st.success());
+        }
+        self.ok(&["import", "--change", "CMD [\"sh\"]", tar.to_str().unwrap(), name]).trim().to_string()
+    }
+
+    fn inspect(&self, name: &str) -> Value {
+        let v: Value = serde_json::from_str(&self.ok(&["image", "inspect", name])).unwrap();
+        v[0].clone()
+    }
+}
+
+fn skopeo(args: &[&str]) -> String {
+    let out = Command::new("skopeo")
+        .args(["--insecure-policy"])
+        .args(args)
+        .output()
+        .expect("skopeo is installed (apt-get install skopeo)");
+    assert!(out.status.success(), "skopeo {args:?}: {}", String::from_utf8_lossy(&out.stderr));
+    String::from_utf8_lossy(&out.stdout).into_owned()
+}
+
+fn sha256_file(p: &Path) -> String {
+    use sha2::Digest;
+    format!("sha256:{:x}", sha2::Sha256::digest(std::fs::read(p).unwrap()))
+}
+
+#[test]
+fn import_list_tag_inspect_rmi() {
+    let s = Store::new();
+    let id = s.import_busybox("busybox:local");
+    assert!(id.starts_with("sha256:"));
+    let list = s.ok(&["images"]);
+    assert!(list.lines().any(|l| l.starts_with("busybox") && l.contains("local") && l.contains(&id[7..19])), "{list}");
+    s.ok(&["tag", "busybox:local", "localhost:5000/bb:v1"]);
+    let info = s.inspect("localhost:5000/bb:v1");
+    assert_eq!(info["Id"], id.as_str());
+    assert_eq!(info["Config"]["Cmd"][0], "sh");
+    let tags: Vec<&str> = info["RepoTags"].as_array().unwrap().iter().map(|t| t.as_str().unwrap()).collect();
+    assert!(tags.contains(&"busybox:local") && tags.contains(&"localhost:5000/bb:v1"), "{tags:?}");
+    assert_eq!(s.ok(&["images", "-q"]).trim(), &id[7..19]);
+    assert_eq!(s.ok(&["rmi", "busybox:local"]).trim(), "Untagged: busybox:local");
+    let out = s.ok(&["rmi", &id[7..19]]);
+    assert!(out.contains("Deleted: sha256:"), "{out}");
+    assert!(s.ok(&["images", "-q"]).trim().is_empty());
+    // Every blob and snapshot was freed.
+    let blobs = std::fs::read_dir(s.path("data/image/content/blobs/sha256")).unwrap().count();
+    let snaps = std::fs::read_dir(s.path("data/image/snapshots/committed")).unwrap().count();
+    assert_eq!((blobs, snaps), (0, 0));
+}
+
+#[test]
+fn bad_input_is_refused() {
+    let s = Store::new();
+    for (args, needle) in [
+        (vec!["rmi", "nosuch:tag"], "no such image"),
+        (vec!["tag", "nosuch", "x:1"], "no such image"),
+        (vec!["image", "inspect", "nosuch"], "No such image"),
+        (vec!["tag", "nosuch", "UPPER"], "no such image"),
+        (vec!["load", "--input", "/nonexistent.tar"], "/nonexistent.tar"),
+        (vec!["save", "-o", "/tmp/never-written.tar", "nosuch"], "no such image"),
+    ] {
+        let out = s.wharf(&args);
+        assert!(!out.status.success(), "{args:?} must fail");
+        let err = String::from_utf8_lossy(&out.stderr);
+        assert!(err.contains(needle), "{args:?}: {err}");
+    }
+    assert!(!Path::new("/tmp/never-written.tar").exists());
+    s.import_busybox("ok:1");
+    let out = s.wharf(&["tag", "ok:1", "Bad/Name"]);
+    assert!(!out.status.success() && String::from_utf8_lossy(&out.stderr).contains("invalid reference format"));
+    // A truncated import leaves no image and no blob behind.
+    std::fs::write(s.path("broken.tar"), &std::fs::read(s.path("rootfs.tar")).unwrap()[..3000]).unwrap();
+    assert!(!s.wharf(&["import", s.path("broken.tar").to_str().unwrap(), "broken:1"]).status.success());
+    assert_eq!(s.ok(&["images", "-q"]).lines().count(), 1);
+}
+
+/// What wharf saves, skopeo reads; what skopeo writes, wharf loads — with equal digests.
+#[test]
+fn skopeo_interop_both_ways() {
+    let s = Store::new();
+    let id = s.import_busybox("busybox:local");
+    for format in ["docker", "docker-legacy"] {
+        let archive = s.path(&format!("{format}.tar"));
+        s.ok(&["save", "--format", format, "-o", archive.to_str().unwrap(), "busybox:local"]);
+        // skopeo reads wharf's Docker archive: same config digest (image ID).
+        let cfg: Value =
+            serde_json::from_str(&skopeo(&["inspect", "--config", &format!("docker-archive:{}", archive.display())]))
+                .unwrap();
+        assert_eq!(cfg["rootfs"]["diff_ids"].as_array().unwrap().len(), 1);
+        let raw = skopeo(&["inspect", "--raw", &format!("docker-archive:{}", archive.display())]);
+        let m: Value = serde_json::from_str(&raw).unwrap();
+        assert_eq!(m["config"]["digest"], id.as_str(), "{format}: skopeo sees our image ID");
+        // skopeo rewrites it as its own docker-archive and OCI layout; wharf loads both.
+        let sk = s.path(&format!("skopeo-{format}.tar"));
+        skopeo(&[
+            "copy",
+            &format!("docker-archive:{}", archive.display()),
+            &format!("docker-archive:{}:bb:skopeo", sk.display()),
+        ]);
+        let t = Store::new();
+        let out = t.ok(&["load", "-i", sk.to_str().unwrap()]);
+        assert!(out.contains("Loaded image: bb:skopeo"), "{out}");
+        assert_eq!(t.inspect("bb:skopeo")["Id"], id.as_str());
+    }
+    // OCI layout written by wharf → skopeo copies it (no conversion) → wharf loads it back, manifest digest equal.
+    let layout = s.path("layout");
+    s.ok(&["save", "--format", "oci-dir", "-o", layout.to_str().unwrap(), "busybox:local"]);
+    let digest = s.ok(&["images", "--digests"]).lines().nth(1).unwrap().split_whitespace().nth(2).unwrap().to_string();
+    let copy = s.path("skopeo-layout");
+    skopeo(&[
+        "copy",
+        "--preserve-digests",
+        &format!("oci:{}:local", layout.display()),
+        &format!("oci:{}:bb", copy.display()),
+    ]);
+    let index: Value = serde_json::from_slice(&std::fs::read(copy.join("index.json")).unwrap()).unwrap();
+    assert_eq!(index["manifests"][0]["digest"], digest.as_str(), "skopeo kept the manifest digest");
+    let t = Store::new();
+    t.ok(&["load", "-i", copy.to_str().unwrap()]);
+    let rows = t.ok(&["images", "--digests"]);
+    assert!(rows.contains(&digest), "{rows}");
+    // Blobs on disk are what their names say.
+    for e in std::fs::read_dir(copy.join("blobs/sha256")).unwrap().flatten() {
+        assert_eq!(sha256_file(&e.path()), format!("sha256:{}", e.file_name().to_string_lossy()));
+    }
+}
+
+#[test]
+fn save_load_round_trip_keeps_ids() {
+    let s = Store::new();
+    let id = s.import_busybox("busybox:local");
+    s.ok(&["tag", "busybox:local", "busybox:other"]);
+    let archive = s.path("both.tar");
+    s.ok(&["save", "-o", archive.to_str().unwrap(), "busybox:local", "busybox:other"]);
+    let t = Store::new();
+    let out = t.ok(&["load", "-i", archive.to_str().unwrap()]);
+    assert!(out.contains("Loaded image: busybox:local") && out.contains("Loaded image: busybox:other"), "{out}");
+    assert_eq!(t.inspect("busybox:other")["Id"], id.as_str());
+    let df = t.ok(&["system", "df"]);
+    assert!(df.lines().nth(1).unwrap().starts_with("Images") && df.lines().nth(1).unwrap().contains(" 1 "), "{df}");
+    t.ok(&["rmi", "busybox:local"]);
+    t.ok(&["tag", "busybox:other", "keep:1"]);
+    t.ok(&["rmi", "busybox:other"]);
+    // Re-tagging keep:1 to another image leaves the old one dangling; prune removes it.
+    t.import_busybox_variant();
+    let listed = t.ok(&["images"]);
+    assert!(listed.contains("<none>"), "{listed}");
+    let pruned = t.ok(&["image", "prune", "-f"]);
+    assert!(pruned.contains(&format!("deleted: {id}")), "{pruned}");
+}
+
+impl Store {
+    fn import_busybox_variant(&self) {
+        let dir = self.path("variant");
+        std::fs::create_dir_all(dir.join("etc")).unwrap();
+        std::fs::write(dir.join("etc/variant"), "v2").unwrap();
+        let tar = self.path("variant.tar");
+        assert!(Command::new("tar").arg("-C").arg(&dir).arg("-cf").arg(&tar).arg(".").status().unwrap().success());
+        self.ok(&["import", tar.to_str().unwrap(), "keep:1"]);
+    }
+}
