@@ -16,6 +16,9 @@ struct Cli {
     /// Root of Wharf's persistent state (images, containers, volumes)
     #[arg(long = "data-root", global = true, env = "WHARF_DATA_ROOT", default_value = "/var/lib/wharf")]
     data_root: PathBuf,
+    /// Registries reachable over plain HTTP (loopback registries always are)
+    #[arg(long = "insecure-registry", global = true, env = "WHARF_INSECURE_REGISTRIES", value_delimiter = ',')]
+    insecure_registry: Vec<String>,
     #[command(subcommand)]
     command: Command,
 }
@@ -51,6 +54,33 @@ enum Command {
         #[arg(short, long)]
         quiet: bool,
     },
+    /// Download an image from a registry
+    Pull {
+        /// os/arch[/variant] to pull (default: this machine's)
+        #[arg(long)]
+        platform: Option<String>,
+        #[arg(short, long)]
+        quiet: bool,
+        name: String,
+    },
+    /// Upload an image to a registry
+    Push {
+        #[arg(short, long)]
+        quiet: bool,
+        name: String,
+    },
+    /// Log in to a registry
+    Login {
+        #[arg(short, long)]
+        username: Option<String>,
+        #[arg(short, long)]
+        password: Option<String>,
+        #[arg(long = "password-stdin")]
+        password_stdin: bool,
+        server: Option<String>,
+    },
+    /// Log out from a registry
+    Logout { server: Option<String> },
     /// Manage Wharf
     System {
         #[command(subcommand)]
@@ -89,6 +119,18 @@ fn run(cli: Cli) -> anyhow::Result<()> {
         Command::Save(a) => img::save(&store()?, a),
         Command::Load { input, quiet } => img::load(&store()?, input.as_ref(), *quiet),
         Command::System { verb: SystemVerb::Df } => img::system_df(&store()?),
+        Command::Pull { platform, quiet, name } => {
+            commands::registry::pull(&store()?, &cli.insecure_registry, name, platform.as_deref(), *quiet)
+        }
+        Command::Push { quiet, name } => commands::registry::push(&store()?, &cli.insecure_registry, name, *quiet),
+        Command::Login { username, password, password_stdin, server } => commands::registry::login(
+            &cli.insecure_registry,
+            server.as_deref(),
+            username.as_deref(),
+            password.as_deref(),
+            *password_stdin,
+        ),
+        Command::Logout { server } => commands::registry::logout(server.as_deref()),
     }
 }
 

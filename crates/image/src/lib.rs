@@ -11,6 +11,7 @@ pub mod error;
 pub mod manifest;
 pub mod metadata;
 pub mod reference;
+pub mod registry;
 pub mod service;
 pub mod snapshot;
 pub mod unpack;

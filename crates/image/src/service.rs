@@ -449,6 +449,35 @@ impl Images {
         Ok(img)
     }
 
+    /// Remembers that `img`'s blobs exist in repository `r` (for cross-repository mounts on push).
+    pub fn record_source(&self, img: &Image, r: &Reference) -> Result<()> {
+        let path = self.root.join("metadata").join("sources.json");
+        let mut map = self.sources()?;
+        let repo = r.name();
+        let mut digests: Vec<&Digest> = img.manifest.layers.iter().map(|l| &l.digest).collect();
+        digests.push(&img.config_digest);
+        for d in digests {
+            let entry = map.entry(d.to_string()).or_default();
+            if !entry.contains(&repo) {
+                entry.push(repo.clone());
+            }
+        }
+        let data = serde_json::to_vec(&map).map_err(|e| ImageError::Other(e.to_string()))?;
+        let tmp = path.with_extension("tmp");
+        std::fs::write(&tmp, data).map_err(ImageError::io("write", &tmp))?;
+        std::fs::rename(&tmp, &path).map_err(ImageError::io("rename", &path))
+    }
+
+    /// Blob digest → repositories known to hold it.
+    pub fn sources(&self) -> Result<BTreeMap<String, Vec<String>>> {
+        let path = self.root.join("metadata").join("sources.json");
+        match std::fs::read(&path) {
+            Ok(d) => Ok(serde_json::from_slice(&d).unwrap_or_default()),
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(BTreeMap::new()),
+            Err(e) => Err(ImageError::Io { context: "read", path, source: e }),
+        }
+    }
+
     /// Names pointing at an image, familiar form.
     pub fn names_of(&self, img: &Image) -> Result<Vec<String>> {
         let mut out = Vec::new();

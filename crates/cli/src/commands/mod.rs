@@ -1,2 +1,3 @@
 pub mod images;
+pub mod registry;
 pub mod runtime;

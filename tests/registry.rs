@@ -1,0 +1,350 @@
+//! Pull/push against registries on loopback: Debian's docker-registry
+//! (anonymous and htpasswd Basic auth) and a tiny in-test registry that
+//! demands Bearer tokens from its own token endpoint.
+
+mod support;
+
+use std::io::{BufRead, BufReader, Read, Write};
+use std::net::{TcpListener, TcpStream};
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Output, Stdio};
+use std::time::{Duration, Instant};
+
+use serde_json::Value;
+
+fn free_port() -> u16 {
+    TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port()
+}
+
+/// docker-registry on 127.0.0.1 with its own three-line config; killed on drop.
+struct Registry {
+    child: Child,
+    port: u16,
+    _dir: tempfile::TempDir,
+}
+
+impl Registry {
+    fn start(htpasswd: Option<(&str, &str)>) -> Registry {
+        let dir = tempfile::Builder::new().prefix("wharf-registry-").tempdir().unwrap();
+        let port = free_port();
+        let mut config = format!(
+            "version: 0.1\nstorage: {{filesystem: {{rootdirectory: {}}}}}\nhttp: {{addr: 127.0.0.1:{port}}}\n",
+            dir.path().join("data").display()
+        );
+        if let Some((user, pass)) = htpasswd {
+            let out = Command::new("htpasswd")
+                .args(["-Bbn", user, pass])
+                .output()
+                .expect("htpasswd (apt-get install apache2-utils)");
+            std::fs::write(dir.path().join("htpasswd"), out.stdout).unwrap();
+            config.push_str(&format!(
+                "auth: {{htpasswd: {{realm: test, path: {}}}}}\n",
+                dir.path().join("htpasswd").display()
+            ));
+        }
+        std::fs::write(dir.path().join("config.yml"), config).unwrap();
+        let child = Command::new("docker-registry")
+            .arg("serve")
+            .arg(dir.path().join("config.yml"))
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .expect("docker-registry (apt-get install docker-registry)");
+        let deadline = Instant::now() + Duration::from_secs(10);
+        while TcpStream::connect(("127.0.0.1", port)).is_err() {
+            assert!(Instant::now() < deadline, "registry did not start");
+            std::thread::sleep(Duration::from_millis(20));
+        }
+        Registry { child, port, _dir: dir }
+    }
+
+    fn host(&self) -> String {
+        format!("127.0.0.1:{}", self.port)
+    }
+}
+
+impl Drop for Registry {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+struct Wharf {
+    dir: tempfile::TempDir,
+}
+
+impl Wharf {
+    fn new() -> Wharf {
+        Wharf { dir: tempfile::Builder::new().prefix("wharf-reg-client-").tempdir().unwrap() }
+    }
+
+    fn cmd(&self, args: &[&str]) -> Command {
+        let mut c = Command::new(support::WHARF);
+        c.arg("--data-root").arg(self.dir.path().join("data")).args(args);
+        c.env("DOCKER_CONFIG", self.dir.path().join("docker-config"));
+        c
+    }
+
+    fn run(&self, args: &[&str]) -> Output {
+        self.cmd(args).stdin(Stdio::null()).output().unwrap()
+    }
+
+    fn ok(&self, args: &[&str]) -> String {
+        let out = self.run(args);
+        assert!(
+            out.status.success(),
+            "wharf {args:?}: {}{}",
+            String::from_utf8_lossy(&out.stdout),
+            String::from_utf8_lossy(&out.stderr)
+        );
+        String::from_utf8_lossy(&out.stdout).into_owned()
+    }
+
+    fn import_busybox(&self, name: &str) -> String {
+        let tar = self.dir.path().join("rootfs.tar");
+        if !tar.exists() {
+            assert!(Command::new("tar")
+                .arg("-C")
+                .arg(support::rootfs())
+                .arg("-cf")
+                .arg(&tar)
+                .arg(".")
+                .status()
+                .unwrap()
+                .success());
+        }
+        self.ok(&["import", tar.to_str().unwrap(), name]).trim().to_string()
+    }
+
+    fn digest_of(&self, name: &str) -> String {
+        let v: Value = serde_json::from_str(&self.ok(&["image", "inspect", name])).unwrap();
+        v[0]["RepoDigests"][0].as_str().unwrap().split_once('@').unwrap().1.to_string()
+    }
+}
+
+fn skopeo(args: &[&str]) -> String {
+    let out = Command::new("skopeo").args(["--insecure-policy"]).args(args).output().unwrap();
+    assert!(out.status.success(), "skopeo {args:?}: {}", String::from_utf8_lossy(&out.stderr));
+    String::from_utf8_lossy(&out.stdout).into_owned()
+}
+
+#[test]
+fn push_pull_round_trip_with_skopeo_oracle() {
+    let reg = Registry::start(None);
+    let a = Wharf::new();
+    let id = a.import_busybox("busybox:local");
+    let name = format!("{}/team/bb:v1", reg.host());
+    a.ok(&["tag", "busybox:local", &name]);
+    let out = a.ok(&["push", &name]);
+    assert!(out.contains("Pushed"), "{out}");
+    let digest = a.digest_of(&name);
+    // The registry (via skopeo) agrees on the manifest digest.
+    let info: Value =
+        serde_json::from_str(&skopeo(&["inspect", "--tls-verify=false", &format!("docker://{name}")])).unwrap();
+    assert_eq!(info["Digest"], digest.as_str());
+    // Pushing again skips every blob; another repository mounts them.
+    assert!(a.ok(&["push", &name]).contains("Layer already exists"));
+    let other = format!("{}/other/bb:v1", reg.host());
+    a.ok(&["tag", "busybox:local", &other]);
+    let out = a.ok(&["push", &other]);
+    assert!(out.contains("Mounted from team/bb"), "{out}");
+    // A fresh store pulls it back: same ID, same digest.
+    let b = Wharf::new();
+    let out = b.ok(&["pull", &name]);
+    assert!(out.contains(&format!("Digest: {digest}")) && out.contains("Downloaded newer image"), "{out}");
+    let v: Value = serde_json::from_str(&b.ok(&["image", "inspect", &name])).unwrap();
+    assert_eq!(v[0]["Id"], id.as_str());
+    assert!(b.ok(&["pull", &name]).contains("Image is up to date"));
+    // By digest too.
+    b.ok(&["pull", &format!("{}/team/bb@{digest}", reg.host())]);
+    // What skopeo pushes (compressed, its own manifest), wharf pulls with skopeo's digest.
+    let layout = a.dir.path().join("layout");
+    a.ok(&["save", "--format", "oci-dir", "-o", layout.to_str().unwrap(), "busybox:local"]);
+    let sk = format!("{}/skopeo/bb:v2", reg.host());
+    skopeo(&[
+        "copy",
+        "--dest-tls-verify=false",
+        "--dest-compress-format",
+        "gzip",
+        &format!("oci:{}", layout.display()),
+        &format!("docker://{sk}"),
+    ]);
+    let sk_digest: Value =
+        serde_json::from_str(&skopeo(&["inspect", "--tls-verify=false", &format!("docker://{sk}")])).unwrap();
+    b.ok(&["pull", &sk]);
+    assert_eq!(b.digest_of(&sk), sk_digest["Digest"].as_str().unwrap());
+    assert_eq!(serde_json::from_str::<Value>(&b.ok(&["image", "inspect", &sk])).unwrap()[0]["Id"], id.as_str());
+}
+
+#[test]
+fn chunked_uploads() {
+    let reg = Registry::start(None);
+    let a = Wharf::new();
+    a.import_busybox("busybox:local");
+    let name = format!("{}/chunked:1", reg.host());
+    a.ok(&["tag", "busybox:local", &name]);
+    let out = a.cmd(&["push", &name]).env("WHARF_UPLOAD_CHUNK_SIZE", "300000").output().unwrap();
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    let b = Wharf::new();
+    b.ok(&["pull", &name]);
+    assert_eq!(b.digest_of(&name), a.digest_of(&name));
+}
+
+#[test]
+fn basic_auth_login_logout() {
+    let reg = Registry::start(Some(("alice", "s3cret")));
+    let a = Wharf::new();
+    a.import_busybox("busybox:local");
+    let name = format!("{}/private:1", reg.host());
+    a.ok(&["tag", "busybox:local", &name]);
+    let out = a.run(&["push", &name]);
+    assert!(!out.status.success());
+    assert!(String::from_utf8_lossy(&out.stderr).contains("unauthorized"), "{}", String::from_utf8_lossy(&out.stderr));
+    let bad = a.run(&["login", "-u", "alice", "-p", "wrong", &reg.host()]);
+    assert!(!bad.status.success(), "wrong password must fail");
+    assert!(!a.dir.path().join("docker-config/config.json").exists(), "nothing stored for a failed login");
+    let mut login = a
+        .cmd(&["login", "-u", "alice", "--password-stdin", &reg.host()])
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .spawn()
+        .unwrap();
+    login.stdin.take().unwrap().write_all(b"s3cret\n").unwrap();
+    let out = login.wait_with_output().unwrap();
+    assert!(String::from_utf8_lossy(&out.stdout).contains("Login Succeeded"));
+    let cfg: Value =
+        serde_json::from_slice(&std::fs::read(a.dir.path().join("docker-config/config.json")).unwrap()).unwrap();
+    assert_eq!(cfg["auths"][reg.host()]["auth"], "YWxpY2U6czNjcmV0");
+    a.ok(&["push", &name]);
+    a.ok(&["rmi", &name]);
+    a.ok(&["pull", &name]);
+    assert!(a.ok(&["logout", &reg.host()]).contains("Removing login credentials"));
+    a.ok(&["rmi", &name]);
+    assert!(!a.run(&["pull", &name]).status.success(), "logged out: pull is refused");
+}
+
+/// A registry that only serves with a Bearer token from its own token
+/// endpoint (which checks Basic credentials), serving one OCI layout.
+struct TokenRegistry {
+    port: u16,
+}
+
+fn serve_token_registry(layout: PathBuf) -> TokenRegistry {
+    let listener = TcpListener::bind("127.0.0.1:0").unwrap();
+    let port = listener.local_addr().unwrap().port();
+    std::thread::spawn(move || {
+        for conn in listener.incoming().flatten() {
+            let layout = layout.clone();
+            std::thread::spawn(move || handle(conn, &layout, port));
+        }
+    });
+    TokenRegistry { port }
+}
+
+fn handle(mut conn: TcpStream, layout: &Path, port: u16) {
+    let mut reader = BufReader::new(conn.try_clone().unwrap());
+    loop {
+        let mut line = String::new();
+        if reader.read_line(&mut line).unwrap_or(0) == 0 {
+            return;
+        }
+        let mut parts = line.split_whitespace();
+        let (method, target) = (parts.next().unwrap_or("").to_string(), parts.next().unwrap_or("").to_string());
+        let mut auth = String::new();
+        let mut length = 0usize;
+        loop {
+            let mut h = String::new();
+            reader.read_line(&mut h).unwrap();
+            if h.trim().is_empty() {
+                break;
+            }
+            let (k, v) = h.split_once(':').unwrap();
+            match k.to_ascii_lowercase().as_str() {
+                "authorization" => auth = v.trim().to_string(),
+                "content-length" => length = v.trim().parse().unwrap_or(0),
+                _ => {}
+            }
+        }
+        let mut body = vec![0; length];
+        reader.read_exact(&mut body).unwrap();
+        let (status, headers, data): (u16, Vec<(String, String)>, Vec<u8>) = if target.starts_with("/token") {
+            // alice:s3cret
+            if auth == "Basic YWxpY2U6czNjcmV0" {
+                (200, vec![("Content-Type".into(), "application/json".into())], br#"{"token":"t0k3n"}"#.to_vec())
+            } else {
+                (401, vec![], b"{}".to_vec())
+            }
+        } else if auth != "Bearer t0k3n" {
+            let challenge =
+                format!("Bearer realm=\"http://127.0.0.1:{port}/token\",service=\"test\",scope=\"repository:x:pull\"");
+            (
+                401,
+                vec![("WWW-Authenticate".into(), challenge)],
+                br#"{"errors":[{"code":"UNAUTHORIZED","message":"token required"}]}"#.to_vec(),
+            )
+        } else if target == "/v2/" {
+            (200, vec![], b"{}".to_vec())
+        } else if let Some((_, rest)) = target.split_once("/manifests/") {
+            let index: Value = serde_json::from_slice(&std::fs::read(layout.join("index.json")).unwrap()).unwrap();
+            let desc = &index["manifests"][0];
+            let digest = desc["digest"].as_str().unwrap();
+            if rest == "v1" || rest == digest {
+                let data = std::fs::read(layout.join("blobs/sha256").join(&digest[7..])).unwrap();
+                (
+                    200,
+                    vec![
+                        ("Content-Type".into(), desc["mediaType"].as_str().unwrap().into()),
+                        ("Docker-Content-Digest".into(), digest.into()),
+                    ],
+                    data,
+                )
+            } else {
+                (404, vec![], b"{}".to_vec())
+            }
+        } else if let Some((_, digest)) = target.split_once("/blobs/") {
+            match std::fs::read(layout.join("blobs/sha256").join(digest.trim_start_matches("sha256:"))) {
+                Ok(d) => (200, vec![], d),
+                Err(_) => (404, vec![], b"{}".to_vec()),
+            }
+        } else {
+            (404, vec![], b"{}".to_vec())
+        };
+        let _ = method;
+        let mut resp = format!("HTTP/1.1 {status} X\r\nContent-Length: {}\r\n", data.len());
+        for (k, v) in headers {
+            resp.push_str(&format!("{k}: {v}\r\n"));
+        }
+        resp.push_str("\r\n");
+        if conn.write_all(resp.as_bytes()).and_then(|_| conn.write_all(&data)).is_err() {
+            return;
+        }
+    }
+}
+
+#[test]
+fn bearer_token_auth() {
+    let a = Wharf::new();
+    a.import_busybox("busybox:local");
+    let layout = a.dir.path().join("layout");
+    a.ok(&["save", "--format", "oci-dir", "-o", layout.to_str().unwrap(), "busybox:local"]);
+    let reg = serve_token_registry(layout);
+    let name = format!("127.0.0.1:{}/x:v1", reg.port);
+    let out = a.run(&["pull", &name]);
+    assert!(!out.status.success(), "no credentials: the token endpoint refuses");
+    assert!(String::from_utf8_lossy(&out.stderr).contains("unauthorized"), "{}", String::from_utf8_lossy(&out.stderr));
+    let mut login = a
+        .cmd(&["login", "-u", "alice", "--password-stdin", &format!("127.0.0.1:{}", reg.port)])
+        .stdin(Stdio::piped())
+        .stdout(Stdio::null())
+        .spawn()
+        .unwrap();
+    login.stdin.take().unwrap().write_all(b"s3cret\n").unwrap();
+    assert!(login.wait().unwrap().success());
+    let b = Wharf::new();
+    std::fs::create_dir_all(b.dir.path().join("docker-config")).unwrap();
+    std::fs::copy(a.dir.path().join("docker-config/config.json"), b.dir.path().join("docker-config/config.json"))
+        .unwrap();
+    let out = b.ok(&["pull", &name]);
+    assert!(out.contains("Downloaded newer image"), "{out}");
+}
