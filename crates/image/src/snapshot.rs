@@ -26,8 +26,9 @@ pub struct MountSpec {
 pub trait Snapshotter: Send + Sync {
     /// True if the committed snapshot `chain` exists.
     fn exists(&self, chain: &Digest) -> bool;
-    /// Unpacks a layer (uncompressed or compressed tar) on top of `parent` as
-    /// snapshot `chain`, checking that its uncompressed digest is `diff_id`.
+    /// Unpacks a layer (uncompressed or compressed tar) as snapshot `chain`
+    /// whose parent is `parent`, checking that its uncompressed digest is
+    /// `diff_id`. The parent need not be unpacked yet.
     fn apply(&self, chain: &Digest, parent: Option<&Digest>, diff_id: &Digest, layer: &mut dyn Read) -> Result<()>;
     /// A writable view `key` over the committed `parent` chain.
     fn prepare(&self, key: &str, parent: Option<&Digest>) -> Result<Vec<MountSpec>>;
@@ -106,11 +107,8 @@ impl Snapshotter for OverlaySnapshotter {
         if self.exists(chain) {
             return Ok(());
         }
-        if let Some(p) = parent {
-            if !self.exists(p) {
-                return Err(ImageError::Other(format!("parent snapshot {p} does not exist")));
-            }
-        }
+        // A layer's directory holds only its own diff, so layers of one chain may
+        // be unpacked in any order (in parallel); mounting checks the whole chain.
         let tmp = tempdir_in(&self.root.join("tmp"))?;
         let fs_dir = tmp.join("fs");
         fs::create_dir(&fs_dir).map_err(ImageError::io("create", &fs_dir))?;

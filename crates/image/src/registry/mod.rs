@@ -13,9 +13,10 @@ use std::time::Duration;
 use crate::content::ContentStore;
 use crate::digest::Digest;
 use crate::error::{ImageError, Result};
-use crate::manifest::{self, media, Descriptor, Index, Manifest, Platform};
+use crate::manifest::{self, chain_ids, media, Descriptor, ImageConfig, Index, Manifest, Platform};
 use crate::reference::Reference;
 use crate::service::{Image, Images};
+use crate::snapshot::Snapshotter;
 use auth::{parse_challenge, Challenge, CredentialStore, Credentials};
 
 const MANIFEST_ACCEPT: &str = "application/vnd.oci.image.index.v1+json, application/vnd.docker.distribution.manifest.list.v2+json, application/vnd.oci.image.manifest.v1+json, application/vnd.docker.distribution.manifest.v2+json";
@@ -363,19 +364,31 @@ impl Client {
             top.clone()
         };
         let m: Manifest = manifest::parse("manifest", &images.content.read_all(&manifest_desc.digest)?)?;
-        let mut blobs = vec![m.config.clone()];
-        blobs.extend(
-            m.layers.iter().filter(|l| l.urls.is_none() || l.media_type != media::DOCKER_LAYER_FOREIGN).cloned(),
-        );
+        // The config first (it names the layers' diff IDs), then every layer is
+        // downloaded and unpacked by the same worker, overlapping the two.
+        self.fetch_blob(images, r, &m.config, progress)?;
+        let config: ImageConfig = manifest::parse("image config", &images.content.read_all(&m.config.digest)?)?;
+        if config.rootfs.diff_ids.len() != m.layers.len() {
+            return Err(ImageError::invalid("image", "layer count differs from the config's diff_ids"));
+        }
+        let chains = chain_ids(&config.rootfs.diff_ids);
         for l in &m.layers {
             progress.update(&short(&l.digest), "Pulling fs layer", 0, Some(l.size));
         }
-        parallel_each(blobs, self.opts.parallel, |desc| self.fetch_blob(images, r, &desc, progress))?;
+        let work: Vec<usize> = (0..m.layers.len()).collect();
+        parallel_each(work, self.opts.parallel, |i| {
+            let layer = &m.layers[i];
+            self.fetch_blob(images, r, layer, progress)?;
+            if !images.snapshots.exists(&chains[i]) {
+                progress.update(&short(&layer.digest), "Extracting", layer.size, Some(layer.size));
+                let parent = i.checked_sub(1).map(|p| &chains[p]);
+                let mut blob = images.content.open(&layer.digest)?;
+                images.snapshots.apply(&chains[i], parent, &config.rootfs.diff_ids[i], &mut blob)?;
+            }
+            progress.update(&short(&layer.digest), "Pull complete", layer.size, Some(layer.size));
+            Ok(())
+        })?;
         let img = images.image_for(&top, platform)?;
-        images.unpack(&img)?;
-        for l in &m.layers {
-            progress.update(&short(&l.digest), "Pull complete", l.size, Some(l.size));
-        }
         if r.tag().is_some() {
             images.set_name(r, top.clone())?;
         } else {
@@ -448,21 +461,26 @@ impl Client {
             .map_err(|_| ImageError::Other("auth cache poisoned".into()))?
             .get(&(r.registry().to_string(), scope.clone()))
             .cloned();
-        let put = |loc: &str, body: &[u8], range: Option<String>, method: &str| -> Result<ureq::Response> {
-            let mut req = self.agent.request(method, loc).set("Content-Type", "application/octet-stream");
-            if let Some(a) = &auth {
-                req = req.set("Authorization", a);
-            }
-            if let Some(rg) = range {
-                req = req.set("Content-Range", &rg);
-            }
-            req.send_bytes(body).map_err(|e| match e {
-                ureq::Error::Status(code, resp) => {
-                    Self::status_error(r.registry(), &format!("upload {}", desc.digest), code, resp)
+        let put =
+            |loc: &str, body: &mut dyn Read, len: u64, range: Option<String>, method: &str| -> Result<ureq::Response> {
+                let mut req = self
+                    .agent
+                    .request(method, loc)
+                    .set("Content-Type", "application/octet-stream")
+                    .set("Content-Length", &len.to_string());
+                if let Some(a) = &auth {
+                    req = req.set("Authorization", a);
                 }
-                e => Self::err(r.registry(), format!("upload {}: {e}", desc.digest)),
-            })
-        };
+                if let Some(rg) = range {
+                    req = req.set("Content-Range", &rg);
+                }
+                req.send(body).map_err(|e| match e {
+                    ureq::Error::Status(code, resp) => {
+                        Self::status_error(r.registry(), &format!("upload {}", desc.digest), code, resp)
+                    }
+                    e => Self::err(r.registry(), format!("upload {}: {e}", desc.digest)),
+                })
+            };
         let sep = |l: &str| if l.contains('?') { '&' } else { '?' };
         match self.opts.chunk_size {
             Some(chunk) if desc.size > chunk => {
@@ -471,18 +489,19 @@ impl Client {
                 while sent < desc.size {
                     let n =
                         read_full(&mut file, &mut buf).map_err(ImageError::io("read blob", desc.digest.to_string()))?;
-                    let resp = put(&location, &buf[..n], Some(format!("{}-{}", sent, sent + n as u64 - 1)), "PATCH")?;
+                    let range = Some(format!("{}-{}", sent, sent + n as u64 - 1));
+                    let resp = put(&location, &mut &buf[..n], n as u64, range, "PATCH")?;
                     location = resolve_location(&base, resp.header("Location").unwrap_or(&location));
                     sent += n as u64;
                     progress.update(&id, "Pushing", sent, Some(desc.size));
                 }
-                put(&format!("{location}{}digest={}", sep(&location), desc.digest), &[], None, "PUT")?;
+                put(&format!("{location}{}digest={}", sep(&location), desc.digest), &mut io::empty(), 0, None, "PUT")?;
             }
             _ => {
-                let mut data = Vec::with_capacity(desc.size as usize);
-                file.read_to_end(&mut data).map_err(ImageError::io("read blob", desc.digest.to_string()))?;
+                // One streamed PUT with the whole blob; no copy in memory.
                 progress.update(&id, "Pushing", 0, Some(desc.size));
-                put(&format!("{location}{}digest={}", sep(&location), desc.digest), &data, None, "PUT")?;
+                let url = format!("{location}{}digest={}", sep(&location), desc.digest);
+                put(&url, &mut io::BufReader::with_capacity(1 << 20, &mut file), desc.size, None, "PUT")?;
             }
         }
         progress.update(&id, "Pushed", desc.size, Some(desc.size));
