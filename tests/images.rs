@@ -202,3 +202,85 @@ impl Store {
         self.ok(&["import", tar.to_str().unwrap(), "keep:1"]);
     }
 }
+
+/// A full disk fails the import cleanly: no image, nothing half-visible.
+#[test]
+fn disk_full_leaves_nothing_visible() {
+    let s = Store::new();
+    let data = s.path("data");
+    std::fs::create_dir_all(&data).unwrap();
+    let st = Command::new("mount").args(["-t", "tmpfs", "-o", "size=1m", "tmpfs"]).arg(&data).status().unwrap();
+    assert!(st.success(), "mount tmpfs");
+    struct Unmount(PathBuf);
+    impl Drop for Unmount {
+        fn drop(&mut self) {
+            let _ = Command::new("umount").arg(&self.0).status();
+        }
+    }
+    let _guard = Unmount(data.clone());
+    let tar = s.path("rootfs.tar");
+    assert!(Command::new("tar")
+        .arg("-C")
+        .arg(support::rootfs())
+        .arg("-cf")
+        .arg(&tar)
+        .arg(".")
+        .status()
+        .unwrap()
+        .success());
+    let out = s.wharf(&["import", tar.to_str().unwrap(), "big:1"]);
+    assert!(!out.status.success());
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(err.contains("No space left on device"), "{err}");
+    let listed = s.ok(&["images", "-q"]);
+    assert!(listed.trim().is_empty(), "{listed}");
+    let blobs: Vec<_> = std::fs::read_dir(data.join("image/content/blobs/sha256")).unwrap().collect();
+    assert!(blobs.is_empty(), "no blob committed");
+}
+
+/// The snapshotter's mount specs, mounted by the kernel: layers stacked by
+/// overlayfs, writes land in the container's upper directory only.
+#[test]
+fn overlay_snapshot_mounts() {
+    use wharf_image::snapshot::Snapshotter;
+    let s = Store::new();
+    let images = wharf_image::Images::open(s.path("lib")).unwrap();
+    let tar = s.path("rootfs.tar");
+    assert!(Command::new("tar")
+        .arg("-C")
+        .arg(support::rootfs())
+        .arg("-cf")
+        .arg(&tar)
+        .arg(".")
+        .status()
+        .unwrap()
+        .success());
+    let base = images.import(&mut std::fs::File::open(&tar).unwrap(), Some("base:1"), None, None).unwrap();
+    let mounts = images.prepare_rootfs("c1", &base).unwrap();
+    // A one-layer image with a writable layer still goes through overlay.
+    assert_eq!(mounts[0].typ, "overlay");
+    let target = s.path("mnt");
+    std::fs::create_dir_all(&target).unwrap();
+    let opts = mounts[0].options.join(",");
+    nix::mount::mount(Some("overlay"), &target, Some("overlay"), nix::mount::MsFlags::empty(), Some(opts.as_str()))
+        .unwrap();
+    struct Unmount(PathBuf);
+    impl Drop for Unmount {
+        fn drop(&mut self) {
+            let _ = nix::mount::umount2(&self.0, nix::mount::MntFlags::MNT_DETACH);
+        }
+    }
+    let guard = Unmount(target.clone());
+    assert!(target.join("bin/busybox").is_file());
+    std::fs::write(target.join("etc/written"), "x").unwrap();
+    std::fs::remove_file(target.join("bin/ls")).unwrap();
+    drop(guard);
+    let upper = opts.split(',').find_map(|o| o.strip_prefix("upperdir=")).unwrap();
+    assert!(Path::new(upper).join("etc/written").exists(), "write went to the upper dir");
+    assert!(support::rootfs().join("bin/ls").exists());
+    let chain = base.chain_ids().pop().unwrap();
+    let layer = images.snapshots.view(&chain).unwrap();
+    assert!(Path::new(&layer[0].source).join("bin/ls").exists(), "the layer itself is untouched");
+    images.snapshots.remove_active("c1").unwrap();
+    assert!(!Path::new(upper).exists());
+}

@@ -178,6 +178,28 @@ fn push_pull_round_trip_with_skopeo_oracle() {
 }
 
 #[test]
+fn registry_errors_are_clear() {
+    let reg = Registry::start(None);
+    let a = Wharf::new();
+    let out = a.run(&["pull", &format!("{}/nosuch/image:1", reg.host())]);
+    assert!(!out.status.success());
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(err.contains("not found") && err.contains(&reg.host()), "{err}");
+    assert!(a.ok(&["images", "-q"]).trim().is_empty());
+    // Nothing listens on this port: a connection error, not a hang.
+    let out = a.run(&["pull", &format!("127.0.0.1:{}/x:1", free_port())]);
+    assert!(!out.status.success());
+    assert!(
+        String::from_utf8_lossy(&out.stderr).contains("Connection refused")
+            || String::from_utf8_lossy(&out.stderr).contains("connect"),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let out = a.run(&["push", &format!("{}/x:1", reg.host())]);
+    assert!(String::from_utf8_lossy(&out.stderr).contains("no such image"));
+}
+
+#[test]
 fn chunked_uploads() {
     let reg = Registry::start(None);
     let a = Wharf::new();

@@ -383,5 +383,9 @@ mod tests {
         let mut out = Vec::new();
         decompress(&data[..]).unwrap().read_to_end(&mut out).unwrap();
         assert_eq!(out, data);
+        let zst = ruzstd::encoding::compress_to_vec(&data[..], ruzstd::encoding::CompressionLevel::Fastest);
+        let mut out = Vec::new();
+        decompress(&zst[..]).unwrap().read_to_end(&mut out).unwrap();
+        assert_eq!(out, data);
     }
 }

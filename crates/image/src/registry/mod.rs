@@ -34,6 +34,26 @@ impl Progress for Quiet {
     fn update(&self, _: &str, _: &str, _: u64, _: Option<u64>) {}
 }
 
+/// Docker's JSON progress stream (one JSON object per line), as the Engine
+/// API sends it for `/images/create` and `/images/{name}/push`.
+pub struct JsonLines<W: Write + Send>(pub Mutex<W>);
+
+impl<W: Write + Send> Progress for JsonLines<W> {
+    fn update(&self, id: &str, status: &str, current: u64, total: Option<u64>) {
+        let mut msg = serde_json::json!({ "status": status });
+        if !id.is_empty() {
+            msg["id"] = id.into();
+        }
+        if let Some(total) = total.filter(|_| status == "Downloading" || status == "Pushing" || status == "Extracting")
+        {
+            msg["progressDetail"] = serde_json::json!({ "current": current, "total": total });
+        }
+        if let Ok(mut w) = self.0.lock() {
+            let _ = writeln!(w, "{msg}");
+        }
+    }
+}
+
 pub struct Options {
     /// Registries reachable over plain HTTP (loopback registries always are).
     pub insecure: Vec<String>,
@@ -623,6 +643,18 @@ mod tests {
         assert!(is_loopback("127.1.2.3"));
         assert!(!is_loopback("registry.example.com"));
         assert!(!is_loopback("10.0.0.1:5000"));
+    }
+
+    #[test]
+    fn json_progress_lines() {
+        let p = JsonLines(Mutex::new(Vec::new()));
+        p.update("abc", "Downloading", 5, Some(10));
+        p.update("", "Digest: sha256:x", 0, None);
+        let out = String::from_utf8(p.0.into_inner().unwrap()).unwrap();
+        let lines: Vec<serde_json::Value> = out.lines().map(|l| serde_json::from_str(l).unwrap()).collect();
+        assert_eq!(lines[0]["id"], "abc");
+        assert_eq!(lines[0]["progressDetail"]["total"], 10);
+        assert!(lines[1].get("id").is_none());
     }
 
     #[test]
