@@ -47,21 +47,25 @@ fn default_allows() -> Vec<DeviceRule> {
     .collect()
 }
 
-/// The runtime's default devices, then the spec's rules in order: later rules
-/// win, so a spec can still deny a default device.
+/// The spec's rules in order, then the devices the runtime itself creates
+/// (`/dev/null`, `/dev/zero`, …): as in runc, those stay usable whatever the
+/// spec says, since containers break without them.
 pub fn effective_rules(rules: &[LinuxDeviceCgroup]) -> Vec<DeviceRule> {
-    let mut out = default_allows();
-    out.extend(rules.iter().map(|r| DeviceRule {
-        allow: r.allow(),
-        kind: match r.typ() {
-            Some(LinuxDeviceType::C) | Some(LinuxDeviceType::U) => 'c',
-            Some(LinuxDeviceType::B) => 'b',
-            _ => 'a',
-        },
-        major: r.major().filter(|m| *m >= 0),
-        minor: r.minor().filter(|m| *m >= 0),
-        access: r.access().clone().filter(|a| !a.is_empty()).unwrap_or_else(|| "rwm".into()),
-    }));
+    let mut out: Vec<DeviceRule> = rules
+        .iter()
+        .map(|r| DeviceRule {
+            allow: r.allow(),
+            kind: match r.typ() {
+                Some(LinuxDeviceType::C) | Some(LinuxDeviceType::U) => 'c',
+                Some(LinuxDeviceType::B) => 'b',
+                _ => 'a',
+            },
+            major: r.major().filter(|m| *m >= 0),
+            minor: r.minor().filter(|m| *m >= 0),
+            access: r.access().clone().filter(|a| !a.is_empty()).unwrap_or_else(|| "rwm".into()),
+        })
+        .collect();
+    out.extend(default_allows());
     out
 }
 
