@@ -27,6 +27,8 @@ struct Cli {
 enum Command {
     /// OCI runtime (runc-compatible command line)
     Runtime(Box<commands::runtime::RuntimeArgs>),
+    /// Run a command in a new container (foreground)
+    Run(Box<commands::run::RunArgs>),
     /// Manage images
     Image {
         #[command(subcommand)]
@@ -110,7 +112,7 @@ fn runtime_invocation(args: &[String]) -> bool {
 fn run(cli: Cli) -> anyhow::Result<()> {
     let store = || wharf_image::Images::open(cli.data_root.join("image"));
     match &cli.command {
-        Command::Runtime(_) => unreachable!("handled before"),
+        Command::Runtime(_) | Command::Run(_) => unreachable!("handled before"),
         Command::Image { verb } => img::image(&store()?, verb),
         Command::Images(a) => img::images(&store()?, a),
         Command::Import(a) => img::import(&store()?, a),
@@ -142,6 +144,19 @@ fn main() -> ExitCode {
     let cli = Cli::parse_from(&args);
     if let Command::Runtime(rt) = cli.command {
         return commands::runtime::main(*rt);
+    }
+    if let Command::Run(args) = &cli.command {
+        logging::init(None, false, false);
+        let result = wharf_engine::Engine::open(&cli.data_root).map_err(anyhow::Error::from).and_then(|e| commands::run::run(&e, args));
+        return match result {
+            Ok(code) => ExitCode::from(code.clamp(0, 255) as u8),
+            Err(e) => {
+                eprintln!("Error: {e:#}");
+                // Docker's codes: 125 for the daemon/engine, 126/127 for the command.
+                let msg = format!("{e:#}");
+                ExitCode::from(if msg.contains("executable file not found") || msg.contains("no such executable") { 127 } else { 125 })
+            }
+        };
     }
     logging::init(None, false, false);
     wharf_runtime::sys::default_sigpipe();

@@ -1,3 +1,4 @@
 pub mod images;
 pub mod registry;
 pub mod runtime;
+pub mod run;

@@ -1,0 +1,27 @@
+/// Everything the engine can fail with.
+#[derive(Debug, thiserror::Error)]
+pub enum EngineError {
+    #[error(transparent)]
+    Image(#[from] wharf_image::ImageError),
+    #[error(transparent)]
+    Runtime(#[from] wharf_runtime::RuntimeError),
+    #[error("invalid {what}: {reason}")]
+    Invalid { what: String, reason: String },
+    #[error("unable to find user {0}: no matching entries in passwd file")]
+    NoSuchUser(String),
+    #[error("unable to find group {0}: no matching entries in group file")]
+    NoSuchGroup(String),
+    #[error("{context} {path}: {source}")]
+    Io { context: &'static str, path: std::path::PathBuf, source: std::io::Error },
+    #[error("no command specified")]
+    NoCommand,
+}
+
+pub type Result<T, E = EngineError> = std::result::Result<T, E>;
+
+impl EngineError {
+    pub(crate) fn io(context: &'static str, path: impl Into<std::path::PathBuf>) -> impl FnOnce(std::io::Error) -> Self {
+        let path = path.into();
+        move |source| EngineError::Io { context, path, source }
+    }
+}

@@ -1,0 +1,16 @@
+//! Wharf's engine: turns an image plus run options into a container — an
+//! OCI spec merged from the image config and the request, a root filesystem
+//! from the image's snapshots — and drives the runtime.
+//!
+//! **Architecture invariant:** the engine speaks no HTTP and parses no CLI
+//! flags; the API and CLI layers translate into [`RunOptions`].
+
+#![forbid(unsafe_code)]
+
+pub mod error;
+pub mod run;
+pub mod spec;
+pub mod user;
+
+pub use error::{EngineError, Result};
+pub use run::{Engine, RunOptions};

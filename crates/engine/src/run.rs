@@ -1,0 +1,140 @@
+//! Running a container from an image in the foreground, without a daemon:
+//! the root filesystem is an overlay of the image's snapshots plus a
+//! writable layer, the bundle lives under `<data-root>/containers/<id>`, and
+//! everything is removed when the process exits.
+
+use std::fs;
+use std::io::Read;
+use std::path::{Path, PathBuf};
+
+use nix::mount::{mount, umount2, MntFlags, MsFlags};
+use oci_spec::runtime::{Mount, MountBuilder};
+use wharf_image::snapshot::Snapshotter;
+use wharf_image::Images;
+use wharf_runtime::{CreateOptions, Native};
+
+use crate::error::{EngineError, Result};
+use crate::{spec, user};
+
+/// What `run` was asked for (Docker's `run` flags, already parsed).
+#[derive(Debug, Clone, Default)]
+pub struct RunOptions {
+    pub image: String,
+    pub cmd: Vec<String>,
+    pub entrypoint: Option<Vec<String>>,
+    pub env: Vec<String>,
+    pub workdir: Option<String>,
+    pub user: Option<String>,
+    pub hostname: Option<String>,
+    pub tty: bool,
+    pub read_only: bool,
+    pub privileged: bool,
+    pub cap_add: Vec<String>,
+    pub cap_drop: Vec<String>,
+    /// Bytes.
+    pub memory: Option<i64>,
+    pub cpus: Option<f64>,
+    pub pids_limit: Option<i64>,
+}
+
+pub struct Engine {
+    root: PathBuf,
+    pub images: Images,
+    runtime: Native,
+}
+
+/// A fresh 64-hex-digit container id.
+pub fn new_id() -> Result<String> {
+    let mut bytes = [0u8; 32];
+    fs::File::open("/dev/urandom").and_then(|mut f| f.read_exact(&mut bytes)).map_err(EngineError::io("read", "/dev/urandom"))?;
+    Ok(bytes.iter().map(|b| format!("{b:02x}")).collect())
+}
+
+/// Undoes what `run` set up, in reverse, whatever happened.
+struct Teardown<'a> {
+    engine: &'a Engine,
+    id: String,
+    rootfs: Option<PathBuf>,
+}
+
+impl Drop for Teardown<'_> {
+    fn drop(&mut self) {
+        if let Some(r) = self.rootfs.take() {
+            if let Err(e) = umount2(&r, MntFlags::MNT_DETACH) {
+                tracing::warn!("unmount {}: {e}", r.display());
+            }
+        }
+        let _ = self.engine.images.snapshots.remove_active(&self.id);
+        let _ = fs::remove_dir_all(self.engine.root.join("containers").join(&self.id));
+    }
+}
+
+impl Engine {
+    pub fn open(data_root: &Path) -> Result<Self> {
+        Ok(Engine {
+            root: data_root.to_path_buf(),
+            images: Images::open(data_root.join("image"))?,
+            runtime: Native::new(data_root.join("runtime")),
+        })
+    }
+
+    fn mount_rootfs(&self, specs: &[wharf_image::snapshot::MountSpec], target: &Path) -> Result<()> {
+        fs::create_dir_all(target).map_err(EngineError::io("create", target))?;
+        let m = specs.first().ok_or_else(|| EngineError::Invalid { what: "snapshot".into(), reason: "no mounts".into() })?;
+        let result = if m.typ == "bind" {
+            mount(Some(m.source.as_str()), target, None::<&str>, MsFlags::MS_BIND | MsFlags::MS_REC, None::<&str>)
+        } else {
+            let data = m.options.join(",");
+            mount(Some(m.source.as_str()), target, Some(m.typ.as_str()), MsFlags::empty(), Some(data.as_str()))
+        };
+        result.map_err(|e| EngineError::Io { context: "mount rootfs", path: target.to_path_buf(), source: e.into() })
+    }
+
+    /// Files Docker bind-mounts into every container.
+    fn etc_files(dir: &Path, hostname: &str) -> Result<Vec<Mount>> {
+        let files = [
+            ("hostname", format!("{hostname}\n")),
+            ("hosts", format!("127.0.0.1\tlocalhost\n::1\tlocalhost ip6-localhost ip6-loopback\n127.0.1.1\t{hostname}\n")),
+            ("resolv.conf", String::new()),
+        ];
+        let mut mounts = Vec::new();
+        for (name, content) in files {
+            let path = dir.join(name);
+            fs::write(&path, content).map_err(EngineError::io("write", &path))?;
+            let m = MountBuilder::default()
+                .destination(format!("/etc/{name}"))
+                .typ("bind")
+                .source(path)
+                .options(vec!["rbind".to_string(), "rprivate".to_string()])
+                .build()
+                .map_err(|e| EngineError::Invalid { what: "mount".into(), reason: e.to_string() })?;
+            mounts.push(m);
+        }
+        Ok(mounts)
+    }
+
+    /// Runs a container in the foreground and removes it afterwards; returns
+    /// the exit code. Forks: call from a single-threaded process.
+    pub fn run(&self, opts: &RunOptions) -> Result<i32> {
+        let (_, img) = self.images.resolve(&opts.image)?;
+        let id = new_id()?;
+        let dir = self.root.join("containers").join(&id);
+        fs::create_dir_all(&dir).map_err(EngineError::io("create", &dir))?;
+        let mut teardown = Teardown { engine: self, id: id.clone(), rootfs: None };
+        let specs = self.images.prepare_rootfs(&id, &img)?;
+        let rootfs = dir.join("rootfs");
+        self.mount_rootfs(&specs, &rootfs)?;
+        teardown.rootfs = Some(rootfs.clone());
+        let run_config = Images::run_config(&img);
+        let user_spec = opts.user.clone().or(run_config.user.clone()).unwrap_or_default();
+        let resolved = user::resolve(&rootfs, &user_spec)?;
+        let hostname = opts.hostname.clone().unwrap_or_else(|| id[..12].to_string());
+        let mounts = Self::etc_files(&dir, &hostname)?;
+        let spec = spec::build(&id, &run_config, &RunOptions { hostname: Some(hostname), ..opts.clone() }, &rootfs, &resolved, mounts)?;
+        let data = serde_json::to_vec(&spec).map_err(|e| EngineError::Invalid { what: "spec".into(), reason: e.to_string() })?;
+        fs::write(dir.join("config.json"), data).map_err(EngineError::io("write", dir.join("config.json")))?;
+        let code = self.runtime.run(&id, &CreateOptions { bundle: dir.clone(), ..Default::default() }, false)?;
+        drop(teardown);
+        Ok(code)
+    }
+}

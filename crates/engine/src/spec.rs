@@ -1,0 +1,211 @@
+//! The OCI spec of a container: the runtime's defaults, Docker's default
+//! capabilities and seccomp profile, the image config (Entrypoint, Cmd, Env,
+//! WorkingDir, User) and the request's overrides, merged as Docker does.
+
+use std::collections::HashSet;
+use std::path::Path;
+
+use oci_spec::runtime::{Capability, LinuxCapabilities, LinuxCpu, LinuxMemory, LinuxPids, LinuxResources, Mount, Spec};
+use wharf_image::manifest::RunConfig;
+
+use crate::error::{EngineError, Result};
+use crate::run::RunOptions;
+use crate::user::Resolved;
+
+/// Docker's default capability set.
+pub const DEFAULT_CAPS: [&str; 14] = [
+    "CAP_CHOWN",
+    "CAP_DAC_OVERRIDE",
+    "CAP_FSETID",
+    "CAP_FOWNER",
+    "CAP_MKNOD",
+    "CAP_NET_RAW",
+    "CAP_SETGID",
+    "CAP_SETUID",
+    "CAP_SETFCAP",
+    "CAP_SETPCAP",
+    "CAP_NET_BIND_SERVICE",
+    "CAP_SYS_CHROOT",
+    "CAP_KILL",
+    "CAP_AUDIT_WRITE",
+];
+
+fn parse_cap(name: &str) -> Result<Capability> {
+    let upper = name.to_ascii_uppercase();
+    let full = if upper.starts_with("CAP_") { upper } else { format!("CAP_{upper}") };
+    serde_json::from_value(serde_json::Value::String(full.clone()))
+        .map_err(|_| EngineError::Invalid { what: "capability".into(), reason: format!("unknown capability {name:?}") })
+}
+
+/// The effective capability set after `--cap-add`/`--cap-drop` (`ALL` allowed).
+pub fn capabilities(add: &[String], drop: &[String]) -> Result<HashSet<Capability>> {
+    let mut set: HashSet<Capability> = DEFAULT_CAPS.iter().map(|c| parse_cap(c)).collect::<Result<_>>()?;
+    if drop.iter().any(|d| d.eq_ignore_ascii_case("all")) {
+        set.clear();
+    }
+    for d in drop.iter().filter(|d| !d.eq_ignore_ascii_case("all")) {
+        set.remove(&parse_cap(d)?);
+    }
+    if add.iter().any(|a| a.eq_ignore_ascii_case("all")) {
+        let all = caps::all();
+        for c in all {
+            if let Ok(cap) = parse_cap(&c.to_string()) {
+                set.insert(cap);
+            }
+        }
+    }
+    for a in add.iter().filter(|a| !a.eq_ignore_ascii_case("all")) {
+        set.insert(parse_cap(a)?);
+    }
+    Ok(set)
+}
+
+/// Image `Entrypoint` + `Cmd` with the request's overrides (Docker's rules).
+pub fn command(image: &RunConfig, opts: &RunOptions) -> Result<Vec<String>> {
+    let (entrypoint, cmd) = match &opts.entrypoint {
+        Some(ep) => (ep.clone(), opts.cmd.clone()),
+        None => (image.entrypoint.clone().unwrap_or_default(), if opts.cmd.is_empty() { image.cmd.clone().unwrap_or_default() } else { opts.cmd.clone() }),
+    };
+    let args: Vec<String> = entrypoint.into_iter().chain(cmd).collect();
+    if args.is_empty() {
+        return Err(EngineError::NoCommand);
+    }
+    Ok(args)
+}
+
+/// Image `Env`, then the request's (same key: the request wins), then defaults.
+pub fn environment(image: &RunConfig, opts: &RunOptions, hostname: &str, home: &str) -> Vec<String> {
+    let mut env: Vec<String> = Vec::new();
+    let mut set = |kv: &str| {
+        let key = kv.split('=').next().unwrap_or(kv);
+        env.retain(|e| e.split('=').next() != Some(key));
+        env.push(kv.to_string());
+    };
+    set("PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin");
+    set(&format!("HOSTNAME={hostname}"));
+    for e in image.env.iter().flatten() {
+        set(e);
+    }
+    for e in &opts.env {
+        if e.contains('=') {
+            set(e);
+        } else if let Ok(v) = std::env::var(e) {
+            set(&format!("{e}={v}"));
+        }
+    }
+    if opts.tty {
+        set("TERM=xterm");
+    }
+    if !env.iter().any(|e| e.starts_with("HOME=")) {
+        env.push(format!("HOME={home}"));
+    }
+    env
+}
+
+/// Builds the container's spec. `rootfs` is the mounted root filesystem.
+pub fn build(id: &str, image: &RunConfig, opts: &RunOptions, rootfs: &Path, user: &Resolved, extra_mounts: Vec<Mount>) -> Result<Spec> {
+    let mut spec = wharf_runtime::spec::default_spec(false);
+    let hostname = opts.hostname.clone().unwrap_or_else(|| id[..12].to_string());
+    let mut process = spec.process().clone().unwrap_or_default();
+    process.set_args(Some(command(image, opts)?));
+    process.set_env(Some(environment(image, opts, &hostname, &user.home)));
+    let cwd = opts.workdir.clone().or_else(|| image.working_dir.clone().filter(|w| !w.is_empty())).unwrap_or_else(|| "/".into());
+    if !cwd.starts_with('/') {
+        return Err(EngineError::Invalid { what: "working directory".into(), reason: format!("{cwd:?} is not absolute") });
+    }
+    process.set_cwd(cwd.into());
+    process.set_terminal(Some(opts.tty));
+    process.set_no_new_privileges(Some(false));
+    let mut u = process.user().clone();
+    u.set_uid(user.uid);
+    u.set_gid(user.gid);
+    u.set_additional_gids((!user.additional_gids.is_empty()).then(|| user.additional_gids.clone()));
+    process.set_user(u);
+    let caps = if opts.privileged { capabilities(&["ALL".into()], &[])? } else { capabilities(&opts.cap_add, &opts.cap_drop)? };
+    let mut c = LinuxCapabilities::default();
+    c.set_bounding(Some(caps.clone()));
+    c.set_effective(Some(caps.clone()));
+    c.set_permitted(Some(caps.clone()));
+    c.set_inheritable(None);
+    c.set_ambient(None);
+    process.set_capabilities(Some(c));
+    spec.set_process(Some(process));
+    spec.set_hostname(Some(hostname));
+    let mut root = spec.root().clone().unwrap_or_default();
+    root.set_path(rootfs.to_path_buf());
+    root.set_readonly(Some(opts.read_only));
+    spec.set_root(Some(root));
+    let mut mounts = spec.mounts().clone().unwrap_or_default();
+    mounts.extend(extra_mounts);
+    spec.set_mounts(Some(mounts));
+    if let Some(linux) = spec.linux_mut() {
+        linux.set_cgroups_path(Some(format!("/wharf/{id}").into()));
+        if opts.privileged {
+            linux.set_seccomp(None);
+            linux.set_masked_paths(Some(Vec::new()));
+            linux.set_readonly_paths(Some(Vec::new()));
+        } else {
+            linux.set_seccomp(Some(wharf_runtime::seccomp::docker::default_profile(&caps)));
+        }
+        let mut res = LinuxResources::default();
+        if let Some(m) = opts.memory {
+            let mut mem = LinuxMemory::default();
+            mem.set_limit(Some(m));
+            res.set_memory(Some(mem));
+        }
+        if let Some(cpus) = opts.cpus {
+            if cpus <= 0.0 {
+                return Err(EngineError::Invalid { what: "cpus".into(), reason: format!("{cpus} must be positive") });
+            }
+            let mut cpu = LinuxCpu::default();
+            cpu.set_period(Some(100_000));
+            cpu.set_quota(Some((cpus * 100_000.0) as i64));
+            res.set_cpu(Some(cpu));
+        }
+        if let Some(p) = opts.pids_limit {
+            let mut pids = LinuxPids::default();
+            pids.set_limit(p);
+            res.set_pids(Some(pids));
+        }
+        linux.set_resources(Some(res));
+    }
+    Ok(spec)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn opts() -> RunOptions {
+        RunOptions { image: "x".into(), ..Default::default() }
+    }
+
+    #[test]
+    fn command_rules() {
+        let img = RunConfig { entrypoint: Some(vec!["/ep".into()]), cmd: Some(vec!["a".into()]), ..Default::default() };
+        assert_eq!(command(&img, &opts()).unwrap(), ["/ep", "a"]);
+        let o = RunOptions { cmd: vec!["b".into()], ..opts() };
+        assert_eq!(command(&img, &o).unwrap(), ["/ep", "b"]);
+        let o = RunOptions { entrypoint: Some(vec!["sh".into()]), ..opts() };
+        assert_eq!(command(&img, &o).unwrap(), ["sh"], "a new entrypoint drops the image's Cmd");
+        assert!(matches!(command(&RunConfig::default(), &opts()), Err(EngineError::NoCommand)));
+    }
+
+    #[test]
+    fn environment_merges() {
+        let img = RunConfig { env: Some(vec!["PATH=/bin".into(), "A=1".into()]), ..Default::default() };
+        let o = RunOptions { env: vec!["A=2".into(), "B=3".into()], tty: true, ..opts() };
+        let env = environment(&img, &o, "h", "/root");
+        assert!(env.contains(&"PATH=/bin".to_string()));
+        assert!(env.contains(&"A=2".to_string()) && !env.contains(&"A=1".to_string()));
+        assert!(env.contains(&"TERM=xterm".to_string()) && env.contains(&"HOME=/root".to_string()) && env.contains(&"HOSTNAME=h".to_string()));
+    }
+
+    #[test]
+    fn capability_math() {
+        let set = capabilities(&["SYS_ADMIN".into()], &["NET_RAW".into()]).unwrap();
+        assert!(set.contains(&parse_cap("SYS_ADMIN").unwrap()) && !set.contains(&parse_cap("NET_RAW").unwrap()));
+        assert_eq!(capabilities(&[], &["ALL".into()]).unwrap().len(), 0);
+        assert!(capabilities(&["BOGUS".into()], &[]).is_err());
+    }
+}
