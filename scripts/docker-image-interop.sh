@@ -26,7 +26,9 @@ dk save -o "$work/docker-saved.tar" busybox:docker
 w load -i "$work/docker-saved.tar" >/dev/null
 [ "$(w image inspect busybox:docker | python3 -c 'import json,sys; print(json.load(sys.stdin)[0]["Id"])')" = "$docker_id" ] \
     || fail "wharf's ID of docker's image differs"
-echo "ok: docker save -> wharf load keeps image ID $docker_id"
+out=$(w run --rm busybox:docker echo ran-docker-image)
+[ "$out" = ran-docker-image ] || fail "wharf run of docker's image printed '$out'"
+echo "ok: docker save -> wharf load keeps image ID $docker_id, wharf runs it"
 
 # 2. wharf save (both shapes) -> docker load -> docker run
 wharf_id=$(w import --change 'CMD ["sh"]' "$tar" wharf/bb:1)

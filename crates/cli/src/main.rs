@@ -147,14 +147,20 @@ fn main() -> ExitCode {
     }
     if let Command::Run(args) = &cli.command {
         logging::init(None, false, false);
-        let result = wharf_engine::Engine::open(&cli.data_root).map_err(anyhow::Error::from).and_then(|e| commands::run::run(&e, args));
+        let result = wharf_engine::Engine::open(&cli.data_root)
+            .map_err(anyhow::Error::from)
+            .and_then(|e| commands::run::run(&e, args));
         return match result {
             Ok(code) => ExitCode::from(code.clamp(0, 255) as u8),
             Err(e) => {
                 eprintln!("Error: {e:#}");
                 // Docker's codes: 125 for the daemon/engine, 126/127 for the command.
                 let msg = format!("{e:#}");
-                ExitCode::from(if msg.contains("executable file not found") || msg.contains("no such executable") { 127 } else { 125 })
+                ExitCode::from(if msg.contains("executable file not found") || msg.contains("no such executable") {
+                    127
+                } else {
+                    125
+                })
             }
         };
     }

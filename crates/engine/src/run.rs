@@ -46,7 +46,9 @@ pub struct Engine {
 /// A fresh 64-hex-digit container id.
 pub fn new_id() -> Result<String> {
     let mut bytes = [0u8; 32];
-    fs::File::open("/dev/urandom").and_then(|mut f| f.read_exact(&mut bytes)).map_err(EngineError::io("read", "/dev/urandom"))?;
+    fs::File::open("/dev/urandom")
+        .and_then(|mut f| f.read_exact(&mut bytes))
+        .map_err(EngineError::io("read", "/dev/urandom"))?;
     Ok(bytes.iter().map(|b| format!("{b:02x}")).collect())
 }
 
@@ -80,7 +82,9 @@ impl Engine {
 
     fn mount_rootfs(&self, specs: &[wharf_image::snapshot::MountSpec], target: &Path) -> Result<()> {
         fs::create_dir_all(target).map_err(EngineError::io("create", target))?;
-        let m = specs.first().ok_or_else(|| EngineError::Invalid { what: "snapshot".into(), reason: "no mounts".into() })?;
+        let m = specs
+            .first()
+            .ok_or_else(|| EngineError::Invalid { what: "snapshot".into(), reason: "no mounts".into() })?;
         let result = if m.typ == "bind" {
             mount(Some(m.source.as_str()), target, None::<&str>, MsFlags::MS_BIND | MsFlags::MS_REC, None::<&str>)
         } else {
@@ -94,7 +98,10 @@ impl Engine {
     fn etc_files(dir: &Path, hostname: &str) -> Result<Vec<Mount>> {
         let files = [
             ("hostname", format!("{hostname}\n")),
-            ("hosts", format!("127.0.0.1\tlocalhost\n::1\tlocalhost ip6-localhost ip6-loopback\n127.0.1.1\t{hostname}\n")),
+            (
+                "hosts",
+                format!("127.0.0.1\tlocalhost\n::1\tlocalhost ip6-localhost ip6-loopback\n127.0.1.1\t{hostname}\n"),
+            ),
             ("resolv.conf", String::new()),
         ];
         let mut mounts = Vec::new();
@@ -130,8 +137,25 @@ impl Engine {
         let resolved = user::resolve(&rootfs, &user_spec)?;
         let hostname = opts.hostname.clone().unwrap_or_else(|| id[..12].to_string());
         let mounts = Self::etc_files(&dir, &hostname)?;
-        let spec = spec::build(&id, &run_config, &RunOptions { hostname: Some(hostname), ..opts.clone() }, &rootfs, &resolved, mounts)?;
-        let data = serde_json::to_vec(&spec).map_err(|e| EngineError::Invalid { what: "spec".into(), reason: e.to_string() })?;
+        let spec = spec::build(
+            &id,
+            &run_config,
+            &RunOptions { hostname: Some(hostname), ..opts.clone() },
+            &rootfs,
+            &resolved,
+            mounts,
+        )?;
+        // Docker creates a missing working directory, owned by the container's user.
+        if let Some(cwd) = spec.process().as_ref().map(|p| p.cwd().clone()) {
+            let path = wharf_runtime::mounts::secure_join(&rootfs, &cwd)?;
+            if !path.exists() {
+                fs::create_dir_all(&path).map_err(EngineError::io("create working directory", &path))?;
+                std::os::unix::fs::chown(&path, Some(resolved.uid), Some(resolved.gid))
+                    .map_err(EngineError::io("chown", &path))?;
+            }
+        }
+        let data = serde_json::to_vec(&spec)
+            .map_err(|e| EngineError::Invalid { what: "spec".into(), reason: e.to_string() })?;
         fs::write(dir.join("config.json"), data).map_err(EngineError::io("write", dir.join("config.json")))?;
         let code = self.runtime.run(&id, &CreateOptions { bundle: dir.clone(), ..Default::default() }, false)?;
         drop(teardown);

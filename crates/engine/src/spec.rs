@@ -47,7 +47,9 @@ pub fn capabilities(add: &[String], drop: &[String]) -> Result<HashSet<Capabilit
         set.remove(&parse_cap(d)?);
     }
     if add.iter().any(|a| a.eq_ignore_ascii_case("all")) {
-        let all = caps::all();
+        // "All" means all this process may grant: its bounding set (a sandboxed
+        // engine may lack some, and the kernel refuses those).
+        let all = caps::read(None, caps::CapSet::Bounding).unwrap_or_else(|_| caps::all());
         for c in all {
             if let Ok(cap) = parse_cap(&c.to_string()) {
                 set.insert(cap);
@@ -64,7 +66,10 @@ pub fn capabilities(add: &[String], drop: &[String]) -> Result<HashSet<Capabilit
 pub fn command(image: &RunConfig, opts: &RunOptions) -> Result<Vec<String>> {
     let (entrypoint, cmd) = match &opts.entrypoint {
         Some(ep) => (ep.clone(), opts.cmd.clone()),
-        None => (image.entrypoint.clone().unwrap_or_default(), if opts.cmd.is_empty() { image.cmd.clone().unwrap_or_default() } else { opts.cmd.clone() }),
+        None => (
+            image.entrypoint.clone().unwrap_or_default(),
+            if opts.cmd.is_empty() { image.cmd.clone().unwrap_or_default() } else { opts.cmd.clone() },
+        ),
     };
     let args: Vec<String> = entrypoint.into_iter().chain(cmd).collect();
     if args.is_empty() {
@@ -103,15 +108,29 @@ pub fn environment(image: &RunConfig, opts: &RunOptions, hostname: &str, home: &
 }
 
 /// Builds the container's spec. `rootfs` is the mounted root filesystem.
-pub fn build(id: &str, image: &RunConfig, opts: &RunOptions, rootfs: &Path, user: &Resolved, extra_mounts: Vec<Mount>) -> Result<Spec> {
+pub fn build(
+    id: &str,
+    image: &RunConfig,
+    opts: &RunOptions,
+    rootfs: &Path,
+    user: &Resolved,
+    extra_mounts: Vec<Mount>,
+) -> Result<Spec> {
     let mut spec = wharf_runtime::spec::default_spec(false);
     let hostname = opts.hostname.clone().unwrap_or_else(|| id[..12].to_string());
     let mut process = spec.process().clone().unwrap_or_default();
     process.set_args(Some(command(image, opts)?));
     process.set_env(Some(environment(image, opts, &hostname, &user.home)));
-    let cwd = opts.workdir.clone().or_else(|| image.working_dir.clone().filter(|w| !w.is_empty())).unwrap_or_else(|| "/".into());
+    let cwd = opts
+        .workdir
+        .clone()
+        .or_else(|| image.working_dir.clone().filter(|w| !w.is_empty()))
+        .unwrap_or_else(|| "/".into());
     if !cwd.starts_with('/') {
-        return Err(EngineError::Invalid { what: "working directory".into(), reason: format!("{cwd:?} is not absolute") });
+        return Err(EngineError::Invalid {
+            what: "working directory".into(),
+            reason: format!("{cwd:?} is not absolute"),
+        });
     }
     process.set_cwd(cwd.into());
     process.set_terminal(Some(opts.tty));
@@ -121,7 +140,11 @@ pub fn build(id: &str, image: &RunConfig, opts: &RunOptions, rootfs: &Path, user
     u.set_gid(user.gid);
     u.set_additional_gids((!user.additional_gids.is_empty()).then(|| user.additional_gids.clone()));
     process.set_user(u);
-    let caps = if opts.privileged { capabilities(&["ALL".into()], &[])? } else { capabilities(&opts.cap_add, &opts.cap_drop)? };
+    let caps = if opts.privileged {
+        capabilities(&["ALL".into()], &[])?
+    } else {
+        capabilities(&opts.cap_add, &opts.cap_drop)?
+    };
     let mut c = LinuxCapabilities::default();
     c.set_bounding(Some(caps.clone()));
     c.set_effective(Some(caps.clone()));
@@ -198,7 +221,11 @@ mod tests {
         let env = environment(&img, &o, "h", "/root");
         assert!(env.contains(&"PATH=/bin".to_string()));
         assert!(env.contains(&"A=2".to_string()) && !env.contains(&"A=1".to_string()));
-        assert!(env.contains(&"TERM=xterm".to_string()) && env.contains(&"HOME=/root".to_string()) && env.contains(&"HOSTNAME=h".to_string()));
+        assert!(
+            env.contains(&"TERM=xterm".to_string())
+                && env.contains(&"HOME=/root".to_string())
+                && env.contains(&"HOSTNAME=h".to_string())
+        );
     }
 
     #[test]

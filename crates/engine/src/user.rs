@@ -26,14 +26,21 @@ pub fn resolve(root: &Path, spec: &str) -> Result<Resolved> {
         None => (spec, None),
     };
     let user = if user.is_empty() { "0" } else { user };
-    let entry = passwd.lines().map(|l| l.split(':').collect::<Vec<_>>()).find(|f| f.len() >= 7 && (f[0] == user || f[2] == user));
+    let entry = passwd
+        .lines()
+        .map(|l| l.split(':').collect::<Vec<_>>())
+        .find(|f| f.len() >= 7 && (f[0] == user || f[2] == user));
     let (uid, mut gid, name, home) = match (&entry, user.parse::<u32>()) {
         (Some(f), _) => (f[2].parse().unwrap_or(0), f[3].parse().unwrap_or(0), f[0].to_string(), f[5].to_string()),
         (None, Ok(uid)) => (uid, uid, String::new(), "/".to_string()),
         (None, Err(_)) => return Err(EngineError::NoSuchUser(user.to_string())),
     };
     if let Some(g) = grp {
-        gid = match group.lines().map(|l| l.split(':').collect::<Vec<_>>()).find(|f| f.len() >= 3 && (f[0] == g || f[2] == g)) {
+        gid = match group
+            .lines()
+            .map(|l| l.split(':').collect::<Vec<_>>())
+            .find(|f| f.len() >= 3 && (f[0] == g || f[2] == g))
+        {
             Some(f) => f[2].parse().unwrap_or(0),
             None => g.parse().map_err(|_| EngineError::NoSuchGroup(g.to_string()))?,
         };
@@ -61,7 +68,11 @@ mod tests {
     fn resolves_like_docker() {
         let tmp = tempfile::tempdir().unwrap();
         std::fs::create_dir(tmp.path().join("etc")).unwrap();
-        std::fs::write(tmp.path().join("etc/passwd"), "root:x:0:0:root:/root:/bin/sh\napp:x:1000:1000::/home/app:/bin/sh\n").unwrap();
+        std::fs::write(
+            tmp.path().join("etc/passwd"),
+            "root:x:0:0:root:/root:/bin/sh\napp:x:1000:1000::/home/app:/bin/sh\n",
+        )
+        .unwrap();
         std::fs::write(tmp.path().join("etc/group"), "root:x:0:\napp:x:1000:\nwheel:x:10:app\n").unwrap();
         let r = resolve(tmp.path(), "").unwrap();
         assert_eq!((r.uid, r.gid, r.home.as_str()), (0, 0, "/root"));

@@ -1,4 +1,4 @@
 pub mod images;
 pub mod registry;
-pub mod runtime;
 pub mod run;
+pub mod runtime;
