@@ -13,7 +13,7 @@ use wharf_image::archive::Format;
 use wharf_image::manifest::RunConfig;
 use wharf_image::Images;
 
-/// Docker's "4.26MB": SI units, three significant digits.
+/// Docker's "4.26MB": SI units, three significant digits (`%.3g`).
 pub fn human_size(bytes: u64) -> String {
     let units = ["B", "kB", "MB", "GB", "TB"];
     let mut v = bytes as f64;
@@ -22,11 +22,10 @@ pub fn human_size(bytes: u64) -> String {
         v /= 1000.0;
         i += 1;
     }
-    if i == 0 {
-        format!("{bytes}B")
-    } else {
-        format!("{}{}", format!("{v:.3}").trim_end_matches('0').trim_end_matches('.'), units[i]).replace(".000", "")
-    }
+    let digits = if v >= 100.0 { 0 } else if v >= 10.0 { 1 } else { 2 };
+    let text = format!("{v:.digits$}");
+    let text = if text.contains('.') { text.trim_end_matches('0').trim_end_matches('.') } else { &text };
+    format!("{text}{}", units[i])
 }
 
 /// "3 minutes ago", as Docker prints it.
