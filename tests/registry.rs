@@ -370,3 +370,101 @@ fn bearer_token_auth() {
     let out = b.ok(&["pull", &name]);
     assert!(out.contains("Downloaded newer image"), "{out}");
 }
+
+/// Writes `data` as a blob of an OCI layout; returns its descriptor.
+fn put_blob(layout: &Path, media_type: &str, data: &[u8]) -> Value {
+    use sha2::Digest;
+    let hex = format!("{:x}", sha2::Sha256::digest(data));
+    std::fs::write(layout.join("blobs/sha256").join(&hex), data).unwrap();
+    serde_json::json!({"mediaType": media_type, "digest": format!("sha256:{hex}"), "size": data.len()})
+}
+
+#[test]
+fn multi_platform_index_and_platform_flag() {
+    let reg = Registry::start(None);
+    let a = Wharf::new();
+    a.import_busybox("busybox:local");
+    let layout = a.dir.path().join("multi");
+    a.ok(&["save", "--format", "oci-dir", "-o", layout.to_str().unwrap(), "busybox:local"]);
+    // Turn the single image into an index: the same layer as linux/amd64 and linux/arm64/v8.
+    let index: Value = serde_json::from_slice(&std::fs::read(layout.join("index.json")).unwrap()).unwrap();
+    let mdesc = &index["manifests"][0];
+    let manifest: Value = serde_json::from_slice(
+        &std::fs::read(layout.join("blobs/sha256").join(&mdesc["digest"].as_str().unwrap()[7..])).unwrap(),
+    )
+    .unwrap();
+    let config: Value = serde_json::from_slice(
+        &std::fs::read(layout.join("blobs/sha256").join(&manifest["config"]["digest"].as_str().unwrap()[7..])).unwrap(),
+    )
+    .unwrap();
+    let mut arm_config = config.clone();
+    arm_config["architecture"] = "arm64".into();
+    arm_config["variant"] = "v8".into();
+    let arm_cfg =
+        put_blob(&layout, "application/vnd.oci.image.config.v1+json", &serde_json::to_vec(&arm_config).unwrap());
+    let mut arm_manifest = manifest.clone();
+    arm_manifest["config"] = arm_cfg;
+    let arm =
+        put_blob(&layout, "application/vnd.oci.image.manifest.v1+json", &serde_json::to_vec(&arm_manifest).unwrap());
+    let mut amd = mdesc.clone();
+    amd.as_object_mut().unwrap().remove("annotations");
+    amd["platform"] = serde_json::json!({"architecture": "amd64", "os": "linux"});
+    let mut arm = arm;
+    arm["platform"] = serde_json::json!({"architecture": "arm64", "os": "linux", "variant": "v8"});
+    let idx = serde_json::json!({"schemaVersion": 2, "mediaType": "application/vnd.oci.image.index.v1+json", "manifests": [amd, arm]});
+    let idx_desc = put_blob(&layout, "application/vnd.oci.image.index.v1+json", &serde_json::to_vec(&idx).unwrap());
+    let mut top = idx_desc.clone();
+    top["annotations"] = serde_json::json!({"org.opencontainers.image.ref.name": "multi"});
+    std::fs::write(
+        layout.join("index.json"),
+        serde_json::to_vec(&serde_json::json!({"schemaVersion": 2, "manifests": [top]})).unwrap(),
+    )
+    .unwrap();
+    let name = format!("{}/multi:1", reg.host());
+    skopeo(&[
+        "copy",
+        "--all",
+        "--preserve-digests",
+        "--dest-tls-verify=false",
+        &format!("oci:{}:multi", layout.display()),
+        &format!("docker://{name}"),
+    ]);
+
+    let arch = |w: &Wharf| -> String {
+        let v: Value = serde_json::from_str(&w.ok(&["image", "inspect", &name])).unwrap();
+        v[0]["Architecture"].as_str().unwrap().to_string()
+    };
+    let host = Wharf::new();
+    host.ok(&["pull", &name]);
+    assert_eq!(arch(&host), "amd64");
+    assert_eq!(host.digest_of(&name), idx_desc["digest"].as_str().unwrap(), "the name points at the index");
+    let arm64 = Wharf::new();
+    arm64.ok(&["pull", "--platform", "linux/arm64", &name]);
+    assert_eq!(arch(&arm64), "arm64");
+    let none = Wharf::new();
+    let out = none.run(&["pull", "--platform", "linux/s390x", &name]);
+    assert!(!out.status.success());
+    assert!(
+        String::from_utf8_lossy(&out.stderr).contains("no manifest for platform linux/s390x"),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    // Only arm64 is local: pushing pushes that platform's manifest under the tag.
+    let back = format!("{}/multi-back:1", reg.host());
+    arm64.ok(&["tag", &name, &back]);
+    let out = arm64.run(&["push", &back]);
+    assert!(out.status.success(), "{}{}", String::from_utf8_lossy(&out.stdout), String::from_utf8_lossy(&out.stderr));
+    let raw: Value =
+        serde_json::from_str(&skopeo(&["inspect", "--raw", "--tls-verify=false", &format!("docker://{back}")]))
+            .unwrap();
+    assert_eq!(raw["config"]["digest"], arm_manifest["config"]["digest"]);
+    // With every platform local (loaded from the layout), the whole index goes up, digest kept.
+    let all = Wharf::new();
+    all.ok(&["load", "-i", layout.to_str().unwrap()]);
+    let full = format!("{}/multi-full:1", reg.host());
+    all.ok(&["tag", "multi", &full]);
+    all.ok(&["push", &full]);
+    let info: Value =
+        serde_json::from_str(&skopeo(&["inspect", "--tls-verify=false", &format!("docker://{full}")])).unwrap();
+    assert_eq!(info["Digest"], idx_desc["digest"]);
+}

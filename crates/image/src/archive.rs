@@ -412,6 +412,74 @@ impl Images {
     }
 }
 
+/// `export`: a container's filesystem (its mounted root) as a tar stream,
+/// keeping ownership, permission bits, mtimes, symlinks, hardlinks and device
+/// nodes; links are stored, never followed.
+pub fn export_dir(root: &Path, out: impl Write) -> Result<()> {
+    use std::collections::HashMap;
+    use std::os::unix::fs::{FileTypeExt, MetadataExt};
+    let mut b = tar::Builder::new(out);
+    let mut seen_inodes: HashMap<(u64, u64), PathBuf> = HashMap::new();
+    let mut stack = vec![PathBuf::new()];
+    while let Some(rel) = stack.pop() {
+        let dir = root.join(&rel);
+        let mut names: Vec<_> =
+            fs::read_dir(&dir).map_err(ImageError::io("export", &dir))?.flatten().map(|e| e.file_name()).collect();
+        names.sort();
+        // Reverse so the stack pops in name order.
+        for name in names.into_iter().rev() {
+            let rel_path = rel.join(&name);
+            let path = root.join(&rel_path);
+            let md = fs::symlink_metadata(&path).map_err(ImageError::io("export", &path))?;
+            let ft = md.file_type();
+            let mut h = tar::Header::new_gnu();
+            h.set_metadata_in_mode(&md, tar::HeaderMode::Complete);
+            h.set_mode(md.mode() & 0o7777);
+            h.set_size(0);
+            let fail = |e: io::Error| ImageError::Io { context: "export", path: path.clone(), source: e };
+            if ft.is_dir() {
+                h.set_entry_type(tar::EntryType::Directory);
+                b.append_data(&mut h, &rel_path, io::empty()).map_err(fail)?;
+                stack.push(rel_path);
+            } else if ft.is_symlink() {
+                h.set_entry_type(tar::EntryType::Symlink);
+                let target = fs::read_link(&path).map_err(ImageError::io("readlink", &path))?;
+                b.append_link(&mut h, &rel_path, target).map_err(fail)?;
+            } else if ft.is_file() {
+                if md.nlink() > 1 {
+                    if let Some(first) = seen_inodes.get(&(md.dev(), md.ino())) {
+                        h.set_entry_type(tar::EntryType::Link);
+                        b.append_link(&mut h, &rel_path, first).map_err(fail)?;
+                        continue;
+                    }
+                    seen_inodes.insert((md.dev(), md.ino()), rel_path.clone());
+                }
+                h.set_entry_type(tar::EntryType::Regular);
+                h.set_size(md.len());
+                let f = File::open(&path).map_err(ImageError::io("open", &path))?;
+                b.append_data(&mut h, &rel_path, f).map_err(fail)?;
+            } else {
+                let kind = if ft.is_char_device() {
+                    tar::EntryType::Char
+                } else if ft.is_block_device() {
+                    tar::EntryType::Block
+                } else if ft.is_fifo() {
+                    tar::EntryType::Fifo
+                } else {
+                    continue; // sockets are not archived
+                };
+                h.set_entry_type(kind);
+                let rdev = md.rdev();
+                let _ = h.set_device_major(nix::sys::stat::major(rdev) as u32);
+                let _ = h.set_device_minor(nix::sys::stat::minor(rdev) as u32);
+                b.append_data(&mut h, &rel_path, io::empty()).map_err(fail)?;
+            }
+        }
+    }
+    b.into_inner().map_err(ImageError::io("export", root))?;
+    Ok(())
+}
+
 fn verify_diff_ids(images: &Images, img: &Image) -> Result<()> {
     for (i, l) in img.manifest.layers.iter().enumerate() {
         let mut h =
@@ -579,6 +647,37 @@ mod tests {
         let err = dst.load(&archive[..]).unwrap_err();
         assert!(matches!(err, ImageError::DigestMismatch { .. }), "{err}");
         assert!(dst.list().unwrap().is_empty());
+    }
+
+    #[test]
+    fn export_keeps_metadata_and_symlinks() {
+        use std::os::unix::fs::PermissionsExt;
+        let tmp = tempfile::tempdir().unwrap();
+        let root = tmp.path().join("root");
+        fs::create_dir_all(root.join("etc")).unwrap();
+        fs::write(root.join("etc/app.conf"), "x").unwrap();
+        fs::set_permissions(root.join("etc/app.conf"), fs::Permissions::from_mode(0o640)).unwrap();
+        std::os::unix::fs::symlink("/etc/passwd", root.join("link")).unwrap();
+        fs::hard_link(root.join("etc/app.conf"), root.join("hard")).unwrap();
+        let mut out = Vec::new();
+        export_dir(&root, &mut out).unwrap();
+        let mut ar = tar::Archive::new(&out[..]);
+        let mut seen = BTreeMap::new();
+        for e in ar.entries().unwrap() {
+            let e = e.unwrap();
+            seen.insert(e.path().unwrap().display().to_string(), (e.header().entry_type(), e.header().mode().unwrap()));
+        }
+        // The first of two hardlinked names carries the data, the other links to it.
+        let kinds = [seen["hard"].0, seen["etc/app.conf"].0];
+        assert!(kinds.contains(&tar::EntryType::Regular) && kinds.contains(&tar::EntryType::Link), "{kinds:?}");
+        assert_eq!(seen["etc/app.conf"].1, 0o640);
+        assert_eq!(seen["link"].0, tar::EntryType::Symlink, "links are stored, not followed");
+        assert_eq!(seen["etc"].0, tar::EntryType::Directory);
+        // The export imports back as an image.
+        let b = tempfile::tempdir().unwrap();
+        let images = Images::open(b.path()).unwrap();
+        let img = images.import(&mut &out[..], Some("exported:1"), None, None).unwrap();
+        assert_eq!(img.manifest.layers.len(), 1);
     }
 
     #[test]

@@ -104,8 +104,27 @@ impl Images {
     }
 
     /// Follows `target` (an index or a manifest) to this platform's image.
+    /// Prefers this machine's platform; an index whose host manifest was never
+    /// fetched (`pull --platform`) resolves to the platform that was.
     pub fn image(&self, target: &Descriptor) -> Result<Image> {
-        self.image_for(target, &self.platform)
+        match self.image_for(target, &self.platform) {
+            Err(ImageError::BlobNotFound(_)) | Err(ImageError::NoPlatform(..))
+                if media::is_index(&target.media_type) =>
+            {
+                let index: Index = manifest::parse("index", &self.content.read_all(&target.digest)?)?;
+                let present = index
+                    .manifests
+                    .iter()
+                    .filter(|d| media::is_manifest(&d.media_type))
+                    .find(|d| self.content.stat(&d.digest).ok().flatten().is_some())
+                    .and_then(|d| d.platform.clone())
+                    .ok_or_else(|| {
+                        ImageError::BlobNotFound(format!("no manifest of index {} is present", target.digest))
+                    })?;
+                self.image_for(target, &present)
+            }
+            other => other,
+        }
     }
 
     pub fn image_for(&self, target: &Descriptor, platform: &Platform) -> Result<Image> {
@@ -251,7 +270,10 @@ impl Images {
                     "several repositories (use a name, or force)".into(),
                 ));
             }
-            if in_use(&img.config_digest) && !force {
+            let top = img.chain_ids().pop();
+            let used_by_container =
+                top.is_some_and(|t| self.snapshots.active_parents().map(|p| p.contains(&t)).unwrap_or(false));
+            if (in_use(&img.config_digest) || used_by_container) && !force {
                 return Err(ImageError::InUse(s.to_string(), "a container".into()));
             }
             same.iter().map(|r| r.name.clone()).collect()
@@ -314,6 +336,15 @@ impl Images {
     pub fn gc(&self, keep: &[Digest]) -> Result<Freed> {
         let (blobs, mut chains) = self.reachable()?;
         chains.extend(keep.iter().cloned());
+        // Layers under a container's writable view stay, with all their ancestors.
+        let parents: BTreeMap<Digest, Option<Digest>> = self.snapshots.list()?.into_iter().collect();
+        for top in self.snapshots.active_parents()? {
+            let mut cur = Some(top);
+            while let Some(c) = cur {
+                cur = parents.get(&c).cloned().flatten();
+                chains.insert(c);
+            }
+        }
         let mut freed = Freed::default();
         for (d, size) in self.content.list()? {
             if !blobs.contains(&d) {
@@ -555,6 +586,22 @@ mod tests {
         assert_eq!(out.last().unwrap(), &format!("Deleted: {}", img.id()));
         assert!(images.content.list().unwrap().is_empty(), "blobs freed");
         assert!(images.snapshots.list().unwrap().is_empty(), "snapshots freed");
+    }
+
+    #[test]
+    fn layers_under_a_container_survive_gc() {
+        let tmp = tempfile::tempdir().unwrap();
+        let images = Images::open(tmp.path()).unwrap();
+        let img = images.import(&mut &rootfs_tar(&[("a", "1")])[..], Some("app:1"), None, None).unwrap();
+        images.prepare_rootfs("c1", &img).unwrap();
+        assert!(matches!(images.remove("app:1", false, &|_| false), Err(ImageError::InUse(..))), "a container uses it");
+        images.remove("app:1", true, &|_| false).unwrap();
+        assert!(images.list().unwrap().is_empty());
+        assert_eq!(images.snapshots.list().unwrap().len(), 1, "the container's layers stay");
+        images.snapshots.remove_active("c1").unwrap();
+        let freed = images.gc(&[]).unwrap();
+        assert_eq!(freed.snapshots.len(), 1);
+        assert!(images.snapshots.list().unwrap().is_empty());
     }
 
     #[test]

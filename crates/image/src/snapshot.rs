@@ -38,6 +38,8 @@ pub trait Snapshotter: Send + Sync {
     fn remove_committed(&self, chain: &Digest) -> Result<()>;
     /// Committed chains, with their parent.
     fn list(&self) -> Result<Vec<(Digest, Option<Digest>)>>;
+    /// The committed chain every writable view stands on (to keep them from GC).
+    fn active_parents(&self) -> Result<Vec<Digest>>;
     /// Bytes used by a committed snapshot's own layer.
     fn usage(&self, chain: &Digest) -> Result<u64>;
 }
@@ -150,6 +152,7 @@ impl Snapshotter for OverlaySnapshotter {
                 options: vec!["rbind".into(), "rw".into()],
             }]);
         };
+        fs::write(dir.join("parent"), parent.to_string()).map_err(ImageError::io("write", dir.join("parent")))?;
         let lowers: Vec<String> = self.lowers(parent)?.iter().map(|p| p.display().to_string()).collect();
         Ok(vec![MountSpec {
             typ: "overlay".into(),
@@ -210,6 +213,17 @@ impl Snapshotter for OverlaySnapshotter {
             }
         }
         out.sort();
+        Ok(out)
+    }
+
+    fn active_parents(&self) -> Result<Vec<Digest>> {
+        let dir = self.root.join("active");
+        let mut out = Vec::new();
+        for e in fs::read_dir(&dir).map_err(ImageError::io("list", &dir))?.flatten() {
+            if let Some(d) = fs::read_to_string(e.path().join("parent")).ok().and_then(|s| s.trim().parse().ok()) {
+                out.push(d);
+            }
+        }
         Ok(out)
     }
 

@@ -284,9 +284,13 @@ pub fn inspect(store: &Images, names: &[String]) -> Result<()> {
     let mut out = Vec::new();
     let mut missing = Vec::new();
     for n in names {
-        let Ok((_, img)) = store.resolve(n) else {
-            missing.push(n.clone());
-            continue;
+        let img = match store.resolve(n) {
+            Ok((_, img)) => img,
+            Err(wharf_image::ImageError::ImageNotFound(_)) => {
+                missing.push(n.clone());
+                continue;
+            }
+            Err(e) => return Err(e.into()),
         };
         let tags = store.names_of(&img)?;
         let repo_digests: Vec<String> = tags

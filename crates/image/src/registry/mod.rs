@@ -117,7 +117,15 @@ impl Client {
         let body = resp.into_string().unwrap_or_default();
         let detail = serde_json::from_str::<serde_json::Value>(&body)
             .ok()
-            .and_then(|v| v["errors"][0]["message"].as_str().map(str::to_string))
+            .and_then(|v| {
+                let e = &v["errors"][0];
+                let msg = e["message"].as_str()?.to_string();
+                Some(match &e["detail"] {
+                    serde_json::Value::Null => msg,
+                    serde_json::Value::String(d) => format!("{msg} ({d})"),
+                    d => format!("{msg} ({d})"),
+                })
+            })
             .unwrap_or_else(|| body.chars().take(200).collect());
         let msg = match code {
             401 => format!(
@@ -532,11 +540,30 @@ impl Client {
     pub fn push(&self, images: &Images, r: &Reference, progress: &dyn Progress) -> Result<Digest> {
         let rec = images.db.get(&r.to_string())?.ok_or_else(|| ImageError::ImageNotFound(r.familiar()))?;
         progress.update("", &format!("The push refers to repository [{}]", r.name()), 0, None);
-        let mut manifests = vec![rec.target.clone()];
-        if media::is_index(&rec.target.media_type) {
-            let idx: Index = manifest::parse("index", &images.content.read_all(&rec.target.digest)?)?;
+        let mut target = rec.target.clone();
+        let mut manifests = vec![target.clone()];
+        if media::is_index(&target.media_type) {
+            let idx: Index = manifest::parse("index", &images.content.read_all(&target.digest)?)?;
+            let total = idx.manifests.len();
             manifests =
                 idx.manifests.into_iter().filter(|d| images.content.stat(&d.digest).ok().flatten().is_some()).collect();
+            if manifests.len() < total {
+                // Only some platforms were pulled: the index cannot be pushed whole,
+                // so the tag gets the local platform's manifest (as Docker does).
+                let img = images.image(&target)?;
+                target = manifests
+                    .iter()
+                    .find(|d| d.digest == img.manifest_digest)
+                    .cloned()
+                    .ok_or_else(|| ImageError::BlobNotFound(img.manifest_digest.to_string()))?;
+                progress.update(
+                    "",
+                    &format!("Pushing only the local platform's manifest {} of an incomplete index", target.digest),
+                    0,
+                    None,
+                );
+                manifests = vec![target.clone()];
+            }
         }
         let sources = images.sources()?;
         for md in &manifests {
@@ -547,21 +574,16 @@ impl Client {
                 let src = sources.get(&desc.digest.to_string()).cloned().unwrap_or_default();
                 self.push_blob(images, r, &desc, &src, progress)
             })?;
-            if md.digest != rec.target.digest {
+            if md.digest != target.digest {
                 self.put_manifest(images, r, md, &md.digest.to_string())?;
             }
         }
-        let reference = r.tag().map(str::to_string).unwrap_or_else(|| rec.target.digest.to_string());
-        self.put_manifest(images, r, &rec.target, &reference)?;
-        progress.update(
-            "",
-            &format!("{}: digest: {} size: {}", reference, rec.target.digest, rec.target.size),
-            0,
-            None,
-        );
-        let img = images.image(&rec.target)?;
+        let reference = r.tag().map(str::to_string).unwrap_or_else(|| target.digest.to_string());
+        self.put_manifest(images, r, &target, &reference)?;
+        progress.update("", &format!("{}: digest: {} size: {}", reference, target.digest, target.size), 0, None);
+        let img = images.image(&target)?;
         images.record_source(&img, r)?;
-        Ok(rec.target.digest)
+        Ok(target.digest)
     }
 
     fn put_manifest(&self, images: &Images, r: &Reference, desc: &Descriptor, reference: &str) -> Result<()> {
