@@ -29,6 +29,15 @@ enum Command {
     Runtime(Box<commands::runtime::RuntimeArgs>),
     /// Run a command in a new container (foreground)
     Run(Box<commands::run::RunArgs>),
+    /// Serve the Docker Engine API
+    Daemon(commands::daemon::DaemonArgs),
+    /// Supervise one container (started by the daemon)
+    #[command(hide = true)]
+    Monitor {
+        #[arg(long, default_value_t = 0)]
+        attachers: usize,
+        id: String,
+    },
     /// Manage images
     Image {
         #[command(subcommand)]
@@ -112,7 +121,9 @@ fn runtime_invocation(args: &[String]) -> bool {
 fn run(cli: Cli) -> anyhow::Result<()> {
     let store = || wharf_image::Images::open(cli.data_root.join("image"));
     match &cli.command {
-        Command::Runtime(_) | Command::Run(_) => unreachable!("handled before"),
+        Command::Runtime(_) | Command::Run(_) | Command::Daemon(_) | Command::Monitor { .. } => {
+            unreachable!("handled before")
+        }
         Command::Image { verb } => img::image(&store()?, verb),
         Command::Images(a) => img::images(&store()?, a),
         Command::Import(a) => img::import(&store()?, a),
@@ -144,6 +155,27 @@ fn main() -> ExitCode {
     let cli = Cli::parse_from(&args);
     if let Command::Runtime(rt) = cli.command {
         return commands::runtime::main(*rt);
+    }
+    if let Command::Monitor { attachers, id } = &cli.command {
+        // The monitor forks the container's init: seal it like the runtime.
+        seal::ensure_sealed();
+        let code = match wharf_engine::Engine::open(&cli.data_root) {
+            Ok(engine) => wharf_engine::monitor::monitor_main(&engine, id, *attachers),
+            Err(e) => {
+                println!("error: {e}");
+                1
+            }
+        };
+        return ExitCode::from(code.clamp(0, 255) as u8);
+    }
+    if let Command::Daemon(args) = &cli.command {
+        return match commands::daemon::run(args, &cli.data_root, &cli.insecure_registry) {
+            Ok(()) => ExitCode::SUCCESS,
+            Err(e) => {
+                eprintln!("Error: {e:#}");
+                ExitCode::FAILURE
+            }
+        };
     }
     if let Command::Run(args) = &cli.command {
         logging::init(None, false, false);

@@ -15,6 +15,12 @@ pub enum EngineError {
     Io { context: &'static str, path: std::path::PathBuf, source: std::io::Error },
     #[error("no command specified")]
     NoCommand,
+    #[error("No such container: {0}")]
+    NoSuchContainer(String),
+    #[error("{0}")]
+    Conflict(String),
+    #[error("{0}")]
+    Other(String),
 }
 
 pub type Result<T, E = EngineError> = std::result::Result<T, E>;

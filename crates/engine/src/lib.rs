@@ -7,10 +7,13 @@
 
 #![forbid(unsafe_code)]
 
+pub mod containers;
 pub mod error;
+pub mod monitor;
 pub mod run;
 pub mod spec;
 pub mod user;
 
+pub use containers::{Container, CreateRequest, State, Status};
 pub use error::{EngineError, Result};
 pub use run::{Engine, RunOptions};

@@ -17,7 +17,8 @@ use crate::error::{EngineError, Result};
 use crate::{spec, user};
 
 /// What `run` was asked for (Docker's `run` flags, already parsed).
-#[derive(Debug, Clone, Default)]
+#[derive(Debug, Clone, Default, serde::Serialize, serde::Deserialize)]
+#[serde(default)]
 pub struct RunOptions {
     pub image: String,
     pub cmd: Vec<String>,
@@ -120,44 +121,66 @@ impl Engine {
         Ok(mounts)
     }
 
+    pub fn root(&self) -> &Path {
+        &self.root
+    }
+
+    pub fn runtime(&self) -> &Native {
+        &self.runtime
+    }
+
+    /// Mounts the container's root filesystem (its writable layer over the
+    /// image) and writes `config.json` into its directory, which becomes the
+    /// OCI bundle. Returns the bundle directory.
+    pub fn prepare_bundle(&self, id: &str, opts: &RunOptions) -> Result<PathBuf> {
+        let (_, img) = self.images.resolve(&opts.image)?;
+        let dir = self.root.join("containers").join(id);
+        fs::create_dir_all(&dir).map_err(EngineError::io("create", &dir))?;
+        let specs = self.images.prepare_rootfs(id, &img)?;
+        let rootfs = dir.join("rootfs");
+        self.mount_rootfs(&specs, &rootfs)?;
+        let result = (|| {
+            let run_config = Images::run_config(&img);
+            let user_spec = opts.user.clone().or(run_config.user.clone()).unwrap_or_default();
+            let resolved = user::resolve(&rootfs, &user_spec)?;
+            let hostname = opts.hostname.clone().unwrap_or_else(|| id[..12].to_string());
+            let mounts = Self::etc_files(&dir, &hostname)?;
+            let spec = spec::build(
+                id,
+                &run_config,
+                &RunOptions { hostname: Some(hostname), ..opts.clone() },
+                &rootfs,
+                &resolved,
+                mounts,
+            )?;
+            // Docker creates a missing working directory, owned by the container's user.
+            if let Some(cwd) = spec.process().as_ref().map(|p| p.cwd().clone()) {
+                let path = wharf_runtime::mounts::secure_join(&rootfs, &cwd)?;
+                if !path.exists() {
+                    fs::create_dir_all(&path).map_err(EngineError::io("create working directory", &path))?;
+                    std::os::unix::fs::chown(&path, Some(resolved.uid), Some(resolved.gid))
+                        .map_err(EngineError::io("chown", &path))?;
+                }
+            }
+            let data = serde_json::to_vec(&spec)
+                .map_err(|e| EngineError::Invalid { what: "spec".into(), reason: e.to_string() })?;
+            fs::write(dir.join("config.json"), data).map_err(EngineError::io("write", dir.join("config.json")))
+        })();
+        if let Err(e) = result {
+            let _ = umount2(&rootfs, MntFlags::MNT_DETACH);
+            return Err(e);
+        }
+        Ok(dir)
+    }
+
     /// Runs a container in the foreground and removes it afterwards; returns
     /// the exit code. Forks: call from a single-threaded process.
     pub fn run(&self, opts: &RunOptions) -> Result<i32> {
-        let (_, img) = self.images.resolve(&opts.image)?;
         let id = new_id()?;
-        let dir = self.root.join("containers").join(&id);
-        fs::create_dir_all(&dir).map_err(EngineError::io("create", &dir))?;
         let mut teardown = Teardown { engine: self, id: id.clone(), rootfs: None };
-        let specs = self.images.prepare_rootfs(&id, &img)?;
-        let rootfs = dir.join("rootfs");
-        self.mount_rootfs(&specs, &rootfs)?;
-        teardown.rootfs = Some(rootfs.clone());
-        let run_config = Images::run_config(&img);
-        let user_spec = opts.user.clone().or(run_config.user.clone()).unwrap_or_default();
-        let resolved = user::resolve(&rootfs, &user_spec)?;
-        let hostname = opts.hostname.clone().unwrap_or_else(|| id[..12].to_string());
-        let mounts = Self::etc_files(&dir, &hostname)?;
-        let spec = spec::build(
-            &id,
-            &run_config,
-            &RunOptions { hostname: Some(hostname), ..opts.clone() },
-            &rootfs,
-            &resolved,
-            mounts,
-        )?;
-        // Docker creates a missing working directory, owned by the container's user.
-        if let Some(cwd) = spec.process().as_ref().map(|p| p.cwd().clone()) {
-            let path = wharf_runtime::mounts::secure_join(&rootfs, &cwd)?;
-            if !path.exists() {
-                fs::create_dir_all(&path).map_err(EngineError::io("create working directory", &path))?;
-                std::os::unix::fs::chown(&path, Some(resolved.uid), Some(resolved.gid))
-                    .map_err(EngineError::io("chown", &path))?;
-            }
-        }
-        let data = serde_json::to_vec(&spec)
-            .map_err(|e| EngineError::Invalid { what: "spec".into(), reason: e.to_string() })?;
-        fs::write(dir.join("config.json"), data).map_err(EngineError::io("write", dir.join("config.json")))?;
-        let code = self.runtime.run(&id, &CreateOptions { bundle: dir.clone(), ..Default::default() }, false)?;
+        let dir = self.prepare_bundle(&id, opts)?;
+        teardown.rootfs = Some(dir.join("rootfs"));
+        let code = self.runtime.run(&id, &CreateOptions { bundle: dir, ..Default::default() }, false)?;
         drop(teardown);
         Ok(code)
     }

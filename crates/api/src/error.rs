@@ -1,0 +1,86 @@
+//! API errors: a status code and Docker's `{"message": ...}` body. The one
+//! place where library errors become HTTP statuses.
+
+use hyper::StatusCode;
+use wharf_engine::EngineError;
+use wharf_image::ImageError;
+
+#[derive(Debug, thiserror::Error)]
+#[error("{message}")]
+pub struct ApiError {
+    pub status: StatusCode,
+    pub message: String,
+}
+
+pub type Result<T, E = ApiError> = std::result::Result<T, E>;
+
+impl ApiError {
+    pub fn new(status: StatusCode, message: impl Into<String>) -> Self {
+        ApiError { status, message: message.into() }
+    }
+    pub fn bad_request(message: impl Into<String>) -> Self {
+        Self::new(StatusCode::BAD_REQUEST, message)
+    }
+    pub fn not_found(message: impl Into<String>) -> Self {
+        Self::new(StatusCode::NOT_FOUND, message)
+    }
+    pub fn conflict(message: impl Into<String>) -> Self {
+        Self::new(StatusCode::CONFLICT, message)
+    }
+    pub fn internal(message: impl Into<String>) -> Self {
+        Self::new(StatusCode::INTERNAL_SERVER_ERROR, message)
+    }
+    pub fn not_implemented(message: impl Into<String>) -> Self {
+        Self::new(StatusCode::NOT_IMPLEMENTED, message)
+    }
+}
+
+/// How each library error maps to a status (Docker's choices).
+pub fn status_of_image(e: &ImageError) -> StatusCode {
+    match e {
+        ImageError::ImageNotFound(_) | ImageError::BlobNotFound(_) | ImageError::NoPlatform(..) => {
+            StatusCode::NOT_FOUND
+        }
+        ImageError::InvalidReference(_)
+        | ImageError::InvalidDigest(_)
+        | ImageError::Invalid { .. }
+        | ImageError::UnsafeEntry { .. } => StatusCode::BAD_REQUEST,
+        ImageError::InUse(..) => StatusCode::CONFLICT,
+        ImageError::Registry { message, .. } if message.contains("not found") => StatusCode::NOT_FOUND,
+        ImageError::Registry { message, .. } if message.contains("unauthorized") || message.contains("denied") => {
+            StatusCode::FORBIDDEN
+        }
+        _ => StatusCode::INTERNAL_SERVER_ERROR,
+    }
+}
+
+impl From<ImageError> for ApiError {
+    fn from(e: ImageError) -> Self {
+        let message = match &e {
+            ImageError::ImageNotFound(name) => format!("No such image: {name}"),
+            _ => e.to_string(),
+        };
+        ApiError { status: status_of_image(&e), message }
+    }
+}
+
+impl From<EngineError> for ApiError {
+    fn from(e: EngineError) -> Self {
+        match e {
+            EngineError::Image(i) => i.into(),
+            EngineError::NoSuchContainer(ref id) => ApiError::not_found(format!("No such container: {id}")),
+            EngineError::Conflict(ref m) => ApiError::conflict(m.clone()),
+            EngineError::Invalid { .. }
+            | EngineError::NoCommand
+            | EngineError::NoSuchUser(_)
+            | EngineError::NoSuchGroup(_) => ApiError::bad_request(e.to_string()),
+            other => ApiError::internal(other.to_string()),
+        }
+    }
+}
+
+impl From<std::io::Error> for ApiError {
+    fn from(e: std::io::Error) -> Self {
+        ApiError::internal(e.to_string())
+    }
+}

@@ -1,0 +1,84 @@
+//! Wharf's Docker Engine API server (v1.41 over a unix socket): HTTP is
+//! translated into engine and image calls; only this crate knows the Docker
+//! wire types. Blocking library work runs on tokio's blocking pool.
+//!
+//! **Architecture invariant:** handlers never touch container state
+//! directly; they call `wharf_engine::Engine` and `wharf_image::Images`.
+
+pub mod body;
+pub mod error;
+mod query;
+mod routes;
+
+use std::collections::HashMap;
+use std::path::PathBuf;
+use std::sync::{Arc, Mutex};
+
+use hyper::server::conn::http1;
+use hyper::service::service_fn;
+use hyper_util::rt::TokioIo;
+use tokio::net::UnixListener;
+
+pub const API_VERSION: &str = "1.41";
+pub const MIN_API_VERSION: &str = "1.24";
+
+/// Daemon settings (dockerd's flag names where they apply).
+#[derive(Debug, Clone)]
+pub struct Config {
+    pub socket: PathBuf,
+    pub data_root: PathBuf,
+    pub exec_root: PathBuf,
+    pub insecure_registries: Vec<String>,
+    /// The `wharf` binary, run as each container's monitor.
+    pub monitor_exe: PathBuf,
+}
+
+pub struct State {
+    pub config: Config,
+    pub engine: wharf_engine::Engine,
+    /// Attach requests waiting for their container to start, per container id.
+    pub pending_attach: Mutex<HashMap<String, usize>>,
+    /// Exit notifications per container, for `wait` and auto-removal.
+    pub exits: Mutex<HashMap<String, tokio::sync::watch::Sender<routes::ExitEvent>>>,
+}
+
+/// Binds the socket and serves until the process is stopped.
+pub async fn serve(config: Config) -> std::io::Result<()> {
+    if let Some(dir) = config.socket.parent() {
+        std::fs::create_dir_all(dir)?;
+    }
+    std::fs::create_dir_all(&config.exec_root)?;
+    let _ = std::fs::remove_file(&config.socket);
+    let engine = wharf_engine::Engine::open(&config.data_root).map_err(std::io::Error::other)?;
+    if let Err(e) = engine.reconcile() {
+        tracing::warn!("reconcile containers: {e}");
+    }
+    let listener = UnixListener::bind(&config.socket)?;
+    std::fs::set_permissions(&config.socket, std::os::unix::fs::PermissionsExt::from_mode(0o660))?;
+    tracing::info!("API listening on {}", config.socket.display());
+    let running: Vec<String> = engine
+        .list()
+        .map(|l| l.into_iter().filter(|c| c.state.status == wharf_engine::Status::Running).map(|c| c.id).collect())
+        .unwrap_or_default();
+    let state = Arc::new(State {
+        config,
+        engine,
+        pending_attach: Mutex::new(HashMap::new()),
+        exits: Mutex::new(HashMap::new()),
+    });
+    // Containers that kept running while the daemon was down are followed again.
+    for id in running {
+        routes::supervise(state.clone(), id);
+    }
+    loop {
+        let (stream, _) = listener.accept().await?;
+        let state = state.clone();
+        tokio::spawn(async move {
+            let service = service_fn(move |req| routes::route(state.clone(), req));
+            if let Err(e) = http1::Builder::new().serve_connection(TokioIo::new(stream), service).with_upgrades().await
+            {
+                tracing::debug!("connection: {e}");
+            }
+        });
+    }
+}

@@ -1,0 +1,84 @@
+//! Query strings and paths.
+
+use std::collections::HashMap;
+
+fn hex(b: u8) -> Option<u8> {
+    match b {
+        b'0'..=b'9' => Some(b - b'0'),
+        b'a'..=b'f' => Some(b - b'a' + 10),
+        b'A'..=b'F' => Some(b - b'A' + 10),
+        _ => None,
+    }
+}
+
+pub fn decode(s: &str) -> String {
+    let b = s.as_bytes();
+    let mut out = Vec::with_capacity(b.len());
+    let mut i = 0;
+    while i < b.len() {
+        match b[i] {
+            b'+' => out.push(b' '),
+            b'%' if i + 2 < b.len() => match (hex(b[i + 1]), hex(b[i + 2])) {
+                (Some(h), Some(l)) => {
+                    out.push(h * 16 + l);
+                    i += 2;
+                }
+                _ => out.push(b'%'),
+            },
+            c => out.push(c),
+        }
+        i += 1;
+    }
+    String::from_utf8_lossy(&out).into_owned()
+}
+
+/// Parsed query: the last value wins, as Go's `Get` does.
+pub struct Query(HashMap<String, String>);
+
+impl Query {
+    pub fn parse(q: Option<&str>) -> Query {
+        let mut m = HashMap::new();
+        for pair in q.unwrap_or("").split('&').filter(|p| !p.is_empty()) {
+            let (k, v) = pair.split_once('=').unwrap_or((pair, ""));
+            m.insert(decode(k), decode(v));
+        }
+        Query(m)
+    }
+
+    pub fn get(&self, k: &str) -> Option<&str> {
+        self.0.get(k).map(String::as_str)
+    }
+
+    /// Docker's booleans: `1`, `true`, `True`.
+    pub fn flag(&self, k: &str) -> bool {
+        matches!(self.get(k), Some("1") | Some("true") | Some("True") | Some("yes"))
+    }
+}
+
+/// Strips `/v1.41` and returns the rest of the path.
+pub fn strip_version(path: &str) -> &str {
+    if let Some(rest) = path.strip_prefix("/v") {
+        if let Some(i) = rest.find('/') {
+            if rest[..i].chars().all(|c| c.is_ascii_digit() || c == '.') {
+                return &rest[i..];
+            }
+        }
+    }
+    path
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn parses() {
+        let q = Query::parse(Some("fromImage=localhost%3A5000%2Fx&tag=1&all=1&f=a+b"));
+        assert_eq!(q.get("fromImage"), Some("localhost:5000/x"));
+        assert!(q.flag("all"));
+        assert_eq!(q.get("f"), Some("a b"));
+        assert_eq!(strip_version("/v1.41/containers/json"), "/containers/json");
+        assert_eq!(strip_version("/_ping"), "/_ping");
+        assert_eq!(decode("%zz"), "%zz");
+    }
+}

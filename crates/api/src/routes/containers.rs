@@ -1,0 +1,582 @@
+//! /containers/…: create, list, inspect, start, wait, attach (hijacked),
+//! stop, kill, restart, remove, logs, resize.
+
+use std::collections::BTreeMap;
+use std::sync::Arc;
+use std::time::Duration;
+
+use hyper::body::Incoming;
+use hyper::{Method, Request, Response, StatusCode};
+use hyper_util::rt::TokioIo;
+use serde::Deserialize;
+use serde_json::{json, Value};
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use tokio::sync::watch;
+use wharf_engine::{Container, CreateRequest, RunOptions, Status};
+
+use super::{blocking, json, read_json, status, Reply};
+use crate::error::ApiError;
+use crate::query::Query;
+use crate::State;
+
+/// What the daemon learns when a container's process ends.
+#[derive(Debug, Clone, Default)]
+pub struct ExitEvent {
+    pub generation: u64,
+    pub exit_code: Option<i32>,
+    pub removed: bool,
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(rename_all = "PascalCase", default)]
+struct HostConfig {
+    auto_remove: bool,
+    memory: i64,
+    nano_cpus: i64,
+    cpu_quota: i64,
+    cpu_period: i64,
+    pids_limit: Option<i64>,
+    privileged: bool,
+    cap_add: Option<Vec<String>>,
+    cap_drop: Option<Vec<String>>,
+    readonly_rootfs: bool,
+    network_mode: String,
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(rename_all = "PascalCase", default)]
+struct CreateBody {
+    image: String,
+    cmd: Option<Vec<String>>,
+    entrypoint: Option<Value>,
+    env: Option<Vec<String>>,
+    working_dir: String,
+    user: String,
+    hostname: String,
+    tty: bool,
+    open_stdin: bool,
+    labels: Option<BTreeMap<String, String>>,
+    host_config: HostConfig,
+}
+
+pub async fn dispatch(state: Arc<State>, req: Request<Incoming>, method: &Method, seg: &[&str], q: &Query) -> Reply {
+    match (method, &seg[1..]) {
+        (&Method::GET, ["json"]) => list(state, q).await,
+        (&Method::POST, ["create"]) => create(state, req, q).await,
+        (&Method::POST, ["prune"]) => prune(state).await,
+        (&Method::GET, [id, "json"]) => inspect(state, id).await,
+        (&Method::POST, [id, "start"]) => start(state, id).await,
+        (&Method::POST, [id, "wait"]) => wait(state, id, q).await,
+        (&Method::POST, [id, "attach"]) => attach(state, req, id, q).await,
+        (&Method::POST, [id, "stop"]) => stop(state, id, q).await,
+        (&Method::POST, [id, "restart"]) => restart(state, id, q).await,
+        (&Method::POST, [id, "kill"]) => kill(state, id, q).await,
+        (&Method::DELETE, [id]) => remove(state, id, q).await,
+        (&Method::GET, [id, "logs"]) => logs(state, id, q).await,
+        (&Method::POST, [id, "resize"]) => {
+            get(&state, id).await?;
+            status(StatusCode::OK)
+        }
+        _ => Err(ApiError::not_found(format!("page not found: {method} /{}", seg.join("/")))),
+    }
+}
+
+async fn get(state: &Arc<State>, id: &str) -> Result<Container, ApiError> {
+    let st = state.clone();
+    let id = id.to_string();
+    blocking(move || Ok(st.engine.get(&id)?)).await
+}
+
+fn unix_secs(rfc3339: Option<&str>) -> i64 {
+    rfc3339
+        .and_then(|s| humantime::parse_rfc3339_weak(s.trim_end_matches('Z').split('.').next().unwrap_or(s)).ok())
+        .and_then(|t| t.duration_since(std::time::UNIX_EPOCH).ok())
+        .map(|d| d.as_secs() as i64)
+        .unwrap_or(0)
+}
+
+fn ago(rfc3339: Option<&str>) -> String {
+    let secs =
+        (std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map(|d| d.as_secs() as i64).unwrap_or(0)
+            - unix_secs(rfc3339))
+        .max(0);
+    match secs {
+        0 => "Less than a second".into(),
+        1..=59 => format!("{secs} seconds"),
+        60..=3599 => format!("{} minutes", secs / 60),
+        3600..=86_399 => format!("{} hours", secs / 3600),
+        _ => format!("{} days", secs / 86_400),
+    }
+}
+
+fn status_text(c: &Container) -> String {
+    match c.state.status {
+        Status::Running => format!("Up {}", ago(c.state.started_at.as_deref())),
+        Status::Paused => format!("Up {} (Paused)", ago(c.state.started_at.as_deref())),
+        Status::Exited => format!("Exited ({}) {} ago", c.state.exit_code, ago(c.state.finished_at.as_deref())),
+        Status::Created => "Created".into(),
+        ref s => s.to_string(),
+    }
+}
+
+fn command_of(c: &Container) -> String {
+    let mut parts = c.opts.entrypoint.clone().unwrap_or_default();
+    parts.extend(c.opts.cmd.clone());
+    parts.join(" ")
+}
+
+async fn list(state: Arc<State>, q: &Query) -> Reply {
+    let all = q.flag("all");
+    let st = state.clone();
+    let containers = blocking(move || Ok(st.engine.list()?)).await?;
+    let out: Vec<Value> = containers
+        .iter()
+        .filter(|c| all || matches!(c.state.status, Status::Running | Status::Paused | Status::Restarting))
+        .map(|c| {
+            json!({
+                "Id": c.id, "Names": [format!("/{}", c.name)], "Image": c.image, "ImageID": c.image_id,
+                "Command": command_of(c), "Created": unix_secs(Some(&c.created)), "Ports": [], "Labels": c.labels,
+                "State": c.state.status.to_string(), "Status": status_text(c),
+                "HostConfig": {"NetworkMode": "none"}, "NetworkSettings": {"Networks": {}}, "Mounts": [],
+            })
+        })
+        .collect();
+    json(StatusCode::OK, &out)
+}
+
+fn to_options(b: CreateBody) -> Result<RunOptions, ApiError> {
+    if b.image.is_empty() {
+        return Err(ApiError::bad_request("config.Image is required"));
+    }
+    let entrypoint = match b.entrypoint {
+        None | Some(Value::Null) => None,
+        Some(Value::String(s)) => Some(vec![s]),
+        Some(Value::Array(a)) => Some(a.into_iter().filter_map(|v| v.as_str().map(str::to_string)).collect()),
+        Some(other) => return Err(ApiError::bad_request(format!("invalid Entrypoint {other}"))),
+    };
+    let h = b.host_config;
+    let cpus = if h.nano_cpus > 0 {
+        Some(h.nano_cpus as f64 / 1e9)
+    } else if h.cpu_quota > 0 {
+        Some(h.cpu_quota as f64 / if h.cpu_period > 0 { h.cpu_period as f64 } else { 100_000.0 })
+    } else {
+        None
+    };
+    if !matches!(h.network_mode.as_str(), "" | "default" | "none" | "bridge") {
+        return Err(ApiError::bad_request(format!("network mode {:?} is not supported yet: use none", h.network_mode)));
+    }
+    Ok(RunOptions {
+        image: b.image,
+        cmd: b.cmd.unwrap_or_default(),
+        entrypoint,
+        env: b.env.unwrap_or_default(),
+        workdir: Some(b.working_dir).filter(|w| !w.is_empty()),
+        user: Some(b.user).filter(|u| !u.is_empty()),
+        hostname: Some(b.hostname).filter(|h| !h.is_empty()),
+        tty: b.tty,
+        read_only: h.readonly_rootfs,
+        privileged: h.privileged,
+        cap_add: h.cap_add.unwrap_or_default(),
+        cap_drop: h.cap_drop.unwrap_or_default(),
+        memory: Some(h.memory).filter(|m| *m > 0),
+        cpus,
+        pids_limit: h.pids_limit.filter(|p| *p != 0),
+    })
+}
+
+async fn create(state: Arc<State>, req: Request<Incoming>, q: &Query) -> Reply {
+    let body: CreateBody = read_json(req).await?;
+    let auto_remove = body.host_config.auto_remove;
+    let open_stdin = body.open_stdin;
+    let labels = body.labels.clone().unwrap_or_default();
+    let opts = to_options(body)?;
+    let name = q.get("name").map(str::to_string);
+    let st = state.clone();
+    let c =
+        blocking(move || Ok(st.engine.create(CreateRequest { name, opts, labels, auto_remove, open_stdin })?)).await?;
+    json(StatusCode::CREATED, &json!({"Id": c.id, "Warnings": []}))
+}
+
+async fn inspect(state: Arc<State>, id: &str) -> Reply {
+    let c = get(&state, id).await?;
+    let s = &c.state;
+    let args = {
+        let mut a = c.opts.entrypoint.clone().unwrap_or_default();
+        a.extend(c.opts.cmd.clone());
+        a
+    };
+    json(
+        StatusCode::OK,
+        &json!({
+            "Id": c.id, "Created": c.created, "Path": args.first().cloned().unwrap_or_default(), "Args": args.iter().skip(1).collect::<Vec<_>>(),
+            "State": {"Status": s.status.to_string(), "Running": s.status == Status::Running || s.status == Status::Paused,
+                      "Paused": s.status == Status::Paused, "Restarting": false, "OOMKilled": s.oom_killed, "Dead": s.status == Status::Dead,
+                      "Pid": s.pid, "ExitCode": s.exit_code, "Error": s.error,
+                      "StartedAt": s.started_at.clone().unwrap_or_else(|| "0001-01-01T00:00:00Z".into()),
+                      "FinishedAt": s.finished_at.clone().unwrap_or_else(|| "0001-01-01T00:00:00Z".into())},
+            "Image": c.image_id, "Name": format!("/{}", c.name), "RestartCount": 0, "Driver": "overlay2", "Platform": "linux",
+            "LogPath": wharf_engine::monitor::log_path(state.engine.root(), &c.id),
+            "HostConfig": {"AutoRemove": c.auto_remove, "Memory": c.opts.memory.unwrap_or(0), "NanoCpus": c.opts.cpus.map(|x| (x * 1e9) as i64).unwrap_or(0),
+                           "PidsLimit": c.opts.pids_limit, "Privileged": c.opts.privileged, "ReadonlyRootfs": c.opts.read_only,
+                           "CapAdd": c.opts.cap_add, "CapDrop": c.opts.cap_drop, "NetworkMode": "none", "LogConfig": {"Type": "json-file", "Config": {}}},
+            "Config": {"Hostname": c.opts.hostname.clone().unwrap_or_else(|| c.id[..12].to_string()), "User": c.opts.user.clone().unwrap_or_default(),
+                       "Tty": c.opts.tty, "OpenStdin": c.open_stdin, "Env": c.opts.env, "Cmd": c.opts.cmd, "Entrypoint": c.opts.entrypoint,
+                       "Image": c.image, "WorkingDir": c.opts.workdir.clone().unwrap_or_default(), "Labels": c.labels,
+                       "AttachStdin": false, "AttachStdout": true, "AttachStderr": true},
+            "NetworkSettings": {"Networks": {}, "Ports": {}}, "Mounts": [],
+        }),
+    )
+}
+
+/// The watch channel tracking a container's exits (created on first use).
+fn events(state: &State, id: &str) -> watch::Receiver<ExitEvent> {
+    let mut map = state.exits.lock().unwrap_or_else(|e| e.into_inner());
+    map.entry(id.to_string()).or_insert_with(|| watch::channel(ExitEvent::default()).0).subscribe()
+}
+
+fn publish(state: &State, id: &str, f: impl FnOnce(&mut ExitEvent)) {
+    let mut map = state.exits.lock().unwrap_or_else(|e| e.into_inner());
+    let tx = map.entry(id.to_string()).or_insert_with(|| watch::channel(ExitEvent::default()).0);
+    tx.send_modify(f);
+}
+
+/// Follows a running container until it exits: records the exit for
+/// waiters, and removes the container if it was started with AutoRemove.
+pub fn supervise(state: Arc<State>, id: String) {
+    tokio::spawn(async move {
+        let st = state.clone();
+        let wid = id.clone();
+        let code = blocking(move || Ok(st.engine.wait(&wid)?)).await.ok();
+        publish(&state, &id, |e| {
+            e.generation += 1;
+            e.exit_code = code;
+        });
+        let st = state.clone();
+        let rid = id.clone();
+        let removed = blocking(move || {
+            let c = st.engine.get(&rid)?;
+            if c.auto_remove {
+                st.engine.cleanup(&rid);
+                return Ok(true);
+            }
+            Ok(false)
+        })
+        .await
+        .unwrap_or(false);
+        if removed {
+            publish(&state, &id, |e| e.removed = true);
+        }
+    });
+}
+
+async fn start(state: Arc<State>, id: &str) -> Reply {
+    let c = get(&state, id).await?;
+    if matches!(c.state.status, Status::Running | Status::Paused) {
+        return status(StatusCode::NOT_MODIFIED);
+    }
+    let attachers = state.pending_attach.lock().unwrap_or_else(|e| e.into_inner()).remove(&c.id).unwrap_or(0);
+    let st = state.clone();
+    let cid = c.id.clone();
+    let exe = state.config.monitor_exe.clone();
+    blocking(move || Ok(st.engine.start(&cid, &exe, attachers)?)).await?;
+    supervise(state.clone(), c.id);
+    status(StatusCode::NO_CONTENT)
+}
+
+/// Headers go out at once (the CLI starts the container only after it has
+/// them); the JSON body follows when the condition is met.
+async fn wait(state: Arc<State>, id: &str, q: &Query) -> Reply {
+    let c = get(&state, id).await?;
+    let condition = q.get("condition").unwrap_or("not-running").to_string();
+    if !matches!(condition.as_str(), "not-running" | "next-exit" | "removed") {
+        return Err(ApiError::bad_request(format!("invalid condition: {condition:?}")));
+    }
+    let mut rx = events(&state, &c.id);
+    let seen = rx.borrow().generation;
+    let stopped = !matches!(c.state.status, Status::Running | Status::Paused | Status::Created | Status::Restarting);
+    let (tx, body) = crate::body::channel();
+    tokio::spawn(async move {
+        let code = if stopped && condition == "not-running" {
+            Some(c.state.exit_code)
+        } else {
+            loop {
+                let e = rx.borrow().clone();
+                let exited = e.generation > seen;
+                // "removed" also ends when nothing will remove it (no AutoRemove).
+                if exited && (condition != "removed" || e.removed || !c.auto_remove) {
+                    break e.exit_code;
+                }
+                if rx.changed().await.is_err() {
+                    break None;
+                }
+            }
+        };
+        let msg = match code {
+            Some(code) => json!({"StatusCode": code, "Error": null}),
+            None => json!({"StatusCode": -1, "Error": {"Message": "wait interrupted"}}),
+        };
+        let _ = tx.send(format!("{msg}\n").into()).await;
+    });
+    let mut r = Response::new(body);
+    r.headers_mut().insert("Content-Type", "application/json".parse().expect("static header"));
+    Ok(r)
+}
+
+async fn attach(state: Arc<State>, req: Request<Incoming>, id: &str, q: &Query) -> Reply {
+    let c = get(&state, id).await?;
+    let want_stdin = q.flag("stdin");
+    if c.state.status == Status::Created {
+        *state.pending_attach.lock().unwrap_or_else(|e| e.into_inner()).entry(c.id.clone()).or_default() += 1;
+    }
+    let upgrade = hyper::upgrade::on(req);
+    let socket = wharf_engine::Container::dir(state.engine.root(), &c.id).join("monitor.sock");
+    let tty = c.opts.tty;
+    tokio::spawn(async move {
+        let Ok(upgraded) = upgrade.await else { return };
+        let client = TokioIo::new(upgraded);
+        // Wait for the monitor (the container may not be started yet).
+        let mut monitor = None;
+        for _ in 0..15_000 {
+            if let Ok(s) = tokio::net::UnixStream::connect(&socket).await {
+                monitor = Some(s);
+                break;
+            }
+            tokio::time::sleep(Duration::from_millis(2)).await;
+        }
+        let Some(mut monitor) = monitor else { return };
+        if monitor.write_all(b"attach\n").await.is_err() {
+            return;
+        }
+        let (mut mr, mut mw) = monitor.into_split();
+        let (mut cr, mut cw) = tokio::io::split(client);
+        let output = async move {
+            let mut header = [0u8; 8];
+            loop {
+                if mr.read_exact(&mut header).await.is_err() {
+                    break;
+                }
+                let len = u32::from_be_bytes([header[4], header[5], header[6], header[7]]) as usize;
+                let mut payload = vec![0u8; len];
+                if mr.read_exact(&mut payload).await.is_err() {
+                    break;
+                }
+                if header[0] == wharf_engine::monitor::EXIT {
+                    break;
+                }
+                let ok = if tty {
+                    cw.write_all(&payload).await
+                } else {
+                    cw.write_all(&[&header[..], &payload[..]].concat()).await
+                };
+                if ok.is_err() {
+                    break;
+                }
+            }
+            let _ = cw.shutdown().await;
+        };
+        let input = async move {
+            let mut buf = vec![0u8; 32 << 10];
+            loop {
+                match cr.read(&mut buf).await {
+                    Ok(0) | Err(_) => break,
+                    Ok(n) if want_stdin => {
+                        if mw.write_all(&wharf_engine::monitor::frame(0, &buf[..n])).await.is_err() {
+                            break;
+                        }
+                    }
+                    Ok(_) => {}
+                }
+            }
+            let _ = mw.shutdown().await;
+        };
+        // Output decides when the session ends; input may close earlier (half-close).
+        let input = tokio::spawn(input);
+        output.await;
+        input.abort();
+    });
+    let mut r = Response::new(crate::body::empty());
+    *r.status_mut() = StatusCode::SWITCHING_PROTOCOLS;
+    let h = r.headers_mut();
+    h.insert("Content-Type", "application/vnd.docker.raw-stream".parse().expect("static header"));
+    h.insert("Connection", "Upgrade".parse().expect("static header"));
+    h.insert("Upgrade", "tcp".parse().expect("static header"));
+    Ok(r)
+}
+
+pub fn parse_signal(s: Option<&str>, default: i32) -> Result<i32, ApiError> {
+    let Some(s) = s.filter(|s| !s.is_empty()) else { return Ok(default) };
+    if let Ok(n) = s.parse::<i32>() {
+        return Ok(n);
+    }
+    let name = s.to_ascii_uppercase();
+    let name = name.strip_prefix("SIG").unwrap_or(&name);
+    const NAMES: [(&str, i32); 14] = [
+        ("HUP", 1),
+        ("INT", 2),
+        ("QUIT", 3),
+        ("KILL", 9),
+        ("USR1", 10),
+        ("USR2", 12),
+        ("PIPE", 13),
+        ("ALRM", 14),
+        ("TERM", 15),
+        ("CHLD", 17),
+        ("CONT", 18),
+        ("STOP", 19),
+        ("TSTP", 20),
+        ("WINCH", 28),
+    ];
+    NAMES
+        .iter()
+        .find(|(n, _)| *n == name)
+        .map(|(_, v)| *v)
+        .ok_or_else(|| ApiError::bad_request(format!("Invalid signal: {s}")))
+}
+
+async fn kill(state: Arc<State>, id: &str, q: &Query) -> Reply {
+    let sig = parse_signal(q.get("signal"), 9)?;
+    let c = get(&state, id).await?;
+    let st = state.clone();
+    blocking(move || Ok(st.engine.kill(&c.id, sig)?)).await?;
+    status(StatusCode::NO_CONTENT)
+}
+
+async fn stop(state: Arc<State>, id: &str, q: &Query) -> Reply {
+    let c = get(&state, id).await?;
+    let t = q.get("t").and_then(|t| t.parse::<u64>().ok()).unwrap_or(10);
+    let st = state.clone();
+    let stopped = blocking(move || Ok(st.engine.stop(&c.id, Duration::from_secs(t), 15)?)).await?;
+    status(if stopped { StatusCode::NO_CONTENT } else { StatusCode::NOT_MODIFIED })
+}
+
+async fn restart(state: Arc<State>, id: &str, q: &Query) -> Reply {
+    stop(state.clone(), id, q).await?;
+    start(state, id).await?;
+    status(StatusCode::NO_CONTENT)
+}
+
+async fn remove(state: Arc<State>, id: &str, q: &Query) -> Reply {
+    let c = get(&state, id).await?;
+    let force = q.flag("force");
+    let st = state.clone();
+    let cid = c.id.clone();
+    blocking(move || Ok(st.engine.remove(&cid, force)?)).await?;
+    publish(&state, &c.id, |e| e.removed = true);
+    status(StatusCode::NO_CONTENT)
+}
+
+async fn prune(state: Arc<State>) -> Reply {
+    let st = state.clone();
+    let deleted = blocking(move || {
+        let mut out = Vec::new();
+        for c in st.engine.list()? {
+            if matches!(c.state.status, Status::Exited | Status::Created | Status::Dead) {
+                st.engine.remove(&c.id, false)?;
+                out.push(c.id);
+            }
+        }
+        Ok(out)
+    })
+    .await?;
+    json(StatusCode::OK, &json!({"ContainersDeleted": deleted, "SpaceReclaimed": 0}))
+}
+
+/// json-file entries → Docker's log stream (framed unless the container has a TTY).
+async fn logs(state: Arc<State>, id: &str, q: &Query) -> Reply {
+    let c = get(&state, id).await?;
+    let (want_out, want_err) = (q.flag("stdout"), q.flag("stderr"));
+    if !want_out && !want_err {
+        return Err(ApiError::bad_request("you must choose at least one stream"));
+    }
+    let follow = q.flag("follow");
+    let timestamps = q.flag("timestamps");
+    let tail = q.get("tail").filter(|t| *t != "all").and_then(|t| t.parse::<usize>().ok());
+    let since = q.get("since").and_then(|s| s.split('.').next().and_then(|x| x.parse::<i64>().ok())).unwrap_or(0);
+    let path = wharf_engine::monitor::log_path(state.engine.root(), &c.id);
+    let tty = c.opts.tty;
+    let (tx, body) = crate::body::channel();
+    let st = state.clone();
+    let cid = c.id.clone();
+    tokio::task::spawn_blocking(move || {
+        use std::io::{BufRead, Seek};
+        let render = |line: &str| -> Option<bytes::Bytes> {
+            let v: Value = serde_json::from_str(line).ok()?;
+            let stream = v["stream"].as_str()?;
+            if (stream == "stdout" && !want_out) || (stream == "stderr" && !want_err) {
+                return None;
+            }
+            let time = v["time"].as_str().unwrap_or("");
+            if since > 0 && unix_secs(Some(time)) < since {
+                return None;
+            }
+            let mut text = String::new();
+            if timestamps {
+                text.push_str(time);
+                text.push(' ');
+            }
+            text.push_str(v["log"].as_str().unwrap_or(""));
+            let payload = text.into_bytes();
+            Some(if tty {
+                payload.into()
+            } else {
+                wharf_engine::monitor::frame(if stream == "stderr" { 2 } else { 1 }, &payload).into()
+            })
+        };
+        let Ok(file) = std::fs::File::open(&path) else { return };
+        let mut reader = std::io::BufReader::new(file);
+        let mut lines: Vec<String> = Vec::new();
+        let mut line = String::new();
+        while reader.read_line(&mut line).unwrap_or(0) > 0 {
+            if line.ends_with('\n') {
+                lines.push(std::mem::take(&mut line));
+            }
+        }
+        let skip = tail.map(|t| lines.len().saturating_sub(t)).unwrap_or(0);
+        for l in &lines[skip..] {
+            if let Some(b) = render(l) {
+                if tx.blocking_send(b).is_err() {
+                    return;
+                }
+            }
+        }
+        if !follow {
+            return;
+        }
+        // Follow: poll for appended lines until the container stops.
+        let mut pos = reader.stream_position().unwrap_or(0);
+        loop {
+            let running = st
+                .engine
+                .get(&cid)
+                .map(|c| matches!(c.state.status, Status::Running | Status::Paused | Status::Created))
+                .unwrap_or(false);
+            if let Ok(mut f) = std::fs::File::open(&path) {
+                if f.seek(std::io::SeekFrom::Start(pos)).is_ok() {
+                    let mut r = std::io::BufReader::new(f);
+                    let mut l = String::new();
+                    while r.read_line(&mut l).unwrap_or(0) > 0 && l.ends_with('\n') {
+                        pos += l.len() as u64;
+                        if let Some(b) = render(&l) {
+                            if tx.blocking_send(b).is_err() {
+                                return;
+                            }
+                        }
+                        l.clear();
+                    }
+                }
+            }
+            if !running || tx.is_closed() {
+                return;
+            }
+            std::thread::sleep(Duration::from_millis(50));
+        }
+    });
+    let mut r = Response::new(body);
+    r.headers_mut().insert(
+        "Content-Type",
+        if tty { "application/vnd.docker.raw-stream" } else { "application/vnd.docker.multiplexed-stream" }
+            .parse()
+            .expect("static header"),
+    );
+    Ok(r)
+}

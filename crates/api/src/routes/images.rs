@@ -1,0 +1,336 @@
+//! /images/…: list, inspect, history, tag, remove, pull/import (create),
+//! push, save (get), load, prune, search.
+
+use std::collections::BTreeMap;
+use std::sync::{Arc, Mutex};
+
+use hyper::body::Incoming;
+use hyper::{Method, Request, Response, StatusCode};
+use serde_json::{json, Value};
+use wharf_image::manifest::Platform;
+use wharf_image::registry::auth::CredentialStore;
+use wharf_image::registry::{Client, JsonLines, Options, Progress};
+use wharf_image::{Digest, Reference};
+
+use super::{blocking, json, read_body, status, Reply};
+use crate::body::{channel, ChannelWriter};
+use crate::error::ApiError;
+use crate::query::Query;
+use crate::State;
+
+pub async fn dispatch(state: Arc<State>, req: Request<Incoming>, method: &Method, path: &str, q: &Query) -> Reply {
+    let rest = path.strip_prefix("/images").unwrap_or("").trim_start_matches('/');
+    match (method, rest) {
+        (&Method::GET, "json") => list(state, q).await,
+        (&Method::POST, "create") => create(state, req, q).await,
+        (&Method::GET, "get") => save(state, q.get_all("names")).await,
+        (&Method::POST, "load") => load(state, req, q).await,
+        (&Method::POST, "prune") => prune(state, q).await,
+        (&Method::GET, "search") => {
+            Err(ApiError::not_implemented("image search is not supported by Wharf: it has no index service to query"))
+        }
+        (&Method::DELETE, name) if !name.is_empty() => remove(state, name, q).await,
+        (m, r) => {
+            let (name, action) =
+                r.rsplit_once('/').ok_or_else(|| ApiError::not_found(format!("page not found: {path}")))?;
+            match (m, action) {
+                (&Method::GET, "json") => inspect(state, name).await,
+                (&Method::GET, "history") => history(state, name).await,
+                (&Method::POST, "tag") => tag(state, name, q).await,
+                (&Method::POST, "push") => push(state, name, q).await,
+                (&Method::GET, "get") => save(state, vec![name.to_string()]).await,
+                _ => Err(ApiError::not_found(format!("page not found: {method} {path}"))),
+            }
+        }
+    }
+}
+
+trait AllValues {
+    fn get_all(&self, k: &str) -> Vec<String>;
+}
+
+impl AllValues for Query {
+    fn get_all(&self, k: &str) -> Vec<String> {
+        self.get(k).map(|v| v.split(',').map(str::to_string).filter(|s| !s.is_empty()).collect()).unwrap_or_default()
+    }
+}
+
+fn unix_secs(rfc3339: Option<&str>) -> i64 {
+    rfc3339
+        .and_then(|s| humantime::parse_rfc3339_weak(s.trim_end_matches('Z').split('.').next().unwrap_or(s)).ok())
+        .and_then(|t| t.duration_since(std::time::UNIX_EPOCH).ok())
+        .map(|d| d.as_secs() as i64)
+        .unwrap_or(0)
+}
+
+async fn list(state: Arc<State>, q: &Query) -> Reply {
+    let filter_ref = q.get("filters").and_then(|f| serde_json::from_str::<Value>(f).ok()).and_then(|v| {
+        v.get("reference").and_then(|r| {
+            r.as_object()
+                .map(|o| o.keys().cloned().collect::<Vec<_>>())
+                .or_else(|| r.as_array().map(|a| a.iter().filter_map(|x| x.as_str().map(str::to_string)).collect()))
+        })
+    });
+    let dangling_only = q.get("filters").is_some_and(|f| f.contains("\"dangling\"") && f.contains("true"));
+    let st = state.clone();
+    let rows = blocking(move || Ok(st.engine.images.list()?)).await?;
+    let mut by_id: BTreeMap<String, Value> = BTreeMap::new();
+    for r in rows {
+        if dangling_only && r.repository != "<none>" {
+            continue;
+        }
+        if let Some(refs) = &filter_ref {
+            let name = format!("{}:{}", r.repository, r.tag);
+            if !refs.iter().any(|f| f == &name || f == &r.repository) {
+                continue;
+            }
+        }
+        let entry = by_id.entry(r.id.to_string()).or_insert_with(|| {
+            json!({"Id": r.id.to_string(), "ParentId": "", "RepoTags": [], "RepoDigests": [], "Created": unix_secs(r.created.as_deref()),
+                   "Size": r.size, "VirtualSize": r.size, "SharedSize": -1, "Labels": {}, "Containers": -1})
+        });
+        if r.repository != "<none>" {
+            if let Some(tags) = entry["RepoTags"].as_array_mut() {
+                tags.push(json!(format!("{}:{}", r.repository, r.tag)));
+            }
+            if let Some(d) = entry["RepoDigests"].as_array_mut() {
+                let rd = json!(format!("{}@{}", r.repository, r.digest));
+                if !d.contains(&rd) {
+                    d.push(rd);
+                }
+            }
+        } else {
+            entry["RepoTags"] = json!(["<none>:<none>"]);
+            entry["RepoDigests"] = json!(["<none>@<none>"]);
+        }
+    }
+    let mut out: Vec<Value> = by_id.into_values().collect();
+    out.sort_by_key(|v| -v["Created"].as_i64().unwrap_or(0));
+    json(StatusCode::OK, &out)
+}
+
+async fn inspect(state: Arc<State>, name: &str) -> Reply {
+    let name = name.to_string();
+    let st = state.clone();
+    let v = blocking(move || {
+        let (_, img) = st.engine.images.resolve(&name)?;
+        let tags = st.engine.images.names_of(&img)?;
+        let digests: Vec<String> = tags
+            .iter()
+            .filter_map(|t| t.parse::<Reference>().ok())
+            .map(|r| r.with_digest(img.target.digest.clone()).familiar())
+            .collect();
+        let cfg = img.config.config.clone().unwrap_or_default();
+        Ok(json!({
+            "Id": img.id().to_string(), "RepoTags": tags, "RepoDigests": digests, "Parent": "", "Comment": "",
+            "Created": img.config.created, "Container": "", "ContainerConfig": cfg, "DockerVersion": "",
+            "Author": img.config.author.clone().unwrap_or_default(), "Config": cfg,
+            "Architecture": img.config.architecture, "Variant": img.config.variant, "Os": img.config.os,
+            "Size": img.size(), "VirtualSize": img.size(),
+            "GraphDriver": {"Name": "overlay2", "Data": {}},
+            "RootFS": {"Type": "layers", "Layers": img.config.rootfs.diff_ids},
+            "Metadata": {"LastTagTime": "0001-01-01T00:00:00Z"},
+        }))
+    })
+    .await?;
+    json(StatusCode::OK, &v)
+}
+
+async fn history(state: Arc<State>, name: &str) -> Reply {
+    let name = name.to_string();
+    let st = state.clone();
+    let v = blocking(move || {
+        let (_, img) = st.engine.images.resolve(&name)?;
+        let mut layers = img.manifest.layers.iter().rev();
+        let mut out = Vec::new();
+        for (i, h) in img.config.history.iter().rev().enumerate() {
+            let size = if h.empty_layer == Some(true) { 0 } else { layers.next().map_or(0, |l| l.size) };
+            out.push(json!({"Id": if i == 0 { img.id().to_string() } else { "<missing>".into() }, "Created": unix_secs(h.created.as_deref()),
+                            "CreatedBy": h.created_by.clone().unwrap_or_default(), "Tags": null, "Size": size, "Comment": h.comment.clone().unwrap_or_default()}));
+        }
+        Ok(out)
+    })
+    .await?;
+    json(StatusCode::OK, &v)
+}
+
+async fn tag(state: Arc<State>, name: &str, q: &Query) -> Reply {
+    let repo = q.get("repo").ok_or_else(|| ApiError::bad_request("repo is required"))?.to_string();
+    let target = match q.get("tag").filter(|t| !t.is_empty()) {
+        Some(t) => format!("{repo}:{t}"),
+        None => repo,
+    };
+    let name = name.to_string();
+    let st = state.clone();
+    blocking(move || Ok(st.engine.images.tag(&name, &target)?)).await?;
+    status(StatusCode::CREATED)
+}
+
+async fn remove(state: Arc<State>, name: &str, q: &Query) -> Reply {
+    let name = name.to_string();
+    let force = q.flag("force");
+    let st = state.clone();
+    let lines = blocking(move || {
+        let containers = st.engine.list()?;
+        let in_use = |id: &Digest| containers.iter().any(|c| c.image_id == id.to_string());
+        Ok(st.engine.images.remove(&name, force, &in_use)?)
+    })
+    .await?;
+    let out: Vec<Value> = lines.iter().filter_map(|l| l.split_once(": ")).map(|(k, v)| json!({ k: v })).collect();
+    json(StatusCode::OK, &out)
+}
+
+/// Streams a blocking job's Docker JSON progress; errors go into the stream.
+fn progress_stream(job: impl FnOnce(&dyn Progress) -> Result<Option<Value>, String> + Send + 'static) -> Reply {
+    let (tx, body) = channel();
+    tokio::task::spawn_blocking(move || {
+        let sink = JsonLines(Mutex::new(ChannelWriter(tx.clone())));
+        match job(&sink) {
+            Ok(Some(last)) => {
+                let _ = tx.blocking_send(format!("{last}\n").into());
+            }
+            Ok(None) => {}
+            Err(e) => {
+                let _ = tx.blocking_send(format!("{}\n", json!({"errorDetail": {"message": e}, "error": e})).into());
+            }
+        }
+    });
+    let mut r = Response::new(body);
+    r.headers_mut().insert("Content-Type", "application/json".parse().expect("static header"));
+    Ok(r)
+}
+
+fn client(state: &State) -> Client {
+    Client::new(
+        CredentialStore::default_location(),
+        Options { insecure: state.config.insecure_registries.clone(), ..Options::default() },
+    )
+}
+
+async fn create(state: Arc<State>, req: Request<Incoming>, q: &Query) -> Reply {
+    if let Some(src) = q.get("fromSrc") {
+        if src != "-" {
+            return Err(ApiError::bad_request(
+                "importing from a URL is not supported: send the tarball as the body (fromSrc=-)",
+            ));
+        }
+        let body = read_body(req).await?;
+        let name = q.get("repo").filter(|r| !r.is_empty()).map(|r| match q.get("tag").filter(|t| !t.is_empty()) {
+            Some(t) => format!("{r}:{t}"),
+            None => r.to_string(),
+        });
+        let message = q.get("message").map(str::to_string);
+        let st = state.clone();
+        let id = blocking(move || {
+            Ok(st.engine.images.import(&mut &body[..], name.as_deref(), None, message.as_deref())?.id().to_string())
+        })
+        .await?;
+        return json(StatusCode::OK, &json!({ "status": id }));
+    }
+    let image = q
+        .get("fromImage")
+        .filter(|i| !i.is_empty())
+        .ok_or_else(|| ApiError::bad_request("fromImage or fromSrc is required"))?;
+    let full = match q.get("tag").filter(|t| !t.is_empty()) {
+        Some(t) if t.starts_with("sha256:") => format!("{image}@{t}"),
+        Some(t) => format!("{image}:{t}"),
+        None => image.to_string(),
+    };
+    let reference: Reference = full.parse().map_err(ApiError::from)?;
+    let platform = q
+        .get("platform")
+        .filter(|p| !p.is_empty())
+        .map(Platform::parse)
+        .transpose()
+        .map_err(ApiError::from)?
+        .unwrap_or_else(Platform::host);
+    let st = state.clone();
+    progress_stream(move |p| {
+        let c = client(&st);
+        c.pull(&st.engine.images, &reference, &platform, p).map_err(|e| e.to_string())?;
+        Ok(Some(json!({"status": format!("Status: Downloaded newer image for {}", reference.familiar())})))
+    })
+}
+
+async fn push(state: Arc<State>, name: &str, q: &Query) -> Reply {
+    let full = match q.get("tag").filter(|t| !t.is_empty()) {
+        Some(t) => format!("{name}:{t}"),
+        None => name.to_string(),
+    };
+    let reference: Reference = full.parse().map_err(ApiError::from)?;
+    let st = state.clone();
+    let known = {
+        let r = reference.clone();
+        let st = state.clone();
+        blocking(move || Ok(st.engine.images.db.get(&r.to_string())?.is_some())).await?
+    };
+    if !known {
+        return Err(ApiError::not_found(format!(
+            "An image does not exist locally with the tag: {}",
+            reference.familiar()
+        )));
+    }
+    progress_stream(move |p| {
+        let c = client(&st);
+        let d = c.push(&st.engine.images, &reference, p).map_err(|e| e.to_string())?;
+        Ok(Some(json!({"aux": {"Tag": reference.tag().unwrap_or(""), "Digest": d.to_string()}})))
+    })
+}
+
+async fn save(state: Arc<State>, names: Vec<String>) -> Reply {
+    if names.is_empty() {
+        return Err(ApiError::bad_request("no image names given"));
+    }
+    // Resolve first: a bad name is a 404, not a broken stream.
+    let st = state.clone();
+    let check = names.clone();
+    blocking(move || {
+        for n in &check {
+            st.engine.images.resolve(n)?;
+        }
+        Ok(())
+    })
+    .await?;
+    let (tx, body) = channel();
+    let st = state.clone();
+    tokio::task::spawn_blocking(move || {
+        if let Err(e) = st.engine.images.save(&names, wharf_image::archive::Format::Docker, ChannelWriter(tx)) {
+            tracing::warn!("save: {e}");
+        }
+    });
+    let mut r = Response::new(body);
+    r.headers_mut().insert("Content-Type", "application/x-tar".parse().expect("static header"));
+    Ok(r)
+}
+
+async fn load(state: Arc<State>, req: Request<Incoming>, q: &Query) -> Reply {
+    let body = read_body(req).await?;
+    let quiet = q.flag("quiet");
+    let st = state.clone();
+    let names = blocking(move || Ok(st.engine.images.load(&body[..])?)).await?;
+    let mut out = String::new();
+    for n in names {
+        let line =
+            if n.starts_with("sha256:") { format!("Loaded image ID: {n}\n") } else { format!("Loaded image: {n}\n") };
+        if !quiet {
+            out.push_str(&json!({ "stream": line }).to_string());
+            out.push('\n');
+        }
+    }
+    let mut r = Response::new(crate::body::full(out));
+    r.headers_mut().insert("Content-Type", "application/json".parse().expect("static header"));
+    Ok(r)
+}
+
+async fn prune(state: Arc<State>, q: &Query) -> Reply {
+    let all = q.get("filters").is_some_and(|f| f.contains("\"dangling\"") && f.contains("false"));
+    let st = state.clone();
+    let (deleted, freed) = blocking(move || {
+        let containers = st.engine.list()?;
+        let in_use = |id: &Digest| containers.iter().any(|c| c.image_id == id.to_string());
+        Ok(st.engine.images.prune(all, &in_use)?)
+    })
+    .await?;
+    let list: Vec<Value> = deleted.iter().map(|d| json!({"Deleted": d.to_string()})).collect();
+    json(StatusCode::OK, &json!({"ImagesDeleted": list, "SpaceReclaimed": freed.bytes}))
+}

@@ -1,0 +1,107 @@
+//! The router: one function from (method, path) to a handler; one file per
+//! API resource.
+
+mod containers;
+mod images;
+mod system;
+
+pub use containers::{supervise, ExitEvent};
+
+use std::convert::Infallible;
+use std::sync::Arc;
+
+use bytes::Bytes;
+use http_body_util::BodyExt;
+use hyper::body::Incoming;
+use hyper::header::{HeaderValue, CONTENT_TYPE};
+use hyper::{Method, Request, Response, StatusCode};
+
+use crate::body::{full, Body};
+use crate::error::{ApiError, Result};
+use crate::query::{strip_version, Query};
+use crate::State;
+
+pub type Reply = Result<Response<Body>>;
+
+pub fn json<T: serde::Serialize>(status: StatusCode, value: &T) -> Reply {
+    let data = serde_json::to_vec(value).map_err(|e| ApiError::internal(e.to_string()))?;
+    let mut r = Response::new(full(data));
+    *r.status_mut() = status;
+    r.headers_mut().insert(CONTENT_TYPE, HeaderValue::from_static("application/json"));
+    Ok(r)
+}
+
+pub fn status(code: StatusCode) -> Reply {
+    let mut r = Response::new(crate::body::empty());
+    *r.status_mut() = code;
+    Ok(r)
+}
+
+/// Reads a JSON request body (empty body → default).
+pub async fn read_json<T: serde::de::DeserializeOwned + Default>(req: Request<Incoming>) -> Result<T> {
+    let data = read_body(req).await?;
+    if data.iter().all(|b| b.is_ascii_whitespace()) {
+        return Ok(T::default());
+    }
+    serde_json::from_slice(&data).map_err(|e| ApiError::bad_request(format!("invalid JSON body: {e}")))
+}
+
+pub async fn read_body(req: Request<Incoming>) -> Result<Bytes> {
+    Ok(req.into_body().collect().await.map_err(|e| ApiError::bad_request(format!("read body: {e}")))?.to_bytes())
+}
+
+/// Runs blocking library work off the async threads.
+pub async fn blocking<T: Send + 'static>(f: impl FnOnce() -> Result<T> + Send + 'static) -> Result<T> {
+    tokio::task::spawn_blocking(f).await.map_err(|e| ApiError::internal(format!("worker failed: {e}")))?
+}
+
+pub async fn route(state: Arc<State>, req: Request<Incoming>) -> Result<Response<Body>, Infallible> {
+    let method = req.method().clone();
+    let path = strip_version(req.uri().path()).to_string();
+    let query = Query::parse(req.uri().query());
+    tracing::debug!("{method} {}", req.uri());
+    let result = dispatch(state, req, &method, &path, &query).await;
+    let mut resp = match result {
+        Ok(r) => r,
+        Err(e) => {
+            let mut r = json(e.status, &serde_json::json!({ "message": e.message }))
+                .unwrap_or_else(|_| Response::new(full("")));
+            *r.status_mut() = e.status;
+            r
+        }
+    };
+    let h = resp.headers_mut();
+    h.insert("Api-Version", HeaderValue::from_static(crate::API_VERSION));
+    h.insert("Ostype", HeaderValue::from_static("linux"));
+    h.insert("Server", HeaderValue::from_static(concat!("Wharf/", env!("CARGO_PKG_VERSION"), " (linux)")));
+    h.insert("Docker-Experimental", HeaderValue::from_static("false"));
+    Ok(resp)
+}
+
+async fn dispatch(state: Arc<State>, req: Request<Incoming>, method: &Method, path: &str, q: &Query) -> Reply {
+    let seg: Vec<&str> = path.trim_matches('/').split('/').collect();
+    match (method, seg.as_slice()) {
+        (&Method::GET | &Method::HEAD, ["_ping"]) => system::ping(method),
+        (&Method::GET, ["version"]) => system::version(),
+        (&Method::GET, ["info"]) => system::info(state).await,
+        (&Method::GET, ["system", "df"]) => system::df(state).await,
+        (&Method::GET, ["events"]) => system::events(state, q).await,
+        (_, ["images", ..]) => images::dispatch(state, req, method, path, q).await,
+        (_, ["containers", ..]) => containers::dispatch(state, req, method, &seg, q).await,
+        (_, ["swarm", ..])
+        | (_, ["nodes", ..])
+        | (_, ["services", ..])
+        | (_, ["tasks", ..])
+        | (_, ["secrets", ..])
+        | (_, ["configs", ..]) => Err(ApiError::new(
+            StatusCode::SERVICE_UNAVAILABLE,
+            "This node is not a swarm manager. Wharf does not implement swarm mode.",
+        )),
+        (_, ["plugins", ..]) => Err(ApiError::not_implemented("plugins are not supported by Wharf")),
+        (_, ["session"]) => Err(ApiError::not_implemented(
+            "BuildKit sessions are not supported by Wharf: use the classic builder (DOCKER_BUILDKIT=0)",
+        )),
+        (_, ["distribution", ..]) => Err(ApiError::not_implemented("distribution inspect is not supported by Wharf")),
+        _ => Err(ApiError::not_found(format!("page not found: {method} {path}"))),
+    }
+}

@@ -1,0 +1,75 @@
+//! `wharf daemon`: the Docker Engine API server (dockerd's flag names).
+
+use std::path::{Path, PathBuf};
+
+use anyhow::{bail, Context, Result};
+use clap::Args;
+
+#[derive(Args)]
+pub struct DaemonArgs {
+    /// Socket to listen on (unix:///path)
+    #[arg(short = 'H', long = "host")]
+    host: Vec<String>,
+    /// Root of the daemon's runtime state
+    #[arg(long = "exec-root", default_value = "/run/wharf")]
+    exec_root: PathBuf,
+    /// daemon.json-style configuration (hosts, data-root, exec-root, insecure-registries, log-level)
+    #[arg(long = "config-file")]
+    config_file: Option<PathBuf>,
+    /// debug, info, warn, error
+    #[arg(short = 'l', long = "log-level", default_value = "info")]
+    log_level: String,
+}
+
+#[derive(serde::Deserialize, Default)]
+#[serde(default, rename_all = "kebab-case")]
+struct FileConfig {
+    hosts: Vec<String>,
+    data_root: Option<PathBuf>,
+    exec_root: Option<PathBuf>,
+    insecure_registries: Vec<String>,
+    log_level: Option<String>,
+}
+
+fn socket_path(host: &str) -> Result<PathBuf> {
+    match host.strip_prefix("unix://") {
+        Some(p) => Ok(PathBuf::from(p)),
+        None if host.starts_with('/') => Ok(PathBuf::from(host)),
+        None => bail!("unsupported host {host:?}: only unix:// sockets are served"),
+    }
+}
+
+pub fn run(a: &DaemonArgs, data_root: &Path, insecure: &[String]) -> Result<()> {
+    let file: FileConfig = match &a.config_file {
+        Some(p) => serde_json::from_slice(&std::fs::read(p).with_context(|| format!("read {}", p.display()))?)
+            .with_context(|| format!("invalid config file {}", p.display()))?,
+        None => FileConfig::default(),
+    };
+    let level = file.log_level.clone().unwrap_or_else(|| a.log_level.clone());
+    let level = match level.as_str() {
+        "debug" => tracing::Level::DEBUG,
+        "info" => tracing::Level::INFO,
+        "warn" | "warning" => tracing::Level::WARN,
+        "error" | "fatal" => tracing::Level::ERROR,
+        other => bail!("invalid log level {other:?}"),
+    };
+    let _ = tracing_subscriber::fmt().with_max_level(level).with_writer(std::io::stderr).try_init();
+    let hosts: Vec<String> = if !a.host.is_empty() { a.host.clone() } else { file.hosts.clone() };
+    let socket = socket_path(hosts.first().map(String::as_str).unwrap_or("unix:///run/wharf/wharf.sock"))?;
+    let mut insecure = insecure.to_vec();
+    insecure.extend(file.insecure_registries.iter().cloned());
+    let config = wharf_api::Config {
+        socket,
+        data_root: file.data_root.clone().unwrap_or_else(|| data_root.to_path_buf()),
+        exec_root: file.exec_root.clone().unwrap_or_else(|| a.exec_root.clone()),
+        insecure_registries: insecure,
+        monitor_exe: std::env::current_exe().context("locate the wharf binary")?,
+    };
+    let rt = tokio::runtime::Builder::new_multi_thread().enable_all().build().context("start the async runtime")?;
+    rt.block_on(async {
+        tokio::select! {
+            r = wharf_api::serve(config) => r.context("serve"),
+            _ = tokio::signal::ctrl_c() => Ok(()),
+        }
+    })
+}

@@ -1,0 +1,355 @@
+//! The container store and lifecycle for the daemon: records on disk
+//! (`<data-root>/containers/<id>/container.json`), creation from images,
+//! and start/stop/kill/wait/attach through each container's monitor
+//! process (`monitor.rs`), which outlives the daemon.
+
+use std::collections::BTreeMap;
+use std::fs;
+use std::io::{BufRead, BufReader, Write};
+use std::os::unix::net::UnixStream;
+use std::os::unix::process::CommandExt;
+use std::path::{Path, PathBuf};
+use std::process::{Command, Stdio};
+use std::time::{Duration, Instant};
+
+use nix::mount::{umount2, MntFlags};
+use serde::{Deserialize, Serialize};
+use wharf_image::snapshot::Snapshotter;
+
+use crate::error::{EngineError, Result};
+use crate::run::{new_id, Engine, RunOptions};
+
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Status {
+    #[default]
+    Created,
+    Running,
+    Paused,
+    Restarting,
+    Removing,
+    Exited,
+    Dead,
+}
+
+impl std::fmt::Display for Status {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        let s = serde_json::to_value(self).ok().and_then(|v| v.as_str().map(str::to_string)).unwrap_or_default();
+        f.write_str(&s)
+    }
+}
+
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
+#[serde(default)]
+pub struct State {
+    pub status: Status,
+    pub pid: i32,
+    pub exit_code: i32,
+    pub started_at: Option<String>,
+    pub finished_at: Option<String>,
+    pub error: String,
+    pub oom_killed: bool,
+}
+
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
+#[serde(default)]
+pub struct Container {
+    pub id: String,
+    pub name: String,
+    pub created: String,
+    /// The image as the user named it.
+    pub image: String,
+    /// The image ID (config digest).
+    pub image_id: String,
+    pub opts: RunOptions,
+    pub labels: BTreeMap<String, String>,
+    pub auto_remove: bool,
+    pub open_stdin: bool,
+    pub state: State,
+}
+
+impl Container {
+    pub fn dir(root: &Path, id: &str) -> PathBuf {
+        root.join("containers").join(id)
+    }
+    pub fn log_path(root: &Path, id: &str) -> PathBuf {
+        Container::dir(root, id).join(format!("{id}-json.log"))
+    }
+}
+
+/// What `create` needs beyond the run options.
+#[derive(Debug, Clone, Default)]
+pub struct CreateRequest {
+    pub name: Option<String>,
+    pub opts: RunOptions,
+    pub labels: BTreeMap<String, String>,
+    pub auto_remove: bool,
+    pub open_stdin: bool,
+}
+
+fn now() -> String {
+    humantime::format_rfc3339_nanos(std::time::SystemTime::now()).to_string()
+}
+
+fn valid_name(n: &str) -> bool {
+    let b = n.as_bytes();
+    !b.is_empty()
+        && b[0].is_ascii_alphanumeric()
+        && b.iter().all(|c| c.is_ascii_alphanumeric() || matches!(c, b'_' | b'.' | b'-'))
+}
+
+/// Docker-style random names: adjective_surname.
+fn random_name(id: &str) -> String {
+    const LEFT: [&str; 8] = ["brave", "calm", "eager", "gentle", "jolly", "keen", "quiet", "swift"];
+    const RIGHT: [&str; 8] = ["babbage", "curie", "darwin", "euler", "hopper", "lovelace", "noether", "turing"];
+    let n = u64::from_str_radix(&id[..8], 16).unwrap_or(0);
+    format!("{}_{}_{}", LEFT[(n % 8) as usize], RIGHT[((n / 8) % 8) as usize], &id[8..12])
+}
+
+impl Engine {
+    fn containers_dir(&self) -> PathBuf {
+        self.root().join("containers")
+    }
+
+    pub fn save(&self, c: &Container) -> Result<()> {
+        let dir = Container::dir(self.root(), &c.id);
+        let data = serde_json::to_vec_pretty(c).map_err(|e| EngineError::Other(e.to_string()))?;
+        let tmp = dir.join("container.json.tmp");
+        fs::write(&tmp, data).map_err(EngineError::io("write", &tmp))?;
+        fs::rename(&tmp, dir.join("container.json")).map_err(EngineError::io("rename", dir.join("container.json")))
+    }
+
+    fn load_exact(&self, id: &str) -> Option<Container> {
+        let data = fs::read(Container::dir(self.root(), id).join("container.json")).ok()?;
+        serde_json::from_slice(&data).ok()
+    }
+
+    /// Every container, newest first.
+    pub fn list(&self) -> Result<Vec<Container>> {
+        let mut out = Vec::new();
+        let Ok(rd) = fs::read_dir(self.containers_dir()) else { return Ok(out) };
+        for e in rd.flatten() {
+            if let Some(c) = self.load_exact(&e.file_name().to_string_lossy()) {
+                out.push(c);
+            }
+        }
+        out.sort_by(|a, b| b.created.cmp(&a.created));
+        Ok(out)
+    }
+
+    /// By full id, name (with or without '/'), or unique id prefix.
+    pub fn get(&self, key: &str) -> Result<Container> {
+        let key = key.trim_start_matches('/');
+        if let Some(c) = self.load_exact(key).filter(|_| key.len() == 64) {
+            return Ok(c);
+        }
+        let all = self.list()?;
+        if let Some(c) = all.iter().find(|c| c.name == key) {
+            return Ok(c.clone());
+        }
+        let matches: Vec<&Container> = all.iter().filter(|c| !key.is_empty() && c.id.starts_with(key)).collect();
+        match matches.len() {
+            1 => Ok(matches[0].clone()),
+            0 => Err(EngineError::NoSuchContainer(key.to_string())),
+            _ => Err(EngineError::Invalid {
+                what: "container reference".into(),
+                reason: format!("multiple IDs found with provided prefix: {key}"),
+            }),
+        }
+    }
+
+    /// `create`: a container record and its writable layer; nothing runs yet.
+    pub fn create(&self, req: CreateRequest) -> Result<Container> {
+        let (_, img) = self.images.resolve(&req.opts.image)?;
+        let id = new_id()?;
+        let name = match req.name.filter(|n| !n.is_empty()) {
+            Some(n) => {
+                let n = n.trim_start_matches('/').to_string();
+                if !valid_name(&n) {
+                    return Err(EngineError::Invalid {
+                        what: "container name".into(),
+                        reason: format!("Invalid container name ({n}), only [a-zA-Z0-9][a-zA-Z0-9_.-] are allowed"),
+                    });
+                }
+                if let Some(other) = self.list()?.into_iter().find(|c| c.name == n) {
+                    return Err(EngineError::Conflict(format!(
+                        "Conflict. The container name \"/{n}\" is already in use by container \"{}\". You have to remove (or rename) that container to be able to reuse that name.",
+                        other.id
+                    )));
+                }
+                n
+            }
+            None => random_name(&id),
+        };
+        // Fail early on what start would refuse.
+        crate::spec::command(&wharf_image::Images::run_config(&img), &req.opts)?;
+        crate::spec::capabilities(&req.opts.cap_add, &req.opts.cap_drop)?;
+        let dir = Container::dir(self.root(), &id);
+        fs::create_dir_all(&dir).map_err(EngineError::io("create", &dir))?;
+        let c = Container {
+            id: id.clone(),
+            name,
+            created: now(),
+            image: req.opts.image.clone(),
+            image_id: img.id().to_string(),
+            opts: req.opts,
+            labels: req.labels,
+            auto_remove: req.auto_remove,
+            open_stdin: req.open_stdin,
+            state: State::default(),
+        };
+        let result = self.images.unpack(&img).map(|_| ()).map_err(EngineError::from).and_then(|_| self.save(&c));
+        if let Err(e) = result {
+            let _ = fs::remove_dir_all(&dir);
+            return Err(e);
+        }
+        Ok(c)
+    }
+
+    /// `start`: hands the container to a new monitor process and returns once it runs.
+    /// `attachers` clients are about to attach: the monitor waits for them
+    /// before the container's process runs, so they miss no output.
+    pub fn start(&self, key: &str, monitor_exe: &Path, attachers: usize) -> Result<Container> {
+        let c = self.get(key)?;
+        if c.state.status == Status::Running || c.state.status == Status::Paused {
+            return Ok(c);
+        }
+        let mut child = Command::new(monitor_exe)
+            .arg("--data-root")
+            .arg(self.root())
+            .arg("monitor")
+            .arg("--attachers")
+            .arg(attachers.to_string())
+            .arg(&c.id)
+            .stdin(Stdio::null())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::null())
+            // Its own process group: signals to the daemon's group do not reach it.
+            .process_group(0)
+            .spawn()
+            .map_err(EngineError::io("spawn monitor", monitor_exe))?;
+        let mut line = String::new();
+        let stdout = child.stdout.take().ok_or_else(|| EngineError::Other("monitor has no stdout".into()))?;
+        BufReader::new(stdout).read_line(&mut line).map_err(EngineError::io("read monitor", monitor_exe))?;
+        // The monitor stays alive on its own; reap it in the background when it ends.
+        std::thread::spawn(move || {
+            let _ = child.wait();
+        });
+        match line.trim().strip_prefix("error: ") {
+            Some(msg) => Err(EngineError::Other(msg.to_string())),
+            None if line.trim() == "ok" => self.get(&c.id),
+            None => Err(EngineError::Other("container monitor exited during start".into())),
+        }
+    }
+
+    fn monitor_socket(&self, id: &str) -> PathBuf {
+        Container::dir(self.root(), id).join("monitor.sock")
+    }
+
+    /// Connects to a running container's monitor with a command line.
+    pub fn connect_monitor(&self, id: &str, command: &str) -> Result<Option<UnixStream>> {
+        match UnixStream::connect(self.monitor_socket(id)) {
+            Ok(mut s) => {
+                s.write_all(format!("{command}\n").as_bytes())
+                    .map_err(EngineError::io("write monitor", self.monitor_socket(id)))?;
+                Ok(Some(s))
+            }
+            Err(_) => Ok(None),
+        }
+    }
+
+    /// Blocks until the container is not running; returns its exit code (from
+    /// the monitor's exit frame, so it is known even if the record is removed).
+    pub fn wait(&self, key: &str) -> Result<i32> {
+        let c = self.get(key)?;
+        if let Some(mut s) = self.connect_monitor(&c.id, "wait")? {
+            while let Some((kind, payload)) = crate::monitor::read_frame(&mut s) {
+                if kind == crate::monitor::EXIT {
+                    return Ok(String::from_utf8_lossy(&payload).trim().parse().unwrap_or(255));
+                }
+            }
+        }
+        Ok(self.get(&c.id).map(|c| c.state.exit_code).unwrap_or(c.state.exit_code))
+    }
+
+    fn runtime_kill(&self, c: &Container, signal: i32) -> Result<()> {
+        match wharf_runtime::Runtime::kill(self.runtime(), &c.id, signal, false) {
+            Ok(()) => Ok(()),
+            Err(wharf_runtime::RuntimeError::NotRunning) | Err(wharf_runtime::RuntimeError::NotFound(_)) => {
+                Err(EngineError::Conflict(format!("Container {} is not running", c.id)))
+            }
+            Err(e) => Err(e.into()),
+        }
+    }
+
+    pub fn kill(&self, key: &str, signal: i32) -> Result<()> {
+        let c = self.get(key)?;
+        if c.state.status != Status::Running && c.state.status != Status::Paused {
+            return Err(EngineError::Conflict(format!("Container {} is not running", c.id)));
+        }
+        self.runtime_kill(&c, signal)
+    }
+
+    /// `stop`: the stop signal, then SIGKILL after `timeout`.
+    pub fn stop(&self, key: &str, timeout: Duration, signal: i32) -> Result<bool> {
+        let c = self.get(key)?;
+        if c.state.status != Status::Running && c.state.status != Status::Paused {
+            return Ok(false);
+        }
+        let _ = self.runtime_kill(&c, signal);
+        let deadline = Instant::now() + timeout;
+        while Instant::now() < deadline {
+            if self.get(&c.id)?.state.status != Status::Running {
+                return Ok(true);
+            }
+            std::thread::sleep(Duration::from_millis(20));
+        }
+        let _ = self.runtime_kill(&c, 9);
+        self.wait(&c.id)?;
+        Ok(true)
+    }
+
+    /// `rm`: a running container needs `force` (then it is killed).
+    pub fn remove(&self, key: &str, force: bool) -> Result<()> {
+        let c = self.get(key)?;
+        if matches!(c.state.status, Status::Running | Status::Paused | Status::Restarting) {
+            if !force {
+                return Err(EngineError::Conflict(format!(
+                    "You cannot remove a running container {}. Stop the container before attempting removal or force remove",
+                    c.id
+                )));
+            }
+            let _ = self.runtime_kill(&c, 9);
+            self.wait(&c.id)?;
+        }
+        self.cleanup(&c.id);
+        Ok(())
+    }
+
+    /// Drops everything a container owned (mount, writable layer, runtime state, files).
+    pub fn cleanup(&self, id: &str) {
+        let dir = Container::dir(self.root(), id);
+        let _ = umount2(&dir.join("rootfs"), MntFlags::MNT_DETACH);
+        let _ = wharf_runtime::Runtime::delete(self.runtime(), id, true);
+        let _ = self.images.snapshots.remove_active(id);
+        let _ = fs::remove_dir_all(&dir);
+    }
+
+    /// Finds containers whose monitor died with them still marked running
+    /// (host reboot, killed monitor) and marks them exited.
+    pub fn reconcile(&self) -> Result<()> {
+        for mut c in self.list()? {
+            if c.state.status == Status::Running && UnixStream::connect(self.monitor_socket(&c.id)).is_err() {
+                c.state.status = Status::Exited;
+                c.state.exit_code = if c.state.exit_code == 0 { 255 } else { c.state.exit_code };
+                c.state.finished_at = Some(now());
+                c.state.pid = 0;
+                self.save(&c)?;
+            }
+            if c.auto_remove && c.state.status == Status::Exited {
+                self.cleanup(&c.id);
+            }
+        }
+        Ok(())
+    }
+}

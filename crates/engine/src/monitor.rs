@@ -1,0 +1,423 @@
+//! The per-container monitor: a small single-threaded process that owns one
+//! running container. It is the container init's parent (and a subreaper),
+//! writes its output to the json-file log (rotated), serves `attach` and
+//! `wait` on `monitor.sock`, and records the exit status. It outlives the
+//! daemon, so containers keep running across daemon restarts.
+//!
+//! Wire format on `monitor.sock`: the client sends one line (`wait` or
+//! `attach`); the monitor sends frames `[kind, 0, 0, 0, len u32 BE]` +
+//! payload — kind 1 stdout, 2 stderr (Docker's stream framing), 9 exit (the
+//! payload is the exit code). An attached client's own frames of kind 0
+//! are the container's stdin; closing its write side closes stdin.
+
+use std::fs::{self, File, OpenOptions};
+use std::io::{Read, Write};
+use std::os::fd::{AsFd, OwnedFd};
+use std::os::unix::net::{UnixListener, UnixStream};
+use std::path::{Path, PathBuf};
+
+use nix::poll::{poll, PollFd, PollFlags, PollTimeout};
+use nix::sys::signal::{SigSet, SigmaskHow, Signal};
+use nix::sys::signalfd::{SfdFlags, SignalFd};
+use nix::sys::wait::{waitpid, WaitPidFlag, WaitStatus};
+use nix::unistd::Pid;
+use wharf_runtime::CreateOptions;
+
+use crate::containers::{Container, Status};
+use crate::error::{EngineError, Result};
+use crate::run::Engine;
+
+pub const STDOUT: u8 = 1;
+pub const STDERR: u8 = 2;
+pub const EXIT: u8 = 9;
+
+/// Log rotation: Docker's json-file keys, on by default.
+const MAX_SIZE: u64 = 20 << 20;
+const MAX_FILES: u32 = 5;
+
+pub fn frame(kind: u8, payload: &[u8]) -> Vec<u8> {
+    let mut out = Vec::with_capacity(8 + payload.len());
+    out.extend_from_slice(&[kind, 0, 0, 0]);
+    out.extend_from_slice(&(payload.len() as u32).to_be_bytes());
+    out.extend_from_slice(payload);
+    out
+}
+
+fn now() -> String {
+    humantime::format_rfc3339_nanos(std::time::SystemTime::now()).to_string()
+}
+
+/// json-file log writer with size-based rotation.
+struct Log {
+    path: PathBuf,
+    file: File,
+    size: u64,
+    partial: [Vec<u8>; 2],
+}
+
+impl Log {
+    fn open(path: PathBuf) -> Result<Log> {
+        let file =
+            OpenOptions::new().create(true).append(true).open(&path).map_err(EngineError::io("open log", &path))?;
+        let size = file.metadata().map(|m| m.len()).unwrap_or(0);
+        Ok(Log { path, file, size, partial: [Vec::new(), Vec::new()] })
+    }
+
+    fn write_line(&mut self, stream: &str, line: &[u8]) {
+        let entry = serde_json::json!({"log": String::from_utf8_lossy(line), "stream": stream, "time": now()});
+        let mut text = entry.to_string();
+        text.push('\n');
+        if self.size + text.len() as u64 > MAX_SIZE {
+            self.rotate();
+        }
+        if self.file.write_all(text.as_bytes()).is_ok() {
+            self.size += text.len() as u64;
+        }
+    }
+
+    fn rotate(&mut self) {
+        for i in (1..MAX_FILES).rev() {
+            let from = if i == 1 { self.path.clone() } else { self.path.with_extension(format!("log.{}", i - 1)) };
+            let _ = fs::rename(&from, self.path.with_extension(format!("log.{i}")));
+        }
+        if let Ok(f) = OpenOptions::new().create(true).write(true).truncate(true).open(&self.path) {
+            self.file = f;
+            self.size = 0;
+        }
+    }
+
+    /// Appends output, one JSON entry per line (partial lines wait for their end).
+    fn append(&mut self, kind: u8, data: &[u8]) {
+        let (idx, stream) = if kind == STDERR { (1, "stderr") } else { (0, "stdout") };
+        let mut buf = std::mem::take(&mut self.partial[idx]);
+        buf.extend_from_slice(data);
+        let mut start = 0;
+        while let Some(pos) = buf[start..].iter().position(|b| *b == b'\n') {
+            self.write_line(stream, &buf[start..start + pos + 1]);
+            start += pos + 1;
+        }
+        let rest = buf[start..].to_vec();
+        if rest.len() >= 16 << 10 {
+            self.write_line(stream, &rest);
+        } else {
+            self.partial[idx] = rest;
+        }
+    }
+
+    fn flush(&mut self) {
+        for (idx, stream) in [(0, "stdout"), (1, "stderr")] {
+            let rest = std::mem::take(&mut self.partial[idx]);
+            if !rest.is_empty() {
+                self.write_line(stream, &rest);
+            }
+        }
+    }
+}
+
+struct Client {
+    stream: UnixStream,
+    attached: bool,
+    /// Bytes of a partial incoming stdin frame.
+    inbuf: Vec<u8>,
+}
+
+/// Entry point of `wharf monitor <id>`. Reports `ok` or `error: …` on
+/// stdout once the container runs (or failed to), then serves until it exits.
+pub fn monitor_main(engine: &Engine, id: &str, attachers: usize) -> i32 {
+    let mut report = match std::io::stdout().as_fd().try_clone_to_owned() {
+        Ok(fd) => File::from(fd),
+        Err(_) => return 1,
+    };
+    match start(engine, id, attachers) {
+        Ok((running, clients)) => {
+            let _ = report.write_all(b"ok\n");
+            drop(report);
+            // From here on our stdout is nobody's business.
+            if let Ok(null) = File::options().write(true).open("/dev/null") {
+                let _ = nix::unistd::dup2_stdout(&null);
+            }
+            serve(engine, running, clients)
+        }
+        Err(e) => {
+            let _ = writeln!(report, "error: {e}");
+            let _ = mark_exited(engine, id, 128, &e.to_string());
+            1
+        }
+    }
+}
+
+struct Running {
+    id: String,
+    pid: Pid,
+    outputs: Vec<(u8, File)>,
+    stdin: Option<File>,
+    listener: UnixListener,
+    log: Log,
+}
+
+fn pipe() -> Result<(OwnedFd, OwnedFd)> {
+    nix::unistd::pipe2(nix::fcntl::OFlag::O_CLOEXEC).map_err(|e| EngineError::Other(format!("pipe: {e}")))
+}
+
+fn start(engine: &Engine, id: &str, attachers: usize) -> Result<(Running, Vec<Client>)> {
+    let mut c = engine.get(id)?;
+    nix::sys::prctl::set_child_subreaper(true).map_err(|e| EngineError::Other(format!("subreaper: {e}")))?;
+    let dir = Container::dir(engine.root(), id);
+    let sock_path = dir.join("monitor.sock");
+    let _ = fs::remove_file(&sock_path);
+    let listener = UnixListener::bind(&sock_path).map_err(EngineError::io("bind", &sock_path))?;
+    let bundle = engine.prepare_bundle(id, &c.opts)?;
+    let tty = c.opts.tty;
+    let console = dir.join("console.sock");
+    let console_listener = if tty {
+        let _ = fs::remove_file(&console);
+        Some(UnixListener::bind(&console).map_err(EngineError::io("bind", &console))?)
+    } else {
+        None
+    };
+    // The container inherits our fds 0-2: point them at pipes we keep the other ends of.
+    let (out_r, out_w) = pipe()?;
+    let (err_r, err_w) = pipe()?;
+    let (in_r, in_w) = pipe()?;
+    let saved_stdout = std::io::stdout().as_fd().try_clone_to_owned().map_err(EngineError::io("dup", "stdout"))?;
+    let stdin_src: OwnedFd =
+        if c.open_stdin { in_r } else { File::open("/dev/null").map_err(EngineError::io("open", "/dev/null"))?.into() };
+    nix::unistd::dup2_stdin(&stdin_src).map_err(|e| EngineError::Other(format!("dup2: {e}")))?;
+    nix::unistd::dup2_stdout(&out_w).map_err(|e| EngineError::Other(format!("dup2: {e}")))?;
+    nix::unistd::dup2_stderr(&err_w).map_err(|e| EngineError::Other(format!("dup2: {e}")))?;
+    let opts = CreateOptions { bundle, console_socket: tty.then(|| console.clone()), ..Default::default() };
+    let created = engine.runtime().create(id, &opts);
+    // Our own descriptors must not keep the container's pipes open: stdout goes
+    // back to the daemon's pipe (for the report), stdin and stderr to /dev/null.
+    let _ = nix::unistd::dup2_stdout(&saved_stdout);
+    if let Ok(null) = File::options().read(true).write(true).open("/dev/null") {
+        let _ = nix::unistd::dup2_stdin(&null);
+        let _ = nix::unistd::dup2_stderr(&null);
+    }
+    drop((out_w, err_w, stdin_src, saved_stdout));
+    created?;
+    // Clients that asked to attach before start get every byte of output.
+    let mut clients = Vec::new();
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
+    let _ = listener.set_nonblocking(true);
+    while clients.len() < attachers && std::time::Instant::now() < deadline {
+        match listener.accept() {
+            Ok((s, _)) => clients.extend(handshake(s)),
+            Err(_) => std::thread::sleep(std::time::Duration::from_millis(2)),
+        }
+    }
+    engine.runtime().start(id)?;
+    let mut outputs = vec![(STDOUT, File::from(out_r)), (STDERR, File::from(err_r))];
+    if let Some(l) = console_listener {
+        let (conn, _) = l.accept().map_err(EngineError::io("accept", &console))?;
+        let master = wharf_runtime::console::recv_fd(conn.as_fd())?;
+        outputs = vec![(STDOUT, File::from(master))];
+        let _ = fs::remove_file(&console);
+    }
+    let state = engine.runtime().state(id)?;
+    c.state.status = Status::Running;
+    c.state.pid = state.pid;
+    c.state.started_at = Some(now());
+    c.state.finished_at = None;
+    c.state.exit_code = 0;
+    engine.save(&c)?;
+    let stdin = if c.open_stdin {
+        Some(if tty { outputs[0].1.try_clone().map_err(EngineError::io("dup", "pty"))? } else { File::from(in_w) })
+    } else {
+        None
+    };
+    let log = Log::open(Container::log_path(engine.root(), id))?;
+    Ok((Running { id: id.to_string(), pid: Pid::from_raw(state.pid), outputs, stdin, listener, log }, clients))
+}
+
+/// Reads a client's command line and makes it a client.
+fn handshake(stream: UnixStream) -> Option<Client> {
+    let _ = stream.set_nonblocking(false);
+    let _ = stream.set_read_timeout(Some(std::time::Duration::from_secs(2)));
+    let mut line = Vec::new();
+    let mut byte = [0u8; 1];
+    let mut s = stream;
+    while line.len() < 64 && s.read(&mut byte).map(|n| n == 1).unwrap_or(false) && byte[0] != b'\n' {
+        line.push(byte[0]);
+    }
+    let _ = s.set_read_timeout(None);
+    let _ = s.set_nonblocking(true);
+    Some(Client { stream: s, attached: line.starts_with(b"attach"), inbuf: Vec::new() })
+}
+
+fn mark_exited(engine: &Engine, id: &str, code: i32, error: &str) -> Result<()> {
+    let mut c = engine.get(id)?;
+    c.state.status = Status::Exited;
+    c.state.exit_code = code;
+    c.state.pid = 0;
+    c.state.error = error.to_string();
+    c.state.finished_at = Some(now());
+    engine.save(&c)
+}
+
+fn serve(engine: &Engine, mut r: Running, mut clients: Vec<Client>) -> i32 {
+    let mut mask = SigSet::empty();
+    mask.add(Signal::SIGCHLD);
+    let _ = nix::sys::signal::sigprocmask(SigmaskHow::SIG_BLOCK, Some(&mask), None);
+    let Ok(sfd) = SignalFd::with_flags(&mask, SfdFlags::SFD_CLOEXEC | SfdFlags::SFD_NONBLOCK) else { return 1 };
+    let _ = r.listener.set_nonblocking(true);
+    let mut exit_code: Option<i32> = None;
+    let mut buf = vec![0u8; 64 << 10];
+    // Until the init exits and its output is drained.
+    while exit_code.is_none() || !r.outputs.is_empty() {
+        // Reap first: a zombie init means we are done once output drains.
+        loop {
+            match waitpid(Pid::from_raw(-1), Some(WaitPidFlag::WNOHANG)) {
+                Ok(WaitStatus::Exited(pid, code)) if pid == r.pid => exit_code = Some(code),
+                Ok(WaitStatus::Signaled(pid, sig, _)) if pid == r.pid => exit_code = Some(128 + sig as i32),
+                Ok(WaitStatus::StillAlive) | Err(_) => break,
+                Ok(_) => {}
+            }
+        }
+        if exit_code.is_some() && r.outputs.is_empty() {
+            break;
+        }
+        let mut fds =
+            vec![PollFd::new(sfd.as_fd(), PollFlags::POLLIN), PollFd::new(r.listener.as_fd(), PollFlags::POLLIN)];
+        for (_, f) in &r.outputs {
+            fds.push(PollFd::new(f.as_fd(), PollFlags::POLLIN));
+        }
+        for c in &clients {
+            fds.push(PollFd::new(c.stream.as_fd(), PollFlags::POLLIN));
+        }
+        // After exit, only drain what is already buffered.
+        let timeout = if exit_code.is_some() { PollTimeout::from(50u16) } else { PollTimeout::NONE };
+        match poll(&mut fds, timeout) {
+            Ok(0) if exit_code.is_some() => break,
+            Err(nix::Error::EINTR) | Ok(_) => {}
+            Err(_) => break,
+        }
+        let ready: Vec<bool> = fds.iter().map(|f| f.revents().is_some_and(|e| !e.is_empty())).collect();
+        let n_out = r.outputs.len();
+        drop(fds);
+        if ready[0] {
+            while let Ok(Some(_)) = sfd.read_signal() {}
+        }
+        if ready[1] {
+            while let Ok((stream, _)) = r.listener.accept() {
+                clients.extend(handshake(stream));
+            }
+        }
+        // Container output → log + attached clients.
+        let mut closed = Vec::new();
+        for (i, (kind, f)) in r.outputs.iter_mut().enumerate() {
+            if !ready[2 + i] {
+                continue;
+            }
+            match f.read(&mut buf) {
+                Ok(0) | Err(_) => closed.push(i),
+                Ok(n) => {
+                    r.log.append(*kind, &buf[..n]);
+                    let fr = frame(*kind, &buf[..n]);
+                    clients.retain_mut(|c| !c.attached || write_all_blocking(&mut c.stream, &fr));
+                }
+            }
+        }
+        for i in closed.into_iter().rev() {
+            r.outputs.remove(i);
+        }
+        // Client input (stdin frames) or hang-ups.
+        let mut gone = Vec::new();
+        for (j, c) in clients.iter_mut().enumerate() {
+            if !ready.get(2 + n_out + j).copied().unwrap_or(false) {
+                continue;
+            }
+            match c.stream.read(&mut buf) {
+                Ok(0) => {
+                    // The client closed its write side: that ends stdin (the client may still read).
+                    if c.attached {
+                        r.stdin = None;
+                    }
+                    gone.push(j);
+                }
+                Ok(n) => {
+                    c.inbuf.extend_from_slice(&buf[..n]);
+                    while c.inbuf.len() >= 8 {
+                        let len = u32::from_be_bytes([c.inbuf[4], c.inbuf[5], c.inbuf[6], c.inbuf[7]]) as usize;
+                        if c.inbuf.len() < 8 + len {
+                            break;
+                        }
+                        if let Some(stdin) = r.stdin.as_mut() {
+                            let _ = stdin.write_all(&c.inbuf[8..8 + len]);
+                        }
+                        c.inbuf.drain(..8 + len);
+                    }
+                }
+                Err(e) if e.kind() == std::io::ErrorKind::WouldBlock => {}
+                Err(_) => gone.push(j),
+            }
+        }
+        // Half-closed clients stay for output; fully failed ones are dropped on write errors above.
+        let _ = gone;
+    }
+    r.log.flush();
+    let code = exit_code.unwrap_or(255);
+    let _ = engine.runtime().delete(&r.id, true);
+    let _ = nix::mount::umount2(&Container::dir(engine.root(), &r.id).join("rootfs"), nix::mount::MntFlags::MNT_DETACH);
+    let _ = mark_exited(engine, &r.id, code, "");
+    let fr = frame(EXIT, code.to_string().as_bytes());
+    for mut c in clients {
+        let _ = write_all_blocking(&mut c.stream, &fr);
+    }
+    let _ = fs::remove_file(Container::dir(engine.root(), &r.id).join("monitor.sock"));
+    0
+}
+
+/// Writes to a non-blocking socket, waiting while it is full. False if the peer is gone.
+fn write_all_blocking(s: &mut UnixStream, data: &[u8]) -> bool {
+    let _ = s.set_nonblocking(false);
+    let ok = s.write_all(data).is_ok();
+    let _ = s.set_nonblocking(true);
+    ok
+}
+
+/// For the daemon side: reads one frame from a monitor stream.
+pub fn read_frame(s: &mut impl Read) -> Option<(u8, Vec<u8>)> {
+    let mut header = [0u8; 8];
+    s.read_exact(&mut header).ok()?;
+    let len = u32::from_be_bytes([header[4], header[5], header[6], header[7]]) as usize;
+    let mut payload = vec![0u8; len];
+    s.read_exact(&mut payload).ok()?;
+    Some((header[0], payload))
+}
+
+pub fn log_path(root: &Path, id: &str) -> PathBuf {
+    Container::log_path(root, id)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn frames_round_trip() {
+        let f = frame(STDERR, b"boom");
+        assert_eq!(&f[..8], &[2, 0, 0, 0, 0, 0, 0, 4]);
+        assert_eq!(read_frame(&mut &f[..]), Some((STDERR, b"boom".to_vec())));
+    }
+
+    #[test]
+    fn log_lines_and_rotation() {
+        let tmp = tempfile::tempdir().unwrap();
+        let path = tmp.path().join("c-json.log");
+        let mut log = Log::open(path.clone()).unwrap();
+        log.append(STDOUT, b"hel");
+        log.append(STDOUT, b"lo\nwor");
+        log.append(STDERR, b"err\n");
+        log.flush();
+        let text = fs::read_to_string(&path).unwrap();
+        let lines: Vec<serde_json::Value> = text.lines().map(|l| serde_json::from_str(l).unwrap()).collect();
+        assert_eq!(lines[0]["log"], "hello\n");
+        assert_eq!(lines[1]["stream"], "stderr");
+        assert_eq!(lines[2]["log"], "wor");
+        log.size = MAX_SIZE;
+        log.append(STDOUT, b"after rotation\n");
+        assert!(path.with_extension("log.1").exists());
+        assert!(fs::read_to_string(&path).unwrap().contains("after rotation"));
+    }
+}
