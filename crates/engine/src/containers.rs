@@ -77,6 +77,9 @@ impl Container {
     }
 }
 
+/// Directory of the monitors' sockets (root-only).
+pub const MONITOR_DIR: &str = "/run/wharf/monitor";
+
 /// What `create` needs beyond the run options.
 #[derive(Debug, Clone, Default)]
 pub struct CreateRequest {
@@ -242,8 +245,12 @@ impl Engine {
         }
     }
 
-    fn monitor_socket(&self, id: &str) -> PathBuf {
-        Container::dir(self.root(), id).join("monitor.sock")
+    /// Where a container's monitor listens. Unix socket paths are limited to
+    /// 108 bytes, so it lives under /run/wharf/monitor, keyed by a short hash
+    /// of the data root and the container id prefix.
+    pub fn monitor_socket(&self, id: &str) -> PathBuf {
+        let root = wharf_image::Digest::sha256(self.root().as_os_str().as_encoded_bytes());
+        PathBuf::from(MONITOR_DIR).join(format!("{}-{}.sock", &root.hex()[..12], &id[..24.min(id.len())]))
     }
 
     /// Connects to a running container's monitor with a command line.

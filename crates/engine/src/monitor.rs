@@ -117,6 +117,8 @@ impl Log {
 struct Client {
     stream: UnixStream,
     attached: bool,
+    /// The client closed its sending side: only output goes to it now.
+    input_closed: bool,
     /// Bytes of a partial incoming stdin frame.
     inbuf: Vec<u8>,
 }
@@ -162,13 +164,17 @@ fn pipe() -> Result<(OwnedFd, OwnedFd)> {
 fn start(engine: &Engine, id: &str, attachers: usize) -> Result<(Running, Vec<Client>)> {
     let mut c = engine.get(id)?;
     nix::sys::prctl::set_child_subreaper(true).map_err(|e| EngineError::Other(format!("subreaper: {e}")))?;
-    let dir = Container::dir(engine.root(), id);
-    let sock_path = dir.join("monitor.sock");
+
+    let sock_path = engine.monitor_socket(id);
+    fs::create_dir_all(crate::containers::MONITOR_DIR)
+        .map_err(EngineError::io("create", crate::containers::MONITOR_DIR))?;
+    fs::set_permissions(crate::containers::MONITOR_DIR, std::os::unix::fs::PermissionsExt::from_mode(0o700))
+        .map_err(EngineError::io("chmod", crate::containers::MONITOR_DIR))?;
     let _ = fs::remove_file(&sock_path);
     let listener = UnixListener::bind(&sock_path).map_err(EngineError::io("bind", &sock_path))?;
     let bundle = engine.prepare_bundle(id, &c.opts)?;
     let tty = c.opts.tty;
-    let console = dir.join("console.sock");
+    let console = sock_path.with_extension("console");
     let console_listener = if tty {
         let _ = fs::remove_file(&console);
         Some(UnixListener::bind(&console).map_err(EngineError::io("bind", &console))?)
@@ -186,6 +192,8 @@ fn start(engine: &Engine, id: &str, attachers: usize) -> Result<(Running, Vec<Cl
     nix::unistd::dup2_stdout(&out_w).map_err(|e| EngineError::Other(format!("dup2: {e}")))?;
     nix::unistd::dup2_stderr(&err_w).map_err(|e| EngineError::Other(format!("dup2: {e}")))?;
     let opts = CreateOptions { bundle, console_socket: tty.then(|| console.clone()), ..Default::default() };
+    // The init's host pid comes from create: by the time we could ask for the
+    // state, a short-lived process may already be gone.
     let created = engine.runtime().create(id, &opts);
     // Our own descriptors must not keep the container's pipes open: stdout goes
     // back to the daemon's pipe (for the report), stdin and stderr to /dev/null.
@@ -195,7 +203,7 @@ fn start(engine: &Engine, id: &str, attachers: usize) -> Result<(Running, Vec<Cl
         let _ = nix::unistd::dup2_stderr(&null);
     }
     drop((out_w, err_w, stdin_src, saved_stdout));
-    created?;
+    let pid = created?;
     // Clients that asked to attach before start get every byte of output.
     let mut clients = Vec::new();
     let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
@@ -214,9 +222,8 @@ fn start(engine: &Engine, id: &str, attachers: usize) -> Result<(Running, Vec<Cl
         outputs = vec![(STDOUT, File::from(master))];
         let _ = fs::remove_file(&console);
     }
-    let state = engine.runtime().state(id)?;
     c.state.status = Status::Running;
-    c.state.pid = state.pid;
+    c.state.pid = pid;
     c.state.started_at = Some(now());
     c.state.finished_at = None;
     c.state.exit_code = 0;
@@ -227,7 +234,7 @@ fn start(engine: &Engine, id: &str, attachers: usize) -> Result<(Running, Vec<Cl
         None
     };
     let log = Log::open(Container::log_path(engine.root(), id))?;
-    Ok((Running { id: id.to_string(), pid: Pid::from_raw(state.pid), outputs, stdin, listener, log }, clients))
+    Ok((Running { id: id.to_string(), pid: Pid::from_raw(pid), outputs, stdin, listener, log }, clients))
 }
 
 /// Reads a client's command line and makes it a client.
@@ -242,7 +249,7 @@ fn handshake(stream: UnixStream) -> Option<Client> {
     }
     let _ = s.set_read_timeout(None);
     let _ = s.set_nonblocking(true);
-    Some(Client { stream: s, attached: line.starts_with(b"attach"), inbuf: Vec::new() })
+    Some(Client { stream: s, attached: line.starts_with(b"attach"), input_closed: false, inbuf: Vec::new() })
 }
 
 fn mark_exited(engine: &Engine, id: &str, code: i32, error: &str) -> Result<()> {
@@ -282,8 +289,9 @@ fn serve(engine: &Engine, mut r: Running, mut clients: Vec<Client>) -> i32 {
         for (_, f) in &r.outputs {
             fds.push(PollFd::new(f.as_fd(), PollFlags::POLLIN));
         }
-        for c in &clients {
-            fds.push(PollFd::new(c.stream.as_fd(), PollFlags::POLLIN));
+        let polled: Vec<usize> = (0..clients.len()).filter(|j| !clients[*j].input_closed).collect();
+        for j in &polled {
+            fds.push(PollFd::new(clients[*j].stream.as_fd(), PollFlags::POLLIN));
         }
         // After exit, only drain what is already buffered.
         let timeout = if exit_code.is_some() { PollTimeout::from(50u16) } else { PollTimeout::NONE };
@@ -323,17 +331,18 @@ fn serve(engine: &Engine, mut r: Running, mut clients: Vec<Client>) -> i32 {
         }
         // Client input (stdin frames) or hang-ups.
         let mut gone = Vec::new();
-        for (j, c) in clients.iter_mut().enumerate() {
-            if !ready.get(2 + n_out + j).copied().unwrap_or(false) {
+        for (k, j) in polled.iter().enumerate() {
+            if !ready.get(2 + n_out + k).copied().unwrap_or(false) {
                 continue;
             }
+            let (j, c) = (*j, &mut clients[*j]);
             match c.stream.read(&mut buf) {
                 Ok(0) => {
                     // The client closed its write side: that ends stdin (the client may still read).
                     if c.attached {
                         r.stdin = None;
                     }
-                    gone.push(j);
+                    c.input_closed = true;
                 }
                 Ok(n) => {
                     c.inbuf.extend_from_slice(&buf[..n]);
@@ -352,8 +361,9 @@ fn serve(engine: &Engine, mut r: Running, mut clients: Vec<Client>) -> i32 {
                 Err(_) => gone.push(j),
             }
         }
-        // Half-closed clients stay for output; fully failed ones are dropped on write errors above.
-        let _ = gone;
+        for j in gone.into_iter().rev() {
+            clients.remove(j);
+        }
     }
     r.log.flush();
     let code = exit_code.unwrap_or(255);
@@ -364,7 +374,7 @@ fn serve(engine: &Engine, mut r: Running, mut clients: Vec<Client>) -> i32 {
     for mut c in clients {
         let _ = write_all_blocking(&mut c.stream, &fr);
     }
-    let _ = fs::remove_file(Container::dir(engine.root(), &r.id).join("monitor.sock"));
+    let _ = fs::remove_file(engine.monitor_socket(&r.id));
     0
 }
 

@@ -278,7 +278,19 @@ async fn start(state: Arc<State>, id: &str) -> Reply {
     let st = state.clone();
     let cid = c.id.clone();
     let exe = state.config.monitor_exe.clone();
-    blocking(move || Ok(st.engine.start(&cid, &exe, attachers)?)).await?;
+    if let Err(e) = blocking(move || Ok(st.engine.start(&cid, &exe, attachers)?)).await {
+        // Waiters learn that this start ended the container's chance to run.
+        publish(&state, &c.id, |ev| {
+            ev.generation += 1;
+            ev.exit_code =
+                Some(if e.message.contains("executable file not found") || e.message.contains("no such executable") {
+                    127
+                } else {
+                    128
+                });
+        });
+        return Err(e);
+    }
     supervise(state.clone(), c.id);
     status(StatusCode::NO_CONTENT)
 }
@@ -329,21 +341,38 @@ async fn attach(state: Arc<State>, req: Request<Incoming>, id: &str, q: &Query) 
         *state.pending_attach.lock().unwrap_or_else(|e| e.into_inner()).entry(c.id.clone()).or_default() += 1;
     }
     let upgrade = hyper::upgrade::on(req);
-    let socket = wharf_engine::Container::dir(state.engine.root(), &c.id).join("monitor.sock");
+    let socket = state.engine.monitor_socket(&c.id);
     let tty = c.opts.tty;
+    let st = state.clone();
+    let cid = c.id.clone();
     tokio::spawn(async move {
         let Ok(upgraded) = upgrade.await else { return };
         let client = TokioIo::new(upgraded);
-        // Wait for the monitor (the container may not be started yet).
+        // Wait for the monitor (the container may not be started yet); give up
+        // once the container is neither created nor running (a failed start).
         let mut monitor = None;
-        for _ in 0..15_000 {
+        for i in 0u32.. {
             if let Ok(s) = tokio::net::UnixStream::connect(&socket).await {
                 monitor = Some(s);
                 break;
             }
+            if i % 50 == 49 {
+                let alive = st
+                    .engine
+                    .get(&cid)
+                    .map(|c| matches!(c.state.status, Status::Created | Status::Running))
+                    .unwrap_or(false);
+                if !alive {
+                    break;
+                }
+            }
             tokio::time::sleep(Duration::from_millis(2)).await;
         }
-        let Some(mut monitor) = monitor else { return };
+        let Some(mut monitor) = monitor else {
+            let (_, mut w) = tokio::io::split(client);
+            let _ = w.shutdown().await;
+            return;
+        };
         if monitor.write_all(b"attach\n").await.is_err() {
             return;
         }

@@ -305,17 +305,16 @@ async fn save(state: Arc<State>, names: Vec<String>) -> Reply {
 
 async fn load(state: Arc<State>, req: Request<Incoming>, q: &Query) -> Reply {
     let body = read_body(req).await?;
-    let quiet = q.flag("quiet");
+    // `quiet` only silences progress bars; the "Loaded image" lines always go out (as in dockerd).
+    let _quiet = q.flag("quiet");
     let st = state.clone();
     let names = blocking(move || Ok(st.engine.images.load(&body[..])?)).await?;
     let mut out = String::new();
     for n in names {
         let line =
             if n.starts_with("sha256:") { format!("Loaded image ID: {n}\n") } else { format!("Loaded image: {n}\n") };
-        if !quiet {
-            out.push_str(&json!({ "stream": line }).to_string());
-            out.push('\n');
-        }
+        out.push_str(&json!({ "stream": line }).to_string());
+        out.push('\n');
     }
     let mut r = Response::new(crate::body::full(out));
     r.headers_mut().insert("Content-Type", "application/json".parse().expect("static header"));

@@ -1,0 +1,257 @@
+//! `wharf daemon` driven by the real docker CLI (28, at /usr/local/bin/docker)
+//! and by raw HTTP for error cases, on a temporary socket and data root.
+
+mod support;
+
+use std::io::{Read, Write};
+use std::os::unix::net::UnixStream;
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Output, Stdio};
+use std::time::{Duration, Instant};
+
+struct Daemon {
+    dir: tempfile::TempDir,
+    child: Option<Child>,
+}
+
+impl Daemon {
+    fn start() -> Daemon {
+        let dir = tempfile::Builder::new().prefix("wharf-daemon-").tempdir().unwrap();
+        let mut d = Daemon { dir, child: None };
+        d.spawn();
+        d
+    }
+
+    fn sock(&self) -> PathBuf {
+        self.dir.path().join("wharf.sock")
+    }
+
+    fn data(&self) -> PathBuf {
+        self.dir.path().join("data")
+    }
+
+    fn spawn(&mut self) {
+        let _ = std::fs::remove_file(self.sock());
+        let child = Command::new(support::WHARF)
+            .arg("--data-root")
+            .arg(self.data())
+            .args(["daemon", "-H"])
+            .arg(format!("unix://{}", self.sock().display()))
+            .arg("--exec-root")
+            .arg(self.dir.path().join("exec"))
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .unwrap();
+        self.child = Some(child);
+        let deadline = Instant::now() + Duration::from_secs(10);
+        while UnixStream::connect(self.sock()).is_err() {
+            assert!(Instant::now() < deadline, "daemon did not start");
+            std::thread::sleep(Duration::from_millis(20));
+        }
+    }
+
+    /// SIGKILL, as a crash would.
+    fn kill9(&mut self) {
+        if let Some(mut c) = self.child.take() {
+            let _ = c.kill();
+            let _ = c.wait();
+        }
+    }
+
+    fn docker(&self, args: &[&str]) -> Output {
+        let bin = if Path::new("/usr/local/bin/docker").exists() { "/usr/local/bin/docker" } else { "docker" };
+        Command::new(bin)
+            .env("DOCKER_HOST", format!("unix://{}", self.sock().display()))
+            .env("DOCKER_CONFIG", self.dir.path().join("docker-config"))
+            .args(args)
+            .stdin(Stdio::null())
+            .output()
+            .unwrap()
+    }
+
+    fn ok(&self, args: &[&str]) -> String {
+        let out = self.docker(args);
+        assert!(
+            out.status.success(),
+            "docker {args:?}: {}{}",
+            String::from_utf8_lossy(&out.stdout),
+            String::from_utf8_lossy(&out.stderr)
+        );
+        String::from_utf8_lossy(&out.stdout).into_owned()
+    }
+
+    /// One raw HTTP request; returns (status, body).
+    fn http(&self, method: &str, path: &str, body: &str) -> (u16, String) {
+        let mut s = UnixStream::connect(self.sock()).unwrap();
+        let req = format!("{method} {path} HTTP/1.1\r\nHost: docker\r\nContent-Type: application/json\r\nContent-Length: {}\r\nConnection: close\r\n\r\n{body}", body.len());
+        s.write_all(req.as_bytes()).unwrap();
+        let mut resp = String::new();
+        s.read_to_string(&mut resp).unwrap();
+        let status = resp.split_whitespace().nth(1).and_then(|c| c.parse().ok()).unwrap_or(0);
+        let body = resp.split_once("\r\n\r\n").map(|(_, b)| b.to_string()).unwrap_or_default();
+        (status, body)
+    }
+
+    fn import_busybox(&self) {
+        let tar = self.dir.path().join("rootfs.tar");
+        assert!(Command::new("tar")
+            .arg("-C")
+            .arg(support::rootfs())
+            .arg("-cf")
+            .arg(&tar)
+            .arg(".")
+            .status()
+            .unwrap()
+            .success());
+        let out = Command::new(support::WHARF)
+            .arg("--data-root")
+            .arg(self.data())
+            .args(["import", "-c", "CMD [\"sh\"]"])
+            .arg(&tar)
+            .arg("busybox:local")
+            .output()
+            .unwrap();
+        assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    }
+}
+
+impl Drop for Daemon {
+    fn drop(&mut self) {
+        // Remove every container (this also ends their monitors), then stop the daemon.
+        if self.child.is_some() {
+            let ids = self.docker(&["ps", "-aq"]);
+            for id in String::from_utf8_lossy(&ids.stdout).split_whitespace() {
+                let _ = self.docker(&["rm", "-f", id]);
+            }
+        }
+        self.kill9();
+        let mounts = std::fs::read_to_string("/proc/self/mountinfo").unwrap_or_default();
+        for line in mounts.lines().filter(|l| l.contains(self.dir.path().to_str().unwrap())) {
+            if let Some(m) = line.split_whitespace().nth(4) {
+                let _ = nix::mount::umount2(m, nix::mount::MntFlags::MNT_DETACH);
+            }
+        }
+    }
+}
+
+#[test]
+fn docker_cli_scenario() {
+    let d = Daemon::start();
+    let v = d.ok(&["version", "--format", "{{.Server.APIVersion}} {{.Server.Os}}"]);
+    assert_eq!(v.trim(), "1.41 linux");
+    assert!(d.ok(&["info", "--format", "{{.DefaultRuntime}}"]).contains("wharf"));
+    d.import_busybox();
+    assert!(d.ok(&["images"]).contains("busybox"));
+    // run --rm: output, exit code, nothing left.
+    assert_eq!(d.ok(&["run", "--rm", "busybox:local", "echo", "hi"]), "hi\n");
+    let out = d.docker(&["run", "--rm", "busybox:local", "sh", "-c", "echo out; echo err >&2; exit 3"]);
+    assert_eq!(out.status.code(), Some(3));
+    assert_eq!(String::from_utf8_lossy(&out.stdout), "out\n");
+    assert_eq!(String::from_utf8_lossy(&out.stderr), "err\n");
+    assert!(d.ok(&["ps", "-aq"]).trim().is_empty(), "AutoRemove removed the containers");
+    // run -d, ps, logs, inspect, stop, rm.
+    let id = d.ok(&[
+        "run",
+        "-d",
+        "--name",
+        "ticker",
+        "busybox:local",
+        "sh",
+        "-c",
+        "trap 'exit 0' TERM; i=0; while true; do echo tick $i; i=$((i+1)); sleep 0.1; done",
+    ]);
+    assert_eq!(id.trim().len(), 64);
+    std::thread::sleep(Duration::from_millis(500));
+    let ps = d.ok(&["ps", "--format", "{{.Names}} {{.Status}}"]);
+    assert!(ps.starts_with("ticker Up"), "{ps}");
+    let logs = d.ok(&["logs", "--tail", "1", "ticker"]);
+    assert!(logs.starts_with("tick "), "{logs}");
+    assert_eq!(d.ok(&["inspect", "-f", "{{.State.Status}}", "ticker"]).trim(), "running");
+    d.ok(&["stop", "ticker"]);
+    assert_eq!(d.ok(&["inspect", "-f", "{{.State.Status}} {{.State.ExitCode}}", "ticker"]).trim(), "exited 0");
+    d.ok(&["rm", "ticker"]);
+    // stdin and a TTY.
+    let mut child =
+        Command::new(if Path::new("/usr/local/bin/docker").exists() { "/usr/local/bin/docker" } else { "docker" })
+            .env("DOCKER_HOST", format!("unix://{}", d.sock().display()))
+            .env("DOCKER_CONFIG", d.dir.path().join("docker-config"))
+            .args(["run", "--rm", "-i", "busybox:local", "sh"])
+            .stdin(Stdio::piped())
+            .stdout(Stdio::piped())
+            .spawn()
+            .unwrap();
+    child.stdin.take().unwrap().write_all(b"echo from-stdin $((6*7))\n").unwrap();
+    let out = child.wait_with_output().unwrap();
+    assert_eq!(String::from_utf8_lossy(&out.stdout), "from-stdin 42\n");
+    assert!(d.ok(&["run", "--rm", "-t", "busybox:local", "tty"]).starts_with("/dev/pts/"));
+    // Images through the API: tag, save, load, rmi.
+    d.ok(&["tag", "busybox:local", "copy:1"]);
+    let archive = d.dir.path().join("saved.tar");
+    d.ok(&["save", "-o", archive.to_str().unwrap(), "copy:1"]);
+    d.ok(&["rmi", "copy:1"]);
+    let loaded = d.ok(&["load", "-i", archive.to_str().unwrap()]);
+    assert!(loaded.contains("Loaded image: copy:1"), "{loaded:?}");
+    assert_eq!(
+        d.ok(&["image", "inspect", "-f", "{{.Id}}", "copy:1"]),
+        d.ok(&["image", "inspect", "-f", "{{.Id}}", "busybox:local"])
+    );
+}
+
+#[test]
+fn containers_outlive_a_killed_daemon() {
+    let mut d = Daemon::start();
+    d.import_busybox();
+    d.ok(&[
+        "run",
+        "-d",
+        "--name",
+        "survivor",
+        "busybox:local",
+        "sh",
+        "-c",
+        "trap 'exit 7' TERM; echo started; while true; do sleep 0.1; done",
+    ]);
+    let pid = d.ok(&["inspect", "-f", "{{.State.Pid}}", "survivor"]).trim().to_string();
+    d.kill9();
+    std::thread::sleep(Duration::from_millis(200));
+    assert!(Path::new(&format!("/proc/{pid}")).exists(), "the container survives the daemon");
+    d.spawn();
+    assert!(d.ok(&["ps", "--format", "{{.Names}}"]).contains("survivor"));
+    assert_eq!(d.ok(&["logs", "survivor"]), "started\n");
+    d.ok(&["stop", "survivor"]);
+    assert_eq!(d.ok(&["inspect", "-f", "{{.State.ExitCode}}", "survivor"]).trim(), "7");
+}
+
+#[test]
+fn bad_requests_get_docker_statuses() {
+    let d = Daemon::start();
+    d.import_busybox();
+    let (code, body) = d.http("POST", "/v1.41/containers/create", "{not json");
+    assert_eq!(code, 400, "{body}");
+    assert!(body.contains("\"message\""));
+    let (code, body) = d.http("GET", "/v1.41/containers/nosuch/json", "");
+    assert_eq!(code, 404);
+    assert!(body.contains("No such container: nosuch"), "{body}");
+    let (code, body) = d.http("POST", "/v1.41/containers/create", r#"{"Image":"nosuch:image"}"#);
+    assert_eq!(code, 404);
+    assert!(body.contains("No such image: nosuch:image"), "{body}");
+    let (code, _) = d.http("POST", "/v1.41/containers/create?name=dup", r#"{"Image":"busybox:local","Cmd":["true"]}"#);
+    assert_eq!(code, 201);
+    let (code, body) =
+        d.http("POST", "/v1.41/containers/create?name=dup", r#"{"Image":"busybox:local","Cmd":["true"]}"#);
+    assert_eq!(code, 409, "{body}");
+    let (code, _) = d.http("GET", "/v1.41/images/nosuch/json", "");
+    assert_eq!(code, 404);
+    let (code, body) = d.http("GET", "/v1.41/images/search?term=x", "");
+    assert_eq!(code, 501);
+    assert!(body.contains("not supported"));
+    let (code, _) = d.http("GET", "/v1.41/swarm", "");
+    assert_eq!(code, 503);
+    let (code, _) = d.http("POST", "/v1.41/containers/dup/kill?signal=BOGUS", "");
+    assert_eq!(code, 400);
+    let (code, _) = d.http("GET", "/v1.41/no/such/endpoint", "");
+    assert_eq!(code, 404);
+    let (code, body) = d.http("HEAD", "/_ping", "");
+    assert_eq!((code, body.as_str()), (200, ""));
+}
