@@ -90,7 +90,7 @@ pub struct CreateRequest {
     pub open_stdin: bool,
 }
 
-fn now() -> String {
+pub(crate) fn now() -> String {
     humantime::format_rfc3339_nanos(std::time::SystemTime::now()).to_string()
 }
 

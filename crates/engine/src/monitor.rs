@@ -23,7 +23,7 @@ use nix::sys::wait::{waitpid, WaitPidFlag, WaitStatus};
 use nix::unistd::Pid;
 use wharf_runtime::CreateOptions;
 
-use crate::containers::{Container, Status};
+use crate::containers::{now, Container, Status};
 use crate::error::{EngineError, Result};
 use crate::run::Engine;
 
@@ -41,10 +41,6 @@ pub fn frame(kind: u8, payload: &[u8]) -> Vec<u8> {
     out.extend_from_slice(&(payload.len() as u32).to_be_bytes());
     out.extend_from_slice(payload);
     out
-}
-
-fn now() -> String {
-    humantime::format_rfc3339_nanos(std::time::SystemTime::now()).to_string()
 }
 
 /// json-file log writer with size-based rotation.

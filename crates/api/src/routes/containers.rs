@@ -14,7 +14,7 @@ use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::sync::watch;
 use wharf_engine::{Container, CreateRequest, RunOptions, Status};
 
-use super::{blocking, json, read_json, status, Reply};
+use super::{blocking, json, read_json, status, unix_secs, Reply};
 use crate::error::ApiError;
 use crate::query::Query;
 use crate::State;
@@ -85,14 +85,6 @@ async fn get(state: &Arc<State>, id: &str) -> Result<Container, ApiError> {
     let st = state.clone();
     let id = id.to_string();
     blocking(move || Ok(st.engine.get(&id)?)).await
-}
-
-fn unix_secs(rfc3339: Option<&str>) -> i64 {
-    rfc3339
-        .and_then(|s| humantime::parse_rfc3339_weak(s.trim_end_matches('Z').split('.').next().unwrap_or(s)).ok())
-        .and_then(|t| t.duration_since(std::time::UNIX_EPOCH).ok())
-        .map(|d| d.as_secs() as i64)
-        .unwrap_or(0)
 }
 
 fn ago(rfc3339: Option<&str>) -> String {

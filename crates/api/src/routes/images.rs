@@ -12,7 +12,7 @@ use wharf_image::registry::auth::CredentialStore;
 use wharf_image::registry::{Client, JsonLines, Options, Progress};
 use wharf_image::{Digest, Reference};
 
-use super::{blocking, json, read_body, status, Reply};
+use super::{blocking, json, read_body, status, unix_secs, Reply};
 use crate::body::{channel, ChannelWriter};
 use crate::error::ApiError;
 use crate::query::Query;
@@ -53,14 +53,6 @@ impl AllValues for Query {
     fn get_all(&self, k: &str) -> Vec<String> {
         self.get(k).map(|v| v.split(',').map(str::to_string).filter(|s| !s.is_empty()).collect()).unwrap_or_default()
     }
-}
-
-fn unix_secs(rfc3339: Option<&str>) -> i64 {
-    rfc3339
-        .and_then(|s| humantime::parse_rfc3339_weak(s.trim_end_matches('Z').split('.').next().unwrap_or(s)).ok())
-        .and_then(|t| t.duration_since(std::time::UNIX_EPOCH).ok())
-        .map(|d| d.as_secs() as i64)
-        .unwrap_or(0)
 }
 
 async fn list(state: Arc<State>, q: &Query) -> Reply {

@@ -50,6 +50,15 @@ pub async fn read_body(req: Request<Incoming>) -> Result<Bytes> {
     Ok(req.into_body().collect().await.map_err(|e| ApiError::bad_request(format!("read body: {e}")))?.to_bytes())
 }
 
+/// RFC 3339 → Unix seconds (0 if absent or unparsable), as the API reports times.
+pub fn unix_secs(rfc3339: Option<&str>) -> i64 {
+    rfc3339
+        .and_then(|s| humantime::parse_rfc3339_weak(s.trim_end_matches('Z').split('.').next().unwrap_or(s)).ok())
+        .and_then(|t| t.duration_since(std::time::UNIX_EPOCH).ok())
+        .map(|d| d.as_secs() as i64)
+        .unwrap_or(0)
+}
+
 /// Runs blocking library work off the async threads.
 pub async fn blocking<T: Send + 'static>(f: impl FnOnce() -> Result<T> + Send + 'static) -> Result<T> {
     tokio::task::spawn_blocking(f).await.map_err(|e| ApiError::internal(format!("worker failed: {e}")))?
