@@ -71,14 +71,7 @@ impl Daemon {
     }
 
     fn ok(&self, args: &[&str]) -> String {
-        let out = self.docker(args);
-        assert!(
-            out.status.success(),
-            "docker {args:?}: {}{}",
-            String::from_utf8_lossy(&out.stdout),
-            String::from_utf8_lossy(&out.stderr)
-        );
-        String::from_utf8_lossy(&out.stdout).into_owned()
+        support::stdout_of(self.docker(args), args)
     }
 
     /// One raw HTTP request; returns (status, body).
@@ -94,16 +87,7 @@ impl Daemon {
     }
 
     fn import_busybox(&self) {
-        let tar = self.dir.path().join("rootfs.tar");
-        assert!(Command::new("tar")
-            .arg("-C")
-            .arg(support::rootfs())
-            .arg("-cf")
-            .arg(&tar)
-            .arg(".")
-            .status()
-            .unwrap()
-            .success());
+        let tar = support::busybox_tar(self.dir.path());
         let out = Command::new(support::WHARF)
             .arg("--data-root")
             .arg(self.data())
@@ -112,7 +96,7 @@ impl Daemon {
             .arg("busybox:local")
             .output()
             .unwrap();
-        assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+        support::stdout_of(out, "import busybox");
     }
 }
 

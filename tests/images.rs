@@ -25,24 +25,12 @@ impl Store {
     }
 
     fn ok(&self, args: &[&str]) -> String {
-        let out = self.wharf(args);
-        assert!(
-            out.status.success(),
-            "wharf {args:?}: {}{}",
-            String::from_utf8_lossy(&out.stdout),
-            String::from_utf8_lossy(&out.stderr)
-        );
-        String::from_utf8_lossy(&out.stdout).into_owned()
+        support::stdout_of(self.wharf(args), args)
     }
 
     /// Imports the busybox rootfs as `name`; returns the image ID.
     fn import_busybox(&self, name: &str) -> String {
-        let tar = self.path("rootfs.tar");
-        if !tar.exists() {
-            let st =
-                Command::new("tar").arg("-C").arg(support::rootfs()).arg("-cf").arg(&tar).arg(".").status().unwrap();
-            assert!(st.success());
-        }
+        let tar = support::busybox_tar(self.dir.path());
         self.ok(&["import", "--change", "CMD [\"sh\"]", tar.to_str().unwrap(), name]).trim().to_string()
     }
 
@@ -218,16 +206,7 @@ fn disk_full_leaves_nothing_visible() {
         }
     }
     let _guard = Unmount(data.clone());
-    let tar = s.path("rootfs.tar");
-    assert!(Command::new("tar")
-        .arg("-C")
-        .arg(support::rootfs())
-        .arg("-cf")
-        .arg(&tar)
-        .arg(".")
-        .status()
-        .unwrap()
-        .success());
+    let tar = support::busybox_tar(s.dir.path());
     let out = s.wharf(&["import", tar.to_str().unwrap(), "big:1"]);
     assert!(!out.status.success());
     let err = String::from_utf8_lossy(&out.stderr);
@@ -245,16 +224,7 @@ fn overlay_snapshot_mounts() {
     use wharf_image::snapshot::Snapshotter;
     let s = Store::new();
     let images = wharf_image::Images::open(s.path("lib")).unwrap();
-    let tar = s.path("rootfs.tar");
-    assert!(Command::new("tar")
-        .arg("-C")
-        .arg(support::rootfs())
-        .arg("-cf")
-        .arg(&tar)
-        .arg(".")
-        .status()
-        .unwrap()
-        .success());
+    let tar = support::busybox_tar(s.dir.path());
     let base = images.import(&mut std::fs::File::open(&tar).unwrap(), Some("base:1"), None, None).unwrap();
     let mounts = images.prepare_rootfs("c1", &base).unwrap();
     // A one-layer image with a writable layer still goes through overlay.

@@ -91,29 +91,11 @@ impl Wharf {
     }
 
     fn ok(&self, args: &[&str]) -> String {
-        let out = self.run(args);
-        assert!(
-            out.status.success(),
-            "wharf {args:?}: {}{}",
-            String::from_utf8_lossy(&out.stdout),
-            String::from_utf8_lossy(&out.stderr)
-        );
-        String::from_utf8_lossy(&out.stdout).into_owned()
+        support::stdout_of(self.run(args), args)
     }
 
     fn import_busybox(&self, name: &str) -> String {
-        let tar = self.dir.path().join("rootfs.tar");
-        if !tar.exists() {
-            assert!(Command::new("tar")
-                .arg("-C")
-                .arg(support::rootfs())
-                .arg("-cf")
-                .arg(&tar)
-                .arg(".")
-                .status()
-                .unwrap()
-                .success());
-        }
+        let tar = support::busybox_tar(self.dir.path());
         self.ok(&["import", tar.to_str().unwrap(), name]).trim().to_string()
     }
 

@@ -14,17 +14,8 @@ impl Data {
     fn new() -> Data {
         let dir = tempfile::Builder::new().prefix("wharf-run-").tempdir().unwrap();
         let d = Data { dir };
-        let tar = d.dir.path().join("rootfs.tar");
-        assert!(Command::new("tar")
-            .arg("-C")
-            .arg(support::rootfs())
-            .arg("-cf")
-            .arg(&tar)
-            .arg(".")
-            .status()
-            .unwrap()
-            .success());
-        let out = d.wharf(&[
+        let tar = support::busybox_tar(d.dir.path());
+        let args = [
             "import",
             "-c",
             "CMD [\"sh\"]",
@@ -34,8 +25,8 @@ impl Data {
             "WORKDIR /srv",
             tar.to_str().unwrap(),
             "busybox:local",
-        ]);
-        assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+        ];
+        support::stdout_of(d.wharf(&args), args);
         d
     }
 

@@ -191,3 +191,24 @@ impl Env {
         assert!(ok, "{:?} {args:?} failed: {err}", self.runtime);
     }
 }
+
+/// `<dir>/rootfs.tar`: the busybox rootfs as a tarball (made once per dir).
+pub fn busybox_tar(dir: &Path) -> PathBuf {
+    let tar = dir.join("rootfs.tar");
+    if !tar.exists() {
+        let st = Command::new("tar").arg("-C").arg(rootfs()).arg("-cf").arg(&tar).arg(".").status().unwrap();
+        assert!(st.success(), "tar the busybox rootfs");
+    }
+    tar
+}
+
+/// Asserts a command succeeded; returns its stdout.
+pub fn stdout_of(out: Output, what: impl std::fmt::Debug) -> String {
+    assert!(
+        out.status.success(),
+        "{what:?} failed: {}{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
+    String::from_utf8_lossy(&out.stdout).into_owned()
+}
