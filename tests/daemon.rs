@@ -152,6 +152,17 @@ fn docker_cli_scenario() {
     let logs = d.ok(&["logs", "--tail", "1", "ticker"]);
     assert!(logs.starts_with("tick "), "{logs}");
     assert_eq!(d.ok(&["inspect", "-f", "{{.State.Status}}", "ticker"]).trim(), "running");
+    // exec: output, exit code, user, TTY, detached.
+    let out = d.docker(&["exec", "ticker", "sh", "-c", "echo in-exec; echo err >&2; exit 4"]);
+    assert_eq!(
+        (out.status.code(), String::from_utf8_lossy(&out.stdout).to_string()),
+        (Some(4), "in-exec\n".to_string())
+    );
+    assert_eq!(String::from_utf8_lossy(&out.stderr), "err\n");
+    assert_eq!(d.ok(&["exec", "-u", "nobody", "ticker", "id", "-u"]).trim(), "65534");
+    assert!(d.ok(&["exec", "-t", "ticker", "tty"]).starts_with("/dev/pts/"));
+    d.ok(&["exec", "-d", "ticker", "sleep", "1"]);
+    assert!(!d.docker(&["exec", "nosuch", "true"]).status.success());
     d.ok(&["stop", "ticker"]);
     assert_eq!(d.ok(&["inspect", "-f", "{{.State.Status}} {{.State.ExitCode}}", "ticker"]).trim(), "exited 0");
     d.ok(&["rm", "ticker"]);

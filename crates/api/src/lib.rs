@@ -38,6 +38,8 @@ pub struct State {
     pub engine: wharf_engine::Engine,
     /// Attach requests waiting for their container to start, per container id.
     pub pending_attach: Mutex<HashMap<String, usize>>,
+    /// Exec instances (Docker keeps them in memory too).
+    pub execs: Mutex<HashMap<String, routes::ExecEntry>>,
     /// Exit notifications per container, for `wait` and auto-removal.
     pub exits: Mutex<HashMap<String, tokio::sync::watch::Sender<routes::ExitEvent>>>,
 }
@@ -64,6 +66,7 @@ pub async fn serve(config: Config) -> std::io::Result<()> {
         config,
         engine,
         pending_attach: Mutex::new(HashMap::new()),
+        execs: Mutex::new(HashMap::new()),
         exits: Mutex::new(HashMap::new()),
     });
     // Containers that kept running while the daemon was down are followed again.

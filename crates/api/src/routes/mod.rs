@@ -2,10 +2,12 @@
 //! API resource.
 
 mod containers;
+mod exec;
 mod images;
 mod system;
 
 pub use containers::{supervise, ExitEvent};
+pub use exec::ExecEntry;
 
 use std::convert::Infallible;
 use std::sync::Arc;
@@ -96,6 +98,10 @@ async fn dispatch(state: Arc<State>, req: Request<Incoming>, method: &Method, pa
         (&Method::GET, ["system", "df"]) => system::df(state).await,
         (&Method::GET, ["events"]) => system::events(state, q).await,
         (_, ["images", ..]) => images::dispatch(state, req, method, path, q).await,
+        (&Method::POST, ["containers", id, "exec"]) => exec::create(state, req, id).await,
+        (&Method::POST, ["exec", id, "start"]) => exec::start(state, req, id).await,
+        (&Method::GET, ["exec", id, "json"]) => exec::inspect(state, id).await,
+        (&Method::POST, ["exec", id, "resize"]) => exec::resize(&state, id),
         (_, ["containers", ..]) => containers::dispatch(state, req, method, &seg, q).await,
         (_, ["swarm", ..])
         | (_, ["nodes", ..])
