@@ -162,6 +162,13 @@ fn docker_cli_scenario() {
     assert_eq!(d.ok(&["exec", "-u", "nobody", "ticker", "id", "-u"]).trim(), "65534");
     assert!(d.ok(&["exec", "-t", "ticker", "tty"]).starts_with("/dev/pts/"));
     d.ok(&["exec", "-d", "ticker", "sleep", "1"]);
+    // pause/unpause, top, rename.
+    d.ok(&["pause", "ticker"]);
+    assert_eq!(d.ok(&["inspect", "-f", "{{.State.Status}}", "ticker"]).trim(), "paused");
+    d.ok(&["unpause", "ticker"]);
+    assert!(d.ok(&["top", "ticker"]).contains("sleep"));
+    d.ok(&["rename", "ticker", "ticker2"]);
+    d.ok(&["rename", "ticker2", "ticker"]);
     assert!(!d.docker(&["exec", "nosuch", "true"]).status.success());
     d.ok(&["stop", "ticker"]);
     assert_eq!(d.ok(&["inspect", "-f", "{{.State.Status}} {{.State.ExitCode}}", "ticker"]).trim(), "exited 0");

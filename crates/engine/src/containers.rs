@@ -360,3 +360,82 @@ impl Engine {
         Ok(())
     }
 }
+
+impl Engine {
+    fn running(&self, key: &str) -> Result<Container> {
+        let c = self.get(key)?;
+        if !matches!(c.state.status, Status::Running | Status::Paused) {
+            return Err(EngineError::Conflict(format!("Container {} is not running", c.id)));
+        }
+        Ok(c)
+    }
+
+    /// `pause`/`unpause`: freezes or thaws every process of the container.
+    pub fn set_paused(&self, key: &str, paused: bool) -> Result<()> {
+        let mut c = self.running(key)?;
+        match (paused, &c.state.status) {
+            (true, Status::Paused) => {
+                return Err(EngineError::Conflict(format!("Container {} is already paused", c.id)))
+            }
+            (false, Status::Running) => return Err(EngineError::Conflict(format!("Container {} is not paused", c.id))),
+            _ => {}
+        }
+        if paused {
+            self.runtime().pause(&c.id)?;
+        } else {
+            self.runtime().resume(&c.id)?;
+        }
+        c.state.status = if paused { Status::Paused } else { Status::Running };
+        self.save(&c)
+    }
+
+    /// `rename`: names stay unique.
+    pub fn rename(&self, key: &str, new_name: &str) -> Result<()> {
+        let mut c = self.get(key)?;
+        let n = new_name.trim_start_matches('/');
+        if !valid_name(n) {
+            return Err(EngineError::Invalid {
+                what: "container name".into(),
+                reason: format!("Invalid container name ({n})"),
+            });
+        }
+        if let Some(other) = self.list()?.into_iter().find(|o| o.name == n && o.id != c.id) {
+            return Err(EngineError::Conflict(format!(
+                "Conflict. The container name \"/{n}\" is already in use by container \"{}\"",
+                other.id
+            )));
+        }
+        c.name = n.to_string();
+        self.save(&c)
+    }
+
+    /// `top`: the container's processes, one row of `ps -ef`-like columns each.
+    pub fn top(&self, key: &str) -> Result<Vec<Vec<String>>> {
+        let c = self.running(key)?;
+        let mut rows = Vec::new();
+        for pid in self.runtime().ps(&c.id)? {
+            let stat = fs::read_to_string(format!("/proc/{pid}/stat")).unwrap_or_default();
+            let after = stat.rfind(')').map(|i| &stat[i + 2..]).unwrap_or("");
+            let ppid = after.split(' ').nth(1).unwrap_or("0").to_string();
+            let cmd = fs::read(format!("/proc/{pid}/cmdline"))
+                .map(|b| {
+                    b.split(|x| *x == 0)
+                        .filter(|s| !s.is_empty())
+                        .map(|s| String::from_utf8_lossy(s).into_owned())
+                        .collect::<Vec<_>>()
+                        .join(" ")
+                })
+                .unwrap_or_default();
+            let uid = fs::read_to_string(format!("/proc/{pid}/status"))
+                .ok()
+                .and_then(|s| {
+                    s.lines()
+                        .find(|l| l.starts_with("Uid:"))
+                        .and_then(|l| l.split_whitespace().nth(1).map(str::to_string))
+                })
+                .unwrap_or_default();
+            rows.push(vec![uid, pid.to_string(), ppid, cmd]);
+        }
+        Ok(rows)
+    }
+}

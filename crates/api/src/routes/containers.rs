@@ -73,6 +73,23 @@ pub async fn dispatch(state: Arc<State>, req: Request<Incoming>, method: &Method
         (&Method::POST, [id, "kill"]) => kill(state, id, q).await,
         (&Method::DELETE, [id]) => remove(state, id, q).await,
         (&Method::GET, [id, "logs"]) => logs(state, id, q).await,
+        (&Method::POST, [id, "pause"]) => paused(state, id, true).await,
+        (&Method::POST, [id, "unpause"]) => paused(state, id, false).await,
+        (&Method::POST, [id, "rename"]) => {
+            let name = q
+                .get("name")
+                .filter(|n| !n.is_empty())
+                .ok_or_else(|| ApiError::bad_request("name is required"))?
+                .to_string();
+            let (st, key) = (state.clone(), id.to_string());
+            blocking(move || Ok(st.engine.rename(&key, &name)?)).await?;
+            status(StatusCode::NO_CONTENT)
+        }
+        (&Method::GET, [id, "top"]) => {
+            let (st, key) = (state.clone(), id.to_string());
+            let rows = blocking(move || Ok(st.engine.top(&key)?)).await?;
+            json(StatusCode::OK, &json!({"Titles": ["UID", "PID", "PPID", "CMD"], "Processes": rows}))
+        }
         (&Method::POST, [id, "resize"]) => {
             get(&state, id).await?;
             status(StatusCode::OK)
@@ -452,6 +469,12 @@ pub fn parse_signal(s: Option<&str>, default: i32) -> Result<i32, ApiError> {
         .find(|(n, _)| *n == name)
         .map(|(_, v)| *v)
         .ok_or_else(|| ApiError::bad_request(format!("Invalid signal: {s}")))
+}
+
+async fn paused(state: Arc<State>, id: &str, pause: bool) -> Reply {
+    let (st, key) = (state.clone(), id.to_string());
+    blocking(move || Ok(st.engine.set_paused(&key, pause)?)).await?;
+    status(StatusCode::NO_CONTENT)
 }
 
 async fn kill(state: Arc<State>, id: &str, q: &Query) -> Reply {
