@@ -187,6 +187,29 @@ fn docker_cli_scenario() {
     let out = child.wait_with_output().unwrap();
     assert_eq!(String::from_utf8_lossy(&out.stdout), "from-stdin 42\n");
     assert!(d.ok(&["run", "--rm", "-t", "busybox:local", "tty"]).starts_with("/dev/pts/"));
+    // Volumes: named (persist across containers, read-only mounts), bind, tmpfs, anonymous removed by rm -v.
+    d.ok(&["volume", "create", "data1"]);
+    d.ok(&["run", "--rm", "-v", "data1:/data", "busybox:local", "sh", "-c", "echo persisted > /data/x"]);
+    let out =
+        d.docker(&["run", "--rm", "-v", "data1:/data:ro", "busybox:local", "sh", "-c", "cat /data/x; touch /data/y"]);
+    assert_eq!(String::from_utf8_lossy(&out.stdout), "persisted\n");
+    assert!(String::from_utf8_lossy(&out.stderr).contains("Read-only file system"));
+    let host = d.dir.path().join("host");
+    std::fs::create_dir_all(&host).unwrap();
+    std::fs::write(host.join("f"), "from host").unwrap();
+    assert_eq!(
+        d.ok(&["run", "--rm", "-v", &format!("{}:/h", host.display()), "busybox:local", "cat", "/h/f"]),
+        "from host"
+    );
+    assert!(d
+        .ok(&["run", "--rm", "--tmpfs", "/scratch", "busybox:local", "grep", "scratch", "/proc/mounts"])
+        .contains("tmpfs /scratch"));
+    assert!(!d.docker(&["volume", "rm", "nosuch"]).status.success());
+    d.ok(&["run", "--name", "anon", "-v", "/anon", "busybox:local", "true"]);
+    assert_eq!(d.ok(&["volume", "ls", "-q"]).lines().count(), 2);
+    d.ok(&["rm", "-v", "anon"]);
+    assert_eq!(d.ok(&["volume", "ls", "-q"]).trim(), "data1");
+    d.ok(&["volume", "rm", "data1"]);
     // Images through the API: tag, save, load, rmi.
     d.ok(&["tag", "busybox:local", "copy:1"]);
     let archive = d.dir.path().join("saved.tar");

@@ -69,6 +69,7 @@ impl From<EngineError> for ApiError {
         match e {
             EngineError::Image(i) => i.into(),
             EngineError::NoSuchContainer(ref id) => ApiError::not_found(format!("No such container: {id}")),
+            EngineError::NoSuchVolume(_) => ApiError::not_found(e.to_string()),
             EngineError::Conflict(ref m) => ApiError::conflict(m.clone()),
             EngineError::Invalid { .. }
             | EngineError::NoCommand

@@ -165,7 +165,7 @@ impl Engine {
     pub fn create(&self, req: CreateRequest) -> Result<Container> {
         let (_, img) = self.images.resolve(&req.opts.image)?;
         let id = new_id()?;
-        let name = match req.name.filter(|n| !n.is_empty()) {
+        let name = match req.name.clone().filter(|n| !n.is_empty()) {
             Some(n) => {
                 let n = n.trim_start_matches('/').to_string();
                 if !valid_name(&n) {
@@ -186,6 +186,18 @@ impl Engine {
         };
         // Fail early on what start would refuse.
         crate::spec::command(&wharf_image::Images::run_config(&img), &req.opts)?;
+        let mut req = req;
+        // Image VOLUMEs not covered by a requested mount become anonymous volumes.
+        for target in wharf_image::Images::run_config(&img).volumes.unwrap_or_default().into_keys() {
+            if !req.opts.mounts.iter().any(|m| m.target == target) {
+                req.opts.mounts.push(crate::volumes::MountRequest {
+                    typ: "volume".into(),
+                    target,
+                    ..Default::default()
+                });
+            }
+        }
+        self.resolve_mounts(&mut req.opts.mounts)?;
         crate::spec::capabilities(&req.opts.cap_add, &req.opts.cap_drop)?;
         let dir = Container::dir(self.root(), &id);
         fs::create_dir_all(&dir).map_err(EngineError::io("create", &dir))?;
@@ -316,8 +328,9 @@ impl Engine {
         Ok(true)
     }
 
-    /// `rm`: a running container needs `force` (then it is killed).
-    pub fn remove(&self, key: &str, force: bool) -> Result<()> {
+    /// `rm`: a running container needs `force` (then it is killed); `volumes`
+    /// also removes its anonymous volumes.
+    pub fn remove(&self, key: &str, force: bool, volumes: bool) -> Result<()> {
         let c = self.get(key)?;
         if matches!(c.state.status, Status::Running | Status::Paused | Status::Restarting) {
             if !force {
@@ -330,6 +343,15 @@ impl Engine {
             self.wait(&c.id)?;
         }
         self.cleanup(&c.id);
+        if volumes {
+            for m in c.opts.mounts.iter().filter(|m| m.typ == "volume") {
+                if self.volume(&m.source).map(|v| v.anonymous).unwrap_or(false)
+                    && self.volume_users(&m.source)?.is_empty()
+                {
+                    self.remove_volume(&m.source, false)?;
+                }
+            }
+        }
         Ok(())
     }
 

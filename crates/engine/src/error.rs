@@ -17,6 +17,8 @@ pub enum EngineError {
     NoCommand,
     #[error("No such container: {0}")]
     NoSuchContainer(String),
+    #[error("get {0}: no such volume")]
+    NoSuchVolume(String),
     #[error("{0}")]
     Conflict(String),
     #[error("{0}")]

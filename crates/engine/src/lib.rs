@@ -13,6 +13,7 @@ pub mod monitor;
 pub mod run;
 pub mod spec;
 pub mod user;
+pub mod volumes;
 
 pub use containers::{Container, CreateRequest, State, Status};
 pub use error::{EngineError, Result};

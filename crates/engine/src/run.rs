@@ -36,6 +36,7 @@ pub struct RunOptions {
     pub memory: Option<i64>,
     pub cpus: Option<f64>,
     pub pids_limit: Option<i64>,
+    pub mounts: Vec<crate::volumes::MountRequest>,
 }
 
 pub struct Engine {
@@ -58,6 +59,8 @@ struct Teardown<'a> {
     engine: &'a Engine,
     id: String,
     rootfs: Option<PathBuf>,
+    /// Anonymous volumes made for this run (removed with it).
+    volumes: Vec<String>,
 }
 
 impl Drop for Teardown<'_> {
@@ -69,6 +72,9 @@ impl Drop for Teardown<'_> {
         }
         let _ = self.engine.images.snapshots.remove_active(&self.id);
         let _ = fs::remove_dir_all(self.engine.root.join("containers").join(&self.id));
+        for v in &self.volumes {
+            let _ = self.engine.remove_volume(v, true);
+        }
     }
 }
 
@@ -121,6 +127,40 @@ impl Engine {
         Ok(mounts)
     }
 
+    /// OCI mounts for a container's requested mounts (volumes resolved to their data dirs).
+    fn volume_mounts(&self, requests: &[crate::volumes::MountRequest]) -> Result<Vec<Mount>> {
+        let mut out = Vec::new();
+        for m in requests {
+            let (typ, source, mut options) = match m.typ.as_str() {
+                "bind" => ("bind", PathBuf::from(&m.source), vec!["rbind".to_string(), "rprivate".to_string()]),
+                "volume" => {
+                    ("bind", self.volume(&m.source)?.mountpoint, vec!["rbind".to_string(), "rprivate".to_string()])
+                }
+                "tmpfs" => (
+                    "tmpfs",
+                    PathBuf::from("tmpfs"),
+                    vec!["nosuid".to_string(), "nodev".to_string(), "mode=1777".to_string()],
+                ),
+                other => {
+                    return Err(EngineError::Invalid {
+                        what: "mount".into(),
+                        reason: format!("mount type {other:?} is not supported"),
+                    })
+                }
+            };
+            options.push(if m.read_only { "ro".into() } else { "rw".into() });
+            let mount = MountBuilder::default()
+                .destination(m.target.clone())
+                .typ(typ)
+                .source(source)
+                .options(options)
+                .build()
+                .map_err(|e| EngineError::Invalid { what: "mount".into(), reason: e.to_string() })?;
+            out.push(mount);
+        }
+        Ok(out)
+    }
+
     pub fn root(&self) -> &Path {
         &self.root
     }
@@ -144,7 +184,8 @@ impl Engine {
             let user_spec = opts.user.clone().or(run_config.user.clone()).unwrap_or_default();
             let resolved = user::resolve(&rootfs, &user_spec)?;
             let hostname = opts.hostname.clone().unwrap_or_else(|| id[..12].to_string());
-            let mounts = Self::etc_files(&dir, &hostname)?;
+            let mut mounts = Self::etc_files(&dir, &hostname)?;
+            mounts.extend(self.volume_mounts(&opts.mounts)?);
             let spec = spec::build(
                 id,
                 &run_config,
@@ -177,8 +218,17 @@ impl Engine {
     /// the exit code. Forks: call from a single-threaded process.
     pub fn run(&self, opts: &RunOptions) -> Result<i32> {
         let id = new_id()?;
-        let mut teardown = Teardown { engine: self, id: id.clone(), rootfs: None };
-        let dir = self.prepare_bundle(&id, opts)?;
+        let mut opts = opts.clone();
+        self.resolve_mounts(&mut opts.mounts)?;
+        let anonymous: Vec<String> = opts
+            .mounts
+            .iter()
+            .filter(|m| m.typ == "volume")
+            .map(|m| m.source.clone())
+            .filter(|n| self.volume(n).map(|v| v.anonymous).unwrap_or(false))
+            .collect();
+        let mut teardown = Teardown { engine: self, id: id.clone(), rootfs: None, volumes: anonymous };
+        let dir = self.prepare_bundle(&id, &opts)?;
         teardown.rootfs = Some(dir.join("rootfs"));
         let code = self.runtime.run(&id, &CreateOptions { bundle: dir, ..Default::default() }, false)?;
         drop(teardown);

@@ -12,6 +12,7 @@ use serde::Deserialize;
 use serde_json::{json, Value};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::sync::watch;
+use wharf_engine::volumes::MountRequest;
 use wharf_engine::{Container, CreateRequest, RunOptions, Status};
 
 use super::{blocking, json, read_json, status, unix_secs, Reply};
@@ -41,6 +42,19 @@ struct HostConfig {
     cap_drop: Option<Vec<String>>,
     readonly_rootfs: bool,
     network_mode: String,
+    binds: Option<Vec<String>>,
+    mounts: Option<Vec<MountBody>>,
+    tmpfs: Option<BTreeMap<String, String>>,
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(rename_all = "PascalCase", default)]
+struct MountBody {
+    #[serde(rename = "Type")]
+    typ: String,
+    source: String,
+    target: String,
+    read_only: bool,
 }
 
 #[derive(Debug, Default, Deserialize)]
@@ -56,6 +70,7 @@ struct CreateBody {
     tty: bool,
     open_stdin: bool,
     labels: Option<BTreeMap<String, String>>,
+    volumes: Option<BTreeMap<String, Value>>,
     host_config: HostConfig,
 }
 
@@ -174,7 +189,34 @@ fn to_options(b: CreateBody) -> Result<RunOptions, ApiError> {
     if !matches!(h.network_mode.as_str(), "" | "default" | "none" | "bridge") {
         return Err(ApiError::bad_request(format!("network mode {:?} is not supported yet: use none", h.network_mode)));
     }
+    let mut mounts = Vec::new();
+    for bind in h.binds.iter().flatten() {
+        mounts.push(MountRequest::parse_bind(bind).map_err(ApiError::from)?);
+    }
+    for m in h.mounts.iter().flatten() {
+        if !m.target.starts_with('/') {
+            return Err(ApiError::bad_request(format!(
+                "invalid mount config: mount path must be absolute: {:?}",
+                m.target
+            )));
+        }
+        mounts.push(MountRequest {
+            typ: m.typ.clone(),
+            source: m.source.clone(),
+            target: m.target.clone(),
+            read_only: m.read_only,
+        });
+    }
+    for target in h.tmpfs.iter().flatten().map(|(t, _)| t) {
+        mounts.push(MountRequest { typ: "tmpfs".into(), target: target.clone(), ..Default::default() });
+    }
+    for target in b.volumes.iter().flatten().map(|(t, _)| t) {
+        if !mounts.iter().any(|m| &m.target == target) {
+            mounts.push(MountRequest { typ: "volume".into(), target: target.clone(), ..Default::default() });
+        }
+    }
     Ok(RunOptions {
+        mounts,
         image: b.image,
         cmd: b.cmd.unwrap_or_default(),
         entrypoint,
@@ -232,7 +274,10 @@ async fn inspect(state: Arc<State>, id: &str) -> Reply {
                        "Tty": c.opts.tty, "OpenStdin": c.open_stdin, "Env": c.opts.env, "Cmd": c.opts.cmd, "Entrypoint": c.opts.entrypoint,
                        "Image": c.image, "WorkingDir": c.opts.workdir.clone().unwrap_or_default(), "Labels": c.labels,
                        "AttachStdin": false, "AttachStdout": true, "AttachStderr": true},
-            "NetworkSettings": {"Networks": {}, "Ports": {}}, "Mounts": [],
+            "NetworkSettings": {"Networks": {}, "Ports": {}},
+            "Mounts": c.opts.mounts.iter().map(|m| json!({"Type": m.typ, "Name": if m.typ == "volume" { m.source.clone() } else { String::new() },
+                "Source": if m.typ == "volume" { state.engine.volume(&m.source).map(|v| v.mountpoint.display().to_string()).unwrap_or_default() } else { m.source.clone() },
+                "Destination": m.target, "RW": !m.read_only, "Driver": if m.typ == "volume" { "local" } else { "" }})).collect::<Vec<_>>(),
         }),
     )
 }
@@ -502,9 +547,10 @@ async fn restart(state: Arc<State>, id: &str, q: &Query) -> Reply {
 async fn remove(state: Arc<State>, id: &str, q: &Query) -> Reply {
     let c = get(&state, id).await?;
     let force = q.flag("force");
+    let volumes = q.flag("v");
     let st = state.clone();
     let cid = c.id.clone();
-    blocking(move || Ok(st.engine.remove(&cid, force)?)).await?;
+    blocking(move || Ok(st.engine.remove(&cid, force, volumes)?)).await?;
     publish(&state, &c.id, |e| e.removed = true);
     status(StatusCode::NO_CONTENT)
 }
@@ -515,7 +561,7 @@ async fn prune(state: Arc<State>) -> Reply {
         let mut out = Vec::new();
         for c in st.engine.list()? {
             if matches!(c.state.status, Status::Exited | Status::Created | Status::Dead) {
-                st.engine.remove(&c.id, false)?;
+                st.engine.remove(&c.id, false, false)?;
                 out.push(c.id);
             }
         }

@@ -5,6 +5,7 @@ mod containers;
 mod exec;
 mod images;
 mod system;
+mod volumes;
 
 pub use containers::{supervise, ExitEvent};
 pub use exec::ExecEntry;
@@ -103,6 +104,7 @@ async fn dispatch(state: Arc<State>, req: Request<Incoming>, method: &Method, pa
         (&Method::GET, ["exec", id, "json"]) => exec::inspect(state, id).await,
         (&Method::POST, ["exec", id, "resize"]) => exec::resize(&state, id),
         (_, ["containers", ..]) => containers::dispatch(state, req, method, &seg, q).await,
+        (_, ["volumes", ..]) => volumes::dispatch(state, req, method, &seg).await,
         (_, ["swarm", ..])
         | (_, ["nodes", ..])
         | (_, ["services", ..])

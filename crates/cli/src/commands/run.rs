@@ -20,6 +20,12 @@ pub struct RunArgs {
     tty: bool,
     #[arg(short, long = "env")]
     env: Vec<String>,
+    /// Bind mount or volume: /host:/ctr[:ro], name:/ctr[:ro], /ctr (anonymous)
+    #[arg(short, long = "volume")]
+    volume: Vec<String>,
+    /// tmpfs mount at this path
+    #[arg(long)]
+    tmpfs: Vec<String>,
     #[arg(short, long)]
     workdir: Option<String>,
     #[arg(short, long)]
@@ -78,7 +84,19 @@ pub fn run(engine: &Engine, a: &RunArgs) -> Result<i32> {
         bail!("network {:?} is not available yet: only 'none' (own namespace with loopback)", a.network);
     }
     let _ = (a.rm, a.interactive, &a.name);
+    let mut mounts = Vec::new();
+    for v in &a.volume {
+        mounts.push(wharf_engine::volumes::MountRequest::parse_bind(v)?);
+    }
+    for t in &a.tmpfs {
+        mounts.push(wharf_engine::volumes::MountRequest {
+            typ: "tmpfs".into(),
+            target: t.clone(),
+            ..Default::default()
+        });
+    }
     let opts = RunOptions {
+        mounts,
         image: a.image.clone(),
         cmd: a.command.clone(),
         entrypoint: a.entrypoint.as_ref().map(|e| if e.is_empty() { Vec::new() } else { vec![e.clone()] }),

@@ -1,0 +1,221 @@
+//! Named local volumes (`<data-root>/volumes/<name>/_data`) and the mounts a
+//! container asks for: bind mounts, named or anonymous volumes, tmpfs.
+
+use std::collections::BTreeMap;
+use std::fs;
+use std::path::PathBuf;
+
+use serde::{Deserialize, Serialize};
+
+use crate::error::{EngineError, Result};
+use crate::run::Engine;
+
+/// One mount of a container, as requested (`-v`, `--mount`, `--tmpfs`, image VOLUME).
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(default)]
+pub struct MountRequest {
+    /// `bind`, `volume` or `tmpfs`.
+    pub typ: String,
+    /// Host path (bind) or volume name (empty: anonymous volume).
+    pub source: String,
+    pub target: String,
+    pub read_only: bool,
+}
+
+impl MountRequest {
+    /// Docker's `-v` syntax: `/host:/ctr[:ro]`, `name:/ctr[:ro]`, `/ctr`.
+    pub fn parse_bind(spec: &str) -> Result<MountRequest> {
+        let parts: Vec<&str> = spec.split(':').collect();
+        let bad =
+            || EngineError::Invalid { what: "volume specification".into(), reason: format!("invalid spec: {spec}") };
+        let (source, target, mode) = match parts[..] {
+            [t] => ("", t, ""),
+            [s, t] => (s, t, ""),
+            [s, t, m] => (s, t, m),
+            _ => return Err(bad()),
+        };
+        if !target.starts_with('/') {
+            return Err(bad());
+        }
+        let read_only = mode.split(',').any(|m| m == "ro");
+        if mode.split(',').any(|m| {
+            !matches!(
+                m,
+                "" | "ro"
+                    | "rw"
+                    | "z"
+                    | "Z"
+                    | "shared"
+                    | "rshared"
+                    | "slave"
+                    | "rslave"
+                    | "private"
+                    | "rprivate"
+                    | "nocopy"
+            )
+        }) {
+            return Err(bad());
+        }
+        let typ = if source.starts_with('/') { "bind" } else { "volume" };
+        Ok(MountRequest { typ: typ.into(), source: source.into(), target: target.into(), read_only })
+    }
+}
+
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
+#[serde(default, rename_all = "PascalCase")]
+pub struct Volume {
+    pub name: String,
+    pub driver: String,
+    pub mountpoint: PathBuf,
+    pub created_at: String,
+    pub labels: BTreeMap<String, String>,
+    pub scope: String,
+    /// Created for one container and removed with it (`rm -v`).
+    #[serde(skip_serializing_if = "std::ops::Not::not")]
+    pub anonymous: bool,
+}
+
+fn valid_name(n: &str) -> bool {
+    let b = n.as_bytes();
+    b.len() >= 2
+        && b[0].is_ascii_alphanumeric()
+        && b.iter().all(|c| c.is_ascii_alphanumeric() || matches!(c, b'_' | b'.' | b'-'))
+}
+
+impl Engine {
+    fn volumes_dir(&self) -> PathBuf {
+        self.root().join("volumes")
+    }
+
+    pub fn volume(&self, name: &str) -> Result<Volume> {
+        let path = self.volumes_dir().join(name).join("volume.json");
+        let data = fs::read(&path).map_err(|_| EngineError::NoSuchVolume(name.to_string()))?;
+        serde_json::from_slice(&data).map_err(|e| EngineError::Other(format!("{}: {e}", path.display())))
+    }
+
+    /// Creates a volume (an existing one with the same name is returned as is).
+    pub fn create_volume(&self, name: Option<&str>, labels: BTreeMap<String, String>) -> Result<Volume> {
+        let anonymous = name.is_none_or(str::is_empty);
+        let name = match name.filter(|n| !n.is_empty()) {
+            Some(n) if !valid_name(n) => {
+                return Err(EngineError::Invalid {
+                    what: "volume name".into(),
+                    reason: format!("{n:?} includes invalid characters, only [a-zA-Z0-9][a-zA-Z0-9_.-] are allowed"),
+                })
+            }
+            Some(n) => n.to_string(),
+            None => crate::run::new_id()?,
+        };
+        if let Ok(v) = self.volume(&name) {
+            return Ok(v);
+        }
+        let dir = self.volumes_dir().join(&name);
+        fs::create_dir_all(dir.join("_data")).map_err(EngineError::io("create", &dir))?;
+        let v = Volume {
+            name: name.clone(),
+            driver: "local".into(),
+            mountpoint: dir.join("_data"),
+            created_at: crate::containers::now(),
+            labels,
+            scope: "local".into(),
+            anonymous,
+        };
+        let data = serde_json::to_vec_pretty(&v).map_err(|e| EngineError::Other(e.to_string()))?;
+        fs::write(dir.join("volume.json"), data).map_err(EngineError::io("write", dir.join("volume.json")))?;
+        Ok(v)
+    }
+
+    pub fn list_volumes(&self) -> Result<Vec<Volume>> {
+        let mut out = Vec::new();
+        if let Ok(rd) = fs::read_dir(self.volumes_dir()) {
+            for e in rd.flatten() {
+                if let Ok(v) = self.volume(&e.file_name().to_string_lossy()) {
+                    out.push(v);
+                }
+            }
+        }
+        out.sort_by(|a, b| a.name.cmp(&b.name));
+        Ok(out)
+    }
+
+    /// Containers (ids) whose mounts name the volume.
+    pub fn volume_users(&self, name: &str) -> Result<Vec<String>> {
+        Ok(self
+            .list()?
+            .into_iter()
+            .filter(|c| c.opts.mounts.iter().any(|m| m.typ == "volume" && m.source == name))
+            .map(|c| c.id)
+            .collect())
+    }
+
+    pub fn remove_volume(&self, name: &str, force: bool) -> Result<()> {
+        self.volume(name)?;
+        let users = self.volume_users(name)?;
+        if !users.is_empty() && !force {
+            return Err(EngineError::Conflict(format!("remove {name}: volume is in use - [{}]", users.join(", "))));
+        }
+        let dir = self.volumes_dir().join(name);
+        fs::remove_dir_all(&dir).map_err(EngineError::io("remove", &dir))
+    }
+
+    /// Removes unused volumes; returns their names.
+    pub fn prune_volumes(&self) -> Result<Vec<String>> {
+        let mut out = Vec::new();
+        for v in self.list_volumes()? {
+            if self.volume_users(&v.name)?.is_empty() {
+                self.remove_volume(&v.name, false)?;
+                out.push(v.name);
+            }
+        }
+        Ok(out)
+    }
+
+    /// Gives anonymous volume mounts a volume of their own and makes sure named
+    /// ones exist; bind sources must exist.
+    pub fn resolve_mounts(&self, mounts: &mut [MountRequest]) -> Result<()> {
+        for m in mounts.iter_mut() {
+            match m.typ.as_str() {
+                "volume" => {
+                    let v = self.create_volume(Some(m.source.as_str()).filter(|s| !s.is_empty()), BTreeMap::new())?;
+                    m.source = v.name;
+                }
+                "bind" => {
+                    if !PathBuf::from(&m.source).exists() {
+                        return Err(EngineError::Invalid {
+                            what: "mount".into(),
+                            reason: format!("bind source path does not exist: {}", m.source),
+                        });
+                    }
+                }
+                "tmpfs" => {}
+                other => {
+                    return Err(EngineError::Invalid {
+                        what: "mount".into(),
+                        reason: format!("mount type {other:?} is not supported"),
+                    })
+                }
+            }
+        }
+        Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn parses_v_flags() {
+        let m = MountRequest::parse_bind("/host:/data:ro").unwrap();
+        assert_eq!(
+            (m.typ.as_str(), m.source.as_str(), m.target.as_str(), m.read_only),
+            ("bind", "/host", "/data", true)
+        );
+        let m = MountRequest::parse_bind("cache:/var/cache").unwrap();
+        assert_eq!((m.typ.as_str(), m.source.as_str()), ("volume", "cache"));
+        let m = MountRequest::parse_bind("/anon").unwrap();
+        assert_eq!((m.typ.as_str(), m.source.as_str()), ("volume", ""));
+        assert!(MountRequest::parse_bind("relative").is_err());
+        assert!(MountRequest::parse_bind("/a:/b:bogus").is_err());
+    }
+}
