@@ -162,6 +162,8 @@ fn docker_cli_scenario() {
     assert_eq!(d.ok(&["exec", "-u", "nobody", "ticker", "id", "-u"]).trim(), "65534");
     assert!(d.ok(&["exec", "-t", "ticker", "tty"]).starts_with("/dev/pts/"));
     d.ok(&["exec", "-d", "ticker", "sleep", "1"]);
+    let stats = d.ok(&["stats", "--no-stream", "--format", "{{.Name}} {{.PIDs}}", "ticker"]);
+    assert!(stats.starts_with("ticker "), "{stats}");
     // pause/unpause, top, rename.
     d.ok(&["pause", "ticker"]);
     assert_eq!(d.ok(&["inspect", "-f", "{{.State.Status}}", "ticker"]).trim(), "paused");

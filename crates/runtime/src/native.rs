@@ -614,6 +614,11 @@ impl Native {
         rec.cgroup()?.freeze(false)
     }
 
+    /// The container's resource usage.
+    pub fn stats(&self, id: &str) -> Result<cgroups::CgroupStats> {
+        Ok(self.load(id)?.cgroup()?.stats())
+    }
+
     /// Host pids of every process in the container.
     pub fn ps(&self, id: &str) -> Result<Vec<i32>> {
         self.load(id)?.cgroup()?.pids()

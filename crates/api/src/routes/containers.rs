@@ -88,6 +88,7 @@ pub async fn dispatch(state: Arc<State>, req: Request<Incoming>, method: &Method
         (&Method::POST, [id, "kill"]) => kill(state, id, q).await,
         (&Method::DELETE, [id]) => remove(state, id, q).await,
         (&Method::GET, [id, "logs"]) => logs(state, id, q).await,
+        (&Method::GET, [id, "stats"]) => stats(state, id, q).await,
         (&Method::POST, [id, "pause"]) => paused(state, id, true).await,
         (&Method::POST, [id, "unpause"]) => paused(state, id, false).await,
         (&Method::POST, [id, "rename"]) => {
@@ -514,6 +515,77 @@ pub fn parse_signal(s: Option<&str>, default: i32) -> Result<i32, ApiError> {
         .find(|(n, _)| *n == name)
         .map(|(_, v)| *v)
         .ok_or_else(|| ApiError::bad_request(format!("Invalid signal: {s}")))
+}
+
+/// Host-wide CPU time in nanoseconds (the denominator of `docker stats`' CPU %).
+fn system_cpu_ns() -> u64 {
+    std::fs::read_to_string("/proc/stat")
+        .ok()
+        .and_then(|s| {
+            s.lines().next().map(|l| l.split_whitespace().skip(1).filter_map(|v| v.parse::<u64>().ok()).sum::<u64>())
+        })
+        .unwrap_or(0)
+        * 10_000_000 // USER_HZ = 100
+}
+
+fn stats_sample(state: &State, c: &Container, previous: &Value) -> Value {
+    let s = state.engine.runtime().stats(&c.id).unwrap_or_default();
+    let cpus = std::thread::available_parallelism().map(|n| n.get()).unwrap_or(1);
+    let host_mem = std::fs::read_to_string("/proc/meminfo")
+        .ok()
+        .and_then(|m| m.lines().next().and_then(|l| l.split_whitespace().nth(1)).and_then(|k| k.parse::<u64>().ok()))
+        .unwrap_or(0)
+        * 1024;
+    json!({
+        "read": humantime::format_rfc3339_nanos(std::time::SystemTime::now()).to_string(),
+        "preread": previous.get("read").cloned().unwrap_or(json!("0001-01-01T00:00:00Z")),
+        "id": c.id, "name": format!("/{}", c.name),
+        "pids_stats": {"current": s.pids},
+        "cpu_stats": {"cpu_usage": {"total_usage": s.cpu_usage_ns, "usage_in_kernelmode": 0, "usage_in_usermode": 0},
+                      "system_cpu_usage": system_cpu_ns(), "online_cpus": cpus, "throttling_data": {}},
+        "precpu_stats": previous.get("cpu_stats").cloned().unwrap_or(json!({"cpu_usage": {"total_usage": 0}, "system_cpu_usage": 0, "online_cpus": cpus})),
+        "memory_stats": {"usage": s.memory_usage, "limit": s.memory_limit.unwrap_or(host_mem), "stats": {}},
+        "blkio_stats": {}, "networks": {},
+    })
+}
+
+/// `stats`: one sample (`stream=0`) or one per second until the container stops.
+async fn stats(state: Arc<State>, id: &str, q: &Query) -> Reply {
+    let c = get(&state, id).await?;
+    let stream = q.get("stream").is_none_or(|s| s == "1" || s == "true");
+    let one_shot = q.flag("one-shot");
+    let (tx, body) = crate::body::channel();
+    tokio::spawn(async move {
+        let mut previous = json!({});
+        // A single sample still needs a previous one for CPU %: take one, a second apart (as dockerd does).
+        if !stream && !one_shot {
+            let (st, cc) = (state.clone(), c.clone());
+            if let Ok(first) = tokio::task::spawn_blocking(move || stats_sample(&st, &cc, &json!({}))).await {
+                previous = first;
+                tokio::time::sleep(Duration::from_secs(1)).await;
+            }
+        }
+        loop {
+            let (st, cc, prev) = (state.clone(), c.clone(), previous.clone());
+            let Ok(sample) = tokio::task::spawn_blocking(move || stats_sample(&st, &cc, &prev)).await else { break };
+            if tx.send(format!("{sample}\n").into()).await.is_err() || !stream {
+                break;
+            }
+            previous = sample;
+            tokio::time::sleep(Duration::from_secs(1)).await;
+            let running = state
+                .engine
+                .get(&c.id)
+                .map(|c| matches!(c.state.status, Status::Running | Status::Paused))
+                .unwrap_or(false);
+            if !running {
+                break;
+            }
+        }
+    });
+    let mut r = Response::new(body);
+    r.headers_mut().insert("Content-Type", "application/json".parse().expect("static header"));
+    Ok(r)
 }
 
 async fn paused(state: Arc<State>, id: &str, pause: bool) -> Reply {

@@ -140,6 +140,16 @@ pub fn resolve_path(cgroups_path: Option<&Path>, id: &str, systemd: bool) -> Res
     Ok(path)
 }
 
+/// Usage counters of a cgroup.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct CgroupStats {
+    pub cpu_usage_ns: u64,
+    pub memory_usage: u64,
+    /// None: unlimited.
+    pub memory_limit: Option<u64>,
+    pub pids: u64,
+}
+
 /// A container's cgroup across every hierarchy of the host.
 #[derive(Debug, Clone)]
 pub struct Cgroup {
@@ -239,6 +249,39 @@ impl Cgroup {
         match &self.hierarchy {
             Hierarchy::V1(mounts) => v1::is_frozen(mounts, &self.path),
             Hierarchy::V2 { root } => v2::is_frozen(&root.join(&self.path)),
+        }
+    }
+
+    /// Current usage, read from the control files (what `docker stats` shows).
+    pub fn stats(&self) -> CgroupStats {
+        let read = |p: PathBuf| fs::read_to_string(p).ok().map(|s| s.trim().to_string());
+        let num = |p: PathBuf| read(p).and_then(|s| s.parse::<u64>().ok());
+        match &self.hierarchy {
+            Hierarchy::V1(mounts) => {
+                let dir = |sub: &str| {
+                    mounts.iter().find(|m| m.has(sub)).map(|m| m.mountpoint.join(&self.path)).unwrap_or_default()
+                };
+                CgroupStats {
+                    cpu_usage_ns: num(dir("cpuacct").join("cpuacct.usage")).unwrap_or(0),
+                    memory_usage: num(dir("memory").join("memory.usage_in_bytes")).unwrap_or(0),
+                    memory_limit: num(dir("memory").join("memory.limit_in_bytes")).filter(|l| *l < (1 << 62)),
+                    pids: num(dir("pids").join("pids.current")).unwrap_or(0),
+                }
+            }
+            Hierarchy::V2 { root } => {
+                let dir = root.join(&self.path);
+                let usage_usec = read(dir.join("cpu.stat"))
+                    .and_then(|s| {
+                        s.lines().find_map(|l| l.strip_prefix("usage_usec ").and_then(|v| v.trim().parse::<u64>().ok()))
+                    })
+                    .unwrap_or(0);
+                CgroupStats {
+                    cpu_usage_ns: usage_usec * 1000,
+                    memory_usage: num(dir.join("memory.current")).unwrap_or(0),
+                    memory_limit: num(dir.join("memory.max")),
+                    pids: num(dir.join("pids.current")).unwrap_or(0),
+                }
+            }
         }
     }
 
