@@ -295,13 +295,34 @@ fn publish(state: &State, id: &str, f: impl FnOnce(&mut ExitEvent)) {
     tx.send_modify(f);
 }
 
+/// Waits for a container's exit frame on its monitor socket, without holding a
+/// thread (hundreds of idle containers must not cost hundreds of threads).
+async fn wait_exit(state: &Arc<State>, id: &str) -> Option<i32> {
+    if let Ok(mut s) = tokio::net::UnixStream::connect(state.engine.monitor_socket(id)).await {
+        if s.write_all(b"wait\n").await.is_ok() {
+            let mut header = [0u8; 8];
+            while s.read_exact(&mut header).await.is_ok() {
+                let len = u32::from_be_bytes([header[4], header[5], header[6], header[7]]) as usize;
+                let mut payload = vec![0u8; len];
+                if s.read_exact(&mut payload).await.is_err() {
+                    break;
+                }
+                if header[0] == wharf_engine::monitor::EXIT {
+                    return String::from_utf8_lossy(&payload).trim().parse().ok();
+                }
+            }
+        }
+    }
+    // The monitor is gone: its record holds the exit code.
+    let (st, key) = (state.clone(), id.to_string());
+    blocking(move || Ok(st.engine.get(&key)?.state.exit_code)).await.ok()
+}
+
 /// Follows a running container until it exits: records the exit for
 /// waiters, and removes the container if it was started with AutoRemove.
 pub fn supervise(state: Arc<State>, id: String) {
     tokio::spawn(async move {
-        let st = state.clone();
-        let wid = id.clone();
-        let code = blocking(move || Ok(st.engine.wait(&wid)?)).await.ok();
+        let code = wait_exit(&state, &id).await;
         publish(&state, &id, |e| {
             e.generation += 1;
             e.exit_code = code;
