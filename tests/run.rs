@@ -134,6 +134,9 @@ fn limits_and_privileges() {
     let (_, out, _) =
         d.run(&["--cap-drop", "chown", "busybox:local", "sh", "-c", "touch /tmp/f && chown 1 /tmp/f && echo CHOWN_OK"]);
     assert!(!out.contains("CHOWN_OK"));
+    let (_, out, err) = d.run(&["--ulimit", "nofile=512:1024", "busybox:local", "sh", "-c", "ulimit -n; ulimit -Hn"]);
+    assert_eq!(out, "512\n1024\n", "{err}");
+    assert_eq!(d.run(&["--ulimit", "bogus=1", "busybox:local", "true"]).0, 125);
     let (_, out, _) = d.run(&["--read-only", "busybox:local", "sh", "-c", "touch /x 2>/dev/null || echo RO"]);
     assert_eq!(out.trim(), "RO");
     let (_, out, _) =

@@ -37,6 +37,8 @@ pub struct RunOptions {
     pub cpus: Option<f64>,
     pub pids_limit: Option<i64>,
     pub mounts: Vec<crate::volumes::MountRequest>,
+    /// (name, soft, hard), e.g. ("nofile", 1024, 2048).
+    pub ulimits: Vec<(String, u64, u64)>,
 }
 
 pub struct Engine {

@@ -5,7 +5,10 @@
 use std::collections::HashSet;
 use std::path::Path;
 
-use oci_spec::runtime::{Capability, LinuxCapabilities, LinuxCpu, LinuxMemory, LinuxPids, LinuxResources, Mount, Spec};
+use oci_spec::runtime::{
+    Capability, LinuxCapabilities, LinuxCpu, LinuxMemory, LinuxPids, LinuxResources, Mount, PosixRlimitBuilder,
+    PosixRlimitType, Spec,
+};
 use wharf_image::manifest::RunConfig;
 
 use crate::error::{EngineError, Result};
@@ -134,6 +137,32 @@ pub fn build(
     }
     process.set_cwd(cwd.into());
     process.set_terminal(Some(opts.tty));
+    if !opts.ulimits.is_empty() {
+        let mut limits = process.rlimits().clone().unwrap_or_default();
+        for (name, soft, hard) in &opts.ulimits {
+            let typ: PosixRlimitType =
+                serde_json::from_value(serde_json::Value::String(format!("RLIMIT_{}", name.to_ascii_uppercase())))
+                    .map_err(|_| EngineError::Invalid {
+                        what: "ulimit".into(),
+                        reason: format!("unknown ulimit {name:?}"),
+                    })?;
+            if soft > hard {
+                return Err(EngineError::Invalid {
+                    what: "ulimit".into(),
+                    reason: format!("{name}: soft limit {soft} exceeds hard limit {hard}"),
+                });
+            }
+            limits.retain(|l| l.typ() != typ);
+            let l = PosixRlimitBuilder::default()
+                .typ(typ)
+                .soft(*soft)
+                .hard(*hard)
+                .build()
+                .map_err(|e| EngineError::Invalid { what: "ulimit".into(), reason: e.to_string() })?;
+            limits.push(l);
+        }
+        process.set_rlimits(Some(limits));
+    }
     process.set_no_new_privileges(Some(false));
     let mut u = process.user().clone();
     u.set_uid(user.uid);

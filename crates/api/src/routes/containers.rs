@@ -43,8 +43,17 @@ struct HostConfig {
     readonly_rootfs: bool,
     network_mode: String,
     binds: Option<Vec<String>>,
+    ulimits: Option<Vec<UlimitBody>>,
     mounts: Option<Vec<MountBody>>,
     tmpfs: Option<BTreeMap<String, String>>,
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(rename_all = "PascalCase", default)]
+struct UlimitBody {
+    name: String,
+    soft: u64,
+    hard: u64,
 }
 
 #[derive(Debug, Default, Deserialize)]
@@ -216,7 +225,9 @@ fn to_options(b: CreateBody) -> Result<RunOptions, ApiError> {
             mounts.push(MountRequest { typ: "volume".into(), target: target.clone(), ..Default::default() });
         }
     }
+    let ulimits = h.ulimits.iter().flatten().map(|u| (u.name.clone(), u.soft, u.hard)).collect();
     Ok(RunOptions {
+        ulimits,
         mounts,
         image: b.image,
         cmd: b.cmd.unwrap_or_default(),

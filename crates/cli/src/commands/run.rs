@@ -23,6 +23,9 @@ pub struct RunArgs {
     /// Bind mount or volume: /host:/ctr[:ro], name:/ctr[:ro], /ctr (anonymous)
     #[arg(short, long = "volume")]
     volume: Vec<String>,
+    /// name=soft[:hard], e.g. nofile=1024:2048
+    #[arg(long)]
+    ulimit: Vec<String>,
     /// tmpfs mount at this path
     #[arg(long)]
     tmpfs: Vec<String>,
@@ -95,7 +98,18 @@ pub fn run(engine: &Engine, a: &RunArgs) -> Result<i32> {
             ..Default::default()
         });
     }
+    let mut ulimits = Vec::new();
+    for u in &a.ulimit {
+        let (name, vals) = u.split_once('=').with_context(|| format!("invalid ulimit {u:?}: use name=soft[:hard]"))?;
+        let (soft, hard) = vals.split_once(':').unwrap_or((vals, vals));
+        ulimits.push((
+            name.to_string(),
+            soft.parse().with_context(|| format!("invalid ulimit {u:?}"))?,
+            hard.parse().with_context(|| format!("invalid ulimit {u:?}"))?,
+        ));
+    }
     let opts = RunOptions {
+        ulimits,
         mounts,
         image: a.image.clone(),
         cmd: a.command.clone(),
