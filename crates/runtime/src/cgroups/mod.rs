@@ -351,37 +351,33 @@ pub(crate) fn write_file(path: &Path, value: &str) -> Result<()> {
         .map_err(|e| RuntimeError::Cgroup(format!("write {value:?} to {}: {e}", path.display())))
 }
 
-/// Creates `rel` under `root` one level at a time, calling `on_new` for every
-/// directory made; returns the directories it made (outermost first).
-pub(crate) fn mkdir_levels(
-    root: &Path,
-    rel: &Path,
-    mut on_new: impl FnMut(&Path) -> Result<()>,
-) -> Result<Vec<PathBuf>> {
-    let mut made = Vec::new();
-    let mut cur = root.to_path_buf();
-    for comp in rel.components() {
-        cur.push(comp);
-        match fs::create_dir(&cur) {
-            Ok(()) => {
-                made.push(cur.clone());
-                if let Err(e) = on_new(&cur) {
+/// Creates `rel` under `root` one level at a time; returns the directories
+/// it made (outermost first). A concurrent destroy may remove an empty parent
+/// between two levels: then it starts over.
+pub(crate) fn mkdir_levels(root: &Path, rel: &Path) -> Result<Vec<PathBuf>> {
+    let mut attempts = 0;
+    'retry: loop {
+        let mut made = Vec::new();
+        let mut cur = root.to_path_buf();
+        for comp in rel.components() {
+            cur.push(comp);
+            match fs::create_dir(&cur) {
+                Ok(()) => made.push(cur.clone()),
+                Err(e) if e.kind() == ErrorKind::AlreadyExists => {}
+                Err(e) if e.kind() == ErrorKind::NotFound && attempts < 5 => {
+                    attempts += 1;
+                    continue 'retry;
+                }
+                Err(e) => {
                     for d in made.iter().rev() {
                         let _ = fs::remove_dir(d);
                     }
-                    return Err(e);
+                    return Err(RuntimeError::Io { context: "create cgroup", path: cur, source: e });
                 }
-            }
-            Err(e) if e.kind() == ErrorKind::AlreadyExists => {}
-            Err(e) => {
-                for d in made.iter().rev() {
-                    let _ = fs::remove_dir(d);
-                }
-                return Err(RuntimeError::Io { context: "create cgroup", path: cur, source: e });
             }
         }
+        return Ok(made);
     }
-    Ok(made)
 }
 
 #[cfg(test)]

@@ -119,11 +119,17 @@ pub fn create(mounts: &[V1Mount], rel: &Path) -> Result<Vec<PathBuf>> {
     let mut made = Vec::new();
     for m in mounts {
         let is_cpuset = m.has("cpuset");
-        let result = mkdir_levels(&m.mountpoint, rel, |dir| {
+        let result = mkdir_levels(&m.mountpoint, rel).and_then(|dirs| {
+            // Every level, not only the ones we made: a concurrent create may have
+            // made a parent and not yet filled its cpus/mems.
             if is_cpuset {
-                inherit_cpuset(dir)?;
+                let mut cur = m.mountpoint.clone();
+                for comp in rel.components() {
+                    cur.push(comp);
+                    inherit_cpuset(&cur)?;
+                }
             }
-            Ok(())
+            Ok(dirs)
         });
         match result {
             Ok(dirs) => made.extend(dirs),

@@ -128,7 +128,7 @@ pub fn create(root: &Path, rel: &Path) -> Result<Vec<PathBuf>> {
     // Enable controllers from the root down to the container's parent.
     let mut cur = root.to_path_buf();
     let comps: Vec<_> = rel.components().collect();
-    let made = mkdir_levels(root, rel, |_| Ok(()))?;
+    let made = mkdir_levels(root, rel)?;
     for comp in &comps {
         enable_controllers(&cur)?;
         cur.push(comp);
