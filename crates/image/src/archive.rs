@@ -593,20 +593,7 @@ fn tempfile_in(dir: &Path) -> Result<Spool> {
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    fn rootfs_tar(files: &[(&str, &str)]) -> Vec<u8> {
-        let mut b = tar::Builder::new(Vec::new());
-        for (p, data) in files {
-            let mut h = tar::Header::new_gnu();
-            h.set_path(p).unwrap();
-            h.set_size(data.len() as u64);
-            h.set_mode(0o755);
-            h.set_entry_type(tar::EntryType::Regular);
-            h.set_cksum();
-            b.append(&h, data.as_bytes()).unwrap();
-        }
-        b.into_inner().unwrap()
-    }
+    use crate::testutil::tar_of as rootfs_tar;
 
     fn roundtrip(format: Format) {
         let a = tempfile::tempdir().unwrap();

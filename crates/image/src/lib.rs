@@ -20,3 +20,22 @@ pub use digest::Digest;
 pub use error::{ImageError, Result};
 pub use reference::Reference;
 pub use service::{Image, Images};
+
+/// Helpers shared by this crate's unit tests.
+#[cfg(test)]
+pub(crate) mod testutil {
+    /// A tar of regular files (mode 0755).
+    pub fn tar_of(files: &[(&str, &str)]) -> Vec<u8> {
+        let mut b = tar::Builder::new(Vec::new());
+        for (p, data) in files {
+            let mut h = tar::Header::new_gnu();
+            h.set_path(p).unwrap();
+            h.set_size(data.len() as u64);
+            h.set_mode(0o755);
+            h.set_entry_type(tar::EntryType::Regular);
+            h.set_cksum();
+            b.append(&h, data.as_bytes()).unwrap();
+        }
+        b.into_inner().unwrap()
+    }
+}

@@ -244,20 +244,7 @@ fn tempdir_in(parent: &Path) -> Result<PathBuf> {
 mod tests {
     use super::*;
     use crate::manifest::chain_ids;
-
-    fn layer(files: &[(&str, &str)]) -> Vec<u8> {
-        let mut b = tar::Builder::new(Vec::new());
-        for (p, data) in files {
-            let mut h = tar::Header::new_gnu();
-            h.set_path(p).unwrap();
-            h.set_size(data.len() as u64);
-            h.set_mode(0o644);
-            h.set_entry_type(tar::EntryType::Regular);
-            h.set_cksum();
-            b.append(&h, data.as_bytes()).unwrap();
-        }
-        b.into_inner().unwrap()
-    }
+    use crate::testutil::tar_of as layer;
 
     #[test]
     fn layers_chain_and_mount_specs() {
