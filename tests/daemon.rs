@@ -282,3 +282,25 @@ fn bad_requests_get_docker_statuses() {
     let (code, body) = d.http("HEAD", "/_ping", "");
     assert_eq!((code, body.as_str()), (200, ""));
 }
+
+/// `docker login` checks credentials through `/auth`; pushes and pulls carry
+/// them in `X-Registry-Auth` to a registry that demands Basic auth.
+#[test]
+fn registry_auth_through_the_api() {
+    let reg = support::Registry::start(Some(("alice", "s3cret")));
+    let d = Daemon::start();
+    d.import_busybox();
+    let name = format!("{}/private:1", reg.host());
+    d.ok(&["tag", "busybox:local", &name]);
+    assert!(!d.docker(&["push", &name]).status.success(), "no credentials: refused");
+    let bad = d.docker(&["login", "-u", "alice", "-p", "wrong", &reg.host()]);
+    assert!(!bad.status.success(), "wrong password refused");
+    d.ok(&["login", "-u", "alice", "-p", "s3cret", &reg.host()]);
+    d.ok(&["push", &name]);
+    d.ok(&["rmi", &name]);
+    d.ok(&["pull", &name]);
+    assert_eq!(
+        d.ok(&["image", "inspect", "-f", "{{.Id}}", &name]),
+        d.ok(&["image", "inspect", "-f", "{{.Id}}", "busybox:local"])
+    );
+}

@@ -7,68 +7,9 @@ mod support;
 use std::io::{BufRead, BufReader, Read, Write};
 use std::net::{TcpListener, TcpStream};
 use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Output, Stdio};
-use std::time::{Duration, Instant};
+use std::process::{Command, Output, Stdio};
 
 use serde_json::Value;
-
-fn free_port() -> u16 {
-    TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port()
-}
-
-/// docker-registry on 127.0.0.1 with its own three-line config; killed on drop.
-struct Registry {
-    child: Child,
-    port: u16,
-    _dir: tempfile::TempDir,
-}
-
-impl Registry {
-    fn start(htpasswd: Option<(&str, &str)>) -> Registry {
-        let dir = tempfile::Builder::new().prefix("wharf-registry-").tempdir().unwrap();
-        let port = free_port();
-        let mut config = format!(
-            "version: 0.1\nstorage: {{filesystem: {{rootdirectory: {}}}}}\nhttp: {{addr: 127.0.0.1:{port}}}\n",
-            dir.path().join("data").display()
-        );
-        if let Some((user, pass)) = htpasswd {
-            let out = Command::new("htpasswd")
-                .args(["-Bbn", user, pass])
-                .output()
-                .expect("htpasswd (apt-get install apache2-utils)");
-            std::fs::write(dir.path().join("htpasswd"), out.stdout).unwrap();
-            config.push_str(&format!(
-                "auth: {{htpasswd: {{realm: test, path: {}}}}}\n",
-                dir.path().join("htpasswd").display()
-            ));
-        }
-        std::fs::write(dir.path().join("config.yml"), config).unwrap();
-        let child = Command::new("docker-registry")
-            .arg("serve")
-            .arg(dir.path().join("config.yml"))
-            .stdout(Stdio::null())
-            .stderr(Stdio::null())
-            .spawn()
-            .expect("docker-registry (apt-get install docker-registry)");
-        let deadline = Instant::now() + Duration::from_secs(10);
-        while TcpStream::connect(("127.0.0.1", port)).is_err() {
-            assert!(Instant::now() < deadline, "registry did not start");
-            std::thread::sleep(Duration::from_millis(20));
-        }
-        Registry { child, port, _dir: dir }
-    }
-
-    fn host(&self) -> String {
-        format!("127.0.0.1:{}", self.port)
-    }
-}
-
-impl Drop for Registry {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
-}
 
 struct Wharf {
     dir: tempfile::TempDir,
@@ -113,7 +54,7 @@ fn skopeo(args: &[&str]) -> String {
 
 #[test]
 fn push_pull_round_trip_with_skopeo_oracle() {
-    let reg = Registry::start(None);
+    let reg = support::Registry::start(None);
     let a = Wharf::new();
     let id = a.import_busybox("busybox:local");
     let name = format!("{}/team/bb:v1", reg.host());
@@ -161,7 +102,7 @@ fn push_pull_round_trip_with_skopeo_oracle() {
 
 #[test]
 fn registry_errors_are_clear() {
-    let reg = Registry::start(None);
+    let reg = support::Registry::start(None);
     let a = Wharf::new();
     let out = a.run(&["pull", &format!("{}/nosuch/image:1", reg.host())]);
     assert!(!out.status.success());
@@ -169,7 +110,7 @@ fn registry_errors_are_clear() {
     assert!(err.contains("not found") && err.contains(&reg.host()), "{err}");
     assert!(a.ok(&["images", "-q"]).trim().is_empty());
     // Nothing listens on this port: a connection error, not a hang.
-    let out = a.run(&["pull", &format!("127.0.0.1:{}/x:1", free_port())]);
+    let out = a.run(&["pull", &format!("127.0.0.1:{}/x:1", support::free_port())]);
     assert!(!out.status.success());
     assert!(
         String::from_utf8_lossy(&out.stderr).contains("Connection refused")
@@ -183,7 +124,7 @@ fn registry_errors_are_clear() {
 
 #[test]
 fn chunked_uploads() {
-    let reg = Registry::start(None);
+    let reg = support::Registry::start(None);
     let a = Wharf::new();
     a.import_busybox("busybox:local");
     let name = format!("{}/chunked:1", reg.host());
@@ -197,7 +138,7 @@ fn chunked_uploads() {
 
 #[test]
 fn basic_auth_login_logout() {
-    let reg = Registry::start(Some(("alice", "s3cret")));
+    let reg = support::Registry::start(Some(("alice", "s3cret")));
     let a = Wharf::new();
     a.import_busybox("busybox:local");
     let name = format!("{}/private:1", reg.host());
@@ -363,7 +304,7 @@ fn put_blob(layout: &Path, media_type: &str, data: &[u8]) -> Value {
 
 #[test]
 fn multi_platform_index_and_platform_flag() {
-    let reg = Registry::start(None);
+    let reg = support::Registry::start(None);
     let a = Wharf::new();
     a.import_busybox("busybox:local");
     let layout = a.dir.path().join("multi");

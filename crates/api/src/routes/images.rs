@@ -8,7 +8,7 @@ use hyper::body::Incoming;
 use hyper::{Method, Request, Response, StatusCode};
 use serde_json::{json, Value};
 use wharf_image::manifest::Platform;
-use wharf_image::registry::auth::CredentialStore;
+use wharf_image::registry::auth::{CredentialStore, Credentials};
 use wharf_image::registry::{Client, JsonLines, Options, Progress};
 use wharf_image::{Digest, Reference};
 
@@ -17,6 +17,31 @@ use crate::body::{channel, ChannelWriter};
 use crate::error::ApiError;
 use crate::query::Query;
 use crate::State;
+
+/// `POST /auth`: checks credentials against a registry (the CLI stores them).
+pub async fn auth(state: Arc<State>, req: Request<Incoming>) -> Reply {
+    #[derive(serde::Deserialize, Default)]
+    #[serde(default)]
+    struct Body {
+        username: String,
+        password: String,
+        serveraddress: String,
+    }
+    let b: Body = super::read_json(req).await?;
+    let registry =
+        b.serveraddress.trim_start_matches("https://").trim_start_matches("http://").trim_end_matches('/').to_string();
+    let registry =
+        if registry.is_empty() || registry.starts_with("index.docker.io") { "docker.io".to_string() } else { registry };
+    let creds = Credentials { username: b.username, password: b.password };
+    let st = state.clone();
+    blocking(move || {
+        client(&st, None)
+            .verify_login(&registry, &creds)
+            .map_err(|e| ApiError::new(StatusCode::UNAUTHORIZED, e.to_string()))
+    })
+    .await?;
+    json(StatusCode::OK, &json!({"Status": "Login Succeeded", "IdentityToken": ""}))
+}
 
 pub async fn dispatch(state: Arc<State>, req: Request<Incoming>, method: &Method, path: &str, q: &Query) -> Reply {
     let rest = path.strip_prefix("/images").unwrap_or("").trim_start_matches('/');
@@ -37,7 +62,7 @@ pub async fn dispatch(state: Arc<State>, req: Request<Incoming>, method: &Method
                 (&Method::GET, "json") => inspect(state, name).await,
                 (&Method::GET, "history") => history(state, name).await,
                 (&Method::POST, "tag") => tag(state, name, q).await,
-                (&Method::POST, "push") => push(state, name, q).await,
+                (&Method::POST, "push") => push(state, req, name, q).await,
                 (&Method::GET, "get") => save(state, vec![name.to_string()]).await,
                 _ => Err(ApiError::not_found(format!("page not found: {method} {path}"))),
             }
@@ -192,11 +217,25 @@ fn progress_stream(job: impl FnOnce(&dyn Progress) -> Result<Option<Value>, Stri
     Ok(r)
 }
 
-fn client(state: &State) -> Client {
+fn client(state: &State, auth: Option<Credentials>) -> Client {
     Client::new(
         CredentialStore::default_location(),
-        Options { insecure: state.config.insecure_registries.clone(), ..Options::default() },
+        Options { insecure: state.config.insecure_registries.clone(), credentials: auth, ..Options::default() },
     )
+}
+
+/// `X-Registry-Auth`: base64url (or standard) JSON with username/password.
+pub fn registry_auth(req: &Request<Incoming>) -> Option<Credentials> {
+    use base64::Engine;
+    let raw = req.headers().get("X-Registry-Auth")?.to_str().ok()?.trim();
+    let bytes = base64::engine::general_purpose::URL_SAFE
+        .decode(raw)
+        .or_else(|_| base64::engine::general_purpose::URL_SAFE_NO_PAD.decode(raw))
+        .or_else(|_| base64::engine::general_purpose::STANDARD.decode(raw))
+        .ok()?;
+    let v: Value = serde_json::from_slice(&bytes).ok()?;
+    let username = v["username"].as_str().filter(|u| !u.is_empty())?.to_string();
+    Some(Credentials { username, password: v["password"].as_str().unwrap_or("").to_string() })
 }
 
 async fn create(state: Arc<State>, req: Request<Incoming>, q: &Query) -> Reply {
@@ -236,15 +275,17 @@ async fn create(state: Arc<State>, req: Request<Incoming>, q: &Query) -> Reply {
         .transpose()
         .map_err(ApiError::from)?
         .unwrap_or_else(Platform::host);
+    let auth = registry_auth(&req);
     let st = state.clone();
     progress_stream(move |p| {
-        let c = client(&st);
+        let c = client(&st, auth);
         c.pull(&st.engine.images, &reference, &platform, p).map_err(|e| e.to_string())?;
         Ok(Some(json!({"status": format!("Status: Downloaded newer image for {}", reference.familiar())})))
     })
 }
 
-async fn push(state: Arc<State>, name: &str, q: &Query) -> Reply {
+async fn push(state: Arc<State>, req: Request<Incoming>, name: &str, q: &Query) -> Reply {
+    let auth = registry_auth(&req);
     let full = match q.get("tag").filter(|t| !t.is_empty()) {
         Some(t) => format!("{name}:{t}"),
         None => name.to_string(),
@@ -263,7 +304,7 @@ async fn push(state: Arc<State>, name: &str, q: &Query) -> Reply {
         )));
     }
     progress_stream(move |p| {
-        let c = client(&st);
+        let c = client(&st, auth);
         let d = c.push(&st.engine.images, &reference, p).map_err(|e| e.to_string())?;
         Ok(Some(json!({"aux": {"Tag": reference.tag().unwrap_or(""), "Digest": d.to_string()}})))
     })

@@ -62,11 +62,14 @@ pub struct Options {
     /// Upload in chunks of this size (None: one monolithic PUT).
     pub chunk_size: Option<u64>,
     pub retries: u32,
+    /// Credentials for this client's requests, instead of the credential store
+    /// (the Engine API's `X-Registry-Auth`).
+    pub credentials: Option<Credentials>,
 }
 
 impl Default for Options {
     fn default() -> Self {
-        Options { insecure: Vec::new(), parallel: 3, chunk_size: None, retries: 3 }
+        Options { insecure: Vec::new(), parallel: 3, chunk_size: None, retries: 3, credentials: None }
     }
 }
 
@@ -141,7 +144,10 @@ impl Client {
 
     /// Answers a challenge; returns the Authorization header to use.
     fn authenticate(&self, registry: &str, challenge: &str, scope: &str) -> Result<String> {
-        let creds = self.creds.get(registry)?;
+        let creds = match &self.opts.credentials {
+            Some(c) => Some(c.clone()),
+            None => self.creds.get(registry)?,
+        };
         match parse_challenge(challenge) {
             Some(Challenge::Basic) => creds
                 .map(|c| c.basic_header())
@@ -231,6 +237,12 @@ impl Client {
 
     /// `login`: checks `creds` against the registry and stores them.
     pub fn login(&self, registry: &str, creds: &Credentials) -> Result<()> {
+        self.verify_login(registry, creds)?;
+        self.creds.set(registry, creds)
+    }
+
+    /// Checks `creds` against the registry without storing them.
+    pub fn verify_login(&self, registry: &str, creds: &Credentials) -> Result<()> {
         let endpoint = if registry == crate::reference::DEFAULT_REGISTRY { "registry-1.docker.io" } else { registry };
         let url = format!("{}/v2/", self.base(registry, endpoint));
         let resp = self.agent.get(&url).call();
@@ -268,7 +280,7 @@ impl Client {
                 Err(e) => return Err(Self::err(registry, e)),
             }
         }
-        self.creds.set(registry, creds)
+        Ok(())
     }
 
     fn manifest_url(&self, r: &Reference, reference: &str) -> String {
