@@ -47,12 +47,8 @@ open(os.path.join(out, "oci-layout"), "w").write('{"imageLayoutVersion":"1.0.0"}
 PY
 total=$(du -sb "$work/layout/blobs" | cut -f1)
 
-port=$(python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])')
-printf 'version: 0.1\nstorage: {filesystem: {rootdirectory: %s}}\nhttp: {addr: 127.0.0.1:%s}\n' "$work/registry" "$port" > "$work/registry.yml"
-docker-registry serve "$work/registry.yml" >"$work/registry.log" 2>&1 &
-regpid=$!
-for _ in $(seq 100); do curl -sf "http://127.0.0.1:$port/v2/" >/dev/null && break; sleep 0.1; done
-REG=127.0.0.1:$port
+. scripts/lib-registry.sh
+start_registry "$work/registry"
 
 # Wharf's source store holds the image; skopeo reads the same layout.
 "$WHARF" --data-root "$work/src" load -i "$work/layout" >/dev/null

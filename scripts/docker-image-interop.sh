@@ -43,12 +43,8 @@ for fmt in docker docker-legacy; do
 done
 
 # 3. registry round trips
-port=$(python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])')
-printf 'version: 0.1\nstorage: {filesystem: {rootdirectory: %s}}\nhttp: {addr: 127.0.0.1:%s}\n' "$work/registry" "$port" > "$work/registry.yml"
-docker-registry serve "$work/registry.yml" >"$work/registry.log" 2>&1 &
-regpid=$!
-for _ in $(seq 100); do curl -sf "http://127.0.0.1:$port/v2/" >/dev/null && break; sleep 0.1; done
-REG=127.0.0.1:$port
+. scripts/lib-registry.sh
+start_registry "$work/registry"
 w tag wharf/bb:1 "$REG/from-wharf:1"
 w push -q "$REG/from-wharf:1" >/dev/null
 dk pull -q "$REG/from-wharf:1" >/dev/null

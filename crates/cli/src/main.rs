@@ -8,7 +8,7 @@ use std::path::PathBuf;
 use std::process::ExitCode;
 
 use clap::{Parser, Subcommand};
-use commands::images::{self as img, ImageVerb, ImagesArgs, ImportArgs, SaveArgs};
+use commands::images::{self as img, ImageVerb, ImagesArgs, ImportArgs, LoadArgs, SaveArgs};
 
 #[derive(Parser)]
 #[command(name = "wharf", version, about = "Containers: sandbox, images and orchestration in one binary")]
@@ -59,12 +59,7 @@ enum Command {
     /// Save images to a tar archive
     Save(SaveArgs),
     /// Load images from a tar archive or OCI layout
-    Load {
-        #[arg(short, long)]
-        input: Option<PathBuf>,
-        #[arg(short, long)]
-        quiet: bool,
-    },
+    Load(LoadArgs),
     /// Download an image from a registry
     Pull {
         /// os/arch[/variant] to pull (default: this machine's)
@@ -130,7 +125,7 @@ fn run(cli: Cli) -> anyhow::Result<()> {
         Command::Tag { source, target } => img::tag(&store()?, source, target),
         Command::Rmi { force, images } => img::rmi(&store()?, images, *force),
         Command::Save(a) => img::save(&store()?, a),
-        Command::Load { input, quiet } => img::load(&store()?, input.as_ref(), *quiet),
+        Command::Load(a) => img::load(&store()?, a),
         Command::System { verb: SystemVerb::Df } => img::system_df(&store()?),
         Command::Pull { platform, quiet, name } => {
             commands::registry::pull(&store()?, &cli.insecure_registry, name, platform.as_deref(), *quiet)

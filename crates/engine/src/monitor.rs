@@ -14,7 +14,7 @@ use std::fs::{self, File, OpenOptions};
 use std::io::{Read, Write};
 use std::os::fd::{AsFd, OwnedFd};
 use std::os::unix::net::{UnixListener, UnixStream};
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 
 use nix::poll::{poll, PollFd, PollFlags, PollTimeout};
 use nix::sys::signal::{SigSet, SigmaskHow, Signal};
@@ -206,7 +206,7 @@ fn start(engine: &Engine, id: &str, attachers: usize) -> Result<(Running, Vec<Cl
     let _ = listener.set_nonblocking(true);
     while clients.len() < attachers && std::time::Instant::now() < deadline {
         match listener.accept() {
-            Ok((s, _)) => clients.extend(handshake(s)),
+            Ok((s, _)) => clients.push(handshake(s)),
             Err(_) => std::thread::sleep(std::time::Duration::from_millis(2)),
         }
     }
@@ -234,7 +234,7 @@ fn start(engine: &Engine, id: &str, attachers: usize) -> Result<(Running, Vec<Cl
 }
 
 /// Reads a client's command line and makes it a client.
-fn handshake(stream: UnixStream) -> Option<Client> {
+fn handshake(stream: UnixStream) -> Client {
     let _ = stream.set_nonblocking(false);
     let _ = stream.set_read_timeout(Some(std::time::Duration::from_secs(2)));
     let mut line = Vec::new();
@@ -245,7 +245,7 @@ fn handshake(stream: UnixStream) -> Option<Client> {
     }
     let _ = s.set_read_timeout(None);
     let _ = s.set_nonblocking(true);
-    Some(Client { stream: s, attached: line.starts_with(b"attach"), input_closed: false, inbuf: Vec::new() })
+    Client { stream: s, attached: line.starts_with(b"attach"), input_closed: false, inbuf: Vec::new() }
 }
 
 fn mark_exited(engine: &Engine, id: &str, code: i32, error: &str) -> Result<()> {
@@ -304,7 +304,7 @@ fn serve(engine: &Engine, mut r: Running, mut clients: Vec<Client>) -> i32 {
         }
         if ready[1] {
             while let Ok((stream, _)) = r.listener.accept() {
-                clients.extend(handshake(stream));
+                clients.push(handshake(stream));
             }
         }
         // Container output → log + attached clients.
@@ -390,10 +390,6 @@ pub fn read_frame(s: &mut impl Read) -> Option<(u8, Vec<u8>)> {
     let mut payload = vec![0u8; len];
     s.read_exact(&mut payload).ok()?;
     Some((header[0], payload))
-}
-
-pub fn log_path(root: &Path, id: &str) -> PathBuf {
-    Container::log_path(root, id)
 }
 
 #[cfg(test)]

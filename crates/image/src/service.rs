@@ -529,9 +529,6 @@ impl Images {
     }
 }
 
-/// Stable order for JSON maps in outputs.
-pub type Labels = BTreeMap<String, String>;
-
 /// Current time, RFC 3339 UTC with nanoseconds.
 pub fn now() -> String {
     humantime::format_rfc3339_nanos(std::time::SystemTime::now()).to_string()

@@ -278,7 +278,7 @@ async fn inspect(state: Arc<State>, id: &str) -> Reply {
                       "StartedAt": s.started_at.clone().unwrap_or_else(|| "0001-01-01T00:00:00Z".into()),
                       "FinishedAt": s.finished_at.clone().unwrap_or_else(|| "0001-01-01T00:00:00Z".into())},
             "Image": c.image_id, "Name": format!("/{}", c.name), "RestartCount": 0, "Driver": "overlay2", "Platform": "linux",
-            "LogPath": wharf_engine::monitor::log_path(state.engine.root(), &c.id),
+            "LogPath": Container::log_path(state.engine.root(), &c.id),
             "HostConfig": {"AutoRemove": c.auto_remove, "Memory": c.opts.memory.unwrap_or(0), "NanoCpus": c.opts.cpus.map(|x| (x * 1e9) as i64).unwrap_or(0),
                            "PidsLimit": c.opts.pids_limit, "Privileged": c.opts.privileged, "ReadonlyRootfs": c.opts.read_only,
                            "CapAdd": c.opts.cap_add, "CapDrop": c.opts.cap_drop, "NetworkMode": "none", "LogConfig": {"Type": "json-file", "Config": {}}},
@@ -686,7 +686,7 @@ async fn logs(state: Arc<State>, id: &str, q: &Query) -> Reply {
     let timestamps = q.flag("timestamps");
     let tail = q.get("tail").filter(|t| *t != "all").and_then(|t| t.parse::<usize>().ok());
     let since = q.get("since").and_then(|s| s.split('.').next().and_then(|x| x.parse::<i64>().ok())).unwrap_or(0);
-    let path = wharf_engine::monitor::log_path(state.engine.root(), &c.id);
+    let path = Container::log_path(state.engine.root(), &c.id);
     let tty = c.opts.tty;
     let (tx, body) = crate::body::channel();
     let st = state.clone();

@@ -256,8 +256,9 @@ pub fn save(store: &Images, a: &SaveArgs) -> Result<()> {
     Ok(())
 }
 
-pub fn load(store: &Images, input: Option<&PathBuf>, quiet: bool) -> Result<()> {
-    let names = match input {
+pub fn load(store: &Images, a: &LoadArgs) -> Result<()> {
+    let quiet = a.quiet;
+    let names = match a.input.as_ref() {
         Some(p) if p.is_dir() => store.load_dir(p)?,
         Some(p) => store.load(io::BufReader::new(File::open(p).with_context(|| format!("open {}", p.display()))?))?,
         None => {
@@ -404,12 +405,16 @@ pub enum ImageVerb {
     /// Save images to a tar archive
     Save(SaveArgs),
     /// Load images from a tar archive
-    Load {
-        #[arg(short, long)]
-        input: Option<PathBuf>,
-        #[arg(short, long)]
-        quiet: bool,
-    },
+    Load(LoadArgs),
+}
+
+#[derive(Args)]
+pub struct LoadArgs {
+    /// Archive or OCI layout directory (default: stdin)
+    #[arg(short, long)]
+    input: Option<PathBuf>,
+    #[arg(short, long)]
+    quiet: bool,
 }
 
 pub fn image(store: &Images, verb: &ImageVerb) -> Result<()> {
@@ -422,7 +427,7 @@ pub fn image(store: &Images, verb: &ImageVerb) -> Result<()> {
         ImageVerb::Tag { source, target } => tag(store, source, target),
         ImageVerb::Import(a) => import(store, a),
         ImageVerb::Save(a) => save(store, a),
-        ImageVerb::Load { input, quiet } => load(store, input.as_ref(), *quiet),
+        ImageVerb::Load(a) => load(store, a),
     }
 }
 

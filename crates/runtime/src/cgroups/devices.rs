@@ -158,7 +158,7 @@ pub fn bpf_program(rules: &[DeviceRule]) -> Vec<u64> {
 pub fn attach(cgroup: BorrowedFd<'_>, program: &[u64]) -> Result<()> {
     let prog = crate::sys::bpf_prog_load_cgroup_device(program)
         .map_err(|e| RuntimeError::Cgroup(format!("load device program: {e}")))?;
-    crate::sys::bpf_cgroup_device(cgroup, prog.as_fd(), true)
+    crate::sys::bpf_attach_cgroup_device(cgroup, prog.as_fd())
         .map_err(|e| RuntimeError::Cgroup(format!("attach device program: {e}")))
 }
 

@@ -255,10 +255,9 @@ pub fn bpf_prog_load_cgroup_device(insns: &[u64]) -> io::Result<OwnedFd> {
     Ok(unsafe { OwnedFd::from_raw_fd(fd as RawFd) })
 }
 
-/// Attaches (`attach = true`) or detaches a cgroup-device program on a cgroup v2 directory.
-pub fn bpf_cgroup_device(cgroup: BorrowedFd<'_>, prog: BorrowedFd<'_>, attach: bool) -> io::Result<()> {
+/// Attaches a cgroup-device program to a cgroup v2 directory (alongside others: BPF_F_ALLOW_MULTI).
+pub fn bpf_attach_cgroup_device(cgroup: BorrowedFd<'_>, prog: BorrowedFd<'_>) -> io::Result<()> {
     const BPF_PROG_ATTACH: libc::c_int = 8;
-    const BPF_PROG_DETACH: libc::c_int = 9;
     const BPF_CGROUP_DEVICE: u32 = 6;
     const BPF_F_ALLOW_MULTI: u32 = 2;
     #[repr(C)]
@@ -274,13 +273,13 @@ pub fn bpf_cgroup_device(cgroup: BorrowedFd<'_>, prog: BorrowedFd<'_>, attach: b
         target_fd: cgroup.as_raw_fd() as u32,
         attach_bpf_fd: prog.as_raw_fd() as u32,
         attach_type: BPF_CGROUP_DEVICE,
-        attach_flags: if attach { BPF_F_ALLOW_MULTI } else { 0 },
+        attach_flags: BPF_F_ALLOW_MULTI,
         replace_bpf_fd: 0,
         _pad: [0; 44],
     };
-    let cmd = if attach { BPF_PROG_ATTACH } else { BPF_PROG_DETACH };
     // SAFETY: `attr` is a zero-padded bpf_attr prefix living for the call; no pointers inside.
-    let ret = unsafe { libc::syscall(libc::SYS_bpf, cmd, &attr as *const Attach, std::mem::size_of::<Attach>()) };
+    let ret =
+        unsafe { libc::syscall(libc::SYS_bpf, BPF_PROG_ATTACH, &attr as *const Attach, std::mem::size_of::<Attach>()) };
     if ret < 0 {
         return Err(io::Error::last_os_error());
     }
