@@ -304,3 +304,131 @@ fn registry_auth_through_the_api() {
         d.ok(&["image", "inspect", "-f", "{{.Id}}", "busybox:local"])
     );
 }
+
+impl Daemon {
+    /// Polls `inspect -f` until `pred` holds (10 s at most); returns the last value.
+    fn inspect_until(&self, name: &str, format: &str, pred: impl Fn(&str) -> bool) -> String {
+        let deadline = Instant::now() + Duration::from_secs(10);
+        loop {
+            let v = String::from_utf8_lossy(&self.docker(&["inspect", "-f", format, name]).stdout).trim().to_string();
+            if pred(&v) || Instant::now() > deadline {
+                return v;
+            }
+            std::thread::sleep(Duration::from_millis(50));
+        }
+    }
+}
+
+/// Restart policies applied by the monitor (with backoff), honoured stops,
+/// and restarts of `always` containers when the daemon starts.
+#[test]
+fn restart_policies() {
+    let mut d = Daemon::start();
+    d.import_busybox();
+    // on-failure:2 — two restarts, then it stays down with its exit code.
+    d.ok(&["run", "-d", "--name", "flaky", "--restart", "on-failure:2", "busybox:local", "sh", "-c", "exit 3"]);
+    let s = d.inspect_until("flaky", "{{.State.Status}} {{.RestartCount}} {{.State.ExitCode}}", |v| v == "exited 2 3");
+    assert_eq!(s, "exited 2 3");
+    std::thread::sleep(Duration::from_millis(300));
+    assert_eq!(d.ok(&["inspect", "-f", "{{.RestartCount}}", "flaky"]).trim(), "2");
+    let logs = d.ok(&[
+        "inspect",
+        "-f",
+        "{{.HostConfig.RestartPolicy.Name}}:{{.HostConfig.RestartPolicy.MaximumRetryCount}}",
+        "flaky",
+    ]);
+    assert_eq!(logs.trim(), "on-failure:2");
+    // on-failure does not restart a clean exit.
+    d.ok(&["run", "-d", "--name", "clean", "--restart", "on-failure", "busybox:local", "true"]);
+    assert_eq!(d.inspect_until("clean", "{{.State.Status}}", |v| v == "exited"), "exited");
+    std::thread::sleep(Duration::from_millis(300));
+    assert_eq!(d.ok(&["inspect", "-f", "{{.RestartCount}}", "clean"]).trim(), "0");
+    // always — restarts after clean exits too; its log keeps every run; stop holds it down.
+    d.ok(&["run", "-d", "--name", "loop", "--restart", "always", "busybox:local", "sh", "-c", "echo run; sleep 0.2"]);
+    let n = d.inspect_until("loop", "{{.RestartCount}}", |v| v.parse::<u32>().unwrap_or(0) >= 2);
+    assert!(n.parse::<u32>().unwrap() >= 2, "restarted: {n}");
+    assert!(d.ok(&["logs", "loop"]).matches("run\n").count() >= 2);
+    d.ok(&["stop", "-t", "1", "loop"]);
+    assert_eq!(d.ok(&["inspect", "-f", "{{.State.Status}}", "loop"]).trim(), "exited");
+    let count = d.ok(&["inspect", "-f", "{{.RestartCount}}", "loop"]);
+    std::thread::sleep(Duration::from_millis(600));
+    assert_eq!(d.ok(&["inspect", "-f", "{{.State.Status}} {{.RestartCount}}", "loop"]), format!("exited {count}"));
+    // unless-stopped and stopped by the user: a new daemon leaves it; `always` starts again.
+    d.ok(&["run", "-d", "--name", "us", "--restart", "unless-stopped", "busybox:local", "sleep", "100"]);
+    d.ok(&["stop", "-t", "1", "us"]);
+    d.kill9();
+    d.spawn();
+    assert_eq!(d.inspect_until("loop", "{{.State.Status}}", |v| v == "running"), "running");
+    assert_eq!(d.ok(&["inspect", "-f", "{{.State.Status}}", "us"]).trim(), "exited");
+    d.ok(&["rm", "-f", "loop"]);
+    // Bad policies are refused.
+    assert!(!d.docker(&["run", "--rm", "--restart", "always", "busybox:local", "true"]).status.success());
+    let (code, body) = d.http(
+        "POST",
+        "/v1.41/containers/create",
+        r#"{"Image":"busybox:local","HostConfig":{"RestartPolicy":{"Name":"sometimes"}}}"#,
+    );
+    assert_eq!(code, 400, "{body}");
+    let (code, body) = d.http(
+        "POST",
+        "/v1.41/containers/create",
+        r#"{"Image":"busybox:local","HostConfig":{"RestartPolicy":{"Name":"always","MaximumRetryCount":3}}}"#,
+    );
+    assert_eq!(code, 400, "{body}");
+}
+
+/// `docker events`: history with --since/--until and filters, and a live stream.
+#[test]
+fn events_history_filters_and_stream() {
+    let d = Daemon::start();
+    d.import_busybox();
+    let t0 = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap().as_secs() - 1;
+    assert_eq!(
+        d.docker(&["run", "--rm", "--name", "ev", "busybox:local", "sh", "-c", "exit 5"]).status.code(),
+        Some(5)
+    );
+    d.ok(&["volume", "create", "evvol"]);
+    let until = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap().as_secs() + 1;
+    let range = [format!("--since={t0}"), format!("--until={until}")];
+    let events = |filters: &[&str], format: &str| {
+        let mut args: Vec<&str> = vec!["events", &range[0], &range[1], "--format", format];
+        for f in filters {
+            args.extend(["--filter", f]);
+        }
+        d.ok(&args)
+    };
+    assert_eq!(
+        events(&["container=ev"], "{{.Action}}").split_whitespace().collect::<Vec<_>>(),
+        ["create", "attach", "start", "die", "destroy"]
+    );
+    assert_eq!(events(&["container=ev", "event=die"], "{{.Actor.Attributes.exitCode}}").trim(), "5");
+    assert_eq!(events(&["type=volume"], "{{.Action}} {{.Actor.ID}}").trim(), "create evvol");
+    assert!(events(&["type=image"], "{{.Action}}").trim().is_empty());
+    // Live: a follower sees what happens after it subscribed.
+    let mut child =
+        Command::new(if Path::new("/usr/local/bin/docker").exists() { "/usr/local/bin/docker" } else { "docker" })
+            .env("DOCKER_HOST", format!("unix://{}", d.sock().display()))
+            .env("DOCKER_CONFIG", d.dir.path().join("docker-config"))
+            .args(["events", "--filter", "type=volume", "--format", "{{.Action}} {{.Actor.ID}}"])
+            .stdout(Stdio::piped())
+            .spawn()
+            .unwrap();
+    let stdout = child.stdout.take().unwrap();
+    let (tx, rx) = std::sync::mpsc::channel();
+    std::thread::spawn(move || {
+        use std::io::BufRead;
+        for line in std::io::BufReader::new(stdout).lines().map_while(Result::ok) {
+            let _ = tx.send(line);
+        }
+    });
+    std::thread::sleep(Duration::from_millis(300));
+    d.ok(&["volume", "rm", "evvol"]);
+    let got = rx.recv_timeout(Duration::from_secs(5));
+    let _ = child.kill();
+    let _ = child.wait();
+    assert_eq!(got.as_deref(), Ok("destroy evvol"));
+    let (code, _) = d.http("GET", "/v1.41/events?filters=%7Bbad", "");
+    assert_eq!(code, 400);
+    let (code, _) = d.http("GET", "/v1.41/events?filters=%7B%22bogus%22%3A%5B%22x%22%5D%7D", "");
+    assert_eq!(code, 400);
+}

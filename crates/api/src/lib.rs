@@ -42,6 +42,8 @@ pub struct State {
     pub execs: Mutex<HashMap<String, routes::ExecEntry>>,
     /// Exit notifications per container, for `wait` and auto-removal.
     pub exits: Mutex<HashMap<String, tokio::sync::watch::Sender<routes::ExitEvent>>>,
+    /// Every new event of the journal (daemon's and monitors'), for `/events`.
+    pub events: tokio::sync::broadcast::Sender<wharf_engine::events::Event>,
 }
 
 /// Binds the socket and serves until the process is stopped.
@@ -60,7 +62,17 @@ pub async fn serve(config: Config) -> std::io::Result<()> {
     tracing::info!("API listening on {}", config.socket.display());
     let running: Vec<String> = engine
         .list()
-        .map(|l| l.into_iter().filter(|c| c.state.status == wharf_engine::Status::Running).map(|c| c.id).collect())
+        .map(|l| {
+            l.into_iter()
+                .filter(|c| {
+                    matches!(
+                        c.state.status,
+                        wharf_engine::Status::Running | wharf_engine::Status::Paused | wharf_engine::Status::Restarting
+                    )
+                })
+                .map(|c| c.id)
+                .collect()
+        })
         .unwrap_or_default();
     let state = Arc::new(State {
         config,
@@ -68,9 +80,24 @@ pub async fn serve(config: Config) -> std::io::Result<()> {
         pending_attach: Mutex::new(HashMap::new()),
         execs: Mutex::new(HashMap::new()),
         exits: Mutex::new(HashMap::new()),
+        events: tokio::sync::broadcast::channel(256).0,
     });
+    // One thread follows the event journal for all `/events` clients.
+    let (root, tx) = (state.engine.root().to_path_buf(), state.events.clone());
+    std::thread::Builder::new().name("events".into()).spawn(move || {
+        if let Err(e) = wharf_engine::events::follow(&root, |e| {
+            let _ = tx.send(e);
+            true
+        }) {
+            tracing::warn!("event journal: {e}");
+        }
+    })?;
     // Containers that kept running while the daemon was down are followed again.
     for id in running {
+        routes::supervise(state.clone(), id);
+    }
+    let st = state.clone();
+    for id in tokio::task::spawn_blocking(move || st.engine.start_by_policy(&st.config.monitor_exe)).await? {
         routes::supervise(state.clone(), id);
     }
     loop {

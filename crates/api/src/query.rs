@@ -49,6 +49,24 @@ impl Query {
         self.0.get(k).map(String::as_str)
     }
 
+    /// Docker's `filters` parameter: `{"key": ["v1", "v2"]}` or the older
+    /// `{"key": {"v1": true}}`. Malformed JSON is a 400.
+    pub fn filters(&self) -> Result<std::collections::BTreeMap<String, Vec<String>>, crate::error::ApiError> {
+        let mut out = std::collections::BTreeMap::new();
+        let Some(raw) = self.get("filters").filter(|f| !f.is_empty()) else { return Ok(out) };
+        let bad = || crate::error::ApiError::bad_request(format!("invalid filter: {raw}"));
+        let v: serde_json::Value = serde_json::from_str(raw).map_err(|_| bad())?;
+        for (k, vals) in v.as_object().ok_or_else(bad)? {
+            let list: Vec<String> = match vals {
+                serde_json::Value::Array(a) => a.iter().filter_map(|x| x.as_str().map(str::to_string)).collect(),
+                serde_json::Value::Object(o) => o.keys().cloned().collect(),
+                _ => return Err(bad()),
+            };
+            out.insert(k.clone(), list);
+        }
+        Ok(out)
+    }
+
     /// Docker's booleans: `1`, `true`, `True`.
     pub fn flag(&self, k: &str) -> bool {
         matches!(self.get(k), Some("1") | Some("true") | Some("True") | Some("yes"))

@@ -65,7 +65,67 @@ pub struct Container {
     pub labels: BTreeMap<String, String>,
     pub auto_remove: bool,
     pub open_stdin: bool,
+    pub restart_policy: RestartPolicy,
+    /// Restarts by the restart policy since the last explicit start.
+    pub restart_count: u32,
     pub state: State,
+}
+
+/// Docker's restart policies: `no`, `always`, `unless-stopped`, `on-failure[:max]`.
+/// The monitor applies them (with a doubling backoff), so containers are
+/// restarted even while the daemon is down.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "PascalCase", default)]
+pub struct RestartPolicy {
+    pub name: String,
+    pub maximum_retry_count: u32,
+}
+
+impl RestartPolicy {
+    /// Parses the CLI form (`on-failure:3`).
+    pub fn parse(s: &str) -> Result<RestartPolicy> {
+        let (name, max) = match s.split_once(':') {
+            Some((n, m)) => (
+                n,
+                m.parse::<u32>().map_err(|_| EngineError::Invalid {
+                    what: "restart policy".into(),
+                    reason: format!("maximum retry count must be a non-negative number: {m:?}"),
+                })?,
+            ),
+            None => (s, 0),
+        };
+        let p = RestartPolicy { name: name.to_string(), maximum_retry_count: max };
+        p.validate()?;
+        Ok(p)
+    }
+
+    pub fn validate(&self) -> Result<()> {
+        let invalid = |reason: String| Err(EngineError::Invalid { what: "restart policy".into(), reason });
+        match self.name.as_str() {
+            "" | "no" | "always" | "unless-stopped" if self.maximum_retry_count > 0 => {
+                invalid(format!("maximum retry count cannot be used with restart policy '{}'", self.name))
+            }
+            "" | "no" | "always" | "unless-stopped" | "on-failure" => Ok(()),
+            other => invalid(format!("invalid restart policy '{other}'")),
+        }
+    }
+
+    pub fn is_none(&self) -> bool {
+        matches!(self.name.as_str(), "" | "no")
+    }
+
+    /// Whether a container that exited with `code` after `restarts` restarts
+    /// is started again (`manually_stopped`: by stop/kill).
+    pub fn should_restart(&self, code: i32, restarts: u32, manually_stopped: bool) -> bool {
+        if manually_stopped {
+            return false;
+        }
+        match self.name.as_str() {
+            "always" | "unless-stopped" => true,
+            "on-failure" => code != 0 && (self.maximum_retry_count == 0 || restarts < self.maximum_retry_count),
+            _ => false,
+        }
+    }
 }
 
 impl Container {
@@ -74,6 +134,21 @@ impl Container {
     }
     pub fn log_path(root: &Path, id: &str) -> PathBuf {
         Container::dir(root, id).join(format!("{id}-json.log"))
+    }
+    /// Present while the user's stop or kill holds off the restart policy.
+    pub fn stop_marker(root: &Path, id: &str) -> PathBuf {
+        Container::dir(root, id).join("stopped-by-user")
+    }
+
+    /// Event attributes: image, name and the container's labels.
+    pub fn event(&self, action: &str, extra: &[(&str, String)]) -> crate::events::Event {
+        let mut attrs = self.labels.clone();
+        attrs.insert("image".into(), self.image.clone());
+        attrs.insert("name".into(), self.name.clone());
+        for (k, v) in extra {
+            attrs.insert(k.to_string(), v.clone());
+        }
+        crate::events::Event::new("container", action, &self.id, attrs)
     }
 }
 
@@ -88,6 +163,7 @@ pub struct CreateRequest {
     pub labels: BTreeMap<String, String>,
     pub auto_remove: bool,
     pub open_stdin: bool,
+    pub restart_policy: RestartPolicy,
 }
 
 pub(crate) fn now() -> String {
@@ -184,6 +260,13 @@ impl Engine {
             }
             None => random_name(&id),
         };
+        req.restart_policy.validate()?;
+        if req.auto_remove && !req.restart_policy.is_none() {
+            return Err(EngineError::Invalid {
+                what: "host config".into(),
+                reason: "Conflicting options: AutoRemove and a restart policy cannot be used together".into(),
+            });
+        }
         // Fail early on what start would refuse.
         crate::spec::command(&wharf_image::Images::run_config(&img), &req.opts)?;
         let mut req = req;
@@ -211,6 +294,8 @@ impl Engine {
             labels: req.labels,
             auto_remove: req.auto_remove,
             open_stdin: req.open_stdin,
+            restart_policy: req.restart_policy,
+            restart_count: 0,
             state: State::default(),
         };
         let result = self.images.unpack(&img).map(|_| ()).map_err(EngineError::from).and_then(|_| self.save(&c));
@@ -218,16 +303,26 @@ impl Engine {
             let _ = fs::remove_dir_all(&dir);
             return Err(e);
         }
+        self.emit(&c.event("create", &[]));
         Ok(c)
+    }
+
+    pub fn emit(&self, event: &crate::events::Event) {
+        crate::events::emit(self.root(), event);
     }
 
     /// `start`: hands the container to a new monitor process and returns once it runs.
     /// `attachers` clients are about to attach: the monitor waits for them
     /// before the container's process runs, so they miss no output.
     pub fn start(&self, key: &str, monitor_exe: &Path, attachers: usize) -> Result<Container> {
-        let c = self.get(key)?;
-        if c.state.status == Status::Running || c.state.status == Status::Paused {
+        let mut c = self.get(key)?;
+        if matches!(c.state.status, Status::Running | Status::Paused | Status::Restarting) {
             return Ok(c);
+        }
+        let _ = fs::remove_file(Container::stop_marker(self.root(), &c.id));
+        if c.restart_count != 0 {
+            c.restart_count = 0;
+            self.save(&c)?;
         }
         let mut child = Command::new(monitor_exe)
             .arg("--data-root")
@@ -306,15 +401,32 @@ impl Engine {
         if c.state.status != Status::Running && c.state.status != Status::Paused {
             return Err(EngineError::Conflict(format!("Container {} is not running", c.id)));
         }
-        self.runtime_kill(&c, signal)
+        self.mark_stopped_by_user(&c)?;
+        self.runtime_kill(&c, signal)?;
+        self.emit(&c.event("kill", &[("signal", signal.to_string())]));
+        Ok(())
+    }
+
+    /// Holds off the restart policy (Docker's HasBeenManuallyStopped).
+    fn mark_stopped_by_user(&self, c: &Container) -> Result<()> {
+        let marker = Container::stop_marker(self.root(), &c.id);
+        fs::write(&marker, b"").map_err(EngineError::io("write", &marker))
     }
 
     /// `stop`: the stop signal, then SIGKILL after `timeout`.
     pub fn stop(&self, key: &str, timeout: Duration, signal: i32) -> Result<bool> {
         let c = self.get(key)?;
+        if c.state.status == Status::Restarting {
+            // Between two runs: the monitor sees the marker and gives up.
+            self.mark_stopped_by_user(&c)?;
+            self.wait(&c.id)?;
+            self.emit(&c.event("stop", &[]));
+            return Ok(true);
+        }
         if c.state.status != Status::Running && c.state.status != Status::Paused {
             return Ok(false);
         }
+        self.mark_stopped_by_user(&c)?;
         let _ = self.runtime_kill(&c, signal);
         let deadline = Instant::now() + timeout;
         while Instant::now() < deadline {
@@ -325,6 +437,7 @@ impl Engine {
         }
         let _ = self.runtime_kill(&c, 9);
         self.wait(&c.id)?;
+        self.emit(&c.event("stop", &[]));
         Ok(true)
     }
 
@@ -339,10 +452,12 @@ impl Engine {
                     c.id
                 )));
             }
+            self.mark_stopped_by_user(&c)?;
             let _ = self.runtime_kill(&c, 9);
             self.wait(&c.id)?;
         }
         self.cleanup(&c.id);
+        self.emit(&c.event("destroy", &[]));
         if volumes {
             for m in c.opts.mounts.iter().filter(|m| m.typ == "volume") {
                 if self.volume(&m.source).map(|v| v.anonymous).unwrap_or(false)
@@ -368,7 +483,9 @@ impl Engine {
     /// (host reboot, killed monitor) and marks them exited.
     pub fn reconcile(&self) -> Result<()> {
         for mut c in self.list()? {
-            if c.state.status == Status::Running && UnixStream::connect(self.monitor_socket(&c.id)).is_err() {
+            if matches!(c.state.status, Status::Running | Status::Paused | Status::Restarting)
+                && UnixStream::connect(self.monitor_socket(&c.id)).is_err()
+            {
                 c.state.status = Status::Exited;
                 c.state.exit_code = if c.state.exit_code == 0 { 255 } else { c.state.exit_code };
                 c.state.finished_at = Some(now());
@@ -380,6 +497,28 @@ impl Engine {
             }
         }
         Ok(())
+    }
+
+    /// At daemon start, as Docker does: containers with restart policy
+    /// `always` that are not running are started, and so are `unless-stopped`
+    /// ones the user did not stop. Returns the ids started.
+    pub fn start_by_policy(&self, monitor_exe: &Path) -> Vec<String> {
+        let mut started = Vec::new();
+        for c in self.list().unwrap_or_default() {
+            let stopped_by_user = Container::stop_marker(self.root(), &c.id).exists();
+            let wanted = match c.restart_policy.name.as_str() {
+                "always" => true,
+                "unless-stopped" => !stopped_by_user,
+                _ => false,
+            };
+            if wanted && c.state.status == Status::Exited {
+                match self.start(&c.id, monitor_exe, 0) {
+                    Ok(_) => started.push(c.id),
+                    Err(e) => tracing::warn!("restart policy: start {}: {e}", c.id),
+                }
+            }
+        }
+        started
     }
 }
 
@@ -408,7 +547,9 @@ impl Engine {
             self.runtime().resume(&c.id)?;
         }
         c.state.status = if paused { Status::Paused } else { Status::Running };
-        self.save(&c)
+        self.save(&c)?;
+        self.emit(&c.event(if paused { "pause" } else { "unpause" }, &[]));
+        Ok(())
     }
 
     /// `rename`: names stay unique.
@@ -427,8 +568,10 @@ impl Engine {
                 other.id
             )));
         }
-        c.name = n.to_string();
-        self.save(&c)
+        let old = std::mem::replace(&mut c.name, n.to_string());
+        self.save(&c)?;
+        self.emit(&c.event("rename", &[("oldName", format!("/{old}"))]));
+        Ok(())
     }
 
     /// `top`: the container's processes, one row of `ps -ef`-like columns each.
@@ -459,5 +602,28 @@ impl Engine {
             rows.push(vec![uid, pid.to_string(), ppid, cmd]);
         }
         Ok(rows)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn restart_policy_rules() {
+        assert_eq!(RestartPolicy::parse("on-failure:3").unwrap().maximum_retry_count, 3);
+        assert!(RestartPolicy::parse("always:2").is_err());
+        assert!(RestartPolicy::parse("on-failure:x").is_err());
+        assert!(RestartPolicy::parse("sometimes").is_err());
+        let always = RestartPolicy::parse("always").unwrap();
+        assert!(always.should_restart(0, 100, false));
+        assert!(!always.should_restart(1, 0, true), "a user's stop wins");
+        let of = RestartPolicy::parse("on-failure:2").unwrap();
+        assert!(!of.should_restart(0, 0, false));
+        assert!(of.should_restart(1, 1, false));
+        assert!(!of.should_restart(1, 2, false));
+        assert!(RestartPolicy::parse("on-failure").unwrap().should_restart(1, 1000, false));
+        assert!(!RestartPolicy::parse("no").unwrap().should_restart(1, 0, false));
+        assert!(RestartPolicy::default().is_none());
     }
 }

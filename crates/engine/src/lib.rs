@@ -9,6 +9,7 @@
 
 pub mod containers;
 pub mod error;
+pub mod events;
 pub mod monitor;
 pub mod run;
 pub mod spec;

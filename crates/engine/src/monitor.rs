@@ -15,6 +15,9 @@ use std::io::{Read, Write};
 use std::os::fd::{AsFd, OwnedFd};
 use std::os::unix::net::{UnixListener, UnixStream};
 use std::path::PathBuf;
+use std::time::{Duration, Instant};
+
+use nix::mount::MntFlags;
 
 use nix::poll::{poll, PollFd, PollFlags, PollTimeout};
 use nix::sys::signal::{SigSet, SigmaskHow, Signal};
@@ -120,36 +123,42 @@ struct Client {
 }
 
 /// Entry point of `wharf monitor <id>`. Reports `ok` or `error: …` on
-/// stdout once the container runs (or failed to), then serves until it exits.
+/// stdout once the container runs (or failed to), then serves until it exits
+/// for good (the restart policy may run it again, after a backoff).
 pub fn monitor_main(engine: &Engine, id: &str, attachers: usize) -> i32 {
     let mut report = match std::io::stdout().as_fd().try_clone_to_owned() {
         Ok(fd) => File::from(fd),
         Err(_) => return 1,
     };
-    match start(engine, id, attachers) {
-        Ok((running, clients)) => {
+    let mut clients = Vec::new();
+    let started = bind(engine, id).and_then(|listener| {
+        let running = launch(engine, id, &listener, attachers, &mut clients)?;
+        Ok((listener, running))
+    });
+    match started {
+        Ok((listener, running)) => {
             let _ = report.write_all(b"ok\n");
             drop(report);
             // From here on our stdout is nobody's business.
             if let Ok(null) = File::options().write(true).open("/dev/null") {
                 let _ = nix::unistd::dup2_stdout(&null);
             }
-            serve(engine, running, clients)
+            supervise(engine, id, listener, running, clients)
         }
         Err(e) => {
             let _ = writeln!(report, "error: {e}");
             let _ = mark_exited(engine, id, 128, &e.to_string());
+            let _ = fs::remove_file(engine.monitor_socket(id));
             1
         }
     }
 }
 
 struct Running {
-    id: String,
     pid: Pid,
+    started: Instant,
     outputs: Vec<(u8, File)>,
     stdin: Option<File>,
-    listener: UnixListener,
     log: Log,
 }
 
@@ -157,17 +166,27 @@ fn pipe() -> Result<(OwnedFd, OwnedFd)> {
     nix::unistd::pipe2(nix::fcntl::OFlag::O_CLOEXEC).map_err(|e| EngineError::Other(format!("pipe: {e}")))
 }
 
-fn start(engine: &Engine, id: &str, attachers: usize) -> Result<(Running, Vec<Client>)> {
-    let mut c = engine.get(id)?;
+fn bind(engine: &Engine, id: &str) -> Result<UnixListener> {
     nix::sys::prctl::set_child_subreaper(true).map_err(|e| EngineError::Other(format!("subreaper: {e}")))?;
-
     let sock_path = engine.monitor_socket(id);
     fs::create_dir_all(crate::containers::MONITOR_DIR)
         .map_err(EngineError::io("create", crate::containers::MONITOR_DIR))?;
     fs::set_permissions(crate::containers::MONITOR_DIR, std::os::unix::fs::PermissionsExt::from_mode(0o700))
         .map_err(EngineError::io("chmod", crate::containers::MONITOR_DIR))?;
     let _ = fs::remove_file(&sock_path);
-    let listener = UnixListener::bind(&sock_path).map_err(EngineError::io("bind", &sock_path))?;
+    UnixListener::bind(&sock_path).map_err(EngineError::io("bind", &sock_path))
+}
+
+/// Creates and starts the container's process (once per run of the restart loop).
+fn launch(
+    engine: &Engine,
+    id: &str,
+    listener: &UnixListener,
+    attachers: usize,
+    clients: &mut Vec<Client>,
+) -> Result<Running> {
+    let mut c = engine.get(id)?;
+    let sock_path = engine.monitor_socket(id);
     let bundle = engine.prepare_bundle(id, &c.opts)?;
     let tty = c.opts.tty;
     let console = sock_path.with_extension("console");
@@ -188,9 +207,14 @@ fn start(engine: &Engine, id: &str, attachers: usize) -> Result<(Running, Vec<Cl
     nix::unistd::dup2_stdout(&out_w).map_err(|e| EngineError::Other(format!("dup2: {e}")))?;
     nix::unistd::dup2_stderr(&err_w).map_err(|e| EngineError::Other(format!("dup2: {e}")))?;
     let opts = CreateOptions { bundle, console_socket: tty.then(|| console.clone()), ..Default::default() };
+    // The container must not inherit our blocked SIGCHLD.
+    let mut chld = SigSet::empty();
+    chld.add(Signal::SIGCHLD);
+    let _ = nix::sys::signal::sigprocmask(SigmaskHow::SIG_UNBLOCK, Some(&chld), None);
     // The init's host pid comes from create: by the time we could ask for the
     // state, a short-lived process may already be gone.
     let created = engine.runtime().create(id, &opts);
+    let _ = nix::sys::signal::sigprocmask(SigmaskHow::SIG_BLOCK, Some(&chld), None);
     // Our own descriptors must not keep the container's pipes open: stdout goes
     // back to the daemon's pipe (for the report), stdin and stderr to /dev/null.
     let _ = nix::unistd::dup2_stdout(&saved_stdout);
@@ -199,15 +223,24 @@ fn start(engine: &Engine, id: &str, attachers: usize) -> Result<(Running, Vec<Cl
         let _ = nix::unistd::dup2_stderr(&null);
     }
     drop((out_w, err_w, stdin_src, saved_stdout));
-    let pid = created?;
+    let pid = match created {
+        Ok(pid) => pid,
+        Err(e) => {
+            let _ = nix::mount::umount2(&Container::dir(engine.root(), id).join("rootfs"), MntFlags::MNT_DETACH);
+            return Err(e.into());
+        }
+    };
     // Clients that asked to attach before start get every byte of output.
-    let mut clients = Vec::new();
-    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
+    let deadline = Instant::now() + Duration::from_secs(10);
     let _ = listener.set_nonblocking(true);
-    while clients.len() < attachers && std::time::Instant::now() < deadline {
+    let mut waiting = attachers;
+    while waiting > 0 && Instant::now() < deadline {
         match listener.accept() {
-            Ok((s, _)) => clients.push(handshake(s)),
-            Err(_) => std::thread::sleep(std::time::Duration::from_millis(2)),
+            Ok((s, _)) => {
+                clients.push(handshake(s));
+                waiting -= 1;
+            }
+            Err(_) => std::thread::sleep(Duration::from_millis(2)),
         }
     }
     engine.runtime().start(id)?;
@@ -223,20 +256,22 @@ fn start(engine: &Engine, id: &str, attachers: usize) -> Result<(Running, Vec<Cl
     c.state.started_at = Some(now());
     c.state.finished_at = None;
     c.state.exit_code = 0;
+    c.state.error.clear();
     engine.save(&c)?;
+    engine.emit(&c.event("start", &[]));
     let stdin = if c.open_stdin {
         Some(if tty { outputs[0].1.try_clone().map_err(EngineError::io("dup", "pty"))? } else { File::from(in_w) })
     } else {
         None
     };
     let log = Log::open(Container::log_path(engine.root(), id))?;
-    Ok((Running { id: id.to_string(), pid: Pid::from_raw(pid), outputs, stdin, listener, log }, clients))
+    Ok(Running { pid: Pid::from_raw(pid), started: Instant::now(), outputs, stdin, log })
 }
 
 /// Reads a client's command line and makes it a client.
 fn handshake(stream: UnixStream) -> Client {
     let _ = stream.set_nonblocking(false);
-    let _ = stream.set_read_timeout(Some(std::time::Duration::from_secs(2)));
+    let _ = stream.set_read_timeout(Some(Duration::from_secs(2)));
     let mut line = Vec::new();
     let mut byte = [0u8; 1];
     let mut s = stream;
@@ -258,12 +293,98 @@ fn mark_exited(engine: &Engine, id: &str, code: i32, error: &str) -> Result<()> 
     engine.save(&c)
 }
 
-fn serve(engine: &Engine, mut r: Running, mut clients: Vec<Client>) -> i32 {
+/// Docker's restart backoff: 100 ms, doubled per restart up to a minute, and
+/// back to 100 ms once a run lasted 10 s.
+const BACKOFF_START: Duration = Duration::from_millis(100);
+const BACKOFF_MAX: Duration = Duration::from_secs(60);
+const BACKOFF_RESET_AFTER: Duration = Duration::from_secs(10);
+
+/// Runs the container until it exits for good: every exit ends the current
+/// attach and wait streams (after the record says what happens next), and
+/// the restart policy decides whether it runs again.
+fn supervise(engine: &Engine, id: &str, listener: UnixListener, mut r: Running, mut clients: Vec<Client>) -> i32 {
     let mut mask = SigSet::empty();
     mask.add(Signal::SIGCHLD);
     let _ = nix::sys::signal::sigprocmask(SigmaskHow::SIG_BLOCK, Some(&mask), None);
     let Ok(sfd) = SignalFd::with_flags(&mask, SfdFlags::SFD_CLOEXEC | SfdFlags::SFD_NONBLOCK) else { return 1 };
-    let _ = r.listener.set_nonblocking(true);
+    let _ = listener.set_nonblocking(true);
+    let mut backoff = BACKOFF_START;
+    loop {
+        let code = serve(&sfd, &listener, &mut r, &mut clients);
+        r.log.flush();
+        let _ = engine.runtime().delete(id, true);
+        let _ = nix::mount::umount2(&Container::dir(engine.root(), id).join("rootfs"), MntFlags::MNT_DETACH);
+        let Ok(mut c) = engine.get(id) else { break };
+        engine.emit(&c.event("die", &[("exitCode", code.to_string())]));
+        let by_user = Container::stop_marker(engine.root(), id).exists();
+        let again = c.restart_policy.should_restart(code, c.restart_count, by_user);
+        if r.started.elapsed() >= BACKOFF_RESET_AFTER {
+            backoff = BACKOFF_START;
+        }
+        c.state.exit_code = code;
+        c.state.pid = 0;
+        c.state.finished_at = Some(now());
+        c.state.status = if again { Status::Restarting } else { Status::Exited };
+        if again {
+            c.restart_count += 1;
+        }
+        let saved = engine.save(&c);
+        end_streams(&mut clients, code);
+        if !again || saved.is_err() {
+            break;
+        }
+        if !hold_off(engine, id, &listener, &mut clients, backoff) {
+            let _ = mark_exited(engine, id, code, "");
+            end_streams(&mut clients, code);
+            break;
+        }
+        backoff = (backoff * 2).min(BACKOFF_MAX);
+        match launch(engine, id, &listener, 0, &mut clients) {
+            Ok(next) => r = next,
+            Err(e) => {
+                tracing::warn!("restart {id}: {e}");
+                let _ = mark_exited(engine, id, 128, &e.to_string());
+                end_streams(&mut clients, 128);
+                break;
+            }
+        }
+    }
+    let _ = fs::remove_file(engine.monitor_socket(id));
+    0
+}
+
+/// Sends the exit frame to every client and lets them go.
+fn end_streams(clients: &mut Vec<Client>, code: i32) {
+    let fr = frame(EXIT, code.to_string().as_bytes());
+    for mut c in clients.drain(..) {
+        let _ = write_all_blocking(&mut c.stream, &fr);
+    }
+}
+
+/// The backoff before a restart: keeps accepting clients (they wait for the
+/// next exit). False if the user stopped the container meanwhile or removed it.
+fn hold_off(engine: &Engine, id: &str, listener: &UnixListener, clients: &mut Vec<Client>, wait: Duration) -> bool {
+    let deadline = Instant::now() + wait;
+    loop {
+        if Container::stop_marker(engine.root(), id).exists() || engine.get(id).is_err() {
+            return false;
+        }
+        let left = deadline.saturating_duration_since(Instant::now());
+        if left.is_zero() {
+            return true;
+        }
+        let step = left.min(Duration::from_millis(50));
+        let mut fds = [PollFd::new(listener.as_fd(), PollFlags::POLLIN)];
+        let _ = poll(&mut fds, PollTimeout::try_from(step).unwrap_or(PollTimeout::ZERO));
+        while let Ok((stream, _)) = listener.accept() {
+            clients.push(handshake(stream));
+        }
+    }
+}
+
+/// Serves one run: output to the log and attached clients, stdin from them,
+/// until the init exits and its output is drained. Returns the exit code.
+fn serve(sfd: &SignalFd, listener: &UnixListener, r: &mut Running, clients: &mut Vec<Client>) -> i32 {
     let mut exit_code: Option<i32> = None;
     let mut buf = vec![0u8; 64 << 10];
     // Until the init exits and its output is drained.
@@ -281,7 +402,7 @@ fn serve(engine: &Engine, mut r: Running, mut clients: Vec<Client>) -> i32 {
             break;
         }
         let mut fds =
-            vec![PollFd::new(sfd.as_fd(), PollFlags::POLLIN), PollFd::new(r.listener.as_fd(), PollFlags::POLLIN)];
+            vec![PollFd::new(sfd.as_fd(), PollFlags::POLLIN), PollFd::new(listener.as_fd(), PollFlags::POLLIN)];
         for (_, f) in &r.outputs {
             fds.push(PollFd::new(f.as_fd(), PollFlags::POLLIN));
         }
@@ -303,7 +424,7 @@ fn serve(engine: &Engine, mut r: Running, mut clients: Vec<Client>) -> i32 {
             while let Ok(Some(_)) = sfd.read_signal() {}
         }
         if ready[1] {
-            while let Ok((stream, _)) = r.listener.accept() {
+            while let Ok((stream, _)) = listener.accept() {
                 clients.push(handshake(stream));
             }
         }
@@ -361,17 +482,7 @@ fn serve(engine: &Engine, mut r: Running, mut clients: Vec<Client>) -> i32 {
             clients.remove(j);
         }
     }
-    r.log.flush();
-    let code = exit_code.unwrap_or(255);
-    let _ = engine.runtime().delete(&r.id, true);
-    let _ = nix::mount::umount2(&Container::dir(engine.root(), &r.id).join("rootfs"), nix::mount::MntFlags::MNT_DETACH);
-    let _ = mark_exited(engine, &r.id, code, "");
-    let fr = frame(EXIT, code.to_string().as_bytes());
-    for mut c in clients {
-        let _ = write_all_blocking(&mut c.stream, &fr);
-    }
-    let _ = fs::remove_file(engine.monitor_socket(&r.id));
-    0
+    exit_code.unwrap_or(255)
 }
 
 /// Writes to a non-blocking socket, waiting while it is full. False if the peer is gone.

@@ -122,6 +122,7 @@ impl Engine {
         };
         let data = serde_json::to_vec_pretty(&v).map_err(|e| EngineError::Other(e.to_string()))?;
         fs::write(dir.join("volume.json"), data).map_err(EngineError::io("write", dir.join("volume.json")))?;
+        self.volume_event("create", &v.name);
         Ok(v)
     }
 
@@ -155,7 +156,14 @@ impl Engine {
             return Err(EngineError::Conflict(format!("remove {name}: volume is in use - [{}]", users.join(", "))));
         }
         let dir = self.volumes_dir().join(name);
-        fs::remove_dir_all(&dir).map_err(EngineError::io("remove", &dir))
+        fs::remove_dir_all(&dir).map_err(EngineError::io("remove", &dir))?;
+        self.volume_event("destroy", name);
+        Ok(())
+    }
+
+    fn volume_event(&self, action: &str, name: &str) {
+        let attrs = [("driver".to_string(), "local".to_string())].into_iter().collect();
+        self.emit(&crate::events::Event::new("volume", action, name, attrs));
     }
 
     /// Removes unused volumes; returns their names.

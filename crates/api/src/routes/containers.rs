@@ -46,6 +46,7 @@ struct HostConfig {
     ulimits: Option<Vec<UlimitBody>>,
     mounts: Option<Vec<MountBody>>,
     tmpfs: Option<BTreeMap<String, String>>,
+    restart_policy: Option<wharf_engine::containers::RestartPolicy>,
 }
 
 #[derive(Debug, Default, Deserialize)]
@@ -149,6 +150,9 @@ fn status_text(c: &Container) -> String {
         Status::Paused => format!("Up {} (Paused)", ago(c.state.started_at.as_deref())),
         Status::Exited => format!("Exited ({}) {} ago", c.state.exit_code, ago(c.state.finished_at.as_deref())),
         Status::Created => "Created".into(),
+        Status::Restarting => {
+            format!("Restarting ({}) {} ago", c.state.exit_code, ago(c.state.finished_at.as_deref()))
+        }
         ref s => s.to_string(),
     }
 }
@@ -250,13 +254,16 @@ fn to_options(b: CreateBody) -> Result<RunOptions, ApiError> {
 async fn create(state: Arc<State>, req: Request<Incoming>, q: &Query) -> Reply {
     let body: CreateBody = read_json(req).await?;
     let auto_remove = body.host_config.auto_remove;
+    let restart_policy = body.host_config.restart_policy.clone().unwrap_or_default();
     let open_stdin = body.open_stdin;
     let labels = body.labels.clone().unwrap_or_default();
     let opts = to_options(body)?;
     let name = q.get("name").map(str::to_string);
     let st = state.clone();
-    let c =
-        blocking(move || Ok(st.engine.create(CreateRequest { name, opts, labels, auto_remove, open_stdin })?)).await?;
+    let c = blocking(move || {
+        Ok(st.engine.create(CreateRequest { name, opts, labels, auto_remove, open_stdin, restart_policy })?)
+    })
+    .await?;
     json(StatusCode::CREATED, &json!({"Id": c.id, "Warnings": []}))
 }
 
@@ -273,13 +280,13 @@ async fn inspect(state: Arc<State>, id: &str) -> Reply {
         &json!({
             "Id": c.id, "Created": c.created, "Path": args.first().cloned().unwrap_or_default(), "Args": args.iter().skip(1).collect::<Vec<_>>(),
             "State": {"Status": s.status.to_string(), "Running": s.status == Status::Running || s.status == Status::Paused,
-                      "Paused": s.status == Status::Paused, "Restarting": false, "OOMKilled": s.oom_killed, "Dead": s.status == Status::Dead,
+                      "Paused": s.status == Status::Paused, "Restarting": s.status == Status::Restarting, "OOMKilled": s.oom_killed, "Dead": s.status == Status::Dead,
                       "Pid": s.pid, "ExitCode": s.exit_code, "Error": s.error,
                       "StartedAt": s.started_at.clone().unwrap_or_else(|| "0001-01-01T00:00:00Z".into()),
                       "FinishedAt": s.finished_at.clone().unwrap_or_else(|| "0001-01-01T00:00:00Z".into())},
-            "Image": c.image_id, "Name": format!("/{}", c.name), "RestartCount": 0, "Driver": "overlay2", "Platform": "linux",
+            "Image": c.image_id, "Name": format!("/{}", c.name), "RestartCount": c.restart_count, "Driver": "overlay2", "Platform": "linux",
             "LogPath": Container::log_path(state.engine.root(), &c.id),
-            "HostConfig": {"AutoRemove": c.auto_remove, "Memory": c.opts.memory.unwrap_or(0), "NanoCpus": c.opts.cpus.map(|x| (x * 1e9) as i64).unwrap_or(0),
+            "HostConfig": {"AutoRemove": c.auto_remove, "RestartPolicy": {"Name": if c.restart_policy.name.is_empty() { "no" } else { c.restart_policy.name.as_str() }, "MaximumRetryCount": c.restart_policy.maximum_retry_count}, "Memory": c.opts.memory.unwrap_or(0), "NanoCpus": c.opts.cpus.map(|x| (x * 1e9) as i64).unwrap_or(0),
                            "PidsLimit": c.opts.pids_limit, "Privileged": c.opts.privileged, "ReadonlyRootfs": c.opts.read_only,
                            "CapAdd": c.opts.cap_add, "CapDrop": c.opts.cap_drop, "NetworkMode": "none", "LogConfig": {"Type": "json-file", "Config": {}}},
             "Config": {"Hostname": c.opts.hostname.clone().unwrap_or_else(|| c.id[..12].to_string()), "User": c.opts.user.clone().unwrap_or_default(),
@@ -333,17 +340,26 @@ async fn wait_exit(state: &Arc<State>, id: &str) -> Option<i32> {
 /// waiters, and removes the container if it was started with AutoRemove.
 pub fn supervise(state: Arc<State>, id: String) {
     tokio::spawn(async move {
-        let code = wait_exit(&state, &id).await;
-        publish(&state, &id, |e| {
-            e.generation += 1;
-            e.exit_code = code;
-        });
+        loop {
+            let before = get(&state, &id).await.map(|c| c.restart_count).unwrap_or(0);
+            let code = wait_exit(&state, &id).await;
+            publish(&state, &id, |e| {
+                e.generation += 1;
+                e.exit_code = code;
+            });
+            // The restart policy runs it again: keep following.
+            let again = get(&state, &id).await.is_ok_and(|c| c.restart_count > before);
+            if !again {
+                break;
+            }
+        }
         let st = state.clone();
         let rid = id.clone();
         let removed = blocking(move || {
             let c = st.engine.get(&rid)?;
             if c.auto_remove {
                 st.engine.cleanup(&rid);
+                st.engine.emit(&c.event("destroy", &[]));
                 return Ok(true);
             }
             Ok(false)
@@ -427,6 +443,7 @@ async fn attach(state: Arc<State>, req: Request<Incoming>, id: &str, q: &Query) 
     if c.state.status == Status::Created {
         *state.pending_attach.lock().unwrap_or_else(|e| e.into_inner()).entry(c.id.clone()).or_default() += 1;
     }
+    state.engine.emit(&c.event("attach", &[]));
     let upgrade = hyper::upgrade::on(req);
     let socket = state.engine.monitor_socket(&c.id);
     let tty = c.opts.tty;
@@ -644,7 +661,9 @@ async fn stop(state: Arc<State>, id: &str, q: &Query) -> Reply {
 
 async fn restart(state: Arc<State>, id: &str, q: &Query) -> Reply {
     stop(state.clone(), id, q).await?;
-    start(state, id).await?;
+    start(state.clone(), id).await?;
+    let c = get(&state, id).await?;
+    state.engine.emit(&c.event("restart", &[]));
     status(StatusCode::NO_CONTENT)
 }
 

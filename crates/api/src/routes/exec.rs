@@ -56,6 +56,8 @@ pub async fn create(state: Arc<State>, req: Request<Incoming>, id: &str) -> Repl
         return Err(ApiError::bad_request("No exec command specified"));
     }
     let exec_id = wharf_engine::run::new_id().map_err(ApiError::from)?;
+    let action = format!("exec_create: {}", config.cmd.join(" "));
+    state.engine.emit(&c.event(&action, &[("execID", exec_id.clone())]));
     state
         .execs
         .lock()
@@ -143,6 +145,13 @@ pub async fn start(state: Arc<State>, req: Request<Incoming>, id: &str) -> Reply
         x.running = true;
         x.pid = child.id().map(|p| p as i32).unwrap_or(0);
     });
+    let container = super::blocking({
+        let (st, cid) = (state.clone(), e.container.clone());
+        move || Ok(st.engine.get(&cid)?)
+    })
+    .await?;
+    let action = format!("exec_start: {}", e.config.cmd.join(" "));
+    state.engine.emit(&container.event(&action, &[("execID", id.to_string())]));
     let st = state.clone();
     let exec_id = id.to_string();
     let finish = move |code: i32| {
@@ -151,6 +160,7 @@ pub async fn start(state: Arc<State>, req: Request<Incoming>, id: &str) -> Reply
             x.exit_code = Some(code);
         });
         let _ = std::fs::remove_file(&file);
+        st.engine.emit(&container.event("exec_die", &[("execID", exec_id.clone()), ("exitCode", code.to_string())]));
     };
     if body.detach {
         tokio::spawn(async move {

@@ -179,7 +179,13 @@ async fn tag(state: Arc<State>, name: &str, q: &Query) -> Reply {
     };
     let name = name.to_string();
     let st = state.clone();
-    blocking(move || Ok(st.engine.images.tag(&name, &target)?)).await?;
+    blocking(move || {
+        st.engine.images.tag(&name, &target)?;
+        let id = st.engine.images.resolve(&target)?.1.id().to_string();
+        image_event(&st, "tag", &id, &target);
+        Ok(())
+    })
+    .await?;
     status(StatusCode::CREATED)
 }
 
@@ -190,7 +196,15 @@ async fn remove(state: Arc<State>, name: &str, q: &Query) -> Reply {
     let lines = blocking(move || {
         let containers = st.engine.list()?;
         let in_use = |id: &Digest| containers.iter().any(|c| c.image_id == id.to_string());
-        Ok(st.engine.images.remove(&name, force, &in_use)?)
+        let lines = st.engine.images.remove(&name, force, &in_use)?;
+        for (action, what) in lines.iter().filter_map(|l| l.split_once(": ")) {
+            match action {
+                "Untagged" => image_event(&st, "untag", what, what),
+                "Deleted" => image_event(&st, "delete", what, what),
+                _ => {}
+            }
+        }
+        Ok(lines)
     })
     .await?;
     let out: Vec<Value> = lines.iter().filter_map(|l| l.split_once(": ")).map(|(k, v)| json!({ k: v })).collect();
@@ -215,6 +229,12 @@ fn progress_stream(job: impl FnOnce(&dyn Progress) -> Result<Option<Value>, Stri
     let mut r = Response::new(body);
     r.headers_mut().insert("Content-Type", "application/json".parse().expect("static header"));
     Ok(r)
+}
+
+/// Records an image event (`name` becomes the `name` attribute).
+fn image_event(state: &State, action: &str, id: &str, name: &str) {
+    let attrs = [("name".to_string(), name.to_string())].into_iter().collect();
+    state.engine.emit(&wharf_engine::events::Event::new("image", action, id, attrs));
 }
 
 fn client(state: &State, auth: Option<Credentials>) -> Client {
@@ -253,7 +273,10 @@ async fn create(state: Arc<State>, req: Request<Incoming>, q: &Query) -> Reply {
         let message = q.get("message").map(str::to_string);
         let st = state.clone();
         let id = blocking(move || {
-            Ok(st.engine.images.import(&mut &body[..], name.as_deref(), None, message.as_deref())?.id().to_string())
+            let id =
+                st.engine.images.import(&mut &body[..], name.as_deref(), None, message.as_deref())?.id().to_string();
+            image_event(&st, "import", &id, name.as_deref().unwrap_or(&id));
+            Ok(id)
         })
         .await?;
         return json(StatusCode::OK, &json!({ "status": id }));
@@ -280,6 +303,7 @@ async fn create(state: Arc<State>, req: Request<Incoming>, q: &Query) -> Reply {
     progress_stream(move |p| {
         let c = client(&st, auth);
         c.pull(&st.engine.images, &reference, &platform, p).map_err(|e| e.to_string())?;
+        image_event(&st, "pull", &reference.to_string(), &reference.to_string());
         Ok(Some(json!({"status": format!("Status: Downloaded newer image for {}", reference.familiar())})))
     })
 }
@@ -306,6 +330,7 @@ async fn push(state: Arc<State>, req: Request<Incoming>, name: &str, q: &Query) 
     progress_stream(move |p| {
         let c = client(&st, auth);
         let d = c.push(&st.engine.images, &reference, p).map_err(|e| e.to_string())?;
+        image_event(&st, "push", &reference.to_string(), &reference.to_string());
         Ok(Some(json!({"aux": {"Tag": reference.tag().unwrap_or(""), "Digest": d.to_string()}})))
     })
 }
@@ -341,7 +366,14 @@ async fn load(state: Arc<State>, req: Request<Incoming>, q: &Query) -> Reply {
     // `quiet` only silences progress bars; the "Loaded image" lines always go out (as in dockerd).
     let _quiet = q.flag("quiet");
     let st = state.clone();
-    let names = blocking(move || Ok(st.engine.images.load(&body[..])?)).await?;
+    let names = blocking(move || {
+        let names = st.engine.images.load(&body[..])?;
+        for n in &names {
+            image_event(&st, "load", n, n);
+        }
+        Ok(names)
+    })
+    .await?;
     let mut out = String::new();
     for n in names {
         let line =

@@ -113,20 +113,83 @@ pub async fn df(state: Arc<State>) -> Reply {
     )
 }
 
-/// `/events`: until the event bus exists, a stream that stays open and empty
-/// (what the CLI expects from an idle daemon), ended by `until` if given.
-pub async fn events(_state: Arc<State>, q: &Query) -> Reply {
+/// Docker timestamps in queries: unix seconds with optional `.nanos`.
+fn query_time(q: &Query, key: &str) -> Result<Option<i64>, ApiError> {
+    let Some(raw) = q.get(key).filter(|v| !v.is_empty()) else { return Ok(None) };
+    let (secs, frac) = raw.split_once('.').unwrap_or((raw, "0"));
+    let bad = || ApiError::bad_request(format!("invalid {key} timestamp: {raw:?}"));
+    let secs: i64 = secs.parse().map_err(|_| bad())?;
+    let frac = format!("{frac:0<9}");
+    let nanos: i64 = frac.get(..9).ok_or_else(bad)?.parse().map_err(|_| bad())?;
+    Ok(Some(secs * 1_000_000_000 + nanos))
+}
+
+/// `/events`: the journal's history from `since`, then live events until
+/// `until` (or until the client goes away), filtered.
+pub async fn events(state: Arc<State>, q: &Query) -> Reply {
+    let filter = wharf_engine::events::Filter(q.filters()?);
+    for key in filter.0.keys() {
+        if !matches!(
+            key.as_str(),
+            "type" | "event" | "container" | "image" | "volume" | "network" | "label" | "daemon" | "scope"
+        ) {
+            return Err(ApiError::bad_request(format!("invalid filter '{key}'")));
+        }
+    }
+    let since = query_time(q, "since")?;
+    let until = query_time(q, "until")?;
+    let mut live = state.events.subscribe();
     let (tx, body) = crate::body::channel();
-    let until = q.get("until").and_then(|u| u.parse::<i64>().ok());
+    let st = state.clone();
     tokio::spawn(async move {
-        match until {
-            Some(_) => drop(tx),
-            None => {
-                tx.closed().await;
+        let now = std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .map(|d| d.as_nanos() as i64)
+            .unwrap_or(0);
+        let mut last = 0;
+        if let Some(since) = since {
+            let root = st.engine.root().to_path_buf();
+            let past =
+                tokio::task::spawn_blocking(move || wharf_engine::events::history(&root)).await.unwrap_or_default();
+            for e in past.into_iter().filter(|e| e.time_nano >= since && until.is_none_or(|u| e.time_nano <= u)) {
+                last = e.time_nano;
+                if filter.matches(&e) && tx.send(line(&e)).await.is_err() {
+                    return;
+                }
+            }
+        }
+        if until.is_some_and(|u| u <= now) {
+            return;
+        }
+        let deadline = until.map(|u| tokio::time::Instant::now() + std::time::Duration::from_nanos((u - now) as u64));
+        loop {
+            let next = async {
+                match deadline {
+                    Some(d) => tokio::time::timeout_at(d, live.recv()).await.ok(),
+                    None => Some(live.recv().await),
+                }
+            };
+            tokio::select! {
+                _ = tx.closed() => return,
+                got = next => match got {
+                    None | Some(Err(tokio::sync::broadcast::error::RecvError::Closed)) => return,
+                    Some(Err(tokio::sync::broadcast::error::RecvError::Lagged(_))) => continue,
+                    Some(Ok(e)) => {
+                        if e.time_nano > last && filter.matches(&e) && tx.send(line(&e)).await.is_err() {
+                            return;
+                        }
+                    }
+                }
             }
         }
     });
     let mut r = hyper::Response::new(body);
     r.headers_mut().insert("Content-Type", "application/json".parse().expect("static header"));
     Ok(r)
+}
+
+fn line(e: &wharf_engine::events::Event) -> bytes::Bytes {
+    let mut v = serde_json::to_vec(e).unwrap_or_default();
+    v.push(b'\n');
+    v.into()
 }
