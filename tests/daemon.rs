@@ -432,3 +432,94 @@ fn events_history_filters_and_stream() {
     let (code, _) = d.http("GET", "/v1.41/events?filters=%7B%22bogus%22%3A%5B%22x%22%5D%7D", "");
     assert_eq!(code, 400);
 }
+
+/// Healthchecks: probes, status transitions (inspect, ps, events), timeouts;
+/// and the stop signal from the request.
+#[test]
+fn healthchecks_and_stop_signal() {
+    let d = Daemon::start();
+    d.import_busybox();
+    let t0 = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap().as_secs() - 1;
+    d.ok(&[
+        "run",
+        "-d",
+        "--name",
+        "hc",
+        "--health-cmd",
+        "test -f /tmp/ok && echo fine",
+        "--health-interval",
+        "100ms",
+        "--health-retries",
+        "2",
+        "busybox:local",
+        "sleep",
+        "100",
+    ]);
+    assert_eq!(d.inspect_until("hc", "{{.State.Health.Status}}", |v| v == "unhealthy"), "unhealthy");
+    let streak = d.ok(&["inspect", "-f", "{{.State.Health.FailingStreak}}", "hc"]);
+    assert!(streak.trim().parse::<u32>().unwrap() >= 2, "{streak}");
+    d.ok(&["exec", "hc", "touch", "/tmp/ok"]);
+    assert_eq!(d.inspect_until("hc", "{{.State.Health.Status}}", |v| v == "healthy"), "healthy");
+    let log = d.ok(&["inspect", "-f", "{{json .State.Health.Log}}", "hc"]);
+    let log: serde_json::Value = serde_json::from_str(&log).unwrap();
+    let last = log.as_array().unwrap().last().unwrap();
+    assert_eq!((last["ExitCode"].as_i64(), last["Output"].as_str()), (Some(0), Some("fine\n")));
+    assert!(d.ok(&["ps", "--format", "{{.Status}}", "-f", "name=hc"]).contains("(healthy)"));
+    let until = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap().as_secs() + 1;
+    let events = d.ok(&[
+        "events",
+        &format!("--since={t0}"),
+        &format!("--until={until}"),
+        "--filter",
+        "event=health_status",
+        "--format",
+        "{{.Action}}",
+    ]);
+    assert_eq!(events.lines().collect::<Vec<_>>(), ["health_status: unhealthy", "health_status: healthy"]);
+    d.ok(&["rm", "-f", "hc"]);
+    // A probe that hangs is killed at the timeout: exit code -1.
+    d.ok(&[
+        "run",
+        "-d",
+        "--name",
+        "slow",
+        "--health-cmd",
+        "sleep 5",
+        "--health-interval",
+        "100ms",
+        "--health-timeout",
+        "200ms",
+        "--health-retries",
+        "1",
+        "busybox:local",
+        "sleep",
+        "100",
+    ]);
+    assert_eq!(d.inspect_until("slow", "{{.State.Health.Status}}", |v| v == "unhealthy"), "unhealthy");
+    let log = d.ok(&["inspect", "-f", "{{json .State.Health.Log}}", "slow"]);
+    assert!(log.contains("\"ExitCode\":-1") && log.contains("exceeded timeout"), "{log}");
+    d.ok(&["rm", "-f", "slow"]);
+    // --stop-signal is what `stop` sends first.
+    d.ok(&[
+        "run",
+        "-d",
+        "--name",
+        "sig",
+        "--stop-signal",
+        "USR1",
+        "busybox:local",
+        "sh",
+        "-c",
+        "trap 'exit 42' USR1; while true; do sleep 0.1; done",
+    ]);
+    assert_eq!(d.ok(&["inspect", "-f", "{{.Config.StopSignal}}", "sig"]).trim(), "USR1");
+    std::thread::sleep(Duration::from_millis(200));
+    d.ok(&["stop", "sig"]);
+    assert_eq!(d.ok(&["inspect", "-f", "{{.State.ExitCode}}", "sig"]).trim(), "42");
+    let (code, body) =
+        d.http("POST", "/v1.41/containers/create", r#"{"Image":"busybox:local","Healthcheck":{"Test":["BOGUS","x"]}}"#);
+    assert_eq!(code, 400, "{body}");
+    let (code, body) =
+        d.http("POST", "/v1.41/containers/create", r#"{"Image":"busybox:local","StopSignal":"SIGNOPE"}"#);
+    assert_eq!(code, 400, "{body}");
+}

@@ -74,7 +74,10 @@ impl From<EngineError> for ApiError {
             EngineError::Invalid { .. }
             | EngineError::NoCommand
             | EngineError::NoSuchUser(_)
-            | EngineError::NoSuchGroup(_) => ApiError::bad_request(e.to_string()),
+            | EngineError::NoSuchGroup(_)
+            | EngineError::Runtime(wharf_runtime::RuntimeError::InvalidSignal(_)) => {
+                ApiError::bad_request(e.to_string())
+            }
             other => ApiError::internal(other.to_string()),
         }
     }

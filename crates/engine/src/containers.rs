@@ -68,6 +68,12 @@ pub struct Container {
     pub restart_policy: RestartPolicy,
     /// Restarts by the restart policy since the last explicit start.
     pub restart_count: u32,
+    /// The image's HEALTHCHECK merged with the request's (None: no probes).
+    pub healthcheck: Option<crate::health::Healthcheck>,
+    /// Signal `stop` sends first (the image's STOPSIGNAL unless the request has one).
+    pub stop_signal: Option<String>,
+    /// Seconds `stop` waits before SIGKILL, if the request set it.
+    pub stop_timeout: Option<u64>,
     pub state: State,
 }
 
@@ -152,6 +158,13 @@ impl Container {
     }
 }
 
+/// SIGKILLs one host process (a probe that outlived its timeout).
+pub fn kill_process(pid: i32) {
+    if pid > 0 {
+        let _ = nix::sys::signal::kill(nix::unistd::Pid::from_raw(pid), nix::sys::signal::Signal::SIGKILL);
+    }
+}
+
 /// Directory of the monitors' sockets (root-only).
 pub const MONITOR_DIR: &str = "/run/wharf/monitor";
 
@@ -164,6 +177,9 @@ pub struct CreateRequest {
     pub auto_remove: bool,
     pub open_stdin: bool,
     pub restart_policy: RestartPolicy,
+    pub healthcheck: Option<crate::health::Healthcheck>,
+    pub stop_signal: Option<String>,
+    pub stop_timeout: Option<u64>,
 }
 
 pub(crate) fn now() -> String {
@@ -268,7 +284,15 @@ impl Engine {
             });
         }
         // Fail early on what start would refuse.
-        crate::spec::command(&wharf_image::Images::run_config(&img), &req.opts)?;
+        let run_config = wharf_image::Images::run_config(&img);
+        crate::spec::command(&run_config, &req.opts)?;
+        let healthcheck = crate::health::Healthcheck::merge(run_config.healthcheck.as_ref(), req.healthcheck.as_ref())?;
+        let stop_signal = req.stop_signal.clone().filter(|s| !s.is_empty()).or(run_config.stop_signal.clone());
+        if let Some(sig) = &stop_signal {
+            wharf_runtime::process::parse_signal(sig)?;
+        }
+        let mut labels = run_config.labels.clone().unwrap_or_default();
+        labels.extend(req.labels.clone());
         let mut req = req;
         // Image VOLUMEs not covered by a requested mount become anonymous volumes.
         for target in wharf_image::Images::run_config(&img).volumes.unwrap_or_default().into_keys() {
@@ -291,11 +315,14 @@ impl Engine {
             image: req.opts.image.clone(),
             image_id: img.id().to_string(),
             opts: req.opts,
-            labels: req.labels,
+            labels,
             auto_remove: req.auto_remove,
             open_stdin: req.open_stdin,
             restart_policy: req.restart_policy,
             restart_count: 0,
+            healthcheck,
+            stop_signal,
+            stop_timeout: req.stop_timeout,
             state: State::default(),
         };
         let result = self.images.unpack(&img).map(|_| ()).map_err(EngineError::from).and_then(|_| self.save(&c));
@@ -320,6 +347,7 @@ impl Engine {
             return Ok(c);
         }
         let _ = fs::remove_file(Container::stop_marker(self.root(), &c.id));
+        let _ = fs::remove_file(crate::health::path(self.root(), &c.id));
         if c.restart_count != 0 {
             c.restart_count = 0;
             self.save(&c)?;

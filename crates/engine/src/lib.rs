@@ -10,6 +10,7 @@
 pub mod containers;
 pub mod error;
 pub mod events;
+pub mod health;
 pub mod monitor;
 pub mod run;
 pub mod spec;

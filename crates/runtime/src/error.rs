@@ -14,6 +14,8 @@ pub enum RuntimeError {
     WrongState { id: String, status: String, action: &'static str, needed: &'static str },
     #[error("container not running")]
     NotRunning,
+    #[error("invalid signal: {0}")]
+    InvalidSignal(String),
     #[error("invalid config {path}: {reason}")]
     InvalidConfig { path: PathBuf, reason: String },
     #[error("invalid spec: {0}")]

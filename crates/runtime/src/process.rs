@@ -169,3 +169,27 @@ mod tests {
         assert!(env(&p).iter().any(|e| e.starts_with("PATH=")));
     }
 }
+
+/// A signal by number or name (`9`, `KILL`, `SIGKILL`, `sigterm`).
+pub fn parse_signal(s: &str) -> Result<i32> {
+    let bad = || RuntimeError::InvalidSignal(s.to_string());
+    if let Ok(n) = s.parse::<i32>() {
+        return nix::sys::signal::Signal::try_from(n).map(|sig| sig as i32).map_err(|_| bad());
+    }
+    let upper = s.to_ascii_uppercase();
+    let name = if upper.starts_with("SIG") { upper } else { format!("SIG{upper}") };
+    name.parse::<nix::sys::signal::Signal>().map(|sig| sig as i32).map_err(|_| bad())
+}
+
+#[cfg(test)]
+mod signal_tests {
+    #[test]
+    fn signals_by_name_and_number() {
+        for (s, n) in [("9", 9), ("KILL", 9), ("sigterm", 15), ("SIGUSR1", 10), ("hup", 1)] {
+            assert_eq!(super::parse_signal(s).unwrap(), n, "{s}");
+        }
+        for bad in ["", "BOGUS", "0", "999", "-1"] {
+            assert!(super::parse_signal(bad).is_err(), "{bad}");
+        }
+    }
+}

@@ -81,6 +81,9 @@ struct CreateBody {
     open_stdin: bool,
     labels: Option<BTreeMap<String, String>>,
     volumes: Option<BTreeMap<String, Value>>,
+    healthcheck: Option<wharf_engine::health::Healthcheck>,
+    stop_signal: String,
+    stop_timeout: Option<i64>,
     host_config: HostConfig,
 }
 
@@ -144,8 +147,13 @@ fn ago(rfc3339: Option<&str>) -> String {
     }
 }
 
-fn status_text(c: &Container) -> String {
+fn status_text(c: &Container, root: &std::path::Path) -> String {
     match c.state.status {
+        Status::Running if c.healthcheck.is_some() => {
+            let h = wharf_engine::health::load(root, &c.id).unwrap_or_default();
+            let h = if h.status == "starting" { "health: starting".to_string() } else { h.status };
+            format!("Up {} ({h})", ago(c.state.started_at.as_deref()))
+        }
         Status::Running => format!("Up {}", ago(c.state.started_at.as_deref())),
         Status::Paused => format!("Up {} (Paused)", ago(c.state.started_at.as_deref())),
         Status::Exited => format!("Exited ({}) {} ago", c.state.exit_code, ago(c.state.finished_at.as_deref())),
@@ -174,7 +182,7 @@ async fn list(state: Arc<State>, q: &Query) -> Reply {
             json!({
                 "Id": c.id, "Names": [format!("/{}", c.name)], "Image": c.image, "ImageID": c.image_id,
                 "Command": command_of(c), "Created": unix_secs(Some(&c.created)), "Ports": [], "Labels": c.labels,
-                "State": c.state.status.to_string(), "Status": status_text(c),
+                "State": c.state.status.to_string(), "Status": status_text(c, state.engine.root()),
                 "HostConfig": {"NetworkMode": "none"}, "NetworkSettings": {"Networks": {}}, "Mounts": [],
             })
         })
@@ -255,13 +263,26 @@ async fn create(state: Arc<State>, req: Request<Incoming>, q: &Query) -> Reply {
     let body: CreateBody = read_json(req).await?;
     let auto_remove = body.host_config.auto_remove;
     let restart_policy = body.host_config.restart_policy.clone().unwrap_or_default();
+    let healthcheck = body.healthcheck.clone();
+    let stop_signal = Some(body.stop_signal.clone()).filter(|s| !s.is_empty());
+    let stop_timeout = body.stop_timeout.filter(|t| *t >= 0).map(|t| t as u64);
     let open_stdin = body.open_stdin;
     let labels = body.labels.clone().unwrap_or_default();
     let opts = to_options(body)?;
     let name = q.get("name").map(str::to_string);
     let st = state.clone();
     let c = blocking(move || {
-        Ok(st.engine.create(CreateRequest { name, opts, labels, auto_remove, open_stdin, restart_policy })?)
+        Ok(st.engine.create(CreateRequest {
+            name,
+            opts,
+            labels,
+            auto_remove,
+            open_stdin,
+            restart_policy,
+            healthcheck,
+            stop_signal,
+            stop_timeout,
+        })?)
     })
     .await?;
     json(StatusCode::CREATED, &json!({"Id": c.id, "Warnings": []}))
@@ -275,9 +296,8 @@ async fn inspect(state: Arc<State>, id: &str) -> Reply {
         a.extend(c.opts.cmd.clone());
         a
     };
-    json(
-        StatusCode::OK,
-        &json!({
+    let health = wharf_engine::health::load(state.engine.root(), &c.id);
+    let mut v = json!({
             "Id": c.id, "Created": c.created, "Path": args.first().cloned().unwrap_or_default(), "Args": args.iter().skip(1).collect::<Vec<_>>(),
             "State": {"Status": s.status.to_string(), "Running": s.status == Status::Running || s.status == Status::Paused,
                       "Paused": s.status == Status::Paused, "Restarting": s.status == Status::Restarting, "OOMKilled": s.oom_killed, "Dead": s.status == Status::Dead,
@@ -297,8 +317,20 @@ async fn inspect(state: Arc<State>, id: &str) -> Reply {
             "Mounts": c.opts.mounts.iter().map(|m| json!({"Type": m.typ, "Name": if m.typ == "volume" { m.source.clone() } else { String::new() },
                 "Source": if m.typ == "volume" { state.engine.volume(&m.source).map(|v| v.mountpoint.display().to_string()).unwrap_or_default() } else { m.source.clone() },
                 "Destination": m.target, "RW": !m.read_only, "Driver": if m.typ == "volume" { "local" } else { "" }})).collect::<Vec<_>>(),
-        }),
-    )
+    });
+    if let Some(hc) = &c.healthcheck {
+        v["Config"]["Healthcheck"] = json!(hc);
+        if matches!(c.state.status, Status::Running | Status::Paused | Status::Restarting) {
+            v["State"]["Health"] = json!(health.unwrap_or_default());
+        }
+    }
+    if let Some(sig) = &c.stop_signal {
+        v["Config"]["StopSignal"] = json!(sig);
+    }
+    if let Some(t) = c.stop_timeout {
+        v["Config"]["StopTimeout"] = json!(t);
+    }
+    json(StatusCode::OK, &v)
 }
 
 /// The watch channel tracking a container's exits (created on first use).
@@ -340,6 +372,7 @@ async fn wait_exit(state: &Arc<State>, id: &str) -> Option<i32> {
 /// waiters, and removes the container if it was started with AutoRemove.
 pub fn supervise(state: Arc<State>, id: String) {
     tokio::spawn(async move {
+        let probes = super::health::watch(state.clone(), id.clone());
         loop {
             let before = get(&state, &id).await.map(|c| c.restart_count).unwrap_or(0);
             let code = wait_exit(&state, &id).await;
@@ -352,6 +385,9 @@ pub fn supervise(state: Arc<State>, id: String) {
             if !again {
                 break;
             }
+        }
+        if let Some(p) = probes {
+            p.abort();
         }
         let st = state.clone();
         let rid = id.clone();
@@ -537,33 +573,10 @@ async fn attach(state: Arc<State>, req: Request<Incoming>, id: &str, q: &Query) 
 }
 
 pub fn parse_signal(s: Option<&str>, default: i32) -> Result<i32, ApiError> {
-    let Some(s) = s.filter(|s| !s.is_empty()) else { return Ok(default) };
-    if let Ok(n) = s.parse::<i32>() {
-        return Ok(n);
+    match s.filter(|s| !s.is_empty()) {
+        None => Ok(default),
+        Some(s) => wharf_runtime::process::parse_signal(s).map_err(|e| ApiError::bad_request(e.to_string())),
     }
-    let name = s.to_ascii_uppercase();
-    let name = name.strip_prefix("SIG").unwrap_or(&name);
-    const NAMES: [(&str, i32); 14] = [
-        ("HUP", 1),
-        ("INT", 2),
-        ("QUIT", 3),
-        ("KILL", 9),
-        ("USR1", 10),
-        ("USR2", 12),
-        ("PIPE", 13),
-        ("ALRM", 14),
-        ("TERM", 15),
-        ("CHLD", 17),
-        ("CONT", 18),
-        ("STOP", 19),
-        ("TSTP", 20),
-        ("WINCH", 28),
-    ];
-    NAMES
-        .iter()
-        .find(|(n, _)| *n == name)
-        .map(|(_, v)| *v)
-        .ok_or_else(|| ApiError::bad_request(format!("Invalid signal: {s}")))
 }
 
 /// Host-wide CPU time in nanoseconds (the denominator of `docker stats`' CPU %).
@@ -653,9 +666,16 @@ async fn kill(state: Arc<State>, id: &str, q: &Query) -> Reply {
 
 async fn stop(state: Arc<State>, id: &str, q: &Query) -> Reply {
     let c = get(&state, id).await?;
-    let t = q.get("t").and_then(|t| t.parse::<u64>().ok()).unwrap_or(10);
+    let t = match q.get("t").filter(|t| !t.is_empty()) {
+        Some(t) => t.parse::<u64>().map_err(|_| ApiError::bad_request(format!("invalid stop timeout {t:?}")))?,
+        None => c.stop_timeout.unwrap_or(10),
+    };
+    let signal = match q.get("signal").filter(|s| !s.is_empty()) {
+        Some(s) => parse_signal(Some(s), 15)?,
+        None => parse_signal(c.stop_signal.as_deref(), 15)?,
+    };
     let st = state.clone();
-    let stopped = blocking(move || Ok(st.engine.stop(&c.id, Duration::from_secs(t), 15)?)).await?;
+    let stopped = blocking(move || Ok(st.engine.stop(&c.id, Duration::from_secs(t), signal)?)).await?;
     status(if stopped { StatusCode::NO_CONTENT } else { StatusCode::NOT_MODIFIED })
 }
 

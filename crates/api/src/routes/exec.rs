@@ -29,6 +29,17 @@ pub struct ExecConfig {
     privileged: bool,
 }
 
+impl ExecEntry {
+    /// A plain command in a container (healthcheck probes).
+    pub(crate) fn command(container: &str, cmd: Vec<String>) -> ExecEntry {
+        ExecEntry {
+            container: container.into(),
+            config: ExecConfig { cmd, ..Default::default() },
+            ..Default::default()
+        }
+    }
+}
+
 #[derive(Debug, Clone, Default)]
 pub struct ExecEntry {
     pub container: String,
@@ -83,7 +94,7 @@ fn update(state: &State, id: &str, f: impl FnOnce(&mut ExecEntry)) {
 }
 
 /// The OCI process for an exec: the container's own process, with the exec's overrides.
-fn process_json(state: &State, e: &ExecEntry) -> Result<Vec<u8>, ApiError> {
+pub(crate) fn process_json(state: &State, e: &ExecEntry) -> Result<Vec<u8>, ApiError> {
     let dir = wharf_engine::Container::dir(state.engine.root(), &e.container);
     let spec: oci_spec::runtime::Spec = serde_json::from_slice(&std::fs::read(dir.join("config.json"))?)
         .map_err(|err| ApiError::internal(err.to_string()))?;

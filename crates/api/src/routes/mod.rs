@@ -3,6 +3,7 @@
 
 mod containers;
 mod exec;
+mod health;
 mod images;
 mod system;
 mod volumes;

@@ -191,15 +191,8 @@ pub fn main(args: RuntimeArgs) -> ExitCode {
 }
 
 fn parse_signal(s: Option<&str>) -> Result<Signal> {
-    let Some(s) = s else {
-        return Ok(Signal::SIGTERM);
-    };
-    if let Ok(n) = s.parse::<i32>() {
-        return Signal::try_from(n).with_context(|| format!("unknown signal {s}"));
-    }
-    let upper = s.to_ascii_uppercase();
-    let name = if upper.starts_with("SIG") { upper } else { format!("SIG{upper}") };
-    name.parse::<Signal>().with_context(|| format!("unknown signal {s}"))
+    let n = s.map(wharf_runtime::process::parse_signal).transpose()?.unwrap_or(15);
+    Ok(Signal::try_from(n)?)
 }
 
 fn dispatch(a: &RuntimeArgs) -> Result<i32> {
