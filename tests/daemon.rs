@@ -516,6 +516,23 @@ fn healthchecks_and_stop_signal() {
     std::thread::sleep(Duration::from_millis(200));
     d.ok(&["stop", "sig"]);
     assert_eq!(d.ok(&["inspect", "-f", "{{.State.ExitCode}}", "sig"]).trim(), "42");
+    // Under --init the signal is forwarded to the command (pid 2).
+    d.ok(&[
+        "run",
+        "-d",
+        "--init",
+        "--name",
+        "withinit",
+        "busybox:local",
+        "sh",
+        "-c",
+        "trap 'exit 9' TERM; while true; do sleep 0.1; done",
+    ]);
+    assert_eq!(d.ok(&["inspect", "-f", "{{.HostConfig.Init}}", "withinit"]).trim(), "true");
+    assert_eq!(d.ok(&["exec", "withinit", "cat", "/proc/1/comm"]).trim(), "wharf-init");
+    std::thread::sleep(Duration::from_millis(200));
+    d.ok(&["stop", "withinit"]);
+    assert_eq!(d.ok(&["inspect", "-f", "{{.State.ExitCode}}", "withinit"]).trim(), "9");
     let (code, body) =
         d.http("POST", "/v1.41/containers/create", r#"{"Image":"busybox:local","Healthcheck":{"Test":["BOGUS","x"]}}"#);
     assert_eq!(code, 400, "{body}");

@@ -147,3 +147,25 @@ fn limits_and_privileges() {
     assert_eq!(out.trim(), "CLEAN");
     d.assert_clean();
 }
+
+#[test]
+fn init_reaps_orphans_and_runs_the_command_as_pid_2() {
+    let d = Data::new();
+    let (code, out, err) = d.run(&["--init", "busybox:local", "sh", "-c", "echo $$; cat /proc/1/comm"]);
+    assert_eq!(code, 0, "{err}");
+    assert_eq!(out, "2\nwharf-init\n");
+    // An orphan re-parented to pid 1 is reaped: no zombie remains.
+    let script = "sh -c 'sleep 0.1 &'; sleep 0.5; grep -l '^State:.*Z' /proc/[0-9]*/status | wc -l";
+    let (code, out, err) = d.run(&["--init", "busybox:local", "sh", "-c", script]);
+    assert_eq!((code, out.trim()), (0, "0"), "{err}");
+    assert_eq!(d.run(&["--init", "busybox:local", "sh", "-c", "exit 7"]).0, 7);
+    assert_eq!(d.run(&["--init", "busybox:local", "sh", "-c", "kill -9 $$"]).0, 137);
+    let v2 = Path::new("/sys/fs/cgroup/cgroup.controllers").exists();
+    let probe = if v2 { "cat /sys/fs/cgroup/cpuset.cpus" } else { "cat /sys/fs/cgroup/cpuset/cpuset.cpus" };
+    let (code, out, err) = d.run(&["--cpuset-cpus", "0", "busybox:local", "sh", "-c", probe]);
+    assert_eq!((code, out.trim()), (0, "0"), "{err}");
+    let (code, _, err) = d.run(&["--cpuset-cpus", "x-y", "busybox:local", "true"]);
+    assert_eq!(code, 125);
+    assert!(err.contains("cpuset-cpus"), "{err}");
+    d.assert_clean();
+}

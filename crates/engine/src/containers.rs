@@ -286,6 +286,14 @@ impl Engine {
         // Fail early on what start would refuse.
         let run_config = wharf_image::Images::run_config(&img);
         crate::spec::command(&run_config, &req.opts)?;
+        for (what, v) in [("cpuset-cpus", &req.opts.cpuset_cpus), ("cpuset-mems", &req.opts.cpuset_mems)] {
+            if let Some(v) = v.as_ref().filter(|v| !crate::spec::valid_cpu_list(v)) {
+                return Err(EngineError::Invalid {
+                    what: what.into(),
+                    reason: format!("{v:?} is not a list like 0-2,4"),
+                });
+            }
+        }
         let healthcheck = crate::health::Healthcheck::merge(run_config.healthcheck.as_ref(), req.healthcheck.as_ref())?;
         let stop_signal = req.stop_signal.clone().filter(|s| !s.is_empty()).or(run_config.stop_signal.clone());
         if let Some(sig) = &stop_signal {

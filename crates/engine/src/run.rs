@@ -39,6 +39,11 @@ pub struct RunOptions {
     pub mounts: Vec<crate::volumes::MountRequest>,
     /// (name, soft, hard), e.g. ("nofile", 1024, 2048).
     pub ulimits: Vec<(String, u64, u64)>,
+    /// CPUs and memory nodes the container may use (`0-2,4`).
+    pub cpuset_cpus: Option<String>,
+    pub cpuset_mems: Option<String>,
+    /// A minimal init as pid 1 that reaps zombies and forwards signals (`--init`).
+    pub init: bool,
 }
 
 pub struct Engine {

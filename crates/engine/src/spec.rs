@@ -183,6 +183,11 @@ pub fn build(
     process.set_capabilities(Some(c));
     spec.set_process(Some(process));
     spec.set_hostname(Some(hostname));
+    if opts.init {
+        let mut ann = spec.annotations().clone().unwrap_or_default();
+        ann.insert(wharf_runtime::INIT_ANNOTATION.into(), "true".into());
+        spec.set_annotations(Some(ann));
+    }
     let mut root = spec.root().clone().unwrap_or_default();
     root.set_path(rootfs.to_path_buf());
     root.set_readonly(Some(opts.read_only));
@@ -214,6 +219,22 @@ pub fn build(
             cpu.set_quota(Some((cpus * 100_000.0) as i64));
             res.set_cpu(Some(cpu));
         }
+        if opts.cpuset_cpus.is_some() || opts.cpuset_mems.is_some() {
+            for (what, v) in [("cpuset-cpus", &opts.cpuset_cpus), ("cpuset-mems", &opts.cpuset_mems)] {
+                if let Some(v) = v {
+                    if !valid_cpu_list(v) {
+                        return Err(EngineError::Invalid {
+                            what: what.into(),
+                            reason: format!("{v:?} is not a list like 0-2,4"),
+                        });
+                    }
+                }
+            }
+            let mut cpu = res.cpu().clone().unwrap_or_default();
+            cpu.set_cpus(opts.cpuset_cpus.clone());
+            cpu.set_mems(opts.cpuset_mems.clone());
+            res.set_cpu(Some(cpu));
+        }
         if let Some(p) = opts.pids_limit {
             let mut pids = LinuxPids::default();
             pids.set_limit(p);
@@ -222,6 +243,19 @@ pub fn build(
         linux.set_resources(Some(res));
     }
     Ok(spec)
+}
+
+/// `0-3,5`: comma-separated numbers and ranges.
+pub(crate) fn valid_cpu_list(s: &str) -> bool {
+    !s.is_empty()
+        && s.split(',').all(|part| {
+            let mut ends = part.splitn(2, '-').map(|n| n.parse::<u32>());
+            match (ends.next(), ends.next()) {
+                (Some(Ok(a)), Some(Ok(b))) => a <= b,
+                (Some(Ok(_)), None) => true,
+                _ => false,
+            }
+        })
 }
 
 #[cfg(test)]
@@ -255,6 +289,16 @@ mod tests {
                 && env.contains(&"HOME=/root".to_string())
                 && env.contains(&"HOSTNAME=h".to_string())
         );
+    }
+
+    #[test]
+    fn cpu_lists() {
+        for ok in ["0", "0-3", "0,2-3,7"] {
+            assert!(valid_cpu_list(ok), "{ok}");
+        }
+        for bad in ["", "a", "3-1", "1,", "-1", "1-2-3"] {
+            assert!(!valid_cpu_list(bad), "{bad}");
+        }
     }
 
     #[test]

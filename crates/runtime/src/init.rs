@@ -229,6 +229,68 @@ fn finish(a: &InitArgs<'_>, host_pid: i32) -> Result<Infallible> {
         f.write_all(b"0").map_err(|e| RuntimeError::Init(format!("write exec fifo: {e}")))?;
     }
     sys::cloexec_from(3 + a.preserve_fds).map_err(|e| RuntimeError::Init(format!("close descriptors: {e}")))?;
+    if !a.exec && wants_init(a.spec) {
+        // From here on this process is the container's pid 1: it forks the
+        // real process, reaps every orphan and forwards signals to it.
+        drop(fifo);
+        become_init(a.preserve_fds)?;
+    }
     let e = nix::unistd::execve(&exe, &argv, &envp).unwrap_err();
     Err(RuntimeError::Init(format!("exec {:?}: {e}", args[0])))
+}
+
+/// Annotation asking for a minimal init as pid 1 (Docker's `--init`).
+pub const INIT_ANNOTATION: &str = "org.wharf.init";
+
+fn wants_init(spec: &Spec) -> bool {
+    spec.annotations().as_ref().and_then(|a| a.get(INIT_ANNOTATION)).is_some_and(|v| v == "true")
+}
+
+/// Forks: the child returns (and execs the container's process); this
+/// process stays as pid 1, reaping zombies and forwarding every signal to
+/// the child, and exits with the child's status (128+n if it was killed).
+fn become_init(preserve_fds: i32) -> Result<()> {
+    use nix::sys::signal::{kill, sigprocmask, SigSet, SigmaskHow, Signal};
+    use nix::sys::signalfd::{SfdFlags, SignalFd};
+    use nix::sys::wait::{waitpid, WaitPidFlag, WaitStatus};
+    use nix::unistd::Pid;
+    let all = SigSet::all();
+    let mut old = SigSet::empty();
+    sigprocmask(SigmaskHow::SIG_SETMASK, Some(&all), Some(&mut old)).map_err(RuntimeError::sys("sigprocmask"))?;
+    let child = match sys::clone_process(0).map_err(|e| RuntimeError::Init(format!("fork init child: {e}")))? {
+        sys::Forked::Child => {
+            // Our own process group in the foreground of the terminal, if any
+            // (signals are still blocked, so SIGTTOU cannot stop us).
+            let _ = nix::unistd::setpgid(Pid::from_raw(0), Pid::from_raw(0));
+            let _ = nix::unistd::tcsetpgrp(std::io::stdin(), nix::unistd::getpid());
+            let _ = sigprocmask(SigmaskHow::SIG_SETMASK, Some(&old), None);
+            return Ok(());
+        }
+        sys::Forked::Parent(pid) => pid,
+    };
+    sys::close_from(3 + preserve_fds);
+    let _ = nix::sys::prctl::set_name(c"wharf-init");
+    let exit = |code: i32| -> ! { sys::exit_now(code) };
+    let Ok(sfd) = SignalFd::with_flags(&all, SfdFlags::SFD_CLOEXEC) else {
+        let _ = kill(child, Signal::SIGKILL);
+        exit(1)
+    };
+    loop {
+        let Ok(Some(info)) = sfd.read_signal() else { continue };
+        let sig = info.ssi_signo as i32;
+        if sig != libc::SIGCHLD {
+            if let Ok(s) = Signal::try_from(sig) {
+                let _ = kill(child, s);
+            }
+            continue;
+        }
+        loop {
+            match waitpid(Pid::from_raw(-1), Some(WaitPidFlag::WNOHANG)) {
+                Ok(WaitStatus::Exited(pid, code)) if pid == child => exit(code),
+                Ok(WaitStatus::Signaled(pid, s, _)) if pid == child => exit(128 + s as i32),
+                Ok(WaitStatus::StillAlive) | Err(_) => break,
+                Ok(_) => {}
+            }
+        }
+    }
 }

@@ -23,6 +23,7 @@ mod sync;
 pub mod sys;
 
 pub use error::{Result, RuntimeError};
+pub use init::INIT_ANNOTATION;
 pub use native::{CreateOptions, ExecOptions, Native};
 pub use oci_binary::OciBinary;
 pub use state::{State, Status};

@@ -47,6 +47,9 @@ struct HostConfig {
     mounts: Option<Vec<MountBody>>,
     tmpfs: Option<BTreeMap<String, String>>,
     restart_policy: Option<wharf_engine::containers::RestartPolicy>,
+    init: Option<bool>,
+    cpuset_cpus: String,
+    cpuset_mems: String,
 }
 
 #[derive(Debug, Default, Deserialize)]
@@ -256,6 +259,9 @@ fn to_options(b: CreateBody) -> Result<RunOptions, ApiError> {
         memory: Some(h.memory).filter(|m| *m > 0),
         cpus,
         pids_limit: h.pids_limit.filter(|p| *p != 0),
+        cpuset_cpus: Some(h.cpuset_cpus).filter(|c| !c.is_empty()),
+        cpuset_mems: Some(h.cpuset_mems).filter(|c| !c.is_empty()),
+        init: h.init.unwrap_or(false),
     })
 }
 
@@ -308,7 +314,8 @@ async fn inspect(state: Arc<State>, id: &str) -> Reply {
             "LogPath": Container::log_path(state.engine.root(), &c.id),
             "HostConfig": {"AutoRemove": c.auto_remove, "RestartPolicy": {"Name": if c.restart_policy.name.is_empty() { "no" } else { c.restart_policy.name.as_str() }, "MaximumRetryCount": c.restart_policy.maximum_retry_count}, "Memory": c.opts.memory.unwrap_or(0), "NanoCpus": c.opts.cpus.map(|x| (x * 1e9) as i64).unwrap_or(0),
                            "PidsLimit": c.opts.pids_limit, "Privileged": c.opts.privileged, "ReadonlyRootfs": c.opts.read_only,
-                           "CapAdd": c.opts.cap_add, "CapDrop": c.opts.cap_drop, "NetworkMode": "none", "LogConfig": {"Type": "json-file", "Config": {}}},
+                           "CapAdd": c.opts.cap_add, "CapDrop": c.opts.cap_drop, "Init": c.opts.init,
+                           "CpusetCpus": c.opts.cpuset_cpus.clone().unwrap_or_default(), "CpusetMems": c.opts.cpuset_mems.clone().unwrap_or_default(), "NetworkMode": "none", "LogConfig": {"Type": "json-file", "Config": {}}},
             "Config": {"Hostname": c.opts.hostname.clone().unwrap_or_else(|| c.id[..12].to_string()), "User": c.opts.user.clone().unwrap_or_default(),
                        "Tty": c.opts.tty, "OpenStdin": c.open_stdin, "Env": c.opts.env, "Cmd": c.opts.cmd, "Entrypoint": c.opts.entrypoint,
                        "Image": c.image, "WorkingDir": c.opts.workdir.clone().unwrap_or_default(), "Labels": c.labels,

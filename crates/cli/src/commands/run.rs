@@ -54,6 +54,15 @@ pub struct RunArgs {
     cpus: Option<f64>,
     #[arg(long = "pids-limit")]
     pids_limit: Option<i64>,
+    /// CPUs allowed (0-3, 0,1)
+    #[arg(long = "cpuset-cpus")]
+    cpuset_cpus: Option<String>,
+    /// Memory nodes allowed (0-3, 0,1)
+    #[arg(long = "cpuset-mems")]
+    cpuset_mems: Option<String>,
+    /// Run an init inside the container that forwards signals and reaps processes
+    #[arg(long)]
+    init: bool,
     /// Only `none` until networking lands (the container gets its own loopback)
     #[arg(long, default_value = "none")]
     network: String,
@@ -126,6 +135,9 @@ pub fn run(engine: &Engine, a: &RunArgs) -> Result<i32> {
         memory: a.memory.as_deref().map(parse_bytes).transpose()?,
         cpus: a.cpus,
         pids_limit: a.pids_limit,
+        cpuset_cpus: a.cpuset_cpus.clone(),
+        cpuset_mems: a.cpuset_mems.clone(),
+        init: a.init,
     };
     Ok(engine.run(&opts)?)
 }

@@ -39,6 +39,23 @@ pub fn clone_process(flags: libc::c_int) -> io::Result<Forked> {
     }
 }
 
+/// Closes every descriptor from `first` upwards.
+pub fn close_from(first: RawFd) {
+    // SAFETY: close_range only closes descriptors; the caller owns none of them
+    // through Rust handles it will use again.
+    let ret = unsafe { libc::syscall(libc::SYS_close_range, first as libc::c_uint, libc::c_uint::MAX, 0) };
+    if ret == 0 {
+        return;
+    }
+    let fds: Vec<RawFd> = std::fs::read_dir("/proc/self/fd")
+        .map(|rd| rd.flatten().filter_map(|e| e.file_name().to_str().and_then(|s| s.parse().ok())).collect())
+        .unwrap_or_default();
+    for fd in fds.into_iter().filter(|fd| *fd >= first) {
+        // SAFETY: closing a descriptor number touches no memory; EBADF is harmless.
+        unsafe { libc::close(fd) };
+    }
+}
+
 /// Marks every descriptor from `first` upwards close-on-exec.
 pub fn cloexec_from(first: RawFd) -> io::Result<()> {
     const CLOSE_RANGE_CLOEXEC: libc::c_uint = 1 << 2;
