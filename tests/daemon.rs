@@ -540,3 +540,62 @@ fn healthchecks_and_stop_signal() {
         d.http("POST", "/v1.41/containers/create", r#"{"Image":"busybox:local","StopSignal":"SIGNOPE"}"#);
     assert_eq!(code, 400, "{body}");
 }
+
+/// `docker cp` both ways (root filesystem and volumes, running and stopped),
+/// `docker export`, `docker commit` (with deletions and --change), `import -c`.
+#[test]
+fn copy_export_commit() {
+    let d = Daemon::start();
+    d.import_busybox();
+    let host = d.dir.path().join("cp");
+    std::fs::create_dir_all(host.join("tree/sub")).unwrap();
+    std::fs::write(host.join("file.txt"), "from host\n").unwrap();
+    std::fs::write(host.join("tree/sub/deep"), "deep\n").unwrap();
+    d.ok(&["volume", "create", "cpvol"]);
+    d.ok(&["run", "-d", "--name", "box", "-v", "cpvol:/vol", "busybox:local", "sleep", "100"]);
+    // Into a running container: a file, a directory tree, into a volume.
+    d.ok(&["cp", host.join("file.txt").to_str().unwrap(), "box:/tmp/"]);
+    d.ok(&["cp", host.join("tree").to_str().unwrap(), "box:/root/"]);
+    d.ok(&["cp", host.join("file.txt").to_str().unwrap(), "box:/vol/in-volume.txt"]);
+    assert_eq!(
+        d.ok(&["exec", "box", "cat", "/tmp/file.txt", "/root/tree/sub/deep", "/vol/in-volume.txt"]),
+        "from host\ndeep\nfrom host\n"
+    );
+    // Out of it.
+    d.ok(&["exec", "box", "sh", "-c", "mkdir -p /out/d && echo made > /out/d/f && ln -s f /out/d/l && rm /etc/group"]);
+    let back = d.dir.path().join("back");
+    d.ok(&["cp", "box:/out/d", back.to_str().unwrap()]);
+    assert_eq!(std::fs::read_to_string(back.join("f")).unwrap(), "made\n");
+    assert_eq!(std::fs::read_link(back.join("l")).unwrap(), Path::new("f"));
+    assert!(!d.docker(&["cp", "box:/no/such/file", back.to_str().unwrap()]).status.success());
+    assert!(!d.docker(&["cp", host.join("file.txt").to_str().unwrap(), "box:/no/such/dir/"]).status.success());
+    // Export: the whole tree, with our changes.
+    let tarball = d.dir.path().join("export.tar");
+    d.ok(&["export", "-o", tarball.to_str().unwrap(), "box"]);
+    let list = Command::new("tar").arg("-tf").arg(&tarball).output().unwrap();
+    let list = String::from_utf8_lossy(&list.stdout);
+    assert!(list.lines().any(|l| l == "bin/busybox") && list.lines().any(|l| l == "out/d/f"), "{list}");
+    assert!(!list.lines().any(|l| l == "etc/group"), "deleted files are not exported");
+    // Commit: the new image has the additions, not the deletions, and the --change config.
+    let id =
+        d.ok(&["commit", "-m", "snapshot", "-c", "CMD [\"cat\", \"/out/d/f\"]", "-c", "ENV MARK=1", "box", "snap:1"]);
+    assert!(id.trim().starts_with("sha256:"), "{id}");
+    assert_eq!(d.ok(&["run", "--rm", "snap:1"]), "made\n");
+    let out = d.ok(&["run", "--rm", "snap:1", "sh", "-c", "echo $MARK; ls /etc/group 2>&1 || true"]);
+    assert!(out.starts_with("1\n") && out.contains("No such file"), "{out}");
+    assert!(d.ok(&["history", "--no-trunc", "--format", "{{.Comment}}", "snap:1"]).contains("snapshot"));
+    // A stopped container can still be copied from and into.
+    d.ok(&["stop", "-t", "1", "box"]);
+    d.ok(&["cp", host.join("file.txt").to_str().unwrap(), "box:/"]);
+    let back2 = d.dir.path().join("back2");
+    d.ok(&["cp", "box:/file.txt", back2.to_str().unwrap()]);
+    assert_eq!(std::fs::read_to_string(&back2).unwrap(), "from host\n");
+    // Import with --change through the API.
+    let out = d.ok(&["import", "-c", "CMD [\"echo\", \"imported\"]", tarball.to_str().unwrap(), "imp:1"]);
+    assert!(out.trim().starts_with("sha256:"), "{out}");
+    assert_eq!(d.ok(&["run", "--rm", "imp:1"]), "imported\n");
+    let (code, _) = d.http("GET", "/v1.41/containers/box/archive", "");
+    assert_eq!(code, 400);
+    let (code, _) = d.http("POST", "/v1.41/commit?container=nosuch", "");
+    assert_eq!(code, 404);
+}

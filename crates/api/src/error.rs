@@ -70,6 +70,7 @@ impl From<EngineError> for ApiError {
             EngineError::Image(i) => i.into(),
             EngineError::NoSuchContainer(ref id) => ApiError::not_found(format!("No such container: {id}")),
             EngineError::NoSuchVolume(_) => ApiError::not_found(e.to_string()),
+            EngineError::NotFound(ref m) => ApiError::not_found(m.clone()),
             EngineError::Conflict(ref m) => ApiError::conflict(m.clone()),
             EngineError::Invalid { .. }
             | EngineError::NoCommand

@@ -32,21 +32,28 @@ pub fn decode(s: &str) -> String {
     String::from_utf8_lossy(&out).into_owned()
 }
 
-/// Parsed query: the last value wins, as Go's `Get` does.
-pub struct Query(HashMap<String, String>);
+/// Parsed query: the last value wins, as Go's `Get` does; `all` gives every value.
+pub struct Query(HashMap<String, String>, Vec<(String, String)>);
 
 impl Query {
     pub fn parse(q: Option<&str>) -> Query {
         let mut m = HashMap::new();
+        let mut all = Vec::new();
         for pair in q.unwrap_or("").split('&').filter(|p| !p.is_empty()) {
             let (k, v) = pair.split_once('=').unwrap_or((pair, ""));
             m.insert(decode(k), decode(v));
+            all.push((decode(k), decode(v)));
         }
-        Query(m)
+        Query(m, all)
     }
 
     pub fn get(&self, k: &str) -> Option<&str> {
         self.0.get(k).map(String::as_str)
+    }
+
+    /// Every value of a repeated key (`changes=…&changes=…`), in order.
+    pub fn all(&self, k: &str) -> Vec<String> {
+        self.1.iter().filter(|(key, _)| key == k).map(|(_, v)| v.clone()).collect()
     }
 
     /// Docker's `filters` parameter: `{"key": ["v1", "v2"]}` or the older

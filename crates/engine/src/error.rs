@@ -19,6 +19,9 @@ pub enum EngineError {
     NoSuchContainer(String),
     #[error("get {0}: no such volume")]
     NoSuchVolume(String),
+    /// A path or object that does not exist (404).
+    #[error("{0}")]
+    NotFound(String),
     #[error("{0}")]
     Conflict(String),
     #[error("{0}")]

@@ -7,6 +7,7 @@
 
 #![forbid(unsafe_code)]
 
+pub mod archive;
 pub mod containers;
 pub mod error;
 pub mod events;

@@ -94,7 +94,7 @@ impl Engine {
         })
     }
 
-    fn mount_rootfs(&self, specs: &[wharf_image::snapshot::MountSpec], target: &Path) -> Result<()> {
+    pub(crate) fn mount_rootfs(&self, specs: &[wharf_image::snapshot::MountSpec], target: &Path) -> Result<()> {
         fs::create_dir_all(target).map_err(EngineError::io("create", target))?;
         let m = specs
             .first()

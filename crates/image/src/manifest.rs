@@ -175,6 +175,63 @@ pub struct RunConfig {
     pub extra: BTreeMap<String, serde_json::Value>,
 }
 
+impl RunConfig {
+    /// Applies Dockerfile-style `--change` instructions (`docker import -c`,
+    /// `docker commit -c`): CMD, ENTRYPOINT, ENV, WORKDIR, USER, LABEL,
+    /// EXPOSE, VOLUME, STOPSIGNAL.
+    pub fn apply_changes(&mut self, changes: &[String]) -> Result<()> {
+        for c in changes.iter().map(|c| c.trim()).filter(|c| !c.is_empty()) {
+            let (instr, rest) = c
+                .split_once(char::is_whitespace)
+                .map(|(a, b)| (a.to_ascii_uppercase(), b.trim()))
+                .unwrap_or((c.to_ascii_uppercase(), ""));
+            let list = |s: &str| -> Vec<String> {
+                serde_json::from_str::<Vec<String>>(s)
+                    .unwrap_or_else(|_| vec!["/bin/sh".into(), "-c".into(), s.to_string()])
+            };
+            let bad = |reason: &str| ImageError::Invalid { what: format!("change {c:?}"), reason: reason.into() };
+            match instr.as_str() {
+                "CMD" => self.cmd = Some(list(rest)),
+                "ENTRYPOINT" => self.entrypoint = Some(list(rest)),
+                "ENV" => {
+                    let kv = if rest.contains('=') { rest.to_string() } else { rest.replacen(' ', "=", 1) };
+                    let key = kv.split('=').next().unwrap_or_default().to_string();
+                    if key.is_empty() {
+                        return Err(bad("ENV needs a name"));
+                    }
+                    let env = self.env.get_or_insert_with(Vec::new);
+                    env.retain(|e| e.split('=').next() != Some(key.as_str()));
+                    env.push(kv);
+                }
+                "WORKDIR" => self.working_dir = Some(rest.to_string()),
+                "USER" => self.user = Some(rest.to_string()),
+                "LABEL" => {
+                    let (k, v) = rest.split_once('=').ok_or_else(|| bad("LABEL needs key=value"))?;
+                    self.labels
+                        .get_or_insert_with(Default::default)
+                        .insert(k.trim().into(), v.trim().trim_matches('"').into());
+                }
+                "EXPOSE" => {
+                    for p in rest.split_whitespace() {
+                        let p = if p.contains('/') { p.to_string() } else { format!("{p}/tcp") };
+                        self.exposed_ports.get_or_insert_with(Default::default).insert(p, serde_json::json!({}));
+                    }
+                }
+                "VOLUME" => {
+                    let paths = serde_json::from_str::<Vec<String>>(rest)
+                        .unwrap_or_else(|_| rest.split_whitespace().map(str::to_string).collect());
+                    for p in paths {
+                        self.volumes.get_or_insert_with(Default::default).insert(p, serde_json::json!({}));
+                    }
+                }
+                "STOPSIGNAL" => self.stop_signal = Some(rest.to_string()),
+                other => return Err(bad(&format!("unsupported instruction {other:?}"))),
+            }
+        }
+        Ok(())
+    }
+}
+
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
 pub struct RootFs {
     #[serde(rename = "type")]

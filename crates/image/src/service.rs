@@ -480,6 +480,55 @@ impl Images {
         Ok(img)
     }
 
+    /// `commit`: the changes in writable view `key` become a new top layer
+    /// over `base`, with `run` as the image's runtime config.
+    pub fn commit(
+        &self,
+        key: &str,
+        base: &Image,
+        run: RunConfig,
+        comment: Option<&str>,
+        author: Option<&str>,
+        name: Option<&str>,
+    ) -> Result<Image> {
+        let name = name.map(|n| n.parse::<Reference>()).transpose()?;
+        let mut w = self.content.writer(&format!("commit-{key}-{}", now()))?;
+        w.truncate()?;
+        self.snapshots.diff(key, &mut w)?;
+        let (layer, size) = w.commit_computed()?;
+        let created = now();
+        let mut config = base.config.clone();
+        config.created = Some(created.clone());
+        config.author = author.filter(|a| !a.is_empty()).map(str::to_string);
+        config.config = Some(run);
+        config.rootfs.diff_ids.push(layer.clone());
+        config.history.push(History {
+            created: Some(created),
+            created_by: Some("wharf commit".into()),
+            comment: comment.filter(|c| !c.is_empty()).map(str::to_string),
+            empty_layer: None,
+        });
+        let mut layers = base.manifest.layers.clone();
+        layers.push(Descriptor::new(media::OCI_LAYER, layer, size));
+        let manifest = Manifest {
+            schema_version: 2,
+            media_type: Some(media::OCI_MANIFEST.into()),
+            config: self.put_json(media::OCI_CONFIG, &config)?,
+            layers,
+            annotations: None,
+        };
+        let target = self.put_json(media::OCI_MANIFEST, &manifest)?;
+        let img = self.image(&target)?;
+        self.unpack(&img)?;
+        match name {
+            Some(n) => self.set_name(&n, target)?,
+            None => {
+                self.db.put(ImageRecord { name: dangling_name(&target.digest), target, updated: now() })?;
+            }
+        }
+        Ok(img)
+    }
+
     /// Remembers that `img`'s blobs exist in repository `r` (for cross-repository mounts on push).
     pub fn record_source(&self, img: &Image, r: &Reference) -> Result<()> {
         let path = self.root.join("metadata").join("sources.json");

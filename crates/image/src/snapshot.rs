@@ -42,6 +42,8 @@ pub trait Snapshotter: Send + Sync {
     fn active_parents(&self) -> Result<Vec<Digest>>;
     /// Bytes used by a committed snapshot's own layer.
     fn usage(&self, chain: &Digest) -> Result<u64>;
+    /// The changes made in writable view `key`, as an uncompressed layer tar.
+    fn diff(&self, key: &str, out: &mut dyn std::io::Write) -> Result<()>;
 }
 
 #[derive(Debug, Clone)]
@@ -180,6 +182,14 @@ impl Snapshotter for OverlaySnapshotter {
             source: "overlay".into(),
             options: vec![format!("lowerdir={}", lowers.join(":"))],
         }])
+    }
+
+    fn diff(&self, key: &str, out: &mut dyn std::io::Write) -> Result<()> {
+        let upper = self.root.join("active").join(Digest::sha256(key.as_bytes()).hex()).join("upper");
+        if !upper.is_dir() {
+            return Err(ImageError::Invalid { what: "snapshot".into(), reason: format!("no writable view {key}") });
+        }
+        crate::archive::layer_from_upper(&upper, out)
     }
 
     fn remove_active(&self, key: &str) -> Result<()> {

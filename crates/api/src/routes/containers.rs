@@ -104,6 +104,10 @@ pub async fn dispatch(state: Arc<State>, req: Request<Incoming>, method: &Method
         (&Method::POST, [id, "kill"]) => kill(state, id, q).await,
         (&Method::DELETE, [id]) => remove(state, id, q).await,
         (&Method::GET, [id, "logs"]) => logs(state, id, q).await,
+        (&Method::GET, [id, "export"]) => export(state, id).await,
+        (&Method::HEAD, [id, "archive"]) => archive_stat(state, id, q).await,
+        (&Method::GET, [id, "archive"]) => archive_get(state, id, q).await,
+        (&Method::PUT, [id, "archive"]) => archive_put(state, req, id, q).await,
         (&Method::GET, [id, "stats"]) => stats(state, id, q).await,
         (&Method::POST, [id, "pause"]) => paused(state, id, true).await,
         (&Method::POST, [id, "unpause"]) => paused(state, id, false).await,
@@ -819,4 +823,91 @@ async fn logs(state: Arc<State>, id: &str, q: &Query) -> Reply {
             .expect("static header"),
     );
     Ok(r)
+}
+
+/// `GET /containers/{id}/export`: the filesystem as a tar stream.
+async fn export(state: Arc<State>, id: &str) -> Reply {
+    let c = get(&state, id).await?;
+    let (tx, body) = crate::body::channel();
+    let st = state.clone();
+    tokio::task::spawn_blocking(move || {
+        if let Err(e) = st.engine.export(&c.id, crate::body::ChannelWriter(tx)) {
+            tracing::warn!("export {}: {e}", c.id);
+        }
+    });
+    let mut r = Response::new(body);
+    r.headers_mut().insert("Content-Type", "application/x-tar".parse().expect("static header"));
+    Ok(r)
+}
+
+fn archive_path(q: &Query) -> Result<String, ApiError> {
+    q.get("path").filter(|p| !p.is_empty()).map(str::to_string).ok_or_else(|| ApiError::bad_request("path is required"))
+}
+
+fn stat_header(stat: &wharf_engine::archive::PathStat) -> hyper::header::HeaderValue {
+    use base64::Engine;
+    let json = serde_json::to_vec(stat).unwrap_or_default();
+    base64::engine::general_purpose::STANDARD.encode(json).parse().expect("base64 is a valid header value")
+}
+
+/// `HEAD /containers/{id}/archive`: the path's stat in a header.
+async fn archive_stat(state: Arc<State>, id: &str, q: &Query) -> Reply {
+    let path = archive_path(q)?;
+    let (st, key) = (state.clone(), id.to_string());
+    let stat = blocking(move || Ok(st.engine.stat_path(&key, &path)?)).await?;
+    let mut r = status(StatusCode::OK)?;
+    r.headers_mut().insert("X-Docker-Container-Path-Stat", stat_header(&stat));
+    Ok(r)
+}
+
+/// `GET /containers/{id}/archive`: the path as a tar (docker cp out).
+async fn archive_get(state: Arc<State>, id: &str, q: &Query) -> Reply {
+    let path = archive_path(q)?;
+    let (st, key, p) = (state.clone(), id.to_string(), path.clone());
+    // Stat first: a missing path is a 404, not a broken stream.
+    let stat = blocking(move || Ok(st.engine.stat_path(&key, &p)?)).await?;
+    let (tx, body) = crate::body::channel();
+    let (st, key) = (state.clone(), id.to_string());
+    tokio::task::spawn_blocking(move || {
+        if let Err(e) = st.engine.copy_out(&key, &path, crate::body::ChannelWriter(tx)) {
+            tracing::warn!("copy from {key}:{path}: {e}");
+        }
+    });
+    let mut r = Response::new(body);
+    r.headers_mut().insert("Content-Type", "application/x-tar".parse().expect("static header"));
+    r.headers_mut().insert("X-Docker-Container-Path-Stat", stat_header(&stat));
+    Ok(r)
+}
+
+/// `PUT /containers/{id}/archive`: extracts the body's tar into the directory `path`.
+async fn archive_put(state: Arc<State>, req: Request<Incoming>, id: &str, q: &Query) -> Reply {
+    let path = archive_path(q)?;
+    get(&state, id).await?;
+    let body = super::read_body(req).await?;
+    let (st, key) = (state.clone(), id.to_string());
+    blocking(move || Ok(st.engine.copy_in(&key, &path, &body[..])?)).await?;
+    status(StatusCode::OK)
+}
+
+/// `POST /commit`: a container's changes as a new image.
+pub async fn commit(state: Arc<State>, q: &Query) -> Reply {
+    let container = q
+        .get("container")
+        .filter(|c| !c.is_empty())
+        .ok_or_else(|| ApiError::bad_request("container is required"))?
+        .to_string();
+    let reference = q.get("repo").filter(|r| !r.is_empty()).map(|r| match q.get("tag").filter(|t| !t.is_empty()) {
+        Some(t) => format!("{r}:{t}"),
+        None => r.to_string(),
+    });
+    let req = wharf_engine::archive::CommitRequest {
+        reference,
+        comment: q.get("comment").map(str::to_string),
+        author: q.get("author").map(str::to_string),
+        changes: q.all("changes").into_iter().flat_map(|c| c.lines().map(str::to_string).collect::<Vec<_>>()).collect(),
+        pause: q.get("pause").is_none_or(|p| matches!(p, "1" | "true" | "True")),
+    };
+    let st = state.clone();
+    let id = blocking(move || Ok(st.engine.commit(&container, &req)?.id().to_string())).await?;
+    json(StatusCode::CREATED, &json!({ "Id": id }))
 }

@@ -271,10 +271,16 @@ async fn create(state: Arc<State>, req: Request<Incoming>, q: &Query) -> Reply {
             None => r.to_string(),
         });
         let message = q.get("message").map(str::to_string);
+        let mut run = wharf_image::manifest::RunConfig::default();
+        run.apply_changes(&q.all("changes"))?;
         let st = state.clone();
         let id = blocking(move || {
-            let id =
-                st.engine.images.import(&mut &body[..], name.as_deref(), None, message.as_deref())?.id().to_string();
+            let id = st
+                .engine
+                .images
+                .import(&mut &body[..], name.as_deref(), Some(run), message.as_deref())?
+                .id()
+                .to_string();
             image_event(&st, "import", &id, name.as_deref().unwrap_or(&id));
             Ok(id)
         })

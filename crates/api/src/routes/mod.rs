@@ -100,6 +100,7 @@ async fn dispatch(state: Arc<State>, req: Request<Incoming>, method: &Method, pa
         (&Method::GET, ["system", "df"]) => system::df(state).await,
         (&Method::GET, ["events"]) => system::events(state, q).await,
         (&Method::POST, ["auth"]) => images::auth(state, req).await,
+        (&Method::POST, ["commit"]) => containers::commit(state, q).await,
         (_, ["images", ..]) => images::dispatch(state, req, method, path, q).await,
         (&Method::POST, ["containers", id, "exec"]) => exec::create(state, req, id).await,
         (&Method::POST, ["exec", id, "start"]) => exec::start(state, req, id).await,

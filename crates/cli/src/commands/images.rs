@@ -142,41 +142,7 @@ pub struct ImportArgs {
 /// Applies `--change` instructions the way `docker import -c` does.
 pub fn apply_changes(changes: &[String]) -> Result<RunConfig> {
     let mut rc = RunConfig::default();
-    for c in changes {
-        let (instr, rest) = c
-            .trim()
-            .split_once(char::is_whitespace)
-            .map(|(a, b)| (a.to_ascii_uppercase(), b.trim()))
-            .unwrap_or((c.to_ascii_uppercase(), ""));
-        let list = |s: &str| -> Vec<String> {
-            serde_json::from_str::<Vec<String>>(s)
-                .unwrap_or_else(|_| vec!["/bin/sh".into(), "-c".into(), s.to_string()])
-        };
-        match instr.as_str() {
-            "CMD" => rc.cmd = Some(list(rest)),
-            "ENTRYPOINT" => rc.entrypoint = Some(list(rest)),
-            "ENV" => {
-                let kv = if rest.contains('=') { rest.to_string() } else { rest.replacen(' ', "=", 1) };
-                rc.env.get_or_insert_with(Vec::new).push(kv);
-            }
-            "WORKDIR" => rc.working_dir = Some(rest.to_string()),
-            "USER" => rc.user = Some(rest.to_string()),
-            "LABEL" => {
-                let (k, v) = rest.split_once('=').context("LABEL needs key=value")?;
-                rc.labels
-                    .get_or_insert_with(Default::default)
-                    .insert(k.trim().into(), v.trim().trim_matches('"').into());
-            }
-            "EXPOSE" => {
-                for p in rest.split_whitespace() {
-                    let p = if p.contains('/') { p.to_string() } else { format!("{p}/tcp") };
-                    rc.exposed_ports.get_or_insert_with(Default::default).insert(p, json!({}));
-                }
-            }
-            "STOPSIGNAL" => rc.stop_signal = Some(rest.to_string()),
-            other => bail!("unsupported --change instruction {other:?}"),
-        }
-    }
+    rc.apply_changes(changes)?;
     if rc.env.is_none() {
         rc.env = Some(vec!["PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin".into()]);
     }
