@@ -1,0 +1,109 @@
+//! IPv4 address management: subnets in CIDR form, the gateway, and free
+//! addresses for endpoints.
+
+use std::net::Ipv4Addr;
+
+use crate::error::{NetworkError, Result};
+
+/// An IPv4 subnet (`172.18.0.0/16`), normalised to its network address.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Subnet {
+    pub addr: Ipv4Addr,
+    pub prefix: u8,
+}
+
+impl Subnet {
+    pub fn parse(s: &str) -> Result<Subnet> {
+        let bad = |reason: &str| NetworkError::Invalid { what: format!("subnet {s:?}"), reason: reason.into() };
+        let (a, p) = s.split_once('/').ok_or_else(|| bad("use CIDR notation, e.g. 172.20.0.0/16"))?;
+        let addr: Ipv4Addr = a.parse().map_err(|_| bad("not an IPv4 address (IPv6 is not supported)"))?;
+        let prefix: u8 = p.parse().map_err(|_| bad("bad prefix length"))?;
+        if !(8..=30).contains(&prefix) {
+            return Err(bad("prefix length must be between 8 and 30"));
+        }
+        Ok(Subnet { addr: Ipv4Addr::from(u32::from(addr) & Self::mask_of(prefix)), prefix })
+    }
+
+    fn mask_of(prefix: u8) -> u32 {
+        u32::MAX << (32 - prefix as u32)
+    }
+
+    pub fn mask(&self) -> u32 {
+        Self::mask_of(self.prefix)
+    }
+
+    pub fn contains(&self, ip: Ipv4Addr) -> bool {
+        u32::from(ip) & self.mask() == u32::from(self.addr)
+    }
+
+    pub fn overlaps(&self, other: &Subnet) -> bool {
+        let m = self.mask() & other.mask();
+        u32::from(self.addr) & m == u32::from(other.addr) & m
+    }
+
+    /// The first usable address (Docker's default gateway).
+    pub fn first_host(&self) -> Ipv4Addr {
+        Ipv4Addr::from(u32::from(self.addr) + 1)
+    }
+
+    fn broadcast(&self) -> u32 {
+        u32::from(self.addr) | !self.mask()
+    }
+
+    /// The lowest address not in `used`, excluding network, gateway and broadcast.
+    pub fn allocate(&self, gateway: Ipv4Addr, used: &[Ipv4Addr]) -> Result<Ipv4Addr> {
+        let start = u32::from(self.addr) + 1;
+        (start..self.broadcast())
+            .map(Ipv4Addr::from)
+            .find(|ip| *ip != gateway && !used.contains(ip))
+            .ok_or_else(|| NetworkError::Exhausted(self.to_string()))
+    }
+}
+
+impl std::fmt::Display for Subnet {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "{}/{}", self.addr, self.prefix)
+    }
+}
+
+/// Docker's default address pools: 172.17–31.0.0/16, then 192.168.x.0/20.
+pub fn default_pools() -> impl Iterator<Item = Subnet> {
+    (17..=31u8)
+        .map(|b| Subnet { addr: Ipv4Addr::new(172, b, 0, 0), prefix: 16 })
+        .chain((0..=240u8).step_by(16).map(|c| Subnet { addr: Ipv4Addr::new(192, 168, c, 0), prefix: 20 }))
+}
+
+/// A MAC address derived from the IP, as Docker does (02:42:a.b.c.d).
+pub fn mac_for(ip: Ipv4Addr) -> String {
+    let o = ip.octets();
+    format!("02:42:{:02x}:{:02x}:{:02x}:{:02x}", o[0], o[1], o[2], o[3])
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn subnets() {
+        let s = Subnet::parse("10.1.2.3/24").unwrap();
+        assert_eq!(s.to_string(), "10.1.2.0/24");
+        assert!(s.contains("10.1.2.200".parse().unwrap()) && !s.contains("10.1.3.1".parse().unwrap()));
+        assert!(s.overlaps(&Subnet::parse("10.1.0.0/16").unwrap()));
+        assert!(!s.overlaps(&Subnet::parse("10.2.0.0/16").unwrap()));
+        for bad in ["10.0.0.0", "10.0.0.0/33", "10.0.0.0/31", "x/16", "fd00::/64"] {
+            assert!(Subnet::parse(bad).is_err(), "{bad}");
+        }
+    }
+
+    #[test]
+    fn allocation_skips_gateway_and_used() {
+        let s = Subnet::parse("10.0.0.0/30").unwrap();
+        let gw = s.first_host();
+        assert_eq!(gw, Ipv4Addr::new(10, 0, 0, 1));
+        let a = s.allocate(gw, &[]).unwrap();
+        assert_eq!(a, Ipv4Addr::new(10, 0, 0, 2));
+        assert!(s.allocate(gw, &[a]).is_err(), "/30 has two hosts");
+        assert_eq!(mac_for(a), "02:42:0a:00:00:02");
+        assert_eq!(default_pools().next().unwrap().to_string(), "172.17.0.0/16");
+    }
+}

@@ -1,0 +1,96 @@
+//! The userland port proxy (Docker's docker-proxy): one process per
+//! published port forwards host connections to the container's address.
+//! It works for connections from the host's own loopback, which NAT rules
+//! alone do not cover.
+
+use std::io;
+use std::net::{Shutdown, SocketAddr, TcpListener, TcpStream, UdpSocket};
+use std::sync::Arc;
+use std::thread;
+
+/// Serves until the process is killed.
+pub fn serve(proto: &str, listen: SocketAddr, target: SocketAddr) -> io::Result<()> {
+    match proto {
+        "tcp" => tcp(TcpListener::bind(listen)?, target),
+        "udp" => udp(UdpSocket::bind(listen)?, target),
+        other => Err(io::Error::new(io::ErrorKind::InvalidInput, format!("unknown protocol {other:?}"))),
+    }
+}
+
+fn tcp(listener: TcpListener, target: SocketAddr) -> io::Result<()> {
+    for client in listener.incoming() {
+        let Ok(client) = client else { continue };
+        thread::spawn(move || {
+            let Ok(upstream) = TcpStream::connect(target) else { return };
+            let (Ok(c2), Ok(u2)) = (client.try_clone(), upstream.try_clone()) else { return };
+            let forward = thread::spawn(move || pipe(client, upstream));
+            pipe(u2, c2);
+            let _ = forward.join();
+        });
+    }
+    Ok(())
+}
+
+/// Copies until EOF, then half-closes the other side.
+fn pipe(mut from: TcpStream, mut to: TcpStream) {
+    let _ = io::copy(&mut from, &mut to);
+    let _ = to.shutdown(Shutdown::Write);
+}
+
+fn udp(socket: UdpSocket, target: SocketAddr) -> io::Result<()> {
+    use std::collections::HashMap;
+    let socket = Arc::new(socket);
+    let mut flows: HashMap<SocketAddr, Arc<UdpSocket>> = HashMap::new();
+    let mut buf = vec![0u8; 65_535];
+    loop {
+        let (n, from) = socket.recv_from(&mut buf)?;
+        let upstream = match flows.get(&from) {
+            Some(u) => u.clone(),
+            None => {
+                let bind: SocketAddr = if target.is_ipv4() { "0.0.0.0:0" } else { "[::]:0" }.parse().expect("static");
+                let u = Arc::new(UdpSocket::bind(bind)?);
+                u.connect(target)?;
+                let (back, reply_to, u2) = (socket.clone(), from, u.clone());
+                thread::spawn(move || {
+                    let mut b = vec![0u8; 65_535];
+                    while let Ok(n) = u2.recv(&mut b) {
+                        if back.send_to(&b[..n], reply_to).is_err() {
+                            break;
+                        }
+                    }
+                });
+                flows.insert(from, u.clone());
+                u
+            }
+        };
+        let _ = upstream.send(&buf[..n]);
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::io::{Read, Write};
+
+    #[test]
+    fn tcp_round_trip_on_loopback() {
+        let echo = TcpListener::bind("127.0.0.1:0").unwrap();
+        let target = echo.local_addr().unwrap();
+        thread::spawn(move || {
+            for s in echo.incoming().flatten() {
+                let mut s2 = s.try_clone().unwrap();
+                let mut s = s;
+                let _ = io::copy(&mut s, &mut s2);
+            }
+        });
+        let front = TcpListener::bind("127.0.0.1:0").unwrap();
+        let addr = front.local_addr().unwrap();
+        thread::spawn(move || tcp(front, target));
+        let mut c = TcpStream::connect(addr).unwrap();
+        c.write_all(b"ping").unwrap();
+        c.shutdown(Shutdown::Write).unwrap();
+        let mut got = String::new();
+        c.read_to_string(&mut got).unwrap();
+        assert_eq!(got, "ping");
+    }
+}
