@@ -9,17 +9,29 @@ use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Output, Stdio};
 use std::time::{Duration, Instant};
 
+/// A daemon on a temporary socket and data root, inside a network namespace
+/// of its own (bridges, veths and published ports never touch the host's).
 struct Daemon {
     dir: tempfile::TempDir,
     child: Option<Child>,
+    netns: String,
 }
 
 impl Daemon {
     fn start() -> Daemon {
         let dir = tempfile::Builder::new().prefix("wharf-daemon-").tempdir().unwrap();
-        let mut d = Daemon { dir, child: None };
+        let netns = format!("wharf-test-{}", &dir.path().file_name().unwrap().to_string_lossy()[13..]);
+        let ok = Command::new("ip").args(["netns", "add", &netns]).status().unwrap().success()
+            && Command::new("ip").args(["-n", &netns, "link", "set", "lo", "up"]).status().unwrap().success();
+        assert!(ok, "create network namespace {netns}");
+        let mut d = Daemon { dir, child: None, netns };
         d.spawn();
         d
+    }
+
+    /// Runs a host command inside the daemon's network namespace.
+    fn in_netns(&self, args: &[&str]) -> Output {
+        Command::new("nsenter").arg(format!("--net=/run/netns/{}", self.netns)).args(args).output().unwrap()
     }
 
     fn sock(&self) -> PathBuf {
@@ -32,7 +44,9 @@ impl Daemon {
 
     fn spawn(&mut self) {
         let _ = std::fs::remove_file(self.sock());
-        let child = Command::new(support::WHARF)
+        let child = Command::new("nsenter")
+            .arg(format!("--net=/run/netns/{}", self.netns))
+            .arg(support::WHARF)
             .arg("--data-root")
             .arg(self.data())
             .args(["daemon", "-H"])
@@ -110,6 +124,7 @@ impl Drop for Daemon {
             }
         }
         self.kill9();
+        let _ = Command::new("ip").args(["netns", "delete", &self.netns]).status();
         let mounts = std::fs::read_to_string("/proc/self/mountinfo").unwrap_or_default();
         for line in mounts.lines().filter(|l| l.contains(self.dir.path().to_str().unwrap())) {
             if let Some(m) = line.split_whitespace().nth(4) {
@@ -287,8 +302,8 @@ fn bad_requests_get_docker_statuses() {
 /// them in `X-Registry-Auth` to a registry that demands Basic auth.
 #[test]
 fn registry_auth_through_the_api() {
-    let reg = support::Registry::start(Some(("alice", "s3cret")));
     let d = Daemon::start();
+    let reg = support::Registry::start_in(Some(&d.netns), Some(("alice", "s3cret")));
     d.import_busybox();
     let name = format!("{}/private:1", reg.host());
     d.ok(&["tag", "busybox:local", &name]);
@@ -598,4 +613,93 @@ fn copy_export_commit() {
     assert_eq!(code, 400);
     let (code, _) = d.http("POST", "/v1.41/commit?container=nosuch", "");
     assert_eq!(code, 404);
+}
+
+/// Networks: user bridge networks with name resolution, published ports
+/// (userland proxy), connect/disconnect, host and none modes, errors.
+#[test]
+fn networks_and_published_ports() {
+    let d = Daemon::start();
+    d.import_busybox();
+    d.ok(&["network", "create", "--subnet", "10.123.0.0/24", "--label", "team=a", "app"]);
+    let ls = d.ok(&["network", "ls", "--format", "{{.Name}} {{.Driver}}"]);
+    for line in ["app bridge", "bridge bridge", "host host", "none null"] {
+        assert!(ls.lines().any(|l| l == line), "{ls}");
+    }
+    assert_eq!(d.ok(&["network", "ls", "-q", "--filter", "label=team=a"]).lines().count(), 1);
+    d.ok(&[
+        "run",
+        "-d",
+        "--name",
+        "web",
+        "--network",
+        "app",
+        "--network-alias",
+        "www",
+        "-p",
+        "127.0.0.1:18080:8000",
+        "busybox:local",
+        "sh",
+        "-c",
+        "mkdir /www && echo hello-net > /www/f && exec httpd -f -p 8000 -h /www",
+    ]);
+    let ip = d.ok(&["inspect", "-f", "{{.NetworkSettings.Networks.app.IPAddress}}", "web"]);
+    assert!(ip.starts_with("10.123.0."), "{ip}");
+    // Peers resolve names and aliases (retry while httpd comes up).
+    let fetch = |args: &[&str]| {
+        let deadline = Instant::now() + Duration::from_secs(10);
+        loop {
+            let out = d.docker(args);
+            if out.status.success() || Instant::now() > deadline {
+                return String::from_utf8_lossy(&out.stdout).to_string();
+            }
+            std::thread::sleep(Duration::from_millis(100));
+        }
+    };
+    assert_eq!(
+        fetch(&["run", "--rm", "--network", "app", "busybox:local", "wget", "-qO-", "http://web:8000/f"]),
+        "hello-net\n"
+    );
+    assert_eq!(
+        fetch(&["run", "--rm", "--network", "app", "busybox:local", "wget", "-qO-", "http://www:8000/f"]),
+        "hello-net\n"
+    );
+    // The published port, from the daemon's network namespace.
+    let out = d.in_netns(&["/bin/busybox", "wget", "-qO-", "http://127.0.0.1:18080/f"]);
+    assert_eq!(String::from_utf8_lossy(&out.stdout), "hello-net\n", "{}", String::from_utf8_lossy(&out.stderr));
+    assert!(d.ok(&["ps", "--format", "{{.Ports}}"]).contains("127.0.0.1:18080->8000/tcp"));
+    assert!(d.ok(&["port", "web"]).contains("8000/tcp -> 127.0.0.1:18080"));
+    // The same host port twice is refused.
+    let clash = d.docker(&["run", "-d", "-p", "127.0.0.1:18080:80", "busybox:local", "sleep", "5"]);
+    assert!(!clash.status.success());
+    assert!(String::from_utf8_lossy(&clash.stderr).contains("18080"), "{}", String::from_utf8_lossy(&clash.stderr));
+    // Connect a running container, reach the peer, disconnect again.
+    d.ok(&["run", "-d", "--name", "late", "busybox:local", "sleep", "100"]);
+    assert!(d.ok(&["inspect", "-f", "{{.NetworkSettings.Networks.bridge.IPAddress}}", "late"]).trim().len() >= 7);
+    assert!(!d.docker(&["exec", "late", "wget", "-qO-", "-T", "1", "http://web:8000/f"]).status.success());
+    d.ok(&["network", "connect", "app", "late"]);
+    assert_eq!(d.ok(&["exec", "late", "wget", "-qO-", "http://web:8000/f"]), "hello-net\n");
+    let members = d.ok(&["network", "inspect", "-f", "{{range .Containers}}{{.Name}} {{end}}", "app"]);
+    assert!(members.contains("web") && members.contains("late"), "{members}");
+    d.ok(&["network", "disconnect", "app", "late"]);
+    assert!(!d.docker(&["exec", "late", "wget", "-qO-", "-T", "1", "http://web:8000/f"]).status.success());
+    // host and none modes.
+    let links = d.ok(&["run", "--rm", "--network", "host", "busybox:local", "ip", "-o", "link"]);
+    assert!(links.contains("br-") || links.contains("wharf0"), "host mode sees the daemon's links: {links}");
+    let links = d.ok(&["run", "--rm", "--network", "none", "busybox:local", "ip", "-o", "link"]);
+    assert_eq!(links.lines().count(), 1, "{links}");
+    // A network in use cannot be removed; predefined ones never.
+    assert!(!d.docker(&["network", "rm", "app"]).status.success());
+    assert!(!d.docker(&["network", "rm", "bridge"]).status.success());
+    assert!(!d.docker(&["network", "create", "app"]).status.success(), "duplicate name");
+    assert!(!d.docker(&["run", "--rm", "--network", "nosuch", "busybox:local", "true"]).status.success());
+    d.ok(&["rm", "-f", "web", "late"]);
+    d.ok(&["network", "rm", "app"]);
+    let (code, _) = d.http("GET", "/v1.41/networks/nosuch", "");
+    assert_eq!(code, 404);
+    let (code, _) = d.http("POST", "/v1.41/networks/create", r#"{"Name":"x","IPAM":{"Config":[{"Subnet":"bogus"}]}}"#);
+    assert_eq!(code, 400);
+    // Nothing left in the daemon's namespace but the default bridge.
+    let left = d.in_netns(&["ip", "-o", "link"]);
+    assert!(!String::from_utf8_lossy(&left.stdout).contains("veth"), "{}", String::from_utf8_lossy(&left.stdout));
 }

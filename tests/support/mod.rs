@@ -226,6 +226,12 @@ pub struct Registry {
 
 impl Registry {
     pub fn start(htpasswd: Option<(&str, &str)>) -> Registry {
+        Registry::start_in(None, htpasswd)
+    }
+
+    /// A registry on the loopback of network namespace `netns` (a daemon under
+    /// test runs in one of its own).
+    pub fn start_in(netns: Option<&str>, htpasswd: Option<(&str, &str)>) -> Registry {
         let dir = tempfile::Builder::new().prefix("wharf-registry-").tempdir().unwrap();
         let port = free_port();
         let mut config = format!(
@@ -244,7 +250,15 @@ impl Registry {
             ));
         }
         std::fs::write(dir.path().join("config.yml"), config).unwrap();
-        let child = Command::new("docker-registry")
+        let mut cmd = match netns {
+            Some(ns) => {
+                let mut c = Command::new("nsenter");
+                c.arg(format!("--net=/run/netns/{ns}")).arg("docker-registry");
+                c
+            }
+            None => Command::new("docker-registry"),
+        };
+        let child = cmd
             .arg("serve")
             .arg(dir.path().join("config.yml"))
             .stdout(Stdio::null())
@@ -252,10 +266,20 @@ impl Registry {
             .spawn()
             .expect("docker-registry (apt-get install docker-registry)");
         let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
-        while std::net::TcpStream::connect(("127.0.0.1", port)).is_err() {
-            assert!(std::time::Instant::now() < deadline, "registry did not start");
-            std::thread::sleep(std::time::Duration::from_millis(20));
-        }
+        let ns_path = netns.map(|ns| format!("/run/netns/{ns}"));
+        // Probe from a thread that joined the namespace (setns affects only it).
+        std::thread::spawn(move || {
+            if let Some(p) = ns_path {
+                let f = std::fs::File::open(p).unwrap();
+                nix::sched::setns(f, nix::sched::CloneFlags::CLONE_NEWNET).unwrap();
+            }
+            while std::net::TcpStream::connect(("127.0.0.1", port)).is_err() {
+                assert!(std::time::Instant::now() < deadline, "registry did not start");
+                std::thread::sleep(std::time::Duration::from_millis(20));
+            }
+        })
+        .join()
+        .expect("registry did not start");
         Registry { child, port, _dir: dir }
     }
 

@@ -68,6 +68,7 @@ impl From<EngineError> for ApiError {
     fn from(e: EngineError) -> Self {
         match e {
             EngineError::Image(i) => i.into(),
+            EngineError::Network(n) => n.into(),
             EngineError::NoSuchContainer(ref id) => ApiError::not_found(format!("No such container: {id}")),
             EngineError::NoSuchVolume(_) => ApiError::not_found(e.to_string()),
             EngineError::NotFound(ref m) => ApiError::not_found(m.clone()),
@@ -79,6 +80,21 @@ impl From<EngineError> for ApiError {
             | EngineError::Runtime(wharf_runtime::RuntimeError::InvalidSignal(_)) => {
                 ApiError::bad_request(e.to_string())
             }
+            other => ApiError::internal(other.to_string()),
+        }
+    }
+}
+
+impl From<wharf_network::NetworkError> for ApiError {
+    fn from(e: wharf_network::NetworkError) -> Self {
+        use wharf_network::NetworkError as N;
+        match e {
+            N::NotFound(n) => ApiError::not_found(format!("network {n} not found")),
+            N::Exists(_) => ApiError::conflict(e.to_string()),
+            N::Predefined(_) => ApiError::new(StatusCode::FORBIDDEN, e.to_string()),
+            N::Conflict(ref m) if m.contains("active endpoints") => ApiError::new(StatusCode::FORBIDDEN, e.to_string()),
+            N::Conflict(_) => ApiError::conflict(e.to_string()),
+            N::Invalid { .. } | N::NoPool => ApiError::bad_request(e.to_string()),
             other => ApiError::internal(other.to_string()),
         }
     }

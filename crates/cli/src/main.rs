@@ -38,6 +38,16 @@ enum Command {
         attachers: usize,
         id: String,
     },
+    /// Forward one published port to a container (started by the monitor)
+    #[command(hide = true)]
+    Proxy {
+        #[arg(long, default_value = "tcp")]
+        proto: String,
+        #[arg(long)]
+        listen: std::net::SocketAddr,
+        #[arg(long)]
+        target: std::net::SocketAddr,
+    },
     /// Manage images
     Image {
         #[command(subcommand)]
@@ -116,7 +126,11 @@ fn runtime_invocation(args: &[String]) -> bool {
 fn run(cli: Cli) -> anyhow::Result<()> {
     let store = || wharf_image::Images::open(cli.data_root.join("image"));
     match &cli.command {
-        Command::Runtime(_) | Command::Run(_) | Command::Daemon(_) | Command::Monitor { .. } => {
+        Command::Runtime(_)
+        | Command::Run(_)
+        | Command::Daemon(_)
+        | Command::Monitor { .. }
+        | Command::Proxy { .. } => {
             unreachable!("handled before")
         }
         Command::Image { verb } => img::image(&store()?, verb),
@@ -162,6 +176,14 @@ fn main() -> ExitCode {
             }
         };
         return ExitCode::from(code.clamp(0, 255) as u8);
+    }
+    if let Command::Proxy { proto, listen, target } = &cli.command {
+        // One line for the parent: "ok" once bound, or why not.
+        let result = wharf_network::proxy::serve(proto, *listen, *target, || println!("ok"));
+        if let Err(e) = result {
+            println!("error: {e}");
+        }
+        return ExitCode::FAILURE;
     }
     if let Command::Daemon(args) = &cli.command {
         return match commands::daemon::run(args, &cli.data_root, &cli.insecure_registry) {

@@ -49,6 +49,8 @@ pub struct State {
     pub finished_at: Option<String>,
     pub error: String,
     pub oom_killed: bool,
+    /// Published ports as served by this run (free host ports chosen).
+    pub ports: Vec<crate::network::PortBinding>,
 }
 
 #[derive(Debug, Clone, Default, Serialize, Deserialize)]
@@ -299,9 +301,18 @@ impl Engine {
         if let Some(sig) = &stop_signal {
             wharf_runtime::process::parse_signal(sig)?;
         }
+        let mut req = req;
+        if req.opts.publish_all {
+            for key in run_config.exposed_ports.clone().unwrap_or_default().into_keys() {
+                for p in crate::network::PortBinding::parse(&key)? {
+                    if !req.opts.publish.iter().any(|x| x.key() == p.key()) {
+                        req.opts.publish.push(p);
+                    }
+                }
+            }
+        }
         let mut labels = run_config.labels.clone().unwrap_or_default();
         labels.extend(req.labels.clone());
-        let mut req = req;
         // Image VOLUMEs not covered by a requested mount become anonymous volumes.
         for target in wharf_image::Images::run_config(&img).volumes.unwrap_or_default().into_keys() {
             if !req.opts.mounts.iter().any(|m| m.target == target) {
@@ -314,6 +325,7 @@ impl Engine {
         }
         self.resolve_mounts(&mut req.opts.mounts)?;
         crate::spec::capabilities(&req.opts.cap_add, &req.opts.cap_drop)?;
+        self.check_network(&req.opts)?;
         let dir = Container::dir(self.root(), &id);
         fs::create_dir_all(&dir).map_err(EngineError::io("create", &dir))?;
         let c = Container {
@@ -511,6 +523,7 @@ impl Engine {
         let dir = Container::dir(self.root(), id);
         let _ = umount2(&dir.join("rootfs"), MntFlags::MNT_DETACH);
         let _ = wharf_runtime::Runtime::delete(self.runtime(), id, true);
+        self.unwire(id);
         let _ = self.images.snapshots.remove_active(id);
         let _ = fs::remove_dir_all(&dir);
     }
@@ -527,6 +540,7 @@ impl Engine {
                 c.state.finished_at = Some(now());
                 c.state.pid = 0;
                 self.save(&c)?;
+                self.unwire(&c.id);
             }
             if c.auto_remove && c.state.status == Status::Exited {
                 self.cleanup(&c.id);

@@ -5,6 +5,8 @@ pub enum EngineError {
     Image(#[from] wharf_image::ImageError),
     #[error(transparent)]
     Runtime(#[from] wharf_runtime::RuntimeError),
+    #[error(transparent)]
+    Network(#[from] wharf_network::NetworkError),
     #[error("invalid {what}: {reason}")]
     Invalid { what: String, reason: String },
     #[error("unable to find user {0}: no matching entries in passwd file")]

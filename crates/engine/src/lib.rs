@@ -13,6 +13,7 @@ pub mod error;
 pub mod events;
 pub mod health;
 pub mod monitor;
+pub mod network;
 pub mod run;
 pub mod spec;
 pub mod user;

@@ -160,6 +160,8 @@ struct Running {
     outputs: Vec<(u8, File)>,
     stdin: Option<File>,
     log: Log,
+    /// `wharf proxy` processes serving the published ports.
+    proxies: Vec<std::process::Child>,
 }
 
 fn pipe() -> Result<(OwnedFd, OwnedFd)> {
@@ -187,7 +189,11 @@ fn launch(
 ) -> Result<Running> {
     let mut c = engine.get(id)?;
     let sock_path = engine.monitor_socket(id);
-    let bundle = engine.prepare_bundle(id, &c.opts)?;
+    let (bundle, wired) = engine.prepare_bundle(id, &c.name, &c.opts)?;
+    let undo = |engine: &Engine| {
+        engine.unwire(id);
+        let _ = nix::mount::umount2(&Container::dir(engine.root(), id).join("rootfs"), MntFlags::MNT_DETACH);
+    };
     let tty = c.opts.tty;
     let console = sock_path.with_extension("console");
     let console_listener = if tty {
@@ -226,7 +232,7 @@ fn launch(
     let pid = match created {
         Ok(pid) => pid,
         Err(e) => {
-            let _ = nix::mount::umount2(&Container::dir(engine.root(), id).join("rootfs"), MntFlags::MNT_DETACH);
+            undo(engine);
             return Err(e.into());
         }
     };
@@ -243,6 +249,16 @@ fn launch(
             Err(_) => std::thread::sleep(Duration::from_millis(2)),
         }
     }
+    // Our own binary, even when it runs from a sealed copy.
+    let exe = PathBuf::from("/proc/self/exe");
+    let (proxies, ports) = match engine.publish(&exe, &c.opts, &wired.endpoints) {
+        Ok(p) => p,
+        Err(e) => {
+            let _ = engine.runtime().delete(id, true);
+            undo(engine);
+            return Err(e);
+        }
+    };
     engine.runtime().start(id)?;
     let mut outputs = vec![(STDOUT, File::from(out_r)), (STDERR, File::from(err_r))];
     if let Some(l) = console_listener {
@@ -257,6 +273,7 @@ fn launch(
     c.state.finished_at = None;
     c.state.exit_code = 0;
     c.state.error.clear();
+    c.state.ports = ports;
     engine.save(&c)?;
     engine.emit(&c.event("start", &[]));
     let stdin = if c.open_stdin {
@@ -265,7 +282,7 @@ fn launch(
         None
     };
     let log = Log::open(Container::log_path(engine.root(), id))?;
-    Ok(Running { pid: Pid::from_raw(pid), started: Instant::now(), outputs, stdin, log })
+    Ok(Running { pid: Pid::from_raw(pid), started: Instant::now(), outputs, stdin, log, proxies })
 }
 
 /// Reads a client's command line and makes it a client.
@@ -312,7 +329,12 @@ fn supervise(engine: &Engine, id: &str, listener: UnixListener, mut r: Running, 
     loop {
         let code = serve(&sfd, &listener, &mut r, &mut clients);
         r.log.flush();
+        for p in &mut r.proxies {
+            let _ = p.kill();
+            let _ = p.wait();
+        }
         let _ = engine.runtime().delete(id, true);
+        engine.unwire(id);
         let _ = nix::mount::umount2(&Container::dir(engine.root(), id).join("rootfs"), MntFlags::MNT_DETACH);
         let Ok(mut c) = engine.get(id) else { break };
         engine.emit(&c.event("die", &[("exitCode", code.to_string())]));

@@ -44,6 +44,17 @@ pub struct RunOptions {
     pub cpuset_mems: Option<String>,
     /// A minimal init as pid 1 that reaps zombies and forwards signals (`--init`).
     pub init: bool,
+    /// Network mode: "" or `default` (= `bridge`), a network name, `host`,
+    /// `none`, or `container:<id>`.
+    pub network: String,
+    /// Networks to attach (the primary one included), with their aliases.
+    pub networks: std::collections::BTreeMap<String, Vec<String>>,
+    pub publish: Vec<crate::network::PortBinding>,
+    /// Publish every exposed port (the image's too) on a free host port.
+    pub publish_all: bool,
+    /// `name:ip` entries for /etc/hosts.
+    pub extra_hosts: Vec<String>,
+    pub dns: Vec<String>,
 }
 
 pub struct Engine {
@@ -68,10 +79,16 @@ struct Teardown<'a> {
     rootfs: Option<PathBuf>,
     /// Anonymous volumes made for this run (removed with it).
     volumes: Vec<String>,
+    proxies: Vec<std::process::Child>,
 }
 
 impl Drop for Teardown<'_> {
     fn drop(&mut self) {
+        for p in &mut self.proxies {
+            let _ = p.kill();
+            let _ = p.wait();
+        }
+        self.engine.unwire(&self.id);
         if let Some(r) = self.rootfs.take() {
             if let Err(e) = umount2(&r, MntFlags::MNT_DETACH) {
                 tracing::warn!("unmount {}: {e}", r.display());
@@ -109,14 +126,11 @@ impl Engine {
     }
 
     /// Files Docker bind-mounts into every container.
-    fn etc_files(dir: &Path, hostname: &str) -> Result<Vec<Mount>> {
+    fn etc_files(&self, id: &str, dir: &Path, hostname: &str, opts: &RunOptions) -> Result<Vec<Mount>> {
         let files = [
             ("hostname", format!("{hostname}\n")),
-            (
-                "hosts",
-                format!("127.0.0.1\tlocalhost\n::1\tlocalhost ip6-localhost ip6-loopback\n127.0.1.1\t{hostname}\n"),
-            ),
-            ("resolv.conf", String::new()),
+            ("hosts", self.hosts_file(id, hostname, opts)),
+            ("resolv.conf", Self::resolv_conf(opts)),
         ];
         let mut mounts = Vec::new();
         for (name, content) in files {
@@ -179,21 +193,34 @@ impl Engine {
     /// Mounts the container's root filesystem (its writable layer over the
     /// image) and writes `config.json` into its directory, which becomes the
     /// OCI bundle. Returns the bundle directory.
-    pub fn prepare_bundle(&self, id: &str, opts: &RunOptions) -> Result<PathBuf> {
+    pub fn prepare_bundle(&self, id: &str, name: &str, opts: &RunOptions) -> Result<(PathBuf, crate::network::Wired)> {
         let (_, img) = self.images.resolve(&opts.image)?;
         let dir = self.root.join("containers").join(id);
         fs::create_dir_all(&dir).map_err(EngineError::io("create", &dir))?;
         let specs = self.images.prepare_rootfs(id, &img)?;
         let rootfs = dir.join("rootfs");
         self.mount_rootfs(&specs, &rootfs)?;
+        let wired = match self.wire(id, name, opts) {
+            Ok(w) => w,
+            Err(e) => {
+                let _ = umount2(&rootfs, MntFlags::MNT_DETACH);
+                return Err(e);
+            }
+        };
         let result = (|| {
             let run_config = Images::run_config(&img);
             let user_spec = opts.user.clone().or(run_config.user.clone()).unwrap_or_default();
             let resolved = user::resolve(&rootfs, &user_spec)?;
-            let hostname = opts.hostname.clone().unwrap_or_else(|| id[..12].to_string());
-            let mut mounts = Self::etc_files(&dir, &hostname)?;
+            let hostname = match (&opts.hostname, crate::network::mode(opts)) {
+                (Some(h), _) => h.clone(),
+                (None, crate::network::Mode::Host) => nix::unistd::gethostname()
+                    .map(|h| h.to_string_lossy().into_owned())
+                    .unwrap_or_else(|_| id[..12].to_string()),
+                (None, _) => id[..12].to_string(),
+            };
+            let mut mounts = self.etc_files(id, &dir, &hostname, opts)?;
             mounts.extend(self.volume_mounts(&opts.mounts)?);
-            let spec = spec::build(
+            let mut spec = spec::build(
                 id,
                 &run_config,
                 &RunOptions { hostname: Some(hostname), ..opts.clone() },
@@ -201,6 +228,7 @@ impl Engine {
                 &resolved,
                 mounts,
             )?;
+            spec::set_network_namespace(&mut spec, crate::network::mode(opts), wired.netns.as_deref());
             // Docker creates a missing working directory, owned by the container's user.
             if let Some(cwd) = spec.process().as_ref().map(|p| p.cwd().clone()) {
                 let path = wharf_runtime::mounts::secure_join(&rootfs, &cwd)?;
@@ -215,17 +243,20 @@ impl Engine {
             fs::write(dir.join("config.json"), data).map_err(EngineError::io("write", dir.join("config.json")))
         })();
         if let Err(e) = result {
+            self.unwire(id);
             let _ = umount2(&rootfs, MntFlags::MNT_DETACH);
             return Err(e);
         }
-        Ok(dir)
+        Ok((dir, wired))
     }
 
     /// Runs a container in the foreground and removes it afterwards; returns
-    /// the exit code. Forks: call from a single-threaded process.
-    pub fn run(&self, opts: &RunOptions) -> Result<i32> {
+    /// the exit code. Forks: call from a single-threaded process. `exe` is
+    /// the `wharf` binary (port proxies run as `wharf proxy`).
+    pub fn run(&self, opts: &RunOptions, exe: &Path) -> Result<i32> {
         let id = new_id()?;
         let mut opts = opts.clone();
+        self.check_network(&opts)?;
         self.resolve_mounts(&mut opts.mounts)?;
         let anonymous: Vec<String> = opts
             .mounts
@@ -234,9 +265,11 @@ impl Engine {
             .map(|m| m.source.clone())
             .filter(|n| self.volume(n).map(|v| v.anonymous).unwrap_or(false))
             .collect();
-        let mut teardown = Teardown { engine: self, id: id.clone(), rootfs: None, volumes: anonymous };
-        let dir = self.prepare_bundle(&id, &opts)?;
+        let mut teardown =
+            Teardown { engine: self, id: id.clone(), rootfs: None, volumes: anonymous, proxies: Vec::new() };
+        let (dir, wired) = self.prepare_bundle(&id, "", &opts)?;
         teardown.rootfs = Some(dir.join("rootfs"));
+        teardown.proxies = self.publish(exe, &opts, &wired.endpoints)?.0;
         let code = self.runtime.run(&id, &CreateOptions { bundle: dir, ..Default::default() }, false)?;
         drop(teardown);
         Ok(code)

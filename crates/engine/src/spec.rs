@@ -245,6 +245,24 @@ pub fn build(
     Ok(spec)
 }
 
+/// Network namespace of the spec: the host's (no entry), one to join (a
+/// path), or a new one (the default spec's entry).
+pub fn set_network_namespace(spec: &mut Spec, mode: crate::network::Mode, path: Option<&Path>) {
+    use oci_spec::runtime::LinuxNamespaceType;
+    let Some(linux) = spec.linux_mut() else { return };
+    let mut namespaces = linux.namespaces().clone().unwrap_or_default();
+    match (mode, path) {
+        (crate::network::Mode::Host, _) => namespaces.retain(|n| n.typ() != LinuxNamespaceType::Network),
+        (_, Some(p)) => {
+            for n in namespaces.iter_mut().filter(|n| n.typ() == LinuxNamespaceType::Network) {
+                n.set_path(Some(p.to_path_buf()));
+            }
+        }
+        (_, None) => {}
+    }
+    linux.set_namespaces(Some(namespaces));
+}
+
 /// `0-3,5`: comma-separated numbers and ranges.
 pub(crate) fn valid_cpu_list(s: &str) -> bool {
     !s.is_empty()

@@ -46,8 +46,14 @@ pub fn batch(ns: Option<&str>, lines: &[String]) -> Result<()> {
     run(&args, Some(&(lines.join("\n") + "\n")))
 }
 
+/// Whether link `dev` exists in our network namespace (`/proc/net/dev` is
+/// per namespace; `/sys/class/net` shows the namespace sysfs was mounted in).
 pub fn exists(dev: &str) -> bool {
-    Path::new("/sys/class/net").join(dev).exists()
+    std::fs::read_to_string("/proc/net/dev")
+        .unwrap_or_default()
+        .lines()
+        .skip(2)
+        .any(|l| l.split(':').next().map(str::trim) == Some(dev))
 }
 
 /// A named network namespace (`/run/netns/<name>`).

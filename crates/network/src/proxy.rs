@@ -8,11 +8,20 @@ use std::net::{Shutdown, SocketAddr, TcpListener, TcpStream, UdpSocket};
 use std::sync::Arc;
 use std::thread;
 
-/// Serves until the process is killed.
-pub fn serve(proto: &str, listen: SocketAddr, target: SocketAddr) -> io::Result<()> {
+/// Binds, calls `ready` (the parent waits for it), then serves until the
+/// process is killed.
+pub fn serve(proto: &str, listen: SocketAddr, target: SocketAddr, ready: impl FnOnce()) -> io::Result<()> {
     match proto {
-        "tcp" => tcp(TcpListener::bind(listen)?, target),
-        "udp" => udp(UdpSocket::bind(listen)?, target),
+        "tcp" => {
+            let l = TcpListener::bind(listen)?;
+            ready();
+            tcp(l, target)
+        }
+        "udp" => {
+            let s = UdpSocket::bind(listen)?;
+            ready();
+            udp(s, target)
+        }
         other => Err(io::Error::new(io::ErrorKind::InvalidInput, format!("unknown protocol {other:?}"))),
     }
 }

@@ -50,6 +50,29 @@ struct HostConfig {
     init: Option<bool>,
     cpuset_cpus: String,
     cpuset_mems: String,
+    port_bindings: Option<BTreeMap<String, Option<Vec<PortBindingBody>>>>,
+    publish_all_ports: bool,
+    extra_hosts: Option<Vec<String>>,
+    dns: Option<Vec<String>>,
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(rename_all = "PascalCase", default)]
+struct PortBindingBody {
+    host_ip: String,
+    host_port: String,
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(rename_all = "PascalCase", default)]
+struct NetworkingConfig {
+    endpoints_config: Option<BTreeMap<String, Option<EndpointBody>>>,
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(rename_all = "PascalCase", default)]
+struct EndpointBody {
+    aliases: Option<Vec<String>>,
 }
 
 #[derive(Debug, Default, Deserialize)]
@@ -87,7 +110,9 @@ struct CreateBody {
     healthcheck: Option<wharf_engine::health::Healthcheck>,
     stop_signal: String,
     stop_timeout: Option<i64>,
+    exposed_ports: Option<BTreeMap<String, Value>>,
     host_config: HostConfig,
+    networking_config: NetworkingConfig,
 }
 
 pub async fn dispatch(state: Arc<State>, req: Request<Incoming>, method: &Method, seg: &[&str], q: &Query) -> Reply {
@@ -172,6 +197,91 @@ fn status_text(c: &Container, root: &std::path::Path) -> String {
     }
 }
 
+fn network_mode(c: &Container) -> String {
+    if c.opts.network.is_empty() {
+        "default".into()
+    } else {
+        c.opts.network.clone()
+    }
+}
+
+/// `HostConfig.PortBindings` shape: `{"80/tcp": [{"HostIp", "HostPort"}]}`.
+fn port_bindings(list: &[wharf_engine::network::PortBinding]) -> BTreeMap<String, Vec<Value>> {
+    let mut out: BTreeMap<String, Vec<Value>> = BTreeMap::new();
+    for b in list {
+        let port = if b.host_port == 0 { String::new() } else { b.host_port.to_string() };
+        out.entry(b.key()).or_default().push(json!({"HostIp": b.host_ip, "HostPort": port}));
+    }
+    out
+}
+
+/// `ps`'s `Ports`: what a running container serves.
+fn port_list(c: &Container) -> Vec<Value> {
+    if !matches!(c.state.status, Status::Running | Status::Paused) {
+        return Vec::new();
+    }
+    c.state
+        .ports
+        .iter()
+        .map(|b| {
+            let ip = if b.host_ip.is_empty() { "0.0.0.0" } else { b.host_ip.as_str() };
+            json!({"IP": ip, "PrivatePort": b.container_port, "PublicPort": b.host_port, "Type": b.proto})
+        })
+        .collect()
+}
+
+/// `NetworkSettings`: configured networks with the live endpoint's addresses.
+fn network_settings(nets: &Option<wharf_network::Networks>, c: &Container) -> Value {
+    let live = matches!(c.state.status, Status::Running | Status::Paused);
+    let endpoints = match (nets, live) {
+        (Some(n), true) => n.endpoints_of(&c.id),
+        _ => Vec::new(),
+    };
+    let mut names: Vec<String> = Vec::new();
+    if wharf_engine::network::mode(&c.opts) == wharf_engine::network::Mode::Networks {
+        names.push(wharf_engine::network::primary(&c.opts));
+    } else if !c.opts.network.starts_with("container:") {
+        names.push(c.opts.network.clone());
+    }
+    names.extend(c.opts.networks.keys().filter(|n| !names.contains(n)).cloned().collect::<Vec<_>>());
+    let mut networks = serde_json::Map::new();
+    for name in &names {
+        let ep = endpoints.iter().find(|e| &e.network_name == name);
+        let network_id = nets.as_ref().and_then(|n| n.get(name).ok()).map(|n| n.id).unwrap_or_default();
+        networks.insert(
+            name.clone(),
+            json!({"IPAMConfig": null, "Links": null, "Aliases": ep.map(|e| e.aliases.clone()).or_else(|| c.opts.networks.get(name).cloned()),
+                   "NetworkID": network_id, "EndpointID": ep.map(|e| e.id.clone()).unwrap_or_default(),
+                   "Gateway": ep.map(|e| e.gateway.clone()).unwrap_or_default(), "IPAddress": ep.map(|e| e.ip.clone()).unwrap_or_default(),
+                   "IPPrefixLen": ep.map(|e| e.prefix).unwrap_or(0), "IPv6Gateway": "", "GlobalIPv6Address": "", "GlobalIPv6PrefixLen": 0,
+                   "MacAddress": ep.map(|e| e.mac.clone()).unwrap_or_default(), "DriverOpts": null}),
+        );
+    }
+    let mut ports: BTreeMap<String, Value> = BTreeMap::new();
+    if live {
+        for (k, v) in port_bindings(&c.state.ports) {
+            ports.insert(
+                k,
+                json!(v
+                    .into_iter()
+                    .map(|mut b| {
+                        if b["HostIp"] == "" {
+                            b["HostIp"] = json!("0.0.0.0");
+                        }
+                        b
+                    })
+                    .collect::<Vec<_>>()),
+            );
+        }
+    }
+    let first = endpoints.first();
+    json!({"Networks": networks, "Ports": ports, "Bridge": "", "SandboxID": "", "HairpinMode": false,
+           "SandboxKey": if first.is_some() { format!("/run/netns/{}", wharf_network::Networks::sandbox_name(&c.id)) } else { String::new() },
+           "IPAddress": first.map(|e| e.ip.clone()).unwrap_or_default(), "IPPrefixLen": first.map(|e| e.prefix).unwrap_or(0),
+           "Gateway": first.map(|e| e.gateway.clone()).unwrap_or_default(), "MacAddress": first.map(|e| e.mac.clone()).unwrap_or_default(),
+           "GlobalIPv6Address": "", "GlobalIPv6PrefixLen": 0, "IPv6Gateway": "", "EndpointID": first.map(|e| e.id.clone()).unwrap_or_default()})
+}
+
 fn command_of(c: &Container) -> String {
     let mut parts = c.opts.entrypoint.clone().unwrap_or_default();
     parts.extend(c.opts.cmd.clone());
@@ -181,16 +291,16 @@ fn command_of(c: &Container) -> String {
 async fn list(state: Arc<State>, q: &Query) -> Reply {
     let all = q.flag("all");
     let st = state.clone();
-    let containers = blocking(move || Ok(st.engine.list()?)).await?;
+    let (containers, nets) = blocking(move || Ok((st.engine.list()?, st.engine.networks().ok()))).await?;
     let out: Vec<Value> = containers
         .iter()
         .filter(|c| all || matches!(c.state.status, Status::Running | Status::Paused | Status::Restarting))
         .map(|c| {
             json!({
                 "Id": c.id, "Names": [format!("/{}", c.name)], "Image": c.image, "ImageID": c.image_id,
-                "Command": command_of(c), "Created": unix_secs(Some(&c.created)), "Ports": [], "Labels": c.labels,
+                "Command": command_of(c), "Created": unix_secs(Some(&c.created)), "Ports": port_list(c), "Labels": c.labels,
                 "State": c.state.status.to_string(), "Status": status_text(c, state.engine.root()),
-                "HostConfig": {"NetworkMode": "none"}, "NetworkSettings": {"Networks": {}}, "Mounts": [],
+                "HostConfig": {"NetworkMode": network_mode(c)}, "NetworkSettings": {"Networks": network_settings(&nets, c)["Networks"]}, "Mounts": [],
             })
         })
         .collect();
@@ -215,9 +325,6 @@ fn to_options(b: CreateBody) -> Result<RunOptions, ApiError> {
     } else {
         None
     };
-    if !matches!(h.network_mode.as_str(), "" | "default" | "none" | "bridge") {
-        return Err(ApiError::bad_request(format!("network mode {:?} is not supported yet: use none", h.network_mode)));
-    }
     let mut mounts = Vec::new();
     for bind in h.binds.iter().flatten() {
         mounts.push(MountRequest::parse_bind(bind).map_err(ApiError::from)?);
@@ -245,6 +352,37 @@ fn to_options(b: CreateBody) -> Result<RunOptions, ApiError> {
         }
     }
     let ulimits = h.ulimits.iter().flatten().map(|u| (u.name.clone(), u.soft, u.hard)).collect();
+    let mut publish = Vec::new();
+    for (key, bindings) in h.port_bindings.iter().flatten() {
+        for b in bindings.iter().flatten() {
+            let spec = match (b.host_ip.as_str(), b.host_port.as_str()) {
+                ("", "") => key.clone(),
+                ("", p) => format!("{p}:{key}"),
+                (ip, p) => format!("{ip}:{p}:{key}"),
+            };
+            publish.extend(wharf_engine::network::PortBinding::parse(&spec).map_err(ApiError::from)?);
+        }
+    }
+    let exposed: Vec<String> = b.exposed_ports.iter().flatten().map(|(k, _)| k.clone()).collect();
+    if h.publish_all_ports {
+        for key in &exposed {
+            for p in wharf_engine::network::PortBinding::parse(key).map_err(ApiError::from)? {
+                if !publish.iter().any(|x| x.key() == p.key()) {
+                    publish.push(p);
+                }
+            }
+        }
+    }
+    let networks = b
+        .networking_config
+        .endpoints_config
+        .unwrap_or_default()
+        .into_iter()
+        .map(|(name, ep)| {
+            let name = if name == "default" { "bridge".to_string() } else { name };
+            (name, ep.and_then(|e| e.aliases).unwrap_or_default())
+        })
+        .collect();
     Ok(RunOptions {
         ulimits,
         mounts,
@@ -266,6 +404,12 @@ fn to_options(b: CreateBody) -> Result<RunOptions, ApiError> {
         cpuset_cpus: Some(h.cpuset_cpus).filter(|c| !c.is_empty()),
         cpuset_mems: Some(h.cpuset_mems).filter(|c| !c.is_empty()),
         init: h.init.unwrap_or(false),
+        network: if h.network_mode == "default" { String::new() } else { h.network_mode },
+        networks,
+        publish,
+        publish_all: h.publish_all_ports,
+        extra_hosts: h.extra_hosts.unwrap_or_default(),
+        dns: h.dns.unwrap_or_default(),
     })
 }
 
@@ -300,6 +444,8 @@ async fn create(state: Arc<State>, req: Request<Incoming>, q: &Query) -> Reply {
 
 async fn inspect(state: Arc<State>, id: &str) -> Reply {
     let c = get(&state, id).await?;
+    let st = state.clone();
+    let nets = blocking(move || Ok(st.engine.networks().ok())).await?;
     let s = &c.state;
     let args = {
         let mut a = c.opts.entrypoint.clone().unwrap_or_default();
@@ -319,12 +465,13 @@ async fn inspect(state: Arc<State>, id: &str) -> Reply {
             "HostConfig": {"AutoRemove": c.auto_remove, "RestartPolicy": {"Name": if c.restart_policy.name.is_empty() { "no" } else { c.restart_policy.name.as_str() }, "MaximumRetryCount": c.restart_policy.maximum_retry_count}, "Memory": c.opts.memory.unwrap_or(0), "NanoCpus": c.opts.cpus.map(|x| (x * 1e9) as i64).unwrap_or(0),
                            "PidsLimit": c.opts.pids_limit, "Privileged": c.opts.privileged, "ReadonlyRootfs": c.opts.read_only,
                            "CapAdd": c.opts.cap_add, "CapDrop": c.opts.cap_drop, "Init": c.opts.init,
-                           "CpusetCpus": c.opts.cpuset_cpus.clone().unwrap_or_default(), "CpusetMems": c.opts.cpuset_mems.clone().unwrap_or_default(), "NetworkMode": "none", "LogConfig": {"Type": "json-file", "Config": {}}},
+                           "CpusetCpus": c.opts.cpuset_cpus.clone().unwrap_or_default(), "CpusetMems": c.opts.cpuset_mems.clone().unwrap_or_default(), "NetworkMode": network_mode(&c), "LogConfig": {"Type": "json-file", "Config": {}},
+                           "PortBindings": port_bindings(&c.opts.publish), "PublishAllPorts": c.opts.publish_all, "ExtraHosts": c.opts.extra_hosts, "Dns": c.opts.dns},
             "Config": {"Hostname": c.opts.hostname.clone().unwrap_or_else(|| c.id[..12].to_string()), "User": c.opts.user.clone().unwrap_or_default(),
                        "Tty": c.opts.tty, "OpenStdin": c.open_stdin, "Env": c.opts.env, "Cmd": c.opts.cmd, "Entrypoint": c.opts.entrypoint,
                        "Image": c.image, "WorkingDir": c.opts.workdir.clone().unwrap_or_default(), "Labels": c.labels,
                        "AttachStdin": false, "AttachStdout": true, "AttachStderr": true},
-            "NetworkSettings": {"Networks": {}, "Ports": {}},
+            "NetworkSettings": network_settings(&nets, &c),
             "Mounts": c.opts.mounts.iter().map(|m| json!({"Type": m.typ, "Name": if m.typ == "volume" { m.source.clone() } else { String::new() },
                 "Source": if m.typ == "volume" { state.engine.volume(&m.source).map(|v| v.mountpoint.display().to_string()).unwrap_or_default() } else { m.source.clone() },
                 "Destination": m.target, "RW": !m.read_only, "Driver": if m.typ == "volume" { "local" } else { "" }})).collect::<Vec<_>>(),
@@ -439,6 +586,17 @@ async fn start(state: Arc<State>, id: &str) -> Reply {
                     128
                 });
         });
+        // As Docker: an AutoRemove container whose start failed is removed
+        // (`docker run --rm` waits for that).
+        if c.auto_remove {
+            let (st, cid) = (state.clone(), c.id.clone());
+            let _ = blocking(move || {
+                st.engine.cleanup(&cid);
+                Ok(())
+            })
+            .await;
+            publish(&state, &c.id, |ev| ev.removed = true);
+        }
         return Err(e);
     }
     supervise(state.clone(), c.id);

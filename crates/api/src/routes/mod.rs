@@ -5,6 +5,7 @@ mod containers;
 mod exec;
 mod health;
 mod images;
+mod networks;
 mod system;
 mod volumes;
 
@@ -108,6 +109,7 @@ async fn dispatch(state: Arc<State>, req: Request<Incoming>, method: &Method, pa
         (&Method::POST, ["exec", id, "resize"]) => exec::resize(&state, id),
         (_, ["containers", ..]) => containers::dispatch(state, req, method, &seg, q).await,
         (_, ["volumes", ..]) => volumes::dispatch(state, req, method, &seg).await,
+        (_, ["networks", ..]) => networks::dispatch(state, req, method, &seg, q).await,
         (_, ["swarm", ..])
         | (_, ["nodes", ..])
         | (_, ["services", ..])

@@ -63,9 +63,18 @@ pub struct RunArgs {
     /// Run an init inside the container that forwards signals and reaps processes
     #[arg(long)]
     init: bool,
-    /// Only `none` until networking lands (the container gets its own loopback)
-    #[arg(long, default_value = "none")]
+    /// Network: none (own loopback, the default without a daemon), bridge, host, a network name, container:<id>
+    #[arg(long, alias = "net", default_value = "none")]
     network: String,
+    /// Publish a port: [ip:][host-port:]container-port[/proto]
+    #[arg(short, long = "publish")]
+    publish: Vec<String>,
+    /// Add a custom host-to-IP mapping (host:ip)
+    #[arg(long = "add-host")]
+    add_host: Vec<String>,
+    /// DNS server for the container
+    #[arg(long)]
+    dns: Vec<String>,
     image: String,
     #[arg(trailing_var_arg = true, allow_hyphen_values = true)]
     command: Vec<String>,
@@ -91,9 +100,6 @@ pub fn parse_bytes(s: &str) -> Result<i64> {
 pub fn run(engine: &Engine, a: &RunArgs) -> Result<i32> {
     if a.detach {
         bail!("detached containers need the Wharf daemon, which is not available yet: run in the foreground");
-    }
-    if a.network != "none" && a.network != "default" && a.network != "bridge" {
-        bail!("network {:?} is not available yet: only 'none' (own namespace with loopback)", a.network);
     }
     let _ = (a.rm, a.interactive, &a.name);
     let mut mounts = Vec::new();
@@ -138,8 +144,18 @@ pub fn run(engine: &Engine, a: &RunArgs) -> Result<i32> {
         cpuset_cpus: a.cpuset_cpus.clone(),
         cpuset_mems: a.cpuset_mems.clone(),
         init: a.init,
+        network: a.network.clone(),
+        publish: a
+            .publish
+            .iter()
+            .map(|p| wharf_engine::network::PortBinding::parse(p))
+            .collect::<Result<Vec<_>, _>>()?
+            .concat(),
+        extra_hosts: a.add_host.clone(),
+        dns: a.dns.clone(),
+        ..Default::default()
     };
-    Ok(engine.run(&opts)?)
+    Ok(engine.run(&opts, std::path::Path::new("/proc/self/exe"))?)
 }
 
 #[cfg(test)]

@@ -1,0 +1,214 @@
+//! /networks: list, inspect, create, remove, prune, connect, disconnect.
+
+use std::collections::BTreeMap;
+use std::sync::Arc;
+
+use hyper::body::Incoming;
+use hyper::{Method, Request, StatusCode};
+use serde::Deserialize;
+use serde_json::{json, Value};
+use wharf_network::{Network, Networks};
+
+use super::{blocking, json, read_json, status, Reply};
+use crate::error::ApiError;
+use crate::query::Query;
+use crate::State;
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(rename_all = "PascalCase", default)]
+struct IpamConfig {
+    subnet: String,
+    gateway: String,
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(rename_all = "PascalCase", default)]
+struct Ipam {
+    config: Option<Vec<IpamConfig>>,
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(rename_all = "PascalCase", default)]
+struct CreateBody {
+    name: String,
+    driver: String,
+    internal: bool,
+    attachable: bool,
+    #[serde(rename = "IPAM")]
+    ipam: Option<Ipam>,
+    options: Option<BTreeMap<String, String>>,
+    labels: Option<BTreeMap<String, String>>,
+    #[serde(rename = "EnableIPv6")]
+    enable_ipv6: bool,
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(rename_all = "PascalCase", default)]
+struct ConnectBody {
+    container: String,
+    endpoint_config: Option<EndpointConfig>,
+    force: bool,
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(rename_all = "PascalCase", default)]
+struct EndpointConfig {
+    aliases: Option<Vec<String>>,
+}
+
+fn view(n: &Network, nets: &Networks) -> Value {
+    let containers: BTreeMap<String, Value> = nets
+        .endpoints(&n.id)
+        .into_iter()
+        .map(|e| {
+            (
+                e.container_id.clone(),
+                json!({"Name": e.container_name, "EndpointID": e.id, "MacAddress": e.mac,
+                       "IPv4Address": format!("{}/{}", e.ip, e.prefix), "IPv6Address": ""}),
+            )
+        })
+        .collect();
+    let config: Vec<Value> = match (&n.subnet, &n.gateway) {
+        (Some(s), Some(g)) => vec![json!({"Subnet": s, "Gateway": g})],
+        _ => Vec::new(),
+    };
+    json!({
+        "Name": n.name, "Id": n.id, "Created": n.created, "Scope": "local", "Driver": n.driver, "EnableIPv6": false,
+        "IPAM": {"Driver": "default", "Options": {}, "Config": config},
+        "Internal": n.internal, "Attachable": n.attachable, "Ingress": false, "ConfigFrom": {"Network": ""}, "ConfigOnly": false,
+        "Containers": containers, "Options": n.options, "Labels": n.labels,
+    })
+}
+
+fn matches(n: &Network, filters: &BTreeMap<String, Vec<String>>) -> bool {
+    filters.iter().all(|(k, vals)| {
+        vals.iter().any(|v| match k.as_str() {
+            "name" => n.name.contains(v.as_str()),
+            "id" => n.id.starts_with(v.as_str()),
+            "driver" => n.driver == *v,
+            "type" => (v == "builtin") == n.predefined(),
+            "scope" => v == "local",
+            "label" => match v.split_once('=') {
+                Some((lk, lv)) => n.labels.get(lk).is_some_and(|x| x == lv),
+                None => n.labels.contains_key(v.as_str()),
+            },
+            _ => false,
+        })
+    })
+}
+
+pub async fn dispatch(state: Arc<State>, req: Request<Incoming>, method: &Method, seg: &[&str], q: &Query) -> Reply {
+    let st = state.clone();
+    match (method, &seg[1..]) {
+        (&Method::GET, []) => {
+            let filters = q.filters()?;
+            for k in filters.keys() {
+                if !matches!(k.as_str(), "name" | "id" | "driver" | "type" | "scope" | "label" | "dangling") {
+                    return Err(ApiError::bad_request(format!("invalid filter '{k}'")));
+                }
+            }
+            let out = blocking(move || {
+                let nets = st.engine.networks()?;
+                Ok(nets.list()?.iter().filter(|n| matches(n, &filters)).map(|n| view(n, &nets)).collect::<Vec<_>>())
+            })
+            .await?;
+            json(StatusCode::OK, &out)
+        }
+        (&Method::POST, ["create"]) => {
+            let b: CreateBody = read_json(req).await?;
+            if b.name.is_empty() {
+                return Err(ApiError::bad_request("network name is required"));
+            }
+            if b.enable_ipv6 {
+                return Err(ApiError::bad_request("IPv6 networks are not supported by Wharf"));
+            }
+            let first = b.ipam.and_then(|i| i.config).and_then(|c| c.into_iter().next()).unwrap_or_default();
+            let req = wharf_network::CreateRequest {
+                name: b.name,
+                driver: Some(b.driver),
+                subnet: Some(first.subnet).filter(|s| !s.is_empty()),
+                gateway: Some(first.gateway).filter(|s| !s.is_empty()),
+                internal: b.internal,
+                attachable: b.attachable,
+                labels: b.labels.unwrap_or_default(),
+                options: b.options.unwrap_or_default(),
+            };
+            let n = blocking(move || {
+                let n = st.engine.networks()?.create(req)?;
+                st.engine.emit(&wharf_engine::events::Event::new(
+                    "network",
+                    "create",
+                    &n.id,
+                    [("name".to_string(), n.name.clone()), ("type".to_string(), n.driver.clone())]
+                        .into_iter()
+                        .collect(),
+                ));
+                Ok(n)
+            })
+            .await?;
+            json(StatusCode::CREATED, &json!({"Id": n.id, "Warning": ""}))
+        }
+        (&Method::POST, ["prune"]) => {
+            let removed = blocking(move || {
+                let nets = st.engine.networks()?;
+                let mut out = Vec::new();
+                for n in nets.list()? {
+                    if !n.predefined() && nets.endpoints(&n.id).is_empty() && nets.remove(&n.id).is_ok() {
+                        out.push(n.name);
+                    }
+                }
+                Ok(out)
+            })
+            .await?;
+            json(StatusCode::OK, &json!({"NetworksDeleted": removed}))
+        }
+        (&Method::GET, [key]) => {
+            let key = key.to_string();
+            let v = blocking(move || {
+                let nets = st.engine.networks()?;
+                let n = nets.get(&key)?;
+                Ok(view(&n, &nets))
+            })
+            .await?;
+            json(StatusCode::OK, &v)
+        }
+        (&Method::DELETE, [key]) => {
+            let key = key.to_string();
+            blocking(move || {
+                let n = st.engine.networks()?.remove(&key)?;
+                st.engine.emit(&wharf_engine::events::Event::new(
+                    "network",
+                    "destroy",
+                    &n.id,
+                    [("name".to_string(), n.name.clone()), ("type".to_string(), n.driver.clone())]
+                        .into_iter()
+                        .collect(),
+                ));
+                Ok(())
+            })
+            .await?;
+            status(StatusCode::NO_CONTENT)
+        }
+        (&Method::POST, [key, action @ ("connect" | "disconnect")]) => {
+            let b: ConnectBody = read_json(req).await?;
+            if b.container.is_empty() {
+                return Err(ApiError::bad_request("container is required"));
+            }
+            let (key, connect) = (key.to_string(), *action == "connect");
+            blocking(move || {
+                st.engine.networks()?.get(&key)?;
+                if connect {
+                    let aliases = b.endpoint_config.and_then(|e| e.aliases).unwrap_or_default();
+                    st.engine.connect(&b.container, &key, &aliases)?;
+                } else {
+                    let _ = b.force;
+                    st.engine.disconnect(&b.container, &key)?;
+                }
+                Ok(())
+            })
+            .await?;
+            status(StatusCode::OK)
+        }
+        _ => Err(ApiError::not_found(format!("page not found: {method} /{}", seg.join("/")))),
+    }
+}

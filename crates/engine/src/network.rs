@@ -1,0 +1,481 @@
+//! Containers on networks: the network mode (`bridge`, a user network,
+//! `host`, `none`, `container:<id>`), the sandbox and endpoints made at each
+//! start, `/etc/hosts` with the peers of every network the container is on
+//! (rewritten in place when peers come and go), and published ports served
+//! by `wharf proxy` processes that the container's monitor owns.
+
+use std::collections::BTreeMap;
+use std::fs;
+use std::io::{BufRead, BufReader};
+use std::net::{Ipv4Addr, SocketAddr, TcpListener, UdpSocket};
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+
+use serde::{Deserialize, Serialize};
+use wharf_network::{Endpoint, Networks};
+
+use crate::containers::Container;
+use crate::error::{EngineError, Result};
+use crate::run::{Engine, RunOptions};
+
+/// `-p [ip:][host-port:]container-port[/proto]`.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(default)]
+pub struct PortBinding {
+    pub container_port: u16,
+    /// `tcp` or `udp`.
+    pub proto: String,
+    /// Empty: all addresses.
+    pub host_ip: String,
+    /// 0: any free port (the one chosen is recorded in the container's state).
+    pub host_port: u16,
+}
+
+impl PortBinding {
+    pub fn parse(spec: &str) -> Result<Vec<PortBinding>> {
+        let bad = || EngineError::Invalid { what: "port specification".into(), reason: format!("{spec:?}") };
+        let (rest, proto) = match spec.rsplit_once('/') {
+            Some((r, p)) if p == "tcp" || p == "udp" => (r, p.to_string()),
+            Some(_) => return Err(bad()),
+            None => (spec, "tcp".to_string()),
+        };
+        let parts: Vec<&str> = rest.split(':').collect();
+        let (ip, host, ctr) = match parts.as_slice() {
+            [c] => ("", "", *c),
+            [h, c] => ("", *h, *c),
+            [i, h, c] => (*i, *h, *c),
+            _ => return Err(bad()),
+        };
+        if !ip.is_empty() && ip.parse::<Ipv4Addr>().is_err() {
+            return Err(bad());
+        }
+        let range = |s: &str| -> Result<(u16, u16)> {
+            let (a, b) = s.split_once('-').unwrap_or((s, s));
+            let (a, b) = (a.parse::<u16>().map_err(|_| bad())?, b.parse::<u16>().map_err(|_| bad())?);
+            if a > b {
+                return Err(bad());
+            }
+            Ok((a, b))
+        };
+        let (c0, c1) = range(ctr)?;
+        if c0 == 0 {
+            return Err(bad());
+        }
+        let hosts = if host.is_empty() { None } else { Some(range(host)?) };
+        if let Some((h0, h1)) = hosts {
+            if h1 - h0 != c1 - c0 {
+                return Err(bad());
+            }
+        }
+        Ok((c0..=c1)
+            .enumerate()
+            .map(|(i, c)| PortBinding {
+                container_port: c,
+                proto: proto.clone(),
+                host_ip: ip.to_string(),
+                host_port: hosts.map(|(h0, _)| h0 + i as u16).unwrap_or(0),
+            })
+            .collect())
+    }
+
+    /// Docker's port key: `80/tcp`.
+    pub fn key(&self) -> String {
+        format!("{}/{}", self.container_port, self.proto)
+    }
+}
+
+/// What a network mode means for the sandbox.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Mode {
+    /// Own namespace, loopback only.
+    None,
+    /// The host's namespace.
+    Host,
+    /// Another container's namespace.
+    Container(String),
+    /// Own namespace attached to networks.
+    Networks,
+}
+
+pub fn mode(opts: &RunOptions) -> Mode {
+    match opts.network.as_str() {
+        "none" => Mode::None,
+        "host" => Mode::Host,
+        m if m.starts_with("container:") => Mode::Container(m["container:".len()..].to_string()),
+        _ => Mode::Networks,
+    }
+}
+
+/// The primary network of a mode (`default`/empty means `bridge`).
+pub fn primary(opts: &RunOptions) -> String {
+    match opts.network.as_str() {
+        "" | "default" => "bridge".into(),
+        other => other.into(),
+    }
+}
+
+/// What a started container's networking gave it.
+#[derive(Debug, Default)]
+pub struct Wired {
+    /// The network namespace to join (None: a new one, or the host's with `host`).
+    pub netns: Option<PathBuf>,
+    pub endpoints: Vec<Endpoint>,
+}
+
+impl Engine {
+    pub fn networks(&self) -> Result<Networks> {
+        Ok(Networks::open(self.root().join("network"))?)
+    }
+
+    /// Checks a request's network settings at create time.
+    pub fn check_network(&self, opts: &RunOptions) -> Result<()> {
+        match mode(opts) {
+            Mode::Networks => {
+                let nets = self.networks()?;
+                // A bad name is the request's fault (400; a 404 would make clients pull the image).
+                let get = |n: &str| {
+                    nets.get(n).map_err(|e| EngineError::Invalid { what: "network".into(), reason: e.to_string() })
+                };
+                get(&primary(opts))?;
+                for n in opts.networks.keys() {
+                    let net = get(n)?;
+                    if net.driver != "bridge" {
+                        return Err(EngineError::Invalid {
+                            what: "network".into(),
+                            reason: format!("container cannot be connected to network {} and others", net.name),
+                        });
+                    }
+                }
+            }
+            Mode::Container(other) => {
+                self.get(&other)?;
+            }
+            Mode::None | Mode::Host => {}
+        }
+        if !opts.publish.is_empty() && matches!(mode(opts), Mode::None | Mode::Container(_)) {
+            return Err(EngineError::Invalid {
+                what: "port publishing".into(),
+                reason: format!("ports cannot be published with network mode {}", opts.network),
+            });
+        }
+        Ok(())
+    }
+
+    /// Makes the container's sandbox and endpoints for this run.
+    pub(crate) fn wire(&self, id: &str, name: &str, opts: &RunOptions) -> Result<Wired> {
+        match mode(opts) {
+            Mode::None => Ok(Wired::default()),
+            Mode::Host => Ok(Wired::default()),
+            Mode::Container(other) => {
+                let o = self.get(&other)?;
+                let sandbox = wharf_network::link::netns_path(&Networks::sandbox_name(&o.id));
+                let path = if sandbox.exists() {
+                    sandbox
+                } else if o.state.pid > 0 {
+                    PathBuf::from(format!("/proc/{}/ns/net", o.state.pid))
+                } else {
+                    return Err(EngineError::Conflict(format!(
+                        "cannot join network of a non running container: {}",
+                        o.id
+                    )));
+                };
+                Ok(Wired { netns: Some(path), endpoints: Vec::new() })
+            }
+            Mode::Networks => {
+                let nets = self.networks()?;
+                let netns = nets.create_sandbox(id)?;
+                let mut wired = Wired { netns: Some(netns), endpoints: Vec::new() };
+                let mut order = vec![primary(opts)];
+                order.extend(opts.networks.keys().filter(|n| **n != primary(opts)).cloned());
+                for n in order {
+                    let mut aliases = opts.networks.get(&n).cloned().unwrap_or_default();
+                    if !name.is_empty() && !aliases.iter().any(|a| a == name) && n != "bridge" {
+                        aliases.push(name.to_string());
+                    }
+                    match nets.connect(id, name, &n, &aliases) {
+                        Ok(ep) => wired.endpoints.push(ep),
+                        Err(e) => {
+                            nets.delete_sandbox(id);
+                            return Err(e.into());
+                        }
+                    }
+                }
+                for ep in &wired.endpoints {
+                    self.refresh_hosts(&ep.network_id, Some(id));
+                }
+                Ok(wired)
+            }
+        }
+    }
+
+    /// Undoes `wire` (idempotent): endpoints, sandbox, peers' hosts files.
+    pub fn unwire(&self, id: &str) {
+        let Ok(nets) = self.networks() else { return };
+        let eps = nets.endpoints_of(id);
+        nets.delete_sandbox(id);
+        for ep in eps {
+            self.refresh_hosts(&ep.network_id, None);
+        }
+    }
+
+    /// `/etc/hosts` of a container: localhost, itself, its peers, extra hosts.
+    pub(crate) fn hosts_file(&self, id: &str, hostname: &str, opts: &RunOptions) -> String {
+        let mut out = String::from(
+            "127.0.0.1\tlocalhost\n::1\tlocalhost ip6-localhost ip6-loopback\nfe00::0\tip6-localnet\nff00::0\tip6-mcastprefix\nff02::1\tip6-allnodes\nff02::2\tip6-allrouters\n",
+        );
+        for h in &opts.extra_hosts {
+            if let Some((name, ip)) = h.split_once(':') {
+                out.push_str(&format!("{ip}\t{name}\n"));
+            }
+        }
+        let Ok(nets) = self.networks() else { return out };
+        let mine = nets.endpoints_of(id);
+        match mine.first() {
+            Some(ep) => out.push_str(&format!("{}\t{hostname}\n", ep.ip)),
+            None => out.push_str(&format!("127.0.1.1\t{hostname}\n")),
+        }
+        // Peers: default-bridge containers do not resolve each other by name (as Docker).
+        let mut seen = BTreeMap::new();
+        for ep in mine.iter().filter(|e| e.network_name != "bridge") {
+            for peer in nets.endpoints(&ep.network_id).into_iter().filter(|p| p.container_id != id) {
+                let mut names = vec![peer.container_name.clone(), peer.container_id[..12].to_string()];
+                names.extend(peer.aliases.iter().cloned());
+                names.dedup();
+                seen.entry(peer.ip.clone()).or_insert(names);
+            }
+        }
+        for (ip, names) in seen {
+            out.push_str(&format!("{ip}\t{}\n", names.join(" ")));
+        }
+        out
+    }
+
+    /// Rewrites the hosts files of every container on a network, in place
+    /// (the file is bind-mounted: its inode must stay).
+    fn refresh_hosts(&self, network_id: &str, except: Option<&str>) {
+        let Ok(nets) = self.networks() else { return };
+        for ep in nets.endpoints(network_id) {
+            if Some(ep.container_id.as_str()) == except {
+                continue;
+            }
+            let Ok(c) = self.get(&ep.container_id) else { continue };
+            let hostname = c.opts.hostname.clone().unwrap_or_else(|| c.id[..12].to_string());
+            let path = Container::dir(self.root(), &c.id).join("hosts");
+            if path.exists() {
+                let _ = fs::write(&path, self.hosts_file(&c.id, &hostname, &c.opts));
+            }
+        }
+    }
+
+    /// `resolv.conf` for a container: the host's, without loopback name
+    /// servers (unreachable from the container's own namespace).
+    pub(crate) fn resolv_conf(opts: &RunOptions) -> String {
+        let host = fs::read_to_string("/etc/resolv.conf").unwrap_or_default();
+        if mode(opts) == Mode::Host {
+            return host;
+        }
+        let mut out: String = host
+            .lines()
+            .filter(|l| {
+                let mut w = l.split_whitespace();
+                !(w.next() == Some("nameserver") && w.next().is_some_and(|ip| ip.starts_with("127.") || ip == "::1"))
+            })
+            .map(|l| format!("{l}\n"))
+            .collect();
+        for d in &opts.dns {
+            out.push_str(&format!("nameserver {d}\n"));
+        }
+        out
+    }
+
+    /// Starts one `wharf proxy` per published port (children of the caller,
+    /// which kills them when the container stops). Returns them with the
+    /// bindings as served (free host ports chosen).
+    pub fn publish(
+        &self,
+        proxy_exe: &Path,
+        opts: &RunOptions,
+        endpoints: &[Endpoint],
+    ) -> Result<(Vec<Child>, Vec<PortBinding>)> {
+        let mut children: Vec<Child> = Vec::new();
+        let mut served = Vec::new();
+        let kill_all = |children: &mut Vec<Child>| {
+            for c in children.iter_mut() {
+                let _ = c.kill();
+                let _ = c.wait();
+            }
+        };
+        let target_ip = match (mode(opts), endpoints.first()) {
+            (Mode::Host, _) => return Ok((children, opts.publish.clone())),
+            (_, Some(ep)) => ep.ip.clone(),
+            (_, None) => return Ok((children, served)),
+        };
+        for b in &opts.publish {
+            let ip = if b.host_ip.is_empty() { "0.0.0.0" } else { b.host_ip.as_str() };
+            let mut port = b.host_port;
+            if port == 0 {
+                port = free_port(ip, &b.proto)?;
+            }
+            let listen = format!("{ip}:{port}");
+            let target = format!("{target_ip}:{}", b.container_port);
+            let child = Command::new(proxy_exe)
+                .args(["proxy", "--proto", &b.proto, "--listen", &listen, "--target", &target])
+                .stdin(Stdio::null())
+                .stdout(Stdio::piped())
+                .stderr(Stdio::null())
+                .spawn()
+                .map_err(EngineError::io("spawn proxy", proxy_exe));
+            let mut child = match child {
+                Ok(c) => c,
+                Err(e) => {
+                    kill_all(&mut children);
+                    return Err(e);
+                }
+            };
+            let mut line = String::new();
+            if let Some(out) = child.stdout.take() {
+                let _ = BufReader::new(out).read_line(&mut line);
+            }
+            if line.trim() != "ok" {
+                let _ = child.kill();
+                let _ = child.wait();
+                kill_all(&mut children);
+                let why = line.trim().strip_prefix("error: ").unwrap_or("proxy exited").to_string();
+                return Err(EngineError::Conflict(format!(
+                    "driver failed programming external connectivity: Bind for {listen} failed: {why}"
+                )));
+            }
+            children.push(child);
+            served.push(PortBinding { host_port: port, ..b.clone() });
+        }
+        Ok((children, served))
+    }
+}
+
+impl Engine {
+    /// `network connect`: a running container gets the endpoint now, a
+    /// stopped one at its next start.
+    pub fn connect(&self, key: &str, network: &str, aliases: &[String]) -> Result<()> {
+        let mut c = self.get(key)?;
+        if mode(&c.opts) != Mode::Networks {
+            return Err(EngineError::Conflict(format!(
+                "container sharing network namespace with another container or host cannot be connected to any other network (mode {})",
+                c.opts.network
+            )));
+        }
+        let nets = self.networks()?;
+        let n = nets.get(network)?;
+        let configured = c.opts.networks.contains_key(&n.name) || primary(&c.opts) == n.name;
+        if configured && (nets.endpoints_of(&c.id).iter().any(|e| e.network_id == n.id) || !running(&c)) {
+            return Err(EngineError::Conflict(format!(
+                "endpoint with name {} already exists in network {}",
+                c.name, n.name
+            )));
+        }
+        if running(&c) {
+            let mut all = aliases.to_vec();
+            if n.name != "bridge" && !all.contains(&c.name) {
+                all.push(c.name.clone());
+            }
+            let ep = nets.connect(&c.id, &c.name, &n.id, &all)?;
+            self.refresh_hosts(&ep.network_id, None);
+        }
+        c.opts.networks.insert(n.name.clone(), aliases.to_vec());
+        self.save(&c)?;
+        self.emit(&crate::events::Event::new(
+            "network",
+            "connect",
+            &n.id,
+            [
+                ("container".to_string(), c.id.clone()),
+                ("name".to_string(), n.name.clone()),
+                ("type".to_string(), n.driver.clone()),
+            ]
+            .into_iter()
+            .collect(),
+        ));
+        Ok(())
+    }
+
+    /// `network disconnect`.
+    pub fn disconnect(&self, key: &str, network: &str) -> Result<()> {
+        let mut c = self.get(key)?;
+        let nets = self.networks()?;
+        let n = nets.get(network)?;
+        let attached =
+            c.opts.networks.contains_key(&n.name) || (mode(&c.opts) == Mode::Networks && primary(&c.opts) == n.name);
+        if !attached {
+            return Err(EngineError::Conflict(format!("container {} is not connected to network {}", c.id, n.name)));
+        }
+        if running(&c) && nets.endpoints_of(&c.id).iter().any(|e| e.network_id == n.id) {
+            nets.disconnect(&c.id, &n.id)?;
+            self.refresh_hosts(&n.id, None);
+        }
+        c.opts.networks.remove(&n.name);
+        if primary(&c.opts) == n.name && mode(&c.opts) == Mode::Networks {
+            c.opts.network = c.opts.networks.keys().next().cloned().unwrap_or_else(|| "none".into());
+        }
+        self.save(&c)?;
+        self.emit(&crate::events::Event::new(
+            "network",
+            "disconnect",
+            &n.id,
+            [
+                ("container".to_string(), c.id.clone()),
+                ("name".to_string(), n.name.clone()),
+                ("type".to_string(), n.driver.clone()),
+            ]
+            .into_iter()
+            .collect(),
+        ));
+        Ok(())
+    }
+}
+
+fn running(c: &Container) -> bool {
+    matches!(c.state.status, crate::containers::Status::Running | crate::containers::Status::Paused)
+}
+
+/// A free port on `ip` (the kernel's choice).
+fn free_port(ip: &str, proto: &str) -> Result<u16> {
+    let addr: SocketAddr = format!("{ip}:0")
+        .parse()
+        .map_err(|_| EngineError::Invalid { what: "host ip".into(), reason: ip.to_string() })?;
+    let port = if proto == "udp" {
+        UdpSocket::bind(addr).and_then(|s| s.local_addr())
+    } else {
+        TcpListener::bind(addr).and_then(|s| s.local_addr())
+    }
+    .map_err(EngineError::io("bind", ip))?
+    .port();
+    Ok(port)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn port_specs() {
+        let p = PortBinding::parse("8080:80").unwrap();
+        assert_eq!(p, [PortBinding { container_port: 80, proto: "tcp".into(), host_ip: "".into(), host_port: 8080 }]);
+        let p = PortBinding::parse("127.0.0.1:5353:53/udp").unwrap();
+        assert_eq!((p[0].host_ip.as_str(), p[0].host_port, p[0].key()), ("127.0.0.1", 5353, "53/udp".to_string()));
+        assert_eq!(PortBinding::parse("80").unwrap()[0].host_port, 0);
+        let r = PortBinding::parse("9000-9001:80-81").unwrap();
+        assert_eq!(r.iter().map(|b| (b.host_port, b.container_port)).collect::<Vec<_>>(), [(9000, 80), (9001, 81)]);
+        for bad in ["", "x", "80/sctp", "1:2:3:4", "9000-9002:80-81", "0", "host:80:80", "70000"] {
+            assert!(PortBinding::parse(bad).is_err(), "{bad}");
+        }
+    }
+
+    #[test]
+    fn modes() {
+        let o = |n: &str| RunOptions { network: n.into(), ..Default::default() };
+        assert_eq!(mode(&o("")), Mode::Networks);
+        assert_eq!(primary(&o("")), "bridge");
+        assert_eq!(primary(&o("app")), "app");
+        assert_eq!(mode(&o("host")), Mode::Host);
+        assert_eq!(mode(&o("container:abc")), Mode::Container("abc".into()));
+    }
+}
