@@ -703,3 +703,64 @@ fn networks_and_published_ports() {
     let left = d.in_netns(&["ip", "-o", "link"]);
     assert!(!String::from_utf8_lossy(&left.stdout).contains("veth"), "{}", String::from_utf8_lossy(&left.stdout));
 }
+
+/// docker-compose 1.29 (Debian's) drives the daemon unmodified: a project
+/// network, a named volume, service discovery by name, a published port,
+/// scaling, restart and teardown.
+#[test]
+fn docker_compose_project() {
+    let d = Daemon::start();
+    d.import_busybox();
+    let proj = d.dir.path().join("shop");
+    std::fs::create_dir_all(&proj).unwrap();
+    std::fs::write(
+        proj.join("docker-compose.yml"),
+        r#"version: "3.8"
+services:
+  web:
+    image: busybox:local
+    command: sh -c "mkdir -p /www && echo compose-ok > /www/index.html && exec httpd -f -p 8000 -h /www"
+    ports: ["127.0.0.1:18082:8000"]
+    volumes: ["data:/data"]
+    environment: [A=1]
+  client:
+    image: busybox:local
+    command: sh -c "until wget -qO- http://web:8000/; do sleep 0.2; done; exec sleep 100"
+    depends_on: [web]
+volumes:
+  data: {}
+"#,
+    )
+    .unwrap();
+    let compose = |args: &[&str]| {
+        let out = Command::new("docker-compose")
+            .current_dir(&proj)
+            .env("DOCKER_HOST", format!("unix://{}", d.sock().display()))
+            .env("DOCKER_CONFIG", d.dir.path().join("docker-config"))
+            .args(args)
+            .output()
+            .expect("docker-compose (apt-get install docker-compose)");
+        assert!(out.status.success(), "docker-compose {args:?}: {}", String::from_utf8_lossy(&out.stderr));
+        String::from_utf8_lossy(&out.stdout).into_owned()
+    };
+    compose(&["up", "-d"]);
+    let ps = compose(&["ps"]);
+    assert!(
+        ps.contains("shop_web_1") && ps.contains("shop_client_1") && ps.contains("127.0.0.1:18082->8000/tcp"),
+        "{ps}"
+    );
+    let deadline = Instant::now() + Duration::from_secs(10);
+    while !compose(&["logs", "client"]).contains("compose-ok") {
+        assert!(Instant::now() < deadline, "client never reached web by name");
+        std::thread::sleep(Duration::from_millis(200));
+    }
+    let out = d.in_netns(&["/bin/busybox", "wget", "-qO-", "http://127.0.0.1:18082/"]);
+    assert_eq!(String::from_utf8_lossy(&out.stdout), "compose-ok\n");
+    compose(&["up", "-d", "--scale", "client=2"]);
+    assert_eq!(d.ok(&["ps", "-q", "--filter", "label=com.docker.compose.service=client"]).lines().count(), 2);
+    compose(&["restart", "-t", "1", "web"]);
+    compose(&["down", "-v", "-t", "1"]);
+    assert!(d.ok(&["ps", "-aq"]).trim().is_empty());
+    assert!(!d.ok(&["network", "ls"]).contains("shop_default"));
+    assert!(!d.ok(&["volume", "ls"]).contains("shop_data"));
+}

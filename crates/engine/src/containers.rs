@@ -325,6 +325,7 @@ impl Engine {
         }
         self.resolve_mounts(&mut req.opts.mounts)?;
         crate::spec::capabilities(&req.opts.cap_add, &req.opts.cap_drop)?;
+        crate::network::with_primary(&mut req.opts);
         self.check_network(&req.opts)?;
         let dir = Container::dir(self.root(), &id);
         fs::create_dir_all(&dir).map_err(EngineError::io("create", &dir))?;

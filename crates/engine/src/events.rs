@@ -155,15 +155,15 @@ pub fn follow(root: &Path, mut f: impl FnMut(Event) -> bool) -> crate::Result<()
 }
 
 /// Docker's `/events` filters: `type`, `event`, `container`, `image`, `volume`,
-/// `network`, `label` (`key` or `key=value`); values of one key are ORed,
-/// keys are ANDed.
+/// `network`, `label` (`key` or `key=value`); values of one key are ORed
+/// (labels: all must match), keys are ANDed.
 #[derive(Debug, Clone, Default)]
 pub struct Filter(pub BTreeMap<String, Vec<String>>);
 
 impl Filter {
     pub fn matches(&self, e: &Event) -> bool {
         self.0.iter().all(|(key, values)| {
-            values.iter().any(|v| {
+            let pred = |v: &String| {
                 let attr = |k: &str| e.actor.attributes.get(k).map(String::as_str).unwrap_or("");
                 match key.as_str() {
                     "type" => e.typ == *v,
@@ -183,7 +183,12 @@ impl Filter {
                     "daemon" | "scope" => true,
                     _ => false,
                 }
-            })
+            };
+            if key == "label" {
+                values.iter().all(pred)
+            } else {
+                values.iter().any(pred)
+            }
         })
     }
 }

@@ -114,6 +114,24 @@ pub fn primary(opts: &RunOptions) -> String {
     }
 }
 
+/// Gives a request in networks mode its primary network among its attachments.
+pub fn with_primary(opts: &mut RunOptions) {
+    if mode(opts) == Mode::Networks {
+        opts.networks.entry(primary(opts)).or_default();
+    }
+}
+
+/// The networks a start attaches, the primary one first.
+pub fn attachments(opts: &RunOptions) -> Vec<String> {
+    if mode(opts) != Mode::Networks {
+        return Vec::new();
+    }
+    let p = primary(opts);
+    let mut out: Vec<String> = opts.networks.keys().filter(|n| **n == p).cloned().collect();
+    out.extend(opts.networks.keys().filter(|n| **n != p).cloned());
+    out
+}
+
 /// What a started container's networking gave it.
 #[derive(Debug, Default)]
 pub struct Wired {
@@ -185,8 +203,7 @@ impl Engine {
                 let nets = self.networks()?;
                 let netns = nets.create_sandbox(id)?;
                 let mut wired = Wired { netns: Some(netns), endpoints: Vec::new() };
-                let mut order = vec![primary(opts)];
-                order.extend(opts.networks.keys().filter(|n| **n != primary(opts)).cloned());
+                let order = attachments(opts);
                 for n in order {
                     let mut aliases = opts.networks.get(&n).cloned().unwrap_or_default();
                     if !name.is_empty() && !aliases.iter().any(|a| a == name) && n != "bridge" {
@@ -365,7 +382,7 @@ impl Engine {
         }
         let nets = self.networks()?;
         let n = nets.get(network)?;
-        let configured = c.opts.networks.contains_key(&n.name) || primary(&c.opts) == n.name;
+        let configured = c.opts.networks.contains_key(&n.name);
         if configured && (nets.endpoints_of(&c.id).iter().any(|e| e.network_id == n.id) || !running(&c)) {
             return Err(EngineError::Conflict(format!(
                 "endpoint with name {} already exists in network {}",
@@ -402,9 +419,7 @@ impl Engine {
         let mut c = self.get(key)?;
         let nets = self.networks()?;
         let n = nets.get(network)?;
-        let attached =
-            c.opts.networks.contains_key(&n.name) || (mode(&c.opts) == Mode::Networks && primary(&c.opts) == n.name);
-        if !attached {
+        if !c.opts.networks.contains_key(&n.name) {
             return Err(EngineError::Conflict(format!("container {} is not connected to network {}", c.id, n.name)));
         }
         if running(&c) && nets.endpoints_of(&c.id).iter().any(|e| e.network_id == n.id) {
@@ -412,9 +427,6 @@ impl Engine {
             self.refresh_hosts(&n.id, None);
         }
         c.opts.networks.remove(&n.name);
-        if primary(&c.opts) == n.name && mode(&c.opts) == Mode::Networks {
-            c.opts.network = c.opts.networks.keys().next().cloned().unwrap_or_else(|| "none".into());
-        }
         self.save(&c)?;
         self.emit(&crate::events::Event::new(
             "network",

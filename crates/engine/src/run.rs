@@ -256,6 +256,7 @@ impl Engine {
     pub fn run(&self, opts: &RunOptions, exe: &Path) -> Result<i32> {
         let id = new_id()?;
         let mut opts = opts.clone();
+        crate::network::with_primary(&mut opts);
         self.check_network(&opts)?;
         self.resolve_mounts(&mut opts.mounts)?;
         let anonymous: Vec<String> = opts

@@ -237,13 +237,10 @@ fn network_settings(nets: &Option<wharf_network::Networks>, c: &Container) -> Va
         (Some(n), true) => n.endpoints_of(&c.id),
         _ => Vec::new(),
     };
-    let mut names: Vec<String> = Vec::new();
-    if wharf_engine::network::mode(&c.opts) == wharf_engine::network::Mode::Networks {
-        names.push(wharf_engine::network::primary(&c.opts));
-    } else if !c.opts.network.starts_with("container:") {
+    let mut names = wharf_engine::network::attachments(&c.opts);
+    if matches!(c.opts.network.as_str(), "host" | "none") {
         names.push(c.opts.network.clone());
     }
-    names.extend(c.opts.networks.keys().filter(|n| !names.contains(n)).cloned().collect::<Vec<_>>());
     let mut networks = serde_json::Map::new();
     for name in &names {
         let ep = endpoints.iter().find(|e| &e.network_name == name);
@@ -288,13 +285,98 @@ fn command_of(c: &Container) -> String {
     parts.join(" ")
 }
 
+/// Docker's `ps` filters; values of one key are ORed, keys ANDed.
+fn list_filter(
+    filters: &BTreeMap<String, Vec<String>>,
+    all: &[Container],
+    root: &std::path::Path,
+) -> Result<impl Fn(&Container) -> bool, ApiError> {
+    for k in filters.keys() {
+        if !matches!(
+            k.as_str(),
+            "id" | "name"
+                | "label"
+                | "status"
+                | "ancestor"
+                | "exited"
+                | "network"
+                | "volume"
+                | "health"
+                | "before"
+                | "since"
+                | "is-task"
+                | "publish"
+                | "expose"
+        ) {
+            return Err(ApiError::bad_request(format!("invalid filter '{k}'")));
+        }
+    }
+    if let Some(bad) = filters.get("status").into_iter().flatten().find(|s| {
+        !matches!(s.as_str(), "created" | "restarting" | "running" | "removing" | "paused" | "exited" | "dead")
+    }) {
+        return Err(ApiError::bad_request(format!("invalid filter 'status={bad}'")));
+    }
+    let created_of = |key: &str| all.iter().find(|c| c.id.starts_with(key) || c.name == key).map(|c| c.created.clone());
+    let before = filters.get("before").and_then(|v| v.first()).and_then(|k| created_of(k));
+    let since = filters.get("since").and_then(|v| v.first()).and_then(|k| created_of(k));
+    let filters = filters.clone();
+    let root = root.to_path_buf();
+    Ok(move |c: &Container| {
+        if before.as_ref().is_some_and(|b| c.created >= *b) || since.as_ref().is_some_and(|s| c.created <= *s) {
+            return false;
+        }
+        filters.iter().filter(|(k, _)| !matches!(k.as_str(), "before" | "since")).all(|(k, vals)| {
+            // Labels must all match (as Docker); other keys match any of their values.
+            let pred = |v: &String| match k.as_str() {
+                "id" => c.id.starts_with(v.as_str()),
+                "name" => c.name.contains(v.trim_start_matches('/')),
+                "label" => match v.split_once('=') {
+                    Some((lk, lv)) => c.labels.get(lk).is_some_and(|x| x == lv),
+                    None => c.labels.contains_key(v.as_str()),
+                },
+                "status" => c.state.status.to_string() == *v,
+                "ancestor" => c.image == *v || c.image_id.contains(v.as_str()) || c.image.split(':').next() == Some(v),
+                "exited" => c.state.status == Status::Exited && v.parse::<i32>().ok() == Some(c.state.exit_code),
+                "network" => c.opts.networks.contains_key(v) || c.opts.network == *v,
+                "volume" => c.opts.mounts.iter().any(|m| m.source == *v || m.target == *v),
+                "health" => {
+                    let h = wharf_engine::health::load(&root, &c.id).map(|h| h.status);
+                    match (v.as_str(), c.healthcheck.is_some()) {
+                        ("none", has) => !has,
+                        (_, true) => h.as_deref().unwrap_or("starting") == v,
+                        _ => false,
+                    }
+                }
+                "publish" | "expose" => c
+                    .state
+                    .ports
+                    .iter()
+                    .any(|p| p.key() == *v || p.container_port.to_string() == *v || p.host_port.to_string() == *v),
+                _ => true,
+            };
+            if k == "label" {
+                vals.iter().all(pred)
+            } else {
+                vals.iter().any(pred)
+            }
+        })
+    })
+}
+
 async fn list(state: Arc<State>, q: &Query) -> Reply {
     let all = q.flag("all");
+    let filters = q.filters()?;
+    let limit = q.get("limit").and_then(|l| l.parse::<i64>().ok()).filter(|l| *l > 0).map(|l| l as usize);
     let st = state.clone();
     let (containers, nets) = blocking(move || Ok((st.engine.list()?, st.engine.networks().ok()))).await?;
+    let keep = list_filter(&filters, &containers, state.engine.root())?;
+    // Docker: a status filter (or a limit) shows stopped containers too.
+    let all = all || filters.contains_key("status") || filters.contains_key("exited") || limit.is_some();
     let out: Vec<Value> = containers
         .iter()
         .filter(|c| all || matches!(c.state.status, Status::Running | Status::Paused | Status::Restarting))
+        .filter(|c| keep(c))
+        .take(limit.unwrap_or(usize::MAX))
         .map(|c| {
             json!({
                 "Id": c.id, "Names": [format!("/{}", c.name)], "Image": c.image, "ImageID": c.image_id,

@@ -82,7 +82,7 @@ fn view(n: &Network, nets: &Networks) -> Value {
 
 fn matches(n: &Network, filters: &BTreeMap<String, Vec<String>>) -> bool {
     filters.iter().all(|(k, vals)| {
-        vals.iter().any(|v| match k.as_str() {
+        let pred = |v: &String| match k.as_str() {
             "name" => n.name.contains(v.as_str()),
             "id" => n.id.starts_with(v.as_str()),
             "driver" => n.driver == *v,
@@ -93,7 +93,12 @@ fn matches(n: &Network, filters: &BTreeMap<String, Vec<String>>) -> bool {
                 None => n.labels.contains_key(v.as_str()),
             },
             _ => false,
-        })
+        };
+        if k == "label" {
+            vals.iter().all(pred)
+        } else {
+            vals.iter().any(pred)
+        }
     })
 }
 
