@@ -764,3 +764,163 @@ volumes:
     assert!(!d.ok(&["network", "ls"]).contains("shop_default"));
     assert!(!d.ok(&["volume", "ls"]).contains("shop_data"));
 }
+
+impl Daemon {
+    /// Wharf's own CLI as a client of this daemon.
+    fn wharf(&self, args: &[&str]) -> Output {
+        Command::new(support::WHARF)
+            .arg("-H")
+            .arg(format!("unix://{}", self.sock().display()))
+            .args(args)
+            .env_remove("WHARF_DATA_ROOT")
+            .stdin(Stdio::null())
+            .output()
+            .unwrap()
+    }
+
+    fn w(&self, args: &[&str]) -> String {
+        support::stdout_of(self.wharf(args), args)
+    }
+}
+
+/// The scripted scenario with `wharf` itself as the client.
+#[test]
+fn wharf_cli_scenario() {
+    let mut d = Daemon::start();
+    d.import_busybox();
+    let reg = support::Registry::start_in(Some(&d.netns), None);
+    assert!(d.w(&["version"]).contains("API version:\t1.41"));
+    assert_eq!(d.w(&["version", "--format", "{{.Server.ApiVersion}}"]).trim(), "1.41");
+    assert!(d.w(&["info"]).contains("Default Runtime: wharf"));
+    // run --rm: output and exit codes.
+    assert_eq!(d.w(&["run", "--rm", "busybox:local", "echo", "hi"]), "hi\n");
+    let out = d.wharf(&["run", "--rm", "busybox:local", "sh", "-c", "echo out; echo err >&2; exit 3"]);
+    assert_eq!((out.status.code(), String::from_utf8_lossy(&out.stdout).to_string()), (Some(3), "out\n".into()));
+    assert_eq!(String::from_utf8_lossy(&out.stderr), "err\n");
+    let out = d.wharf(&["run", "--rm", "busybox:local", "no-such-command"]);
+    assert_eq!(out.status.code(), Some(127), "{}", String::from_utf8_lossy(&out.stderr));
+    assert!(d.w(&["ps", "-aq"]).trim().is_empty());
+    // run -d, ps with filters and formats, logs, exec, stop, rm.
+    let id = d.w(&[
+        "run",
+        "-d",
+        "--name",
+        "tick",
+        "-e",
+        "WHO=wharf",
+        "busybox:local",
+        "sh",
+        "-c",
+        "trap 'exit 0' TERM; echo hello $WHO; while true; do sleep 0.1; done",
+    ]);
+    assert_eq!(id.trim().len(), 64);
+    assert_eq!(d.w(&["ps", "-q"]).trim(), &id[..12]);
+    let ps = d.w(&["ps"]);
+    assert!(ps.starts_with("CONTAINER ID") && ps.contains("tick"), "{ps}");
+    assert_eq!(d.w(&["ps", "--format", "{{.Names}}:{{.State}}", "--filter", "name=tick"]).trim(), "tick:running");
+    assert!(d.w(&["ps", "-q", "--filter", "status=exited"]).trim().is_empty());
+    std::thread::sleep(Duration::from_millis(300));
+    assert_eq!(d.w(&["logs", "tick"]), "hello wharf\n");
+    assert_eq!(d.w(&["exec", "tick", "sh", "-c", "echo $WHO"]), "wharf\n");
+    assert_eq!(d.wharf(&["exec", "tick", "sh", "-c", "exit 5"]).status.code(), Some(5));
+    assert_eq!(d.w(&["exec", "-u", "nobody", "tick", "id", "-u"]).trim(), "65534");
+    assert_eq!(d.w(&["inspect", "-f", "{{.State.Status}} {{.Name}}", "tick"]).trim(), "running /tick");
+    let stats = d.w(&["stats", "--no-stream", "--format", "{{.Name}} {{.PIDs}}", "tick"]);
+    assert!(stats.starts_with("tick "), "{stats}");
+    assert!(d.w(&["top", "tick"]).contains("sleep"));
+    d.w(&["stop", "-t", "2", "tick"]);
+    assert_eq!(d.w(&["inspect", "-f", "{{.State.ExitCode}}", "tick"]).trim(), "0");
+    assert_eq!(d.w(&["ps", "-aq", "--filter", "status=exited"]).trim(), &id[..12]);
+    d.w(&["rm", "tick"]);
+    // logs -f follows until the container ends.
+    d.w(&[
+        "run",
+        "-d",
+        "--name",
+        "brief",
+        "busybox:local",
+        "sh",
+        "-c",
+        "for i in 1 2 3; do echo line$i; sleep 0.2; done",
+    ]);
+    assert_eq!(d.w(&["logs", "-f", "brief"]), "line1\nline2\nline3\n");
+    d.w(&["rm", "brief"]);
+    // Images: tag, push/pull through a loopback registry, save/load, rmi.
+    let name = format!("{}/wharf/bb:1", reg.host());
+    d.w(&["tag", "busybox:local", &name]);
+    d.w(&["push", &name]);
+    d.w(&["rmi", &name]);
+    d.w(&["pull", &name]);
+    assert!(d.w(&["images", "--format", "{{.Repository}}:{{.Tag}}"]).contains(&name));
+    let archive = d.dir.path().join("cli-save.tar");
+    d.w(&["save", "-o", archive.to_str().unwrap(), &name]);
+    d.w(&["rmi", &name]);
+    assert!(d.w(&["load", "-i", archive.to_str().unwrap()]).contains(&format!("Loaded image: {name}")));
+    assert_eq!(d.w(&["run", "--rm", &name, "echo", "from-loaded"]), "from-loaded\n");
+    // Volumes and networks.
+    d.w(&["volume", "create", "cli-vol"]);
+    d.w(&["run", "--rm", "-v", "cli-vol:/data", "busybox:local", "sh", "-c", "echo kept > /data/f"]);
+    assert_eq!(d.w(&["run", "--rm", "-v", "cli-vol:/data", "busybox:local", "cat", "/data/f"]), "kept\n");
+    assert!(d.w(&["volume", "ls", "-q"]).lines().any(|l| l == "cli-vol"));
+    d.w(&["volume", "rm", "cli-vol"]);
+    d.w(&["network", "create", "cli-net"]);
+    assert!(d.w(&["network", "ls", "--format", "{{.Name}}"]).lines().any(|l| l == "cli-net"));
+    d.w(&[
+        "run",
+        "-d",
+        "--name",
+        "srv",
+        "--network",
+        "cli-net",
+        "busybox:local",
+        "sh",
+        "-c",
+        "echo served > /tmp/i; exec httpd -f -p 80 -h /tmp",
+    ]);
+    let deadline = Instant::now() + Duration::from_secs(10);
+    loop {
+        let out = d.wharf(&["run", "--rm", "--network", "cli-net", "busybox:local", "wget", "-qO-", "http://srv/i"]);
+        if out.status.success() {
+            assert_eq!(String::from_utf8_lossy(&out.stdout), "served\n");
+            break;
+        }
+        assert!(Instant::now() < deadline, "no answer from srv");
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    // cp, export, commit.
+    let f = d.dir.path().join("cli-cp.txt");
+    std::fs::write(&f, "copied\n").unwrap();
+    d.w(&["cp", f.to_str().unwrap(), "srv:/tmp/"]);
+    assert_eq!(d.w(&["exec", "srv", "cat", "/tmp/cli-cp.txt"]), "copied\n");
+    let back = d.dir.path().join("cli-back.txt");
+    d.w(&["cp", "srv:/tmp/i", back.to_str().unwrap()]);
+    assert_eq!(std::fs::read_to_string(&back).unwrap(), "served\n");
+    let exported = d.dir.path().join("cli-export.tar");
+    d.w(&["export", "-o", exported.to_str().unwrap(), "srv"]);
+    assert!(std::fs::metadata(&exported).unwrap().len() > 100_000);
+    assert!(d.w(&["commit", "-c", "CMD [\"cat\", \"/tmp/i\"]", "srv", "cli-snap:1"]).starts_with("sha256:"));
+    assert_eq!(d.w(&["run", "--rm", "cli-snap:1"]), "served\n");
+    // Events with a time window and filters.
+    let events =
+        d.w(&["events", "--since", "5m", "--until", "0s", "--filter", "container=srv", "--format", "{{.Action}}"]);
+    assert!(events.lines().take(2).eq(["create", "start"]), "{events}");
+    // A killed daemon: the container keeps running and is found again.
+    d.kill9();
+    d.spawn();
+    assert_eq!(d.w(&["ps", "--format", "{{.Names}}"]).trim(), "srv");
+    d.w(&["rm", "-f", "srv"]);
+    d.w(&["network", "rm", "cli-net"]);
+    // Bad input: a message and a non-zero exit.
+    for args in [
+        &["rm", "nosuch"][..],
+        &["logs", "nosuch"],
+        &["run", "--rm", "nosuch:image"],
+        &["network", "rm", "bridge"],
+        &["ps", "--filter", "bogus=1"],
+    ] {
+        let out = d.wharf(args);
+        assert!(!out.status.success(), "{args:?} succeeded");
+        assert!(!out.stderr.is_empty(), "{args:?} gave no message");
+    }
+    assert!(d.w(&["completion", "bash"]).contains("wharf"));
+}

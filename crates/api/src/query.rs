@@ -11,13 +11,23 @@ fn hex(b: u8) -> Option<u8> {
     }
 }
 
+/// Query decoding: `+` is a space.
 pub fn decode(s: &str) -> String {
+    percent_decode(s, true)
+}
+
+/// Path decoding: `+` stays itself.
+pub fn decode_path(s: &str) -> String {
+    percent_decode(s, false)
+}
+
+fn percent_decode(s: &str, plus_is_space: bool) -> String {
     let b = s.as_bytes();
     let mut out = Vec::with_capacity(b.len());
     let mut i = 0;
     while i < b.len() {
         match b[i] {
-            b'+' => out.push(b' '),
+            b'+' if plus_is_space => out.push(b' '),
             b'%' if i + 2 < b.len() => match (hex(b[i + 1]), hex(b[i + 2])) {
                 (Some(h), Some(l)) => {
                     out.push(h * 16 + l);

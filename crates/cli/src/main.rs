@@ -1,21 +1,29 @@
 //! The `wharf` binary: a thin shell over the library crates.
 
+mod client;
 mod commands;
+mod format;
 mod logging;
 mod seal;
 
 use std::path::PathBuf;
 use std::process::ExitCode;
 
-use clap::{Parser, Subcommand};
+use clap::{CommandFactory, Parser, Subcommand};
+use client::Client;
+use commands::containers as ctr;
 use commands::images::{self as img, ImageVerb, ImagesArgs, ImportArgs, LoadArgs, SaveArgs};
 
 #[derive(Parser)]
 #[command(name = "wharf", version, about = "Containers: sandbox, images and orchestration in one binary")]
 struct Cli {
-    /// Root of Wharf's persistent state (images, containers, volumes)
-    #[arg(long = "data-root", global = true, env = "WHARF_DATA_ROOT", default_value = "/var/lib/wharf")]
-    data_root: PathBuf,
+    /// Daemon socket to talk to (default: $WHARF_HOST, $DOCKER_HOST, unix:///run/wharf/wharf.sock)
+    #[arg(short = 'H', long = "host")]
+    host: Option<String>,
+    /// Root of Wharf's persistent state (images, containers, volumes); given, commands
+    /// work on it directly instead of through a daemon [default: /var/lib/wharf]
+    #[arg(long = "data-root", global = true, env = "WHARF_DATA_ROOT")]
+    data_root: Option<PathBuf>,
     /// Registries reachable over plain HTTP (loopback registries always are)
     #[arg(long = "insecure-registry", global = true, env = "WHARF_INSECURE_REGISTRIES", value_delimiter = ',')]
     insecure_registry: Vec<String>,
@@ -27,8 +35,119 @@ struct Cli {
 enum Command {
     /// OCI runtime (runc-compatible command line)
     Runtime(Box<commands::runtime::RuntimeArgs>),
-    /// Run a command in a new container (foreground)
-    Run(Box<commands::run::RunArgs>),
+    /// Run a command in a new container (through the daemon if one runs, else in the foreground)
+    Run(Box<ctr::RunArgs>),
+    /// Create a new container
+    Create(Box<ctr::CreateArgs>),
+    /// List containers
+    Ps(ctr::PsArgs),
+    /// Start one or more stopped containers
+    Start {
+        /// Attach STDOUT/STDERR and wait for the exit
+        #[arg(short, long)]
+        attach: bool,
+        #[arg(required = true)]
+        containers: Vec<String>,
+    },
+    /// Stop one or more running containers
+    Stop(ctr::StopArgs),
+    /// Restart one or more containers
+    Restart(ctr::StopArgs),
+    /// Kill one or more running containers
+    Kill {
+        #[arg(short, long)]
+        signal: Option<String>,
+        #[arg(required = true)]
+        containers: Vec<String>,
+    },
+    /// Remove one or more containers
+    Rm {
+        /// Force the removal of a running container (uses SIGKILL)
+        #[arg(short, long)]
+        force: bool,
+        /// Remove anonymous volumes associated with the container
+        #[arg(short, long)]
+        volumes: bool,
+        #[arg(required = true)]
+        containers: Vec<String>,
+    },
+    /// Pause all processes within one or more containers
+    Pause {
+        #[arg(required = true)]
+        containers: Vec<String>,
+    },
+    /// Unpause all processes within one or more containers
+    Unpause {
+        #[arg(required = true)]
+        containers: Vec<String>,
+    },
+    /// Block until one or more containers stop, then print their exit codes
+    Wait {
+        #[arg(required = true)]
+        containers: Vec<String>,
+    },
+    /// Rename a container
+    Rename { container: String, new_name: String },
+    /// Display the running processes of a container
+    Top { container: String },
+    /// List port mappings of a container
+    Port { container: String },
+    /// Fetch the logs of a container
+    Logs(ctr::LogsArgs),
+    /// Execute a command in a running container
+    Exec(ctr::ExecArgs),
+    /// Return low-level information on Wharf objects
+    Inspect {
+        #[arg(short, long)]
+        format: Option<String>,
+        /// Only this type: container, image, volume, network
+        #[arg(long = "type")]
+        typ: Option<String>,
+        #[arg(required = true)]
+        names: Vec<String>,
+    },
+    /// Copy files between a container and the local filesystem
+    Cp { src: String, dst: String },
+    /// Export a container's filesystem as a tar archive
+    Export {
+        #[arg(short, long)]
+        output: Option<PathBuf>,
+        container: String,
+    },
+    /// Create a new image from a container's changes
+    Commit(ctr::CommitArgs),
+    /// Display a live stream of container resource usage statistics
+    Stats {
+        #[arg(long = "no-stream")]
+        no_stream: bool,
+        #[arg(long)]
+        format: Option<String>,
+        containers: Vec<String>,
+    },
+    /// Get real time events from the daemon
+    Events(ctr::EventsArgs),
+    /// Manage networks
+    Network {
+        #[command(subcommand)]
+        verb: ctr::NetworkVerb,
+    },
+    /// Manage volumes
+    Volume {
+        #[command(subcommand)]
+        verb: ctr::VolumeVerb,
+    },
+    /// Show the Wharf version information
+    Version {
+        #[arg(short, long)]
+        format: Option<String>,
+    },
+    /// Display system-wide information
+    Info {
+        #[arg(short, long)]
+        format: Option<String>,
+    },
+    /// Generate shell completions (bash, zsh, fish, elvish, powershell)
+    Completion { shell: clap_complete::Shell },
     /// Serve the Docker Engine API
     Daemon(commands::daemon::DaemonArgs),
     /// Supervise one container (started by the daemon)
@@ -108,6 +227,18 @@ enum Command {
 enum SystemVerb {
     /// Show disk usage
     Df,
+    /// Remove unused data (stopped containers, unused networks, dangling images)
+    Prune {
+        /// Remove all unused images, not just dangling ones
+        #[arg(short, long)]
+        all: bool,
+        /// Prune anonymous volumes
+        #[arg(long)]
+        volumes: bool,
+        /// Do not prompt for confirmation
+        #[arg(short, long)]
+        force: bool,
+    },
 }
 
 /// Global flags of the runc command line: when the binary is called with one
@@ -123,8 +254,35 @@ fn runtime_invocation(args: &[String]) -> bool {
     args.get(1).is_some_and(|a| RUNTIME_GLOBALS.iter().any(|g| a == g || a.starts_with(&format!("{g}="))))
 }
 
-fn run(cli: Cli) -> anyhow::Result<()> {
-    let store = || wharf_image::Images::open(cli.data_root.join("image"));
+impl Cli {
+    fn data_root(&self) -> PathBuf {
+        self.data_root.clone().unwrap_or_else(|| PathBuf::from("/var/lib/wharf"))
+    }
+
+    /// The daemon to use for commands that can also work locally: given
+    /// `-H`, or when no `--data-root` was given and the daemon answers.
+    fn remote(&self) -> anyhow::Result<Option<Client>> {
+        if self.host.is_some() {
+            return Ok(Some(Client::new(self.host.as_deref())?));
+        }
+        if self.data_root.is_some() {
+            return Ok(None);
+        }
+        let c = Client::new(None)?;
+        Ok(c.reachable().then_some(c))
+    }
+
+    /// The daemon, for commands that only exist through it.
+    fn daemon(&self) -> anyhow::Result<Client> {
+        Client::new(self.host.as_deref())
+    }
+}
+
+/// Runs a command; `Ok(code)` is the process exit code.
+fn run(cli: Cli) -> anyhow::Result<i32> {
+    let store = || wharf_image::Images::open(cli.data_root().join("image"));
+    let remote = || cli.remote();
+    let d = || cli.daemon();
     match &cli.command {
         Command::Runtime(_)
         | Command::Run(_)
@@ -133,27 +291,83 @@ fn run(cli: Cli) -> anyhow::Result<()> {
         | Command::Proxy { .. } => {
             unreachable!("handled before")
         }
-        Command::Image { verb } => img::image(&store()?, verb),
-        Command::Images(a) => img::images(&store()?, a),
-        Command::Import(a) => img::import(&store()?, a),
-        Command::Tag { source, target } => img::tag(&store()?, source, target),
-        Command::Rmi { force, images } => img::rmi(&store()?, images, *force),
-        Command::Save(a) => img::save(&store()?, a),
-        Command::Load(a) => img::load(&store()?, a),
-        Command::System { verb: SystemVerb::Df } => img::system_df(&store()?),
-        Command::Pull { platform, quiet, name } => {
-            commands::registry::pull(&store()?, &cli.insecure_registry, name, platform.as_deref(), *quiet)
+        Command::Images(a) => match remote()? {
+            Some(c) => ctr::images(&c, a.quiet, a.all, a.format.as_deref())?,
+            None => img::images(&store()?, a)?,
+        },
+        Command::Image { verb } => img::image(&store()?, verb)?,
+        Command::Import(a) => match remote()? {
+            Some(c) => ctr::import(&c, a)?,
+            None => img::import(&store()?, a)?,
+        },
+        Command::Tag { source, target } => match remote()? {
+            Some(c) => ctr::tag(&c, source, target)?,
+            None => img::tag(&store()?, source, target)?,
+        },
+        Command::Rmi { force, images } => match remote()? {
+            Some(c) => ctr::rmi(&c, *force, images)?,
+            None => img::rmi(&store()?, images, *force)?,
+        },
+        Command::Save(a) => match remote()? {
+            Some(c) if a.format == "docker" => ctr::save(&c, a)?,
+            _ => img::save(&store()?, a)?,
+        },
+        Command::Load(a) => match remote()? {
+            Some(c) => ctr::load(&c, a)?,
+            None => img::load(&store()?, a)?,
+        },
+        Command::System { verb: SystemVerb::Df } => img::system_df(&store()?)?,
+        Command::System { verb: SystemVerb::Prune { all, volumes, force } } => {
+            ctr::system_prune(&d()?, *all, *volumes, *force)?
         }
-        Command::Push { quiet, name } => commands::registry::push(&store()?, &cli.insecure_registry, name, *quiet),
+        Command::Pull { platform, quiet, name } => match remote()? {
+            Some(c) if platform.is_none() => ctr::pull(&c, name, *quiet)?,
+            _ => commands::registry::pull(&store()?, &cli.insecure_registry, name, platform.as_deref(), *quiet)?,
+        },
+        Command::Push { quiet, name } => match remote()? {
+            Some(c) => ctr::push(&c, name, *quiet)?,
+            None => commands::registry::push(&store()?, &cli.insecure_registry, name, *quiet)?,
+        },
         Command::Login { username, password, password_stdin, server } => commands::registry::login(
             &cli.insecure_registry,
             server.as_deref(),
             username.as_deref(),
             password.as_deref(),
             *password_stdin,
-        ),
-        Command::Logout { server } => commands::registry::logout(server.as_deref()),
+        )?,
+        Command::Logout { server } => commands::registry::logout(server.as_deref())?,
+        Command::Create(a) => ctr::create_cmd(&d()?, a)?,
+        Command::Ps(a) => ctr::ps(&d()?, a)?,
+        Command::Start { attach, containers } => return ctr::start(&d()?, containers, *attach),
+        Command::Stop(a) => ctr::stop(&d()?, a, false)?,
+        Command::Restart(a) => ctr::stop(&d()?, a, true)?,
+        Command::Kill { signal, containers } => ctr::kill(&d()?, signal.as_deref(), containers)?,
+        Command::Rm { force, volumes, containers } => ctr::rm(&d()?, *force, *volumes, containers)?,
+        Command::Pause { containers } => ctr::simple(&d()?, "pause", containers)?,
+        Command::Unpause { containers } => ctr::simple(&d()?, "unpause", containers)?,
+        Command::Wait { containers } => return ctr::wait(&d()?, containers),
+        Command::Rename { container, new_name } => ctr::rename(&d()?, container, new_name)?,
+        Command::Top { container } => ctr::top(&d()?, container)?,
+        Command::Port { container } => ctr::port(&d()?, container)?,
+        Command::Logs(a) => ctr::logs(&d()?, a)?,
+        Command::Exec(a) => return ctr::exec(&d()?, a),
+        Command::Inspect { format, typ, names } => ctr::inspect(&d()?, format.as_deref(), typ.as_deref(), names)?,
+        Command::Cp { src, dst } => ctr::cp(&d()?, src, dst)?,
+        Command::Export { output, container } => ctr::export(&d()?, container, output.as_deref())?,
+        Command::Commit(a) => ctr::commit(&d()?, a)?,
+        Command::Stats { no_stream, format, containers } => {
+            ctr::stats(&d()?, containers, *no_stream, format.as_deref())?
+        }
+        Command::Events(a) => ctr::events(&d()?, a)?,
+        Command::Network { verb } => ctr::network(&d()?, verb)?,
+        Command::Volume { verb } => ctr::volume(&d()?, verb)?,
+        Command::Version { format } => ctr::version(&d()?, format.as_deref())?,
+        Command::Info { format } => ctr::info(&d()?, format.as_deref())?,
+        Command::Completion { shell } => {
+            clap_complete::generate(*shell, &mut Cli::command(), "wharf", &mut std::io::stdout());
+        }
     }
+    Ok(0)
 }
 
 fn main() -> ExitCode {
@@ -168,7 +382,7 @@ fn main() -> ExitCode {
     if let Command::Monitor { attachers, id } = &cli.command {
         // The monitor forks the container's init: seal it like the runtime.
         seal::ensure_sealed();
-        let code = match wharf_engine::Engine::open(&cli.data_root) {
+        let code = match wharf_engine::Engine::open(&cli.data_root()) {
             Ok(engine) => wharf_engine::monitor::monitor_main(&engine, id, *attachers),
             Err(e) => {
                 println!("error: {e}");
@@ -186,7 +400,7 @@ fn main() -> ExitCode {
         return ExitCode::FAILURE;
     }
     if let Command::Daemon(args) = &cli.command {
-        return match commands::daemon::run(args, &cli.data_root, &cli.insecure_registry) {
+        return match commands::daemon::run(args, &cli.data_root(), &cli.insecure_registry) {
             Ok(()) => ExitCode::SUCCESS,
             Err(e) => {
                 eprintln!("Error: {e:#}");
@@ -196,9 +410,13 @@ fn main() -> ExitCode {
     }
     if let Command::Run(args) = &cli.command {
         logging::init(None, false, false);
-        let result = wharf_engine::Engine::open(&cli.data_root)
-            .map_err(anyhow::Error::from)
-            .and_then(|e| commands::run::run(&e, args));
+        let result = match cli.remote() {
+            Ok(Some(client)) => ctr::run(&client, args),
+            Ok(None) => wharf_engine::Engine::open(&cli.data_root())
+                .map_err(anyhow::Error::from)
+                .and_then(|e| commands::run::run(&e, args)),
+            Err(e) => Err(e),
+        };
         return match result {
             Ok(code) => ExitCode::from(code.clamp(0, 255) as u8),
             Err(e) => {
@@ -216,7 +434,7 @@ fn main() -> ExitCode {
     logging::init(None, false, false);
     wharf_runtime::sys::default_sigpipe();
     match run(cli) {
-        Ok(()) => ExitCode::SUCCESS,
+        Ok(code) => ExitCode::from(code.clamp(0, 255) as u8),
         Err(e) => {
             eprintln!("Error: {e:#}");
             ExitCode::FAILURE

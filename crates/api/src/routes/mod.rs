@@ -71,7 +71,8 @@ pub async fn blocking<T: Send + 'static>(f: impl FnOnce() -> Result<T> + Send + 
 
 pub async fn route(state: Arc<State>, req: Request<Incoming>) -> Result<Response<Body>, Infallible> {
     let method = req.method().clone();
-    let path = strip_version(req.uri().path()).to_string();
+    // Like Go's mux: handlers see the decoded path.
+    let path = crate::query::decode_path(strip_version(req.uri().path()));
     let query = Query::parse(req.uri().query());
     tracing::debug!("{method} {}", req.uri());
     let result = dispatch(state, req, &method, &path, &query).await;

@@ -62,7 +62,13 @@ pub fn human_ago(rfc3339: Option<&str>) -> String {
 pub struct ImagesArgs {
     /// Only show image IDs
     #[arg(short, long)]
-    quiet: bool,
+    pub quiet: bool,
+    /// Show all images (intermediate ones too)
+    #[arg(short, long)]
+    pub all: bool,
+    /// Format output using a Go template (through the daemon)
+    #[arg(long)]
+    pub format: Option<String>,
     /// Show digests
     #[arg(long)]
     digests: bool,
@@ -128,15 +134,15 @@ pub fn images(store: &Images, a: &ImagesArgs) -> Result<()> {
 #[derive(Args)]
 pub struct ImportArgs {
     /// Tarball path, or - for stdin
-    file: String,
+    pub file: String,
     /// Name for the new image
-    reference: Option<String>,
+    pub reference: Option<String>,
     /// Dockerfile-style instruction applied to the config (CMD, ENTRYPOINT, ENV, WORKDIR, USER, LABEL, EXPOSE)
     #[arg(short, long)]
-    change: Vec<String>,
+    pub change: Vec<String>,
     /// Commit message
     #[arg(short, long)]
-    message: Option<String>,
+    pub message: Option<String>,
 }
 
 /// Applies `--change` instructions the way `docker import -c` does.
@@ -186,12 +192,12 @@ pub fn rmi(store: &Images, names: &[String], force: bool) -> Result<()> {
 pub struct SaveArgs {
     /// Write to this file instead of stdout
     #[arg(short, long)]
-    output: Option<PathBuf>,
+    pub output: Option<PathBuf>,
     /// docker (Docker >= 25 shape), docker-legacy (Docker 20.10) or oci; oci-dir writes a layout directory
     #[arg(long, default_value = "docker")]
-    format: String,
+    pub format: String,
     #[arg(required = true)]
-    images: Vec<String>,
+    pub images: Vec<String>,
 }
 
 pub fn save(store: &Images, a: &SaveArgs) -> Result<()> {
@@ -378,9 +384,9 @@ pub enum ImageVerb {
 pub struct LoadArgs {
     /// Archive or OCI layout directory (default: stdin)
     #[arg(short, long)]
-    input: Option<PathBuf>,
+    pub input: Option<PathBuf>,
     #[arg(short, long)]
-    quiet: bool,
+    pub quiet: bool,
 }
 
 pub fn image(store: &Images, verb: &ImageVerb) -> Result<()> {
