@@ -82,6 +82,14 @@ pub async fn serve(config: Config) -> std::io::Result<()> {
         exits: Mutex::new(HashMap::new()),
         events: tokio::sync::broadcast::channel(256).0,
     });
+    // Bursts of requests leave free heap behind: hand it back now and then.
+    tokio::spawn(async {
+        let mut tick = tokio::time::interval(std::time::Duration::from_secs(10));
+        loop {
+            tick.tick().await;
+            let _ = tokio::task::spawn_blocking(wharf_runtime::sys::trim_heap).await;
+        }
+    });
     // One thread follows the event journal for all `/events` clients.
     let (root, tx) = (state.engine.root().to_path_buf(), state.events.clone());
     std::thread::Builder::new().name("events".into()).spawn(move || {

@@ -370,8 +370,40 @@ fn run(cli: Cli) -> anyhow::Result<i32> {
     Ok(0)
 }
 
+/// The long-lived helpers the daemon spawns (one per container or per
+/// published port) are parsed by hand: clap's full command tree would cost
+/// each of them a few hundred KiB of heap and stack for its whole life.
+fn internal(args: &[String]) -> Option<ExitCode> {
+    let a: Vec<&str> = args.iter().skip(1).map(String::as_str).collect();
+    match a.as_slice() {
+        ["--data-root", root, "monitor", "--attachers", n, id] => {
+            let attachers: usize = n.parse().ok()?;
+            seal::ensure_sealed();
+            let code = match wharf_engine::Engine::open(std::path::Path::new(root)) {
+                Ok(engine) => wharf_engine::monitor::monitor_main(&engine, id, attachers),
+                Err(e) => {
+                    println!("error: {e}");
+                    1
+                }
+            };
+            Some(ExitCode::from(code.clamp(0, 255) as u8))
+        }
+        ["proxy", "--proto", proto, "--listen", listen, "--target", target] => {
+            let (listen, target) = (listen.parse().ok()?, target.parse().ok()?);
+            if let Err(e) = wharf_network::proxy::serve(proto, listen, target, || println!("ok")) {
+                println!("error: {e}");
+            }
+            Some(ExitCode::FAILURE)
+        }
+        _ => None,
+    }
+}
+
 fn main() -> ExitCode {
     let mut args: Vec<String> = std::env::args().collect();
+    if let Some(code) = internal(&args) {
+        return code;
+    }
     if runtime_invocation(&args) {
         args.insert(1, "runtime".into());
     }

@@ -282,6 +282,10 @@ fn launch(
         None
     };
     let log = Log::open(Container::log_path(engine.root(), id))?;
+    // The start parsed images, specs and seccomp profiles: give that memory
+    // back, the monitor idles for the container's whole life.
+    wharf_runtime::sys::trim_heap();
+    wharf_runtime::sys::release_stack_below_here();
     Ok(Running { pid: Pid::from_raw(pid), started: Instant::now(), outputs, stdin, log, proxies })
 }
 
@@ -408,7 +412,7 @@ fn hold_off(engine: &Engine, id: &str, listener: &UnixListener, clients: &mut Ve
 /// until the init exits and its output is drained. Returns the exit code.
 fn serve(sfd: &SignalFd, listener: &UnixListener, r: &mut Running, clients: &mut Vec<Client>) -> i32 {
     let mut exit_code: Option<i32> = None;
-    let mut buf = vec![0u8; 64 << 10];
+    let mut buf = vec![0u8; 16 << 10];
     // Until the init exits and its output is drained.
     while exit_code.is_none() || !r.outputs.is_empty() {
         // Reap first: a zombie init means we are done once output drains.

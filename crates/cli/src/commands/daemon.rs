@@ -65,6 +65,7 @@ pub fn run(a: &DaemonArgs, data_root: &Path, insecure: &[String]) -> Result<()> 
         insecure_registries: insecure,
         monitor_exe: std::env::current_exe().context("locate the wharf binary")?,
     };
+    wharf_runtime::sys::limit_malloc_arenas(2);
     let rt = tokio::runtime::Builder::new_multi_thread().enable_all().build().context("start the async runtime")?;
     rt.block_on(async {
         tokio::select! {

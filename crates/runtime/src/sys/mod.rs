@@ -317,6 +317,42 @@ pub fn seccomp_install(bpf: &[u8], flags: u32) -> io::Result<()> {
     Ok(())
 }
 
+/// Returns the heap's free pages to the kernel (a long-lived process after
+/// a burst of allocation, like a container monitor after start).
+pub fn trim_heap() {
+    // SAFETY: malloc_trim only walks the allocator's own free lists.
+    unsafe { libc::malloc_trim(0) };
+}
+
+/// Gives the kernel back the main thread's stack pages below the current
+/// frame (touched once by a deep start-up, unused while the process idles).
+/// Call only where no signal handler can run on this stack.
+pub fn release_stack_below_here() {
+    let marker = 0u8;
+    let sp = std::hint::black_box(&marker) as *const u8 as usize;
+    let Ok(maps) = std::fs::read_to_string("/proc/self/maps") else { return };
+    let Some(line) = maps.lines().find(|l| l.ends_with("[stack]")) else { return };
+    let Some((lo, _)) = line.split_whitespace().next().and_then(|r| r.split_once('-')) else { return };
+    let Ok(lo) = usize::from_str_radix(lo, 16) else { return };
+    const PAGE: usize = 4096;
+    // Keep a margin under our own frame.
+    let end = (sp.saturating_sub(16 << 10)) & !(PAGE - 1);
+    if end <= lo {
+        return;
+    }
+    // SAFETY: [lo, end) is part of the stack mapping strictly below the live
+    // frames (with 16 KiB to spare); MADV_DONTNEED makes those pages read back
+    // as zeros on next use, which is what an unused stack region holds anyway.
+    unsafe { libc::madvise(lo as *mut libc::c_void, end - lo, libc::MADV_DONTNEED) };
+}
+
+/// Caps glibc's malloc arenas (a long-lived multi-threaded daemon otherwise
+/// keeps one per thread, mostly free).
+pub fn limit_malloc_arenas(n: i32) {
+    // SAFETY: mallopt only changes the allocator's tuning parameters.
+    unsafe { libc::mallopt(libc::M_ARENA_MAX, n) };
+}
+
 /// Ends a forked child at once: no atexit handlers, no flushing of buffers
 /// inherited from the parent.
 pub fn exit_now(code: i32) -> ! {
