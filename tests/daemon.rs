@@ -531,6 +531,14 @@ fn healthchecks_and_stop_signal() {
     std::thread::sleep(Duration::from_millis(200));
     d.ok(&["stop", "sig"]);
     assert_eq!(d.ok(&["inspect", "-f", "{{.State.ExitCode}}", "sig"]).trim(), "42");
+    // Resizing a TTY container reaches its terminal.
+    d.ok(&["run", "-d", "-t", "--name", "tty", "busybox:local", "sh", "-c", "while true; do sleep 0.1; done"]);
+    let (code, body) = d.http("POST", "/v1.41/containers/tty/resize?h=33&w=101", "");
+    assert_eq!(code, 200, "{body}");
+    assert_eq!(d.ok(&["exec", "tty", "stty", "-F", "/proc/1/fd/0", "size"]).trim(), "33 101");
+    let (code, _) = d.http("POST", "/v1.41/containers/tty/resize?h=x&w=1", "");
+    assert_eq!(code, 400);
+    d.ok(&["rm", "-f", "tty"]);
     // Under --init the signal is forwarded to the command (pid 2).
     d.ok(&[
         "run",

@@ -116,6 +116,8 @@ impl Log {
 struct Client {
     stream: UnixStream,
     attached: bool,
+    /// `resize ROWS COLS`: a one-shot request, not a lasting client.
+    resize: Option<(u16, u16)>,
     /// The client closed its sending side: only output goes to it now.
     input_closed: bool,
     /// Bytes of a partial incoming stdin frame.
@@ -159,6 +161,8 @@ struct Running {
     started: Instant,
     outputs: Vec<(u8, File)>,
     stdin: Option<File>,
+    /// The terminal's master side, for resizes.
+    pty: Option<File>,
     log: Log,
     /// `wharf proxy` processes serving the published ports.
     proxies: Vec<std::process::Child>,
@@ -286,7 +290,8 @@ fn launch(
     // back, the monitor idles for the container's whole life.
     wharf_runtime::sys::trim_heap();
     wharf_runtime::sys::release_stack_below_here();
-    Ok(Running { pid: Pid::from_raw(pid), started: Instant::now(), outputs, stdin, log, proxies })
+    let pty = if tty { outputs[0].1.try_clone().ok() } else { None };
+    Ok(Running { pid: Pid::from_raw(pid), started: Instant::now(), outputs, stdin, pty, log, proxies })
 }
 
 /// Reads a client's command line and makes it a client.
@@ -301,7 +306,25 @@ fn handshake(stream: UnixStream) -> Client {
     }
     let _ = s.set_read_timeout(None);
     let _ = s.set_nonblocking(true);
-    Client { stream: s, attached: line.starts_with(b"attach"), input_closed: false, inbuf: Vec::new() }
+    let text = String::from_utf8_lossy(&line);
+    let resize = text.strip_prefix("resize ").and_then(|rest| {
+        let mut it = rest.split_whitespace().map(|n| n.parse::<u16>().ok());
+        Some((it.next()??, it.next()??))
+    });
+    Client { stream: s, attached: line.starts_with(b"attach"), resize, input_closed: false, inbuf: Vec::new() }
+}
+
+/// Adds a new connection: resize requests apply to the terminal at once.
+fn accept_client(stream: UnixStream, pty: Option<&File>, clients: &mut Vec<Client>) {
+    let c = handshake(stream);
+    match c.resize {
+        Some((rows, cols)) => {
+            if let Some(p) = pty {
+                let _ = wharf_runtime::sys::set_winsize(p.as_fd(), rows, cols);
+            }
+        }
+        None => clients.push(c),
+    }
 }
 
 fn mark_exited(engine: &Engine, id: &str, code: i32, error: &str) -> Result<()> {
@@ -403,7 +426,7 @@ fn hold_off(engine: &Engine, id: &str, listener: &UnixListener, clients: &mut Ve
         let mut fds = [PollFd::new(listener.as_fd(), PollFlags::POLLIN)];
         let _ = poll(&mut fds, PollTimeout::try_from(step).unwrap_or(PollTimeout::ZERO));
         while let Ok((stream, _)) = listener.accept() {
-            clients.push(handshake(stream));
+            accept_client(stream, None, clients);
         }
     }
 }
@@ -451,7 +474,7 @@ fn serve(sfd: &SignalFd, listener: &UnixListener, r: &mut Running, clients: &mut
         }
         if ready[1] {
             while let Ok((stream, _)) = listener.accept() {
-                clients.push(handshake(stream));
+                accept_client(stream, r.pty.as_ref(), clients);
             }
         }
         // Container output → log + attached clients.

@@ -152,7 +152,22 @@ pub async fn dispatch(state: Arc<State>, req: Request<Incoming>, method: &Method
             json(StatusCode::OK, &json!({"Titles": ["UID", "PID", "PPID", "CMD"], "Processes": rows}))
         }
         (&Method::POST, [id, "resize"]) => {
-            get(&state, id).await?;
+            let c = get(&state, id).await?;
+            let dim = |k: &str| {
+                q.get(k)
+                    .unwrap_or("0")
+                    .parse::<u16>()
+                    .map_err(|_| ApiError::bad_request(format!("invalid {k}: {:?}", q.get(k).unwrap_or(""))))
+            };
+            let (h, w) = (dim("h")?, dim("w")?);
+            if !matches!(c.state.status, Status::Running | Status::Paused) {
+                return Err(ApiError::conflict(format!("Container {} is not running", c.id)));
+            }
+            if c.opts.tty && h > 0 && w > 0 {
+                if let Ok(mut s) = tokio::net::UnixStream::connect(state.engine.monitor_socket(&c.id)).await {
+                    let _ = s.write_all(format!("resize {h} {w}\n").as_bytes()).await;
+                }
+            }
             status(StatusCode::OK)
         }
         _ => Err(ApiError::not_found(format!("page not found: {method} /{}", seg.join("/")))),
