@@ -539,6 +539,33 @@ fn healthchecks_and_stop_signal() {
     let (code, _) = d.http("POST", "/v1.41/containers/tty/resize?h=x&w=1", "");
     assert_eq!(code, 400);
     d.ok(&["rm", "-f", "tty"]);
+    // Log rotation options; the none driver; unknown drivers refused.
+    d.ok(&[
+        "run",
+        "-d",
+        "--name",
+        "chatty",
+        "--log-opt",
+        "max-size=1k",
+        "--log-opt",
+        "max-file=2",
+        "busybox:local",
+        "sh",
+        "-c",
+        "for i in $(seq 200); do echo line-$i-xxxxxxxxxxxxxxxxxxxxxxxxxxxxxx; done; sleep 100",
+    ]);
+    let path = d.inspect_until("chatty", "{{.LogPath}}", |p| {
+        std::fs::read_to_string(p).unwrap_or_default().contains("line-200-")
+    });
+    assert!(std::fs::metadata(&path).unwrap().len() <= 1024);
+    assert!(Path::new(&format!("{path}.1")).exists() && !Path::new(&format!("{path}.2")).exists());
+    assert_eq!(d.ok(&["inspect", "-f", "{{index .HostConfig.LogConfig.Config \"max-file\"}}", "chatty"]).trim(), "2");
+    assert!(d.ok(&["logs", "--tail", "1", "chatty"]).starts_with("line-200-"));
+    d.ok(&["rm", "-f", "chatty"]);
+    d.ok(&["run", "-d", "--name", "quiet", "--log-driver", "none", "busybox:local", "echo", "x"]);
+    assert!(!d.docker(&["logs", "quiet"]).status.success());
+    assert!(!d.docker(&["run", "--rm", "--log-driver", "syslog", "busybox:local", "true"]).status.success());
+    assert!(!d.docker(&["run", "--rm", "--log-opt", "max-size=lots", "busybox:local", "true"]).status.success());
     // Under --init the signal is forwarded to the command (pid 2).
     d.ok(&[
         "run",

@@ -76,7 +76,74 @@ pub struct Container {
     pub stop_signal: Option<String>,
     /// Seconds `stop` waits before SIGKILL, if the request set it.
     pub stop_timeout: Option<u64>,
+    pub log: LogOptions,
     pub state: State,
+}
+
+/// The logging driver: Docker's `json-file` with rotation on by default
+/// (`max-size`, `max-file`), or `none`.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(default)]
+pub struct LogOptions {
+    pub driver: String,
+    pub max_size: u64,
+    pub max_file: u32,
+}
+
+impl Default for LogOptions {
+    fn default() -> Self {
+        LogOptions { driver: "json-file".into(), max_size: 20 << 20, max_file: 5 }
+    }
+}
+
+impl LogOptions {
+    /// From `HostConfig.LogConfig` (`Type` and `Config`).
+    pub fn from_docker(driver: &str, config: &BTreeMap<String, String>) -> Result<LogOptions> {
+        let invalid = |reason: String| EngineError::Invalid { what: "log config".into(), reason };
+        let mut o = LogOptions::default();
+        match driver {
+            "" | "json-file" => {}
+            "none" => {
+                if let Some(k) = config.keys().next() {
+                    return Err(invalid(format!("unknown log opt '{k}' for none log driver")));
+                }
+                o.driver = "none".into();
+                return Ok(o);
+            }
+            other => return Err(invalid(format!("logging driver {other:?} is not supported: use json-file or none"))),
+        }
+        for (k, v) in config {
+            match k.as_str() {
+                "max-size" => {
+                    o.max_size =
+                        parse_size(v).filter(|n| *n > 0).ok_or_else(|| invalid(format!("invalid max-size {v:?}")))?
+                }
+                "max-file" => {
+                    o.max_file = v
+                        .parse()
+                        .ok()
+                        .filter(|n| *n >= 1)
+                        .ok_or_else(|| invalid(format!("invalid max-file {v:?}: at least 1")))?
+                }
+                "compress" | "labels" | "env" | "env-regex" | "tag" => {}
+                other => return Err(invalid(format!("unknown log opt '{other}' for json-file log driver"))),
+            }
+        }
+        Ok(o)
+    }
+}
+
+/// `10m`, `1g`, `512k`, `100` (bytes; binary multiples, as Docker's RAMInBytes).
+fn parse_size(s: &str) -> Option<u64> {
+    let s = s.trim().to_ascii_lowercase();
+    let s = s.strip_suffix('b').unwrap_or(&s);
+    let (num, mult) = match s.chars().last()? {
+        'k' => (&s[..s.len() - 1], 1u64 << 10),
+        'm' => (&s[..s.len() - 1], 1 << 20),
+        'g' => (&s[..s.len() - 1], 1 << 30),
+        _ => (s, 1),
+    };
+    num.parse::<u64>().ok().map(|n| n * mult)
 }
 
 /// Docker's restart policies: `no`, `always`, `unless-stopped`, `on-failure[:max]`.
@@ -182,6 +249,7 @@ pub struct CreateRequest {
     pub healthcheck: Option<crate::health::Healthcheck>,
     pub stop_signal: Option<String>,
     pub stop_timeout: Option<u64>,
+    pub log: LogOptions,
 }
 
 pub(crate) fn now() -> String {
@@ -344,6 +412,7 @@ impl Engine {
             healthcheck,
             stop_signal,
             stop_timeout: req.stop_timeout,
+            log: req.log,
             state: State::default(),
         };
         let result = self.images.unpack(&img).map(|_| ()).map_err(EngineError::from).and_then(|_| self.save(&c));
@@ -659,6 +728,23 @@ impl Engine {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn log_options() {
+        let cfg = |pairs: &[(&str, &str)]| pairs.iter().map(|(k, v)| (k.to_string(), v.to_string())).collect();
+        let o = LogOptions::from_docker("json-file", &cfg(&[("max-size", "10m"), ("max-file", "3")])).unwrap();
+        assert_eq!((o.max_size, o.max_file), (10 << 20, 3));
+        assert_eq!(LogOptions::from_docker("", &cfg(&[])).unwrap(), LogOptions::default());
+        assert_eq!(LogOptions::from_docker("none", &cfg(&[])).unwrap().driver, "none");
+        for (d, c) in [
+            ("syslog", vec![]),
+            ("json-file", vec![("max-size", "lots")]),
+            ("json-file", vec![("max-file", "0")]),
+            ("json-file", vec![("bogus", "1")]),
+        ] {
+            assert!(LogOptions::from_docker(d, &cfg(&c)).is_err(), "{d} {c:?}");
+        }
+    }
 
     #[test]
     fn restart_policy_rules() {

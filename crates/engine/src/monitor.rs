@@ -34,10 +34,6 @@ pub const STDOUT: u8 = 1;
 pub const STDERR: u8 = 2;
 pub const EXIT: u8 = 9;
 
-/// Log rotation: Docker's json-file keys, on by default.
-const MAX_SIZE: u64 = 20 << 20;
-const MAX_FILES: u32 = 5;
-
 pub fn frame(kind: u8, payload: &[u8]) -> Vec<u8> {
     let mut out = Vec::with_capacity(8 + payload.len());
     out.extend_from_slice(&[kind, 0, 0, 0]);
@@ -52,21 +48,25 @@ struct Log {
     file: File,
     size: u64,
     partial: [Vec<u8>; 2],
+    opts: crate::containers::LogOptions,
 }
 
 impl Log {
-    fn open(path: PathBuf) -> Result<Log> {
+    fn open(path: PathBuf, opts: crate::containers::LogOptions) -> Result<Log> {
         let file =
             OpenOptions::new().create(true).append(true).open(&path).map_err(EngineError::io("open log", &path))?;
         let size = file.metadata().map(|m| m.len()).unwrap_or(0);
-        Ok(Log { path, file, size, partial: [Vec::new(), Vec::new()] })
+        Ok(Log { path, file, size, partial: [Vec::new(), Vec::new()], opts })
     }
 
     fn write_line(&mut self, stream: &str, line: &[u8]) {
+        if self.opts.driver == "none" {
+            return;
+        }
         let entry = serde_json::json!({"log": String::from_utf8_lossy(line), "stream": stream, "time": now()});
         let mut text = entry.to_string();
         text.push('\n');
-        if self.size + text.len() as u64 > MAX_SIZE {
+        if self.size + text.len() as u64 > self.opts.max_size {
             self.rotate();
         }
         if self.file.write_all(text.as_bytes()).is_ok() {
@@ -75,7 +75,7 @@ impl Log {
     }
 
     fn rotate(&mut self) {
-        for i in (1..MAX_FILES).rev() {
+        for i in (1..self.opts.max_file).rev() {
             let from = if i == 1 { self.path.clone() } else { self.path.with_extension(format!("log.{}", i - 1)) };
             let _ = fs::rename(&from, self.path.with_extension(format!("log.{i}")));
         }
@@ -285,7 +285,7 @@ fn launch(
     } else {
         None
     };
-    let log = Log::open(Container::log_path(engine.root(), id))?;
+    let log = Log::open(Container::log_path(engine.root(), id), c.log.clone())?;
     // The start parsed images, specs and seccomp profiles: give that memory
     // back, the monitor idles for the container's whole life.
     wharf_runtime::sys::trim_heap();
@@ -567,7 +567,7 @@ mod tests {
     fn log_lines_and_rotation() {
         let tmp = tempfile::tempdir().unwrap();
         let path = tmp.path().join("c-json.log");
-        let mut log = Log::open(path.clone()).unwrap();
+        let mut log = Log::open(path.clone(), Default::default()).unwrap();
         log.append(STDOUT, b"hel");
         log.append(STDOUT, b"lo\nwor");
         log.append(STDERR, b"err\n");
@@ -577,7 +577,7 @@ mod tests {
         assert_eq!(lines[0]["log"], "hello\n");
         assert_eq!(lines[1]["stream"], "stderr");
         assert_eq!(lines[2]["log"], "wor");
-        log.size = MAX_SIZE;
+        log.size = log.opts.max_size;
         log.append(STDOUT, b"after rotation\n");
         assert!(path.with_extension("log.1").exists());
         assert!(fs::read_to_string(&path).unwrap().contains("after rotation"));

@@ -52,8 +52,17 @@ struct HostConfig {
     cpuset_mems: String,
     port_bindings: Option<BTreeMap<String, Option<Vec<PortBindingBody>>>>,
     publish_all_ports: bool,
+    log_config: Option<LogConfigBody>,
     extra_hosts: Option<Vec<String>>,
     dns: Option<Vec<String>>,
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(rename_all = "PascalCase", default)]
+struct LogConfigBody {
+    #[serde(rename = "Type")]
+    typ: String,
+    config: Option<BTreeMap<String, String>>,
 }
 
 #[derive(Debug, Default, Deserialize)]
@@ -517,6 +526,11 @@ async fn create(state: Arc<State>, req: Request<Incoming>, q: &Query) -> Reply {
     let healthcheck = body.healthcheck.clone();
     let stop_signal = Some(body.stop_signal.clone()).filter(|s| !s.is_empty());
     let stop_timeout = body.stop_timeout.filter(|t| *t >= 0).map(|t| t as u64);
+    let log = match &body.host_config.log_config {
+        Some(l) => wharf_engine::containers::LogOptions::from_docker(&l.typ, &l.config.clone().unwrap_or_default())
+            .map_err(ApiError::from)?,
+        None => Default::default(),
+    };
     let open_stdin = body.open_stdin;
     let labels = body.labels.clone().unwrap_or_default();
     let opts = to_options(body)?;
@@ -533,6 +547,7 @@ async fn create(state: Arc<State>, req: Request<Incoming>, q: &Query) -> Reply {
             healthcheck,
             stop_signal,
             stop_timeout,
+            log,
         })?)
     })
     .await?;
@@ -562,7 +577,7 @@ async fn inspect(state: Arc<State>, id: &str) -> Reply {
             "HostConfig": {"AutoRemove": c.auto_remove, "RestartPolicy": {"Name": if c.restart_policy.name.is_empty() { "no" } else { c.restart_policy.name.as_str() }, "MaximumRetryCount": c.restart_policy.maximum_retry_count}, "Memory": c.opts.memory.unwrap_or(0), "NanoCpus": c.opts.cpus.map(|x| (x * 1e9) as i64).unwrap_or(0),
                            "PidsLimit": c.opts.pids_limit, "Privileged": c.opts.privileged, "ReadonlyRootfs": c.opts.read_only,
                            "CapAdd": c.opts.cap_add, "CapDrop": c.opts.cap_drop, "Init": c.opts.init,
-                           "CpusetCpus": c.opts.cpuset_cpus.clone().unwrap_or_default(), "CpusetMems": c.opts.cpuset_mems.clone().unwrap_or_default(), "NetworkMode": network_mode(&c), "LogConfig": {"Type": "json-file", "Config": {}},
+                           "CpusetCpus": c.opts.cpuset_cpus.clone().unwrap_or_default(), "CpusetMems": c.opts.cpuset_mems.clone().unwrap_or_default(), "NetworkMode": network_mode(&c), "LogConfig": {"Type": c.log.driver, "Config": if c.log.driver == "none" { json!({}) } else { json!({"max-size": c.log.max_size.to_string(), "max-file": c.log.max_file.to_string()}) }},
                            "PortBindings": port_bindings(&c.opts.publish), "PublishAllPorts": c.opts.publish_all, "ExtraHosts": c.opts.extra_hosts, "Dns": c.opts.dns},
             "Config": {"Hostname": c.opts.hostname.clone().unwrap_or_else(|| c.id[..12].to_string()), "User": c.opts.user.clone().unwrap_or_default(),
                        "Tty": c.opts.tty, "OpenStdin": c.open_stdin, "Env": c.opts.env, "Cmd": c.opts.cmd, "Entrypoint": c.opts.entrypoint,
@@ -986,6 +1001,9 @@ async fn logs(state: Arc<State>, id: &str, q: &Query) -> Reply {
     let (want_out, want_err) = (q.flag("stdout"), q.flag("stderr"));
     if !want_out && !want_err {
         return Err(ApiError::bad_request("you must choose at least one stream"));
+    }
+    if c.log.driver == "none" {
+        return Err(ApiError::bad_request("configured logging driver does not support reading"));
     }
     let follow = q.flag("follow");
     let timestamps = q.flag("timestamps");

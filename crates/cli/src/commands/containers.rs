@@ -239,6 +239,12 @@ pub struct ContainerFlags {
     /// Start period for the container to initialize
     #[arg(long = "health-start-period")]
     pub health_start_period: Option<String>,
+    /// Logging driver: json-file (default) or none
+    #[arg(long = "log-driver")]
+    pub log_driver: Option<String>,
+    /// Log driver options (max-size=10m, max-file=3)
+    #[arg(long = "log-opt")]
+    pub log_opt: Vec<String>,
     /// Disable any container-specified HEALTHCHECK
     #[arg(long = "no-healthcheck")]
     pub no_healthcheck: bool,
@@ -330,6 +336,11 @@ pub fn create_body(f: &ContainerFlags, image: &str, command: &[String]) -> Resul
         endpoints.insert(network.clone(), json!({"Aliases": f.network_alias}));
     }
     let memory = f.memory.as_deref().map(super::run::parse_bytes).transpose()?.unwrap_or(0);
+    let mut log_opts = BTreeMap::new();
+    for o in &f.log_opt {
+        let (k, v) = o.split_once('=').ok_or_else(|| anyhow!("invalid log opt {o:?}: use key=value"))?;
+        log_opts.insert(k.to_string(), v.to_string());
+    }
     let mut body = json!({
         "Image": image, "Env": env, "Labels": labels, "Tty": f.tty, "OpenStdin": f.interactive, "StdinOnce": f.interactive,
         "AttachStdin": f.interactive, "AttachStdout": true, "AttachStderr": true,
@@ -341,6 +352,7 @@ pub fn create_body(f: &ContainerFlags, image: &str, command: &[String]) -> Resul
             "Memory": memory, "NanoCpus": f.cpus.map(|c| (c * 1e9) as i64).unwrap_or(0), "CpusetCpus": f.cpuset_cpus.clone().unwrap_or_default(),
             "PidsLimit": f.pids_limit, "ReadonlyRootfs": f.read_only, "Privileged": f.privileged,
             "CapAdd": f.cap_add, "CapDrop": f.cap_drop, "Ulimits": ulimits, "Init": f.init,
+            "LogConfig": {"Type": f.log_driver.clone().unwrap_or_default(), "Config": log_opts},
         },
         "NetworkingConfig": {"EndpointsConfig": endpoints},
     });
