@@ -222,6 +222,15 @@ fn docker_cli_scenario() {
         .ok(&["run", "--rm", "--tmpfs", "/scratch", "busybox:local", "grep", "scratch", "/proc/mounts"])
         .contains("tmpfs /scratch"));
     assert!(!d.docker(&["volume", "rm", "nosuch"]).status.success());
+    // Copy-up: an empty volume over an image directory starts with its content.
+    assert!(d.ok(&["run", "--rm", "-v", "etcvol:/etc", "busybox:local", "cat", "/etc/passwd"]).starts_with("root:"));
+    d.ok(&["run", "--rm", "-v", "etcvol:/etc", "busybox:local", "sh", "-c", "echo mine > /etc/passwd"]);
+    assert_eq!(
+        d.ok(&["run", "--rm", "-v", "etcvol:/etc", "busybox:local", "cat", "/etc/passwd"]),
+        "mine\n",
+        "not copied twice"
+    );
+    d.ok(&["volume", "rm", "etcvol"]);
     d.ok(&["run", "--name", "anon", "-v", "/anon", "busybox:local", "true"]);
     assert_eq!(d.ok(&["volume", "ls", "-q"]).lines().count(), 2);
     d.ok(&["rm", "-v", "anon"]);

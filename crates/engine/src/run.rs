@@ -148,6 +148,29 @@ impl Engine {
         Ok(mounts)
     }
 
+    /// Docker's copy-up: an empty volume mounted over a directory of the
+    /// image gets that directory's content (and its owner and mode) first.
+    fn copy_up_volumes(&self, rootfs: &Path, mounts: &[crate::volumes::MountRequest]) -> Result<()> {
+        use std::os::unix::fs::{MetadataExt, PermissionsExt};
+        for m in mounts.iter().filter(|m| m.typ == "volume") {
+            let data = self.volume(&m.source)?.mountpoint;
+            let empty = fs::read_dir(&data).map(|mut d| d.next().is_none()).unwrap_or(false);
+            let Ok(src) = wharf_runtime::mounts::secure_join(rootfs, Path::new(&m.target)) else { continue };
+            let Ok(meta) = fs::metadata(&src) else { continue };
+            if !empty || !meta.is_dir() {
+                continue;
+            }
+            let mut tar = Vec::new();
+            wharf_image::archive::export_dir(&src, &mut tar)?;
+            wharf_image::unpack::unpack_layer(&tar[..], &data)?;
+            std::os::unix::fs::chown(&data, Some(meta.uid()), Some(meta.gid()))
+                .map_err(EngineError::io("chown", &data))?;
+            fs::set_permissions(&data, fs::Permissions::from_mode(meta.mode() & 0o7777))
+                .map_err(EngineError::io("chmod", &data))?;
+        }
+        Ok(())
+    }
+
     /// OCI mounts for a container's requested mounts (volumes resolved to their data dirs).
     fn volume_mounts(&self, requests: &[crate::volumes::MountRequest]) -> Result<Vec<Mount>> {
         let mut out = Vec::new();
@@ -218,6 +241,7 @@ impl Engine {
                     .unwrap_or_else(|_| id[..12].to_string()),
                 (None, _) => id[..12].to_string(),
             };
+            self.copy_up_volumes(&rootfs, &opts.mounts)?;
             let mut mounts = self.etc_files(id, &dir, &hostname, opts)?;
             mounts.extend(self.volume_mounts(&opts.mounts)?);
             let mut spec = spec::build(
