@@ -184,12 +184,7 @@ impl Client {
         };
         let resp = Response { headers, body };
         if status >= 400 {
-            let data = resp.bytes().unwrap_or_default();
-            let msg = serde_json::from_slice::<Value>(&data)
-                .ok()
-                .and_then(|v| v["message"].as_str().map(str::to_string))
-                .unwrap_or_else(|| String::from_utf8_lossy(&data).trim().to_string());
-            bail!(ApiFailure { status, message: msg });
+            bail!(ApiFailure::from_body(status, &resp.bytes().unwrap_or_default()));
         }
         Ok(resp)
     }
@@ -226,11 +221,7 @@ impl Client {
         if status >= 400 {
             let mut rest = Vec::new();
             let _ = s.read_to_end(&mut rest);
-            let msg = serde_json::from_slice::<Value>(&rest)
-                .ok()
-                .and_then(|v| v["message"].as_str().map(str::to_string))
-                .unwrap_or_else(|| String::from_utf8_lossy(&rest).trim().to_string());
-            bail!(ApiFailure { status, message: msg });
+            bail!(ApiFailure::from_body(status, &rest));
         }
         Ok(s)
     }
@@ -241,6 +232,17 @@ impl Client {
 pub struct ApiFailure {
     pub status: u16,
     pub message: String,
+}
+
+impl ApiFailure {
+    /// The daemon's `{"message"}` (or the raw body).
+    fn from_body(status: u16, data: &[u8]) -> ApiFailure {
+        let message = serde_json::from_slice::<Value>(data)
+            .ok()
+            .and_then(|v| v["message"].as_str().map(str::to_string))
+            .unwrap_or_else(|| String::from_utf8_lossy(data).trim().to_string());
+        ApiFailure { status, message }
+    }
 }
 
 impl std::fmt::Display for ApiFailure {

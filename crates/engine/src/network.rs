@@ -399,18 +399,7 @@ impl Engine {
         }
         c.opts.networks.insert(n.name.clone(), aliases.to_vec());
         self.save(&c)?;
-        self.emit(&crate::events::Event::new(
-            "network",
-            "connect",
-            &n.id,
-            [
-                ("container".to_string(), c.id.clone()),
-                ("name".to_string(), n.name.clone()),
-                ("type".to_string(), n.driver.clone()),
-            ]
-            .into_iter()
-            .collect(),
-        ));
+        self.emit(&network_event("connect", &n, Some(&c.id)));
         Ok(())
     }
 
@@ -428,20 +417,19 @@ impl Engine {
         }
         c.opts.networks.remove(&n.name);
         self.save(&c)?;
-        self.emit(&crate::events::Event::new(
-            "network",
-            "disconnect",
-            &n.id,
-            [
-                ("container".to_string(), c.id.clone()),
-                ("name".to_string(), n.name.clone()),
-                ("type".to_string(), n.driver.clone()),
-            ]
-            .into_iter()
-            .collect(),
-        ));
+        self.emit(&network_event("disconnect", &n, Some(&c.id)));
         Ok(())
     }
+}
+
+/// A `network` event (Docker's attributes: name, type, and the container if any).
+pub fn network_event(action: &str, n: &wharf_network::Network, container: Option<&str>) -> crate::events::Event {
+    let mut attrs: BTreeMap<String, String> =
+        [("name".to_string(), n.name.clone()), ("type".to_string(), n.driver.clone())].into_iter().collect();
+    if let Some(c) = container {
+        attrs.insert("container".into(), c.to_string());
+    }
+    crate::events::Event::new("network", action, &n.id, attrs)
 }
 
 fn running(c: &Container) -> bool {

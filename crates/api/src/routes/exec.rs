@@ -93,6 +93,22 @@ fn update(state: &State, id: &str, f: impl FnOnce(&mut ExecEntry)) {
     }
 }
 
+/// `wharf runtime exec --process FILE [--pid-file P] ID`, as a child of the daemon.
+pub(crate) fn runtime_exec(
+    state: &State,
+    process: &std::path::Path,
+    pid_file: Option<&std::path::Path>,
+    container: &str,
+) -> tokio::process::Command {
+    let mut cmd = tokio::process::Command::new(&state.config.monitor_exe);
+    cmd.arg("runtime").arg("--root").arg(state.engine.root().join("runtime")).arg("exec").arg("--process").arg(process);
+    if let Some(p) = pid_file {
+        cmd.arg("--pid-file").arg(p);
+    }
+    cmd.arg(container);
+    cmd
+}
+
 /// The OCI process for an exec: the container's own process, with the exec's overrides.
 pub(crate) fn process_json(state: &State, e: &ExecEntry) -> Result<Vec<u8>, ApiError> {
     let dir = wharf_engine::Container::dir(state.engine.root(), &e.container);
@@ -140,14 +156,7 @@ pub async fn start(state: Arc<State>, req: Request<Incoming>, id: &str) -> Reply
     let process = process_json(&state, &e)?;
     let file = wharf_engine::Container::dir(state.engine.root(), &e.container).join(format!("exec-{id}.json"));
     std::fs::write(&file, process)?;
-    let mut cmd = tokio::process::Command::new(&state.config.monitor_exe);
-    cmd.arg("runtime")
-        .arg("--root")
-        .arg(state.engine.root().join("runtime"))
-        .arg("exec")
-        .arg("--process")
-        .arg(&file)
-        .arg(&e.container);
+    let mut cmd = runtime_exec(&state, &file, None, &e.container);
     cmd.stdin(if e.config.attach_stdin && !body.detach { Stdio::piped() } else { Stdio::null() });
     cmd.stdout(if body.detach { Stdio::null() } else { Stdio::piped() });
     cmd.stderr(if body.detach { Stdio::null() } else { Stdio::piped() });

@@ -11,7 +11,7 @@ use wharf_engine::health::{self, Health, Healthcheck, Probe};
 use wharf_engine::{Container, Status};
 
 use super::blocking;
-use super::exec::{process_json, ExecEntry};
+use super::exec::{process_json, runtime_exec, ExecEntry};
 use crate::State;
 
 fn now() -> String {
@@ -72,20 +72,8 @@ async fn probe(state: &Arc<State>, c: &Container, hc: &Healthcheck) -> Probe {
     if let Err(e) = std::fs::write(&file, process) {
         return failed(e.to_string());
     }
-    let mut cmd = tokio::process::Command::new(&state.config.monitor_exe);
-    cmd.arg("runtime")
-        .arg("--root")
-        .arg(state.engine.root().join("runtime"))
-        .arg("exec")
-        .arg("--process")
-        .arg(&file)
-        .arg("--pid-file")
-        .arg(&pid_file)
-        .arg(&c.id)
-        .stdin(Stdio::null())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .kill_on_drop(true);
+    let mut cmd = runtime_exec(state, &file, Some(&pid_file), &c.id);
+    cmd.stdin(Stdio::null()).stdout(Stdio::piped()).stderr(Stdio::piped()).kill_on_drop(true);
     let result = match cmd.spawn() {
         Err(e) => failed(format!("health check: {e}")),
         Ok(mut child) => {

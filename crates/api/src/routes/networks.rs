@@ -140,14 +140,7 @@ pub async fn dispatch(state: Arc<State>, req: Request<Incoming>, method: &Method
             };
             let n = blocking(move || {
                 let n = st.engine.networks()?.create(req)?;
-                st.engine.emit(&wharf_engine::events::Event::new(
-                    "network",
-                    "create",
-                    &n.id,
-                    [("name".to_string(), n.name.clone()), ("type".to_string(), n.driver.clone())]
-                        .into_iter()
-                        .collect(),
-                ));
+                st.engine.emit(&wharf_engine::network::network_event("create", &n, None));
                 Ok(n)
             })
             .await?;
@@ -181,14 +174,7 @@ pub async fn dispatch(state: Arc<State>, req: Request<Incoming>, method: &Method
             let key = key.to_string();
             blocking(move || {
                 let n = st.engine.networks()?.remove(&key)?;
-                st.engine.emit(&wharf_engine::events::Event::new(
-                    "network",
-                    "destroy",
-                    &n.id,
-                    [("name".to_string(), n.name.clone()), ("type".to_string(), n.driver.clone())]
-                        .into_iter()
-                        .collect(),
-                ));
+                st.engine.emit(&wharf_engine::network::network_event("destroy", &n, None));
                 Ok(())
             })
             .await?;
