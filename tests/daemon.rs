@@ -968,3 +968,90 @@ fn wharf_cli_scenario() {
     }
     assert!(d.w(&["completion", "bash"]).contains("wharf"));
 }
+
+/// Dockerfile builds through the API: the docker CLI's classic builder and
+/// `wharf build` (multi-stage, ARG/ENV substitution, COPY --from/--chown,
+/// WORKDIR, USER, ENTRYPOINT/CMD, .dockerignore, failing steps).
+#[test]
+fn dockerfile_builds() {
+    let d = Daemon::start();
+    d.import_busybox();
+    let ctx = d.dir.path().join("ctx");
+    std::fs::create_dir_all(ctx.join("sub")).unwrap();
+    std::fs::write(ctx.join("hello.txt"), "hello-file\n").unwrap();
+    std::fs::write(ctx.join("sub/d.txt"), "deep\n").unwrap();
+    std::fs::write(ctx.join("secret.key"), "nope\n").unwrap();
+    std::fs::write(ctx.join(".dockerignore"), "*.key\n").unwrap();
+    std::fs::write(
+        ctx.join("Dockerfile"),
+        r#"ARG BASE=busybox:local
+FROM ${BASE} AS first
+ARG GREETING=hi
+ENV APP=/app
+WORKDIR $APP
+COPY hello.txt .
+COPY sub ./sub/
+RUN echo "$GREETING from build" > built.txt && cat hello.txt && ls /app
+LABEL stage=first
+
+FROM busybox:local
+COPY --from=first /app /srv
+RUN echo "bob:x:1000:1000::/home/bob:/bin/sh" >> /etc/passwd && mkdir -p /home/bob
+COPY --chown=1000:1000 hello.txt /home/bob/
+USER bob
+ENTRYPOINT ["cat"]
+CMD ["/srv/built.txt"]
+"#,
+    )
+    .unwrap();
+    let bin = if Path::new("/usr/local/bin/docker").exists() { "/usr/local/bin/docker" } else { "docker" };
+    let out = Command::new(bin)
+        .env("DOCKER_HOST", format!("unix://{}", d.sock().display()))
+        .env("DOCKER_CONFIG", d.dir.path().join("docker-config"))
+        .env("DOCKER_BUILDKIT", "0")
+        .args(["build", "-t", "built:1", "--build-arg", "GREETING=hey"])
+        .arg(&ctx)
+        .output()
+        .unwrap();
+    let text = String::from_utf8_lossy(&out.stdout);
+    assert!(out.status.success(), "{text}{}", String::from_utf8_lossy(&out.stderr));
+    assert!(
+        text.contains("Step 8/16 : RUN") && text.contains("hello-file") && text.contains("Successfully tagged built:1"),
+        "{text}"
+    );
+    assert!(!text.contains("secret.key"), ".dockerignore applies: {text}");
+    assert_eq!(d.ok(&["run", "--rm", "built:1"]), "hey from build\n");
+    let probe = d.ok(&[
+        "run",
+        "--rm",
+        "--entrypoint",
+        "sh",
+        "built:1",
+        "-c",
+        "id -u; stat -c %u /home/bob/hello.txt; cat /srv/sub/d.txt; ls /srv",
+    ]);
+    assert_eq!(probe, "1000\n1000\ndeep\nbuilt.txt\nhello.txt\nsub\n");
+    // The same with wharf's CLI, a target stage, and a label.
+    d.w(&["build", "-q", "-t", "first:1", "--target", "first", "--label", "via=wharf", ctx.to_str().unwrap()]);
+    assert_eq!(d.w(&["run", "--rm", "first:1", "cat", "built.txt"]), "hi from build\n");
+    assert_eq!(
+        d.w(&["inspect", "-f", "{{.Config.Labels.via}} {{.Config.WorkingDir}}", "first:1"]).trim(),
+        "wharf /app"
+    );
+    // Failures: a failing RUN, a missing source, an unknown instruction.
+    for (df, needle) in [
+        ("FROM busybox:local\nRUN exit 3\n", "returned a non-zero code: 3"),
+        ("FROM busybox:local\nCOPY nosuch /x\n", "nosuch"),
+        ("FROM busybox:local\nFROBNICATE x\n", "unknown instruction"),
+    ] {
+        std::fs::write(ctx.join("Dockerfile.bad"), df).unwrap();
+        let out = d.wharf(&["build", "-f", "Dockerfile.bad", ctx.to_str().unwrap()]);
+        assert!(!out.status.success(), "{df}");
+        assert!(
+            String::from_utf8_lossy(&out.stderr).contains(needle),
+            "{df}: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+    }
+    assert!(d.w(&["ps", "-aq"]).trim().is_empty(), "build containers are removed");
+}

@@ -169,3 +169,23 @@ fn init_reaps_orphans_and_runs_the_command_as_pid_2() {
     assert!(err.contains("cpuset-cpus"), "{err}");
     d.assert_clean();
 }
+
+/// `wharf build` without a daemon: the builder runs in the CLI process.
+#[test]
+fn builds_without_a_daemon() {
+    let d = Data::new();
+    let ctx = d.dir.path().join("ctx");
+    std::fs::create_dir_all(&ctx).unwrap();
+    std::fs::write(ctx.join("f.txt"), "in-image\n").unwrap();
+    std::fs::write(
+        ctx.join("Dockerfile"),
+        "FROM busybox:local\nCOPY f.txt /f.txt\nRUN cat /f.txt > /g.txt\nCMD [\"cat\", \"/g.txt\"]\n",
+    )
+    .unwrap();
+    let out = d.wharf(&["build", "-t", "local-built:1", ctx.to_str().unwrap()]);
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    assert!(String::from_utf8_lossy(&out.stdout).contains("Successfully tagged local-built:1"));
+    let (code, out, err) = d.run(&["local-built:1"]);
+    assert_eq!((code, out.as_str()), (0, "in-image\n"), "{err}");
+    d.assert_clean();
+}

@@ -146,6 +146,8 @@ enum Command {
         #[arg(short, long)]
         format: Option<String>,
     },
+    /// Build an image from a Dockerfile
+    Build(ctr::BuildArgs),
     /// Generate shell completions (bash, zsh, fish, elvish, powershell)
     Completion { shell: clap_complete::Shell },
     /// Serve the Docker Engine API
@@ -363,6 +365,10 @@ fn run(cli: Cli) -> anyhow::Result<i32> {
         Command::Volume { verb } => ctr::volume(&d()?, verb)?,
         Command::Version { format } => ctr::version(&d()?, format.as_deref())?,
         Command::Info { format } => ctr::info(&d()?, format.as_deref())?,
+        Command::Build(a) => match remote()? {
+            Some(c) => ctr::build(&c, a)?,
+            None => ctr::build_local(&wharf_engine::Engine::open(&cli.data_root())?, a)?,
+        },
         Command::Completion { shell } => {
             clap_complete::generate(*shell, &mut Cli::command(), "wharf", &mut std::io::stdout());
         }

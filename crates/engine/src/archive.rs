@@ -197,6 +197,18 @@ impl Engine {
         })
     }
 
+    /// A builder's COPY/ADD: unpacks `tar` into directory `dest` of the
+    /// container's root filesystem, creating it (and its parents) if missing.
+    pub fn add_files(&self, key: &str, dest: &str, tar: impl Read) -> Result<()> {
+        let c = self.get(key)?;
+        self.with_rootfs(&c, |root| {
+            let host = self.host_path(&c, root, dest)?;
+            fs::create_dir_all(&host).map_err(EngineError::io("create", &host))?;
+            wharf_image::unpack::unpack_layer(tar, &host)?;
+            Ok(())
+        })
+    }
+
     /// `commit`: the container's changes as a new image whose config is the
     /// container's (Cmd, Entrypoint, Env, WorkingDir, User, Labels…) with
     /// `changes` applied.

@@ -529,6 +529,38 @@ impl Images {
         Ok(img)
     }
 
+    /// A new image with `base`'s layers and `run` as its runtime config (a
+    /// builder's metadata-only steps), left untagged.
+    pub fn with_config(&self, base: &Image, run: RunConfig, created_by: &str) -> Result<Image> {
+        let created = now();
+        let mut config = base.config.clone();
+        config.created = Some(created.clone());
+        config.config = Some(run);
+        config.history.push(History {
+            created: Some(created),
+            created_by: Some(created_by.to_string()),
+            comment: None,
+            empty_layer: Some(true),
+        });
+        let manifest = Manifest {
+            schema_version: 2,
+            media_type: Some(media::OCI_MANIFEST.into()),
+            config: self.put_json(media::OCI_CONFIG, &config)?,
+            layers: base.manifest.layers.clone(),
+            annotations: None,
+        };
+        let target = self.put_json(media::OCI_MANIFEST, &manifest)?;
+        let img = self.image(&target)?;
+        self.db.put(ImageRecord { name: dangling_name(&target.digest), target, updated: now() })?;
+        Ok(img)
+    }
+
+    /// Gives an image one more name (a builder's `-t`).
+    pub fn name_image(&self, img: &Image, name: &str) -> Result<()> {
+        let r: Reference = name.parse()?;
+        self.set_name(&r, img.target.clone())
+    }
+
     /// Remembers that `img`'s blobs exist in repository `r` (for cross-repository mounts on push).
     pub fn record_source(&self, img: &Image, r: &Reference) -> Result<()> {
         let path = self.root.join("metadata").join("sources.json");

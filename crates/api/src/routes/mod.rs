@@ -1,6 +1,7 @@
 //! The router: one function from (method, path) to a handler; one file per
 //! API resource.
 
+mod build;
 mod containers;
 mod exec;
 mod health;
@@ -103,6 +104,7 @@ async fn dispatch(state: Arc<State>, req: Request<Incoming>, method: &Method, pa
         (&Method::GET, ["events"]) => system::events(state, q).await,
         (&Method::POST, ["auth"]) => images::auth(state, req).await,
         (&Method::POST, ["commit"]) => containers::commit(state, q).await,
+        (&Method::POST, ["build"]) => build::build(state, req, q).await,
         (_, ["images", ..]) => images::dispatch(state, req, method, path, q).await,
         (&Method::POST, ["containers", id, "exec"]) => exec::create(state, req, id).await,
         (&Method::POST, ["exec", id, "start"]) => exec::start(state, req, id).await,

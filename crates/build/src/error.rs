@@ -1,0 +1,16 @@
+/// Everything a build can fail with.
+#[derive(Debug, thiserror::Error)]
+pub enum BuildError {
+    #[error("Dockerfile line {line}: {reason}")]
+    Dockerfile { line: usize, reason: String },
+    #[error("{0}")]
+    Context(String),
+    #[error("{0}")]
+    Step(String),
+    #[error(transparent)]
+    Engine(#[from] wharf_engine::EngineError),
+    #[error(transparent)]
+    Image(#[from] wharf_image::ImageError),
+}
+
+pub type Result<T, E = BuildError> = std::result::Result<T, E>;

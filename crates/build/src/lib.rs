@@ -1,0 +1,715 @@
+//! Wharf's image builder (the classic Docker builder's model): a Dockerfile
+//! is executed step by step on the engine. Metadata instructions change the
+//! image config; `RUN` runs a container from the current image and commits
+//! its writable layer; `COPY`/`ADD` unpack files from the build context (or
+//! an earlier stage) into a container's layer and commit it. Multi-stage
+//! builds (`FROM … AS name`, `COPY --from`), `ARG`/build args, and variable
+//! substitution are supported.
+//!
+//! **Architecture invariant:** the builder only uses the engine's and the
+//! image store's public API; it knows nothing of HTTP.
+
+pub mod dockerfile;
+pub mod error;
+
+use std::collections::BTreeMap;
+use std::io::Read;
+use std::path::{Component, Path, PathBuf};
+
+use wharf_engine::{CreateRequest, Engine, RunOptions};
+use wharf_image::manifest::RunConfig;
+use wharf_image::{Image, Images};
+
+pub use error::{BuildError, Result};
+
+use dockerfile::{pairs, substitute, Instruction};
+
+/// What `docker build` asks for.
+#[derive(Debug, Clone, Default)]
+pub struct BuildRequest {
+    /// The extracted build context.
+    pub context: PathBuf,
+    /// The Dockerfile's path inside the context.
+    pub dockerfile: String,
+    pub tags: Vec<String>,
+    pub build_args: BTreeMap<String, String>,
+    pub labels: BTreeMap<String, String>,
+    /// Stop after this stage.
+    pub target: Option<String>,
+    /// The `wharf` binary (RUN steps run under a monitor).
+    pub monitor_exe: PathBuf,
+}
+
+struct Stage {
+    name: Option<String>,
+    image: Image,
+    config: RunConfig,
+    /// ARG and ENV values for substitution (ENV wins).
+    vars: BTreeMap<String, String>,
+    /// The metadata differs from `image`'s (a config-only image is due).
+    dirty: Vec<String>,
+    /// Names declared with ARG in this stage (RUN sees them as environment).
+    args: Vec<String>,
+    shell: Vec<String>,
+}
+
+fn short(img: &Image) -> String {
+    img.id().hex()[..12].to_string()
+}
+
+/// `/a/b` + relative → absolute container path.
+fn join_container(cwd: &str, p: &str) -> String {
+    if p.starts_with('/') {
+        p.to_string()
+    } else {
+        let base = if cwd.is_empty() { "/" } else { cwd };
+        format!("{}/{p}", base.trim_end_matches('/'))
+    }
+}
+
+/// A context path that stays inside the context (no `..` escapes).
+fn in_context(context: &Path, p: &str) -> Result<PathBuf> {
+    let mut out = context.to_path_buf();
+    for c in Path::new(p).components() {
+        match c {
+            Component::Normal(n) => out.push(n),
+            Component::ParentDir => {
+                if out == context {
+                    return Err(BuildError::Context(format!("{p}: outside the build context")));
+                }
+                out.pop();
+            }
+            _ => {}
+        }
+    }
+    Ok(out)
+}
+
+/// Shell-style match with `*` and `?` (no path separators crossed).
+fn glob_match(pattern: &str, name: &str) -> bool {
+    fn go(p: &[char], n: &[char]) -> bool {
+        match (p.first(), n.first()) {
+            (None, None) => true,
+            (Some('*'), _) => go(&p[1..], n) || (!n.is_empty() && go(p, &n[1..])),
+            (Some('?'), Some(_)) => go(&p[1..], &n[1..]),
+            (Some(a), Some(b)) if a == b => go(&p[1..], &n[1..]),
+            _ => false,
+        }
+    }
+    go(&pattern.chars().collect::<Vec<_>>(), &name.chars().collect::<Vec<_>>())
+}
+
+/// Expands a source with wildcards in its last component.
+fn expand_sources(context: &Path, src: &str) -> Result<Vec<PathBuf>> {
+    let path = in_context(context, src)?;
+    let name = path.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_default();
+    if !name.contains(['*', '?']) {
+        if !path.exists() && std::fs::symlink_metadata(&path).is_err() {
+            return Err(BuildError::Context(format!("COPY failed: file not found in build context: {src}")));
+        }
+        return Ok(vec![path]);
+    }
+    let dir = path.parent().unwrap_or(context);
+    let mut out: Vec<PathBuf> = std::fs::read_dir(dir)
+        .map_err(|e| BuildError::Context(format!("{src}: {e}")))?
+        .flatten()
+        .filter(|e| glob_match(&name, &e.file_name().to_string_lossy()))
+        .map(|e| e.path())
+        .collect();
+    out.sort();
+    if out.is_empty() {
+        return Err(BuildError::Context(format!("COPY failed: no source files were specified ({src})")));
+    }
+    Ok(out)
+}
+
+/// Appends `path` (file, link or tree) to `b` as `name`, owned by `owner`.
+fn append_owned<W: std::io::Write>(b: &mut tar::Builder<W>, path: &Path, name: &Path, owner: (u64, u64)) -> Result<()> {
+    use std::os::unix::fs::MetadataExt;
+    let md = std::fs::symlink_metadata(path).map_err(|e| BuildError::Context(format!("{}: {e}", path.display())))?;
+    let mut h = tar::Header::new_gnu();
+    h.set_metadata_in_mode(&md, tar::HeaderMode::Complete);
+    h.set_uid(owner.0);
+    h.set_gid(owner.1);
+    h.set_mode(md.mode() & 0o7777);
+    let io = |e: std::io::Error| BuildError::Context(format!("{}: {e}", path.display()));
+    if md.is_dir() {
+        h.set_entry_type(tar::EntryType::Directory);
+        h.set_size(0);
+        if !name.as_os_str().is_empty() {
+            b.append_data(&mut h, name, std::io::empty()).map_err(io)?;
+        }
+        let mut entries: Vec<_> = std::fs::read_dir(path).map_err(io)?.flatten().map(|e| e.file_name()).collect();
+        entries.sort();
+        for e in entries {
+            append_owned(b, &path.join(&e), &name.join(&e), owner)?;
+        }
+    } else if md.file_type().is_symlink() {
+        h.set_entry_type(tar::EntryType::Symlink);
+        h.set_size(0);
+        let target = std::fs::read_link(path).map_err(io)?;
+        b.append_link(&mut h, name, target).map_err(io)?;
+    } else {
+        h.set_entry_type(tar::EntryType::Regular);
+        h.set_size(md.len());
+        b.append_data(&mut h, name, std::fs::File::open(path).map_err(io)?).map_err(io)?;
+    }
+    Ok(())
+}
+
+pub struct Builder<'a> {
+    engine: &'a Engine,
+    req: &'a BuildRequest,
+    out: &'a mut dyn FnMut(&str),
+}
+
+/// Runs a build; returns the final image (tagged as asked).
+pub fn build(engine: &Engine, req: &BuildRequest, out: &mut dyn FnMut(&str)) -> Result<Image> {
+    Builder { engine, req, out }.run()
+}
+
+impl Builder<'_> {
+    fn say(&mut self, s: &str) {
+        (self.out)(s);
+    }
+
+    fn images(&self) -> &Images {
+        &self.engine.images
+    }
+
+    fn run(&mut self) -> Result<Image> {
+        let path = in_context(&self.req.context, &self.req.dockerfile)?;
+        let text = std::fs::read_to_string(&path)
+            .map_err(|_| BuildError::Context(format!("Cannot locate specified Dockerfile: {}", self.req.dockerfile)))?;
+        let instructions = dockerfile::parse(&text)?;
+        let total = instructions.len();
+        let mut global: BTreeMap<String, String> = BTreeMap::new();
+        let mut stages: Vec<Stage> = Vec::new();
+        for (n, ins) in instructions.iter().enumerate() {
+            self.say(&format!("Step {}/{total} : {}\n", n + 1, ins.original()));
+            if ins.keyword == "FROM" {
+                if let Some(t) = &self.req.target {
+                    if stages.last().and_then(|s| s.name.as_deref()) == Some(t.as_str()) {
+                        break;
+                    }
+                }
+                let stage = self.from(ins, &global, &stages)?;
+                self.say(&format!(" ---> {}\n", short(&stage.image)));
+                stages.push(stage);
+                continue;
+            }
+            let Some(stage) = stages.pop() else {
+                // ARG before the first FROM: a global for FROM lines.
+                for (k, v) in pairs(&ins.rest, false) {
+                    let v = self.req.build_args.get(&k).cloned().unwrap_or(v);
+                    global.insert(k, v);
+                }
+                continue;
+            };
+            let stage = self.step(ins, stage, &stages)?;
+            stages.push(stage);
+        }
+        let mut last = stages.pop().ok_or_else(|| BuildError::Dockerfile { line: 0, reason: "no stage".into() })?;
+        if !self.req.labels.is_empty() {
+            last.config.labels.get_or_insert_with(Default::default).extend(self.req.labels.clone());
+            last.dirty.push("LABEL".into());
+        }
+        let img = self.materialize(&mut last)?;
+        self.say(&format!("Successfully built {}\n", short(&img)));
+        for t in &self.req.tags {
+            self.images().name_image(&img, t)?;
+            self.say(&format!("Successfully tagged {t}\n"));
+        }
+        Ok(img)
+    }
+
+    fn from(&mut self, ins: &Instruction, global: &BTreeMap<String, String>, stages: &[Stage]) -> Result<Stage> {
+        let text = substitute(&ins.rest, global);
+        let words: Vec<&str> = text.split_whitespace().collect();
+        let (image_ref, name) = match words.as_slice() {
+            [i] => (*i, None),
+            [i, as_, n] if as_.eq_ignore_ascii_case("as") => (*i, Some(n.to_string())),
+            _ => {
+                return Err(BuildError::Dockerfile {
+                    line: ins.line,
+                    reason: format!("FROM requires one image (and AS name): {text}"),
+                })
+            }
+        };
+        let image = if let Some(prev) = stages.iter().find(|s| s.name.as_deref() == Some(image_ref)) {
+            prev.image.clone()
+        } else if image_ref == "scratch" {
+            let mut empty = Vec::new();
+            tar::Builder::new(&mut empty).finish().map_err(|e| BuildError::Context(e.to_string()))?;
+            self.images().import(&mut &empty[..], None, Some(RunConfig::default()), Some("scratch"))?
+        } else {
+            match self.images().resolve(image_ref) {
+                Ok((_, img)) => img,
+                Err(_) => {
+                    self.say(&format!("Pulling {image_ref}\n"));
+                    let r: wharf_image::Reference = image_ref.parse()?;
+                    let client = wharf_image::registry::Client::new(
+                        wharf_image::registry::auth::CredentialStore::default_location(),
+                        Default::default(),
+                    );
+                    client.pull(
+                        self.images(),
+                        &r,
+                        &wharf_image::manifest::Platform::host(),
+                        &wharf_image::registry::Quiet,
+                    )?
+                }
+            }
+        };
+        let config = Images::run_config(&image);
+        let mut vars = global.clone();
+        for kv in config.env.iter().flatten() {
+            if let Some((k, v)) = kv.split_once('=') {
+                vars.insert(k.to_string(), v.to_string());
+            }
+        }
+        Ok(Stage {
+            name,
+            image,
+            config,
+            vars,
+            dirty: Vec::new(),
+            args: Vec::new(),
+            shell: vec!["/bin/sh".into(), "-c".into()],
+        })
+    }
+
+    /// The stage's current image with its config applied (a config-only image if needed).
+    fn materialize(&mut self, s: &mut Stage) -> Result<Image> {
+        if !s.dirty.is_empty() {
+            let by = s.dirty.join("; ");
+            s.image = self.images().with_config(&s.image, s.config.clone(), &by)?;
+            s.dirty.clear();
+        }
+        Ok(s.image.clone())
+    }
+
+    fn command(&self, ins: &Instruction, s: &Stage) -> Vec<String> {
+        match ins.json_args() {
+            Some(args) => args,
+            None => {
+                let mut c = s.shell.clone();
+                c.push(ins.rest.clone());
+                c
+            }
+        }
+    }
+
+    fn step(&mut self, ins: &Instruction, mut s: Stage, stages: &[Stage]) -> Result<Stage> {
+        let sub = |t: &str, s: &Stage| substitute(t, &s.vars);
+        let bad = |reason: String| BuildError::Dockerfile { line: ins.line, reason };
+        match ins.keyword.as_str() {
+            "RUN" => {
+                let cmd = self.command(ins, &s);
+                self.layer_step(&mut s, &ins.original(), Some(cmd), None)?;
+            }
+            "COPY" | "ADD" => {
+                let text = sub(&ins.rest, &s);
+                let mut parts: Vec<String> = match ins.json_args() {
+                    Some(a) => a.into_iter().map(|x| sub(&x, &s)).collect(),
+                    None => text.split_whitespace().map(str::to_string).collect(),
+                };
+                if parts.len() < 2 {
+                    return Err(bad(format!("{} requires at least two arguments", ins.keyword)));
+                }
+                let dest_raw = parts.pop().unwrap_or_default();
+                let dest = join_container(s.config.working_dir.as_deref().unwrap_or("/"), &dest_raw);
+                let owner = match ins.flags.get("chown") {
+                    Some(spec) => self.owner(&s, spec)?,
+                    None => (0, 0),
+                };
+                // A directory destination: a trailing slash, `.`, or an existing directory.
+                let syntactic_dir = dest_raw.ends_with('/') || dest_raw == "." || dest_raw.ends_with("/.");
+                let dest_is_dir = syntactic_dir || {
+                    let img = self.materialize(&mut s)?;
+                    self.is_dir_in(&img, &dest)?
+                };
+                let files = self.collect(ins, &parts, &dest, dest_is_dir, owner, stages)?;
+                self.layer_step(&mut s, &ins.original(), None, Some(files))?;
+            }
+            "ENV" => {
+                for (k, v) in pairs(&ins.rest, true) {
+                    let v = sub(&v, &s);
+                    let env = s.config.env.get_or_insert_with(Vec::new);
+                    env.retain(|e| e.split('=').next() != Some(k.as_str()));
+                    env.push(format!("{k}={v}"));
+                    s.vars.insert(k, v);
+                }
+                s.dirty.push(ins.original());
+            }
+            "ARG" => {
+                for (k, v) in pairs(&ins.rest, false) {
+                    let v = self.req.build_args.get(&k).cloned().unwrap_or(v);
+                    s.vars.entry(k.clone()).or_insert(v);
+                    s.args.push(k);
+                }
+            }
+            "LABEL" => {
+                for (k, v) in pairs(&ins.rest, true) {
+                    let v = sub(&v, &s);
+                    s.config.labels.get_or_insert_with(Default::default).insert(k, v);
+                }
+                s.dirty.push(ins.original());
+            }
+            "MAINTAINER" => {
+                s.config.labels.get_or_insert_with(Default::default).insert("maintainer".into(), ins.rest.clone());
+                s.dirty.push(ins.original());
+            }
+            "CMD" => {
+                s.config.cmd = Some(self.command(ins, &s));
+                s.dirty.push(ins.original());
+            }
+            "ENTRYPOINT" => {
+                s.config.entrypoint = Some(self.command(ins, &s));
+                // As Docker: a new ENTRYPOINT drops the base image's CMD.
+                s.config.cmd = None;
+                s.dirty.push(ins.original());
+            }
+            "WORKDIR" => {
+                let w = join_container(s.config.working_dir.as_deref().unwrap_or("/"), &sub(&ins.rest, &s));
+                s.config.working_dir = Some(w);
+                s.dirty.push(ins.original());
+            }
+            "USER" => {
+                s.config.user = Some(sub(&ins.rest, &s));
+                s.dirty.push(ins.original());
+            }
+            "EXPOSE" | "VOLUME" | "STOPSIGNAL" => {
+                s.config.apply_changes(&[format!("{} {}", ins.keyword, sub(&ins.rest, &s))])?;
+                s.dirty.push(ins.original());
+            }
+            "HEALTHCHECK" => {
+                s.config.healthcheck = Some(self.healthcheck(ins)?);
+                s.dirty.push(ins.original());
+            }
+            "SHELL" => {
+                s.shell = ins
+                    .json_args()
+                    .filter(|a| !a.is_empty())
+                    .ok_or_else(|| bad("SHELL requires a JSON array".into()))?;
+            }
+            "ONBUILD" => return Err(bad("ONBUILD is not supported".into())),
+            other => return Err(bad(format!("unexpected {other}"))),
+        }
+        Ok(s)
+    }
+
+    fn healthcheck(&self, ins: &Instruction) -> Result<serde_json::Value> {
+        let bad = |reason: String| BuildError::Dockerfile { line: ins.line, reason };
+        let mut rest = ins.rest.trim();
+        let mut opts = serde_json::Map::new();
+        while let Some(flag) = rest.strip_prefix("--") {
+            let (word, after) = flag.split_once(char::is_whitespace).unwrap_or((flag, ""));
+            let (k, v) = word.split_once('=').ok_or_else(|| bad(format!("bad HEALTHCHECK flag --{word}")))?;
+            let key = match k {
+                "interval" => "Interval",
+                "timeout" => "Timeout",
+                "start-period" => "StartPeriod",
+                "retries" => "Retries",
+                other => return Err(bad(format!("unknown HEALTHCHECK flag --{other}"))),
+            };
+            let value = if key == "Retries" {
+                serde_json::json!(v.parse::<i64>().map_err(|_| bad(format!("bad retries {v}")))?)
+            } else {
+                serde_json::json!(parse_duration_nanos(v).ok_or_else(|| bad(format!("bad duration {v}")))?)
+            };
+            opts.insert(key.into(), value);
+            rest = after.trim_start();
+        }
+        let (kw, cmd) = rest.split_once(char::is_whitespace).unwrap_or((rest, ""));
+        let test = match kw.to_ascii_uppercase().as_str() {
+            "NONE" => serde_json::json!(["NONE"]),
+            "CMD" => match serde_json::from_str::<Vec<String>>(cmd.trim()) {
+                Ok(args) => {
+                    let mut t = vec!["CMD".to_string()];
+                    t.extend(args);
+                    serde_json::json!(t)
+                }
+                Err(_) => serde_json::json!(["CMD-SHELL", cmd.trim()]),
+            },
+            _ => return Err(bad("HEALTHCHECK needs CMD or NONE".into())),
+        };
+        opts.insert("Test".into(), test);
+        Ok(serde_json::Value::Object(opts))
+    }
+
+    /// `--chown=user[:group]`: numbers, or names from the image's passwd/group.
+    fn owner(&self, s: &Stage, spec: &str) -> Result<(u64, u64)> {
+        let (u, g) = spec.split_once(':').unwrap_or((spec, spec));
+        let num = |x: &str| x.parse::<u64>().ok();
+        if let (Some(u), Some(g)) = (num(u), num(g)) {
+            return Ok((u, g));
+        }
+        // Names: look them up in the stage's root filesystem.
+        let files = self.extract(&s.image, &["/etc/passwd".into(), "/etc/group".into()]).unwrap_or_default();
+        let lookup = |text: &str, name: &str| -> Option<u64> {
+            text.lines().find(|l| l.split(':').next() == Some(name)).and_then(|l| l.split(':').nth(2)).and_then(num)
+        };
+        let text_of = |n: &str| {
+            files.iter().find(|(p, _)| p == n).map(|(_, t)| String::from_utf8_lossy(t).into_owned()).unwrap_or_default()
+        };
+        let uid = num(u)
+            .or_else(|| lookup(&text_of("passwd"), u))
+            .ok_or_else(|| BuildError::Context(format!("unable to find user {u}")))?;
+        let gid = if spec.contains(':') {
+            num(g)
+                .or_else(|| lookup(&text_of("group"), g))
+                .ok_or_else(|| BuildError::Context(format!("unable to find group {g}")))?
+        } else {
+            uid
+        };
+        Ok((uid, gid))
+    }
+
+    /// Small files out of an image (name, content), through a throwaway container.
+    fn extract(&self, img: &Image, paths: &[String]) -> Result<Vec<(String, Vec<u8>)>> {
+        let c = self.scratch_container(img)?;
+        let mut out = Vec::new();
+        for p in paths {
+            let mut tar = Vec::new();
+            if self.engine.copy_out(&c, p, &mut tar).is_ok() {
+                let mut a = tar::Archive::new(&tar[..]);
+                if let Some(Ok(mut e)) = a.entries().map_err(|e| BuildError::Context(e.to_string()))?.next() {
+                    let mut data = Vec::new();
+                    let _ = e.read_to_end(&mut data);
+                    out.push((
+                        Path::new(p).file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_default(),
+                        data,
+                    ));
+                }
+            }
+        }
+        let _ = self.engine.remove(&c, true, false);
+        Ok(out)
+    }
+
+    /// Whether `path` is a directory in `img`.
+    fn is_dir_in(&self, img: &Image, path: &str) -> Result<bool> {
+        let c = self.scratch_container(img)?;
+        let stat = self.engine.stat_path(&c, path);
+        let _ = self.engine.remove(&c, true, false);
+        Ok(stat.is_ok_and(|s| s.mode & (1 << 31) != 0))
+    }
+
+    fn scratch_container(&self, img: &Image) -> Result<String> {
+        let opts = RunOptions {
+            image: img.id().to_string(),
+            cmd: vec!["true".into()],
+            entrypoint: Some(Vec::new()),
+            network: "none".into(),
+            ..Default::default()
+        };
+        Ok(self.engine.create(CreateRequest { opts, ..Default::default() })?.id)
+    }
+
+    /// The tar (and the directory to unpack it in) for COPY/ADD sources.
+    fn collect(
+        &self,
+        ins: &Instruction,
+        sources: &[String],
+        dest: &str,
+        dest_is_dir: bool,
+        owner: (u64, u64),
+        stages: &[Stage],
+    ) -> Result<(String, Vec<u8>)> {
+        let mut data = Vec::new();
+        let mut b = tar::Builder::new(&mut data);
+        b.follow_symlinks(false);
+        let many = sources.len() > 1 || sources.iter().any(|s| s.contains(['*', '?']));
+        let mut target_dir = dest.to_string();
+        if let Some(from) = ins.flags.get("from") {
+            let img = match stages.iter().find(|s| s.name.as_deref() == Some(from.as_str())) {
+                Some(s) => s.image.clone(),
+                None => from
+                    .parse::<usize>()
+                    .ok()
+                    .and_then(|i| stages.get(i))
+                    .map(|s| s.image.clone())
+                    .map(Ok)
+                    .unwrap_or_else(|| self.images().resolve(from).map(|(_, i)| i).map_err(BuildError::from))?,
+            };
+            let c = self.scratch_container(&img)?;
+            let result = (|| -> Result<()> {
+                for src in sources {
+                    let mut tar = Vec::new();
+                    let stat = self.engine.copy_out(&c, src, &mut tar)?;
+                    let is_dir = stat.mode & (1 << 31) != 0;
+                    let single_file = !is_dir && !many && !dest_is_dir;
+                    if single_file {
+                        let p = Path::new(dest);
+                        target_dir = p.parent().map(|x| x.display().to_string()).unwrap_or_else(|| "/".into());
+                    }
+                    let mut a = tar::Archive::new(&tar[..]);
+                    for e in a.entries().map_err(|e| BuildError::Context(e.to_string()))? {
+                        let mut e = e.map_err(|e| BuildError::Context(e.to_string()))?;
+                        let name = e.path().map_err(|e| BuildError::Context(e.to_string()))?.into_owned();
+                        let mut comps = name.components();
+                        let first = comps.next();
+                        let new_name = if is_dir {
+                            comps.as_path().to_path_buf()
+                        } else if single_file {
+                            PathBuf::from(Path::new(dest).file_name().unwrap_or_default())
+                        } else {
+                            first.map(|c| PathBuf::from(c.as_os_str())).unwrap_or_default()
+                        };
+                        if new_name.as_os_str().is_empty() {
+                            continue;
+                        }
+                        let mut h = e.header().clone();
+                        h.set_uid(owner.0);
+                        h.set_gid(owner.1);
+                        let mut body = Vec::new();
+                        e.read_to_end(&mut body).map_err(|e| BuildError::Context(e.to_string()))?;
+                        if h.entry_type().is_symlink() || h.entry_type().is_hard_link() {
+                            let target = e.link_name().ok().flatten().map(|t| t.into_owned()).unwrap_or_default();
+                            b.append_link(&mut h, &new_name, target).map_err(|e| BuildError::Context(e.to_string()))?;
+                        } else {
+                            b.append_data(&mut h, &new_name, &body[..])
+                                .map_err(|e| BuildError::Context(e.to_string()))?;
+                        }
+                    }
+                }
+                Ok(())
+            })();
+            let _ = self.engine.remove(&c, true, false);
+            result?;
+        } else {
+            for src in sources {
+                if src.starts_with("http://") || src.starts_with("https://") {
+                    return Err(BuildError::Context(format!("ADD from a URL is not supported: {src}")));
+                }
+                for path in expand_sources(&self.req.context, src)? {
+                    let md = std::fs::symlink_metadata(&path).map_err(|e| BuildError::Context(e.to_string()))?;
+                    let is_archive = ins.keyword == "ADD"
+                        && md.is_file()
+                        && [".tar", ".tar.gz", ".tgz", ".tar.zst"].iter().any(|x| path.to_string_lossy().ends_with(x));
+                    if is_archive {
+                        // ADD extracts local archives into the destination.
+                        let f = std::fs::File::open(&path).map_err(|e| BuildError::Context(e.to_string()))?;
+                        let mut plain = Vec::new();
+                        wharf_image::unpack::decompress(f)?
+                            .read_to_end(&mut plain)
+                            .map_err(|e| BuildError::Context(e.to_string()))?;
+                        let mut a = tar::Archive::new(&plain[..]);
+                        for e in a.entries().map_err(|e| BuildError::Context(e.to_string()))? {
+                            let mut e = e.map_err(|e| BuildError::Context(e.to_string()))?;
+                            let mut h = e.header().clone();
+                            let name = e.path().map_err(|e| BuildError::Context(e.to_string()))?.into_owned();
+                            let mut body = Vec::new();
+                            e.read_to_end(&mut body).map_err(|e| BuildError::Context(e.to_string()))?;
+                            b.append_data(&mut h, &name, &body[..]).map_err(|e| BuildError::Context(e.to_string()))?;
+                        }
+                    } else if md.is_dir() {
+                        append_owned(&mut b, &path, Path::new(""), owner)?;
+                    } else if !many && !dest_is_dir {
+                        let p = Path::new(dest);
+                        target_dir = p.parent().map(|x| x.display().to_string()).unwrap_or_else(|| "/".into());
+                        append_owned(&mut b, &path, Path::new(p.file_name().unwrap_or_default()), owner)?;
+                    } else {
+                        append_owned(&mut b, &path, Path::new(path.file_name().unwrap_or_default()), owner)?;
+                    }
+                }
+            }
+        }
+        b.finish().map_err(|e| BuildError::Context(e.to_string()))?;
+        drop(b);
+        Ok((target_dir, data))
+    }
+
+    /// A layer-producing step: a container from the current image runs
+    /// `cmd` (RUN) or receives `files` (COPY/ADD); its layer is committed.
+    fn layer_step(
+        &mut self,
+        s: &mut Stage,
+        what: &str,
+        cmd: Option<Vec<String>>,
+        files: Option<(String, Vec<u8>)>,
+    ) -> Result<()> {
+        let base = self.materialize(s)?;
+        let mut env: Vec<String> = s.config.env.clone().unwrap_or_default();
+        // ARGs are visible to RUN, as in Docker (not kept in the image).
+        for k in &s.args {
+            if let Some(v) = s.vars.get(k).filter(|_| !env.iter().any(|e| e.split('=').next() == Some(k.as_str()))) {
+                env.push(format!("{k}={v}"));
+            }
+        }
+        let opts = RunOptions {
+            image: base.id().to_string(),
+            cmd: cmd.clone().unwrap_or_else(|| vec!["true".into()]),
+            entrypoint: Some(Vec::new()),
+            env,
+            workdir: s.config.working_dir.clone(),
+            user: s.config.user.clone().filter(|u| !u.is_empty()),
+            network: "none".into(),
+            ..Default::default()
+        };
+        let c = self.engine.create(CreateRequest { opts, ..Default::default() })?.id;
+        let result = (|| -> Result<Image> {
+            if let Some(cmd) = &cmd {
+                self.say(&format!(" ---> Running in {}\n", &c[..12]));
+                self.engine.start(&c, &self.req.monitor_exe, 0)?;
+                let code = self.engine.wait(&c)?;
+                let log = wharf_engine::Container::log_path(self.engine.root(), &c);
+                for line in std::fs::read_to_string(&log).unwrap_or_default().lines() {
+                    if let Ok(v) = serde_json::from_str::<serde_json::Value>(line) {
+                        self.say(v["log"].as_str().unwrap_or(""));
+                    }
+                }
+                if code != 0 {
+                    return Err(BuildError::Step(format!(
+                        "The command '{}' returned a non-zero code: {code}",
+                        cmd.join(" ")
+                    )));
+                }
+            }
+            if let Some((dir, data)) = &files {
+                self.engine.add_files(&c, dir, &data[..])?;
+            }
+            Ok(self.images().commit(&c, &base, s.config.clone(), None, None, None)?)
+        })();
+        let _ = self.engine.remove(&c, true, false);
+        let img = result?;
+        let _ = what;
+        self.say(&format!(" ---> {}\n", short(&img)));
+        s.image = img;
+        Ok(())
+    }
+}
+
+fn parse_duration_nanos(s: &str) -> Option<i64> {
+    let (num, unit) = s.find(|c: char| c.is_ascii_alphabetic()).map(|i| s.split_at(i)).unwrap_or((s, "s"));
+    let n: f64 = num.parse().ok()?;
+    let mult = match unit {
+        "ns" => 1.0,
+        "us" => 1e3,
+        "ms" => 1e6,
+        "s" => 1e9,
+        "m" => 60e9,
+        "h" => 3600e9,
+        _ => return None,
+    };
+    Some((n * mult) as i64)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn paths_globs_durations() {
+        assert_eq!(join_container("/app", "x"), "/app/x");
+        assert_eq!(join_container("/app", "/x"), "/x");
+        let ctx = Path::new("/ctx");
+        assert_eq!(in_context(ctx, "a/../b").unwrap(), PathBuf::from("/ctx/b"));
+        assert!(in_context(ctx, "../etc/passwd").is_err());
+        assert!(glob_match("*.txt", "a.txt") && !glob_match("*.txt", "a.md") && glob_match("f?o", "foo"));
+        assert_eq!(parse_duration_nanos("30s"), Some(30_000_000_000));
+        assert_eq!(parse_duration_nanos("100ms"), Some(100_000_000));
+        assert_eq!(parse_duration_nanos("1x"), None);
+    }
+}
