@@ -547,6 +547,21 @@ fn healthchecks_and_stop_signal() {
     assert_eq!(d.ok(&["exec", "tty", "stty", "-F", "/proc/1/fd/0", "size"]).trim(), "33 101");
     let (code, _) = d.http("POST", "/v1.41/containers/tty/resize?h=x&w=1", "");
     assert_eq!(code, 400);
+    // An exec's terminal is resized too.
+    let (code, body) = d.http(
+        "POST",
+        "/v1.41/containers/tty/exec",
+        r#"{"Tty":true,"AttachStdout":true,"Cmd":["sh","-c","sleep 1; stty size > /tmp/exec-size"]}"#,
+    );
+    assert_eq!(code, 201, "{body}");
+    let exec_id = serde_json::from_str::<serde_json::Value>(&body).unwrap()["Id"].as_str().unwrap().to_string();
+    let (code, _) = d.http("POST", &format!("/v1.41/exec/{exec_id}/start"), r#"{"Detach":true,"Tty":true}"#);
+    assert_eq!(code, 200);
+    std::thread::sleep(Duration::from_millis(400));
+    let (code, body) = d.http("POST", &format!("/v1.41/exec/{exec_id}/resize?h=12&w=34"), "");
+    assert_eq!(code, 200, "{body}");
+    std::thread::sleep(Duration::from_millis(1200));
+    assert_eq!(d.ok(&["exec", "tty", "cat", "/tmp/exec-size"]).trim(), "12 34");
     d.ok(&["rm", "-f", "tty"]);
     // Log rotation options; the none driver; unknown drivers refused.
     d.ok(&[
@@ -967,6 +982,8 @@ fn wharf_cli_scenario() {
         assert!(!out.stderr.is_empty(), "{args:?} gave no message");
     }
     assert!(d.w(&["completion", "bash"]).contains("wharf"));
+    let df = d.w(&["system", "df"]);
+    assert!(df.starts_with("TYPE") && df.contains("Local Volumes"), "{df}");
 }
 
 /// Dockerfile builds through the API: the docker CLI's classic builder and

@@ -318,7 +318,10 @@ fn run(cli: Cli) -> anyhow::Result<i32> {
             Some(c) => ctr::load(&c, a)?,
             None => img::load(&store()?, a)?,
         },
-        Command::System { verb: SystemVerb::Df } => img::system_df(&store()?)?,
+        Command::System { verb: SystemVerb::Df } => match remote()? {
+            Some(c) => ctr::system_df(&c)?,
+            None => img::system_df(&store()?)?,
+        },
         Command::System { verb: SystemVerb::Prune { all, volumes, force } } => {
             ctr::system_prune(&d()?, *all, *volumes, *force)?
         }

@@ -47,6 +47,8 @@ pub struct ExecEntry {
     pub running: bool,
     pub exit_code: Option<i32>,
     pub pid: i32,
+    /// Where the runtime writes the exec'd process's host pid (for resizes).
+    pid_file: Option<std::path::PathBuf>,
 }
 
 #[derive(Debug, Default, Deserialize)]
@@ -156,7 +158,8 @@ pub async fn start(state: Arc<State>, req: Request<Incoming>, id: &str) -> Reply
     let process = process_json(&state, &e)?;
     let file = wharf_engine::Container::dir(state.engine.root(), &e.container).join(format!("exec-{id}.json"));
     std::fs::write(&file, process)?;
-    let mut cmd = runtime_exec(&state, &file, None, &e.container);
+    let pid_file = file.with_extension("pid");
+    let mut cmd = runtime_exec(&state, &file, Some(&pid_file), &e.container);
     cmd.stdin(if e.config.attach_stdin && !body.detach { Stdio::piped() } else { Stdio::null() });
     cmd.stdout(if body.detach { Stdio::null() } else { Stdio::piped() });
     cmd.stderr(if body.detach { Stdio::null() } else { Stdio::piped() });
@@ -164,6 +167,7 @@ pub async fn start(state: Arc<State>, req: Request<Incoming>, id: &str) -> Reply
     update(&state, id, |x| {
         x.running = true;
         x.pid = child.id().map(|p| p as i32).unwrap_or(0);
+        x.pid_file = Some(pid_file.clone());
     });
     let container = super::blocking({
         let (st, cid) = (state.clone(), e.container.clone());
@@ -180,6 +184,7 @@ pub async fn start(state: Arc<State>, req: Request<Incoming>, id: &str) -> Reply
             x.exit_code = Some(code);
         });
         let _ = std::fs::remove_file(&file);
+        let _ = std::fs::remove_file(&pid_file);
         st.engine.emit(&container.event("exec_die", &[("execID", exec_id.clone()), ("exitCode", code.to_string())]));
     };
     if body.detach {
@@ -262,7 +267,26 @@ pub async fn inspect(state: Arc<State>, id: &str) -> Reply {
     )
 }
 
-pub fn resize(state: &State, id: &str) -> Reply {
-    entry(state, id)?;
+/// Resizes an exec's terminal: the pty slave is the exec'd process's stdin.
+pub fn resize(state: &State, id: &str, q: &crate::query::Query) -> Reply {
+    let e = entry(state, id)?;
+    let dim = |k: &str| {
+        q.get(k)
+            .unwrap_or("0")
+            .parse::<u16>()
+            .map_err(|_| ApiError::bad_request(format!("invalid {k}: {:?}", q.get(k).unwrap_or(""))))
+    };
+    let (h, w) = (dim("h")?, dim("w")?);
+    if !e.running {
+        return Err(ApiError::conflict(format!("Exec {id} is not running")));
+    }
+    let pid =
+        e.pid_file.as_ref().and_then(|p| std::fs::read_to_string(p).ok()).and_then(|p| p.trim().parse::<i32>().ok());
+    if let (true, Some(pid), true) = (e.config.tty, pid, h > 0 && w > 0) {
+        if let Ok(tty) = std::fs::File::options().read(true).write(true).open(format!("/proc/{pid}/fd/0")) {
+            use std::os::fd::AsFd;
+            let _ = wharf_runtime::sys::set_winsize(tty.as_fd(), h, w);
+        }
+    }
     status(StatusCode::OK)
 }

@@ -109,7 +109,7 @@ async fn dispatch(state: Arc<State>, req: Request<Incoming>, method: &Method, pa
         (&Method::POST, ["containers", id, "exec"]) => exec::create(state, req, id).await,
         (&Method::POST, ["exec", id, "start"]) => exec::start(state, req, id).await,
         (&Method::GET, ["exec", id, "json"]) => exec::inspect(state, id).await,
-        (&Method::POST, ["exec", id, "resize"]) => exec::resize(&state, id),
+        (&Method::POST, ["exec", id, "resize"]) => exec::resize(&state, id, q),
         (_, ["containers", ..]) => containers::dispatch(state, req, method, &seg, q).await,
         (_, ["volumes", ..]) => volumes::dispatch(state, req, method, &seg).await,
         (_, ["networks", ..]) => networks::dispatch(state, req, method, &seg, q).await,

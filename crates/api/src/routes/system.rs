@@ -102,15 +102,49 @@ pub async fn info(state: Arc<State>) -> Reply {
 
 pub async fn df(state: Arc<State>) -> Reply {
     let st = state.clone();
-    let (du, rows) = blocking(move || Ok((st.engine.images.disk_usage()?, st.engine.images.list()?))).await?;
+    let (du, rows, containers, volumes) = blocking(move || {
+        let containers = st.engine.list()?;
+        let volumes: Vec<_> = st
+            .engine
+            .list_volumes()?
+            .into_iter()
+            .map(|v| {
+                let users = st.engine.volume_users(&v.name).map(|u| u.len()).unwrap_or(0);
+                (v.clone(), users, dir_size(&v.mountpoint))
+            })
+            .collect();
+        Ok((st.engine.images.disk_usage()?, st.engine.images.list()?, containers, volumes))
+    })
+    .await?;
     let images: Vec<_> = rows
         .iter()
-        .map(|r| json!({"Id": r.id.to_string(), "RepoTags": [format!("{}:{}", r.repository, r.tag)], "Size": r.size, "SharedSize": 0, "Containers": 0}))
+        .map(|r| {
+            let users = containers.iter().filter(|c| c.image_id == r.id.to_string()).count();
+            json!({"Id": r.id.to_string(), "RepoTags": [format!("{}:{}", r.repository, r.tag)], "Size": r.size, "SharedSize": 0, "Containers": users})
+        })
+        .collect();
+    let containers: Vec<_> = containers
+        .iter()
+        .map(|c| json!({"Id": c.id, "Names": [format!("/{}", c.name)], "Image": c.image, "State": c.state.status.to_string(), "SizeRw": 0}))
+        .collect();
+    let volumes: Vec<_> = volumes
+        .iter()
+        .map(|(v, users, size)| json!({"Name": v.name, "Driver": v.driver, "Mountpoint": v.mountpoint, "UsageData": {"Size": size, "RefCount": users}}))
         .collect();
     json(
         StatusCode::OK,
-        &json!({"LayersSize": du.blob_bytes + du.snapshot_bytes, "Images": images, "Containers": [], "Volumes": [], "BuildCache": []}),
+        &json!({"LayersSize": du.blob_bytes + du.snapshot_bytes, "Images": images, "Containers": containers, "Volumes": volumes, "BuildCache": []}),
     )
+}
+
+fn dir_size(p: &std::path::Path) -> u64 {
+    let Ok(rd) = std::fs::read_dir(p) else { return 0 };
+    rd.flatten()
+        .map(|e| match e.file_type() {
+            Ok(t) if t.is_dir() => dir_size(&e.path()),
+            _ => e.metadata().map(|m| m.len()).unwrap_or(0),
+        })
+        .sum()
 }
 
 /// Docker timestamps in queries: unix seconds with optional `.nanos`.

@@ -384,7 +384,9 @@ pub fn create(client: &Client, f: &ContainerFlags, image: &str, command: &[Strin
     let created = match client.post(&path, Some(&body)) {
         Err(e) if status_of(&e) == Some(404) && e.to_string().contains("No such image") => {
             eprintln!("Unable to find image '{image}' locally");
-            pull(client, image, false)?;
+            // Progress would mix with the container's output: pull quietly.
+            pull(client, image, true)?;
+            eprintln!("Pulled {image}");
             client.post(&path, Some(&body))?
         }
         other => other?,
@@ -395,30 +397,11 @@ pub fn create(client: &Client, f: &ContainerFlags, image: &str, command: &[Strin
     Ok(created["Id"].as_str().unwrap_or("").to_string())
 }
 
-/// `POST /images/create` with the progress stream shown on stderr.
+/// `POST /images/create` with the progress shown as the docker CLI does.
 pub fn pull(client: &Client, image: &str, quiet: bool) -> Result<()> {
-    let (name, tag) = match image.rsplit_once(':') {
-        Some((n, t)) if !t.contains('/') => (n.to_string(), t.to_string()),
-        _ => (image.to_string(), "latest".to_string()),
-    };
-    let resp = client.request("POST", &format!("/images/create?fromImage={}&tag={}", enc(&name), enc(&tag)), None)?;
-    let mut last_error = None;
-    let reader = std::io::BufReader::new(resp.body);
-    for line in std::io::BufRead::lines(reader).map_while(|l| l.ok()) {
-        let Ok(v) = serde_json::from_str::<Value>(&line) else { continue };
-        if let Some(e) = v["error"].as_str() {
-            last_error = Some(e.to_string());
-        } else if !quiet {
-            let id = v["id"].as_str().map(|i| format!("{i}: ")).unwrap_or_default();
-            if v["progressDetail"].get("current").is_none() {
-                eprintln!("{id}{}", v["status"].as_str().unwrap_or(""));
-            }
-        }
-    }
-    if let Some(e) = last_error {
-        bail!("{e}");
-    }
-    Ok(())
+    let (name, tag) = split_ref(image);
+    let resp = client.request("POST", &format!("/images/create?fromImage={}&tag={}", enc(name), enc(tag)), None)?;
+    follow_progress(resp.body, quiet)
 }
 
 #[derive(Args)]
@@ -1420,21 +1403,79 @@ fn split_ref(r: &str) -> (&str, &str) {
     }
 }
 
-/// Reads a progress stream; the last `error` fails the command.
+/// A progress bar like the docker CLI's: `[=====>     ]  12.3MB/40MB`.
+fn bar(current: u64, total: u64) -> String {
+    const WIDTH: usize = 50;
+    let done = ((current.min(total) as f64 / total.max(1) as f64) * WIDTH as f64) as usize;
+    let arrow = if done < WIDTH { ">" } else { "" };
+    format!(
+        "[{}{arrow}{}] {:>8}/{}",
+        "=".repeat(done.saturating_sub(usize::from(done < WIDTH && done > 0))),
+        " ".repeat(WIDTH - done.min(WIDTH)),
+        human_size(current),
+        human_size(total)
+    )
+}
+
+/// Renders Docker's JSON progress stream: on a terminal one live line per
+/// layer with a bar; otherwise status changes only. The last `error` fails.
 fn follow_progress(body: impl Read, quiet: bool) -> Result<()> {
+    let tty = nix::unistd::isatty(std::io::stdout()).unwrap_or(false);
+    let mut order: Vec<String> = Vec::new();
+    let mut lines: BTreeMap<String, String> = BTreeMap::new();
+    let mut last_status: BTreeMap<String, String> = BTreeMap::new();
+    let mut drawn = 0usize;
+    let mut out = std::io::stdout();
     let mut last_error = None;
     for line in std::io::BufRead::lines(std::io::BufReader::new(body)).map_while(|l| l.ok()) {
         let Ok(v) = serde_json::from_str::<Value>(&line) else { continue };
         if let Some(e) = v["error"].as_str() {
             last_error = Some(e.to_string());
-        } else if let Some(s) = v["stream"].as_str() {
-            print!("{s}");
-        } else if !quiet && v["progressDetail"].get("current").is_none() {
-            if let Some(st) = v["status"].as_str() {
-                let id = v["id"].as_str().map(|i| format!("{i}: ")).unwrap_or_default();
-                println!("{id}{st}");
-            }
+            continue;
         }
+        if let Some(s) = v["stream"].as_str() {
+            print!("{s}");
+            continue;
+        }
+        if quiet {
+            continue;
+        }
+        let Some(status) = v["status"].as_str() else { continue };
+        let id = v["id"].as_str().unwrap_or("").to_string();
+        let detail = &v["progressDetail"];
+        let text = match (detail["current"].as_u64(), detail["total"].as_u64()) {
+            (Some(c), Some(t)) if t > 0 && tty => format!("{id}: {status} {}", bar(c, t)),
+            _ if id.is_empty() => status.to_string(),
+            _ => format!("{id}: {status}"),
+        };
+        if !tty {
+            // Plain output: one line per change of status.
+            if last_status.get(&id).map(String::as_str) != Some(status) || id.is_empty() {
+                last_status.insert(id.clone(), status.to_string());
+                let _ = writeln!(out, "{text}");
+            }
+            continue;
+        }
+        if id.is_empty() {
+            let _ = writeln!(out, "{text}");
+            drawn = 0;
+            order.clear();
+            lines.clear();
+            continue;
+        }
+        if !lines.contains_key(&id) {
+            order.push(id.clone());
+        }
+        lines.insert(id, text);
+        // Redraw the live block in place.
+        if drawn > 0 {
+            let _ = write!(out, "\x1b[{drawn}A");
+        }
+        for i in &order {
+            let _ = writeln!(out, "\x1b[2K{}", lines[i]);
+        }
+        drawn = order.len();
+        let _ = out.flush();
     }
     match last_error {
         Some(e) => bail!("{e}"),
@@ -1509,6 +1550,42 @@ pub fn import(client: &Client, a: &super::images::ImportArgs) -> Result<()> {
     Ok(())
 }
 
+/// `system df` through the daemon.
+pub fn system_df(client: &Client) -> Result<()> {
+    let v = client.get("/system/df")?;
+    let images = v["Images"].as_array().cloned().unwrap_or_default();
+    let active_images = images.iter().filter(|i| i["Containers"].as_u64().unwrap_or(0) > 0).count();
+    let unused: u64 = images
+        .iter()
+        .filter(|i| i["Containers"].as_u64().unwrap_or(0) == 0)
+        .map(|i| i["Size"].as_u64().unwrap_or(0))
+        .sum();
+    let containers = v["Containers"].as_array().cloned().unwrap_or_default();
+    let running = containers.iter().filter(|c| c["State"] == "running").count();
+    let volumes = v["Volumes"].as_array().cloned().unwrap_or_default();
+    let vol_size: u64 = volumes.iter().map(|x| x["UsageData"]["Size"].as_u64().unwrap_or(0)).sum();
+    let vol_active = volumes.iter().filter(|x| x["UsageData"]["RefCount"].as_u64().unwrap_or(0) > 0).count();
+    let vol_free: u64 = volumes
+        .iter()
+        .filter(|x| x["UsageData"]["RefCount"].as_u64().unwrap_or(0) == 0)
+        .map(|x| x["UsageData"]["Size"].as_u64().unwrap_or(0))
+        .sum();
+    let lines = vec![
+        "TYPE\tTOTAL\tACTIVE\tSIZE\tRECLAIMABLE".to_string(),
+        format!(
+            "Images\t{}\t{active_images}\t{}\t{}",
+            images.len(),
+            human_size(v["LayersSize"].as_u64().unwrap_or(0)),
+            human_size(unused)
+        ),
+        format!("Containers\t{}\t{running}\t0B\t0B", containers.len()),
+        format!("Local Volumes\t{}\t{vol_active}\t{}\t{}", volumes.len(), human_size(vol_size), human_size(vol_free)),
+        "Build Cache\t0\t0\t0B\t0B".to_string(),
+    ];
+    print!("{}", align(&lines));
+    Ok(())
+}
+
 pub fn system_prune(client: &Client, all: bool, volumes: bool, force: bool) -> Result<()> {
     if !force {
         bail!("refusing to prune without --force (-f)");
@@ -1568,6 +1645,21 @@ mod tests {
         let bad = ContainerFlags { rm: true, restart: Some("always".into()), ..Default::default() };
         assert!(create_body(&bad, "busybox", &[]).is_err());
         assert!(create_body(&ContainerFlags { publish: vec!["x".into()], ..Default::default() }, "b", &[]).is_err());
+    }
+
+    #[test]
+    fn progress_bars() {
+        let b = bar(5 << 20, 10 << 20);
+        assert!(b.starts_with("[========================>"), "{b}");
+        assert!(b.ends_with("5.24MB/10.5MB") || b.contains("/"), "{b}");
+        assert!(bar(10, 10).starts_with(&format!("[{}]", "=".repeat(50))));
+        follow_progress(
+            &br#"{"status":"Pulling"}
+{"error":"boom"}
+"#[..],
+            true,
+        )
+        .unwrap_err();
     }
 
     #[test]
