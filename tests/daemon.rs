@@ -167,6 +167,9 @@ fn docker_cli_scenario() {
     let logs = d.ok(&["logs", "--tail", "1", "ticker"]);
     assert!(logs.starts_with("tick "), "{logs}");
     assert_eq!(d.ok(&["inspect", "-f", "{{.State.Status}}", "ticker"]).trim(), "running");
+    // Config is the image's merged with the request (as Docker shows it).
+    let cfg = d.ok(&["inspect", "-f", "{{json .Config.Cmd}} {{json .Config.Env}}", "ticker"]);
+    assert!(cfg.starts_with(r#"["sh","-c","#) && cfg.contains("PATH="), "{cfg}");
     // exec: output, exit code, user, TTY, detached.
     let out = d.docker(&["exec", "ticker", "sh", "-c", "echo in-exec; echo err >&2; exit 4"]);
     assert_eq!(

@@ -77,6 +77,9 @@ pub struct Container {
     /// Seconds `stop` waits before SIGKILL, if the request set it.
     pub stop_timeout: Option<u64>,
     pub log: LogOptions,
+    /// The image's config merged with the request (what `inspect` shows as
+    /// `Config`: effective Cmd/Entrypoint/Env/WorkingDir/User/ports/volumes).
+    pub config: wharf_image::manifest::RunConfig,
     pub state: State,
 }
 
@@ -232,6 +235,40 @@ pub fn kill_process(pid: i32) {
     if pid > 0 {
         let _ = nix::sys::signal::kill(nix::unistd::Pid::from_raw(pid), nix::sys::signal::Signal::SIGKILL);
     }
+}
+
+/// Docker's view of a container's config: the image's, overridden by the request.
+fn merged_config(image: &wharf_image::manifest::RunConfig, opts: &RunOptions) -> wharf_image::manifest::RunConfig {
+    let mut m = image.clone();
+    if let Some(ep) = &opts.entrypoint {
+        m.entrypoint = Some(ep.clone()).filter(|e| !e.is_empty());
+        if opts.cmd.is_empty() {
+            m.cmd = None;
+        }
+    }
+    if !opts.cmd.is_empty() {
+        m.cmd = Some(opts.cmd.clone());
+    }
+    let mut env = m.env.take().unwrap_or_default();
+    for kv in &opts.env {
+        let k = kv.split('=').next().unwrap_or(kv);
+        env.retain(|e| e.split('=').next() != Some(k));
+        env.push(kv.clone());
+    }
+    m.env = Some(env);
+    if let Some(w) = &opts.workdir {
+        m.working_dir = Some(w.clone());
+    }
+    if let Some(u) = &opts.user {
+        m.user = Some(u.clone());
+    }
+    for p in &opts.publish {
+        m.exposed_ports.get_or_insert_with(Default::default).insert(p.key(), serde_json::json!({}));
+    }
+    for v in opts.mounts.iter().filter(|v| v.typ == "volume" && v.source.is_empty()) {
+        m.volumes.get_or_insert_with(Default::default).insert(v.target.clone(), serde_json::json!({}));
+    }
+    m
 }
 
 /// Directory of the monitors' sockets (root-only).
@@ -391,6 +428,7 @@ impl Engine {
                 });
             }
         }
+        let merged = merged_config(&run_config, &req.opts);
         self.resolve_mounts(&mut req.opts.mounts)?;
         crate::spec::capabilities(&req.opts.cap_add, &req.opts.cap_drop)?;
         crate::network::with_primary(&mut req.opts);
@@ -413,6 +451,7 @@ impl Engine {
             stop_signal,
             stop_timeout: req.stop_timeout,
             log: req.log,
+            config: merged,
             state: State::default(),
         };
         let result = self.images.unpack(&img).map(|_| ()).map_err(EngineError::from).and_then(|_| self.save(&c));
