@@ -321,6 +321,25 @@ impl Engine {
         fs::rename(&tmp, dir.join("container.json")).map_err(EngineError::io("rename", dir.join("container.json")))
     }
 
+    /// Read-modify-write of a container's record under its lock: the daemon
+    /// and the container's monitor both change records, and neither may lose
+    /// the other's update.
+    pub fn update<T>(&self, id: &str, f: impl FnOnce(&mut Container) -> Result<T>) -> Result<(Container, T)> {
+        let path = Container::dir(self.root(), id).join("lock");
+        let file = fs::File::options()
+            .create(true)
+            .truncate(false)
+            .write(true)
+            .open(&path)
+            .map_err(|_| EngineError::NoSuchContainer(id.to_string()))?;
+        let _lock = nix::fcntl::Flock::lock(file, nix::fcntl::FlockArg::LockExclusive)
+            .map_err(|(_, e)| EngineError::Io { context: "lock", path: path.clone(), source: e.into() })?;
+        let mut c = self.load_exact(id).ok_or_else(|| EngineError::NoSuchContainer(id.to_string()))?;
+        let out = f(&mut c)?;
+        self.save(&c)?;
+        Ok((c, out))
+    }
+
     fn load_exact(&self, id: &str) -> Option<Container> {
         let data = fs::read(Container::dir(self.root(), id).join("container.json")).ok()?;
         serde_json::from_slice(&data).ok()
@@ -478,8 +497,12 @@ impl Engine {
         let _ = fs::remove_file(Container::stop_marker(self.root(), &c.id));
         let _ = fs::remove_file(crate::health::path(self.root(), &c.id));
         if c.restart_count != 0 {
-            c.restart_count = 0;
-            self.save(&c)?;
+            c = self
+                .update(&c.id, |c| {
+                    c.restart_count = 0;
+                    Ok(())
+                })?
+                .0;
         }
         let mut child = Command::new(monitor_exe)
             .arg("--data-root")
@@ -644,11 +667,15 @@ impl Engine {
             if matches!(c.state.status, Status::Running | Status::Paused | Status::Restarting)
                 && UnixStream::connect(self.monitor_socket(&c.id)).is_err()
             {
-                c.state.status = Status::Exited;
-                c.state.exit_code = if c.state.exit_code == 0 { 255 } else { c.state.exit_code };
-                c.state.finished_at = Some(now());
-                c.state.pid = 0;
-                self.save(&c)?;
+                c = self
+                    .update(&c.id, |c| {
+                        c.state.status = Status::Exited;
+                        c.state.exit_code = if c.state.exit_code == 0 { 255 } else { c.state.exit_code };
+                        c.state.finished_at = Some(now());
+                        c.state.pid = 0;
+                        Ok(())
+                    })?
+                    .0;
                 self.unwire(&c.id);
             }
             if c.auto_remove && c.state.status == Status::Exited {
@@ -705,15 +732,20 @@ impl Engine {
         } else {
             self.runtime().resume(&c.id)?;
         }
-        c.state.status = if paused { Status::Paused } else { Status::Running };
-        self.save(&c)?;
+        let status = if paused { Status::Paused } else { Status::Running };
+        c = self
+            .update(&c.id, |c| {
+                c.state.status = status;
+                Ok(())
+            })?
+            .0;
         self.emit(&c.event(if paused { "pause" } else { "unpause" }, &[]));
         Ok(())
     }
 
     /// `rename`: names stay unique.
     pub fn rename(&self, key: &str, new_name: &str) -> Result<()> {
-        let mut c = self.get(key)?;
+        let c = self.get(key)?;
         let n = new_name.trim_start_matches('/');
         if !valid_name(n) {
             return Err(EngineError::Invalid {
@@ -727,8 +759,7 @@ impl Engine {
                 other.id
             )));
         }
-        let old = std::mem::replace(&mut c.name, n.to_string());
-        self.save(&c)?;
+        let (c, old) = self.update(&c.id, |c| Ok(std::mem::replace(&mut c.name, n.to_string())))?;
         self.emit(&c.event("rename", &[("oldName", format!("/{old}"))]));
         Ok(())
     }

@@ -191,7 +191,7 @@ fn launch(
     attachers: usize,
     clients: &mut Vec<Client>,
 ) -> Result<Running> {
-    let mut c = engine.get(id)?;
+    let c = engine.get(id)?;
     let sock_path = engine.monitor_socket(id);
     let (bundle, wired) = engine.prepare_bundle(id, &c.name, &c.opts)?;
     let undo = |engine: &Engine| {
@@ -271,14 +271,16 @@ fn launch(
         outputs = vec![(STDOUT, File::from(master))];
         let _ = fs::remove_file(&console);
     }
-    c.state.status = Status::Running;
-    c.state.pid = pid;
-    c.state.started_at = Some(now());
-    c.state.finished_at = None;
-    c.state.exit_code = 0;
-    c.state.error.clear();
-    c.state.ports = ports;
-    engine.save(&c)?;
+    let (c, ()) = engine.update(id, |c| {
+        c.state.status = Status::Running;
+        c.state.pid = pid;
+        c.state.started_at = Some(now());
+        c.state.finished_at = None;
+        c.state.exit_code = 0;
+        c.state.error.clear();
+        c.state.ports = ports;
+        Ok(())
+    })?;
     engine.emit(&c.event("start", &[]));
     let stdin = if c.open_stdin {
         Some(if tty { outputs[0].1.try_clone().map_err(EngineError::io("dup", "pty"))? } else { File::from(in_w) })
@@ -328,13 +330,15 @@ fn accept_client(stream: UnixStream, pty: Option<&File>, clients: &mut Vec<Clien
 }
 
 fn mark_exited(engine: &Engine, id: &str, code: i32, error: &str) -> Result<()> {
-    let mut c = engine.get(id)?;
-    c.state.status = Status::Exited;
-    c.state.exit_code = code;
-    c.state.pid = 0;
-    c.state.error = error.to_string();
-    c.state.finished_at = Some(now());
-    engine.save(&c)
+    engine.update(id, |c| {
+        c.state.status = Status::Exited;
+        c.state.exit_code = code;
+        c.state.pid = 0;
+        c.state.error = error.to_string();
+        c.state.finished_at = Some(now());
+        Ok(())
+    })?;
+    Ok(())
 }
 
 /// Docker's restart backoff: 100 ms, doubled per restart up to a minute, and
@@ -363,23 +367,25 @@ fn supervise(engine: &Engine, id: &str, listener: UnixListener, mut r: Running, 
         let _ = engine.runtime().delete(id, true);
         engine.unwire(id);
         let _ = nix::mount::umount2(&Container::dir(engine.root(), id).join("rootfs"), MntFlags::MNT_DETACH);
-        let Ok(mut c) = engine.get(id) else { break };
-        engine.emit(&c.event("die", &[("exitCode", code.to_string())]));
-        let by_user = Container::stop_marker(engine.root(), id).exists();
-        let again = c.restart_policy.should_restart(code, c.restart_count, by_user);
         if r.started.elapsed() >= BACKOFF_RESET_AFTER {
             backoff = BACKOFF_START;
         }
-        c.state.exit_code = code;
-        c.state.pid = 0;
-        c.state.finished_at = Some(now());
-        c.state.status = if again { Status::Restarting } else { Status::Exited };
-        if again {
-            c.restart_count += 1;
-        }
-        let saved = engine.save(&c);
+        let by_user = Container::stop_marker(engine.root(), id).exists();
+        let saved = engine.update(id, |c| {
+            let again = c.restart_policy.should_restart(code, c.restart_count, by_user);
+            c.state.exit_code = code;
+            c.state.pid = 0;
+            c.state.finished_at = Some(now());
+            c.state.status = if again { Status::Restarting } else { Status::Exited };
+            if again {
+                c.restart_count += 1;
+            }
+            Ok(again)
+        });
+        let Ok((c, again)) = saved else { break };
+        engine.emit(&c.event("die", &[("exitCode", code.to_string())]));
         end_streams(&mut clients, code);
-        if !again || saved.is_err() {
+        if !again {
             break;
         }
         if !hold_off(engine, id, &listener, &mut clients, backoff) {

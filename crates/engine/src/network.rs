@@ -373,7 +373,7 @@ impl Engine {
     /// `network connect`: a running container gets the endpoint now, a
     /// stopped one at its next start.
     pub fn connect(&self, key: &str, network: &str, aliases: &[String]) -> Result<()> {
-        let mut c = self.get(key)?;
+        let c = self.get(key)?;
         if mode(&c.opts) != Mode::Networks {
             return Err(EngineError::Conflict(format!(
                 "container sharing network namespace with another container or host cannot be connected to any other network (mode {})",
@@ -397,15 +397,18 @@ impl Engine {
             let ep = nets.connect(&c.id, &c.name, &n.id, &all)?;
             self.refresh_hosts(&ep.network_id, None);
         }
-        c.opts.networks.insert(n.name.clone(), aliases.to_vec());
-        self.save(&c)?;
+        let (name, aliases) = (n.name.clone(), aliases.to_vec());
+        self.update(&c.id, |c| {
+            c.opts.networks.insert(name, aliases);
+            Ok(())
+        })?;
         self.emit(&network_event("connect", &n, Some(&c.id)));
         Ok(())
     }
 
     /// `network disconnect`.
     pub fn disconnect(&self, key: &str, network: &str) -> Result<()> {
-        let mut c = self.get(key)?;
+        let c = self.get(key)?;
         let nets = self.networks()?;
         let n = nets.get(network)?;
         if !c.opts.networks.contains_key(&n.name) {
@@ -415,8 +418,10 @@ impl Engine {
             nets.disconnect(&c.id, &n.id)?;
             self.refresh_hosts(&n.id, None);
         }
-        c.opts.networks.remove(&n.name);
-        self.save(&c)?;
+        self.update(&c.id, |c| {
+            c.opts.networks.remove(&n.name);
+            Ok(())
+        })?;
         self.emit(&network_event("disconnect", &n, Some(&c.id)));
         Ok(())
     }
