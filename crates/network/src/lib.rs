@@ -272,10 +272,19 @@ impl Networks {
             None => subnet.first_host(),
         };
         let id = random_id()?;
+        let bridge = match req.options.get("com.docker.network.bridge.name") {
+            // Interface names go into iproute2 commands: keep them to what Linux allows, nothing more.
+            Some(b) if b.len() > 15 || !valid_name(b) => {
+                return Err(NetworkError::Invalid {
+                    what: "bridge name".into(),
+                    reason: format!("{b:?}: at most 15 characters of [a-zA-Z0-9_.-]"),
+                })
+            }
+            Some(b) => b.clone(),
+            None => format!("br-{}", &id[..12]),
+        };
         let n = Network {
-            bridge: Some(
-                req.options.get("com.docker.network.bridge.name").cloned().unwrap_or(format!("br-{}", &id[..12])),
-            ),
+            bridge: Some(bridge),
             id,
             name: req.name,
             driver,
@@ -501,6 +510,13 @@ mod tests {
         let auto = n.create(CreateRequest { name: "auto".into(), ..Default::default() }).unwrap();
         assert_ne!(auto.subnet, bridge.subnet, "pools are not reused");
         for bad in [
+            CreateRequest {
+                name: "evil".into(),
+                options: [("com.docker.network.bridge.name".to_string(), "x\nlink delete lo".to_string())]
+                    .into_iter()
+                    .collect(),
+                ..Default::default()
+            },
             CreateRequest { name: "bad name".into(), ..Default::default() },
             CreateRequest { name: "x".into(), driver: Some("overlay".into()), ..Default::default() },
             CreateRequest {
