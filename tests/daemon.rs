@@ -436,7 +436,18 @@ fn events_history_filters_and_stream() {
         Command::new(if Path::new("/usr/local/bin/docker").exists() { "/usr/local/bin/docker" } else { "docker" })
             .env("DOCKER_HOST", format!("unix://{}", d.sock().display()))
             .env("DOCKER_CONFIG", d.dir.path().join("docker-config"))
-            .args(["events", "--filter", "type=volume", "--format", "{{.Action}} {{.Actor.ID}}"])
+            // --since: what happened before the follower connected is replayed, so no race.
+            .args([
+                "events",
+                "--since",
+                "5s",
+                "--filter",
+                "type=volume",
+                "--filter",
+                "volume=evvol2",
+                "--format",
+                "{{.Action}} {{.Actor.ID}}",
+            ])
             .stdout(Stdio::piped())
             .spawn()
             .unwrap();
@@ -448,12 +459,12 @@ fn events_history_filters_and_stream() {
             let _ = tx.send(line);
         }
     });
-    std::thread::sleep(Duration::from_millis(300));
-    d.ok(&["volume", "rm", "evvol"]);
-    let got = rx.recv_timeout(Duration::from_secs(5));
+    d.ok(&["volume", "create", "evvol2"]);
+    d.ok(&["volume", "rm", "evvol2"]);
+    let got: Vec<String> = (0..2).filter_map(|_| rx.recv_timeout(Duration::from_secs(5)).ok()).collect();
     let _ = child.kill();
     let _ = child.wait();
-    assert_eq!(got.as_deref(), Ok("destroy evvol"));
+    assert_eq!(got, ["create evvol2", "destroy evvol2"]);
     let (code, _) = d.http("GET", "/v1.41/events?filters=%7Bbad", "");
     assert_eq!(code, 400);
     let (code, _) = d.http("GET", "/v1.41/events?filters=%7B%22bogus%22%3A%5B%22x%22%5D%7D", "");
@@ -560,10 +571,19 @@ fn healthchecks_and_stop_signal() {
     let exec_id = serde_json::from_str::<serde_json::Value>(&body).unwrap()["Id"].as_str().unwrap().to_string();
     let (code, _) = d.http("POST", &format!("/v1.41/exec/{exec_id}/start"), r#"{"Detach":true,"Tty":true}"#);
     assert_eq!(code, 200);
-    std::thread::sleep(Duration::from_millis(400));
-    let (code, body) = d.http("POST", &format!("/v1.41/exec/{exec_id}/resize?h=12&w=34"), "");
-    assert_eq!(code, 200, "{body}");
-    std::thread::sleep(Duration::from_millis(1200));
+    let deadline = Instant::now() + Duration::from_secs(10);
+    loop {
+        let (code, body) = d.http("POST", &format!("/v1.41/exec/{exec_id}/resize?h=12&w=34"), "");
+        if code == 200 {
+            break;
+        }
+        assert!(code == 409 && Instant::now() < deadline, "{code} {body}");
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    let size = d.inspect_until("tty", "{{.State.Status}}", |_| {
+        d.docker(&["exec", "tty", "cat", "/tmp/exec-size"]).status.success()
+    });
+    assert_eq!(size, "running");
     assert_eq!(d.ok(&["exec", "tty", "cat", "/tmp/exec-size"]).trim(), "12 34");
     d.ok(&["rm", "-f", "tty"]);
     // Log rotation options; the none driver; unknown drivers refused.
@@ -639,11 +659,12 @@ fn copy_export_commit() {
         "from host\ndeep\nfrom host\n"
     );
     // Out of it.
-    d.ok(&["exec", "box", "sh", "-c", "mkdir -p /out/d && echo made > /out/d/f && ln -s f /out/d/l && rm /etc/group"]);
+    d.ok(&["exec", "box", "sh", "-c", "mkdir -p /out/d && echo made > /out/d/f && ln -s f /out/d/l && ln /out/d/f /out/d/h && rm /etc/group"]);
     let back = d.dir.path().join("back");
     d.ok(&["cp", "box:/out/d", back.to_str().unwrap()]);
     assert_eq!(std::fs::read_to_string(back.join("f")).unwrap(), "made\n");
     assert_eq!(std::fs::read_link(back.join("l")).unwrap(), Path::new("f"));
+    assert_eq!(std::fs::read_to_string(back.join("h")).unwrap(), "made\n", "hard links survive docker cp");
     assert!(!d.docker(&["cp", "box:/no/such/file", back.to_str().unwrap()]).status.success());
     assert!(!d.docker(&["cp", host.join("file.txt").to_str().unwrap(), "box:/no/such/dir/"]).status.success());
     // Export: the whole tree, with our changes.
@@ -1011,7 +1032,7 @@ ENV APP=/app
 WORKDIR $APP
 COPY hello.txt .
 COPY sub ./sub/
-RUN echo "$GREETING from build" > built.txt && cat hello.txt && ls /app
+RUN echo "$GREETING from build" > built.txt && ln built.txt hard.txt && cat hello.txt && ls /app
 LABEL stage=first
 
 FROM busybox:local
@@ -1050,7 +1071,7 @@ CMD ["/srv/built.txt"]
         "-c",
         "id -u; stat -c %u /home/bob/hello.txt; cat /srv/sub/d.txt; ls /srv",
     ]);
-    assert_eq!(probe, "1000\n1000\ndeep\nbuilt.txt\nhello.txt\nsub\n");
+    assert_eq!(probe, "1000\n1000\ndeep\nbuilt.txt\nhard.txt\nhello.txt\nsub\n");
     // The same with wharf's CLI, a target stage, and a label.
     d.w(&["build", "-q", "-t", "first:1", "--target", "first", "--label", "via=wharf", ctx.to_str().unwrap()]);
     assert_eq!(d.w(&["run", "--rm", "first:1", "cat", "built.txt"]), "hi from build\n");

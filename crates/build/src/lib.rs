@@ -14,7 +14,7 @@ pub mod error;
 
 use std::collections::BTreeMap;
 use std::io::Read;
-use std::path::{Component, Path, PathBuf};
+use std::path::{Path, PathBuf};
 
 use wharf_engine::{CreateRequest, Engine, RunOptions};
 use wharf_image::manifest::RunConfig;
@@ -67,22 +67,12 @@ fn join_container(cwd: &str, p: &str) -> String {
     }
 }
 
-/// A context path that stays inside the context (no `..` escapes).
+/// A context path resolved inside the context: `..` cannot climb out and
+/// symlinks (the context is the client's) resolve as if the context were `/`.
 fn in_context(context: &Path, p: &str) -> Result<PathBuf> {
-    let mut out = context.to_path_buf();
-    for c in Path::new(p).components() {
-        match c {
-            Component::Normal(n) => out.push(n),
-            Component::ParentDir => {
-                if out == context {
-                    return Err(BuildError::Context(format!("{p}: outside the build context")));
-                }
-                out.pop();
-            }
-            _ => {}
-        }
-    }
-    Ok(out)
+    let rel = wharf_image::unpack::clean_path(Path::new(p.trim_start_matches('/')))
+        .ok_or_else(|| BuildError::Context(format!("{p}: outside the build context")))?;
+    Ok(wharf_image::unpack::resolve_in_root(context, &rel)?)
 }
 
 /// Shell-style match with `*` and `?` (no path separators crossed).
@@ -101,21 +91,26 @@ fn glob_match(pattern: &str, name: &str) -> bool {
 
 /// Expands a source with wildcards in its last component.
 fn expand_sources(context: &Path, src: &str) -> Result<Vec<PathBuf>> {
-    let path = in_context(context, src)?;
-    let name = path.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_default();
+    let (parent, name) = match src.trim_end_matches('/').rsplit_once('/') {
+        Some((d, n)) => (d, n),
+        None => ("", src.trim_end_matches('/')),
+    };
     if !name.contains(['*', '?']) {
-        if !path.exists() && std::fs::symlink_metadata(&path).is_err() {
+        let path = in_context(context, src)?;
+        if std::fs::symlink_metadata(&path).is_err() {
             return Err(BuildError::Context(format!("COPY failed: file not found in build context: {src}")));
         }
         return Ok(vec![path]);
     }
-    let dir = path.parent().unwrap_or(context);
-    let mut out: Vec<PathBuf> = std::fs::read_dir(dir)
-        .map_err(|e| BuildError::Context(format!("{src}: {e}")))?
-        .flatten()
-        .filter(|e| glob_match(&name, &e.file_name().to_string_lossy()))
-        .map(|e| e.path())
-        .collect();
+    let dir = in_context(context, parent)?;
+    let mut out: Vec<PathBuf> = Vec::new();
+    for e in std::fs::read_dir(&dir).map_err(|e| BuildError::Context(format!("{src}: {e}")))?.flatten() {
+        let entry = e.file_name().to_string_lossy().into_owned();
+        if glob_match(name, &entry) {
+            let rel = dir.strip_prefix(context).unwrap_or(Path::new("")).join(&entry);
+            out.push(in_context(context, &rel.to_string_lossy())?);
+        }
+    }
     out.sort();
     if out.is_empty() {
         return Err(BuildError::Context(format!("COPY failed: no source files were specified ({src})")));
@@ -566,7 +561,13 @@ impl Builder<'_> {
                         let mut body = Vec::new();
                         e.read_to_end(&mut body).map_err(|e| BuildError::Context(e.to_string()))?;
                         if h.entry_type().is_symlink() || h.entry_type().is_hard_link() {
-                            let target = e.link_name().ok().flatten().map(|t| t.into_owned()).unwrap_or_default();
+                            let mut target = e.link_name().ok().flatten().map(|t| t.into_owned()).unwrap_or_default();
+                            // Hard links name another entry of the archive: map it like the names.
+                            if h.entry_type().is_hard_link() && is_dir {
+                                let mut tc = target.components();
+                                let _ = tc.next();
+                                target = tc.as_path().to_path_buf();
+                            }
                             b.append_link(&mut h, &new_name, target).map_err(|e| BuildError::Context(e.to_string()))?;
                         } else {
                             b.append_data(&mut h, &new_name, &body[..])
@@ -704,9 +705,15 @@ mod tests {
     fn paths_globs_durations() {
         assert_eq!(join_container("/app", "x"), "/app/x");
         assert_eq!(join_container("/app", "/x"), "/x");
-        let ctx = Path::new("/ctx");
-        assert_eq!(in_context(ctx, "a/../b").unwrap(), PathBuf::from("/ctx/b"));
+        let tmp = tempfile::tempdir().unwrap();
+        let ctx = tmp.path();
+        assert_eq!(in_context(ctx, "a/../b").unwrap(), ctx.join("b"));
         assert!(in_context(ctx, "../etc/passwd").is_err());
+        // A symlink in the context cannot lead out of it.
+        std::os::unix::fs::symlink("/", ctx.join("l")).unwrap();
+        std::os::unix::fs::symlink("/etc/shadow", ctx.join("Dockerfile")).unwrap();
+        assert_eq!(in_context(ctx, "l/etc/shadow").unwrap(), ctx.join("etc/shadow"));
+        assert_eq!(in_context(ctx, "Dockerfile").unwrap(), ctx.join("etc/shadow"));
         assert!(glob_match("*.txt", "a.txt") && !glob_match("*.txt", "a.md") && glob_match("f?o", "foo"));
         assert_eq!(parse_duration_nanos("30s"), Some(30_000_000_000));
         assert_eq!(parse_duration_nanos("100ms"), Some(100_000_000));

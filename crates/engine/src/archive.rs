@@ -86,11 +86,22 @@ fn clean(path: &str) -> Result<PathBuf> {
 
 impl Engine {
     /// Runs `f` with the container's root filesystem mounted: the live mount
-    /// of a running container, else a temporary one.
+    /// of a running container (frozen meanwhile, as Docker does, so its
+    /// processes cannot swap a path component for a symlink between our
+    /// resolution and our use of it), else a temporary one.
     fn with_rootfs<T>(&self, c: &Container, f: impl FnOnce(&Path) -> Result<T>) -> Result<T> {
         let dir = Container::dir(self.root(), &c.id);
-        if matches!(c.state.status, Status::Running | Status::Paused) {
-            return f(&dir.join("rootfs"));
+        match c.state.status {
+            Status::Paused => return f(&dir.join("rootfs")),
+            Status::Running => {
+                self.runtime().pause(&c.id)?;
+                let result = f(&dir.join("rootfs"));
+                let resumed = self.runtime().resume(&c.id);
+                let out = result?;
+                resumed?;
+                return Ok(out);
+            }
+            _ => {}
         }
         let (_, img) = self.images.resolve(&c.image_id)?;
         let specs = self.images.prepare_rootfs(&c.id, &img)?;

@@ -146,7 +146,7 @@ fn parse_size(s: &str) -> Option<u64> {
         'g' => (&s[..s.len() - 1], 1 << 30),
         _ => (s, 1),
     };
-    num.parse::<u64>().ok().map(|n| n * mult)
+    num.parse::<u64>().ok().and_then(|n| n.checked_mul(mult))
 }
 
 /// Docker's restart policies: `no`, `always`, `unless-stopped`, `on-failure[:max]`.
@@ -596,27 +596,31 @@ impl Engine {
     /// `stop`: the stop signal, then SIGKILL after `timeout`.
     pub fn stop(&self, key: &str, timeout: Duration, signal: i32) -> Result<bool> {
         let c = self.get(key)?;
-        if c.state.status == Status::Restarting {
-            // Between two runs: the monitor sees the marker and gives up.
-            self.mark_stopped_by_user(&c)?;
-            self.wait(&c.id)?;
-            self.emit(&c.event("stop", &[]));
-            return Ok(true);
-        }
-        if c.state.status != Status::Running && c.state.status != Status::Paused {
+        if !matches!(c.state.status, Status::Running | Status::Paused | Status::Restarting) {
             return Ok(false);
         }
         self.mark_stopped_by_user(&c)?;
-        let _ = self.runtime_kill(&c, signal);
+        // Between two runs the monitor sees the marker and gives up; a run
+        // that started anyway (or was running) gets the signal, then SIGKILL.
         let deadline = Instant::now() + timeout;
-        while Instant::now() < deadline {
-            if self.get(&c.id)?.state.status != Status::Running {
-                return Ok(true);
+        let mut signalled = false;
+        loop {
+            match self.get(&c.id).map(|x| x.state.status).unwrap_or(Status::Exited) {
+                Status::Running | Status::Paused => {
+                    if !signalled {
+                        let _ = self.runtime_kill(&c, signal);
+                        signalled = true;
+                    } else if Instant::now() >= deadline {
+                        let _ = self.runtime_kill(&c, 9);
+                        self.wait(&c.id)?;
+                        break;
+                    }
+                }
+                Status::Restarting | Status::Created => {}
+                _ => break,
             }
             std::thread::sleep(Duration::from_millis(20));
         }
-        let _ = self.runtime_kill(&c, 9);
-        self.wait(&c.id)?;
         self.emit(&c.event("stop", &[]));
         Ok(true)
     }

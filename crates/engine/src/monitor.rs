@@ -255,7 +255,7 @@ fn launch(
     }
     // Our own binary, even when it runs from a sealed copy.
     let exe = PathBuf::from("/proc/self/exe");
-    let (proxies, ports) = match engine.publish(&exe, &c.opts, &wired.endpoints) {
+    let (mut proxies, ports) = match engine.publish(&exe, &c.opts, &wired.endpoints) {
         Ok(p) => p,
         Err(e) => {
             let _ = engine.runtime().delete(id, true);
@@ -263,31 +263,59 @@ fn launch(
             return Err(e);
         }
     };
-    engine.runtime().start(id)?;
-    let mut outputs = vec![(STDOUT, File::from(out_r)), (STDERR, File::from(err_r))];
-    if let Some(l) = console_listener {
-        let (conn, _) = l.accept().map_err(EngineError::io("accept", &console))?;
-        let master = wharf_runtime::console::recv_fd(conn.as_fd())?;
-        outputs = vec![(STDOUT, File::from(master))];
-        let _ = fs::remove_file(&console);
-    }
-    let (c, ()) = engine.update(id, |c| {
-        c.state.status = Status::Running;
-        c.state.pid = pid;
-        c.state.started_at = Some(now());
-        c.state.finished_at = None;
-        c.state.exit_code = 0;
-        c.state.error.clear();
-        c.state.ports = ports;
-        Ok(())
-    })?;
-    engine.emit(&c.event("start", &[]));
-    let stdin = if c.open_stdin {
-        Some(if tty { outputs[0].1.try_clone().map_err(EngineError::io("dup", "pty"))? } else { File::from(in_w) })
-    } else {
-        None
+    // From here on a failure must not leave the proxies, the runtime
+    // container, the sandbox or the mount behind.
+    let abort = |engine: &Engine, proxies: &mut Vec<std::process::Child>, e: EngineError| {
+        for p in proxies.iter_mut() {
+            let _ = p.kill();
+            let _ = p.wait();
+        }
+        let _ = engine.runtime().delete(id, true);
+        undo(engine);
+        Err(e)
     };
-    let log = Log::open(Container::log_path(engine.root(), id), c.log.clone())?;
+    // A stop that came in while we were getting ready wins.
+    if Container::stop_marker(engine.root(), id).exists() && c.restart_count > 0 {
+        return abort(engine, &mut proxies, EngineError::Conflict("stopped by the user before the restart".into()));
+    }
+    let started = (|| -> Result<(Vec<(u8, File)>, Container)> {
+        engine.runtime().start(id)?;
+        let mut outputs = vec![(STDOUT, File::from(out_r)), (STDERR, File::from(err_r))];
+        if let Some(l) = console_listener {
+            let (conn, _) = l.accept().map_err(EngineError::io("accept", &console))?;
+            let master = wharf_runtime::console::recv_fd(conn.as_fd())?;
+            outputs = vec![(STDOUT, File::from(master))];
+            let _ = fs::remove_file(&console);
+        }
+        let (c, ()) = engine.update(id, |c| {
+            c.state.status = Status::Running;
+            c.state.pid = pid;
+            c.state.started_at = Some(now());
+            c.state.finished_at = None;
+            c.state.exit_code = 0;
+            c.state.error.clear();
+            c.state.ports = ports;
+            Ok(())
+        })?;
+        Ok((outputs, c))
+    })();
+    let (outputs, c) = match started {
+        Ok(x) => x,
+        Err(e) => return abort(engine, &mut proxies, e),
+    };
+    engine.emit(&c.event("start", &[]));
+    let stdin = match (c.open_stdin, tty) {
+        (false, _) => None,
+        (true, true) => outputs[0].1.try_clone().ok(),
+        (true, false) => Some(File::from(in_w)),
+    };
+    let log = match Log::open(Container::log_path(engine.root(), id), c.log.clone()) {
+        Ok(l) => l,
+        Err(e) => {
+            let _ = engine.runtime().kill(id, nix::sys::signal::Signal::SIGKILL, true);
+            return abort(engine, &mut proxies, e);
+        }
+    };
     // The start parsed images, specs and seccomp profiles: give that memory
     // back, the monitor idles for the container's whole life.
     wharf_runtime::sys::trim_heap();
@@ -397,9 +425,14 @@ fn supervise(engine: &Engine, id: &str, listener: UnixListener, mut r: Running, 
         match launch(engine, id, &listener, 0, &mut clients) {
             Ok(next) => r = next,
             Err(e) => {
-                tracing::warn!("restart {id}: {e}");
-                let _ = mark_exited(engine, id, 128, &e.to_string());
-                end_streams(&mut clients, 128);
+                // Stopped by the user meanwhile: the last exit stands; else the restart failed.
+                let by_user = Container::stop_marker(engine.root(), id).exists();
+                let (last, error) = if by_user { (code, String::new()) } else { (128, e.to_string()) };
+                if !by_user {
+                    tracing::warn!("restart {id}: {e}");
+                }
+                let _ = mark_exited(engine, id, last, &error);
+                end_streams(&mut clients, last);
                 break;
             }
         }
@@ -450,6 +483,10 @@ fn serve(sfd: &SignalFd, listener: &UnixListener, r: &mut Running, clients: &mut
                 Ok(WaitStatus::Exited(pid, code)) if pid == r.pid => exit_code = Some(code),
                 Ok(WaitStatus::Signaled(pid, sig, _)) if pid == r.pid => exit_code = Some(128 + sig as i32),
                 Ok(WaitStatus::StillAlive) | Err(_) => break,
+                // A proxy we reaped must never be killed later (its pid may be reused).
+                Ok(WaitStatus::Exited(pid, _)) | Ok(WaitStatus::Signaled(pid, _, _)) => {
+                    r.proxies.retain(|p| p.id() as i32 != pid.as_raw());
+                }
                 Ok(_) => {}
             }
         }

@@ -52,7 +52,7 @@ pub fn clean_path(raw: &Path) -> Option<PathBuf> {
 
 /// Resolves `rel` (a clean relative path) under `root`, following symlinks
 /// in the tree as if `root` were `/`. The result is always inside `root`.
-fn resolve_in_root(root: &Path, rel: &Path) -> Result<PathBuf> {
+pub fn resolve_in_root(root: &Path, rel: &Path) -> Result<PathBuf> {
     let mut resolved = PathBuf::new();
     let mut pending: Vec<std::ffi::OsString> = rel.components().rev().map(|c| c.as_os_str().to_os_string()).collect();
     let mut links = 0;

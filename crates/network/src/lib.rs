@@ -280,6 +280,11 @@ impl Networks {
                     reason: format!("{b:?}: at most 15 characters of [a-zA-Z0-9_.-]"),
                 })
             }
+            // An existing interface (the host's uplink, another network's bridge) is never adopted:
+            // removing the network would delete it.
+            Some(b) if link::exists(b) || self.list()?.iter().any(|n| n.bridge.as_deref() == Some(b.as_str())) => {
+                return Err(NetworkError::Conflict(format!("bridge name {b} is already in use")))
+            }
             Some(b) => b.clone(),
             None => format!("br-{}", &id[..12]),
         };

@@ -56,12 +56,18 @@ fn udp(socket: UdpSocket, target: SocketAddr) -> io::Result<()> {
         let upstream = match flows.get(&from) {
             Some(u) => u.clone(),
             None => {
+                // Flows are capped; a failing one drops its datagram, never the proxy.
+                if flows.len() >= 1024 {
+                    flows.clear();
+                }
                 let bind: SocketAddr = if target.is_ipv4() { "0.0.0.0:0" } else { "[::]:0" }.parse().expect("static");
-                let u = Arc::new(UdpSocket::bind(bind)?);
-                u.connect(target)?;
+                let Ok(u) = UdpSocket::bind(bind).and_then(|u| u.connect(target).map(|_| u)) else { continue };
+                let u = Arc::new(u);
                 let (back, reply_to, u2) = (socket.clone(), from, u.clone());
+                let _ = u2.set_read_timeout(Some(std::time::Duration::from_secs(120)));
                 thread::spawn(move || {
                     let mut b = vec![0u8; 65_535];
+                    // An idle flow ends after two minutes.
                     while let Ok(n) = u2.recv(&mut b) {
                         if back.send_to(&b[..n], reply_to).is_err() {
                             break;

@@ -282,7 +282,9 @@ pub fn resize(state: &State, id: &str, q: &crate::query::Query) -> Reply {
     }
     let pid =
         e.pid_file.as_ref().and_then(|p| std::fs::read_to_string(p).ok()).and_then(|p| p.trim().parse::<i32>().ok());
-    if let (true, Some(pid), true) = (e.config.tty, pid, h > 0 && w > 0) {
+    if e.config.tty && h > 0 && w > 0 {
+        // Until the runtime has written the pid, the terminal is not there yet.
+        let pid = pid.ok_or_else(|| ApiError::conflict(format!("Exec {id} has no terminal yet")))?;
         if let Ok(tty) = std::fs::File::options().read(true).write(true).open(format!("/proc/{pid}/fd/0")) {
             use std::os::fd::AsFd;
             let _ = wharf_runtime::sys::set_winsize(tty.as_fd(), h, w);

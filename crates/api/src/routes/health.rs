@@ -4,7 +4,6 @@
 
 use std::process::Stdio;
 use std::sync::Arc;
-use std::time::Instant;
 
 use tokio::io::AsyncReadExt;
 use wharf_engine::health::{self, Health, Healthcheck, Probe};
@@ -30,7 +29,6 @@ pub fn watch(state: Arc<State>, id: String) -> Option<tokio::task::JoinHandle<()
     let hc = state.engine.get(&id).ok()?.healthcheck?;
     Some(tokio::spawn(async move {
         let mut run: Option<String> = None;
-        let mut run_start = Instant::now();
         loop {
             tokio::time::sleep(hc.interval()).await;
             let Some(c) = current(&state, &id).await else { return };
@@ -42,12 +40,21 @@ pub fn watch(state: Arc<State>, id: String) -> Option<tokio::task::JoinHandle<()
             // A new run (restart) starts over from "starting".
             if run != c.state.started_at {
                 run = c.state.started_at.clone();
-                run_start = Instant::now();
                 let _ = health::save(&root, &id, &Health::default());
             }
             let probe = probe(&state, &c, &hc).await;
             let mut h = health::load(&root, &id).unwrap_or_default();
-            let changed = h.record(probe, &hc, run_start.elapsed() < hc.start_period());
+            // The start period counts from the container's start, as in Docker.
+            let up = c
+                .state
+                .started_at
+                .as_deref()
+                .and_then(|t| {
+                    humantime::parse_rfc3339_weak(t.trim_end_matches('Z').split('.').next().unwrap_or(t)).ok()
+                })
+                .and_then(|t| std::time::SystemTime::now().duration_since(t).ok())
+                .unwrap_or_default();
+            let changed = h.record(probe, &hc, up < hc.start_period());
             if let Err(e) = health::save(&root, &id, &h) {
                 tracing::warn!("health of {id}: {e}");
             }

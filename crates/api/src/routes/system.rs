@@ -155,7 +155,7 @@ fn query_time(q: &Query, key: &str) -> Result<Option<i64>, ApiError> {
     let secs: i64 = secs.parse().map_err(|_| bad())?;
     let frac = format!("{frac:0<9}");
     let nanos: i64 = frac.get(..9).ok_or_else(bad)?.parse().map_err(|_| bad())?;
-    Ok(Some(secs * 1_000_000_000 + nanos))
+    secs.checked_mul(1_000_000_000).and_then(|s| s.checked_add(nanos)).map(Some).ok_or_else(bad)
 }
 
 /// `/events`: the journal's history from `since`, then live events until

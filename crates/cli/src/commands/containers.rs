@@ -822,9 +822,8 @@ fn copy_out(client: &Client, c: &str, path: &str, dst: &Path) -> Result<()> {
             dst.file_name().map(|n| n.to_owned()),
         )
     };
-    for entry in archive.entries()? {
-        let mut entry = entry?;
-        let name = entry.path()?.into_owned();
+    // Entry names (and hard-link targets) are mapped the same way.
+    let map = |name: &Path| -> Result<PathBuf> {
         let rel = match &rename {
             Some(new) => {
                 let mut comps = name.components();
@@ -836,12 +835,23 @@ fn copy_out(client: &Client, c: &str, path: &str, dst: &Path) -> Result<()> {
                     Path::new(new).join(rest)
                 }
             }
-            None => name,
+            None => name.to_path_buf(),
         };
         if rel.components().any(|c| matches!(c, std::path::Component::ParentDir | std::path::Component::RootDir)) {
             bail!("refusing unsafe path {} in the archive", rel.display());
         }
-        let target = dir.join(&rel);
+        Ok(rel)
+    };
+    for entry in archive.entries()? {
+        let mut entry = entry?;
+        let target = dir.join(map(&entry.path()?)?);
+        if entry.header().entry_type().is_hard_link() {
+            let source = entry.link_name()?.ok_or_else(|| anyhow!("hard link without a target"))?;
+            let source = dir.join(map(&source)?);
+            let _ = std::fs::remove_file(&target);
+            std::fs::hard_link(&source, &target).with_context(|| format!("link {}", target.display()))?;
+            continue;
+        }
         entry.unpack(&target).with_context(|| format!("write {}", target.display()))?;
     }
     Ok(())
