@@ -659,7 +659,13 @@ fn copy_export_commit() {
         "from host\ndeep\nfrom host\n"
     );
     // Out of it.
-    d.ok(&["exec", "box", "sh", "-c", "mkdir -p /out/d && echo made > /out/d/f && ln -s f /out/d/l && ln /out/d/f /out/d/h && rm /etc/group"]);
+    d.ok(&[
+        "exec",
+        "box",
+        "sh",
+        "-c",
+        "mkdir -p /out/d && echo made > /out/d/f && ln -s f /out/d/l && ln /out/d/f /out/d/h && rm /etc/group",
+    ]);
     let back = d.dir.path().join("back");
     d.ok(&["cp", "box:/out/d", back.to_str().unwrap()]);
     assert_eq!(std::fs::read_to_string(back.join("f")).unwrap(), "made\n");

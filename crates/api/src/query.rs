@@ -61,6 +61,14 @@ impl Query {
         self.0.get(k).map(String::as_str)
     }
 
+    /// A terminal dimension (`h`, `w`); absent is 0, garbage is a 400.
+    pub fn dimension(&self, k: &str) -> Result<u16, crate::error::ApiError> {
+        self.get(k)
+            .unwrap_or("0")
+            .parse::<u16>()
+            .map_err(|_| crate::error::ApiError::bad_request(format!("invalid {k}: {:?}", self.get(k).unwrap_or(""))))
+    }
+
     /// Every value of a repeated key (`changes=…&changes=…`), in order.
     pub fn all(&self, k: &str) -> Vec<String> {
         self.1.iter().filter(|(key, _)| key == k).map(|(_, v)| v.clone()).collect()

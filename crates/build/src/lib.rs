@@ -76,7 +76,7 @@ fn in_context(context: &Path, p: &str) -> Result<PathBuf> {
 }
 
 /// Shell-style match with `*` and `?` (no path separators crossed).
-fn glob_match(pattern: &str, name: &str) -> bool {
+pub fn glob_match(pattern: &str, name: &str) -> bool {
     fn go(p: &[char], n: &[char]) -> bool {
         match (p.first(), n.first()) {
             (None, None) => true,

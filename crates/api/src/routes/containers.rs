@@ -162,13 +162,7 @@ pub async fn dispatch(state: Arc<State>, req: Request<Incoming>, method: &Method
         }
         (&Method::POST, [id, "resize"]) => {
             let c = get(&state, id).await?;
-            let dim = |k: &str| {
-                q.get(k)
-                    .unwrap_or("0")
-                    .parse::<u16>()
-                    .map_err(|_| ApiError::bad_request(format!("invalid {k}: {:?}", q.get(k).unwrap_or(""))))
-            };
-            let (h, w) = (dim("h")?, dim("w")?);
+            let (h, w) = (q.dimension("h")?, q.dimension("w")?);
             if !matches!(c.state.status, Status::Running | Status::Paused) {
                 return Err(ApiError::conflict(format!("Container {} is not running", c.id)));
             }

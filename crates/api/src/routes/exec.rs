@@ -270,13 +270,7 @@ pub async fn inspect(state: Arc<State>, id: &str) -> Reply {
 /// Resizes an exec's terminal: the pty slave is the exec'd process's stdin.
 pub fn resize(state: &State, id: &str, q: &crate::query::Query) -> Reply {
     let e = entry(state, id)?;
-    let dim = |k: &str| {
-        q.get(k)
-            .unwrap_or("0")
-            .parse::<u16>()
-            .map_err(|_| ApiError::bad_request(format!("invalid {k}: {:?}", q.get(k).unwrap_or(""))))
-    };
-    let (h, w) = (dim("h")?, dim("w")?);
+    let (h, w) = (q.dimension("h")?, q.dimension("w")?);
     if !e.running {
         return Err(ApiError::conflict(format!("Exec {id} is not running")));
     }

@@ -1726,7 +1726,7 @@ fn ignored(patterns: &[(bool, String)], rel: &str) -> bool {
         match (p.first(), n.first()) {
             (None, None) => true,
             (Some(&"**"), _) => matches(&p[1..], n) || (!n.is_empty() && matches(p, &n[1..])),
-            (Some(pc), Some(nc)) => glob(pc, nc) && matches(&p[1..], &n[1..]),
+            (Some(pc), Some(nc)) => wharf_build::glob_match(pc, nc) && matches(&p[1..], &n[1..]),
             // A pattern matching a directory excludes what is inside it.
             (None, Some(_)) => true,
             _ => false,
@@ -1741,19 +1741,6 @@ fn ignored(patterns: &[(bool, String)], rel: &str) -> bool {
         }
     }
     out
-}
-
-pub fn glob(pattern: &str, name: &str) -> bool {
-    fn go(p: &[char], n: &[char]) -> bool {
-        match (p.first(), n.first()) {
-            (None, None) => true,
-            (Some('*'), _) => go(&p[1..], n) || (!n.is_empty() && go(p, &n[1..])),
-            (Some('?'), Some(_)) => go(&p[1..], &n[1..]),
-            (Some(a), Some(b)) if a == b => go(&p[1..], &n[1..]),
-            _ => false,
-        }
-    }
-    go(&pattern.chars().collect::<Vec<_>>(), &name.chars().collect::<Vec<_>>())
 }
 
 /// The build context as a tar, `.dockerignore` applied (the Dockerfile is always sent).
