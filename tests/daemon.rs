@@ -1078,6 +1078,17 @@ CMD ["/srv/built.txt"]
         "id -u; stat -c %u /home/bob/hello.txt; cat /srv/sub/d.txt; ls /srv",
     ]);
     assert_eq!(probe, "1000\n1000\ndeep\nbuilt.txt\nhard.txt\nhello.txt\nsub\n");
+    // A second build of the same context comes from the cache (same image); --no-cache runs every step.
+    let id1 = d.ok(&["image", "inspect", "-f", "{{.Id}}", "built:1"]);
+    let again = d.w(&["build", "-t", "built:2", "--build-arg", "GREETING=hey", ctx.to_str().unwrap()]);
+    assert!(again.contains("Using cache") && !again.contains("Running in"), "{again}");
+    assert_eq!(d.ok(&["image", "inspect", "-f", "{{.Id}}", "built:2"]), id1);
+    let fresh = d.w(&["build", "--no-cache", "-t", "built:3", "--build-arg", "GREETING=hey", ctx.to_str().unwrap()]);
+    assert!(!fresh.contains("Using cache") && fresh.contains("Running in"), "{fresh}");
+    std::fs::write(ctx.join("hello.txt"), "changed\n").unwrap();
+    let changed = d.w(&["build", "-t", "built:4", "--build-arg", "GREETING=hey", ctx.to_str().unwrap()]);
+    assert!(changed.contains("Running in"), "a changed COPY source invalidates the cache: {changed}");
+    std::fs::write(ctx.join("hello.txt"), "hello-file\n").unwrap();
     // The same with wharf's CLI, a target stage, and a label.
     d.w(&["build", "-q", "-t", "first:1", "--target", "first", "--label", "via=wharf", ctx.to_str().unwrap()]);
     assert_eq!(d.w(&["run", "--rm", "first:1", "cat", "built.txt"]), "hi from build\n");

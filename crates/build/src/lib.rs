@@ -38,6 +38,8 @@ pub struct BuildRequest {
     pub target: Option<String>,
     /// The `wharf` binary (RUN steps run under a monitor).
     pub monitor_exe: PathBuf,
+    /// Run every step even if an earlier build cached its result.
+    pub no_cache: bool,
 }
 
 struct Stage {
@@ -274,11 +276,52 @@ impl Builder<'_> {
         })
     }
 
+    /// The build cache: a step's key (its parent image, the stage's config
+    /// and the step itself, COPY content included) → the image it produced,
+    /// under `<image-root>/build-cache/`. Entries whose image was removed are misses.
+    fn cache_key(&self, s: &Stage, step: &[&[u8]]) -> String {
+        let mut data = Vec::new();
+        data.extend_from_slice(s.image.id().to_string().as_bytes());
+        data.extend_from_slice(&serde_json::to_vec(&s.config).unwrap_or_default());
+        data.extend_from_slice(s.dirty.join("\n").as_bytes());
+        for part in step {
+            data.push(0);
+            data.extend_from_slice(part);
+        }
+        wharf_image::Digest::sha256(&data).hex().to_string()
+    }
+
+    fn cache_get(&self, key: &str) -> Option<Image> {
+        if self.req.no_cache {
+            return None;
+        }
+        let path = self.images().root().join("build-cache").join(key);
+        let desc: wharf_image::manifest::Descriptor = serde_json::from_slice(&std::fs::read(path).ok()?).ok()?;
+        self.images().image(&desc).ok()
+    }
+
+    fn cache_put(&self, key: &str, img: &Image) {
+        let dir = self.images().root().join("build-cache");
+        if std::fs::create_dir_all(&dir).is_ok() {
+            if let Ok(data) = serde_json::to_vec(&img.target) {
+                let _ = std::fs::write(dir.join(key), data);
+            }
+        }
+    }
+
     /// The stage's current image with its config applied (a config-only image if needed).
     fn materialize(&mut self, s: &mut Stage) -> Result<Image> {
         if !s.dirty.is_empty() {
+            let key = self.cache_key(s, &[b"config"]);
             let by = s.dirty.join("; ");
-            s.image = self.images().with_config(&s.image, s.config.clone(), &by)?;
+            s.image = match self.cache_get(&key) {
+                Some(img) => img,
+                None => {
+                    let img = self.images().with_config(&s.image, s.config.clone(), &by)?;
+                    self.cache_put(&key, &img);
+                    img
+                }
+            };
             s.dirty.clear();
         }
         Ok(s.image.clone())
@@ -631,6 +674,20 @@ impl Builder<'_> {
         cmd: Option<Vec<String>>,
         files: Option<(String, Vec<u8>)>,
     ) -> Result<()> {
+        let vars = serde_json::to_vec(&s.vars).unwrap_or_default();
+        let cmd_json = serde_json::to_vec(&cmd).unwrap_or_default();
+        let content = files.as_ref().map(|(d, data)| {
+            let mut x = d.as_bytes().to_vec();
+            x.extend_from_slice(wharf_image::Digest::sha256(data).hex().as_bytes());
+            x
+        });
+        let key = self.cache_key(s, &[what.as_bytes(), &vars, &cmd_json, content.as_deref().unwrap_or(b"")]);
+        if let Some(img) = self.cache_get(&key) {
+            self.say(&format!(" ---> Using cache\n ---> {}\n", short(&img)));
+            s.image = img;
+            s.dirty.clear();
+            return Ok(());
+        }
         let base = self.materialize(s)?;
         let mut env: Vec<String> = s.config.env.clone().unwrap_or_default();
         // ARGs are visible to RUN, as in Docker (not kept in the image).
@@ -675,7 +732,7 @@ impl Builder<'_> {
         })();
         let _ = self.engine.remove(&c, true, false);
         let img = result?;
-        let _ = what;
+        self.cache_put(&key, &img);
         self.say(&format!(" ---> {}\n", short(&img)));
         s.image = img;
         Ok(())

@@ -31,6 +31,7 @@ pub async fn build(state: Arc<State>, req: Request<Incoming>, q: &Query) -> Repl
     let dockerfile = q.get("dockerfile").filter(|d| !d.is_empty()).unwrap_or("Dockerfile").to_string();
     let target = q.get("target").filter(|t| !t.is_empty()).map(str::to_string);
     let quiet = q.flag("q");
+    let no_cache = q.flag("nocache");
     let context = read_body(req).await?;
     let (tx, body) = channel();
     let st = state.clone();
@@ -55,6 +56,7 @@ pub async fn build(state: Arc<State>, req: Request<Incoming>, q: &Query) -> Repl
                 labels,
                 target,
                 monitor_exe: st.config.monitor_exe.clone(),
+                no_cache,
             };
             let mut out = |s: &str| {
                 if !quiet || s.starts_with("Successfully") {

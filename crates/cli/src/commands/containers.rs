@@ -1705,6 +1705,9 @@ pub struct BuildArgs {
     /// Suppress the build output and print the image ID on success
     #[arg(short, long)]
     pub quiet: bool,
+    /// Do not use the build cache
+    #[arg(long = "no-cache")]
+    pub no_cache: bool,
     /// Build context directory
     pub path: PathBuf,
 }
@@ -1791,7 +1794,7 @@ fn context_tar(dir: &Path, dockerfile: &str) -> Result<Vec<u8>> {
 pub fn build(client: &Client, a: &BuildArgs) -> Result<()> {
     let dockerfile = a.file.clone().unwrap_or_else(|| "Dockerfile".into());
     let data = context_tar(&a.path, &dockerfile)?;
-    let mut q = format!("dockerfile={}&q={}", enc(&dockerfile), u8::from(a.quiet));
+    let mut q = format!("dockerfile={}&q={}&nocache={}", enc(&dockerfile), u8::from(a.quiet), u8::from(a.no_cache));
     for t in &a.tag {
         q.push_str(&format!("&t={}", enc(t)));
     }
@@ -1836,6 +1839,7 @@ pub fn build_local(engine: &wharf_engine::Engine, a: &BuildArgs) -> Result<()> {
         labels: kv_map(&a.label),
         target: a.target.clone(),
         monitor_exe: PathBuf::from("/proc/self/exe"),
+        no_cache: a.no_cache,
     };
     let quiet = a.quiet;
     let img = wharf_build::build(engine, &req, &mut |s| {
