@@ -613,6 +613,25 @@ fn healthchecks_and_stop_signal() {
     assert!(!d.docker(&["logs", "quiet"]).status.success());
     assert!(!d.docker(&["run", "--rm", "--log-driver", "syslog", "busybox:local", "true"]).status.success());
     assert!(!d.docker(&["run", "--rm", "--log-opt", "max-size=lots", "busybox:local", "true"]).status.success());
+    // Real-time signals: by number and by name, through --init too.
+    d.ok(&[
+        "run",
+        "-d",
+        "--init",
+        "--name",
+        "rt",
+        "--stop-signal",
+        "SIGRTMIN+3",
+        "busybox:local",
+        "sh",
+        "-c",
+        "trap 'exit 5' 37; while true; do sleep 0.1; done",
+    ]);
+    assert_eq!(d.ok(&["inspect", "-f", "{{.Config.StopSignal}}", "rt"]).trim(), "SIGRTMIN+3");
+    std::thread::sleep(Duration::from_millis(200));
+    d.ok(&["kill", "-s", "37", "rt"]);
+    assert_eq!(d.inspect_until("rt", "{{.State.Status}} {{.State.ExitCode}}", |v| v == "exited 5"), "exited 5");
+    d.ok(&["rm", "rt"]);
     // Under --init the signal is forwarded to the command (pid 2).
     d.ok(&[
         "run",

@@ -312,7 +312,7 @@ fn launch(
     let log = match Log::open(Container::log_path(engine.root(), id), c.log.clone()) {
         Ok(l) => l,
         Err(e) => {
-            let _ = engine.runtime().kill(id, nix::sys::signal::Signal::SIGKILL, true);
+            let _ = engine.runtime().kill(id, 9, true);
             return abort(engine, &mut proxies, e);
         }
     };

@@ -279,9 +279,8 @@ fn become_init(preserve_fds: i32) -> Result<()> {
         let Ok(Some(info)) = sfd.read_signal() else { continue };
         let sig = info.ssi_signo as i32;
         if sig != libc::SIGCHLD {
-            if let Ok(s) = Signal::try_from(sig) {
-                let _ = kill(child, s);
-            }
+            // Every signal, real-time ones included, goes to the command.
+            let _ = sys::send_signal(child.as_raw(), sig);
             continue;
         }
         loop {

@@ -55,9 +55,7 @@ impl Runtime for Native {
         Native::state(self, id)
     }
     fn kill(&self, id: &str, signal: i32, all: bool) -> Result<()> {
-        let sig = nix::sys::signal::Signal::try_from(signal)
-            .map_err(|_| RuntimeError::InvalidSpec(format!("unknown signal {signal}")))?;
-        Native::kill(self, id, sig, all)
+        Native::kill(self, id, signal, all)
     }
     fn delete(&self, id: &str, force: bool) -> Result<()> {
         Native::delete(self, id, force)

@@ -218,9 +218,7 @@ fn wait_forwarding(pid: Pid, master: Option<OwnedFd>) -> Result<i32> {
                 }
             }
             if sig != libc::SIGCHLD {
-                if let Ok(s) = Signal::try_from(sig) {
-                    let _ = kill(pid, s);
-                }
+                let _ = sys::send_signal(pid.as_raw(), sig);
             }
         }
     }
@@ -528,7 +526,8 @@ impl Native {
         Ok(out)
     }
 
-    pub fn kill(&self, id: &str, signal: Signal, all: bool) -> Result<()> {
+    /// Any signal number, real-time ones included.
+    pub fn kill(&self, id: &str, signal: i32, all: bool) -> Result<()> {
         let rec = self.load(id)?;
         let status = rec.status(&self.root);
         if status == Status::Stopped {
@@ -537,17 +536,17 @@ impl Native {
         if all {
             let cg = rec.cgroup()?;
             for pid in cg.pids()? {
-                let _ = kill(Pid::from_raw(pid), signal);
+                let _ = sys::send_signal(pid, signal);
             }
-            if status == Status::Paused && signal == Signal::SIGKILL {
+            if status == Status::Paused && signal == libc::SIGKILL {
                 cg.freeze(false)?;
             }
             return Ok(());
         }
-        match kill(Pid::from_raw(rec.pid), signal) {
+        match sys::send_signal(rec.pid, signal) {
             Ok(()) => Ok(()),
-            Err(nix::Error::ESRCH) => Err(RuntimeError::NotRunning),
-            Err(e) => Err(RuntimeError::Sys("kill", e)),
+            Err(e) if e.raw_os_error() == Some(libc::ESRCH) => Err(RuntimeError::NotRunning),
+            Err(e) => Err(RuntimeError::Sys("kill", nix::Error::from_raw(e.raw_os_error().unwrap_or(libc::EIO)))),
         }
     }
 

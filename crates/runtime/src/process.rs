@@ -171,24 +171,49 @@ mod tests {
 }
 
 /// A signal by number or name (`9`, `KILL`, `SIGKILL`, `sigterm`).
+/// Real-time signals too: `37`, `RTMIN`, `SIGRTMIN+3`, `RTMAX-1`.
 pub fn parse_signal(s: &str) -> Result<i32> {
     let bad = || RuntimeError::InvalidSignal(s.to_string());
+    let (min, max) = (crate::sys::sigrtmin(), crate::sys::sigrtmax());
     if let Ok(n) = s.parse::<i32>() {
+        if (min..=max).contains(&n) {
+            return Ok(n);
+        }
         return nix::sys::signal::Signal::try_from(n).map(|sig| sig as i32).map_err(|_| bad());
     }
     let upper = s.to_ascii_uppercase();
-    let name = if upper.starts_with("SIG") { upper } else { format!("SIG{upper}") };
-    name.parse::<nix::sys::signal::Signal>().map(|sig| sig as i32).map_err(|_| bad())
+    let name = upper.strip_prefix("SIG").unwrap_or(&upper);
+    let rt = |base: i32, rest: &str| -> Option<i32> {
+        let n = match rest {
+            "" => base,
+            r if r.starts_with('+') => base + r[1..].parse::<i32>().ok()?,
+            r if r.starts_with('-') => base - r[1..].parse::<i32>().ok()?,
+            _ => return None,
+        };
+        (min..=max).contains(&n).then_some(n)
+    };
+    if let Some(rest) = name.strip_prefix("RTMIN") {
+        return rt(min, rest).ok_or_else(bad);
+    }
+    if let Some(rest) = name.strip_prefix("RTMAX") {
+        return rt(max, rest).ok_or_else(bad);
+    }
+    format!("SIG{name}").parse::<nix::sys::signal::Signal>().map(|sig| sig as i32).map_err(|_| bad())
 }
 
 #[cfg(test)]
 mod signal_tests {
     #[test]
     fn signals_by_name_and_number() {
+        let min = crate::sys::sigrtmin();
         for (s, n) in [("9", 9), ("KILL", 9), ("sigterm", 15), ("SIGUSR1", 10), ("hup", 1)] {
             assert_eq!(super::parse_signal(s).unwrap(), n, "{s}");
         }
-        for bad in ["", "BOGUS", "0", "999", "-1"] {
+        for (s, n) in [("RTMIN", min), ("SIGRTMIN+3", min + 3), ("rtmax-1", crate::sys::sigrtmax() - 1)] {
+            assert_eq!(super::parse_signal(s).unwrap(), n, "{s}");
+        }
+        assert_eq!(super::parse_signal(&(min + 2).to_string()).unwrap(), min + 2);
+        for bad in ["", "BOGUS", "0", "999", "-1", "RTMIN+99", "RTMINX"] {
             assert!(super::parse_signal(bad).is_err(), "{bad}");
         }
     }

@@ -6,7 +6,6 @@ use std::process::ExitCode;
 
 use anyhow::{bail, Context, Result};
 use clap::{Args, Subcommand};
-use nix::sys::signal::Signal;
 use oci_spec::runtime::Process;
 use wharf_runtime::{CreateOptions, ExecOptions, Native};
 
@@ -190,9 +189,8 @@ pub fn main(args: RuntimeArgs) -> ExitCode {
     }
 }
 
-fn parse_signal(s: Option<&str>) -> Result<Signal> {
-    let n = s.map(wharf_runtime::process::parse_signal).transpose()?.unwrap_or(15);
-    Ok(Signal::try_from(n)?)
+fn parse_signal(s: Option<&str>) -> Result<i32> {
+    Ok(s.map(wharf_runtime::process::parse_signal).transpose()?.unwrap_or(15))
 }
 
 fn dispatch(a: &RuntimeArgs) -> Result<i32> {

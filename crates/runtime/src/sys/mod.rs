@@ -317,6 +317,26 @@ pub fn seccomp_install(bpf: &[u8], flags: u32) -> io::Result<()> {
     Ok(())
 }
 
+/// kill(2) with any signal number, real-time ones included (nix's `Signal`
+/// has no real-time signals).
+pub fn send_signal(pid: i32, sig: i32) -> io::Result<()> {
+    // SAFETY: kill(2) takes plain integers and touches no memory.
+    if unsafe { libc::kill(pid, sig) } < 0 {
+        return Err(io::Error::last_os_error());
+    }
+    Ok(())
+}
+
+/// The highest real-time signal number.
+pub fn sigrtmax() -> i32 {
+    libc::SIGRTMAX()
+}
+
+/// The lowest real-time signal number usable by programs.
+pub fn sigrtmin() -> i32 {
+    libc::SIGRTMIN()
+}
+
 /// Returns the heap's free pages to the kernel (a long-lived process after
 /// a burst of allocation, like a container monitor after start).
 pub fn trim_heap() {
