@@ -154,6 +154,24 @@ pub fn follow(root: &Path, mut f: impl FnMut(Event) -> bool) -> crate::Result<()
     }
 }
 
+/// One `label` filter value, `key` or `key=value`, against a label map.
+pub fn label_matches(labels: &BTreeMap<String, String>, v: &str) -> bool {
+    match v.split_once('=') {
+        Some((k, val)) => labels.get(k).is_some_and(|x| x == val),
+        None => labels.contains_key(v),
+    }
+}
+
+/// Docker's rule for the values of one filter key: `label` values must all
+/// match, any other key's values are alternatives.
+pub fn key_matches(key: &str, values: &[String], pred: impl Fn(&String) -> bool) -> bool {
+    if key == "label" {
+        values.iter().all(pred)
+    } else {
+        values.iter().any(pred)
+    }
+}
+
 /// Docker's `/events` filters: `type`, `event`, `container`, `image`, `volume`,
 /// `network`, `label` (`key` or `key=value`); values of one key are ORed
 /// (labels: all must match), keys are ANDed.
@@ -176,19 +194,12 @@ impl Filter {
                     }
                     "volume" => e.typ == "volume" && e.actor.id == *v,
                     "network" => e.typ == "network" && (e.actor.id == *v || attr("name") == v),
-                    "label" => match v.split_once('=') {
-                        Some((k, val)) => attr(k) == val,
-                        None => e.actor.attributes.contains_key(v.as_str()),
-                    },
+                    "label" => label_matches(&e.actor.attributes, v),
                     "daemon" | "scope" => true,
                     _ => false,
                 }
             };
-            if key == "label" {
-                values.iter().all(pred)
-            } else {
-                values.iter().any(pred)
-            }
+            key_matches(key, values, pred)
         })
     }
 }

@@ -177,7 +177,7 @@ pub async fn dispatch(state: Arc<State>, req: Request<Incoming>, method: &Method
     }
 }
 
-async fn get(state: &Arc<State>, id: &str) -> Result<Container, ApiError> {
+pub(super) async fn get(state: &Arc<State>, id: &str) -> Result<Container, ApiError> {
     let st = state.clone();
     let id = id.to_string();
     blocking(move || Ok(st.engine.get(&id)?)).await
@@ -348,10 +348,7 @@ fn list_filter(
             let pred = |v: &String| match k.as_str() {
                 "id" => c.id.starts_with(v.as_str()),
                 "name" => c.name.contains(v.trim_start_matches('/')),
-                "label" => match v.split_once('=') {
-                    Some((lk, lv)) => c.labels.get(lk).is_some_and(|x| x == lv),
-                    None => c.labels.contains_key(v.as_str()),
-                },
+                "label" => wharf_engine::events::label_matches(&c.labels, v),
                 "status" => c.state.status.to_string() == *v,
                 "ancestor" => c.image == *v || c.image_id.contains(v.as_str()) || c.image.split(':').next() == Some(v),
                 "exited" => c.state.status == Status::Exited && v.parse::<i32>().ok() == Some(c.state.exit_code),
@@ -372,11 +369,7 @@ fn list_filter(
                     .any(|p| p.key() == *v || p.container_port.to_string() == *v || p.host_port.to_string() == *v),
                 _ => true,
             };
-            if k == "label" {
-                vals.iter().all(pred)
-            } else {
-                vals.iter().any(pred)
-            }
+            wharf_engine::events::key_matches(k, vals, pred)
         })
     })
 }

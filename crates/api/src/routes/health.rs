@@ -9,17 +9,11 @@ use tokio::io::AsyncReadExt;
 use wharf_engine::health::{self, Health, Healthcheck, Probe};
 use wharf_engine::{Container, Status};
 
-use super::blocking;
 use super::exec::{process_json, runtime_exec, ExecEntry};
 use crate::State;
 
 fn now() -> String {
     humantime::format_rfc3339_nanos(std::time::SystemTime::now()).to_string()
-}
-
-async fn current(state: &Arc<State>, id: &str) -> Option<Container> {
-    let (st, key) = (state.clone(), id.to_string());
-    blocking(move || Ok(st.engine.get(&key)?)).await.ok()
 }
 
 /// Probes a container for as long as it exists and has a healthcheck; the
@@ -31,7 +25,7 @@ pub fn watch(state: Arc<State>, id: String) -> Option<tokio::task::JoinHandle<()
         let mut run: Option<String> = None;
         loop {
             tokio::time::sleep(hc.interval()).await;
-            let Some(c) = current(&state, &id).await else { return };
+            let Ok(c) = super::containers::get(&state, &id).await else { return };
             match c.state.status {
                 Status::Running => {}
                 Status::Paused | Status::Restarting | Status::Created => continue,

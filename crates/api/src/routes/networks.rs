@@ -88,17 +88,10 @@ fn matches(n: &Network, filters: &BTreeMap<String, Vec<String>>) -> bool {
             "driver" => n.driver == *v,
             "type" => (v == "builtin") == n.predefined(),
             "scope" => v == "local",
-            "label" => match v.split_once('=') {
-                Some((lk, lv)) => n.labels.get(lk).is_some_and(|x| x == lv),
-                None => n.labels.contains_key(v.as_str()),
-            },
+            "label" => wharf_engine::events::label_matches(&n.labels, v),
             _ => false,
         };
-        if k == "label" {
-            vals.iter().all(pred)
-        } else {
-            vals.iter().any(pred)
-        }
+        wharf_engine::events::key_matches(k, vals, pred)
     })
 }
 

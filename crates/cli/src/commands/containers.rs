@@ -931,10 +931,7 @@ pub struct CommitArgs {
 pub fn commit(client: &Client, a: &CommitArgs) -> Result<()> {
     let mut q = format!("container={}&pause={}", enc(&a.container), u8::from(a.pause));
     if let Some(r) = &a.repository {
-        let (repo, tag) = match r.rsplit_once(':') {
-            Some((n, t)) if !t.contains('/') => (n, t),
-            _ => (r.as_str(), "latest"),
-        };
+        let (repo, tag) = split_ref(r);
         q.push_str(&format!("&repo={}&tag={}", enc(repo), enc(tag)));
     }
     for (k, v) in [("comment", &a.message), ("author", &a.author)] {
@@ -1398,10 +1395,7 @@ pub fn rmi(client: &Client, force: bool, names: &[String]) -> Result<()> {
 }
 
 pub fn tag(client: &Client, source: &str, target: &str) -> Result<()> {
-    let (repo, tag) = match target.rsplit_once(':') {
-        Some((n, t)) if !t.contains('/') => (n, t),
-        _ => (target, "latest"),
-    };
+    let (repo, tag) = split_ref(target);
     client.post(&format!("/images/{}/tag?repo={}&tag={}", enc(source), enc(repo), enc(tag)), None)?;
     Ok(())
 }
