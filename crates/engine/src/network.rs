@@ -141,8 +141,13 @@ pub struct Wired {
 }
 
 impl Engine {
+    /// The network store, opened (predefined networks ensured) once per engine.
     pub fn networks(&self) -> Result<Networks> {
-        Ok(Networks::open(self.root().join("network"))?)
+        if let Some(n) = self.networks.get() {
+            return Ok(n.clone());
+        }
+        let n = Networks::open(self.root().join("network"))?;
+        Ok(self.networks.get_or_init(|| n).clone())
     }
 
     /// Checks a request's network settings at create time.

@@ -61,6 +61,8 @@ pub struct Engine {
     root: PathBuf,
     pub images: Images,
     runtime: Native,
+    /// Opened on first use (then kept: opening reads the store).
+    pub(crate) networks: std::sync::OnceLock<wharf_network::Networks>,
 }
 
 /// A fresh 64-hex-digit container id.
@@ -108,6 +110,7 @@ impl Engine {
             root: data_root.to_path_buf(),
             images: Images::open(data_root.join("image"))?,
             runtime: Native::new(data_root.join("runtime")),
+            networks: std::sync::OnceLock::new(),
         })
     }
 

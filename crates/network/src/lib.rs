@@ -80,6 +80,7 @@ pub struct CreateRequest {
     pub options: BTreeMap<String, String>,
 }
 
+#[derive(Debug, Clone)]
 pub struct Networks {
     root: PathBuf,
 }
