@@ -28,6 +28,18 @@ pub enum RuntimeError {
     Sys(&'static str, #[source] nix::Error),
     #[error("cgroup: {0}")]
     Cgroup(String),
+    /// The spec asks for something a cgroup controller enforces, and the host
+    /// does not offer that controller: the container is not started without it.
+    #[error(
+        "cgroup: controller {controller} is not available on this host (no mountpoint for it): cannot enforce {wanted}"
+    )]
+    ControllerMissing { controller: &'static str, wanted: &'static str },
+    /// No cgroup hierarchy with a controller is visible (e.g. /sys remounted by `ip netns exec`).
+    #[error("cgroup: no cgroup hierarchy is visible (no controller mounted under /sys/fs/cgroup): refusing to run a container outside any cgroup")]
+    NoCgroupHierarchy,
+    /// The spec asks for a Linux security module the kernel does not have enabled.
+    #[error("{field} is set but {lsm} is not enabled on this host")]
+    LsmUnavailable { lsm: &'static str, field: &'static str },
     #[error("seccomp: {0}")]
     Seccomp(String),
     #[error("{0} hook {1} failed: {2}")]
