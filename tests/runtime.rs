@@ -703,3 +703,58 @@ fn v2_device_program_enforced_by_kernel() {
     assert!(out.contains("NULL_OK") && out.contains("ZERO_OK"), "{out}");
     assert!(!out.contains("KMSG_OK"), "/dev/kmsg is not in the allowlist: {out}");
 }
+
+/// Deny-all device policy (as Docker asks for it): the spec's own devices can
+/// still be created (the runtime appends `c *:* m` and `b *:* m`, as runc
+/// does), nodes the policy does not allow exist but cannot be opened, and the
+/// runtime's default devices stay usable. The same under runc.
+#[test]
+fn deny_all_devices_policy_enforced() {
+    let script = "\
+        mknod /dev/tty1 c 4 1 && echo TTY1_MKNOD; \
+        (: < /dev/tty1) && echo TTY1_OPEN; \
+        mknod /dev/loop0 b 7 0 && echo LOOP_MKNOD; \
+        (: < /dev/loop0) && echo LOOP_OPEN; \
+        mknod /dev/sda b 8 0 && (: < /dev/sda) && echo SDA_OPEN; \
+        (: < /dev/fuse) && echo FUSE_OPEN; \
+        echo x > /dev/testnull && echo TESTNULL_OK; \
+        echo x > /dev/null && echo NULL_OK; \
+        head -c 1 /dev/zero > /dev/null && echo ZERO_OK; \
+        head -c 1 /dev/urandom > /dev/null && echo URANDOM_OK; \
+        true";
+    let mut outputs = Vec::new();
+    let mut runtimes = vec![vec![support::WHARF, "runtime"]];
+    if support::runc_available() {
+        runtimes.push(vec!["runc"]);
+    }
+    for rt in &runtimes {
+        let env = Env::with_runtime(rt);
+        let b = env.bundle("b", &["sh", "-c", script], |c| {
+            for set in ["bounding", "effective", "permitted"] {
+                c["process"]["capabilities"][set].as_array_mut().unwrap().push(json!("CAP_MKNOD"));
+            }
+            // The spec's devices: a fuse-like node the policy does not allow, and 1:3 under another name.
+            c["linux"]["devices"] = json!([
+                {"path": "/dev/fuse", "type": "c", "major": 10, "minor": 229, "fileMode": 438},
+                {"path": "/dev/testnull", "type": "c", "major": 1, "minor": 3, "fileMode": 438},
+            ]);
+            c["linux"]["resources"]["devices"] = json!([{"allow": false, "access": "rwm"}]);
+        });
+        let (code, out, err) = env.run(&unique("denyall"), &b);
+        assert_eq!(code, 0, "{rt:?}: the container must start under deny-all: {out}{err}");
+        outputs.push((out, err));
+    }
+    let (out, err) = &outputs[0];
+    for want in ["TTY1_MKNOD", "LOOP_MKNOD", "TESTNULL_OK", "NULL_OK", "ZERO_OK", "URANDOM_OK"] {
+        assert!(out.lines().any(|l| l == want), "missing {want}: {out}{err}");
+    }
+    for denied in ["TTY1_OPEN", "LOOP_OPEN", "SDA_OPEN", "FUSE_OPEN"] {
+        assert!(!out.contains(denied), "{denied} must be refused by the device policy: {out}");
+    }
+    for node in ["/dev/tty1", "/dev/loop0", "/dev/sda", "/dev/fuse"] {
+        assert!(err.contains(&format!("can't open {node}: Operation not permitted")), "{node}: {err}");
+    }
+    if let Some(runc) = outputs.get(1) {
+        assert_eq!(&outputs[0], runc, "wharf (left) and runc (right) differ");
+    }
+}

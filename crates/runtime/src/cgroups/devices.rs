@@ -25,35 +25,48 @@ impl DeviceRule {
     }
 }
 
-/// Devices every container gets (the ones the runtime itself creates in /dev).
-fn default_allows() -> Vec<DeviceRule> {
+/// What the runtime appends to every device policy, as runc does: `mknod` of
+/// any character or block device (so the spec's `linux.devices` can be
+/// created under a deny-all policy; opening them stays subject to the rules),
+/// then the devices the runtime itself creates in /dev.
+pub fn default_allows() -> Vec<DeviceRule> {
+    let mknod = |kind| DeviceRule { allow: true, kind, major: None, minor: None, access: "m".into() };
     let rwm = |mut r: DeviceRule| {
         r.access = "rwm".into();
         r
     };
-    [
-        (1, Some(3)), // null
-        (1, Some(5)), // zero
-        (1, Some(7)), // full
-        (1, Some(8)), // random
-        (1, Some(9)), // urandom
-        (5, Some(0)), // tty
-        (5, Some(1)), // console
-        (5, Some(2)), // ptmx
-        (136, None),  // pts/*
-    ]
-    .into_iter()
-    .map(|(maj, min)| rwm(DeviceRule::allow_char(maj, min)))
-    .collect()
+    let mut out = vec![mknod('c'), mknod('b')];
+    out.extend(
+        [
+            (1, Some(3)), // null
+            (1, Some(5)), // zero
+            (1, Some(7)), // full
+            (1, Some(8)), // random
+            (1, Some(9)), // urandom
+            (5, Some(0)), // tty
+            (5, Some(1)), // console
+            (5, Some(2)), // ptmx
+            (136, None),  // pts/*
+        ]
+        .into_iter()
+        .map(|(maj, min)| rwm(DeviceRule::allow_char(maj, min))),
+    );
+    out
 }
 
-/// The spec's rules in order, then the devices the runtime itself creates
-/// (`/dev/null`, `/dev/zero`, …): as in runc, those stay usable whatever the
-/// spec says, since containers break without them.
+/// The spec's rules in order, then [`default_allows`]: as in runc, the
+/// runtime's own devices stay usable whatever the spec says, since containers
+/// break without them.
+///
+/// A rule for any device type (`a`) is the policy switch ("allow all" / "deny
+/// all") only when it covers every device and every access; otherwise it is
+/// split into one `c` and one `b` rule. cgroup v1 treats every `a` line as the
+/// switch whatever its numbers and access, so writing `a *:* m` to
+/// `devices.allow` would allow everything.
 pub fn effective_rules(rules: &[LinuxDeviceCgroup]) -> Vec<DeviceRule> {
-    let mut out: Vec<DeviceRule> = rules
-        .iter()
-        .map(|r| DeviceRule {
+    let mut out = Vec::new();
+    for r in rules {
+        let rule = DeviceRule {
             allow: r.allow(),
             kind: match r.typ() {
                 Some(LinuxDeviceType::C) | Some(LinuxDeviceType::U) => 'c',
@@ -62,11 +75,27 @@ pub fn effective_rules(rules: &[LinuxDeviceCgroup]) -> Vec<DeviceRule> {
             },
             major: r.major().filter(|m| *m >= 0),
             minor: r.minor().filter(|m| *m >= 0),
-            access: r.access().clone().filter(|a| !a.is_empty()).unwrap_or_else(|| "rwm".into()),
-        })
-        .collect();
+            access: normalise_access(r.access().as_deref()),
+        };
+        let switch = rule.major.is_none() && rule.minor.is_none() && rule.access == "rwm";
+        if rule.kind == 'a' && !switch {
+            out.push(DeviceRule { kind: 'c', ..rule.clone() });
+            out.push(DeviceRule { kind: 'b', ..rule });
+        } else {
+            out.push(rule);
+        }
+    }
     out.extend(default_allows());
     out
+}
+
+/// `access` as a subset of `rwm` in that order; missing or empty means all.
+fn normalise_access(access: Option<&str>) -> String {
+    let a = access.unwrap_or("");
+    if a.is_empty() {
+        return "rwm".into();
+    }
+    "rwm".chars().filter(|c| a.contains(*c)).collect()
 }
 
 // eBPF encoding helpers (see linux/bpf.h).
@@ -200,8 +229,6 @@ mod tests {
         let mut rules = vec![deny_all, allow_sda_read];
         rules.extend(default_allows());
         let prog = bpf_program(&rules);
-        const CHAR: u32 = 2;
-        const BLOCK: u32 = 1;
         assert_eq!(run(&prog, CHAR, 2 | 4, 1, 3), 1, "/dev/null rw allowed");
         assert_eq!(run(&prog, CHAR, 2, 1, 4), 0, "1:4 denied");
         assert_eq!(run(&prog, BLOCK, 2, 8, 0), 1, "sda read allowed");
@@ -221,10 +248,66 @@ mod tests {
         assert_eq!(run(&prog, 1, 4, 8, 0), 1);
     }
 
+    const CHAR: u32 = 2;
+    const BLOCK: u32 = 1;
+    const MKNOD: u32 = 1;
+    const READ: u32 = 2;
+    const WRITE: u32 = 4;
+
+    fn spec_rule(allow: bool, typ: Option<LinuxDeviceType>, access: &str) -> LinuxDeviceCgroup {
+        let mut r = LinuxDeviceCgroup::default();
+        r.set_allow(allow);
+        r.set_typ(typ);
+        r.set_access(Some(access.into()));
+        r
+    }
+
     #[test]
     fn v1_lines() {
         let rules = effective_rules(&[]);
-        assert_eq!(rules[0].v1_line(), "c 1:3 rwm");
-        assert_eq!(rules.last().unwrap().v1_line(), "c 136:* rwm");
+        let lines: Vec<String> = rules.iter().map(DeviceRule::v1_line).collect();
+        assert_eq!(&lines[..3], ["c *:* m", "b *:* m", "c 1:3 rwm"]);
+        assert_eq!(lines.last().unwrap(), "c 136:* rwm");
+        for dev in ["c 1:5 rwm", "c 1:7 rwm", "c 1:8 rwm", "c 1:9 rwm", "c 5:0 rwm", "c 5:1 rwm", "c 5:2 rwm"] {
+            assert!(lines.iter().any(|l| l == dev), "{dev} missing from {lines:?}");
+        }
+    }
+
+    #[test]
+    fn deny_all_still_lets_any_device_be_created_but_not_opened() {
+        let rules = effective_rules(&[spec_rule(false, None, "rwm")]);
+        assert_eq!(rules[0].v1_line(), "a *:* rwm");
+        assert!(!rules[0].allow);
+        let prog = bpf_program(&rules);
+        // mknod of anything (the spec's linux.devices are created after the policy is set)...
+        assert_eq!(run(&prog, CHAR, MKNOD, 10, 229), 1, "mknod c 10:229 (fuse)");
+        assert_eq!(run(&prog, CHAR, MKNOD, 4, 1), 1, "mknod c 4:1 (tty1)");
+        assert_eq!(run(&prog, BLOCK, MKNOD, 7, 0), 1, "mknod b 7:0 (loop0)");
+        // ... but no open of what the policy does not allow.
+        assert_eq!(run(&prog, CHAR, READ, 4, 1), 0, "open c 4:1");
+        assert_eq!(run(&prog, CHAR, READ | WRITE, 10, 229), 0, "open c 10:229");
+        assert_eq!(run(&prog, BLOCK, READ, 7, 0), 0, "open b 7:0");
+        assert_eq!(run(&prog, BLOCK, READ | WRITE, 8, 0), 0, "open b 8:0");
+        assert_eq!(run(&prog, CHAR, MKNOD | READ, 4, 1), 0, "mknod+read is more than mknod");
+        for (major, minor) in [(1, 3), (1, 5), (1, 7), (1, 8), (1, 9), (5, 0), (5, 1), (5, 2), (136, 3)] {
+            assert_eq!(run(&prog, CHAR, READ | WRITE, major, minor), 1, "c {major}:{minor} usable");
+        }
+        assert_eq!(run(&prog, BLOCK, READ, 1, 3), 0, "b 1:3 is not /dev/null");
+    }
+
+    #[test]
+    fn partial_any_type_rule_is_not_a_policy_switch() {
+        // On v1, `a *:* m` written to devices.allow would allow everything.
+        let rules = effective_rules(&[spec_rule(false, None, "rwm"), spec_rule(true, Some(LinuxDeviceType::A), "m")]);
+        let lines: Vec<String> = rules.iter().map(DeviceRule::v1_line).collect();
+        assert_eq!(&lines[..3], ["a *:* rwm", "c *:* m", "b *:* m"]);
+        assert_eq!(lines.iter().filter(|l| l.starts_with('a')).count(), 1, "{lines:?}");
+        let prog = bpf_program(&rules);
+        assert_eq!(run(&prog, CHAR, READ, 4, 1), 0);
+        assert_eq!(run(&prog, CHAR, MKNOD, 4, 1), 1);
+        // Access letters are normalised (order, duplicates, empty = all).
+        let r = effective_rules(&[spec_rule(true, Some(LinuxDeviceType::C), "mwrw"), spec_rule(true, None, "")]);
+        assert_eq!(r[0].access, "rwm");
+        assert_eq!(r[1].v1_line(), "a *:* rwm");
     }
 }

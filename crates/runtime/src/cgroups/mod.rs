@@ -61,6 +61,34 @@ impl Hierarchy {
     pub fn is_v2(&self) -> bool {
         matches!(self, Hierarchy::V2 { .. })
     }
+
+    /// Whether any hierarchy carrying a real controller is visible: a v1 host
+    /// whose only mounts are named ones (`name=systemd`), or none at all (a
+    /// process under `ip netns exec`, which remounts /sys), has none.
+    pub fn has_controllers(&self) -> bool {
+        match self {
+            Hierarchy::V1(mounts) => mounts.iter().any(|m| m.subsystems.iter().any(|s| !s.starts_with("name="))),
+            Hierarchy::V2 { root } => root.join("cgroup.controllers").is_file(),
+        }
+    }
+}
+
+/// Controllers a container's limits and device policy rely on, on v1 hosts.
+pub const ESSENTIAL_V1: [&str; 6] = ["devices", "memory", "cpu", "pids", "cpuset", "freezer"];
+/// The same on v2 hosts (devices are an eBPF program there and freezing is
+/// built into every cgroup).
+pub const ESSENTIAL_V2: [&str; 4] = ["memory", "cpu", "pids", "cpuset"];
+
+/// Which essential controllers the host lacks: on v1 those not mounted, on v2
+/// those missing from the root's `cgroup.controllers`. Empty when all are there.
+pub fn missing_controllers(hierarchy: &Hierarchy) -> Vec<&'static str> {
+    match hierarchy {
+        Hierarchy::V1(mounts) => ESSENTIAL_V1.into_iter().filter(|c| !mounts.iter().any(|m| m.has(c))).collect(),
+        Hierarchy::V2 { root } => {
+            let available = fs::read_to_string(root.join("cgroup.controllers")).unwrap_or_default();
+            ESSENTIAL_V2.into_iter().filter(|c| !available.split_whitespace().any(|a| a == *c)).collect()
+        }
+    }
 }
 
 /// Extracts the cgroup v1 mounts from `/proc/self/mountinfo` text.
@@ -195,6 +223,9 @@ impl Cgroup {
     /// Creates the cgroup directories and applies `resources`. On failure the
     /// directories this call made are removed again.
     pub fn create(&self, resources: Option<&LinuxResources>) -> Result<()> {
+        if !self.hierarchy.has_controllers() {
+            return Err(RuntimeError::NoCgroupHierarchy);
+        }
         let made = match &self.hierarchy {
             Hierarchy::V1(mounts) => v1::create(mounts, &self.path),
             Hierarchy::V2 { root } => v2::create(root, &self.path),
@@ -399,6 +430,142 @@ mod tests {
         assert_eq!(mounts[1].subsystems, vec!["cpu", "cpuacct"]);
         assert!(mounts[1].has("cpuacct"));
         assert_eq!(mounts[2].mountpoint, PathBuf::from("/sys/fs/cgroup/memory"));
+    }
+
+    use oci_spec::runtime::{
+        LinuxDeviceCgroupBuilder, LinuxInterfacePriorityBuilder, LinuxMemoryBuilder, LinuxNetworkBuilder,
+        LinuxResourcesBuilder,
+    };
+
+    /// A fake v1 tree with one directory per controller in `subsystems`.
+    fn fake_v1(tmp: &Path, subsystems: &[&str]) -> Hierarchy {
+        let mounts = subsystems
+            .iter()
+            .map(|sub| {
+                let mp = tmp.join(sub);
+                fs::create_dir_all(&mp).unwrap();
+                V1Mount { subsystems: vec![sub.to_string()], mountpoint: mp }
+            })
+            .collect();
+        Hierarchy::V1(mounts)
+    }
+
+    fn deny_all() -> LinuxResources {
+        let rule = LinuxDeviceCgroupBuilder::default().allow(false).access("rwm").build().unwrap();
+        LinuxResourcesBuilder::default().devices(vec![rule]).build().unwrap()
+    }
+
+    fn leftovers(tmp: &Path) -> Vec<PathBuf> {
+        let mut out = Vec::new();
+        for entry in fs::read_dir(tmp).unwrap().flatten() {
+            out.extend(fs::read_dir(entry.path()).unwrap().flatten().map(|e| e.path()));
+        }
+        out
+    }
+
+    #[test]
+    fn v1_device_rules_need_the_devices_controller() {
+        let tmp = tempfile::tempdir().unwrap();
+        let cg = Cgroup::new(fake_v1(tmp.path(), &["memory", "pids", "freezer"]), PathBuf::from("wharf/c1"));
+        let err = cg.create(Some(&deny_all())).unwrap_err();
+        assert!(
+            matches!(err, RuntimeError::ControllerMissing { controller: "devices", .. }),
+            "device rules must not be skipped: {err}"
+        );
+        assert!(err.to_string().contains("devices"), "{err}");
+        assert!(leftovers(tmp.path()).is_empty(), "create must remove what it made: {:?}", leftovers(tmp.path()));
+        // No rules at all, or an empty list, asks for no policy: fine without the controller.
+        cg.create(None).unwrap();
+        let empty = LinuxResourcesBuilder::default().devices(vec![]).build().unwrap();
+        cg.apply(Some(&empty)).unwrap();
+        // With the controller, the policy is written: deny all first, then the runtime's allows.
+        let tmp = tempfile::tempdir().unwrap();
+        let cg = Cgroup::new(fake_v1(tmp.path(), &["devices", "memory"]), PathBuf::from("wharf/c1"));
+        cg.create(Some(&deny_all())).unwrap();
+        let dir = tmp.path().join("devices/wharf/c1");
+        assert_eq!(fs::read_to_string(dir.join("devices.deny")).unwrap(), "a *:* rwm");
+        // The fake file keeps the last write; on cgroupfs every line is its own rule.
+        assert_eq!(fs::read_to_string(dir.join("devices.allow")).unwrap(), "c 136:* rwm");
+    }
+
+    #[test]
+    fn v1_network_resources_need_net_cls_and_net_prio() {
+        let tmp = tempfile::tempdir().unwrap();
+        let cg = Cgroup::new(fake_v1(tmp.path(), &["memory", "net_cls"]), PathBuf::from("wharf/c1"));
+        let class = LinuxResourcesBuilder::default()
+            .network(LinuxNetworkBuilder::default().class_id(0x10001u32).build().unwrap())
+            .build()
+            .unwrap();
+        cg.create(Some(&class)).unwrap();
+        assert_eq!(fs::read_to_string(tmp.path().join("net_cls/wharf/c1/net_cls.classid")).unwrap(), "65537");
+        let tmp = tempfile::tempdir().unwrap();
+        let cg = Cgroup::new(fake_v1(tmp.path(), &["memory", "net_cls"]), PathBuf::from("wharf/c1"));
+        let prio = LinuxInterfacePriorityBuilder::default().name("eth0").priority(5u32).build().unwrap();
+        let prios = LinuxResourcesBuilder::default()
+            .network(LinuxNetworkBuilder::default().priorities(vec![prio]).build().unwrap())
+            .build()
+            .unwrap();
+        let err = cg.create(Some(&prios)).unwrap_err();
+        assert!(matches!(err, RuntimeError::ControllerMissing { controller: "net_prio", .. }), "{err}");
+        assert!(leftovers(tmp.path()).is_empty(), "{:?}", leftovers(tmp.path()));
+        let tmp = tempfile::tempdir().unwrap();
+        let cg = Cgroup::new(fake_v1(tmp.path(), &["memory"]), PathBuf::from("wharf/c1"));
+        let err = cg.create(Some(&class)).unwrap_err();
+        assert!(matches!(err, RuntimeError::ControllerMissing { controller: "net_cls", .. }), "{err}");
+        assert!(err.to_string().contains("net_cls"), "{err}");
+    }
+
+    #[test]
+    fn no_visible_hierarchy_fails_create() {
+        let tmp = tempfile::tempdir().unwrap();
+        for hierarchy in [Hierarchy::V1(Vec::new()), fake_v1(tmp.path(), &["name=systemd"])] {
+            let cg = Cgroup::new(hierarchy, PathBuf::from("wharf/c1"));
+            assert!(matches!(cg.create(None), Err(RuntimeError::NoCgroupHierarchy)));
+            let mem = LinuxResourcesBuilder::default()
+                .memory(LinuxMemoryBuilder::default().limit(1 << 20).build().unwrap())
+                .build()
+                .unwrap();
+            assert!(matches!(cg.create(Some(&mem)), Err(RuntimeError::NoCgroupHierarchy)));
+        }
+        assert!(leftovers(tmp.path()).is_empty());
+        // A v2 root that is not a cgroup2 mount (no cgroup.controllers) is no hierarchy either.
+        let cg = Cgroup::new(Hierarchy::V2 { root: tmp.path().join("none") }, PathBuf::from("wharf/c1"));
+        let err = cg.create(None).unwrap_err();
+        assert!(err.to_string().contains("no cgroup hierarchy"), "{err}");
+    }
+
+    #[test]
+    fn v2_network_resources_are_refused() {
+        let tmp = tempfile::tempdir().unwrap();
+        fs::write(tmp.path().join("cgroup.controllers"), "cpuset cpu io memory pids\n").unwrap();
+        fs::write(tmp.path().join("cgroup.subtree_control"), "").unwrap();
+        let cg = Cgroup::new(Hierarchy::V2 { root: tmp.path().to_path_buf() }, PathBuf::from("wharf/c1"));
+        let class = LinuxResourcesBuilder::default()
+            .network(LinuxNetworkBuilder::default().class_id(7u32).build().unwrap())
+            .build()
+            .unwrap();
+        let err = cg.create(Some(&class)).unwrap_err();
+        assert!(matches!(err, RuntimeError::ControllerMissing { controller: "net_cls", .. }), "{err}");
+        assert!(!tmp.path().join("wharf").exists(), "create must remove what it made");
+    }
+
+    #[test]
+    fn reports_missing_controllers() {
+        let tmp = tempfile::tempdir().unwrap();
+        let all = fake_v1(tmp.path(), &["devices", "memory", "cpu", "pids", "cpuset", "freezer"]);
+        assert!(missing_controllers(&all).is_empty());
+        let some = fake_v1(tmp.path(), &["memory", "cpu", "name=systemd"]);
+        assert_eq!(missing_controllers(&some), ["devices", "pids", "cpuset", "freezer"]);
+        assert_eq!(missing_controllers(&Hierarchy::V1(Vec::new())), ESSENTIAL_V1);
+        // cpu,cpuacct on one mount counts for cpu.
+        let joint = Hierarchy::V1(parse_v1_mounts(
+            "28 25 0:25 / /sys/fs/cgroup/cpu,cpuacct rw - cgroup cgroup rw,cpu,cpuacct\n",
+        ));
+        assert!(!missing_controllers(&joint).contains(&"cpu"));
+        fs::write(tmp.path().join("cgroup.controllers"), "cpu io memory\n").unwrap();
+        let v2 = Hierarchy::V2 { root: tmp.path().to_path_buf() };
+        assert_eq!(missing_controllers(&v2), ["pids", "cpuset"]);
+        assert_eq!(missing_controllers(&Hierarchy::V2 { root: tmp.path().join("none") }), ESSENTIAL_V2);
     }
 
     #[test]

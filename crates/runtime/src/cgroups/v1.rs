@@ -165,11 +165,14 @@ pub fn apply(mounts: &[V1Mount], rel: &Path, res: &LinuxResources) -> Result<()>
     while i < all.len() {
         let wr = &all[i];
         let Some(mount) = mounts.iter().find(|m| m.has(wr.subsystem)) else {
-            if wr.subsystem == "devices" || wr.subsystem == "net_cls" || wr.subsystem == "net_prio" {
+            // Fail closed: a limit or device policy that cannot be written is never skipped.
+            // The one exception: an empty device list only appends the runtime's
+            // own allows, which restrict nothing.
+            if wr.subsystem == "devices" && res.devices().as_ref().is_none_or(|d| d.is_empty()) {
                 i += 1;
                 continue;
             }
-            return Err(RuntimeError::Cgroup(format!("controller {} is not mounted", wr.subsystem)));
+            return Err(RuntimeError::ControllerMissing { controller: wr.subsystem, wanted: wanted(wr) });
         };
         let dir = mount.mountpoint.join(rel);
         let path = dir.join(&wr.file);
@@ -199,6 +202,22 @@ pub fn apply(mounts: &[V1Mount], rel: &Path, res: &LinuxResources) -> Result<()>
         i += 1;
     }
     Ok(())
+}
+
+/// The spec field a write realises, for error messages.
+fn wanted(wr: &Write) -> &'static str {
+    match wr.subsystem {
+        "devices" => "linux.resources.devices",
+        "net_cls" => "linux.resources.network.classID",
+        "net_prio" => "linux.resources.network.priorities",
+        "memory" => "linux.resources.memory",
+        "cpu" => "linux.resources.cpu",
+        "cpuset" => "linux.resources.cpu.cpus/mems",
+        "pids" => "linux.resources.pids",
+        "blkio" => "linux.resources.blockIO",
+        "hugetlb" => "linux.resources.hugepageLimits",
+        _ => "linux.resources",
+    }
 }
 
 fn freezer_dir(mounts: &[V1Mount], rel: &Path) -> Result<PathBuf> {

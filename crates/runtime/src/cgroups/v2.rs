@@ -109,6 +109,21 @@ pub fn writes(res: &LinuxResources) -> Result<Vec<(String, String)>> {
     for h in res.hugepage_limits().iter().flatten() {
         push(&format!("hugetlb.{}.max", h.page_size()), h.limit().to_string());
     }
+    // net_cls and net_prio have no v2 controller (v2 leaves this to eBPF on sockets): refuse, never skip.
+    if let Some(net) = res.network() {
+        if net.class_id().is_some() {
+            return Err(RuntimeError::ControllerMissing {
+                controller: "net_cls",
+                wanted: "linux.resources.network.classID",
+            });
+        }
+        if net.priorities().as_ref().is_some_and(|p| !p.is_empty()) {
+            return Err(RuntimeError::ControllerMissing {
+                controller: "net_prio",
+                wanted: "linux.resources.network.priorities",
+            });
+        }
+    }
     if let Some(unified) = res.unified() {
         let sorted: BTreeMap<_, _> = unified.iter().collect();
         for (k, v) in sorted {
