@@ -12,6 +12,7 @@ pub mod console;
 pub mod error;
 pub mod hooks;
 mod init;
+pub mod lsm;
 pub mod mounts;
 pub mod native;
 pub mod oci_binary;
