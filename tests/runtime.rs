@@ -758,3 +758,82 @@ fn deny_all_devices_policy_enforced() {
         assert_eq!(&outputs[0], runc, "wharf (left) and runc (right) differ");
     }
 }
+
+/// An AppArmor profile or SELinux label the kernel cannot apply fails `create`
+/// before anything is made (no state, no cgroup); empty values ask for nothing.
+#[test]
+fn lsm_requests_refused_without_the_module() {
+    assert!(
+        !wharf_runtime::lsm::apparmor_enabled() && !wharf_runtime::lsm::selinux_enabled(),
+        "this test expects a host without AppArmor and SELinux"
+    );
+    let env = Env::new();
+    let cases = [
+        ("apparmor", "/process/apparmorProfile", "process.apparmorProfile is set but AppArmor is not enabled"),
+        ("selinux", "/process/selinuxLabel", "process.selinuxLabel is set but SELinux is not enabled"),
+        ("mountlabel", "/linux/mountLabel", "linux.mountLabel is set but SELinux is not enabled"),
+    ];
+    for (name, field, message) in cases {
+        let id = unique(name);
+        let cg = format!("wharf-test/{id}");
+        let b = env.bundle(name, &["true"], |c| {
+            c["linux"]["cgroupsPath"] = json!(format!("/{cg}"));
+            let (parent, key) = field.rsplit_once('/').unwrap();
+            c.pointer_mut(parent).unwrap()[key] =
+                json!(if name == "apparmor" { "foo" } else { "system_u:object_r:container_t:s0" });
+        });
+        let (ok, err) = env.quiet(&["create", "--bundle", b.to_str().unwrap(), &id]);
+        assert!(!ok, "{name}: create must fail");
+        assert!(err.contains(message), "{name}: expected {message:?} in {err:?}");
+        assert!(env.ids().is_empty(), "{name}: container left behind");
+        assert!(!env.root().join(&id).exists(), "{name}: state directory left behind");
+        assert!(cgroup_dirs(&cg).is_empty(), "{name}: cgroup left behind");
+    }
+    // "unconfined" is a profile like any other.
+    let b = env.bundle("unconfined", &["true"], |c| c["process"]["apparmorProfile"] = json!("unconfined"));
+    let (ok, err) = env.quiet(&["create", "--bundle", b.to_str().unwrap(), &unique("unconfined")]);
+    assert!(!ok && err.contains("AppArmor is not enabled"), "{err}");
+    // Empty values are no request at all.
+    let b = env.bundle("empty", &["sh", "-c", "echo RAN"], |c| {
+        c["process"]["apparmorProfile"] = json!("");
+        c["process"]["selinuxLabel"] = json!("");
+        c["linux"]["mountLabel"] = json!("");
+    });
+    let (code, out, err) = env.run(&unique("empty"), &b);
+    assert_eq!((code, out.as_str()), (0, "RAN\n"), "{err}");
+    // exec of a process asking for a profile is refused too, and leaves the container running.
+    let id = unique("lsmexec");
+    let b = env.bundle("exec", &["sleep", "1000"], |_| {});
+    env.quiet_ok(&["run", "--detach", "--bundle", b.to_str().unwrap(), &id]);
+    let process = env.dir.path().join("process.json");
+    let p = json!({"args": ["true"], "cwd": "/", "user": {"uid": 0, "gid": 0}, "apparmorProfile": "foo"});
+    std::fs::write(&process, p.to_string()).unwrap();
+    let (ok, err) = env.quiet(&["exec", "--process", process.to_str().unwrap(), &id]);
+    assert!(!ok && err.contains("AppArmor is not enabled"), "{err}");
+    assert_eq!(env.status(&id), "running");
+    env.ok(&["delete", "--force", &id]);
+}
+
+/// A host where no cgroup hierarchy is visible (here: a private mount namespace
+/// with /sys/fs/cgroup unmounted, as under `ip netns exec`) refuses to create.
+#[test]
+fn no_cgroup_hierarchy_refuses_create() {
+    let env = Env::new();
+    let id = unique("nocg");
+    let b = env.bundle("b", &["true"], |_| {});
+    let script = format!(
+        "umount -R /sys/fs/cgroup && exec {} runtime --root {} create --bundle {} {id}",
+        support::WHARF,
+        env.root().display(),
+        b.display()
+    );
+    let out = Command::new("unshare")
+        .args(["--mount", "--propagation", "private", "sh", "-c", &script])
+        .stdin(std::process::Stdio::null())
+        .output()
+        .unwrap();
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(!out.status.success(), "create must fail without a cgroup hierarchy");
+    assert!(err.contains("no cgroup hierarchy is visible"), "{err}");
+    assert!(env.ids().is_empty() && !env.root().join(&id).exists(), "state left behind");
+}

@@ -17,7 +17,7 @@ use crate::error::{Result, RuntimeError};
 use crate::seccomp::Filter;
 use crate::state::{State, Status};
 use crate::sync::{self, Channel};
-use crate::{console, hooks, mounts, process, sys};
+use crate::{console, hooks, lsm, mounts, process, sys};
 
 /// How the init learns that `start` was called.
 pub(crate) enum StartSignal {
@@ -83,6 +83,12 @@ fn setup(a: &InitArgs<'_>) -> Result<Infallible> {
     // Nothing in the container may read our memory or /proc/self/exe (CVE-2019-5736).
     nix::sys::prctl::set_dumpable(false).map_err(RuntimeError::sys("set non-dumpable"))?;
     let host_pid: i32 = String::from_utf8_lossy(&a.chan.expect(sync::GO)?).parse().unwrap_or(0);
+    // The AppArmor profile / SELinux label files, opened on the host's procfs
+    // before any of the container's namespaces (or mounts) are ours.
+    let lsm_writes = lsm::exec_writes(a.process)
+        .iter()
+        .map(|w| lsm::OpenedWrite::open(Path::new("/proc"), w))
+        .collect::<Result<Vec<_>>>()?;
 
     for (t, fd) in &a.joins {
         nix::sched::setns(fd.as_fd(), ns_flag(*t))
@@ -109,7 +115,7 @@ fn setup(a: &InitArgs<'_>) -> Result<Infallible> {
         let size = a.process.console_size().map(|b| (b.height() as u16, b.width() as u16));
         console::setup_pty(sock.as_fd(), !a.exec, size)?;
     }
-    finish(a, host_pid)
+    finish(a, host_pid, lsm_writes)
 }
 
 fn state(a: &InitArgs<'_>, pid: i32, status: Status) -> State {
@@ -174,7 +180,7 @@ fn setup_container(a: &InitArgs<'_>, host_pid: i32) -> Result<()> {
 }
 
 /// Identity, limits and the wait for `start`, then execve.
-fn finish(a: &InitArgs<'_>, host_pid: i32) -> Result<Infallible> {
+fn finish(a: &InitArgs<'_>, host_pid: i32, lsm_writes: Vec<lsm::OpenedWrite>) -> Result<Infallible> {
     let p = a.process;
     let env = process::env(p);
     let args = p.args().clone().unwrap_or_default();
@@ -185,6 +191,11 @@ fn finish(a: &InitArgs<'_>, host_pid: i32) -> Result<Infallible> {
     let argv = process::cstrings(&args)?;
     let envp = process::cstrings(&env)?;
     process::set_rlimits(p)?;
+    // The profile/label applies at our execve; written while we are still
+    // privileged and before no_new_privs and seccomp, as runc does.
+    for w in lsm_writes {
+        w.apply()?;
+    }
     let nnp = p.no_new_privileges() == Some(true);
     // Without no_new_privs, installing a filter needs CAP_SYS_ADMIN: do it while we still have it.
     if !nnp {

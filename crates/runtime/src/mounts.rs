@@ -247,6 +247,12 @@ fn mount_one(ctx: &RootfsContext<'_>, m: &Mount) -> Result<()> {
     let bind = opts.bind || typ == "bind";
     let data = opts.data.join(",");
     let data = (!data.is_empty()).then_some(data);
+    // SELinux labels every filesystem runc labels: not proc and sysfs (labelled by policy),
+    // nor mqueue (labelled per file); bind mounts take no data.
+    let data = match typ.as_str() {
+        "proc" | "sysfs" | "mqueue" => data,
+        _ => crate::lsm::with_mount_label(data, crate::lsm::mount_label(ctx.spec)),
+    };
     if bind {
         let src = m.source().clone().unwrap_or_default();
         let src = if src.is_absolute() { src } else { ctx.bundle.join(src) };
@@ -295,10 +301,12 @@ fn mount_one(ctx: &RootfsContext<'_>, m: &Mount) -> Result<()> {
 fn mount_cgroup(ctx: &RootfsContext<'_>, dest: &Path, opts: &MountOptions) -> Result<()> {
     make_mountpoint(dest, true)?;
     let flags = opts.flags | MsFlags::MS_NOSUID | MsFlags::MS_NODEV | MsFlags::MS_NOEXEC;
+    let label = crate::lsm::mount_label(ctx.spec);
     match ctx.hierarchy {
         Hierarchy::V2 { root } => {
             if ctx.cgroup_ns {
-                mount(Some("cgroup2"), dest, Some("cgroup2"), flags, None::<&str>)
+                let data = crate::lsm::with_mount_label(None, label);
+                mount(Some("cgroup2"), dest, Some("cgroup2"), flags, data.as_deref())
                     .map_err(sys("mount cgroup2", dest))?;
             } else {
                 let src = root.join(ctx.cgroup_path);
@@ -311,7 +319,8 @@ fn mount_cgroup(ctx: &RootfsContext<'_>, dest: &Path, opts: &MountOptions) -> Re
         }
         Hierarchy::V1(mounts) => {
             let tmpfs_flags = MsFlags::MS_NOSUID | MsFlags::MS_NODEV | MsFlags::MS_NOEXEC;
-            mount(Some("tmpfs"), dest, Some("tmpfs"), tmpfs_flags, Some("mode=755"))
+            let data = crate::lsm::with_mount_label(Some("mode=755".into()), label);
+            mount(Some("tmpfs"), dest, Some("tmpfs"), tmpfs_flags, data.as_deref())
                 .map_err(sys("mount cgroup tmpfs", dest))?;
             for m in mounts {
                 let name = m.mountpoint.file_name().map(PathBuf::from).unwrap_or_default();
@@ -473,8 +482,9 @@ pub fn finish_rootfs(spec: &Spec) -> Result<()> {
     for p in linux.and_then(|l| l.readonly_paths().as_ref()).into_iter().flatten() {
         readonly_path(Path::new(p))?;
     }
+    let label = crate::lsm::mount_label(spec);
     for p in linux.and_then(|l| l.masked_paths().as_ref()).into_iter().flatten() {
-        mask_path(Path::new(p))?;
+        mask_path(Path::new(p), label)?;
     }
     if spec.root().as_ref().and_then(|r| r.readonly()) == Some(true) {
         bind_remount(Path::new("/"), MsFlags::MS_RDONLY)?;
@@ -485,14 +495,15 @@ pub fn finish_rootfs(spec: &Spec) -> Result<()> {
     Ok(())
 }
 
-fn mask_path(path: &Path) -> Result<()> {
+fn mask_path(path: &Path, label: Option<&str>) -> Result<()> {
     let md = match fs::metadata(path) {
         Ok(md) => md,
         Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(()),
         Err(e) => return Err(RuntimeError::Io { context: "mask", path: path.to_path_buf(), source: e }),
     };
     if md.is_dir() {
-        mount(Some("tmpfs"), path, Some("tmpfs"), MsFlags::MS_RDONLY, None::<&str>).map_err(sys("mask", path))
+        let data = crate::lsm::with_mount_label(None, label);
+        mount(Some("tmpfs"), path, Some("tmpfs"), MsFlags::MS_RDONLY, data.as_deref()).map_err(sys("mask", path))
     } else {
         mount(Some("/dev/null"), path, None::<&str>, MsFlags::MS_BIND, None::<&str>).map_err(sys("mask", path))
     }

@@ -23,7 +23,7 @@ use crate::init::{self, InitArgs, StartSignal};
 use crate::spec::Bundle;
 use crate::state::{self, validate_id, Record, State, Status, EXEC_FIFO};
 use crate::sync::{self, Channel};
-use crate::{console, hooks, seccomp, sys};
+use crate::{console, hooks, lsm, seccomp, sys};
 
 /// Directory under the root holding compiled seccomp programs.
 const SECCOMP_CACHE: &str = ".seccomp-cache";
@@ -271,6 +271,8 @@ impl Native {
         validate_id(id)?;
         let bundle = Bundle::load(&opts.bundle)?;
         let spec = &bundle.spec;
+        // Before anything is made: a profile or label the host cannot apply fails the create.
+        lsm::check_spec(spec, lsm::Available::detect())?;
         let process = spec.process().clone().unwrap_or_default();
         fs::DirBuilder::new()
             .recursive(true)
@@ -646,6 +648,7 @@ impl Native {
                 needed: "running",
             });
         }
+        lsm::check_process(process, lsm::Available::detect())?;
         let linux = rec.spec.linux().clone().unwrap_or_default();
         let mut joins = Vec::new();
         let mut join_pid = None;
