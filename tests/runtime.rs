@@ -837,3 +837,38 @@ fn no_cgroup_hierarchy_refuses_create() {
     assert!(err.contains("no cgroup hierarchy is visible"), "{err}");
     assert!(env.ids().is_empty() && !env.root().join(&id).exists(), "state left behind");
 }
+
+/// OCI: "If a poststart hook fails, the runtime MUST log a warning, but the
+/// remaining hooks and lifecycle continue."
+#[test]
+fn failing_poststart_hook_warns_and_container_keeps_running() {
+    let env = Env::new();
+    let marker = env.dir.path().join("second-hook-ran");
+    let hooks = json!({"poststart": [
+        {"path": "/bin/false"},
+        {"path": "/bin/sh", "args": ["sh", "-c", format!("cat > {}", marker.display())]},
+    ]});
+    let id = unique("poststart");
+    let b = env.bundle("b", &["sleep", "1000"], |c| c["hooks"] = hooks.clone());
+    env.quiet_ok(&["create", "--bundle", b.to_str().unwrap(), &id]);
+    let log = env.dir.path().join("log.json");
+    let (ok, err) = env.quiet(&["--log", log.to_str().unwrap(), "--log-format", "json", "start", &id]);
+    assert!(ok, "start must succeed despite the failing poststart hook: {err}");
+    let lines = std::fs::read_to_string(&log).unwrap();
+    let warning = lines
+        .lines()
+        .map(|l| serde_json::from_str::<serde_json::Value>(l).unwrap())
+        .find(|l| l["msg"].as_str().unwrap_or("").contains("poststart hook /bin/false failed"))
+        .unwrap_or_else(|| panic!("no warning logged: {lines}"));
+    assert_eq!(warning["level"], "warning");
+    assert!(marker.exists(), "the hook after the failing one must run");
+    assert_eq!(env.status(&id), "running");
+    env.ok(&["delete", "--force", &id]);
+    // Foreground run: the program runs to its end, the warning goes to stderr.
+    let _ = std::fs::remove_file(&marker);
+    let b = env.bundle("fg", &["sh", "-c", "echo ALIVE; exit 3"], |c| c["hooks"] = hooks.clone());
+    let (code, out, err) = env.run(&unique("poststart-fg"), &b);
+    assert_eq!((code, out.as_str()), (3, "ALIVE\n"), "{err}");
+    assert!(err.contains("poststart hook /bin/false failed"), "{err}");
+    assert!(marker.exists());
+}

@@ -469,16 +469,15 @@ impl Native {
             }
         }
         let _ = fs::remove_file(&fifo_path);
-        self.poststart(&rec)
+        self.poststart(&rec);
+        Ok(())
     }
 
-    fn poststart(&self, rec: &Record) -> Result<()> {
+    /// The OCI spec: a failing poststart hook is a warning; the remaining hooks
+    /// and the container's lifecycle continue.
+    fn poststart(&self, rec: &Record) {
         let hooks = rec.spec.hooks().as_ref().and_then(|h| h.poststart().as_ref());
-        if let Err(e) = hooks::run_all("poststart", hooks, &rec.state_with(Status::Running)) {
-            let _ = kill(Pid::from_raw(rec.pid), Signal::SIGKILL);
-            return Err(e);
-        }
-        Ok(())
+        hooks::run_all_warn("poststart", hooks, &rec.state_with(Status::Running));
     }
 
     /// `run`: create and start; unless `detach`, wait for the process, forward
@@ -496,10 +495,9 @@ impl Native {
             return Err(RuntimeError::Child(String::from_utf8_lossy(&msg).into_owned()));
         }
         let rec = self.load(id)?;
-        let started = self.poststart(&rec);
+        self.poststart(&rec);
         let code = wait_forwarding(created.pid, created.master);
         let deleted = self.delete(id, true);
-        started?;
         deleted?;
         code
     }
@@ -581,9 +579,7 @@ impl Native {
             wait_gone(rec.pid, rec.start_time)?;
         }
         let hooks = rec.spec.hooks().as_ref().and_then(|h| h.poststop().as_ref());
-        if let Err(e) = hooks::run_all("poststop", hooks, &rec.state_with(Status::Stopped)) {
-            tracing::warn!("{e}");
-        }
+        hooks::run_all_warn("poststop", hooks, &rec.state_with(Status::Stopped));
         fs::remove_dir_all(Record::dir(&self.root, id)).map_err(RuntimeError::io("remove", Record::dir(&self.root, id)))
     }
 
