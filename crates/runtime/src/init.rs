@@ -9,7 +9,9 @@ use std::io::Write;
 use std::os::fd::{AsFd, AsRawFd, OwnedFd};
 use std::path::Path;
 
+use nix::fcntl::OFlag;
 use nix::sched::CloneFlags;
+use nix::sys::stat::Mode;
 use oci_spec::runtime::{LinuxNamespaceType, Process, Spec};
 
 use crate::cgroups::Hierarchy;
@@ -48,6 +50,9 @@ pub(crate) struct InitArgs<'a> {
     /// `exec` into a running container rather than a new container's init.
     pub exec: bool,
     pub no_pivot: bool,
+    /// `exec` into a container without a mount namespace: its root directory
+    /// (`/proc/<init>/root`), to chroot into after joining the namespaces.
+    pub chroot: Option<OwnedFd>,
 }
 
 /// Entry point of the forked child. Never returns.
@@ -94,6 +99,11 @@ fn setup(a: &InitArgs<'_>) -> Result<Infallible> {
         nix::sched::setns(fd.as_fd(), ns_flag(*t))
             .map_err(|e| RuntimeError::Init(format!("join {t} namespace: {e}")))?;
     }
+    if let Some(root) = &a.chroot {
+        nix::unistd::fchdir(root).map_err(RuntimeError::sys("fchdir container root"))?;
+        nix::unistd::chroot(".").map_err(RuntimeError::sys("chroot container root"))?;
+        nix::unistd::chdir("/").map_err(RuntimeError::sys("chdir /"))?;
+    }
     if a.new_ns.contains(CloneFlags::CLONE_NEWUSER) {
         // Become the namespace's root so mounts and mknod-free setup work.
         nix::unistd::setresgid(0.into(), 0.into(), 0.into())
@@ -108,14 +118,15 @@ fn setup(a: &InitArgs<'_>) -> Result<Infallible> {
     if !a.exec || a.process.terminal() == Some(true) {
         nix::unistd::setsid().map_err(RuntimeError::sys("setsid"))?;
     }
+    let mut host_proc = None;
     if !a.exec {
-        setup_container(a, host_pid)?;
+        host_proc = setup_container(a, host_pid)?;
     }
     if let Some(sock) = &a.console {
         let size = a.process.console_size().map(|b| (b.height() as u16, b.width() as u16));
         console::setup_pty(sock.as_fd(), !a.exec, size)?;
     }
-    finish(a, host_pid, lsm_writes)
+    finish(a, host_pid, lsm_writes, host_proc)
 }
 
 fn state(a: &InitArgs<'_>, pid: i32, status: Status) -> State {
@@ -132,8 +143,10 @@ fn state(a: &InitArgs<'_>, pid: i32, status: Status) -> State {
     }
 }
 
-/// Hostname, network loopback, the root filesystem and the hooks around pivot_root.
-fn setup_container(a: &InitArgs<'_>, host_pid: i32) -> Result<()> {
+/// Hostname, network loopback, the root filesystem and the hooks around
+/// pivot_root. Without a mount namespace (a chroot, no /proc inside) it
+/// returns the runtime's /proc, through which the exec fifo is reopened.
+fn setup_container(a: &InitArgs<'_>, host_pid: i32) -> Result<Option<OwnedFd>> {
     if a.new_ns.contains(CloneFlags::CLONE_NEWUTS) {
         if let Some(h) = a.spec.hostname() {
             nix::unistd::sethostname(h).map_err(RuntimeError::sys("sethostname"))?;
@@ -145,10 +158,21 @@ fn setup_container(a: &InitArgs<'_>, host_pid: i32) -> Result<()> {
     if a.new_ns.contains(CloneFlags::CLONE_NEWNET) {
         sys::loopback_up().map_err(|e| RuntimeError::Init(format!("bring up loopback: {e}")))?;
     }
-    let hooks = a.spec.hooks().as_ref();
-    if !a.new_ns.contains(CloneFlags::CLONE_NEWNS) {
-        return Err(RuntimeError::InvalidSpec("a container needs its own mount namespace".into()));
+    let joined_mount_ns = a.joins.iter().any(|(t, _)| *t == LinuxNamespaceType::Mount);
+    if !a.new_ns.contains(CloneFlags::CLONE_NEWNS) && !joined_mount_ns {
+        // No mount namespace: the container shares the runtime's mounts (the
+        // spec was checked to ask for none) and is chrooted into its rootfs.
+        run_create_hooks(a, host_pid)?;
+        // Through the runtime's /proc, which the rootfs does not have.
+        mounts::apply_sysctls(a.spec)?;
+        let proc = nix::fcntl::open("/proc", OFlag::O_PATH | OFlag::O_DIRECTORY | OFlag::O_CLOEXEC, Mode::empty())
+            .map_err(RuntimeError::sys("open /proc"))?;
+        mounts::chroot_into(a.rootfs)?;
+        return Ok(Some(proc));
     }
+    // A new or a joined mount namespace (runc does the same in both): the
+    // rootfs is built in it and pivoted to, so the holder of a joined
+    // namespace sees the container's root too.
     mounts::prepare_rootfs(&mounts::RootfsContext {
         spec: a.spec,
         rootfs: a.rootfs,
@@ -158,15 +182,7 @@ fn setup_container(a: &InitArgs<'_>, host_pid: i32) -> Result<()> {
         cgroup_path: a.cgroup_path,
         hierarchy: a.hierarchy,
     })?;
-    if hooks.is_some_and(|h| h.prestart().is_some() || h.create_runtime().is_some()) {
-        a.chan.send(sync::HOOKS, b"")?;
-        a.chan.expect(sync::HOOKS_DONE)?;
-    }
-    hooks::run_all(
-        "createContainer",
-        hooks.and_then(|h| h.create_container().as_ref()),
-        &state(a, host_pid, Status::Creating),
-    )?;
+    run_create_hooks(a, host_pid)?;
     if a.no_pivot {
         nix::unistd::chdir(a.rootfs).map_err(RuntimeError::sys("chdir rootfs"))?;
         nix::mount::mount(Some(a.rootfs), "/", None::<&str>, nix::mount::MsFlags::MS_MOVE, None::<&str>)
@@ -176,11 +192,31 @@ fn setup_container(a: &InitArgs<'_>, host_pid: i32) -> Result<()> {
     } else {
         mounts::pivot_root(a.rootfs)?;
     }
-    mounts::finish_rootfs(a.spec)
+    mounts::finish_rootfs(a.spec)?;
+    Ok(None)
+}
+
+/// prestart/createRuntime (run by the parent, on our request), then createContainer.
+fn run_create_hooks(a: &InitArgs<'_>, host_pid: i32) -> Result<()> {
+    let hooks = a.spec.hooks().as_ref();
+    if hooks.is_some_and(|h| h.prestart().is_some() || h.create_runtime().is_some()) {
+        a.chan.send(sync::HOOKS, b"")?;
+        a.chan.expect(sync::HOOKS_DONE)?;
+    }
+    hooks::run_all(
+        "createContainer",
+        hooks.and_then(|h| h.create_container().as_ref()),
+        &state(a, host_pid, Status::Creating),
+    )
 }
 
 /// Identity, limits and the wait for `start`, then execve.
-fn finish(a: &InitArgs<'_>, host_pid: i32, lsm_writes: Vec<lsm::OpenedWrite>) -> Result<Infallible> {
+fn finish(
+    a: &InitArgs<'_>,
+    host_pid: i32,
+    lsm_writes: Vec<lsm::OpenedWrite>,
+    host_proc: Option<OwnedFd>,
+) -> Result<Infallible> {
     let p = a.process;
     let env = process::env(p);
     let args = p.args().clone().unwrap_or_default();
@@ -219,13 +255,16 @@ fn finish(a: &InitArgs<'_>, host_pid: i32, lsm_writes: Vec<lsm::OpenedWrite>) ->
     let mut fifo = None;
     match &a.start {
         StartSignal::Fifo(fd) => {
-            let path = format!("/proc/self/fd/{}", fd.as_raw_fd());
             // Blocks until `start` opens the fifo for reading.
-            let f = std::fs::OpenOptions::new()
-                .write(true)
-                .open(&path)
-                .map_err(|e| RuntimeError::Init(format!("open exec fifo: {e}")))?;
-            fifo = Some(f);
+            let flags = OFlag::O_WRONLY | OFlag::O_CLOEXEC;
+            let reopened = match &host_proc {
+                Some(proc) => {
+                    nix::fcntl::openat(proc, format!("self/fd/{}", fd.as_raw_fd()).as_str(), flags, Mode::empty())
+                }
+                None => nix::fcntl::open(format!("/proc/self/fd/{}", fd.as_raw_fd()).as_str(), flags, Mode::empty()),
+            };
+            let f = reopened.map_err(|e| RuntimeError::Init(format!("open exec fifo: {e}")))?;
+            fifo = Some(std::fs::File::from(f));
         }
         StartSignal::Channel => {
             a.chan.expect(sync::START)?;
@@ -236,6 +275,7 @@ fn finish(a: &InitArgs<'_>, host_pid: i32, lsm_writes: Vec<lsm::OpenedWrite>) ->
         let hooks = a.spec.hooks().as_ref().and_then(|h| h.start_container().as_ref());
         hooks::run_all("startContainer", hooks, &state(a, host_pid, Status::Created))?;
     }
+    drop(host_proc);
     if let Some(f) = fifo.as_mut() {
         f.write_all(b"0").map_err(|e| RuntimeError::Init(format!("write exec fifo: {e}")))?;
     }

@@ -470,15 +470,7 @@ pub fn pivot_root(rootfs: &Path) -> Result<()> {
 pub fn finish_rootfs(spec: &Spec) -> Result<()> {
     let linux = spec.linux().as_ref();
     // Sysctls first: /proc/sys becomes read-only below.
-    if let Some(sysctl) = linux.and_then(|l| l.sysctl().as_ref()) {
-        for (key, value) in sysctl {
-            if key.contains("..") || key.contains('/') {
-                return Err(RuntimeError::InvalidSpec(format!("sysctl {key:?} is not a valid key")));
-            }
-            let path = PathBuf::from("/proc/sys").join(key.replace('.', "/"));
-            fs::write(&path, value).map_err(RuntimeError::io("sysctl", &path))?;
-        }
-    }
+    apply_sysctls(spec)?;
     for p in linux.and_then(|l| l.readonly_paths().as_ref()).into_iter().flatten() {
         readonly_path(Path::new(p))?;
     }
@@ -493,6 +485,28 @@ pub fn finish_rootfs(spec: &Spec) -> Result<()> {
         mount(None::<&str>, "/", None::<&str>, p, None::<&str>).map_err(sys("rootfs propagation", Path::new("/")))?;
     }
     Ok(())
+}
+
+/// Writes the spec's sysctls through the /proc of the current root (they
+/// apply to the namespaces the calling process is in).
+pub fn apply_sysctls(spec: &Spec) -> Result<()> {
+    for (key, value) in spec.linux().as_ref().and_then(|l| l.sysctl().as_ref()).into_iter().flatten() {
+        if key.contains("..") || key.contains('/') {
+            return Err(RuntimeError::InvalidSpec(format!("sysctl {key:?} is not a valid key")));
+        }
+        let path = PathBuf::from("/proc/sys").join(key.replace('.', "/"));
+        fs::write(&path, value).map_err(RuntimeError::io("sysctl", &path))?;
+    }
+    Ok(())
+}
+
+/// Confines the process to `dir` (the container's rootfs, or an open
+/// container root) without a mount namespace of its own: a plain chroot, as
+/// runc does when there is no mount namespace to pivot in.
+pub fn chroot_into(dir: &Path) -> Result<()> {
+    nix::unistd::chdir(dir).map_err(sys("chdir", dir))?;
+    nix::unistd::chroot(".").map_err(sys("chroot", dir))?;
+    nix::unistd::chdir("/").map_err(sys("chdir", Path::new("/")))
 }
 
 fn mask_path(path: &Path, label: Option<&str>) -> Result<()> {

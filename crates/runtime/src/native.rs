@@ -356,6 +356,7 @@ impl Native {
                     hierarchy: &hierarchy,
                     exec: false,
                     no_pivot: opts.no_pivot,
+                    chroot: None,
                 })
             }
             sys::Forked::Parent(pid) => pid,
@@ -668,6 +669,19 @@ impl Native {
             }
         }
         joins.sort_by_key(|(t, _)| join_order(*t));
+        // Without a mount namespace there is none to join: the container's root is its init's chroot.
+        let chroot = if joins.iter().any(|(t, _)| *t == LinuxNamespaceType::Mount) {
+            None
+        } else {
+            let path = format!("/proc/{}/root", rec.pid);
+            let fd = nix::fcntl::open(
+                path.as_str(),
+                nix::fcntl::OFlag::O_PATH | nix::fcntl::OFlag::O_DIRECTORY | nix::fcntl::OFlag::O_CLOEXEC,
+                Mode::empty(),
+            )
+            .map_err(RuntimeError::sys("open the container's root"))?;
+            Some(fd)
+        };
         let cgroup = rec.cgroup()?;
         let filter =
             linux.seccomp().as_ref().map(|s| seccomp::compile_cached(s, &self.root.join(SECCOMP_CACHE))).transpose()?;
@@ -700,6 +714,7 @@ impl Native {
                     hierarchy: cgroup.hierarchy(),
                     exec: true,
                     no_pivot: false,
+                    chroot,
                 })
             }
             sys::Forked::Parent(pid) => pid,

@@ -73,6 +73,9 @@ pub fn validate(spec: &Spec) -> std::result::Result<(), String> {
     if new_user && !has_maps {
         return Err("a new user namespace needs linux.uidMappings and linux.gidMappings".into());
     }
+    if !namespaces.into_iter().flatten().any(|n| n.typ() == LinuxNamespaceType::Mount) {
+        without_mount_namespace(spec)?;
+    }
     for m in spec.mounts().iter().flatten() {
         if !m.destination().is_absolute() {
             return Err(format!("mount destination {:?} is not absolute", m.destination()));
@@ -94,6 +97,37 @@ pub fn validate(spec: &Spec) -> std::result::Result<(), String> {
         }
     }
     Ok(())
+}
+
+/// Without a mount namespace (new or joined) the container shares the
+/// runtime's mount table and is only chrooted into its rootfs: nothing is
+/// mounted or created for it, since that would change the host's mounts (or
+/// rootfs) and outlive the container. runc mounts them on the host anyway
+/// (and refuses masked and read-only paths); we refuse every such field.
+fn without_mount_namespace(spec: &Spec) -> std::result::Result<(), String> {
+    let linux = spec.linux().as_ref();
+    let non_empty = |v: Option<&Vec<String>>| v.is_some_and(|v| !v.is_empty());
+    let field = if spec.mounts().as_ref().is_some_and(|m| !m.is_empty()) {
+        "mounts"
+    } else if non_empty(linux.and_then(|l| l.masked_paths().as_ref())) {
+        "linux.maskedPaths"
+    } else if non_empty(linux.and_then(|l| l.readonly_paths().as_ref())) {
+        "linux.readonlyPaths"
+    } else if linux.and_then(|l| l.devices().as_ref()).is_some_and(|d| !d.is_empty()) {
+        "linux.devices"
+    } else if linux.and_then(|l| l.rootfs_propagation().as_ref()).is_some() {
+        "linux.rootfsPropagation"
+    } else if linux.and_then(|l| l.mount_label().as_ref()).is_some_and(|l| !l.is_empty()) {
+        "linux.mountLabel"
+    } else if spec.root().as_ref().and_then(|r| r.readonly()) == Some(true) {
+        "root.readonly"
+    } else {
+        return Ok(());
+    };
+    Err(format!(
+        "{field} needs a mount namespace: without one the container shares the runtime's mounts \
+         (add a \"mount\" namespace or remove {field})"
+    ))
 }
 
 /// The spec `runtime spec` writes: runc's defaults, Docker's default seccomp
@@ -150,6 +184,30 @@ mod tests {
 
         let text = serde_json::to_string(&default_spec(false)).unwrap().replace("\"uts\"", "\"bogus\"");
         assert!(serde_json::from_str::<Spec>(&text).is_err());
+    }
+
+    #[test]
+    fn without_mount_namespace_nothing_may_be_mounted() {
+        let mut spec = default_spec(false);
+        let linux = spec.linux_mut().as_mut().unwrap();
+        let mut ns = linux.namespaces().clone().unwrap();
+        ns.retain(|n| n.typ() != LinuxNamespaceType::Mount);
+        linux.set_namespaces(Some(ns));
+        let err = validate(&spec).unwrap_err();
+        assert!(err.starts_with("mounts needs a mount namespace"), "{err}");
+        spec.set_mounts(Some(Vec::new()));
+        let err = validate(&spec).unwrap_err();
+        assert!(err.starts_with("linux.maskedPaths needs a mount namespace"), "{err}");
+        let linux = spec.linux_mut().as_mut().unwrap();
+        linux.set_masked_paths(None);
+        linux.set_readonly_paths(Some(Vec::new()));
+        assert!(validate(&spec).unwrap_err().starts_with("root.readonly"));
+        spec.root_mut().as_mut().unwrap().set_readonly(Some(false));
+        validate(&spec).unwrap();
+        spec.root_mut().as_mut().unwrap().set_readonly(Some(true));
+        assert!(validate(&spec).unwrap_err().starts_with("root.readonly"));
+        // With a mount namespace, the default spec is fine (as checked above).
+        validate(&default_spec(false)).unwrap();
     }
 
     #[test]
