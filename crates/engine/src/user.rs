@@ -3,6 +3,8 @@
 
 use std::path::Path;
 
+use wharf_runtime::confined::{Root, SMALL_FILE_LIMIT};
+
 use crate::error::{EngineError, Result};
 
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -13,14 +15,20 @@ pub struct Resolved {
     pub home: String,
 }
 
-fn read(root: &Path, file: &str) -> String {
-    std::fs::read_to_string(root.join(file)).unwrap_or_default()
+/// The file at `rel` inside the container root, read through the confined
+/// resolver: resolved inside the root, a regular file only, bounded. Absent
+/// means empty (images without /etc/passwd work with numeric users).
+fn read(root: &Root, rel: &str) -> Result<String> {
+    Ok(root.read_string(Path::new(rel), SMALL_FILE_LIMIT)?.unwrap_or_default())
 }
 
-/// Resolves `spec` (empty means root) inside the filesystem at `root`.
+/// Resolves `spec` (empty means root) inside the filesystem at `root`. The
+/// files are the container's: this blocks on the filesystem (async callers
+/// use a blocking thread) and refuses anything but bounded regular files.
 pub fn resolve(root: &Path, spec: &str) -> Result<Resolved> {
-    let passwd = read(root, "etc/passwd");
-    let group = read(root, "etc/group");
+    let root = Root::open(root)?;
+    let passwd = read(&root, "etc/passwd")?;
+    let group = read(&root, "etc/group")?;
     let (user, grp) = match spec.split_once(':') {
         Some((u, g)) => (u, Some(g)),
         None => (spec, None),
@@ -84,5 +92,33 @@ mod tests {
         assert_eq!((r.uid, r.gid), (4242, 4343));
         assert!(matches!(resolve(tmp.path(), "nobody"), Err(EngineError::NoSuchUser(_))));
         assert!(matches!(resolve(tmp.path(), "app:nogroup"), Err(EngineError::NoSuchGroup(_))));
+    }
+
+    #[test]
+    fn hostile_passwd_files_are_refused() {
+        let tmp = tempfile::tempdir().unwrap();
+        std::fs::create_dir(tmp.path().join("etc")).unwrap();
+        // A link to a host file (read on the host side it would leak /etc/shadow).
+        std::os::unix::fs::symlink("/etc/shadow", tmp.path().join("etc/passwd")).unwrap();
+        assert!(resolve(tmp.path(), "root").is_err());
+        std::fs::remove_file(tmp.path().join("etc/passwd")).unwrap();
+        // A FIFO would block the reader for good.
+        nix::unistd::mkfifo(&tmp.path().join("etc/passwd"), nix::sys::stat::Mode::from_bits_truncate(0o644)).unwrap();
+        assert!(resolve(tmp.path(), "root").is_err());
+        std::fs::remove_file(tmp.path().join("etc/passwd")).unwrap();
+        // An endless file is cut at the bound instead of read to exhaustion.
+        std::os::unix::fs::symlink("/dev/zero", tmp.path().join("etc/passwd")).unwrap();
+        assert!(resolve(tmp.path(), "root").is_err());
+        // /etc through a symlink that points out of the root resolves inside it.
+        std::fs::remove_dir_all(tmp.path().join("etc")).unwrap();
+        let host = tempfile::tempdir().unwrap();
+        std::fs::write(host.path().join("passwd"), "root:x:4242:4242::/host:/bin/sh\n").unwrap();
+        std::os::unix::fs::symlink(host.path(), tmp.path().join("etc")).unwrap();
+        let r = resolve(tmp.path(), "").unwrap();
+        assert_eq!(
+            (r.uid, r.gid, r.home.as_str()),
+            (0, 0, "/"),
+            "no passwd inside: numeric defaults, never the host's"
+        );
     }
 }

@@ -51,6 +51,11 @@ pub enum RuntimeError {
     Child(String),
     #[error("state file {path}: {reason}")]
     State { path: PathBuf, reason: String },
+    /// A path inside an untrusted tree that had to be a regular file and is not.
+    #[error("{0} is not a regular file")]
+    NotRegularFile(PathBuf),
+    #[error("{path} is larger than {limit} bytes")]
+    FileTooLarge { path: PathBuf, limit: u64 },
     #[error("runtime {binary} {verb} failed: {message}")]
     External { binary: PathBuf, verb: String, message: String },
 }

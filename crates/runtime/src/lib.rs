@@ -8,6 +8,7 @@
 //! or HTTP; its input is an OCI bundle.
 
 pub mod cgroups;
+pub mod confined;
 pub mod console;
 pub mod error;
 pub mod hooks;

@@ -2,6 +2,7 @@
 //! container through `wharf runtime exec` (the built-in runtime, forked from
 //! a fresh single-threaded process), relayed over a hijacked connection.
 
+use std::path::PathBuf;
 use std::process::Stdio;
 use std::sync::Arc;
 
@@ -111,8 +112,20 @@ pub(crate) fn runtime_exec(
     cmd
 }
 
-/// The OCI process for an exec: the container's own process, with the exec's overrides.
-pub(crate) fn process_json(state: &State, e: &ExecEntry) -> Result<Vec<u8>, ApiError> {
+/// The OCI process for an exec, written to `file`: the container's own
+/// process with the exec's overrides. Reads files of the container (its
+/// passwd and group), so it runs on a blocking thread, never on a worker.
+pub(crate) async fn write_process(state: &Arc<State>, e: &ExecEntry, file: PathBuf) -> Result<(), ApiError> {
+    let (st, e) = (state.clone(), e.clone());
+    super::blocking(move || {
+        let process = process_json(&st, &e)?;
+        std::fs::write(&file, process)?;
+        Ok(())
+    })
+    .await
+}
+
+fn process_json(state: &State, e: &ExecEntry) -> Result<Vec<u8>, ApiError> {
     let dir = wharf_engine::Container::dir(state.engine.root(), &e.container);
     let spec: oci_spec::runtime::Spec = serde_json::from_slice(&std::fs::read(dir.join("config.json"))?)
         .map_err(|err| ApiError::internal(err.to_string()))?;
@@ -155,9 +168,8 @@ pub async fn start(state: Arc<State>, req: Request<Incoming>, id: &str) -> Reply
     let upgrade_wanted = req.headers().get("Upgrade").is_some();
     let (parts, body) = req.into_parts();
     let body: StartBody = read_json(Request::from_parts(parts.clone(), body)).await.unwrap_or_default();
-    let process = process_json(&state, &e)?;
     let file = wharf_engine::Container::dir(state.engine.root(), &e.container).join(format!("exec-{id}.json"));
-    std::fs::write(&file, process)?;
+    write_process(&state, &e, file.clone()).await?;
     let pid_file = file.with_extension("pid");
     let mut cmd = runtime_exec(&state, &file, Some(&pid_file), &e.container);
     cmd.stdin(if e.config.attach_stdin && !body.detach { Stdio::piped() } else { Stdio::null() });

@@ -9,7 +9,7 @@ use tokio::io::AsyncReadExt;
 use wharf_engine::health::{self, Health, Healthcheck, Probe};
 use wharf_engine::{Container, Status};
 
-use super::exec::{process_json, runtime_exec, ExecEntry};
+use super::exec::{runtime_exec, write_process, ExecEntry};
 use crate::State;
 
 fn now() -> String {
@@ -63,15 +63,11 @@ pub fn watch(state: Arc<State>, id: String) -> Option<tokio::task::JoinHandle<()
 async fn probe(state: &Arc<State>, c: &Container, hc: &Healthcheck) -> Probe {
     let start = now();
     let failed = |msg: String| Probe { start: start.clone(), end: now(), exit_code: -1, output: msg };
-    let process = match process_json(state, &ExecEntry::command(&c.id, hc.command())) {
-        Ok(p) => p,
-        Err(e) => return failed(e.message),
-    };
     let dir = Container::dir(state.engine.root(), &c.id);
     let nonce = wharf_engine::run::new_id().map(|id| id[..12].to_string()).unwrap_or_default();
     let (file, pid_file) = (dir.join(format!("health-{nonce}.json")), dir.join(format!("health-{nonce}.pid")));
-    if let Err(e) = std::fs::write(&file, process) {
-        return failed(e.to_string());
+    if let Err(e) = write_process(state, &ExecEntry::command(&c.id, hc.command()), file.clone()).await {
+        return failed(e.message);
     }
     let mut cmd = runtime_exec(state, &file, Some(&pid_file), &c.id);
     cmd.stdin(Stdio::null()).stdout(Stdio::piped()).stderr(Stdio::piped()).kill_on_drop(true);
