@@ -77,7 +77,9 @@ impl From<EngineError> for ApiError {
             | EngineError::NoCommand
             | EngineError::NoSuchUser(_)
             | EngineError::NoSuchGroup(_)
-            | EngineError::Runtime(wharf_runtime::RuntimeError::InvalidSignal(_)) => {
+            | EngineError::Runtime(wharf_runtime::RuntimeError::InvalidSignal(_))
+            | EngineError::Runtime(wharf_runtime::RuntimeError::NotRegularFile(_))
+            | EngineError::Runtime(wharf_runtime::RuntimeError::FileTooLarge { .. }) => {
                 ApiError::bad_request(e.to_string())
             }
             other => ApiError::internal(other.to_string()),

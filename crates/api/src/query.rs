@@ -79,7 +79,7 @@ impl Query {
     pub fn filters(&self) -> Result<std::collections::BTreeMap<String, Vec<String>>, crate::error::ApiError> {
         let mut out = std::collections::BTreeMap::new();
         let Some(raw) = self.get("filters").filter(|f| !f.is_empty()) else { return Ok(out) };
-        let bad = || crate::error::ApiError::bad_request(format!("invalid filter: {raw}"));
+        let bad = || crate::error::ApiError::bad_request(format!("Invalid filter: {raw}"));
         let v: serde_json::Value = serde_json::from_str(raw).map_err(|_| bad())?;
         for (k, vals) in v.as_object().ok_or_else(bad)? {
             let list: Vec<String> = match vals {
@@ -99,6 +99,28 @@ impl Query {
 }
 
 /// Strips `/v1.41` and returns the rest of the path.
+/// The `1.41` of `/v1.41/...`, if the path carries a version.
+pub fn path_version(path: &str) -> Option<&str> {
+    let rest = path.strip_prefix("/v")?;
+    let v = &rest[..rest.find('/')?];
+    (!v.is_empty() && v.chars().all(|c| c.is_ascii_digit() || c == '.')).then_some(v)
+}
+
+/// Docker's check of a request's API version against `[min, max]`: `None` if
+/// supported, else the message of the 400.
+pub fn version_error(version: &str, min: &str, max: &str) -> Option<String> {
+    let parse = |v: &str| -> Vec<u64> { v.split('.').map(|p| p.parse().unwrap_or(0)).collect() };
+    if parse(version) > parse(max) {
+        return Some(format!("client version {version} is too new. Maximum supported API version is {max}"));
+    }
+    if parse(version) < parse(min) {
+        return Some(format!(
+            "client version {version} is too old. Minimum supported API version is {min}, please upgrade your client to a newer version"
+        ));
+    }
+    None
+}
+
 pub fn strip_version(path: &str) -> &str {
     if let Some(rest) = path.strip_prefix("/v") {
         if let Some(i) = rest.find('/') {
@@ -113,6 +135,17 @@ pub fn strip_version(path: &str) -> &str {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn api_versions() {
+        assert_eq!(path_version("/v1.41/info"), Some("1.41"));
+        assert_eq!(path_version("/info"), None);
+        assert_eq!(version_error("1.41", "1.24", "1.41"), None);
+        assert_eq!(version_error("1.24", "1.24", "1.41"), None);
+        assert!(version_error("1.42", "1.24", "1.41").unwrap().contains("too new"));
+        assert!(version_error("1.9", "1.24", "1.41").unwrap().contains("too old"));
+        assert!(version_error("2.0", "1.24", "1.41").is_some());
+    }
 
     #[test]
     fn parses() {

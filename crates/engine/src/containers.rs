@@ -340,6 +340,34 @@ impl Engine {
         Ok((c, out))
     }
 
+    /// The lock of the name registrar (`<data-root>/names.lock`), shared by
+    /// every process that creates or renames containers in this root.
+    fn names_lock(&self) -> Result<nix::fcntl::Flock<fs::File>> {
+        let path = self.root().join("names.lock");
+        let file = fs::File::options()
+            .create(true)
+            .truncate(false)
+            .write(true)
+            .open(&path)
+            .map_err(EngineError::io("open", &path))?;
+        nix::fcntl::Flock::lock(file, nix::fcntl::FlockArg::LockExclusive).map_err(|(_, e)| EngineError::Io {
+            context: "lock",
+            path,
+            source: e.into(),
+        })
+    }
+
+    /// Conflict (409) if another container than `id` holds `name`. Call under [`Self::names_lock`].
+    fn check_name_free(&self, name: &str, id: &str) -> Result<()> {
+        match self.list()?.into_iter().find(|o| o.name == name && o.id != id) {
+            Some(other) => Err(EngineError::Conflict(format!(
+                "Conflict. The container name \"/{name}\" is already in use by container \"{}\". You have to remove (or rename) that container to be able to reuse that name.",
+                other.id
+            ))),
+            None => Ok(()),
+        }
+    }
+
     fn load_exact(&self, id: &str) -> Option<Container> {
         let data = fs::read(Container::dir(self.root(), id).join("container.json")).ok()?;
         serde_json::from_slice(&data).ok()
@@ -392,12 +420,6 @@ impl Engine {
                         reason: format!("Invalid container name ({n}), only [a-zA-Z0-9][a-zA-Z0-9_.-] are allowed"),
                     });
                 }
-                if let Some(other) = self.list()?.into_iter().find(|c| c.name == n) {
-                    return Err(EngineError::Conflict(format!(
-                        "Conflict. The container name \"/{n}\" is already in use by container \"{}\". You have to remove (or rename) that container to be able to reuse that name.",
-                        other.id
-                    )));
-                }
                 n
             }
             None => random_name(&id),
@@ -420,6 +442,7 @@ impl Engine {
                 });
             }
         }
+        crate::spec::validate(&req.opts)?;
         let healthcheck = crate::health::Healthcheck::merge(run_config.healthcheck.as_ref(), req.healthcheck.as_ref())?;
         let stop_signal = req.stop_signal.clone().filter(|s| !s.is_empty()).or(run_config.stop_signal.clone());
         if let Some(sig) = &stop_signal {
@@ -452,8 +475,8 @@ impl Engine {
         crate::spec::capabilities(&req.opts.cap_add, &req.opts.cap_drop)?;
         crate::network::with_primary(&mut req.opts);
         self.check_network(&req.opts)?;
+        self.images.unpack(&img)?;
         let dir = Container::dir(self.root(), &id);
-        fs::create_dir_all(&dir).map_err(EngineError::io("create", &dir))?;
         let c = Container {
             id: id.clone(),
             name,
@@ -473,10 +496,16 @@ impl Engine {
             config: merged,
             state: State::default(),
         };
-        let result = self.images.unpack(&img).map(|_| ()).map_err(EngineError::from).and_then(|_| self.save(&c));
-        if let Err(e) = result {
-            let _ = fs::remove_dir_all(&dir);
-            return Err(e);
+        {
+            // The name registrar: check and claim under one lock, so of concurrent
+            // creates (or renames) with one name exactly one wins.
+            let _names = self.names_lock()?;
+            self.check_name_free(&c.name, &c.id)?;
+            fs::create_dir_all(&dir).map_err(EngineError::io("create", &dir))?;
+            if let Err(e) = self.save(&c) {
+                let _ = fs::remove_dir_all(&dir);
+                return Err(e);
+            }
         }
         self.emit(&c.event("create", &[]));
         Ok(c)
@@ -490,7 +519,18 @@ impl Engine {
     /// `attachers` clients are about to attach: the monitor waits for them
     /// before the container's process runs, so they miss no output.
     pub fn start(&self, key: &str, monitor_exe: &Path, attachers: usize) -> Result<Container> {
-        let mut c = self.get(key)?;
+        let c = self.get(key)?;
+        match self.start_container(c.clone(), monitor_exe, attachers) {
+            // Removed while starting (`rm -f` racing `start`): the container is gone, not broken.
+            Err(e) if !matches!(e, EngineError::NoSuchContainer(_)) && self.load_exact(&c.id).is_none() => {
+                tracing::debug!("start of removed container {}: {e}", c.id);
+                Err(EngineError::NoSuchContainer(key.to_string()))
+            }
+            other => other,
+        }
+    }
+
+    fn start_container(&self, mut c: Container, monitor_exe: &Path, attachers: usize) -> Result<Container> {
         if matches!(c.state.status, Status::Running | Status::Paused | Status::Restarting) {
             return Ok(c);
         }
@@ -757,13 +797,11 @@ impl Engine {
                 reason: format!("Invalid container name ({n})"),
             });
         }
-        if let Some(other) = self.list()?.into_iter().find(|o| o.name == n && o.id != c.id) {
-            return Err(EngineError::Conflict(format!(
-                "Conflict. The container name \"/{n}\" is already in use by container \"{}\"",
-                other.id
-            )));
-        }
-        let (c, old) = self.update(&c.id, |c| Ok(std::mem::replace(&mut c.name, n.to_string())))?;
+        let (c, old) = {
+            let _names = self.names_lock()?;
+            self.check_name_free(n, &c.id)?;
+            self.update(&c.id, |c| Ok(std::mem::replace(&mut c.name, n.to_string())))?
+        };
         self.emit(&c.event("rename", &[("oldName", format!("/{old}"))]));
         Ok(())
     }

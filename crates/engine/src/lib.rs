@@ -15,6 +15,7 @@ pub mod health;
 pub mod monitor;
 pub mod network;
 pub mod run;
+pub mod security;
 pub mod spec;
 pub mod user;
 pub mod volumes;

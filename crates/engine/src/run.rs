@@ -55,6 +55,14 @@ pub struct RunOptions {
     /// `name:ip` entries for /etc/hosts.
     pub extra_hosts: Vec<String>,
     pub dns: Vec<String>,
+    /// Relative CPU weight (`--cpu-shares`, cgroup v1 `cpu.shares`).
+    pub cpu_shares: Option<i64>,
+    /// Size of /dev/shm in bytes (`--shm-size`; Docker's default is 64 MiB).
+    pub shm_size: Option<i64>,
+    /// Docker's `--security-opt` values (see [`crate::security::parse`]).
+    pub security_opt: Vec<String>,
+    /// Namespaced kernel parameters (`--sysctl`), checked by Docker's rules.
+    pub sysctls: std::collections::BTreeMap<String, String>,
 }
 
 pub struct Engine {
@@ -281,6 +289,7 @@ impl Engine {
     /// the exit code. Forks: call from a single-threaded process. `exe` is
     /// the `wharf` binary (port proxies run as `wharf proxy`).
     pub fn run(&self, opts: &RunOptions, exe: &Path) -> Result<i32> {
+        crate::spec::validate(opts)?;
         let id = new_id()?;
         let mut opts = opts.clone();
         crate::network::with_primary(&mut opts);

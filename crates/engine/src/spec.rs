@@ -13,6 +13,7 @@ use wharf_image::manifest::RunConfig;
 
 use crate::error::{EngineError, Result};
 use crate::run::RunOptions;
+use crate::security::Seccomp;
 use crate::user::Resolved;
 
 /// Docker's default capability set.
@@ -163,7 +164,11 @@ pub fn build(
         }
         process.set_rlimits(Some(limits));
     }
-    process.set_no_new_privileges(Some(false));
+    let security = crate::security::parse(&opts.security_opt)?;
+    process.set_no_new_privileges(Some(security.no_new_privileges));
+    if let Some(p) = security.apparmor.as_ref().filter(|p| p.as_str() != "unconfined") {
+        process.set_apparmor_profile(Some(p.clone()));
+    }
     let mut u = process.user().clone();
     u.set_uid(user.uid);
     u.set_gid(user.gid);
@@ -193,18 +198,33 @@ pub fn build(
     root.set_readonly(Some(opts.read_only));
     spec.set_root(Some(root));
     let mut mounts = spec.mounts().clone().unwrap_or_default();
+    if let Some(size) = opts.shm_size.filter(|s| *s > 0) {
+        for m in mounts.iter_mut().filter(|m| m.destination() == Path::new("/dev/shm")) {
+            let mut o: Vec<String> = m.options().clone().unwrap_or_default();
+            o.retain(|x| !x.starts_with("size="));
+            o.push(format!("size={size}"));
+            m.set_options(Some(o));
+        }
+    }
     mounts.extend(extra_mounts);
     spec.set_mounts(Some(mounts));
     if let Some(linux) = spec.linux_mut() {
         linux.set_cgroups_path(Some(format!("/wharf/{id}").into()));
-        if opts.privileged {
-            linux.set_seccomp(None);
+        if opts.privileged || security.unconfined_paths {
             linux.set_masked_paths(Some(Vec::new()));
             linux.set_readonly_paths(Some(Vec::new()));
-        } else {
-            linux.set_seccomp(Some(wharf_runtime::seccomp::docker::default_profile(&caps)));
+        }
+        linux.set_seccomp(match (&security.seccomp, opts.privileged) {
+            (_, true) | (Seccomp::Unconfined, _) => None,
+            (Seccomp::Default, false) => Some(wharf_runtime::seccomp::docker::default_profile(&caps)),
+            (Seccomp::Profile(json), false) => Some(crate::security::translate_profile(json, &caps)?),
+        });
+        if !opts.sysctls.is_empty() {
+            crate::security::check_sysctls(&opts.sysctls, &crate::network::mode(opts))?;
+            linux.set_sysctl(Some(opts.sysctls.clone().into_iter().collect()));
         }
         let mut res = LinuxResources::default();
+        res.set_devices(Some(crate::security::device_policy(opts.privileged)));
         if let Some(m) = opts.memory {
             let mut mem = LinuxMemory::default();
             mem.set_limit(Some(m));
@@ -235,6 +255,11 @@ pub fn build(
             cpu.set_mems(opts.cpuset_mems.clone());
             res.set_cpu(Some(cpu));
         }
+        if let Some(shares) = opts.cpu_shares.filter(|s| *s > 0) {
+            let mut cpu = res.cpu().clone().unwrap_or_default();
+            cpu.set_shares(Some(shares as u64));
+            res.set_cpu(Some(cpu));
+        }
         if let Some(p) = opts.pids_limit {
             let mut pids = LinuxPids::default();
             pids.set_limit(p);
@@ -243,6 +268,94 @@ pub fn build(
         linux.set_resources(Some(res));
     }
     Ok(spec)
+}
+
+/// Docker's minimum memory limit.
+pub const MIN_MEMORY: i64 = 6 * 1024 * 1024;
+
+fn invalid(what: &str, reason: String) -> EngineError {
+    EngineError::Invalid { what: what.into(), reason }
+}
+
+/// The CPUs (or memory nodes) listed in a sysfs `online` file.
+fn online(path: &str) -> Option<std::collections::BTreeSet<u32>> {
+    let text = std::fs::read_to_string(path).ok()?;
+    parse_cpu_list(text.trim())
+}
+
+fn parse_cpu_list(s: &str) -> Option<std::collections::BTreeSet<u32>> {
+    if !valid_cpu_list(s) {
+        return None;
+    }
+    let mut out = std::collections::BTreeSet::new();
+    for part in s.split(',') {
+        let (a, b) = part.split_once('-').unwrap_or((part, part));
+        out.extend(a.parse::<u32>().ok()?..=b.parse::<u32>().ok()?);
+    }
+    Some(out)
+}
+
+/// Checks what `create` must refuse with a 400 rather than fail at start or
+/// silently run (Docker's rules and messages where it has them).
+pub fn validate(opts: &RunOptions) -> Result<()> {
+    if let Some(m) = opts.memory {
+        if m < MIN_MEMORY {
+            return Err(invalid("memory", "Minimum memory limit allowed is 6MB".into()));
+        }
+    }
+    if let Some(c) = opts.cpus {
+        let n = std::thread::available_parallelism().map(|n| n.get()).unwrap_or(1);
+        let n = online("/sys/devices/system/cpu/online").map(|s| s.len()).unwrap_or(n);
+        if !(0.01..=n as f64).contains(&c) {
+            return Err(invalid(
+                "NanoCPUs",
+                format!("Range of CPUs is from 0.01 to {n}.00, as there are only {n} CPUs available"),
+            ));
+        }
+    }
+    if opts.pids_limit.is_some_and(|p| p < -1) {
+        return Err(invalid("PidsLimit", "pids limit must be -1 (unlimited) or positive".into()));
+    }
+    if let Some(s) = opts.cpu_shares.filter(|s| *s < 0) {
+        return Err(invalid("CpuShares", format!("invalid CPU shares ({s}): must not be negative")));
+    }
+    if let Some(s) = opts.shm_size.filter(|s| *s < 0) {
+        return Err(invalid("ShmSize", format!("SHM size can not be less than 0 ({s})")));
+    }
+    for (name, soft, hard) in &opts.ulimits {
+        if soft > hard {
+            return Err(invalid("ulimit", format!("{name}: soft limit {soft} exceeds hard limit {hard}")));
+        }
+    }
+    if let Some(h) = &opts.hostname {
+        if h.len() > 64 {
+            return Err(invalid("hostname", format!("{h:?} is longer than 64 characters")));
+        }
+    }
+    for (what, v, file) in [
+        ("cpuset-cpus", &opts.cpuset_cpus, "/sys/devices/system/cpu/online"),
+        ("cpuset-mems", &opts.cpuset_mems, "/sys/devices/system/node/online"),
+    ] {
+        let Some(v) = v else { continue };
+        let Some(want) = parse_cpu_list(v) else {
+            return Err(invalid(what, format!("{v:?} is not a list like 0-2,4")));
+        };
+        let available = online(file).unwrap_or_else(|| [0].into_iter().collect());
+        if !want.is_subset(&available) {
+            let have: Vec<String> = available.iter().map(u32::to_string).collect();
+            return Err(invalid(
+                what,
+                format!(
+                    "Requested {} are not available - requested {v}, available: {}",
+                    if what == "cpuset-cpus" { "CPUs" } else { "memory nodes" },
+                    have.join(",")
+                ),
+            ));
+        }
+    }
+    crate::security::check_host(&crate::security::parse(&opts.security_opt)?)?;
+    crate::security::check_sysctls(&opts.sysctls, &crate::network::mode(opts))?;
+    Ok(())
 }
 
 /// Network namespace of the spec: the host's (no entry), one to join (a
@@ -307,6 +420,42 @@ mod tests {
                 && env.contains(&"HOME=/root".to_string())
                 && env.contains(&"HOSTNAME=h".to_string())
         );
+    }
+
+    #[test]
+    fn validation_table() {
+        let ok = opts();
+        validate(&ok).unwrap();
+        let cases: Vec<RunOptions> = vec![
+            RunOptions { memory: Some(1024), ..opts() },
+            RunOptions { memory: Some(-1), ..opts() },
+            RunOptions { cpus: Some(-0.5), ..opts() },
+            RunOptions { cpus: Some(100_000.0), ..opts() },
+            RunOptions { pids_limit: Some(-5), ..opts() },
+            RunOptions { cpu_shares: Some(-2), ..opts() },
+            RunOptions { shm_size: Some(-1), ..opts() },
+            RunOptions { ulimits: vec![("nofile".into(), 10, 5)], ..opts() },
+            RunOptions { hostname: Some("h".repeat(65)), ..opts() },
+            RunOptions { cpuset_cpus: Some("4096".into()), ..opts() },
+            RunOptions { cpuset_cpus: Some("x".into()), ..opts() },
+            RunOptions { security_opt: vec!["bogus".into()], ..opts() },
+            RunOptions { sysctls: [("kernel.hostname".to_string(), "x".to_string())].into(), ..opts() },
+            RunOptions {
+                network: "host".into(),
+                sysctls: [("net.ipv4.ip_forward".to_string(), "1".to_string())].into(),
+                ..opts()
+            },
+        ];
+        for (i, c) in cases.iter().enumerate() {
+            assert!(matches!(validate(c), Err(EngineError::Invalid { .. })), "case {i}: {c:?}");
+        }
+        for fine in [
+            RunOptions { memory: Some(MIN_MEMORY), pids_limit: Some(-1), cpuset_cpus: Some("0".into()), ..opts() },
+            RunOptions { sysctls: [("net.ipv4.ip_forward".to_string(), "1".to_string())].into(), ..opts() },
+            RunOptions { hostname: Some("h".repeat(64)), security_opt: vec!["no-new-privileges".into()], ..opts() },
+        ] {
+            validate(&fine).unwrap();
+        }
     }
 
     #[test]

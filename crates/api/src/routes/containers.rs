@@ -55,6 +55,10 @@ struct HostConfig {
     log_config: Option<LogConfigBody>,
     extra_hosts: Option<Vec<String>>,
     dns: Option<Vec<String>>,
+    cpu_shares: i64,
+    shm_size: i64,
+    security_opt: Option<Vec<String>>,
+    sysctls: Option<BTreeMap<String, String>>,
 }
 
 #[derive(Debug, Default, Deserialize)]
@@ -326,17 +330,32 @@ fn list_filter(
                 | "publish"
                 | "expose"
         ) {
-            return Err(ApiError::bad_request(format!("invalid filter '{k}'")));
+            return Err(ApiError::bad_request(format!("Invalid filter '{k}'")));
         }
     }
     if let Some(bad) = filters.get("status").into_iter().flatten().find(|s| {
         !matches!(s.as_str(), "created" | "restarting" | "running" | "removing" | "paused" | "exited" | "dead")
     }) {
-        return Err(ApiError::bad_request(format!("invalid filter 'status={bad}'")));
+        return Err(ApiError::bad_request(format!("Invalid filter 'status={bad}'")));
     }
-    let created_of = |key: &str| all.iter().find(|c| c.id.starts_with(key) || c.name == key).map(|c| c.created.clone());
-    let before = filters.get("before").and_then(|v| v.first()).and_then(|k| created_of(k));
-    let since = filters.get("since").and_then(|v| v.first()).and_then(|k| created_of(k));
+    let check = |key: &str, ok: &dyn Fn(&str) -> bool| -> Result<(), ApiError> {
+        match filters.get(key).into_iter().flatten().find(|v| !ok(v)) {
+            Some(bad) => Err(ApiError::bad_request(format!("Invalid filter '{key}={bad}'"))),
+            None => Ok(()),
+        }
+    };
+    check("exited", &|v| v.parse::<i32>().is_ok())?;
+    check("health", &|v| matches!(v, "starting" | "healthy" | "unhealthy" | "none"))?;
+    check("is-task", &|v| matches!(v, "true" | "false" | "1" | "0"))?;
+    let created_of = |key: &str| -> Result<String, ApiError> {
+        let key = key.trim_start_matches('/');
+        all.iter()
+            .find(|c| c.id.starts_with(key) || c.name == key)
+            .map(|c| c.created.clone())
+            .ok_or_else(|| ApiError::not_found(format!("No such container: {key}")))
+    };
+    let before = filters.get("before").and_then(|v| v.first()).map(|k| created_of(k)).transpose()?;
+    let since = filters.get("since").and_then(|v| v.first()).map(|k| created_of(k)).transpose()?;
     let filters = filters.clone();
     let root = root.to_path_buf();
     Ok(move |c: &Container| {
@@ -411,7 +430,7 @@ fn to_options(b: CreateBody) -> Result<RunOptions, ApiError> {
         Some(other) => return Err(ApiError::bad_request(format!("invalid Entrypoint {other}"))),
     };
     let h = b.host_config;
-    let cpus = if h.nano_cpus > 0 {
+    let cpus = if h.nano_cpus != 0 {
         Some(h.nano_cpus as f64 / 1e9)
     } else if h.cpu_quota > 0 {
         Some(h.cpu_quota as f64 / if h.cpu_period > 0 { h.cpu_period as f64 } else { 100_000.0 })
@@ -491,7 +510,7 @@ fn to_options(b: CreateBody) -> Result<RunOptions, ApiError> {
         privileged: h.privileged,
         cap_add: h.cap_add.unwrap_or_default(),
         cap_drop: h.cap_drop.unwrap_or_default(),
-        memory: Some(h.memory).filter(|m| *m > 0),
+        memory: Some(h.memory).filter(|m| *m != 0),
         cpus,
         pids_limit: h.pids_limit.filter(|p| *p != 0),
         cpuset_cpus: Some(h.cpuset_cpus).filter(|c| !c.is_empty()),
@@ -503,6 +522,10 @@ fn to_options(b: CreateBody) -> Result<RunOptions, ApiError> {
         publish_all: h.publish_all_ports,
         extra_hosts: h.extra_hosts.unwrap_or_default(),
         dns: h.dns.unwrap_or_default(),
+        cpu_shares: Some(h.cpu_shares).filter(|s| *s != 0),
+        shm_size: Some(h.shm_size).filter(|s| *s != 0),
+        security_opt: h.security_opt.unwrap_or_default(),
+        sysctls: h.sysctls.unwrap_or_default(),
     })
 }
 
@@ -562,10 +585,11 @@ async fn inspect(state: Arc<State>, id: &str) -> Reply {
             "Image": c.image_id, "Name": format!("/{}", c.name), "RestartCount": c.restart_count, "Driver": "overlay2", "Platform": "linux",
             "LogPath": Container::log_path(state.engine.root(), &c.id),
             "HostConfig": {"AutoRemove": c.auto_remove, "RestartPolicy": {"Name": if c.restart_policy.name.is_empty() { "no" } else { c.restart_policy.name.as_str() }, "MaximumRetryCount": c.restart_policy.maximum_retry_count}, "Memory": c.opts.memory.unwrap_or(0), "NanoCpus": c.opts.cpus.map(|x| (x * 1e9) as i64).unwrap_or(0),
-                           "PidsLimit": c.opts.pids_limit, "Privileged": c.opts.privileged, "ReadonlyRootfs": c.opts.read_only,
+                           "PidsLimit": c.opts.pids_limit, "CpuShares": c.opts.cpu_shares.unwrap_or(0), "ShmSize": c.opts.shm_size.unwrap_or(64 << 20), "Privileged": c.opts.privileged, "ReadonlyRootfs": c.opts.read_only,
                            "CapAdd": c.opts.cap_add, "CapDrop": c.opts.cap_drop, "Init": c.opts.init,
                            "CpusetCpus": c.opts.cpuset_cpus.clone().unwrap_or_default(), "CpusetMems": c.opts.cpuset_mems.clone().unwrap_or_default(), "NetworkMode": network_mode(&c), "LogConfig": {"Type": c.log.driver, "Config": if c.log.driver == "none" { json!({}) } else { json!({"max-size": c.log.max_size.to_string(), "max-file": c.log.max_file.to_string()}) }},
-                           "PortBindings": port_bindings(&c.opts.publish), "PublishAllPorts": c.opts.publish_all, "ExtraHosts": c.opts.extra_hosts, "Dns": c.opts.dns},
+                           "PortBindings": port_bindings(&c.opts.publish), "PublishAllPorts": c.opts.publish_all, "ExtraHosts": c.opts.extra_hosts, "Dns": c.opts.dns,
+                           "SecurityOpt": (!c.opts.security_opt.is_empty()).then_some(&c.opts.security_opt), "Sysctls": (!c.opts.sysctls.is_empty()).then_some(&c.opts.sysctls)},
             "Config": {"Hostname": c.opts.hostname.clone().unwrap_or_else(|| c.id[..12].to_string()), "User": c.config.user.clone().unwrap_or_default(),
                        "Tty": c.opts.tty, "OpenStdin": c.open_stdin, "Env": c.config.env, "Cmd": c.config.cmd, "Entrypoint": c.config.entrypoint,
                        "Image": c.image, "WorkingDir": c.config.working_dir.clone().unwrap_or_default(), "Labels": c.labels,

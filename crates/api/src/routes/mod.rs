@@ -76,7 +76,12 @@ pub async fn route(state: Arc<State>, req: Request<Incoming>) -> Result<Response
     let path = crate::query::decode_path(strip_version(req.uri().path()));
     let query = Query::parse(req.uri().query());
     tracing::debug!("{method} {}", req.uri());
-    let result = dispatch(state, req, &method, &path, &query).await;
+    let version_error = crate::query::path_version(req.uri().path())
+        .and_then(|v| crate::query::version_error(v, crate::MIN_API_VERSION, crate::API_VERSION));
+    let result = match version_error {
+        Some(message) => Err(ApiError::bad_request(message)),
+        None => dispatch(state, req, &method, &path, &query).await,
+    };
     let mut resp = match result {
         Ok(r) => r,
         Err(e) => {

@@ -102,7 +102,7 @@ pub async fn dispatch(state: Arc<State>, req: Request<Incoming>, method: &Method
             let filters = q.filters()?;
             for k in filters.keys() {
                 if !matches!(k.as_str(), "name" | "id" | "driver" | "type" | "scope" | "label" | "dangling") {
-                    return Err(ApiError::bad_request(format!("invalid filter '{k}'")));
+                    return Err(ApiError::bad_request(format!("Invalid filter '{k}'")));
                 }
             }
             let out = blocking(move || {

@@ -90,12 +90,12 @@ pub async fn info(state: Arc<State>) -> Reply {
             "Runtimes": {"wharf": {"path": state.config.monitor_exe}},
             "DefaultRuntime": "wharf",
             "Swarm": {"LocalNodeState": "inactive", "ControlAvailable": false},
-            "SecurityOptions": ["name=seccomp,profile=builtin"],
+            "SecurityOptions": ["name=seccomp,profile=builtin", "name=no-new-privileges"],
             "RegistryConfig": {"InsecureRegistryCIDRs": ["127.0.0.0/8"], "IndexConfigs": {}, "Mirrors": []},
             "LiveRestoreEnabled": true,
             "Isolation": "",
             "InitBinary": "",
-            "Warnings": [],
+            "Warnings": wharf_engine::security::host_warnings(),
         }),
     )
 }
@@ -167,7 +167,7 @@ pub async fn events(state: Arc<State>, q: &Query) -> Reply {
             key.as_str(),
             "type" | "event" | "container" | "image" | "volume" | "network" | "label" | "daemon" | "scope"
         ) {
-            return Err(ApiError::bad_request(format!("invalid filter '{key}'")));
+            return Err(ApiError::bad_request(format!("Invalid filter '{key}'")));
         }
     }
     let since = query_time(q, "since")?;

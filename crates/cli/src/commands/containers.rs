@@ -187,6 +187,18 @@ pub struct ContainerFlags {
     /// Tune container pids limit
     #[arg(long = "pids-limit")]
     pub pids_limit: Option<i64>,
+    /// CPU shares (relative weight)
+    #[arg(short = 'c', long = "cpu-shares")]
+    pub cpu_shares: Option<i64>,
+    /// Size of /dev/shm (e.g. 64m)
+    #[arg(long = "shm-size")]
+    pub shm_size: Option<String>,
+    /// Security options (no-new-privileges, seccomp=<file|unconfined>, apparmor=, label=)
+    #[arg(long = "security-opt")]
+    pub security_opt: Vec<String>,
+    /// Sysctl options (key=value)
+    #[arg(long)]
+    pub sysctl: Vec<String>,
     /// Username or UID (format: <name|uid>[:<group|gid>])
     #[arg(short, long)]
     pub user: Option<String>,
@@ -341,6 +353,8 @@ pub fn create_body(f: &ContainerFlags, image: &str, command: &[String]) -> Resul
         let (k, v) = o.split_once('=').ok_or_else(|| anyhow!("invalid log opt {o:?}: use key=value"))?;
         log_opts.insert(k.to_string(), v.to_string());
     }
+    let (security_opt, sysctls) = security_flags(f)?;
+    let shm_size = f.shm_size.as_deref().map(super::run::parse_bytes).transpose()?.unwrap_or(0);
     let mut body = json!({
         "Image": image, "Env": env, "Labels": labels, "Tty": f.tty, "OpenStdin": f.interactive, "StdinOnce": f.interactive,
         "AttachStdin": f.interactive, "AttachStdout": true, "AttachStderr": true,
@@ -352,6 +366,7 @@ pub fn create_body(f: &ContainerFlags, image: &str, command: &[String]) -> Resul
             "Memory": memory, "NanoCpus": f.cpus.map(|c| (c * 1e9) as i64).unwrap_or(0), "CpusetCpus": f.cpuset_cpus.clone().unwrap_or_default(),
             "PidsLimit": f.pids_limit, "ReadonlyRootfs": f.read_only, "Privileged": f.privileged,
             "CapAdd": f.cap_add, "CapDrop": f.cap_drop, "Ulimits": ulimits, "Init": f.init,
+            "CpuShares": f.cpu_shares.unwrap_or(0), "ShmSize": shm_size, "SecurityOpt": security_opt, "Sysctls": sysctls,
             "LogConfig": {"Type": f.log_driver.clone().unwrap_or_default(), "Config": log_opts},
         },
         "NetworkingConfig": {"EndpointsConfig": endpoints},
@@ -1867,4 +1882,27 @@ mod build_tests {
         assert!(ignored(&pats, "tmp/x/y") && ignored(&pats, "deep/dir/f.bak"));
         assert!(!ignored(&pats, "src/main.rs"));
     }
+}
+
+/// `--security-opt` (a `seccomp=<file>` is read here and sent as the profile's
+/// content, as the docker CLI does) and `--sysctl key=value`.
+pub fn security_flags(f: &ContainerFlags) -> Result<(Vec<String>, BTreeMap<String, String>)> {
+    let mut opts = Vec::new();
+    for o in &f.security_opt {
+        match o.split_once('=').or_else(|| o.split_once(':')) {
+            Some(("seccomp", file)) if file != "unconfined" && file != "builtin" => {
+                let text =
+                    std::fs::read_to_string(file).with_context(|| format!("opening seccomp profile ({file})"))?;
+                opts.push(format!("seccomp={text}"));
+            }
+            _ => opts.push(o.clone()),
+        }
+    }
+    let mut sysctls = BTreeMap::new();
+    for kv in &f.sysctl {
+        let (k, v) =
+            kv.split_once('=').ok_or_else(|| anyhow!("invalid argument {kv:?} for \"--sysctl\": use key=value"))?;
+        sysctls.insert(k.to_string(), v.to_string());
+    }
+    Ok((opts, sysctls))
 }

@@ -54,6 +54,9 @@ pub fn run(a: &DaemonArgs, data_root: &Path, insecure: &[String]) -> Result<()> 
         other => bail!("invalid log level {other:?}"),
     };
     let _ = tracing_subscriber::fmt().with_max_level(level).with_writer(std::io::stderr).try_init();
+    for warning in wharf_engine::security::host_warnings() {
+        tracing::warn!("{warning}");
+    }
     let hosts: Vec<String> = if !a.host.is_empty() { a.host.clone() } else { file.hosts.clone() };
     let socket = socket_path(hosts.first().map(String::as_str).unwrap_or("unix:///run/wharf/wharf.sock"))?;
     let mut insecure = insecure.to_vec();

@@ -58,7 +58,12 @@ pub fn run(engine: &Engine, a: &RunArgs) -> Result<i32> {
     for p in &f.publish {
         publish.extend(wharf_engine::network::PortBinding::parse(p)?);
     }
+    let (security_opt, sysctls) = super::containers::security_flags(f)?;
     let opts = RunOptions {
+        security_opt,
+        sysctls,
+        cpu_shares: f.cpu_shares,
+        shm_size: f.shm_size.as_deref().map(parse_bytes).transpose()?,
         ulimits,
         mounts,
         image: a.image.clone(),
