@@ -14,9 +14,23 @@ pub struct ApiError {
 
 pub type Result<T, E = ApiError> = std::result::Result<T, E>;
 
+/// Longest error message sent to a client, in bytes.
+pub const MAX_MESSAGE: usize = 2048;
+
 impl ApiError {
+    /// Messages are bounded (they may quote untrusted input: paths from a
+    /// layer, names from a request).
     pub fn new(status: StatusCode, message: impl Into<String>) -> Self {
-        ApiError { status, message: message.into() }
+        let mut message = message.into();
+        if message.len() > MAX_MESSAGE {
+            let mut end = MAX_MESSAGE;
+            while !message.is_char_boundary(end) {
+                end -= 1;
+            }
+            message.truncate(end);
+            message.push('…');
+        }
+        ApiError { status, message }
     }
     pub fn bad_request(message: impl Into<String>) -> Self {
         Self::new(StatusCode::BAD_REQUEST, message)
@@ -105,5 +119,17 @@ impl From<wharf_network::NetworkError> for ApiError {
 impl From<std::io::Error> for ApiError {
     fn from(e: std::io::Error) -> Self {
         ApiError::internal(e.to_string())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn messages_are_bounded() {
+        let e = ApiError::bad_request("é".repeat(MAX_MESSAGE));
+        assert!(e.message.len() <= MAX_MESSAGE + '…'.len_utf8() && e.message.ends_with('…'));
+        assert_eq!(ApiError::bad_request("short").message, "short");
     }
 }

@@ -399,6 +399,7 @@ fn internal(args: &[String]) -> Option<ExitCode> {
         }
         ["proxy", "--proto", proto, "--listen", listen, "--target", target] => {
             let (listen, target) = (listen.parse().ok()?, target.parse().ok()?);
+            die_with_parent();
             if let Err(e) = wharf_network::proxy::serve(proto, listen, target, || println!("ok")) {
                 println!("error: {e}");
             }
@@ -434,6 +435,7 @@ fn main() -> ExitCode {
     }
     if let Command::Proxy { proto, listen, target } = &cli.command {
         // One line for the parent: "ok" once bound, or why not.
+        die_with_parent();
         let result = wharf_network::proxy::serve(proto, *listen, *target, || println!("ok"));
         if let Err(e) = result {
             println!("error: {e}");
@@ -479,6 +481,18 @@ fn main() -> ExitCode {
         Err(e) => {
             eprintln!("Error: {e:#}");
             ExitCode::FAILURE
+        }
+    }
+}
+
+/// A port proxy lives exactly as long as the monitor that started it: if the
+/// monitor is killed, its proxies must not keep the host ports bound.
+fn die_with_parent() {
+    let _ = nix::sys::prctl::set_pdeathsig(nix::sys::signal::Signal::SIGKILL);
+    // The parent may have died before the line above: then we were reparented.
+    if let Ok(parent) = std::env::var("WHARF_PARENT_PID") {
+        if nix::unistd::getppid().as_raw().to_string() != parent {
+            std::process::exit(1);
         }
     }
 }

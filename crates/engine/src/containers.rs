@@ -530,11 +530,12 @@ impl Engine {
         }
     }
 
-    fn start_container(&self, mut c: Container, monitor_exe: &Path, attachers: usize) -> Result<Container> {
+    pub(crate) fn start_container(&self, mut c: Container, monitor_exe: &Path, attachers: usize) -> Result<Container> {
         if matches!(c.state.status, Status::Running | Status::Paused | Status::Restarting) {
             return Ok(c);
         }
         let _ = fs::remove_file(Container::stop_marker(self.root(), &c.id));
+        let _ = fs::remove_file(crate::adopt::killed_marker(self.root(), &c.id));
         let _ = fs::remove_file(crate::health::path(self.root(), &c.id));
         if c.restart_count != 0 {
             c = self
@@ -607,6 +608,8 @@ impl Engine {
     }
 
     fn runtime_kill(&self, c: &Container, signal: i32) -> Result<()> {
+        // Read only if the monitor dies before the container (see `adopt`).
+        let _ = fs::write(crate::adopt::killed_marker(self.root(), &c.id), signal.to_string());
         match wharf_runtime::Runtime::kill(self.runtime(), &c.id, signal, false) {
             Ok(()) => Ok(()),
             Err(wharf_runtime::RuntimeError::NotRunning) | Err(wharf_runtime::RuntimeError::NotFound(_)) => {
@@ -708,8 +711,10 @@ impl Engine {
     /// (host reboot, killed monitor) and marks them exited.
     pub fn reconcile(&self) -> Result<()> {
         for mut c in self.list()? {
+            // A live init without its monitor is left running: the daemon adopts it.
             if matches!(c.state.status, Status::Running | Status::Paused | Status::Restarting)
                 && UnixStream::connect(self.monitor_socket(&c.id)).is_err()
+                && self.init_alive(&c.id).is_none()
             {
                 c = self
                     .update(&c.id, |c| {

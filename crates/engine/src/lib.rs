@@ -7,6 +7,7 @@
 
 #![forbid(unsafe_code)]
 
+pub mod adopt;
 pub mod archive;
 pub mod containers;
 pub mod error;

@@ -342,6 +342,7 @@ impl Engine {
             let target = format!("{target_ip}:{}", b.container_port);
             let child = Command::new(proxy_exe)
                 .args(["proxy", "--proto", &b.proto, "--listen", &listen, "--target", &target])
+                .env("WHARF_PARENT_PID", std::process::id().to_string())
                 .stdin(Stdio::null())
                 .stdout(Stdio::piped())
                 .stderr(Stdio::null())

@@ -645,9 +645,11 @@ async fn wait_exit(state: &Arc<State>, id: &str) -> Option<i32> {
             }
         }
     }
-    // The monitor is gone: its record holds the exit code.
+    // The monitor is gone. If it recorded the exit, the record holds the code;
+    // if it died first (killed, crashed), the engine adopts the container: it
+    // waits for the init on a thread of its own and records the exit.
     let (st, key) = (state.clone(), id.to_string());
-    blocking(move || Ok(st.engine.get(&key)?.state.exit_code)).await.ok()
+    blocking(move || Ok(st.engine.adopt(&key, &st.config.monitor_exe)?)).await.ok()
 }
 
 /// Follows a running container until it exits: records the exit for

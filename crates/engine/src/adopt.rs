@@ -1,0 +1,93 @@
+//! Containers whose monitor died: the daemon adopts them.
+//!
+//! A monitor killed with SIGKILL (or crashed) leaves its container running
+//! with nobody to record its exit. The daemon notices at once (the monitor's
+//! socket reaches EOF without an exit frame), then [`Engine::adopt`] waits on
+//! the container's init through a pidfd, does the teardown the monitor would
+//! have done, records the exit, and lets the restart policy start a new
+//! monitor. The init is no child of the daemon, so its exit status is not
+//! observable: the exit is recorded with code 255 (Docker's "unknown"), or
+//! 128+signal when the daemon itself killed the container.
+
+use std::path::Path;
+
+use rustix::event::{poll, PollFd, PollFlags};
+use rustix::process::{pidfd_open, Pid, PidfdFlags};
+
+use crate::containers::{now, Container, Status};
+use crate::error::Result;
+use crate::run::Engine;
+
+/// The exit code recorded when the container's own status cannot be read.
+pub const UNKNOWN_EXIT: i32 = 255;
+
+impl Engine {
+    /// Whether the container's init, as the runtime knows it, still runs.
+    pub(crate) fn init_alive(&self, id: &str) -> Option<i32> {
+        let st = wharf_runtime::Runtime::state(self.runtime(), id).ok()?;
+        (st.pid > 0 && matches!(st.status, wharf_runtime::Status::Running | wharf_runtime::Status::Paused))
+            .then_some(st.pid)
+    }
+
+    /// Called when `id`'s monitor is gone. If the record still says the
+    /// container runs, waits (blocking) until its init exits, tears down what
+    /// the monitor held, records the exit and applies the restart policy.
+    /// Returns the recorded exit code.
+    pub fn adopt(&self, id: &str, monitor_exe: &Path) -> Result<i32> {
+        let c = self.get(id)?;
+        if !matches!(c.state.status, Status::Running | Status::Paused | Status::Restarting) {
+            return Ok(c.state.exit_code);
+        }
+        if let Some(pid) = self.init_alive(&c.id) {
+            tracing::warn!("container {}: its monitor died; the daemon follows it", c.id);
+            // A pidfd pins the process: the pid cannot be reused under us. Check
+            // it is still the container's init after opening it.
+            if let Ok(fd) = pidfd_open(Pid::from_raw(pid).expect("pid > 0"), PidfdFlags::empty()) {
+                if self.init_alive(&c.id) == Some(pid) {
+                    let mut fds = [PollFd::new(&fd, PollFlags::IN)];
+                    while let Err(e) = poll(&mut fds, None) {
+                        if e != rustix::io::Errno::INTR {
+                            break;
+                        }
+                    }
+                }
+            }
+        }
+        let code = std::fs::read_to_string(killed_marker(self.root(), &c.id))
+            .ok()
+            .and_then(|s| s.trim().parse::<i32>().ok())
+            .map(|sig| 128 + sig)
+            .unwrap_or(UNKNOWN_EXIT);
+        let _ = wharf_runtime::Runtime::delete(self.runtime(), &c.id, true);
+        self.unwire(&c.id);
+        let _ =
+            nix::mount::umount2(&Container::dir(self.root(), &c.id).join("rootfs"), nix::mount::MntFlags::MNT_DETACH);
+        let _ = std::fs::remove_file(self.monitor_socket(&c.id));
+        let by_user = Container::stop_marker(self.root(), &c.id).exists();
+        let (c, again) = self.update(&c.id, |c| {
+            let again = c.restart_policy.should_restart(code, c.restart_count, by_user);
+            c.state.status = Status::Exited;
+            c.state.exit_code = code;
+            c.state.pid = 0;
+            c.state.finished_at = Some(now());
+            c.state.error = "the container's monitor died".into();
+            Ok(again)
+        })?;
+        self.emit(&c.event("die", &[("exitCode", code.to_string())]));
+        if again {
+            self.update(&c.id, |c| {
+                c.restart_count += 1;
+                Ok(())
+            })?;
+            if let Err(e) = self.start_container(self.get(&c.id)?, monitor_exe, 0) {
+                tracing::warn!("restart {} after its monitor died: {e}", c.id);
+            }
+        }
+        Ok(code)
+    }
+}
+
+/// Where `kill` notes the last signal the daemon sent (used only if the monitor is gone).
+pub(crate) fn killed_marker(root: &Path, id: &str) -> std::path::PathBuf {
+    Container::dir(root, id).join("killed-by")
+}
