@@ -443,6 +443,8 @@ impl Engine {
             }
         }
         crate::spec::validate(&req.opts)?;
+        let user_spec = req.opts.user.clone().or(run_config.user.clone()).unwrap_or_default();
+        self.check_image_user(&img, &user_spec)?;
         let healthcheck = crate::health::Healthcheck::merge(run_config.healthcheck.as_ref(), req.healthcheck.as_ref())?;
         let stop_signal = req.stop_signal.clone().filter(|s| !s.is_empty()).or(run_config.stop_signal.clone());
         if let Some(sig) = &stop_signal {

@@ -68,6 +68,46 @@ pub fn resolve(root: &Path, spec: &str) -> Result<Resolved> {
     Ok(Resolved { uid, gid, additional_gids, home })
 }
 
+/// Whether resolving `spec` needs the image's files (a user or group given by name).
+pub fn names_needed(spec: &str) -> bool {
+    let (u, g) = spec.split_once(':').unwrap_or((spec, ""));
+    (!u.is_empty() && u.parse::<u32>().is_err()) || (!g.is_empty() && g.parse::<u32>().is_err())
+}
+
+impl crate::run::Engine {
+    /// Resolves `spec` in the image's own filesystem (a read-only view of its
+    /// layers, mounted for the lookup), so `create` refuses an unknown user
+    /// as Docker does instead of failing at start.
+    pub(crate) fn check_image_user(&self, img: &wharf_image::Image, spec: &str) -> Result<()> {
+        use wharf_image::snapshot::Snapshotter;
+        if !names_needed(spec) {
+            return Ok(());
+        }
+        let Some(top) = self.images.unpack(img)? else {
+            return resolve(Path::new("/nonexistent-empty-image"), spec).map(|_| ());
+        };
+        let specs = self.images.snapshots.view(&top)?;
+        let tmp = self.root().join("tmp");
+        std::fs::create_dir_all(&tmp).map_err(EngineError::io("create", &tmp))?;
+        let dir = tempfile_dir(&tmp)?;
+        let result = self.mount_rootfs(&specs, &dir).and_then(|_| {
+            let r = resolve(&dir, spec).map(|_| ());
+            let _ = nix::mount::umount2(&dir, nix::mount::MntFlags::MNT_DETACH);
+            r
+        });
+        let _ = std::fs::remove_dir(&dir);
+        result
+    }
+}
+
+/// A fresh empty directory under `parent`.
+fn tempfile_dir(parent: &Path) -> Result<std::path::PathBuf> {
+    let id = crate::run::new_id()?;
+    let dir = parent.join(format!("user-{}", &id[..16]));
+    std::fs::create_dir(&dir).map_err(EngineError::io("create", &dir))?;
+    Ok(dir)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -92,6 +132,12 @@ mod tests {
         assert_eq!((r.uid, r.gid), (4242, 4343));
         assert!(matches!(resolve(tmp.path(), "nobody"), Err(EngineError::NoSuchUser(_))));
         assert!(matches!(resolve(tmp.path(), "app:nogroup"), Err(EngineError::NoSuchGroup(_))));
+    }
+
+    #[test]
+    fn names_need_the_image() {
+        assert!(!names_needed("") && !names_needed("0") && !names_needed("1000:1000"));
+        assert!(names_needed("app") && names_needed("1000:wheel") && names_needed("app:0"));
     }
 
     #[test]
