@@ -9,6 +9,7 @@
 //! **Architecture invariant:** the builder only uses the engine's and the
 //! image store's public API; it knows nothing of HTTP.
 
+mod context;
 pub mod dockerfile;
 pub mod error;
 
@@ -20,8 +21,10 @@ use wharf_engine::{CreateRequest, Engine, RunOptions};
 use wharf_image::manifest::RunConfig;
 use wharf_image::{Image, Images};
 
+pub use context::{glob_match, DOCKERFILE_LIMIT};
 pub use error::{BuildError, Result};
 
+use context::{append_owned, Context};
 use dockerfile::{pairs, substitute, Instruction};
 
 /// What `docker build` asks for.
@@ -69,91 +72,6 @@ fn join_container(cwd: &str, p: &str) -> String {
     }
 }
 
-/// A context path resolved inside the context: `..` cannot climb out and
-/// symlinks (the context is the client's) resolve as if the context were `/`.
-fn in_context(context: &Path, p: &str) -> Result<PathBuf> {
-    let rel = wharf_image::unpack::clean_path(Path::new(p.trim_start_matches('/')))
-        .ok_or_else(|| BuildError::Context(format!("{p}: outside the build context")))?;
-    Ok(wharf_image::unpack::resolve_in_root(context, &rel)?)
-}
-
-/// Shell-style match with `*` and `?` (no path separators crossed).
-pub fn glob_match(pattern: &str, name: &str) -> bool {
-    fn go(p: &[char], n: &[char]) -> bool {
-        match (p.first(), n.first()) {
-            (None, None) => true,
-            (Some('*'), _) => go(&p[1..], n) || (!n.is_empty() && go(p, &n[1..])),
-            (Some('?'), Some(_)) => go(&p[1..], &n[1..]),
-            (Some(a), Some(b)) if a == b => go(&p[1..], &n[1..]),
-            _ => false,
-        }
-    }
-    go(&pattern.chars().collect::<Vec<_>>(), &name.chars().collect::<Vec<_>>())
-}
-
-/// Expands a source with wildcards in its last component.
-fn expand_sources(context: &Path, src: &str) -> Result<Vec<PathBuf>> {
-    let (parent, name) = match src.trim_end_matches('/').rsplit_once('/') {
-        Some((d, n)) => (d, n),
-        None => ("", src.trim_end_matches('/')),
-    };
-    if !name.contains(['*', '?']) {
-        let path = in_context(context, src)?;
-        if std::fs::symlink_metadata(&path).is_err() {
-            return Err(BuildError::Context(format!("COPY failed: file not found in build context: {src}")));
-        }
-        return Ok(vec![path]);
-    }
-    let dir = in_context(context, parent)?;
-    let mut out: Vec<PathBuf> = Vec::new();
-    for e in std::fs::read_dir(&dir).map_err(|e| BuildError::Context(format!("{src}: {e}")))?.flatten() {
-        let entry = e.file_name().to_string_lossy().into_owned();
-        if glob_match(name, &entry) {
-            let rel = dir.strip_prefix(context).unwrap_or(Path::new("")).join(&entry);
-            out.push(in_context(context, &rel.to_string_lossy())?);
-        }
-    }
-    out.sort();
-    if out.is_empty() {
-        return Err(BuildError::Context(format!("COPY failed: no source files were specified ({src})")));
-    }
-    Ok(out)
-}
-
-/// Appends `path` (file, link or tree) to `b` as `name`, owned by `owner`.
-fn append_owned<W: std::io::Write>(b: &mut tar::Builder<W>, path: &Path, name: &Path, owner: (u64, u64)) -> Result<()> {
-    use std::os::unix::fs::MetadataExt;
-    let md = std::fs::symlink_metadata(path).map_err(|e| BuildError::Context(format!("{}: {e}", path.display())))?;
-    let mut h = tar::Header::new_gnu();
-    h.set_metadata_in_mode(&md, tar::HeaderMode::Complete);
-    h.set_uid(owner.0);
-    h.set_gid(owner.1);
-    h.set_mode(md.mode() & 0o7777);
-    let io = |e: std::io::Error| BuildError::Context(format!("{}: {e}", path.display()));
-    if md.is_dir() {
-        h.set_entry_type(tar::EntryType::Directory);
-        h.set_size(0);
-        if !name.as_os_str().is_empty() {
-            b.append_data(&mut h, name, std::io::empty()).map_err(io)?;
-        }
-        let mut entries: Vec<_> = std::fs::read_dir(path).map_err(io)?.flatten().map(|e| e.file_name()).collect();
-        entries.sort();
-        for e in entries {
-            append_owned(b, &path.join(&e), &name.join(&e), owner)?;
-        }
-    } else if md.file_type().is_symlink() {
-        h.set_entry_type(tar::EntryType::Symlink);
-        h.set_size(0);
-        let target = std::fs::read_link(path).map_err(io)?;
-        b.append_link(&mut h, name, target).map_err(io)?;
-    } else {
-        h.set_entry_type(tar::EntryType::Regular);
-        h.set_size(md.len());
-        b.append_data(&mut h, name, std::fs::File::open(path).map_err(io)?).map_err(io)?;
-    }
-    Ok(())
-}
-
 pub struct Builder<'a> {
     engine: &'a Engine,
     req: &'a BuildRequest,
@@ -175,9 +93,7 @@ impl Builder<'_> {
     }
 
     fn run(&mut self) -> Result<Image> {
-        let path = in_context(&self.req.context, &self.req.dockerfile)?;
-        let text = std::fs::read_to_string(&path)
-            .map_err(|_| BuildError::Context(format!("Cannot locate specified Dockerfile: {}", self.req.dockerfile)))?;
+        let text = Context::open(&self.req.context)?.dockerfile(&self.req.dockerfile)?;
         let instructions = dockerfile::parse(&text)?;
         let total = instructions.len();
         let mut global: BTreeMap<String, String> = BTreeMap::new();
@@ -623,22 +539,19 @@ impl Builder<'_> {
             let _ = self.engine.remove(&c, true, false);
             result?;
         } else {
+            let context = Context::open(&self.req.context)?;
             for src in sources {
                 if src.starts_with("http://") || src.starts_with("https://") {
                     return Err(BuildError::Context(format!("ADD from a URL is not supported: {src}")));
                 }
-                for path in expand_sources(&self.req.context, src)? {
-                    let md = std::fs::symlink_metadata(&path).map_err(|e| BuildError::Context(e.to_string()))?;
+                for source in context.sources(src)? {
+                    let path = source.path.clone();
                     let is_archive = ins.keyword == "ADD"
-                        && md.is_file()
+                        && source.node.kind() == context::Kind::Regular
                         && [".tar", ".tar.gz", ".tgz", ".tar.zst"].iter().any(|x| path.to_string_lossy().ends_with(x));
                     if is_archive {
                         // ADD extracts local archives into the destination.
-                        let f = std::fs::File::open(&path).map_err(|e| BuildError::Context(e.to_string()))?;
-                        let mut plain = Vec::new();
-                        wharf_image::unpack::decompress(f)?
-                            .read_to_end(&mut plain)
-                            .map_err(|e| BuildError::Context(e.to_string()))?;
+                        let plain = context::read_archive(&source)?;
                         let mut a = tar::Archive::new(&plain[..]);
                         for e in a.entries().map_err(|e| BuildError::Context(e.to_string()))? {
                             let mut e = e.map_err(|e| BuildError::Context(e.to_string()))?;
@@ -648,14 +561,21 @@ impl Builder<'_> {
                             e.read_to_end(&mut body).map_err(|e| BuildError::Context(e.to_string()))?;
                             b.append_data(&mut h, &name, &body[..]).map_err(|e| BuildError::Context(e.to_string()))?;
                         }
-                    } else if md.is_dir() {
-                        append_owned(&mut b, &path, Path::new(""), owner)?;
+                    } else if source.node.kind() == context::Kind::Directory {
+                        append_owned(&mut b, source.node, &source.rel, Path::new(""), owner)?;
                     } else if !many && !dest_is_dir {
                         let p = Path::new(dest);
                         target_dir = p.parent().map(|x| x.display().to_string()).unwrap_or_else(|| "/".into());
-                        append_owned(&mut b, &path, Path::new(p.file_name().unwrap_or_default()), owner)?;
+                        append_owned(
+                            &mut b,
+                            source.node,
+                            &source.rel,
+                            Path::new(p.file_name().unwrap_or_default()),
+                            owner,
+                        )?;
                     } else {
-                        append_owned(&mut b, &path, Path::new(path.file_name().unwrap_or_default()), owner)?;
+                        let name = Path::new(path.file_name().unwrap_or_default());
+                        append_owned(&mut b, source.node, &source.rel, name, owner)?;
                     }
                 }
             }
@@ -757,6 +677,7 @@ fn parse_duration_nanos(s: &str) -> Option<i64> {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use context::in_context;
 
     #[test]
     fn paths_globs_durations() {

@@ -3,6 +3,7 @@
 //! `commit` (its writable layer as a new image). A container that is not
 //! running gets its root mounted for the duration of the call.
 
+use std::ffi::OsString;
 use std::fs;
 use std::io::{Read, Write};
 use std::path::{Component, Path, PathBuf};
@@ -10,6 +11,11 @@ use std::path::{Component, Path, PathBuf};
 use nix::mount::{umount2, MntFlags};
 use serde::Serialize;
 use wharf_image::Images;
+use wharf_runtime::confined::{Kind, Node, Root};
+
+/// The confined resolver, for crates of the engine's users (the builder
+/// reads its context through it) that do not depend on the runtime.
+pub use wharf_runtime::confined;
 
 use crate::containers::{Container, Status};
 use crate::error::{EngineError, Result};
@@ -37,30 +43,23 @@ const GO_MODE_SETGID: u32 = 1 << 22;
 const GO_MODE_CHAR: u32 = 1 << 21;
 const GO_MODE_STICKY: u32 = 1 << 20;
 
-fn go_mode(md: &fs::Metadata) -> u32 {
-    use std::os::unix::fs::{FileTypeExt, MetadataExt};
-    let ft = md.file_type();
-    let m = md.mode();
+/// Go's `os.FileMode` of a raw `st_mode`.
+fn go_mode(m: u32) -> u32 {
     let mut out = m & 0o777;
     for (bit, go) in [(0o4000, GO_MODE_SETUID), (0o2000, GO_MODE_SETGID), (0o1000, GO_MODE_STICKY)] {
         if m & bit != 0 {
             out |= go;
         }
     }
-    if ft.is_dir() {
-        out |= GO_MODE_DIR;
-    } else if ft.is_symlink() {
-        out |= GO_MODE_SYMLINK;
-    } else if ft.is_char_device() {
-        out |= GO_MODE_DEVICE | GO_MODE_CHAR;
-    } else if ft.is_block_device() {
-        out |= GO_MODE_DEVICE;
-    } else if ft.is_fifo() {
-        out |= GO_MODE_PIPE;
-    } else if ft.is_socket() {
-        out |= GO_MODE_SOCKET;
+    out | match Kind::of_mode(m) {
+        Kind::Directory => GO_MODE_DIR,
+        Kind::Symlink => GO_MODE_SYMLINK,
+        Kind::CharDevice => GO_MODE_DEVICE | GO_MODE_CHAR,
+        Kind::BlockDevice => GO_MODE_DEVICE,
+        Kind::Fifo => GO_MODE_PIPE,
+        Kind::Socket => GO_MODE_SOCKET,
+        Kind::Regular => 0,
     }
-    out
 }
 
 /// A cleaned absolute container path ("" components and ".." resolved lexically).
@@ -113,23 +112,43 @@ impl Engine {
         result
     }
 
-    /// The host path of container path `path`: through the mount that covers
-    /// it (volume or bind), else in the root filesystem. Symlinks resolve
-    /// inside the container's root, never out of it.
-    fn host_path(&self, c: &Container, rootfs: &Path, path: &str) -> Result<PathBuf> {
-        let path = clean(path)?;
+    /// The mount covering container path `path` (volume or bind, not
+    /// tmpfs): its host source and the rest of the path inside it.
+    fn covering(&self, c: &Container, path: &Path) -> Result<Option<(PathBuf, PathBuf)>> {
         let covering = c
             .opts
             .mounts
             .iter()
             .filter(|m| m.typ != "tmpfs" && path.starts_with(&m.target))
             .max_by_key(|m| m.target.len());
-        if let Some(m) = covering {
-            let source = if m.typ == "volume" { self.volume(&m.source)?.mountpoint } else { PathBuf::from(&m.source) };
-            let rest = path.strip_prefix(&m.target).unwrap_or(Path::new(""));
-            return Ok(wharf_runtime::mounts::secure_join(&source, rest)?);
+        let Some(m) = covering else { return Ok(None) };
+        let source = if m.typ == "volume" { self.volume(&m.source)?.mountpoint } else { PathBuf::from(&m.source) };
+        let rest = path.strip_prefix(&m.target).unwrap_or(Path::new("")).to_path_buf();
+        Ok(Some((source, rest)))
+    }
+
+    /// The host path of container path `path` (to write into): through the
+    /// mount that covers it (volume or bind), else in the root filesystem.
+    /// Symlinks resolve inside the container's root, never out of it.
+    fn host_path(&self, c: &Container, rootfs: &Path, path: &str) -> Result<PathBuf> {
+        let path = clean(path)?;
+        if let Some((source, rest)) = self.covering(c, &path)? {
+            return Ok(wharf_runtime::mounts::secure_join(&source, &rest)?);
         }
         Ok(wharf_runtime::mounts::secure_join(rootfs, &path)?)
+    }
+
+    /// The node at container path `path` (to read): resolved by the confined
+    /// resolver inside the covering mount's source or else the root
+    /// filesystem; a final symlink is followed inside that root too. `None`
+    /// if nothing is there.
+    fn node(&self, c: &Container, rootfs: &Path, path: &str) -> Result<Option<Node>> {
+        let path = clean(path)?;
+        let (root, rel) = match self.covering(c, &path)? {
+            Some((source, rest)) => (source, rest),
+            None => (rootfs.to_path_buf(), path),
+        };
+        Ok(Root::open(&root)?.node_following(&rel)?)
     }
 
     /// `export`: the container's whole filesystem as a tar stream.
@@ -138,36 +157,40 @@ impl Engine {
         self.with_rootfs(&c, |root| Ok(wharf_image::archive::export_dir(root, out)?))
     }
 
-    fn stat_at(host: &Path, path: &str) -> Result<PathStat> {
-        let md = fs::symlink_metadata(host)
-            .map_err(|_| EngineError::NotFound(format!("Could not find the file {path} in container")))?;
+    fn stat_of(node: Option<&Node>, path: &str) -> Result<PathStat> {
+        let node = node.ok_or_else(|| EngineError::NotFound(format!("Could not find the file {path} in container")))?;
+        let st = node.stat();
         let name = Path::new(path).file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_else(|| "/".into());
-        let link_target = if md.file_type().is_symlink() {
-            fs::read_link(host).map(|t| t.display().to_string()).unwrap_or_default()
-        } else {
-            String::new()
+        let link_target = match node.kind() {
+            Kind::Symlink => node.read_link().map(|t| t.display().to_string()).unwrap_or_default(),
+            _ => String::new(),
         };
-        let mtime = md
-            .modified()
+        let mtime = u64::try_from(st.st_mtime)
+            .ok()
+            .map(|s| std::time::UNIX_EPOCH + std::time::Duration::new(s, st.st_mtime_nsec.clamp(0, 999_999_999) as u32))
             .map(|t| humantime::format_rfc3339_nanos(t).to_string())
-            .unwrap_or_else(|_| "0001-01-01T00:00:00Z".into());
-        Ok(PathStat { name, size: md.len(), mode: go_mode(&md), mtime, link_target })
+            .unwrap_or_else(|| "0001-01-01T00:00:00Z".into());
+        Ok(PathStat { name, size: st.st_size.max(0) as u64, mode: go_mode(st.st_mode), mtime, link_target })
     }
 
     /// `HEAD /archive`: what is at `path`.
     pub fn stat_path(&self, key: &str, path: &str) -> Result<PathStat> {
         let c = self.get(key)?;
-        self.with_rootfs(&c, |root| Self::stat_at(&self.host_path(&c, root, path)?, path))
+        self.with_rootfs(&c, |root| Self::stat_of(self.node(&c, root, path)?.as_ref(), path))
     }
 
-    /// `GET /archive`: `path` as a tar (entries under its base name), and its stat.
+    /// `GET /archive`: `path` as a tar (entries under its base name), and its
+    /// stat. Read on descriptors ([`tar_node`]): no symlink is followed on
+    /// the host side, no FIFO or device opened.
     pub fn copy_out(&self, key: &str, path: &str, out: impl Write) -> Result<PathStat> {
         let c = self.get(key)?;
         self.with_rootfs(&c, |root| {
-            let host = self.host_path(&c, root, path)?;
-            let stat = Self::stat_at(&host, path)?;
+            let node = self.node(&c, root, path)?;
+            let stat = Self::stat_of(node.as_ref(), path)?;
             let name = if stat.name == "/" { PathBuf::from(".") } else { PathBuf::from(&stat.name) };
-            wharf_image::archive::tar_path(&host, &name, out)?;
+            if let Some(node) = node {
+                tar_node(node, &name, out)?;
+            }
             Ok(stat)
         })
     }
@@ -278,6 +301,252 @@ impl Engine {
     }
 }
 
+/// `node` (a file, link or tree inside a [`Root`]) as a tar whose entries
+/// are named under `name` ("" for the tree's content only), walked on
+/// descriptors: directories are listed through their own descriptor and
+/// their entries reached one name at a time, never following a symlink;
+/// symlinks are stored as symlinks (`readlinkat` on the `O_PATH`
+/// descriptor), hard links as links, device nodes and FIFOs as nodes (never
+/// opened); sockets are skipped (tar has no type for them). Regular files
+/// are read through [`Node::open`] and exactly their `fstat` size is
+/// stored (a file that grows is cut there, one that shrinks zero-padded), so
+/// the archive stays well-formed whatever the tree's owner does meanwhile.
+pub fn tar_node(node: Node, name: &Path, out: impl Write) -> Result<()> {
+    let mut t = tarw::Writer(out);
+    let mut seen = Inodes::new();
+    // Directories being walked: their root, their entries' name prefix, the names still to do.
+    let mut stack: Vec<(Root, PathBuf, std::vec::IntoIter<OsString>)> = Vec::new();
+    if let Some(dir) = append_node(&mut t, node, name, &mut seen)? {
+        let names = dir.list()?;
+        stack.push((dir, name.to_path_buf(), names.into_iter()));
+    }
+    while let Some((dir, prefix, names)) = stack.last_mut() {
+        let Some(entry) = names.next() else {
+            stack.pop();
+            continue;
+        };
+        // Gone since it was listed: nothing to archive.
+        let Some(child) = dir.child(&entry)? else { continue };
+        let child_name = prefix.join(&entry);
+        if let Some(sub) = append_node(&mut t, child, &child_name, &mut seen)? {
+            let names = sub.list()?;
+            stack.push((sub, child_name, names.into_iter()));
+        }
+    }
+    t.finish().map_err(EngineError::io("archive", name))
+}
+
+type Inodes = std::collections::HashMap<(u64, u64), PathBuf>;
+
+/// One entry of [`tar_node`]; a directory is returned as a [`Root`] to descend into.
+fn append_node<W: Write>(t: &mut tarw::Writer<W>, node: Node, name: &Path, seen: &mut Inodes) -> Result<Option<Root>> {
+    use std::os::unix::ffi::OsStrExt;
+    let st = *node.stat();
+    let fail = |e: std::io::Error| EngineError::Io { context: "archive", path: node.path().to_path_buf(), source: e };
+    let mut h = tarw::Header {
+        name: name.as_os_str().as_bytes().to_vec(),
+        mode: st.st_mode & 0o7777,
+        uid: u64::from(st.st_uid),
+        gid: u64::from(st.st_gid),
+        mtime: st.st_mtime.max(0) as u64,
+        ..Default::default()
+    };
+    match node.kind() {
+        Kind::Directory => {
+            if !name.as_os_str().is_empty() {
+                h.kind = tarw::DIR;
+                t.append(&h, std::io::empty()).map_err(fail)?;
+            }
+            return Ok(Some(node.into_root()?));
+        }
+        Kind::Symlink => {
+            h.kind = tarw::SYMLINK;
+            h.link = node.read_link()?.as_os_str().as_bytes().to_vec();
+            t.append(&h, std::io::empty()).map_err(fail)?;
+        }
+        Kind::Regular => {
+            if st.st_nlink > 1 {
+                let key = (st.st_dev, st.st_ino);
+                if let Some(first) = seen.get(&key) {
+                    h.kind = tarw::LINK;
+                    h.link = first.as_os_str().as_bytes().to_vec();
+                    t.append(&h, std::io::empty()).map_err(fail)?;
+                    return Ok(None);
+                }
+                seen.insert(key, name.to_path_buf());
+            }
+            h.kind = tarw::REGULAR;
+            h.size = st.st_size.max(0) as u64;
+            t.append(&h, node.open()?).map_err(fail)?;
+        }
+        Kind::CharDevice | Kind::BlockDevice | Kind::Fifo => {
+            h.kind = match node.kind() {
+                Kind::CharDevice => tarw::CHAR,
+                Kind::BlockDevice => tarw::BLOCK,
+                _ => tarw::FIFO,
+            };
+            h.major = nix::sys::stat::major(st.st_rdev);
+            h.minor = nix::sys::stat::minor(st.st_rdev);
+            t.append(&h, std::io::empty()).map_err(fail)?;
+        }
+        Kind::Socket => {}
+    }
+    Ok(None)
+}
+
+/// Docker's volume copy-up: the content, owner and mode of directory
+/// `target` of the container's root (`rootfs`) into the (empty) volume
+/// directory `data`; nothing happens if `target` is not a directory there.
+/// `target` is resolved by the confined resolver (symlinks on the way, and a
+/// final one, resolve inside the rootfs as the container will see them) and
+/// walked on descriptors ([`tar_node`]): no symlink is followed on the host,
+/// symlinks are copied as symlinks, regular files read through
+/// [`Node::open`], and device nodes and FIFOs recreated as nodes without
+/// being opened (as Docker's `fs.CopyDir`, which `mknod`s them); sockets are
+/// skipped.
+pub fn copy_up(rootfs: &Root, target: &Path, data: &Path) -> Result<()> {
+    use std::os::unix::fs::PermissionsExt;
+    let src = match rootfs.node_following(target) {
+        Ok(Some(src)) if src.kind() == Kind::Directory => src,
+        Ok(_) => return Ok(()),
+        Err(e) => {
+            tracing::warn!("volume copy-up from {}: {e}", target.display());
+            return Ok(());
+        }
+    };
+    let st = *src.stat();
+    let mut tar = Vec::new();
+    tar_node(src, Path::new(""), &mut tar)?;
+    wharf_image::unpack::unpack_layer(&tar[..], data)?;
+    std::os::unix::fs::chown(data, Some(st.st_uid), Some(st.st_gid)).map_err(EngineError::io("chown", data))?;
+    fs::set_permissions(data, fs::Permissions::from_mode(st.st_mode & 0o7777))
+        .map_err(EngineError::io("chmod", data))?;
+    Ok(())
+}
+
+/// A minimal GNU tar writer for [`tar_node`] (what `tar::Builder` would
+/// write: ustar fields, GNU long names and base-256 numbers when a value
+/// does not fit), so that the engine needs no archive crate of its own.
+mod tarw {
+    use std::io::{self, Read, Write};
+
+    pub const REGULAR: u8 = b'0';
+    pub const LINK: u8 = b'1';
+    pub const SYMLINK: u8 = b'2';
+    pub const CHAR: u8 = b'3';
+    pub const BLOCK: u8 = b'4';
+    pub const DIR: u8 = b'5';
+    pub const FIFO: u8 = b'6';
+    const LONG_NAME: u8 = b'L';
+    const LONG_LINK: u8 = b'K';
+    const BLOCK_SIZE: usize = 512;
+
+    #[derive(Debug, Default)]
+    pub struct Header {
+        pub name: Vec<u8>,
+        pub link: Vec<u8>,
+        pub kind: u8,
+        pub mode: u32,
+        pub uid: u64,
+        pub gid: u64,
+        pub size: u64,
+        pub mtime: u64,
+        pub major: u64,
+        pub minor: u64,
+    }
+
+    pub struct Writer<W: Write>(pub W);
+
+    impl<W: Write> Writer<W> {
+        /// One entry: its header (and GNU long-name records), then exactly
+        /// `h.size` bytes of `data` (cut, or zero-padded if it is shorter).
+        pub fn append(&mut self, h: &Header, data: impl Read) -> io::Result<()> {
+            if h.name.len() >= 100 {
+                self.long(LONG_NAME, &h.name)?;
+            }
+            if h.link.len() >= 100 {
+                self.long(LONG_LINK, &h.link)?;
+            }
+            self.0.write_all(&block(h))?;
+            let mut exact = data.take(h.size).chain(io::repeat(0)).take(h.size);
+            io::copy(&mut exact, &mut self.0)?;
+            self.pad(h.size)
+        }
+
+        /// The end-of-archive marker (two zero blocks).
+        pub fn finish(mut self) -> io::Result<()> {
+            self.0.write_all(&[0; 2 * BLOCK_SIZE])?;
+            self.0.flush()
+        }
+
+        fn long(&mut self, kind: u8, value: &[u8]) -> io::Result<()> {
+            let mut data = value.to_vec();
+            data.push(0);
+            let h = Header {
+                name: b"././@LongLink".to_vec(),
+                kind,
+                mode: 0o644,
+                size: data.len() as u64,
+                ..Default::default()
+            };
+            self.0.write_all(&block(&h))?;
+            self.0.write_all(&data)?;
+            self.pad(data.len() as u64)
+        }
+
+        fn pad(&mut self, size: u64) -> io::Result<()> {
+            let rem = (size % BLOCK_SIZE as u64) as usize;
+            if rem != 0 {
+                self.0.write_all(&[0; BLOCK_SIZE][rem..])?;
+            }
+            Ok(())
+        }
+    }
+
+    /// The 512-byte header block (names longer than the fields are cut: a
+    /// GNU long-name record before it carries them whole).
+    fn block(h: &Header) -> [u8; BLOCK_SIZE] {
+        let mut b = [0u8; BLOCK_SIZE];
+        let put = |b: &mut [u8; BLOCK_SIZE], at: usize, len: usize, v: &[u8]| {
+            let n = v.len().min(len);
+            b[at..at + n].copy_from_slice(&v[..n]);
+        };
+        put(&mut b, 0, 100, &h.name);
+        number(&mut b[100..108], u64::from(h.mode));
+        number(&mut b[108..116], h.uid);
+        number(&mut b[116..124], h.gid);
+        number(&mut b[124..136], h.size);
+        number(&mut b[136..148], h.mtime);
+        b[156] = h.kind;
+        put(&mut b, 157, 100, &h.link);
+        put(&mut b, 257, 8, b"ustar  \0");
+        if matches!(h.kind, CHAR | BLOCK) {
+            number(&mut b[329..337], h.major);
+            number(&mut b[337..345], h.minor);
+        }
+        b[148..156].fill(b' ');
+        let sum: u32 = b.iter().map(|&x| u32::from(x)).sum();
+        b[148..155].copy_from_slice(format!("{sum:06o}\0").as_bytes());
+        b
+    }
+
+    /// A numeric field: zero-padded octal with a NUL, or GNU base-256
+    /// (high bit set, big-endian) when the value has too many digits.
+    fn number(field: &mut [u8], v: u64) {
+        let digits = field.len() - 1;
+        if v < 1u64.checked_shl(3 * digits as u32).unwrap_or(u64::MAX) {
+            field[..digits].copy_from_slice(format!("{v:0digits$o}").as_bytes());
+            field[digits] = 0;
+        } else {
+            field.fill(0);
+            let bytes = v.to_be_bytes();
+            let n = field.len();
+            field[n - 8..].copy_from_slice(&bytes);
+            field[0] |= 0x80;
+        }
+    }
+}
+
 /// `docker commit`'s options.
 #[derive(Debug, Clone, Default)]
 pub struct CommitRequest {
@@ -300,16 +569,159 @@ mod tests {
         assert!(clean("rel").is_err());
     }
 
+    /// Runs `f` on a thread; a hang (a FIFO opened) fails the test.
+    fn bounded<T: Send + 'static>(f: impl FnOnce() -> T + Send + 'static) -> T {
+        let (tx, rx) = std::sync::mpsc::channel();
+        std::thread::spawn(move || {
+            let _ = tx.send(f());
+        });
+        rx.recv_timeout(std::time::Duration::from_secs(5)).expect("the operation blocked")
+    }
+
+    /// A container root with a tree at /data: a file, a hard link, a long
+    /// name, a FIFO, a symlink to a host file and one to a host directory;
+    /// /vol -> /data and /esc -> (a host directory); the host directory outside.
+    fn rootfs() -> (tempfile::TempDir, tempfile::TempDir) {
+        use std::os::unix::fs::symlink;
+        let root = tempfile::tempdir().unwrap();
+        let outside = tempfile::tempdir().unwrap();
+        fs::write(outside.path().join("secret"), "host secret\n").unwrap();
+        let data = root.path().join("data");
+        fs::create_dir_all(data.join("sub")).unwrap();
+        fs::write(data.join("f"), "made\n").unwrap();
+        fs::hard_link(data.join("f"), data.join("sub/h")).unwrap();
+        fs::write(data.join("sub").join("n".repeat(150)), "long\n").unwrap();
+        nix::unistd::mkfifo(&data.join("pipe"), nix::sys::stat::Mode::from_bits_truncate(0o600)).unwrap();
+        symlink(outside.path().join("secret"), data.join("leak")).unwrap();
+        symlink(outside.path(), data.join("out")).unwrap();
+        symlink("/data", root.path().join("vol")).unwrap();
+        symlink(outside.path(), root.path().join("esc")).unwrap();
+        (root, outside)
+    }
+
+    #[test]
+    fn trees_are_archived_on_descriptors() {
+        use std::os::unix::fs::{FileTypeExt, MetadataExt};
+        let (root, outside) = rootfs();
+        let r = Root::open(root.path()).unwrap();
+        let node = r.node(Path::new("/data")).unwrap().unwrap();
+        let tar = bounded(move || {
+            let mut out = Vec::new();
+            tar_node(node, Path::new("d"), &mut out).unwrap();
+            out
+        });
+        assert!(!tar.windows(11).any(|w| w == b"host secret"), "the host file was read");
+        let back = tempfile::tempdir().unwrap();
+        wharf_image::unpack::unpack_layer(&tar[..], back.path()).unwrap();
+        let d = back.path().join("d");
+        assert_eq!(fs::read_to_string(d.join("f")).unwrap(), "made\n");
+        assert_eq!(fs::read_to_string(d.join("sub").join("n".repeat(150))).unwrap(), "long\n");
+        assert_eq!(fs::metadata(d.join("f")).unwrap().ino(), fs::metadata(d.join("sub/h")).unwrap().ino());
+        assert!(fs::symlink_metadata(d.join("pipe")).unwrap().file_type().is_fifo());
+        assert_eq!(fs::read_link(d.join("leak")).unwrap(), outside.path().join("secret"));
+        assert_eq!(fs::read_link(d.join("out")).unwrap(), outside.path());
+        // The stat docker cp reports, from the descriptor (a FIFO is not opened).
+        let r = Root::open(root.path()).unwrap();
+        let pipe = r.node(Path::new("data/pipe")).unwrap();
+        let st = bounded(move || Engine::stat_of(pipe.as_ref(), "/data/pipe").unwrap());
+        assert_eq!((st.name.as_str(), st.mode & GO_MODE_PIPE), ("pipe", GO_MODE_PIPE));
+        let leak = r.node(Path::new("data/leak")).unwrap();
+        let st = Engine::stat_of(leak.as_ref(), "/data/leak").unwrap();
+        assert_eq!(st.link_target, outside.path().join("secret").display().to_string());
+        // A path through a symlinked directory pointing out resolves inside the root.
+        assert!(r.node_following(Path::new("/data/out/secret")).unwrap().is_none());
+        assert!(r.node_following(Path::new("/data/leak")).unwrap().is_none());
+        assert!(matches!(Engine::stat_of(None, "/x"), Err(EngineError::NotFound(_))));
+    }
+
+    #[test]
+    fn copy_up_stays_in_the_root_and_never_opens_fifos() {
+        use std::os::unix::fs::FileTypeExt;
+        let (root, outside) = rootfs();
+        let r = Root::open(root.path()).unwrap();
+        let vol = tempfile::tempdir().unwrap();
+        let v = vol.path().to_path_buf();
+        bounded(move || copy_up(&r, Path::new("/vol"), &v).unwrap());
+        assert_eq!(fs::read_to_string(vol.path().join("f")).unwrap(), "made\n");
+        assert!(fs::symlink_metadata(vol.path().join("pipe")).unwrap().file_type().is_fifo());
+        assert_eq!(fs::read_link(vol.path().join("leak")).unwrap(), outside.path().join("secret"));
+        assert!(fs::symlink_metadata(vol.path().join("out")).unwrap().file_type().is_symlink());
+        // /esc -> the host directory, /data/out/ -> the host directory: resolved
+        // inside the root, where there is nothing; the host's files are not copied.
+        let r = Root::open(root.path()).unwrap();
+        for target in ["/esc", "/data/out", "/vol/out"] {
+            let empty = tempfile::tempdir().unwrap();
+            copy_up(&r, Path::new(target), empty.path()).unwrap();
+            assert_eq!(fs::read_dir(empty.path()).unwrap().count(), 0, "{target}");
+        }
+    }
+
+    #[test]
+    fn tar_headers_round_trip() {
+        let mut out = Vec::new();
+        let mut t = tarw::Writer(&mut out);
+        let long = format!("{}/{}", "d".repeat(150), "f".repeat(150));
+        let h = tarw::Header {
+            name: long.clone().into_bytes(),
+            kind: tarw::REGULAR,
+            mode: 0o4755,
+            uid: 5_000_000,
+            gid: 7,
+            size: 3,
+            mtime: 1_700_000_000,
+            ..Default::default()
+        };
+        t.append(&h, &b"abcdef"[..]).unwrap();
+        let l = tarw::Header {
+            name: b"l".to_vec(),
+            link: long.clone().into_bytes(),
+            kind: tarw::SYMLINK,
+            ..Default::default()
+        };
+        t.append(&l, std::io::empty()).unwrap();
+        let short = tarw::Header { name: b"s".to_vec(), kind: tarw::REGULAR, size: 4, ..Default::default() };
+        t.append(&short, &b"ab"[..]).unwrap();
+        t.finish().unwrap();
+        let list = std::process::Command::new("tar")
+            .args(["-tvf", "-", "--numeric-owner"])
+            .stdin(std::process::Stdio::piped())
+            .stdout(std::process::Stdio::piped())
+            .spawn()
+            .and_then(|mut c| {
+                use std::io::Write as _;
+                c.stdin.take().unwrap().write_all(&out)?;
+                c.wait_with_output()
+            });
+        let Ok(list) = list else { return }; // no tar(1) here
+        let text = String::from_utf8_lossy(&list.stdout);
+        assert!(list.status.success(), "{text} {}", String::from_utf8_lossy(&list.stderr));
+        let lines: Vec<&str> = text.lines().collect();
+        assert!(
+            lines[0].starts_with("-rwsr-xr-x 5000000/7") && lines[0].contains(" 3 ") && lines[0].ends_with(&long),
+            "{text}"
+        );
+        assert!(lines[1].ends_with(&format!("l -> {long}")), "{text}");
+        assert!(lines[2].contains(" 4 ") && lines[2].ends_with(" s"), "{text}");
+        let back = tempfile::tempdir().unwrap();
+        wharf_image::unpack::unpack_layer(&out[..], back.path()).unwrap();
+        assert_eq!(fs::read(back.path().join(&long)).unwrap(), b"abc");
+        assert_eq!(fs::read(back.path().join("s")).unwrap(), b"ab\0\0");
+    }
+
     #[test]
     fn go_file_modes() {
+        use std::os::unix::fs::MetadataExt;
         let tmp = tempfile::tempdir().unwrap();
         let md = fs::symlink_metadata(tmp.path()).unwrap();
-        assert_eq!(go_mode(&md) & GO_MODE_DIR, GO_MODE_DIR);
+        assert_eq!(go_mode(md.mode()) & GO_MODE_DIR, GO_MODE_DIR);
         let f = tmp.path().join("f");
         fs::write(&f, "x").unwrap();
         fs::set_permissions(&f, std::os::unix::fs::PermissionsExt::from_mode(0o4755)).unwrap();
-        assert_eq!(go_mode(&fs::metadata(&f).unwrap()), 0o755 | GO_MODE_SETUID);
+        assert_eq!(go_mode(fs::metadata(&f).unwrap().mode()), 0o755 | GO_MODE_SETUID);
         std::os::unix::fs::symlink("f", tmp.path().join("l")).unwrap();
-        assert_eq!(go_mode(&fs::symlink_metadata(tmp.path().join("l")).unwrap()) & GO_MODE_SYMLINK, GO_MODE_SYMLINK);
+        assert_eq!(
+            go_mode(fs::symlink_metadata(tmp.path().join("l")).unwrap().mode()) & GO_MODE_SYMLINK,
+            GO_MODE_SYMLINK
+        );
     }
 }

@@ -160,24 +160,17 @@ impl Engine {
     }
 
     /// Docker's copy-up: an empty volume mounted over a directory of the
-    /// image gets that directory's content (and its owner and mode) first.
+    /// image gets that directory's content (and its owner and mode) first,
+    /// read from the rootfs through the confined resolver
+    /// ([`crate::archive::copy_up`]).
     fn copy_up_volumes(&self, rootfs: &Path, mounts: &[crate::volumes::MountRequest]) -> Result<()> {
-        use std::os::unix::fs::{MetadataExt, PermissionsExt};
+        let root = wharf_runtime::confined::Root::open(rootfs)?;
         for m in mounts.iter().filter(|m| m.typ == "volume") {
             let data = self.volume(&m.source)?.mountpoint;
             let empty = fs::read_dir(&data).map(|mut d| d.next().is_none()).unwrap_or(false);
-            let Ok(src) = wharf_runtime::mounts::secure_join(rootfs, Path::new(&m.target)) else { continue };
-            let Ok(meta) = fs::metadata(&src) else { continue };
-            if !empty || !meta.is_dir() {
-                continue;
+            if empty {
+                crate::archive::copy_up(&root, Path::new(&m.target), &data)?;
             }
-            let mut tar = Vec::new();
-            wharf_image::archive::export_dir(&src, &mut tar)?;
-            wharf_image::unpack::unpack_layer(&tar[..], &data)?;
-            std::os::unix::fs::chown(&data, Some(meta.uid()), Some(meta.gid()))
-                .map_err(EngineError::io("chown", &data))?;
-            fs::set_permissions(&data, fs::Permissions::from_mode(meta.mode() & 0o7777))
-                .map_err(EngineError::io("chmod", &data))?;
         }
         Ok(())
     }

@@ -75,19 +75,82 @@ impl Root {
             Err(e) => return Err(self.err("resolve", rel, e)),
         };
         let st = fstat(fd.as_fd()).map_err(|e| self.err("stat", rel, e))?;
-        if SFlag::from_bits_truncate(st.st_mode) & SFlag::S_IFMT != SFlag::S_IFREG {
-            return Err(RuntimeError::NotRegularFile(self.path.join(strip_root(rel))));
-        }
-        // Re-open the very inode we checked, for reading: O_NONBLOCK so nothing can make it wait.
-        let proc_path = format!("/proc/self/fd/{}", fd.as_raw_fd());
-        let file =
-            nix::fcntl::open(proc_path.as_str(), OFlag::O_RDONLY | OFlag::O_CLOEXEC | OFlag::O_NONBLOCK, Mode::empty())
-                .map_err(|e| self.err("open", rel, e))?;
+        let node = Node { fd, stat: st, path: self.path.join(strip_root(rel)) };
+        let file = node.open()?;
         let again = fstat(file.as_fd()).map_err(|e| self.err("stat", rel, e))?;
-        if (again.st_dev, again.st_ino) != (st.st_dev, st.st_ino) {
-            return Err(self.err("open", rel, Errno::EXDEV));
+        Ok(Some((file, again)))
+    }
+
+    /// The node at `rel` (resolved inside the root, a final symlink not
+    /// followed), held by an `O_PATH` descriptor. `None` if it does not exist.
+    pub fn node(&self, rel: &Path) -> Result<Option<Node>> {
+        let fd = match resolve(&self.dir, rel) {
+            Ok(fd) => fd,
+            Err(Errno::ENOENT) => return Ok(None),
+            Err(e) => return Err(self.err("resolve", rel, e)),
+        };
+        let stat = fstat(fd.as_fd()).map_err(|e| self.err("stat", rel, e))?;
+        Ok(Some(Node { fd, stat, path: self.path.join(strip_root(rel)) }))
+    }
+
+    /// [`Root::node`], but a final symlink is followed too (still inside the
+    /// root, as if it were `/`). `None` if it, or what it points to, does not exist.
+    pub fn node_following(&self, rel: &Path) -> Result<Option<Node>> {
+        let mut cur = strip_root(rel).to_path_buf();
+        for _ in 0..=MAX_SYMLINKS {
+            let Some(node) = self.node(&cur)? else { return Ok(None) };
+            if node.kind() != Kind::Symlink {
+                return Ok(Some(node));
+            }
+            let target = node.read_link()?;
+            cur = if target.is_absolute() { target } else { cur.parent().unwrap_or(Path::new("")).join(target) };
         }
-        Ok(Some((File::from(file), again)))
+        Err(self.err("resolve", rel, Errno::ELOOP))
+    }
+
+    /// The entry `name` of the root directory itself (one component, never
+    /// followed): a walk of a tree on descriptors goes through this.
+    pub fn child(&self, name: &OsStr) -> Result<Option<Node>> {
+        let single = Path::new(name).components().count() == 1
+            && matches!(Path::new(name).components().next(), Some(Component::Normal(_)));
+        if !single {
+            return Err(self.err("resolve", Path::new(name), Errno::EINVAL));
+        }
+        let open = nix::fcntl::openat(
+            self.dir.as_fd(),
+            name,
+            OFlag::O_PATH | OFlag::O_NOFOLLOW | OFlag::O_CLOEXEC,
+            Mode::empty(),
+        );
+        let fd = match open {
+            Ok(fd) => fd,
+            Err(Errno::ENOENT) => return Ok(None),
+            Err(e) => return Err(self.err("resolve", Path::new(name), e)),
+        };
+        let stat = fstat(fd.as_fd()).map_err(|e| self.err("stat", Path::new(name), e))?;
+        Ok(Some(Node { fd, stat, path: self.path.join(name) }))
+    }
+
+    /// The names in the root directory itself (without `.` and `..`), sorted.
+    pub fn list(&self) -> Result<Vec<std::ffi::OsString>> {
+        let err = |e| RuntimeError::Io { context: "list", path: self.path.clone(), source: std::io::Error::from(e) };
+        let mut dir = nix::dir::Dir::openat(
+            self.dir.as_fd(),
+            ".",
+            OFlag::O_RDONLY | OFlag::O_DIRECTORY | OFlag::O_CLOEXEC | OFlag::O_NONBLOCK,
+            Mode::empty(),
+        )
+        .map_err(err)?;
+        let mut names = Vec::new();
+        for entry in dir.iter() {
+            let entry = entry.map_err(err)?;
+            let name = entry.file_name().to_bytes();
+            if name != b"." && name != b".." {
+                names.push(OsStr::from_bytes(name).to_os_string());
+            }
+        }
+        names.sort();
+        Ok(names)
     }
 
     /// Reads the regular file `rel`, at most `limit` bytes (more is an error).
@@ -104,6 +167,117 @@ impl Root {
 
     fn err(&self, context: &'static str, rel: &Path, e: Errno) -> RuntimeError {
         RuntimeError::Io { context, path: self.path.join(strip_root(rel)), source: e.into() }
+    }
+}
+
+/// What a node is, from its `fstat`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Kind {
+    Regular,
+    Directory,
+    Symlink,
+    Fifo,
+    Socket,
+    CharDevice,
+    BlockDevice,
+}
+
+impl Kind {
+    pub fn of(st: &FileStat) -> Kind {
+        Kind::of_mode(st.st_mode)
+    }
+
+    /// The file type bits of a raw `st_mode`.
+    pub fn of_mode(mode: u32) -> Kind {
+        match mode & libc::S_IFMT {
+            libc::S_IFREG => Kind::Regular,
+            libc::S_IFDIR => Kind::Directory,
+            libc::S_IFLNK => Kind::Symlink,
+            libc::S_IFIFO => Kind::Fifo,
+            libc::S_IFSOCK => Kind::Socket,
+            libc::S_IFCHR => Kind::CharDevice,
+            _ => Kind::BlockDevice,
+        }
+    }
+
+    /// How messages name it ("a FIFO", "a socket", …).
+    pub fn describe(self) -> &'static str {
+        match self {
+            Kind::Regular => "a regular file",
+            Kind::Directory => "a directory",
+            Kind::Symlink => "a symlink",
+            Kind::Fifo => "a FIFO",
+            Kind::Socket => "a socket",
+            Kind::CharDevice => "a character device",
+            Kind::BlockDevice => "a block device",
+        }
+    }
+}
+
+/// One node of a [`Root`], held by an `O_PATH` descriptor (which opens
+/// nothing: a FIFO is not waited on, a device not touched). Only regular
+/// files are ever opened for reading ([`Node::open`]) and only directories
+/// listed ([`Node::into_root`] then [`Root::list`]).
+#[derive(Debug)]
+pub struct Node {
+    fd: OwnedFd,
+    stat: FileStat,
+    path: PathBuf,
+}
+
+impl Node {
+    /// Its `fstat` (of the node itself: a symlink is not followed).
+    pub fn stat(&self) -> &FileStat {
+        &self.stat
+    }
+
+    pub fn kind(&self) -> Kind {
+        Kind::of(&self.stat)
+    }
+
+    /// Its host path, for messages (it was resolved by descriptor, not by this path).
+    pub fn path(&self) -> &Path {
+        &self.path
+    }
+
+    /// A symlink's target (`readlinkat` on the descriptor itself).
+    pub fn read_link(&self) -> Result<PathBuf> {
+        if self.kind() != Kind::Symlink {
+            return Err(self.io("readlink", Errno::EINVAL));
+        }
+        let target = nix::fcntl::readlinkat(self.fd.as_fd(), "").map_err(|e| self.io("readlink", e))?;
+        Ok(PathBuf::from(target))
+    }
+
+    /// Opens a regular file for reading: the very inode that was checked is
+    /// re-opened through its descriptor (`O_NONBLOCK`, so nothing can make
+    /// it wait); anything else is [`RuntimeError::NotRegularFile`].
+    pub fn open(&self) -> Result<File> {
+        if self.kind() != Kind::Regular {
+            return Err(RuntimeError::NotRegularFile(self.path.clone()));
+        }
+        let proc_path = format!("/proc/self/fd/{}", self.fd.as_raw_fd());
+        let file =
+            nix::fcntl::open(proc_path.as_str(), OFlag::O_RDONLY | OFlag::O_CLOEXEC | OFlag::O_NONBLOCK, Mode::empty())
+                .map_err(|e| self.io("open", e))?;
+        let again = fstat(file.as_fd()).map_err(|e| self.io("stat", e))?;
+        if (again.st_dev, again.st_ino) != (self.stat.st_dev, self.stat.st_ino) {
+            return Err(self.io("open", Errno::EXDEV));
+        }
+        Ok(File::from(file))
+    }
+
+    /// A directory as a [`Root`] of its own, to list it and reach its
+    /// entries one name at a time ([`Root::child`]).
+    pub fn into_root(self) -> Result<Root> {
+        if self.kind() != Kind::Directory {
+            return Err(self.io("open directory", Errno::ENOTDIR));
+        }
+        Ok(Root { dir: self.fd, path: self.path })
+    }
+
+    fn io(&self, context: &'static str, e: Errno) -> RuntimeError {
+        RuntimeError::Io { context, path: self.path.clone(), source: e.into() }
     }
 }
 
@@ -262,6 +436,39 @@ mod tests {
         assert!(matches!(root.read(Path::new("etc"), 100), Err(RuntimeError::NotRegularFile(_))));
         let devroot = Root::open(Path::new("/dev")).unwrap();
         assert!(matches!(devroot.read(Path::new("zero"), 100), Err(RuntimeError::NotRegularFile(_))));
+    }
+
+    #[test]
+    fn nodes_children_and_listing() {
+        let (dir, outside) = tree();
+        nix::unistd::mkfifo(&dir.path().join("etc/fifo"), Mode::from_bits_truncate(0o644)).unwrap();
+        symlink(outside.path().join("secret"), dir.path().join("etc/leak")).unwrap();
+        symlink("passwd", dir.path().join("etc/pw")).unwrap();
+        symlink("/etc", dir.path().join("abs")).unwrap();
+        symlink(outside.path(), dir.path().join("out")).unwrap();
+        let root = Root::open(dir.path()).unwrap();
+        let etc = root.node(Path::new("/abs")).unwrap().unwrap();
+        assert_eq!(etc.kind(), Kind::Symlink);
+        assert_eq!(etc.read_link().unwrap(), Path::new("/etc"));
+        assert!(etc.into_root().is_err(), "a symlink is not a directory");
+        let etc = root.node_following(Path::new("/abs")).unwrap().unwrap().into_root().unwrap();
+        assert_eq!(etc.list().unwrap(), ["fifo", "leak", "passwd", "pw"]);
+        let fifo = etc.child(OsStr::new("fifo")).unwrap().unwrap();
+        assert_eq!(fifo.kind(), Kind::Fifo);
+        assert!(matches!(fifo.open(), Err(RuntimeError::NotRegularFile(_))), "a FIFO is never opened");
+        let leak = etc.child(OsStr::new("leak")).unwrap().unwrap();
+        assert_eq!(leak.kind(), Kind::Symlink, "the last component is never followed");
+        assert!(leak.open().is_err());
+        assert!(etc.child(OsStr::new("../etc")).is_err() && etc.child(OsStr::new("none")).unwrap().is_none());
+        let mut pw = String::new();
+        etc.child(OsStr::new("passwd")).unwrap().unwrap().open().unwrap().read_to_string(&mut pw).unwrap();
+        assert!(pw.starts_with("root:"));
+        // Following a final symlink stays inside: leak -> <outside>/secret is <root>/<outside>/secret.
+        assert!(root.node_following(Path::new("etc/leak")).unwrap().is_none());
+        assert!(root.node_following(Path::new("out/secret")).unwrap().is_none());
+        assert_eq!(root.node_following(Path::new("etc/pw")).unwrap().unwrap().kind(), Kind::Regular);
+        symlink("loop", dir.path().join("loop")).unwrap();
+        assert!(root.node_following(Path::new("loop")).is_err());
     }
 
     #[test]
