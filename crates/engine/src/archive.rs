@@ -151,10 +151,15 @@ impl Engine {
         Ok(Root::open(&root)?.node_following(&rel)?)
     }
 
-    /// `export`: the container's whole filesystem as a tar stream.
+    /// `export`: the container's whole filesystem as a tar stream, walked on
+    /// descriptors ([`tar_node`]).
     pub fn export(&self, key: &str, out: impl Write) -> Result<()> {
         let c = self.get(key)?;
-        self.with_rootfs(&c, |root| Ok(wharf_image::archive::export_dir(root, out)?))
+        self.with_rootfs(&c, |root| {
+            let top = Root::open(root)?.node(Path::new("/"))?;
+            let top = top.ok_or_else(|| EngineError::NotFound(format!("{}: no root filesystem", root.display())))?;
+            tar_node(top, Path::new(""), out)
+        })
     }
 
     fn stat_of(node: Option<&Node>, path: &str) -> Result<PathStat> {
