@@ -317,7 +317,8 @@ impl Engine {
 /// stored (a file that grows is cut there, one that shrinks zero-padded), so
 /// the archive stays well-formed whatever the tree's owner does meanwhile.
 pub fn tar_node(node: Node, name: &Path, out: impl Write) -> Result<()> {
-    let mut t = tarw::Writer(out);
+    let mut t = tar::Builder::new(out);
+    t.mode(tar::HeaderMode::Complete);
     let mut seen = Inodes::new();
     // Directories being walked: their root, their entries' name prefix, the names still to do.
     let mut stack: Vec<(Root, PathBuf, std::vec::IntoIter<OsString>)> = Vec::new();
@@ -338,61 +339,59 @@ pub fn tar_node(node: Node, name: &Path, out: impl Write) -> Result<()> {
             stack.push((sub, child_name, names.into_iter()));
         }
     }
-    t.finish().map_err(EngineError::io("archive", name))
+    t.into_inner().and_then(|mut w| w.flush()).map_err(EngineError::io("archive", name))
 }
 
 type Inodes = std::collections::HashMap<(u64, u64), PathBuf>;
 
 /// One entry of [`tar_node`]; a directory is returned as a [`Root`] to descend into.
-fn append_node<W: Write>(t: &mut tarw::Writer<W>, node: Node, name: &Path, seen: &mut Inodes) -> Result<Option<Root>> {
-    use std::os::unix::ffi::OsStrExt;
+fn append_node<W: Write>(t: &mut tar::Builder<W>, node: Node, name: &Path, seen: &mut Inodes) -> Result<Option<Root>> {
     let st = *node.stat();
     let fail = |e: std::io::Error| EngineError::Io { context: "archive", path: node.path().to_path_buf(), source: e };
-    let mut h = tarw::Header {
-        name: name.as_os_str().as_bytes().to_vec(),
-        mode: st.st_mode & 0o7777,
-        uid: u64::from(st.st_uid),
-        gid: u64::from(st.st_gid),
-        mtime: st.st_mtime.max(0) as u64,
-        ..Default::default()
-    };
+    let mut h = tar::Header::new_gnu();
+    h.set_mode(st.st_mode & 0o7777);
+    h.set_uid(u64::from(st.st_uid));
+    h.set_gid(u64::from(st.st_gid));
+    h.set_mtime(st.st_mtime.max(0) as u64);
+    h.set_size(0);
     match node.kind() {
         Kind::Directory => {
             if !name.as_os_str().is_empty() {
-                h.kind = tarw::DIR;
-                t.append(&h, std::io::empty()).map_err(fail)?;
+                h.set_entry_type(tar::EntryType::Directory);
+                t.append_data(&mut h, name, std::io::empty()).map_err(fail)?;
             }
             return Ok(Some(node.into_root()?));
         }
         Kind::Symlink => {
-            h.kind = tarw::SYMLINK;
-            h.link = node.read_link()?.as_os_str().as_bytes().to_vec();
-            t.append(&h, std::io::empty()).map_err(fail)?;
+            h.set_entry_type(tar::EntryType::Symlink);
+            t.append_link(&mut h, name, node.read_link()?).map_err(fail)?;
         }
         Kind::Regular => {
             if st.st_nlink > 1 {
                 let key = (st.st_dev, st.st_ino);
                 if let Some(first) = seen.get(&key) {
-                    h.kind = tarw::LINK;
-                    h.link = first.as_os_str().as_bytes().to_vec();
-                    t.append(&h, std::io::empty()).map_err(fail)?;
+                    h.set_entry_type(tar::EntryType::Link);
+                    t.append_link(&mut h, name, first).map_err(fail)?;
                     return Ok(None);
                 }
                 seen.insert(key, name.to_path_buf());
             }
-            h.kind = tarw::REGULAR;
-            h.size = st.st_size.max(0) as u64;
-            t.append(&h, node.open()?).map_err(fail)?;
+            // Exactly the stat size: a file that grows is cut, one that shrinks zero-padded.
+            let size = st.st_size.max(0) as u64;
+            h.set_entry_type(tar::EntryType::Regular);
+            h.set_size(size);
+            let data = node.open()?.take(size).chain(std::io::repeat(0)).take(size);
+            t.append_data(&mut h, name, data).map_err(fail)?;
         }
         Kind::CharDevice | Kind::BlockDevice | Kind::Fifo => {
-            h.kind = match node.kind() {
-                Kind::CharDevice => tarw::CHAR,
-                Kind::BlockDevice => tarw::BLOCK,
-                _ => tarw::FIFO,
-            };
-            h.major = nix::sys::stat::major(st.st_rdev);
-            h.minor = nix::sys::stat::minor(st.st_rdev);
-            t.append(&h, std::io::empty()).map_err(fail)?;
+            h.set_entry_type(match node.kind() {
+                Kind::CharDevice => tar::EntryType::Char,
+                Kind::BlockDevice => tar::EntryType::Block,
+                _ => tar::EntryType::Fifo,
+            });
+            h.set_device_major(nix::sys::stat::major(st.st_rdev) as u32).map_err(fail)?;
+            h.set_device_minor(nix::sys::stat::minor(st.st_rdev) as u32).map_err(fail)?;
+            t.append_data(&mut h, name, std::io::empty()).map_err(fail)?;
         }
         Kind::Socket => {}
     }
@@ -427,129 +426,6 @@ pub fn copy_up(rootfs: &Root, target: &Path, data: &Path) -> Result<()> {
     fs::set_permissions(data, fs::Permissions::from_mode(st.st_mode & 0o7777))
         .map_err(EngineError::io("chmod", data))?;
     Ok(())
-}
-
-/// A minimal GNU tar writer for [`tar_node`] (what `tar::Builder` would
-/// write: ustar fields, GNU long names and base-256 numbers when a value
-/// does not fit), so that the engine needs no archive crate of its own.
-mod tarw {
-    use std::io::{self, Read, Write};
-
-    pub const REGULAR: u8 = b'0';
-    pub const LINK: u8 = b'1';
-    pub const SYMLINK: u8 = b'2';
-    pub const CHAR: u8 = b'3';
-    pub const BLOCK: u8 = b'4';
-    pub const DIR: u8 = b'5';
-    pub const FIFO: u8 = b'6';
-    const LONG_NAME: u8 = b'L';
-    const LONG_LINK: u8 = b'K';
-    const BLOCK_SIZE: usize = 512;
-
-    #[derive(Debug, Default)]
-    pub struct Header {
-        pub name: Vec<u8>,
-        pub link: Vec<u8>,
-        pub kind: u8,
-        pub mode: u32,
-        pub uid: u64,
-        pub gid: u64,
-        pub size: u64,
-        pub mtime: u64,
-        pub major: u64,
-        pub minor: u64,
-    }
-
-    pub struct Writer<W: Write>(pub W);
-
-    impl<W: Write> Writer<W> {
-        /// One entry: its header (and GNU long-name records), then exactly
-        /// `h.size` bytes of `data` (cut, or zero-padded if it is shorter).
-        pub fn append(&mut self, h: &Header, data: impl Read) -> io::Result<()> {
-            if h.name.len() >= 100 {
-                self.long(LONG_NAME, &h.name)?;
-            }
-            if h.link.len() >= 100 {
-                self.long(LONG_LINK, &h.link)?;
-            }
-            self.0.write_all(&block(h))?;
-            let mut exact = data.take(h.size).chain(io::repeat(0)).take(h.size);
-            io::copy(&mut exact, &mut self.0)?;
-            self.pad(h.size)
-        }
-
-        /// The end-of-archive marker (two zero blocks).
-        pub fn finish(mut self) -> io::Result<()> {
-            self.0.write_all(&[0; 2 * BLOCK_SIZE])?;
-            self.0.flush()
-        }
-
-        fn long(&mut self, kind: u8, value: &[u8]) -> io::Result<()> {
-            let mut data = value.to_vec();
-            data.push(0);
-            let h = Header {
-                name: b"././@LongLink".to_vec(),
-                kind,
-                mode: 0o644,
-                size: data.len() as u64,
-                ..Default::default()
-            };
-            self.0.write_all(&block(&h))?;
-            self.0.write_all(&data)?;
-            self.pad(data.len() as u64)
-        }
-
-        fn pad(&mut self, size: u64) -> io::Result<()> {
-            let rem = (size % BLOCK_SIZE as u64) as usize;
-            if rem != 0 {
-                self.0.write_all(&[0; BLOCK_SIZE][rem..])?;
-            }
-            Ok(())
-        }
-    }
-
-    /// The 512-byte header block (names longer than the fields are cut: a
-    /// GNU long-name record before it carries them whole).
-    fn block(h: &Header) -> [u8; BLOCK_SIZE] {
-        let mut b = [0u8; BLOCK_SIZE];
-        let put = |b: &mut [u8; BLOCK_SIZE], at: usize, len: usize, v: &[u8]| {
-            let n = v.len().min(len);
-            b[at..at + n].copy_from_slice(&v[..n]);
-        };
-        put(&mut b, 0, 100, &h.name);
-        number(&mut b[100..108], u64::from(h.mode));
-        number(&mut b[108..116], h.uid);
-        number(&mut b[116..124], h.gid);
-        number(&mut b[124..136], h.size);
-        number(&mut b[136..148], h.mtime);
-        b[156] = h.kind;
-        put(&mut b, 157, 100, &h.link);
-        put(&mut b, 257, 8, b"ustar  \0");
-        if matches!(h.kind, CHAR | BLOCK) {
-            number(&mut b[329..337], h.major);
-            number(&mut b[337..345], h.minor);
-        }
-        b[148..156].fill(b' ');
-        let sum: u32 = b.iter().map(|&x| u32::from(x)).sum();
-        b[148..155].copy_from_slice(format!("{sum:06o}\0").as_bytes());
-        b
-    }
-
-    /// A numeric field: zero-padded octal with a NUL, or GNU base-256
-    /// (high bit set, big-endian) when the value has too many digits.
-    fn number(field: &mut [u8], v: u64) {
-        let digits = field.len() - 1;
-        if v < 1u64.checked_shl(3 * digits as u32).unwrap_or(u64::MAX) {
-            field[..digits].copy_from_slice(format!("{v:0digits$o}").as_bytes());
-            field[digits] = 0;
-        } else {
-            field.fill(0);
-            let bytes = v.to_be_bytes();
-            let n = field.len();
-            field[n - 8..].copy_from_slice(&bytes);
-            field[0] |= 0x80;
-        }
-    }
 }
 
 /// `docker commit`'s options.
@@ -659,58 +535,6 @@ mod tests {
             copy_up(&r, Path::new(target), empty.path()).unwrap();
             assert_eq!(fs::read_dir(empty.path()).unwrap().count(), 0, "{target}");
         }
-    }
-
-    #[test]
-    fn tar_headers_round_trip() {
-        let mut out = Vec::new();
-        let mut t = tarw::Writer(&mut out);
-        let long = format!("{}/{}", "d".repeat(150), "f".repeat(150));
-        let h = tarw::Header {
-            name: long.clone().into_bytes(),
-            kind: tarw::REGULAR,
-            mode: 0o4755,
-            uid: 5_000_000,
-            gid: 7,
-            size: 3,
-            mtime: 1_700_000_000,
-            ..Default::default()
-        };
-        t.append(&h, &b"abcdef"[..]).unwrap();
-        let l = tarw::Header {
-            name: b"l".to_vec(),
-            link: long.clone().into_bytes(),
-            kind: tarw::SYMLINK,
-            ..Default::default()
-        };
-        t.append(&l, std::io::empty()).unwrap();
-        let short = tarw::Header { name: b"s".to_vec(), kind: tarw::REGULAR, size: 4, ..Default::default() };
-        t.append(&short, &b"ab"[..]).unwrap();
-        t.finish().unwrap();
-        let list = std::process::Command::new("tar")
-            .args(["-tvf", "-", "--numeric-owner"])
-            .stdin(std::process::Stdio::piped())
-            .stdout(std::process::Stdio::piped())
-            .spawn()
-            .and_then(|mut c| {
-                use std::io::Write as _;
-                c.stdin.take().unwrap().write_all(&out)?;
-                c.wait_with_output()
-            });
-        let Ok(list) = list else { return }; // no tar(1) here
-        let text = String::from_utf8_lossy(&list.stdout);
-        assert!(list.status.success(), "{text} {}", String::from_utf8_lossy(&list.stderr));
-        let lines: Vec<&str> = text.lines().collect();
-        assert!(
-            lines[0].starts_with("-rwsr-xr-x 5000000/7") && lines[0].contains(" 3 ") && lines[0].ends_with(&long),
-            "{text}"
-        );
-        assert!(lines[1].ends_with(&format!("l -> {long}")), "{text}");
-        assert!(lines[2].contains(" 4 ") && lines[2].ends_with(" s"), "{text}");
-        let back = tempfile::tempdir().unwrap();
-        wharf_image::unpack::unpack_layer(&out[..], back.path()).unwrap();
-        assert_eq!(fs::read(back.path().join(&long)).unwrap(), b"abc");
-        assert_eq!(fs::read(back.path().join("s")).unwrap(), b"ab\0\0");
     }
 
     #[test]

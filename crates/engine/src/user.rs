@@ -19,7 +19,16 @@ pub struct Resolved {
 /// resolver: resolved inside the root, a regular file only, bounded. Absent
 /// means empty (images without /etc/passwd work with numeric users).
 fn read(root: &Root, rel: &str) -> Result<String> {
-    Ok(root.read_string(Path::new(rel), SMALL_FILE_LIMIT)?.unwrap_or_default())
+    use wharf_runtime::RuntimeError as R;
+    // Name the file as the container sees it, not where it lives on the host.
+    let reason = match root.read_string(Path::new(rel), SMALL_FILE_LIMIT) {
+        Ok(text) => return Ok(text.unwrap_or_default()),
+        Err(R::NotRegularFile(_)) => "is not a regular file".to_string(),
+        Err(R::FileTooLarge { limit, .. }) => format!("is larger than {limit} bytes"),
+        Err(R::Io { source, .. }) => source.to_string(),
+        Err(e) => return Err(e.into()),
+    };
+    Err(EngineError::Invalid { what: "user".into(), reason: format!("unable to read /{rel}: it {reason}") })
 }
 
 /// Resolves `spec` (empty means root) inside the filesystem at `root`. The

@@ -374,6 +374,9 @@ impl Images {
                     self.put_json(media::DOCKER_MANIFEST, &m)?
                 }
             };
+            // Unpacked before anything gets a name, as Docker does: a layer that
+            // cannot be unpacked (hostile entries) refuses the load, not a later `run`.
+            self.unpack(&self.image(&target)?)?;
             let tags = e.repo_tags.unwrap_or_default();
             if tags.is_empty() {
                 self.db.put(crate::metadata::ImageRecord {
