@@ -14,16 +14,27 @@ pub struct Daemon {
     pub dir: tempfile::TempDir,
     pub child: Option<Child>,
     pub netns: String,
+    /// Started with `ip netns exec`, which remounts /sys: no cgroup mount is visible.
+    pub without_cgroups: bool,
 }
 
 impl Daemon {
     pub fn start() -> Daemon {
+        Daemon::start_with(false)
+    }
+
+    /// A daemon that sees no cgroup hierarchy (started under `ip netns exec`).
+    pub fn start_without_cgroups() -> Daemon {
+        Daemon::start_with(true)
+    }
+
+    fn start_with(without_cgroups: bool) -> Daemon {
         let dir = tempfile::Builder::new().prefix("wharf-daemon-").tempdir().unwrap();
         let netns = format!("wharf-test-{}", &dir.path().file_name().unwrap().to_string_lossy()[13..]);
         let ok = Command::new("ip").args(["netns", "add", &netns]).status().unwrap().success()
             && Command::new("ip").args(["-n", &netns, "link", "set", "lo", "up"]).status().unwrap().success();
         assert!(ok, "create network namespace {netns}");
-        let mut d = Daemon { dir, child: None, netns };
+        let mut d = Daemon { dir, child: None, netns, without_cgroups };
         d.spawn();
         d
     }
@@ -43,8 +54,16 @@ impl Daemon {
 
     pub fn spawn(&mut self) {
         let _ = std::fs::remove_file(self.sock());
-        let child = Command::new("nsenter")
-            .arg(format!("--net=/run/netns/{}", self.netns))
+        let mut cmd = if self.without_cgroups {
+            let mut c = Command::new("ip");
+            c.args(["netns", "exec", &self.netns]);
+            c
+        } else {
+            let mut c = Command::new("nsenter");
+            c.arg(format!("--net=/run/netns/{}", self.netns));
+            c
+        };
+        let child = cmd
             .arg(super::WHARF)
             .arg("--data-root")
             .arg(self.data())

@@ -166,39 +166,31 @@ pub fn host_warnings() -> Vec<String> {
 }
 
 /// Docker's device cgroup policy for a default container: deny everything,
-/// allow `mknod` of any node (the node alone grants nothing), and allow use of
-/// the devices every container has. Privileged containers may use any device.
+/// then the allowlist every container has (the runtime's own: `mknod` of any
+/// node, which alone grants nothing, and use of null, zero, full, random,
+/// urandom, tty, console, ptmx and pts). Privileged containers may use any
+/// device.
 pub fn device_policy(privileged: bool) -> Vec<LinuxDeviceCgroup> {
-    let rule = |allow: bool, typ: Option<LinuxDeviceType>, major: Option<i64>, minor: Option<i64>, access: &str| {
+    let rule = |allow: bool, typ: LinuxDeviceType, major: Option<i64>, minor: Option<i64>, access: &str| {
         let mut r = LinuxDeviceCgroup::default();
         r.set_allow(allow);
-        r.set_typ(typ);
+        r.set_typ(Some(typ));
         r.set_major(major);
         r.set_minor(minor);
         r.set_access(Some(access.to_string()));
         r
     };
     if privileged {
-        return vec![rule(true, Some(LinuxDeviceType::A), None, None, "rwm")];
+        return vec![rule(true, LinuxDeviceType::A, None, None, "rwm")];
     }
-    let c = Some(LinuxDeviceType::C);
-    let mut rules = vec![
-        rule(false, Some(LinuxDeviceType::A), None, None, "rwm"),
-        rule(true, c, None, None, "m"),
-        rule(true, Some(LinuxDeviceType::B), None, None, "m"),
-    ];
-    for (major, minor) in [
-        (1, Some(3)), // null
-        (1, Some(5)), // zero
-        (1, Some(7)), // full
-        (1, Some(8)), // random
-        (1, Some(9)), // urandom
-        (5, Some(0)), // tty
-        (5, Some(1)), // console
-        (5, Some(2)), // ptmx
-        (136, None),  // pts/*
-    ] {
-        rules.push(rule(true, c, Some(major), minor, "rwm"));
+    let mut rules = vec![rule(false, LinuxDeviceType::A, None, None, "rwm")];
+    for r in wharf_runtime::cgroups::devices::default_allows() {
+        let typ = match r.kind {
+            'b' => LinuxDeviceType::B,
+            'c' => LinuxDeviceType::C,
+            _ => LinuxDeviceType::A,
+        };
+        rules.push(rule(r.allow, typ, r.major, r.minor, &r.access));
     }
     rules
 }

@@ -169,7 +169,26 @@ pub async fn start(state: Arc<State>, req: Request<Incoming>, id: &str) -> Reply
     let (parts, body) = req.into_parts();
     let body: StartBody = read_json(Request::from_parts(parts.clone(), body)).await.unwrap_or_default();
     let file = wharf_engine::Container::dir(state.engine.root(), &e.container).join(format!("exec-{id}.json"));
-    write_process(&state, &e, file.clone()).await?;
+    if let Err(err) = write_process(&state, &e, file.clone()).await {
+        if body.detach {
+            return Err(err);
+        }
+        // As Docker: the client gets its stream, and the error in it (an
+        // unknown user, an unreadable passwd), and the exec exits 126.
+        update(&state, id, |x| x.exit_code = Some(126));
+        let tty = e.config.tty;
+        let upgrade = hyper::upgrade::on(Request::from_parts(parts, http_body_util::Empty::<bytes::Bytes>::new()));
+        tokio::spawn(async move {
+            if let Ok(upgraded) = upgrade.await {
+                let mut io = TokioIo::new(upgraded);
+                let msg = format!("{}\r\n", err.message);
+                let bytes = if tty { msg.into_bytes() } else { wharf_engine::monitor::frame(1, msg.as_bytes()) };
+                let _ = io.write_all(&bytes).await;
+                let _ = io.shutdown().await;
+            }
+        });
+        return Ok(raw_stream_response(upgrade_wanted));
+    }
     let pid_file = file.with_extension("pid");
     let mut cmd = runtime_exec(&state, &file, Some(&pid_file), &e.container);
     cmd.stdin(if e.config.attach_stdin && !body.detach { Stdio::piped() } else { Stdio::null() });
@@ -255,6 +274,11 @@ pub async fn start(state: Arc<State>, req: Request<Incoming>, id: &str) -> Reply
         input.abort();
         let _ = cw.shutdown().await;
     });
+    Ok(raw_stream_response(upgrade_wanted))
+}
+
+/// The response that hands the connection over to a raw stream (101 when the client asked to upgrade).
+fn raw_stream_response(upgrade_wanted: bool) -> Response<crate::body::Body> {
     let mut r = Response::new(crate::body::empty());
     if upgrade_wanted {
         *r.status_mut() = StatusCode::SWITCHING_PROTOCOLS;
@@ -263,7 +287,7 @@ pub async fn start(state: Arc<State>, req: Request<Incoming>, id: &str) -> Reply
         h.insert("Upgrade", "tcp".parse().expect("static header"));
     }
     r.headers_mut().insert("Content-Type", "application/vnd.docker.raw-stream".parse().expect("static header"));
-    Ok(r)
+    r
 }
 
 pub async fn inspect(state: Arc<State>, id: &str) -> Reply {
