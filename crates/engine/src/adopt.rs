@@ -1,4 +1,5 @@
-//! Containers whose monitor died: the daemon adopts them.
+//! Recovery: containers whose monitor died (the daemon adopts them), the
+//! records of a daemon start (`reconcile`), and Docker's restart-at-start.
 //!
 //! A monitor killed with SIGKILL (or crashed) leaves its container running
 //! with nobody to record its exit. The daemon notices at once (the monitor's
@@ -9,6 +10,7 @@
 //! observable: the exit is recorded with code 255 (Docker's "unknown"), or
 //! 128+signal when the daemon itself killed the container.
 
+use std::os::unix::net::UnixStream;
 use std::path::Path;
 
 use rustix::event::{poll, PollFd, PollFlags};
@@ -22,6 +24,55 @@ use crate::run::Engine;
 pub const UNKNOWN_EXIT: i32 = 255;
 
 impl Engine {
+    /// Finds containers whose monitor died with them still marked running
+    /// (host reboot, killed monitor) and marks them exited.
+    pub fn reconcile(&self) -> Result<()> {
+        for mut c in self.list()? {
+            // A live init without its monitor is left running: the daemon adopts it.
+            if matches!(c.state.status, Status::Running | Status::Paused | Status::Restarting)
+                && UnixStream::connect(self.monitor_socket(&c.id)).is_err()
+                && self.init_alive(&c.id).is_none()
+            {
+                c = self
+                    .update(&c.id, |c| {
+                        c.state.status = Status::Exited;
+                        c.state.exit_code = if c.state.exit_code == 0 { 255 } else { c.state.exit_code };
+                        c.state.finished_at = Some(now());
+                        c.state.pid = 0;
+                        Ok(())
+                    })?
+                    .0;
+                self.unwire(&c.id);
+            }
+            if c.auto_remove && c.state.status == Status::Exited {
+                self.cleanup(&c.id);
+            }
+        }
+        Ok(())
+    }
+
+    /// At daemon start, as Docker does: containers with restart policy
+    /// `always` that are not running are started, and so are `unless-stopped`
+    /// ones the user did not stop. Returns the ids started.
+    pub fn start_by_policy(&self, monitor_exe: &Path) -> Vec<String> {
+        let mut started = Vec::new();
+        for c in self.list().unwrap_or_default() {
+            let stopped_by_user = Container::stop_marker(self.root(), &c.id).exists();
+            let wanted = match c.restart_policy.name.as_str() {
+                "always" => true,
+                "unless-stopped" => !stopped_by_user,
+                _ => false,
+            };
+            if wanted && c.state.status == Status::Exited {
+                match self.start(&c.id, monitor_exe, 0) {
+                    Ok(_) => started.push(c.id),
+                    Err(e) => tracing::warn!("restart policy: start {}: {e}", c.id),
+                }
+            }
+        }
+        started
+    }
+
     /// Whether the container's init, as the runtime knows it, still runs.
     pub(crate) fn init_alive(&self, id: &str) -> Option<i32> {
         let st = wharf_runtime::Runtime::state(self.runtime(), id).ok()?;

@@ -340,34 +340,6 @@ impl Engine {
         Ok((c, out))
     }
 
-    /// The lock of the name registrar (`<data-root>/names.lock`), shared by
-    /// every process that creates or renames containers in this root.
-    fn names_lock(&self) -> Result<nix::fcntl::Flock<fs::File>> {
-        let path = self.root().join("names.lock");
-        let file = fs::File::options()
-            .create(true)
-            .truncate(false)
-            .write(true)
-            .open(&path)
-            .map_err(EngineError::io("open", &path))?;
-        nix::fcntl::Flock::lock(file, nix::fcntl::FlockArg::LockExclusive).map_err(|(_, e)| EngineError::Io {
-            context: "lock",
-            path,
-            source: e.into(),
-        })
-    }
-
-    /// Conflict (409) if another container than `id` holds `name`. Call under [`Self::names_lock`].
-    fn check_name_free(&self, name: &str, id: &str) -> Result<()> {
-        match self.list()?.into_iter().find(|o| o.name == name && o.id != id) {
-            Some(other) => Err(EngineError::Conflict(format!(
-                "Conflict. The container name \"/{name}\" is already in use by container \"{}\". You have to remove (or rename) that container to be able to reuse that name.",
-                other.id
-            ))),
-            None => Ok(()),
-        }
-    }
-
     fn load_exact(&self, id: &str) -> Option<Container> {
         let data = fs::read(Container::dir(self.root(), id).join("container.json")).ok()?;
         serde_json::from_slice(&data).ok()
@@ -707,55 +679,6 @@ impl Engine {
         self.unwire(id);
         let _ = self.images.snapshots.remove_active(id);
         let _ = fs::remove_dir_all(&dir);
-    }
-
-    /// Finds containers whose monitor died with them still marked running
-    /// (host reboot, killed monitor) and marks them exited.
-    pub fn reconcile(&self) -> Result<()> {
-        for mut c in self.list()? {
-            // A live init without its monitor is left running: the daemon adopts it.
-            if matches!(c.state.status, Status::Running | Status::Paused | Status::Restarting)
-                && UnixStream::connect(self.monitor_socket(&c.id)).is_err()
-                && self.init_alive(&c.id).is_none()
-            {
-                c = self
-                    .update(&c.id, |c| {
-                        c.state.status = Status::Exited;
-                        c.state.exit_code = if c.state.exit_code == 0 { 255 } else { c.state.exit_code };
-                        c.state.finished_at = Some(now());
-                        c.state.pid = 0;
-                        Ok(())
-                    })?
-                    .0;
-                self.unwire(&c.id);
-            }
-            if c.auto_remove && c.state.status == Status::Exited {
-                self.cleanup(&c.id);
-            }
-        }
-        Ok(())
-    }
-
-    /// At daemon start, as Docker does: containers with restart policy
-    /// `always` that are not running are started, and so are `unless-stopped`
-    /// ones the user did not stop. Returns the ids started.
-    pub fn start_by_policy(&self, monitor_exe: &Path) -> Vec<String> {
-        let mut started = Vec::new();
-        for c in self.list().unwrap_or_default() {
-            let stopped_by_user = Container::stop_marker(self.root(), &c.id).exists();
-            let wanted = match c.restart_policy.name.as_str() {
-                "always" => true,
-                "unless-stopped" => !stopped_by_user,
-                _ => false,
-            };
-            if wanted && c.state.status == Status::Exited {
-                match self.start(&c.id, monitor_exe, 0) {
-                    Ok(_) => started.push(c.id),
-                    Err(e) => tracing::warn!("restart policy: start {}: {e}", c.id),
-                }
-            }
-        }
-        started
     }
 }
 

@@ -14,6 +14,7 @@ pub mod error;
 pub mod events;
 pub mod health;
 pub mod monitor;
+mod names;
 pub mod network;
 pub mod run;
 pub mod security;
