@@ -138,6 +138,9 @@ pub(crate) fn read_archive(src: &Source) -> Result<Vec<u8>> {
     Ok(plain)
 }
 
+/// How deep a copied tree may nest.
+const MAX_DEPTH: usize = 256;
+
 /// Appends `node` (file, link or tree; `rel` its context path, for
 /// messages) to `b` as `name`, owned by `owner`. Directories are walked on
 /// descriptors; FIFOs, sockets and devices are refused.
@@ -149,6 +152,10 @@ pub(crate) fn append_owned<W: std::io::Write>(
     owner: (u64, u64),
 ) -> Result<()> {
     let io = |e: std::io::Error| BuildError::Context(format!("{}: {e}", rel.display()));
+    // One stack frame per level: a bound keeps a hostile context from exhausting the stack.
+    if rel.components().count() > MAX_DEPTH {
+        return Err(BuildError::Context(format!("{}: nested more than {MAX_DEPTH} directories deep", rel.display())));
+    }
     let st = *node.stat();
     let mut h = tar::Header::new_gnu();
     h.set_uid(owner.0);

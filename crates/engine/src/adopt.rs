@@ -80,29 +80,24 @@ impl Engine {
             .then_some(st.pid)
     }
 
-    /// Called when `id`'s monitor is gone. If the record still says the
-    /// container runs, waits (blocking) until its init exits, tears down what
-    /// the monitor held, records the exit and applies the restart policy.
-    /// Returns the recorded exit code.
-    pub fn adopt(&self, id: &str, monitor_exe: &Path) -> Result<i32> {
+    /// Called when `id`'s monitor socket closed without an exit frame. `None`
+    /// if a monitor is in fact alive (it holds its lock: the caller waits on
+    /// it again). Otherwise, if the record still says the container runs,
+    /// waits (blocking) until its init exits, tears down what the monitor
+    /// held, records the exit and applies the restart policy. Returns the
+    /// recorded exit code. Concurrent calls for one container are serialised
+    /// by the monitor lock.
+    pub fn adopt(&self, id: &str, monitor_exe: &Path) -> Result<Option<i32>> {
         let c = self.get(id)?;
+        let Some(lock) = crate::monitor::monitor_lock(self, &c.id, false)? else { return Ok(None) };
+        // Re-read under the lock: an adoption that ran meanwhile has recorded the exit.
+        let c = self.get(&c.id)?;
         if !matches!(c.state.status, Status::Running | Status::Paused | Status::Restarting) {
-            return Ok(c.state.exit_code);
+            return Ok(Some(c.state.exit_code));
         }
         if let Some(pid) = self.init_alive(&c.id) {
             tracing::warn!("container {}: its monitor died; the daemon follows it", c.id);
-            // A pidfd pins the process: the pid cannot be reused under us. Check
-            // it is still the container's init after opening it.
-            if let Ok(fd) = pidfd_open(Pid::from_raw(pid).expect("pid > 0"), PidfdFlags::empty()) {
-                if self.init_alive(&c.id) == Some(pid) {
-                    let mut fds = [PollFd::new(&fd, PollFlags::IN)];
-                    while let Err(e) = poll(&mut fds, None) {
-                        if e != rustix::io::Errno::INTR {
-                            break;
-                        }
-                    }
-                }
-            }
+            self.wait_for_exit(&c.id, pid);
         }
         let code = std::fs::read_to_string(killed_marker(self.root(), &c.id))
             .ok()
@@ -122,19 +117,44 @@ impl Engine {
             c.state.pid = 0;
             c.state.finished_at = Some(now());
             c.state.error = "the container's monitor died".into();
+            if again {
+                c.restart_count += 1;
+            }
             Ok(again)
         })?;
         self.emit(&c.event("die", &[("exitCode", code.to_string())]));
+        // The new monitor takes the lock itself.
+        drop(lock);
         if again {
-            self.update(&c.id, |c| {
-                c.restart_count += 1;
-                Ok(())
-            })?;
-            if let Err(e) = self.start_container(self.get(&c.id)?, monitor_exe, 0) {
+            if let Err(e) = self.start_container(self.get(&c.id)?, monitor_exe, 0, true) {
                 tracing::warn!("restart {} after its monitor died: {e}", c.id);
             }
         }
-        Ok(code)
+        Ok(Some(code))
+    }
+
+    /// Blocks until the process `pid` (the container's init) has exited: on
+    /// its pidfd, or where pidfds are unavailable by watching the runtime's
+    /// view of it. Never returns while the init still runs.
+    fn wait_for_exit(&self, id: &str, pid: i32) {
+        // A pidfd pins the process: the pid cannot be reused under us. Check
+        // it is still the container's init after opening it.
+        if let Some(fd) = Pid::from_raw(pid).and_then(|p| pidfd_open(p, PidfdFlags::empty()).ok()) {
+            if self.init_alive(id) != Some(pid) {
+                return;
+            }
+            let mut fds = [PollFd::new(&fd, PollFlags::IN)];
+            loop {
+                match poll(&mut fds, None) {
+                    Ok(_) => return,
+                    Err(rustix::io::Errno::INTR) => continue,
+                    Err(_) => break,
+                }
+            }
+        }
+        while self.init_alive(id) == Some(pid) {
+            std::thread::sleep(std::time::Duration::from_millis(100));
+        }
     }
 }
 

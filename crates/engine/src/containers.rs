@@ -494,7 +494,7 @@ impl Engine {
     /// before the container's process runs, so they miss no output.
     pub fn start(&self, key: &str, monitor_exe: &Path, attachers: usize) -> Result<Container> {
         let c = self.get(key)?;
-        match self.start_container(c.clone(), monitor_exe, attachers) {
+        match self.start_container(c.clone(), monitor_exe, attachers, false) {
             // Removed while starting (`rm -f` racing `start`): the container is gone, not broken.
             Err(e) if !matches!(e, EngineError::NoSuchContainer(_)) && self.load_exact(&c.id).is_none() => {
                 tracing::debug!("start of removed container {}: {e}", c.id);
@@ -504,14 +504,21 @@ impl Engine {
         }
     }
 
-    pub(crate) fn start_container(&self, mut c: Container, monitor_exe: &Path, attachers: usize) -> Result<Container> {
+    /// `policy_restart`: started by the restart policy (the restart count is kept).
+    pub(crate) fn start_container(
+        &self,
+        mut c: Container,
+        monitor_exe: &Path,
+        attachers: usize,
+        policy_restart: bool,
+    ) -> Result<Container> {
         if matches!(c.state.status, Status::Running | Status::Paused | Status::Restarting) {
             return Ok(c);
         }
         let _ = fs::remove_file(Container::stop_marker(self.root(), &c.id));
         let _ = fs::remove_file(crate::adopt::killed_marker(self.root(), &c.id));
         let _ = fs::remove_file(crate::health::path(self.root(), &c.id));
-        if c.restart_count != 0 {
+        if c.restart_count != 0 && !policy_restart {
             c = self
                 .update(&c.id, |c| {
                     c.restart_count = 0;
@@ -582,8 +589,11 @@ impl Engine {
     }
 
     fn runtime_kill(&self, c: &Container, signal: i32) -> Result<()> {
-        // Read only if the monitor dies before the container (see `adopt`).
-        let _ = fs::write(crate::adopt::killed_marker(self.root(), &c.id), signal.to_string());
+        // Read only if the monitor dies before the container (see `adopt`); only
+        // SIGKILL is certain to end it.
+        if signal == 9 {
+            let _ = fs::write(crate::adopt::killed_marker(self.root(), &c.id), signal.to_string());
+        }
         match wharf_runtime::Runtime::kill(self.runtime(), &c.id, signal, false) {
             Ok(()) => Ok(()),
             Err(wharf_runtime::RuntimeError::NotRunning) | Err(wharf_runtime::RuntimeError::NotFound(_)) => {

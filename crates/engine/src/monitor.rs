@@ -133,6 +133,16 @@ pub fn monitor_main(engine: &Engine, id: &str, attachers: usize) -> i32 {
         Err(_) => return 1,
     };
     let mut clients = Vec::new();
+    // Held for the monitor's whole life (the kernel drops it when the process
+    // dies, however it dies): the daemon adopts a container only once it can
+    // take this lock, and a new monitor waits here for the previous one to end.
+    let _alive = match monitor_lock(engine, id, true) {
+        Ok(lock) => lock,
+        Err(e) => {
+            let _ = writeln!(report, "error: {e}");
+            return 1;
+        }
+    };
     let started = bind(engine, id).and_then(|listener| {
         let running = launch(engine, id, &listener, attachers, &mut clients)?;
         Ok((listener, running))
@@ -166,6 +176,20 @@ struct Running {
     log: Log,
     /// `wharf proxy` processes serving the published ports.
     proxies: Vec<std::process::Child>,
+}
+
+/// The lock a live monitor holds on `<container>/monitor.lock`; `wait`
+/// false tries once (None: a monitor holds it).
+pub(crate) fn monitor_lock(engine: &Engine, id: &str, wait: bool) -> Result<Option<nix::fcntl::Flock<File>>> {
+    let path = Container::dir(engine.root(), id).join("monitor.lock");
+    let file =
+        File::options().create(true).truncate(false).write(true).open(&path).map_err(EngineError::io("open", &path))?;
+    let how = if wait { nix::fcntl::FlockArg::LockExclusive } else { nix::fcntl::FlockArg::LockExclusiveNonblock };
+    match nix::fcntl::Flock::lock(file, how) {
+        Ok(lock) => Ok(Some(lock)),
+        Err((_, nix::errno::Errno::EWOULDBLOCK)) if !wait => Ok(None),
+        Err((_, e)) => Err(EngineError::Io { context: "lock", path, source: e.into() }),
+    }
 }
 
 fn pipe() -> Result<(OwnedFd, OwnedFd)> {

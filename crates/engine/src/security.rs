@@ -203,22 +203,21 @@ fn host_arch() -> (&'static str, &'static str) {
         "x86" => ("SCMP_ARCH_X86", "386"),
         "arm" => ("SCMP_ARCH_ARM", "arm"),
         "s390x" => ("SCMP_ARCH_S390X", "s390x"),
-        "powerpc64" => ("SCMP_ARCH_PPC64LE", "ppc64le"),
+        "powerpc64" if cfg!(target_endian = "little") => ("SCMP_ARCH_PPC64LE", "ppc64le"),
+        "powerpc64" => ("SCMP_ARCH_PPC64", "ppc64"),
         "riscv64" => ("SCMP_ARCH_RISCV64", "riscv64"),
         other => (other, other),
     }
 }
 
+/// `major.minor` of a kernel version string (`6.18.44-fc` → [6, 18]).
+fn kernel_version(s: &str) -> Vec<u64> {
+    s.split(|c: char| !c.is_ascii_digit()).filter(|p| !p.is_empty()).take(2).filter_map(|p| p.parse().ok()).collect()
+}
+
 fn kernel_at_least(min: &str) -> bool {
-    let parse = |s: &str| -> Vec<u64> {
-        s.split(|c: char| !c.is_ascii_digit())
-            .filter(|p| !p.is_empty())
-            .take(2)
-            .filter_map(|p| p.parse().ok())
-            .collect()
-    };
     let release = nix::sys::utsname::uname().map(|u| u.release().to_string_lossy().into_owned()).unwrap_or_default();
-    parse(&release) >= parse(min)
+    kernel_version(&release) >= kernel_version(min)
 }
 
 fn strings(v: &Value) -> Vec<String> {
@@ -234,7 +233,10 @@ pub fn translate_profile(json: &str, caps: &HashSet<Capability>) -> Result<Linux
     let obj = profile.as_object_mut().ok_or_else(|| bad("not a JSON object".into()))?;
     let (arch, go_arch) = host_arch();
     if let Some(map) = obj.remove("archMap") {
-        if !obj.contains_key("architectures") {
+        if obj.get("architectures").is_some_and(|a| !a.is_null()) {
+            return Err(bad("use either 'architectures' or 'archMap' in the seccomp profile, not both".into()));
+        }
+        {
             let mut arches = Vec::new();
             for entry in map.as_array().into_iter().flatten() {
                 if entry["architecture"].as_str() == Some(arch) {
@@ -257,8 +259,16 @@ pub fn translate_profile(json: &str, caps: &HashSet<Capability>) -> Result<Linux
         let includes = r.remove("includes").unwrap_or(Value::Null);
         let excludes = r.remove("excludes").unwrap_or(Value::Null);
         r.remove("comment");
+        for k in [&includes["minKernel"], &excludes["minKernel"]] {
+            if let Some(k) = k.as_str().filter(|k| !k.is_empty()) {
+                if kernel_version(k).len() < 2 {
+                    return Err(bad(format!("invalid minKernel {k:?}")));
+                }
+            }
+        }
+        let include_arches = strings(&includes["arches"]);
         if !strings(&includes["caps"]).iter().all(|c| has_cap(c))
-            || (includes["arches"].is_array() && !strings(&includes["arches"]).iter().any(|a| a == go_arch))
+            || (!include_arches.is_empty() && !include_arches.iter().any(|a| a == go_arch))
             || includes["minKernel"].as_str().is_some_and(|k| !k.is_empty() && !kernel_at_least(k))
             || strings(&excludes["caps"]).iter().any(|c| has_cap(c))
             || strings(&excludes["arches"]).iter().any(|a| a == go_arch)
@@ -354,5 +364,11 @@ mod tests {
             assert_eq!(s.architectures().as_ref().map(|a| a.len()), Some(3));
         }
         assert!(translate_profile(r#"{"syscalls": []}"#, &caps).is_err(), "defaultAction is required");
+        let both = r#"{"defaultAction": "SCMP_ACT_ALLOW", "architectures": ["SCMP_ARCH_X86_64"], "archMap": []}"#;
+        assert!(translate_profile(both, &caps).is_err(), "architectures and archMap together");
+        let bad_kernel = r#"{"defaultAction": "SCMP_ACT_ALLOW", "syscalls": [{"names": ["read"], "action": "SCMP_ACT_ALLOW", "includes": {"minKernel": "new"}}]}"#;
+        assert!(translate_profile(bad_kernel, &caps).is_err(), "unparsable minKernel");
+        let empty_arches = r#"{"defaultAction": "SCMP_ACT_ERRNO", "syscalls": [{"names": ["read"], "action": "SCMP_ACT_ALLOW", "includes": {"arches": []}}]}"#;
+        assert_eq!(translate_profile(empty_arches, &caps).unwrap().syscalls().as_ref().map(|s| s.len()), Some(1));
     }
 }

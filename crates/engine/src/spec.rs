@@ -287,10 +287,17 @@ fn parse_cpu_list(s: &str) -> Option<std::collections::BTreeSet<u32>> {
     if !valid_cpu_list(s) {
         return None;
     }
+    // No host has more CPUs or memory nodes than the kernel's limit (8192):
+    // larger indexes are refused before any range is expanded.
+    const MAX_INDEX: u32 = 8191;
     let mut out = std::collections::BTreeSet::new();
     for part in s.split(',') {
         let (a, b) = part.split_once('-').unwrap_or((part, part));
-        out.extend(a.parse::<u32>().ok()?..=b.parse::<u32>().ok()?);
+        let (a, b) = (a.parse::<u32>().ok()?, b.parse::<u32>().ok()?);
+        if b > MAX_INDEX {
+            return None;
+        }
+        out.extend(a..=b);
     }
     Some(out)
 }
@@ -438,6 +445,8 @@ mod tests {
             RunOptions { hostname: Some("h".repeat(65)), ..opts() },
             RunOptions { cpuset_cpus: Some("4096".into()), ..opts() },
             RunOptions { cpuset_cpus: Some("x".into()), ..opts() },
+            RunOptions { cpuset_cpus: Some("0-4294967295".into()), ..opts() },
+            RunOptions { cpuset_mems: Some("0-100000000".into()), ..opts() },
             RunOptions { security_opt: vec!["bogus".into()], ..opts() },
             RunOptions { sysctls: [("kernel.hostname".to_string(), "x".to_string())].into(), ..opts() },
             RunOptions {

@@ -21,7 +21,17 @@ pub struct Resolved {
 fn read(root: &Root, rel: &str) -> Result<String> {
     use wharf_runtime::RuntimeError as R;
     // Name the file as the container sees it, not where it lives on the host.
-    let reason = match root.read_string(Path::new(rel), SMALL_FILE_LIMIT) {
+    // A symlink is followed inside the root, as Docker's FollowSymlinkInScope
+    // (images do link /etc/passwd); what it reaches must be a regular file.
+    let text = root.node_following(Path::new(rel)).and_then(|node| match node {
+        None => Ok(None),
+        Some(n) => {
+            let file = n.open()?;
+            let data = wharf_runtime::confined::read_bounded(file, SMALL_FILE_LIMIT, Path::new(rel))?;
+            Ok(Some(String::from_utf8_lossy(&data).into_owned()))
+        }
+    });
+    let reason = match text {
         Ok(text) => return Ok(text.unwrap_or_default()),
         Err(R::NotRegularFile(_)) => "is not a regular file".to_string(),
         Err(R::FileTooLarge { limit, .. }) => format!("is larger than {limit} bytes"),
@@ -46,7 +56,10 @@ pub fn resolve(root: &Path, spec: &str) -> Result<Resolved> {
     let entry = passwd
         .lines()
         .map(|l| l.split(':').collect::<Vec<_>>())
-        .find(|f| f.len() >= 7 && (f[0] == user || f[2] == user));
+        // Lines whose ids do not parse are skipped (never read as uid 0).
+        .find(|f| {
+            f.len() >= 7 && f[2].parse::<u32>().is_ok() && f[3].parse::<u32>().is_ok() && (f[0] == user || f[2] == user)
+        });
     let (uid, mut gid, name, home) = match (&entry, user.parse::<u32>()) {
         (Some(f), _) => (f[2].parse().unwrap_or(0), f[3].parse().unwrap_or(0), f[0].to_string(), f[5].to_string()),
         (None, Ok(uid)) => (uid, uid, String::new(), "/".to_string()),
@@ -56,7 +69,7 @@ pub fn resolve(root: &Path, spec: &str) -> Result<Resolved> {
         gid = match group
             .lines()
             .map(|l| l.split(':').collect::<Vec<_>>())
-            .find(|f| f.len() >= 3 && (f[0] == g || f[2] == g))
+            .find(|f| f.len() >= 3 && f[2].parse::<u32>().is_ok() && (f[0] == g || f[2] == g))
         {
             Some(f) => f[2].parse().unwrap_or(0),
             None => g.parse().map_err(|_| EngineError::NoSuchGroup(g.to_string()))?,
@@ -153,16 +166,29 @@ mod tests {
     fn hostile_passwd_files_are_refused() {
         let tmp = tempfile::tempdir().unwrap();
         std::fs::create_dir(tmp.path().join("etc")).unwrap();
-        // A link to a host file (read on the host side it would leak /etc/shadow).
+        // A link to a host file resolves inside the root (it would leak /etc/shadow on the host side).
+        std::fs::write(tmp.path().join("etc/shadow"), "app:x:77:77::/in-root:/bin/sh\n").unwrap();
         std::os::unix::fs::symlink("/etc/shadow", tmp.path().join("etc/passwd")).unwrap();
-        assert!(resolve(tmp.path(), "root").is_err());
+        assert_eq!(resolve(tmp.path(), "app").unwrap().uid, 77, "the container's own file, not the host's");
+        assert!(resolve(tmp.path(), "root").is_err() || resolve(tmp.path(), "root").unwrap().home == "/");
+        std::fs::remove_file(tmp.path().join("etc/shadow")).unwrap();
         std::fs::remove_file(tmp.path().join("etc/passwd")).unwrap();
         // A FIFO would block the reader for good.
         nix::unistd::mkfifo(&tmp.path().join("etc/passwd"), nix::sys::stat::Mode::from_bits_truncate(0o644)).unwrap();
         assert!(resolve(tmp.path(), "root").is_err());
         std::fs::remove_file(tmp.path().join("etc/passwd")).unwrap();
-        // An endless file is cut at the bound instead of read to exhaustion.
+        // A link to /dev/zero resolves inside the root: the container's /dev/zero, never the host's.
         std::os::unix::fs::symlink("/dev/zero", tmp.path().join("etc/passwd")).unwrap();
+        assert!(matches!(resolve(tmp.path(), "someone"), Err(EngineError::NoSuchUser(_))));
+        std::fs::remove_file(tmp.path().join("etc/passwd")).unwrap();
+        // A device node there is refused without being opened.
+        nix::sys::stat::mknod(
+            &tmp.path().join("etc/passwd"),
+            nix::sys::stat::SFlag::S_IFCHR,
+            nix::sys::stat::Mode::from_bits_truncate(0o644),
+            nix::sys::stat::makedev(1, 5),
+        )
+        .unwrap();
         assert!(resolve(tmp.path(), "root").is_err());
         // /etc through a symlink that points out of the root resolves inside it.
         std::fs::remove_dir_all(tmp.path().join("etc")).unwrap();

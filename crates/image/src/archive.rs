@@ -286,8 +286,11 @@ impl Images {
                 }
             }
             let img = self.image(desc)?;
-            // Unpacked now, as Docker does: a layer that cannot be unpacked (bad
-            // diffID, hostile entries) refuses the load instead of failing `run` later.
+            // Every blob checked against its diffID (also those whose snapshot
+            // exists already), then unpacked now, as Docker does: a layer that
+            // cannot be unpacked (hostile entries) refuses the load instead of
+            // failing `run` later.
+            verify_diff_ids(self, &img)?;
             self.unpack(&img)?;
             let ann = desc.annotations.clone().unwrap_or_default();
             let name = ann.get(CONTAINERD_NAME).cloned().or_else(|| {
@@ -555,6 +558,28 @@ fn append_entry<W: Write>(
         b.append_data(&mut h, name, io::empty()).map_err(fail)?;
     }
     Ok(false)
+}
+
+fn verify_diff_ids(images: &Images, img: &Image) -> Result<()> {
+    if img.manifest.layers.len() != img.config.rootfs.diff_ids.len() {
+        return Err(ImageError::invalid(
+            "image",
+            format!("{} layers but {} diff_ids", img.manifest.layers.len(), img.config.rootfs.diff_ids.len()),
+        ));
+    }
+    for (i, l) in img.manifest.layers.iter().enumerate() {
+        let mut h =
+            HashingReader::new(crate::unpack::decompress(images.content.open(&l.digest)?)?, Hasher::new("sha256")?);
+        io::copy(&mut h, &mut io::sink()).map_err(ImageError::io("read layer", l.digest.to_string()))?;
+        let (diff, _) = h.finish();
+        if diff != img.config.rootfs.diff_ids[i] {
+            return Err(ImageError::DigestMismatch {
+                expected: img.config.rootfs.diff_ids[i].to_string(),
+                actual: diff.to_string(),
+            });
+        }
+    }
+    Ok(())
 }
 
 fn read(path: &Path) -> Result<Vec<u8>> {

@@ -630,6 +630,26 @@ fn publish(state: &State, id: &str, f: impl FnOnce(&mut ExitEvent)) {
 /// Waits for a container's exit frame on its monitor socket, without holding a
 /// thread (hundreds of idle containers must not cost hundreds of threads).
 async fn wait_exit(state: &Arc<State>, id: &str) -> Option<i32> {
+    loop {
+        if let Some(code) = wait_exit_frame(state, id).await {
+            return Some(code);
+        }
+        // The monitor is gone. If it recorded the exit, the record holds the
+        // code; if it died first (killed, crashed), the engine adopts the
+        // container: it waits for the init on a thread of its own and records
+        // the exit. A monitor that is in fact alive (its socket was busy or
+        // not yet bound) is waited on again.
+        let (st, key) = (state.clone(), id.to_string());
+        match blocking(move || Ok(st.engine.adopt(&key, &st.config.monitor_exe)?)).await {
+            Ok(Some(code)) => return Some(code),
+            Ok(None) => tokio::time::sleep(std::time::Duration::from_millis(50)).await,
+            Err(_) => return None,
+        }
+    }
+}
+
+/// The exit code from the monitor's exit frame, if the monitor sends one.
+async fn wait_exit_frame(state: &Arc<State>, id: &str) -> Option<i32> {
     if let Ok(mut s) = tokio::net::UnixStream::connect(state.engine.monitor_socket(id)).await {
         if s.write_all(b"wait\n").await.is_ok() {
             let mut header = [0u8; 8];
@@ -645,11 +665,7 @@ async fn wait_exit(state: &Arc<State>, id: &str) -> Option<i32> {
             }
         }
     }
-    // The monitor is gone. If it recorded the exit, the record holds the code;
-    // if it died first (killed, crashed), the engine adopts the container: it
-    // waits for the init on a thread of its own and records the exit.
-    let (st, key) = (state.clone(), id.to_string());
-    blocking(move || Ok(st.engine.adopt(&key, &st.config.monitor_exe)?)).await.ok()
+    None
 }
 
 /// Follows a running container until it exits: records the exit for

@@ -147,6 +147,7 @@ fn process_json(state: &State, e: &ExecEntry) -> Result<Vec<u8>, ApiError> {
         let mut user = p.user().clone();
         user.set_uid(u.uid);
         user.set_gid(u.gid);
+        user.set_additional_gids((!u.additional_gids.is_empty()).then_some(u.additional_gids));
         p.set_user(user);
     }
     if e.config.privileged {
