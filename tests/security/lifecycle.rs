@@ -67,6 +67,33 @@ fn killed_monitor_does_not_leave_a_container_up() {
     assert!(ping(&d.sock()));
 }
 
+/// An adopted container with a restart policy is restarted under a new
+/// monitor, keeps its restart count and stays supervised.
+#[test]
+fn adopted_container_restarts_by_its_policy() {
+    let d = daemon();
+    let id = d.ok(&["run", "-d", "--restart", "always", IMG, "sleep", "1000"]).trim().to_string();
+    let pid: i32 = d.ok(&["inspect", "-f", "{{.State.Pid}}", &id]).trim().parse().unwrap();
+    let monitors = monitors_of(&id);
+    assert_eq!(monitors.len(), 1, "{monitors:?}");
+    nix::sys::signal::kill(nix::unistd::Pid::from_raw(monitors[0]), nix::sys::signal::Signal::SIGKILL).unwrap();
+    support_eventually("the monitor to die", || !alive(monitors[0]));
+    // The container ends on its own (not through the daemon): the policy restarts it.
+    nix::sys::signal::kill(nix::unistd::Pid::from_raw(pid), nix::sys::signal::Signal::SIGKILL).unwrap();
+    support_eventually("a restart under a new monitor", || {
+        let state = d.ok(&["inspect", "-f", "{{.State.Running}} {{.State.Pid}} {{.RestartCount}}", &id]);
+        let f: Vec<&str> = state.split_whitespace().collect();
+        f.len() == 3 && f[0] == "true" && f[1] != pid.to_string() && f[1] != "0" && f[2] == "1"
+    });
+    assert_eq!(monitors_of(&id).len(), 1, "exactly one new monitor");
+    // Still supervised: a stop ends it and `wait` answers.
+    let stop = timed(&d, 30, &["stop", "-t", "1", &id]);
+    assert!(stop.ok(), "{stop:?}");
+    let wait = timed(&d, 20, &["wait", &id]);
+    assert!(!wait.timed_out() && wait.ok(), "{wait:?}");
+    assert!(ping(&d.sock()));
+}
+
 fn support_eventually(what: &str, f: impl FnMut() -> bool) {
     crate::support::eventually(what, f)
 }
