@@ -36,7 +36,7 @@ impl Engine {
                 c = self
                     .update(&c.id, |c| {
                         c.state.status = Status::Exited;
-                        c.state.exit_code = if c.state.exit_code == 0 { 255 } else { c.state.exit_code };
+                        c.state.exit_code = if c.state.exit_code == 0 { UNKNOWN_EXIT } else { c.state.exit_code };
                         c.state.finished_at = Some(now());
                         c.state.pid = 0;
                         Ok(())
@@ -73,6 +73,15 @@ impl Engine {
         started
     }
 
+    /// What a run held once its init has exited: the runtime state (anything
+    /// left in the cgroup is killed), the network sandbox, the rootfs mount.
+    /// Done by the monitor after every exit, and by an adoption.
+    pub(crate) fn release_run(&self, id: &str) {
+        let _ = wharf_runtime::Runtime::delete(self.runtime(), id, true);
+        self.unwire(id);
+        let _ = nix::mount::umount2(&Container::dir(self.root(), id).join("rootfs"), nix::mount::MntFlags::MNT_DETACH);
+    }
+
     /// Whether the container's init, as the runtime knows it, still runs.
     pub(crate) fn init_alive(&self, id: &str) -> Option<i32> {
         let st = wharf_runtime::Runtime::state(self.runtime(), id).ok()?;
@@ -104,10 +113,7 @@ impl Engine {
             .and_then(|s| s.trim().parse::<i32>().ok())
             .map(|sig| 128 + sig)
             .unwrap_or(UNKNOWN_EXIT);
-        let _ = wharf_runtime::Runtime::delete(self.runtime(), &c.id, true);
-        self.unwire(&c.id);
-        let _ =
-            nix::mount::umount2(&Container::dir(self.root(), &c.id).join("rootfs"), nix::mount::MntFlags::MNT_DETACH);
+        self.release_run(&c.id);
         let _ = std::fs::remove_file(self.monitor_socket(&c.id));
         let by_user = Container::stop_marker(self.root(), &c.id).exists();
         let (c, again) = self.update(&c.id, |c| {

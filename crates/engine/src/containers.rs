@@ -289,6 +289,23 @@ pub struct CreateRequest {
     pub log: LogOptions,
 }
 
+/// An exclusive `flock` on `path` (created if missing), held while the value
+/// lives. `wait` false tries once: `None` if someone else holds it.
+pub(crate) fn lock_file(path: &Path, wait: bool) -> Result<Option<nix::fcntl::Flock<fs::File>>> {
+    let file = fs::File::options()
+        .create(true)
+        .truncate(false)
+        .write(true)
+        .open(path)
+        .map_err(EngineError::io("open", path))?;
+    let how = if wait { nix::fcntl::FlockArg::LockExclusive } else { nix::fcntl::FlockArg::LockExclusiveNonblock };
+    match nix::fcntl::Flock::lock(file, how) {
+        Ok(lock) => Ok(Some(lock)),
+        Err((_, nix::errno::Errno::EWOULDBLOCK)) if !wait => Ok(None),
+        Err((_, e)) => Err(EngineError::Io { context: "lock", path: path.to_path_buf(), source: e.into() }),
+    }
+}
+
 pub(crate) fn now() -> String {
     humantime::format_rfc3339_nanos(std::time::SystemTime::now()).to_string()
 }
@@ -326,14 +343,10 @@ impl Engine {
     /// the other's update.
     pub fn update<T>(&self, id: &str, f: impl FnOnce(&mut Container) -> Result<T>) -> Result<(Container, T)> {
         let path = Container::dir(self.root(), id).join("lock");
-        let file = fs::File::options()
-            .create(true)
-            .truncate(false)
-            .write(true)
-            .open(&path)
-            .map_err(|_| EngineError::NoSuchContainer(id.to_string()))?;
-        let _lock = nix::fcntl::Flock::lock(file, nix::fcntl::FlockArg::LockExclusive)
-            .map_err(|(_, e)| EngineError::Io { context: "lock", path: path.clone(), source: e.into() })?;
+        let _lock = match lock_file(&path, true) {
+            Err(EngineError::Io { context: "open", .. }) => return Err(EngineError::NoSuchContainer(id.to_string())),
+            other => other?,
+        };
         let mut c = self.load_exact(id).ok_or_else(|| EngineError::NoSuchContainer(id.to_string()))?;
         let out = f(&mut c)?;
         self.save(&c)?;
@@ -406,17 +419,10 @@ impl Engine {
         // Fail early on what start would refuse.
         let run_config = wharf_image::Images::run_config(&img);
         crate::spec::command(&run_config, &req.opts)?;
-        for (what, v) in [("cpuset-cpus", &req.opts.cpuset_cpus), ("cpuset-mems", &req.opts.cpuset_mems)] {
-            if let Some(v) = v.as_ref().filter(|v| !crate::spec::valid_cpu_list(v)) {
-                return Err(EngineError::Invalid {
-                    what: what.into(),
-                    reason: format!("{v:?} is not a list like 0-2,4"),
-                });
-            }
-        }
         crate::spec::validate(&req.opts)?;
+        let top = self.images.unpack(&img)?;
         let user_spec = req.opts.user.clone().or(run_config.user.clone()).unwrap_or_default();
-        self.check_image_user(&img, &user_spec)?;
+        self.check_image_user(top.as_ref(), &user_spec)?;
         let healthcheck = crate::health::Healthcheck::merge(run_config.healthcheck.as_ref(), req.healthcheck.as_ref())?;
         let stop_signal = req.stop_signal.clone().filter(|s| !s.is_empty()).or(run_config.stop_signal.clone());
         if let Some(sig) = &stop_signal {
@@ -449,7 +455,6 @@ impl Engine {
         crate::spec::capabilities(&req.opts.cap_add, &req.opts.cap_drop)?;
         crate::network::with_primary(&mut req.opts);
         self.check_network(&req.opts)?;
-        self.images.unpack(&img)?;
         let dir = Container::dir(self.root(), &id);
         let c = Container {
             id: id.clone(),

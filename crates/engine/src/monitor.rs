@@ -181,15 +181,7 @@ struct Running {
 /// The lock a live monitor holds on `<container>/monitor.lock`; `wait`
 /// false tries once (None: a monitor holds it).
 pub(crate) fn monitor_lock(engine: &Engine, id: &str, wait: bool) -> Result<Option<nix::fcntl::Flock<File>>> {
-    let path = Container::dir(engine.root(), id).join("monitor.lock");
-    let file =
-        File::options().create(true).truncate(false).write(true).open(&path).map_err(EngineError::io("open", &path))?;
-    let how = if wait { nix::fcntl::FlockArg::LockExclusive } else { nix::fcntl::FlockArg::LockExclusiveNonblock };
-    match nix::fcntl::Flock::lock(file, how) {
-        Ok(lock) => Ok(Some(lock)),
-        Err((_, nix::errno::Errno::EWOULDBLOCK)) if !wait => Ok(None),
-        Err((_, e)) => Err(EngineError::Io { context: "lock", path, source: e.into() }),
-    }
+    crate::containers::lock_file(&Container::dir(engine.root(), id).join("monitor.lock"), wait)
 }
 
 fn pipe() -> Result<(OwnedFd, OwnedFd)> {
@@ -416,9 +408,7 @@ fn supervise(engine: &Engine, id: &str, listener: UnixListener, mut r: Running, 
             let _ = p.kill();
             let _ = p.wait();
         }
-        let _ = engine.runtime().delete(id, true);
-        engine.unwire(id);
-        let _ = nix::mount::umount2(&Container::dir(engine.root(), id).join("rootfs"), MntFlags::MNT_DETACH);
+        engine.release_run(id);
         if r.started.elapsed() >= BACKOFF_RESET_AFTER {
             backoff = BACKOFF_START;
         }

@@ -11,18 +11,8 @@ impl Engine {
     /// The lock of the name registrar (`<data-root>/names.lock`), shared by
     /// every process that creates or renames containers in this root.
     pub(crate) fn names_lock(&self) -> Result<nix::fcntl::Flock<fs::File>> {
-        let path = self.root().join("names.lock");
-        let file = fs::File::options()
-            .create(true)
-            .truncate(false)
-            .write(true)
-            .open(&path)
-            .map_err(EngineError::io("open", &path))?;
-        nix::fcntl::Flock::lock(file, nix::fcntl::FlockArg::LockExclusive).map_err(|(_, e)| EngineError::Io {
-            context: "lock",
-            path,
-            source: e.into(),
-        })
+        let lock = crate::containers::lock_file(&self.root().join("names.lock"), true)?;
+        Ok(lock.expect("a waiting lock is always taken"))
     }
 
     /// Conflict (409) if another container than `id` holds `name`. Call under [`Self::names_lock`].

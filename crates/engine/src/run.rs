@@ -282,7 +282,6 @@ impl Engine {
     /// the exit code. Forks: call from a single-threaded process. `exe` is
     /// the `wharf` binary (port proxies run as `wharf proxy`).
     pub fn run(&self, opts: &RunOptions, exe: &Path) -> Result<i32> {
-        crate::spec::validate(opts)?;
         let id = new_id()?;
         let mut opts = opts.clone();
         crate::network::with_primary(&mut opts);

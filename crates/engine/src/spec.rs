@@ -120,6 +120,8 @@ pub fn build(
     user: &Resolved,
     extra_mounts: Vec<Mount>,
 ) -> Result<Spec> {
+    // The same rules as at create (a record may predate them).
+    validate(opts)?;
     let mut spec = wharf_runtime::spec::default_spec(false);
     let hostname = opts.hostname.clone().unwrap_or_else(|| id[..12].to_string());
     let mut process = spec.process().clone().unwrap_or_default();
@@ -147,12 +149,6 @@ pub fn build(
                         what: "ulimit".into(),
                         reason: format!("unknown ulimit {name:?}"),
                     })?;
-            if soft > hard {
-                return Err(EngineError::Invalid {
-                    what: "ulimit".into(),
-                    reason: format!("{name}: soft limit {soft} exceeds hard limit {hard}"),
-                });
-            }
             limits.retain(|l| l.typ() != typ);
             let l = PosixRlimitBuilder::default()
                 .typ(typ)
@@ -231,25 +227,12 @@ pub fn build(
             res.set_memory(Some(mem));
         }
         if let Some(cpus) = opts.cpus {
-            if cpus <= 0.0 {
-                return Err(EngineError::Invalid { what: "cpus".into(), reason: format!("{cpus} must be positive") });
-            }
             let mut cpu = LinuxCpu::default();
             cpu.set_period(Some(100_000));
             cpu.set_quota(Some((cpus * 100_000.0) as i64));
             res.set_cpu(Some(cpu));
         }
         if opts.cpuset_cpus.is_some() || opts.cpuset_mems.is_some() {
-            for (what, v) in [("cpuset-cpus", &opts.cpuset_cpus), ("cpuset-mems", &opts.cpuset_mems)] {
-                if let Some(v) = v {
-                    if !valid_cpu_list(v) {
-                        return Err(EngineError::Invalid {
-                            what: what.into(),
-                            reason: format!("{v:?} is not a list like 0-2,4"),
-                        });
-                    }
-                }
-            }
             let mut cpu = res.cpu().clone().unwrap_or_default();
             cpu.set_cpus(opts.cpuset_cpus.clone());
             cpu.set_mems(opts.cpuset_mems.clone());

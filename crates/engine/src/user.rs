@@ -100,15 +100,16 @@ impl crate::run::Engine {
     /// Resolves `spec` in the image's own filesystem (a read-only view of its
     /// layers, mounted for the lookup), so `create` refuses an unknown user
     /// as Docker does instead of failing at start.
-    pub(crate) fn check_image_user(&self, img: &wharf_image::Image, spec: &str) -> Result<()> {
+    /// `top`: the image's unpacked top layer (None: an image without layers).
+    pub(crate) fn check_image_user(&self, top: Option<&wharf_image::Digest>, spec: &str) -> Result<()> {
         use wharf_image::snapshot::Snapshotter;
         if !names_needed(spec) {
             return Ok(());
         }
-        let Some(top) = self.images.unpack(img)? else {
+        let Some(top) = top else {
             return resolve(Path::new("/nonexistent-empty-image"), spec).map(|_| ());
         };
-        let specs = self.images.snapshots.view(&top)?;
+        let specs = self.images.snapshots.view(top)?;
         let tmp = self.root().join("tmp");
         std::fs::create_dir_all(&tmp).map_err(EngineError::io("create", &tmp))?;
         let dir = tempfile_dir(&tmp)?;
