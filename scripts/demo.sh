@@ -3,8 +3,8 @@
 # busybox-static (no registry, no internet), and run a container from it.
 set -euo pipefail
 cd "$(dirname "$0")/.."
+./scripts/deps.sh demo
 BUSYBOX=/bin/busybox
-[ -x "$BUSYBOX" ] || { echo "install busybox-static first: apt-get install -y busybox-static" >&2; exit 1; }
 cargo build --release -q
 WHARF=$PWD/target/release/wharf
 work=$(mktemp -d /tmp/wharf-demo.XXXXXX)

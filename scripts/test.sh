@@ -7,6 +7,7 @@ if [ "$(id -u)" != 0 ]; then
     echo "the end-to-end tests create namespaces, cgroups and mounts: run as root" >&2
     exit 1
 fi
+./scripts/deps.sh test
 cargo test --workspace "$@"
 if command -v dockerd >/dev/null && command -v docker-registry >/dev/null; then
     ./scripts/docker-runtime-check.sh
