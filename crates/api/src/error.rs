@@ -84,13 +84,15 @@ impl From<EngineError> for ApiError {
             EngineError::Image(i) => i.into(),
             EngineError::Network(n) => n.into(),
             EngineError::NoSuchContainer(ref id) => ApiError::not_found(format!("No such container: {id}")),
-            EngineError::NoSuchVolume(_) => ApiError::not_found(e.to_string()),
+            EngineError::NoSuchVolume(_) | EngineError::NoSuchExec(_) => ApiError::not_found(e.to_string()),
             EngineError::NotFound(ref m) => ApiError::not_found(m.clone()),
             EngineError::Conflict(ref m) => ApiError::conflict(m.clone()),
             EngineError::Invalid { .. }
             | EngineError::NoCommand
             | EngineError::NoSuchUser(_)
             | EngineError::NoSuchGroup(_)
+            | EngineError::LogsUnsupported(_)
+            | EngineError::CommandNotFound(_)
             | EngineError::Runtime(wharf_runtime::RuntimeError::InvalidSignal(_))
             | EngineError::Runtime(wharf_runtime::RuntimeError::NotRegularFile(_))
             | EngineError::Runtime(wharf_runtime::RuntimeError::FileTooLarge { .. }) => {

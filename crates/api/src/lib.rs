@@ -10,9 +10,8 @@ pub mod error;
 mod query;
 mod routes;
 
-use std::collections::HashMap;
 use std::path::PathBuf;
-use std::sync::{Arc, Mutex};
+use std::sync::Arc;
 
 use hyper::server::conn::http1;
 use hyper::service::service_fn;
@@ -35,13 +34,9 @@ pub struct Config {
 
 pub struct State {
     pub config: Config,
-    pub engine: wharf_engine::Engine,
-    /// Attach requests waiting for their container to start, per container id.
-    pub pending_attach: Mutex<HashMap<String, usize>>,
-    /// Exec instances (Docker keeps them in memory too).
-    pub execs: Mutex<HashMap<String, routes::ExecEntry>>,
-    /// Exit notifications per container, for `wait` and auto-removal.
-    pub exits: Mutex<HashMap<String, tokio::sync::watch::Sender<routes::ExitEvent>>>,
+    pub engine: Arc<wharf_engine::Engine>,
+    /// The engine's async lifecycle: supervision, waits, attach, exec.
+    pub sup: Arc<wharf_engine::supervise::Supervisor>,
     /// Every new event of the journal (daemon's and monitors'), for `/events`.
     pub events: tokio::sync::broadcast::Sender<wharf_engine::events::Event>,
 }
@@ -60,28 +55,9 @@ pub async fn serve(config: Config) -> std::io::Result<()> {
     let listener = UnixListener::bind(&config.socket)?;
     std::fs::set_permissions(&config.socket, std::os::unix::fs::PermissionsExt::from_mode(0o660))?;
     tracing::info!("API listening on {}", config.socket.display());
-    let running: Vec<String> = engine
-        .list()
-        .map(|l| {
-            l.into_iter()
-                .filter(|c| {
-                    matches!(
-                        c.state.status,
-                        wharf_engine::Status::Running | wharf_engine::Status::Paused | wharf_engine::Status::Restarting
-                    )
-                })
-                .map(|c| c.id)
-                .collect()
-        })
-        .unwrap_or_default();
-    let state = Arc::new(State {
-        config,
-        engine,
-        pending_attach: Mutex::new(HashMap::new()),
-        execs: Mutex::new(HashMap::new()),
-        exits: Mutex::new(HashMap::new()),
-        events: tokio::sync::broadcast::channel(256).0,
-    });
+    let engine = Arc::new(engine);
+    let sup = wharf_engine::supervise::Supervisor::new(engine.clone(), config.monitor_exe.clone());
+    let state = Arc::new(State { config, engine, sup, events: tokio::sync::broadcast::channel(256).0 });
     // Bursts of requests leave free heap behind: hand it back now and then.
     tokio::spawn(async {
         let mut tick = tokio::time::interval(std::time::Duration::from_secs(10));
@@ -101,13 +77,7 @@ pub async fn serve(config: Config) -> std::io::Result<()> {
         }
     })?;
     // Containers that kept running while the daemon was down are followed again.
-    for id in running {
-        routes::supervise(state.clone(), id);
-    }
-    let st = state.clone();
-    for id in tokio::task::spawn_blocking(move || st.engine.start_by_policy(&st.config.monitor_exe)).await? {
-        routes::supervise(state.clone(), id);
-    }
+    state.sup.recover().await;
     loop {
         let (stream, _) = listener.accept().await?;
         let state = state.clone();

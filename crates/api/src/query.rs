@@ -2,44 +2,34 @@
 
 use std::collections::HashMap;
 
-fn hex(b: u8) -> Option<u8> {
-    match b {
-        b'0'..=b'9' => Some(b - b'0'),
-        b'a'..=b'f' => Some(b - b'a' + 10),
-        b'A'..=b'F' => Some(b - b'A' + 10),
-        _ => None,
-    }
-}
-
 /// Query decoding: `+` is a space.
 pub fn decode(s: &str) -> String {
-    percent_decode(s, true)
+    wharf_common::percent::decode_query(s)
 }
 
 /// Path decoding: `+` stays itself.
 pub fn decode_path(s: &str) -> String {
-    percent_decode(s, false)
+    wharf_common::percent::decode_path(s)
 }
 
-fn percent_decode(s: &str, plus_is_space: bool) -> String {
-    let b = s.as_bytes();
-    let mut out = Vec::with_capacity(b.len());
-    let mut i = 0;
-    while i < b.len() {
-        match b[i] {
-            b'+' if plus_is_space => out.push(b' '),
-            b'%' if i + 2 < b.len() => match (hex(b[i + 1]), hex(b[i + 2])) {
-                (Some(h), Some(l)) => {
-                    out.push(h * 16 + l);
-                    i += 2;
-                }
-                _ => out.push(b'%'),
-            },
-            c => out.push(c),
-        }
-        i += 1;
+/// Docker's `since`/`until` values: Unix seconds with optional fraction
+/// (`1700000000.5`), or RFC 3339.
+pub fn timestamp(s: &str) -> Option<std::time::SystemTime> {
+    if let Some((secs, frac)) =
+        s.split_once('.').or(Some((s, ""))).filter(|(a, _)| a.bytes().all(|b| b.is_ascii_digit()) && !a.is_empty())
+    {
+        let secs: u64 = secs.parse().ok()?;
+        let nanos = if frac.is_empty() {
+            0
+        } else {
+            if frac.len() > 9 || !frac.bytes().all(|b| b.is_ascii_digit()) {
+                return None;
+            }
+            format!("{frac:0<9}").parse::<u32>().ok()?
+        };
+        return Some(std::time::UNIX_EPOCH + std::time::Duration::new(secs, nanos));
     }
-    String::from_utf8_lossy(&out).into_owned()
+    wharf_common::time::parse_rfc3339(s)
 }
 
 /// Parsed query: the last value wins, as Go's `Get` does; `all` gives every value.
@@ -145,6 +135,16 @@ mod tests {
         assert!(version_error("1.42", "1.24", "1.41").unwrap().contains("too new"));
         assert!(version_error("1.9", "1.24", "1.41").unwrap().contains("too old"));
         assert!(version_error("2.0", "1.24", "1.41").is_some());
+    }
+
+    #[test]
+    fn timestamps() {
+        let t = |s| timestamp(s).map(|t| t.duration_since(std::time::UNIX_EPOCH).unwrap().as_nanos());
+        assert_eq!(t("10"), Some(10_000_000_000));
+        assert_eq!(t("10.5"), Some(10_500_000_000));
+        assert_eq!(t("1970-01-01T00:00:10Z"), Some(10_000_000_000));
+        assert_eq!(t("10.x"), None);
+        assert_eq!(t("soon"), None);
     }
 
     #[test]

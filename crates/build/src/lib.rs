@@ -632,12 +632,11 @@ impl Builder<'_> {
                 self.say(&format!(" ---> Running in {}\n", &c[..12]));
                 self.engine.start(&c, &self.req.monitor_exe, 0)?;
                 let code = self.engine.wait(&c)?;
-                let log = wharf_engine::Container::log_path(self.engine.root(), &c);
-                for line in std::fs::read_to_string(&log).unwrap_or_default().lines() {
-                    if let Ok(v) = serde_json::from_str::<serde_json::Value>(line) {
-                        self.say(v["log"].as_str().unwrap_or(""));
-                    }
-                }
+                let all = wharf_engine::logs::ReadOptions { stdout: true, stderr: true, ..Default::default() };
+                self.engine.logs(&c, &all, false, &mut |e| {
+                    self.say(&String::from_utf8_lossy(&e.line));
+                    true
+                })?;
                 if code != 0 {
                     return Err(BuildError::Step(format!(
                         "The command '{}' returned a non-zero code: {code}",

@@ -43,12 +43,7 @@ impl Response {
 
 /// Percent-encodes a query value.
 pub fn enc(s: &str) -> String {
-    s.bytes()
-        .map(|b| match b {
-            b'A'..=b'Z' | b'a'..=b'z' | b'0'..=b'9' | b'-' | b'_' | b'.' | b'~' => (b as char).to_string(),
-            _ => format!("%{b:02X}"),
-        })
-        .collect()
+    wharf_common::percent::encode(s)
 }
 
 /// Decodes a chunked transfer-encoded body.
@@ -260,31 +255,7 @@ pub fn status_of(e: &anyhow::Error) -> Option<u16> {
 
 /// Reads Docker's multiplexed stream (8-byte headers) into stdout/stderr;
 /// with a TTY the stream is raw.
-pub fn demux(mut r: impl Read, tty: bool, out: &mut dyn Write, err: &mut dyn Write) -> std::io::Result<()> {
-    if tty {
-        let mut buf = [0u8; 32 << 10];
-        loop {
-            let n = r.read(&mut buf)?;
-            if n == 0 {
-                return Ok(());
-            }
-            out.write_all(&buf[..n])?;
-            out.flush()?;
-        }
-    }
-    let mut header = [0u8; 8];
-    loop {
-        if let Err(e) = r.read_exact(&mut header) {
-            return if e.kind() == std::io::ErrorKind::UnexpectedEof { Ok(()) } else { Err(e) };
-        }
-        let len = u32::from_be_bytes([header[4], header[5], header[6], header[7]]) as usize;
-        let mut payload = vec![0u8; len];
-        r.read_exact(&mut payload)?;
-        let w: &mut dyn Write = if header[0] == 2 { &mut *err } else { &mut *out };
-        w.write_all(&payload)?;
-        w.flush()?;
-    }
-}
+pub use wharf_engine::protocol::demux;
 
 #[cfg(test)]
 mod tests {
@@ -297,17 +268,6 @@ mod tests {
         let mut s = String::new();
         r.read_to_string(&mut s).unwrap();
         assert_eq!(s, "hello, world");
-    }
-
-    #[test]
-    fn demuxes_frames() {
-        let mut data = vec![1, 0, 0, 0, 0, 0, 0, 3];
-        data.extend_from_slice(b"out");
-        data.extend_from_slice(&[2, 0, 0, 0, 0, 0, 0, 3]);
-        data.extend_from_slice(b"err");
-        let (mut o, mut e) = (Vec::new(), Vec::new());
-        demux(&data[..], false, &mut o, &mut e).unwrap();
-        assert_eq!((o.as_slice(), e.as_slice()), (&b"out"[..], &b"err"[..]));
     }
 
     #[test]

@@ -446,7 +446,7 @@ fn main() -> ExitCode {
         return match commands::daemon::run(args, &cli.data_root(), &cli.insecure_registry) {
             Ok(()) => ExitCode::SUCCESS,
             Err(e) => {
-                eprintln!("Error: {e:#}");
+                report(&e);
                 ExitCode::FAILURE
             }
         };
@@ -463,14 +463,20 @@ fn main() -> ExitCode {
         return match result {
             Ok(code) => ExitCode::from(code.clamp(0, 255) as u8),
             Err(e) => {
-                eprintln!("Error: {e:#}");
+                report(&e);
                 // Docker's codes: 125 for the daemon/engine, 126/127 for the command.
-                let msg = format!("{e:#}");
-                ExitCode::from(if msg.contains("executable file not found") || msg.contains("no such executable") {
-                    127
-                } else {
-                    125
-                })
+                let not_found = e.chain().any(|c| {
+                    matches!(
+                        c.downcast_ref::<wharf_engine::EngineError>(),
+                        Some(wharf_engine::EngineError::CommandNotFound(_))
+                            | Some(wharf_engine::EngineError::Runtime(
+                                wharf_runtime::RuntimeError::ExecutableNotFound(_)
+                            ))
+                    ) || c
+                        .downcast_ref::<wharf_runtime::RuntimeError>()
+                        .is_some_and(|r| matches!(r, wharf_runtime::RuntimeError::ExecutableNotFound(_)))
+                });
+                ExitCode::from(if not_found { 127 } else { 125 })
             }
         };
     }
@@ -479,9 +485,18 @@ fn main() -> ExitCode {
     match run(cli) {
         Ok(code) => ExitCode::from(code.clamp(0, 255) as u8),
         Err(e) => {
-            eprintln!("Error: {e:#}");
+            report(&e);
             ExitCode::FAILURE
         }
+    }
+}
+
+/// Prints an error once, as the docker CLI does: a daemon's answer is
+/// "Error response from daemon: …" on its own; anything else "Error: …".
+pub(crate) fn report(e: &anyhow::Error) {
+    match e.downcast_ref::<client::ApiFailure>() {
+        Some(f) => eprintln!("{f}"),
+        None => eprintln!("Error: {e:#}"),
     }
 }
 

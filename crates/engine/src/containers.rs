@@ -5,8 +5,7 @@
 
 use std::collections::BTreeMap;
 use std::fs;
-use std::io::{BufRead, BufReader, Write};
-use std::os::unix::net::UnixStream;
+use std::io::{BufRead, BufReader};
 use std::os::unix::process::CommandExt;
 use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
@@ -83,71 +82,7 @@ pub struct Container {
     pub state: State,
 }
 
-/// The logging driver: Docker's `json-file` with rotation on by default
-/// (`max-size`, `max-file`), or `none`.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(default)]
-pub struct LogOptions {
-    pub driver: String,
-    pub max_size: u64,
-    pub max_file: u32,
-}
-
-impl Default for LogOptions {
-    fn default() -> Self {
-        LogOptions { driver: "json-file".into(), max_size: 20 << 20, max_file: 5 }
-    }
-}
-
-impl LogOptions {
-    /// From `HostConfig.LogConfig` (`Type` and `Config`).
-    pub fn from_docker(driver: &str, config: &BTreeMap<String, String>) -> Result<LogOptions> {
-        let invalid = |reason: String| EngineError::Invalid { what: "log config".into(), reason };
-        let mut o = LogOptions::default();
-        match driver {
-            "" | "json-file" => {}
-            "none" => {
-                if let Some(k) = config.keys().next() {
-                    return Err(invalid(format!("unknown log opt '{k}' for none log driver")));
-                }
-                o.driver = "none".into();
-                return Ok(o);
-            }
-            other => return Err(invalid(format!("logging driver {other:?} is not supported: use json-file or none"))),
-        }
-        for (k, v) in config {
-            match k.as_str() {
-                "max-size" => {
-                    o.max_size =
-                        parse_size(v).filter(|n| *n > 0).ok_or_else(|| invalid(format!("invalid max-size {v:?}")))?
-                }
-                "max-file" => {
-                    o.max_file = v
-                        .parse()
-                        .ok()
-                        .filter(|n| *n >= 1)
-                        .ok_or_else(|| invalid(format!("invalid max-file {v:?}: at least 1")))?
-                }
-                "compress" | "labels" | "env" | "env-regex" | "tag" => {}
-                other => return Err(invalid(format!("unknown log opt '{other}' for json-file log driver"))),
-            }
-        }
-        Ok(o)
-    }
-}
-
-/// `10m`, `1g`, `512k`, `100` (bytes; binary multiples, as Docker's RAMInBytes).
-fn parse_size(s: &str) -> Option<u64> {
-    let s = s.trim().to_ascii_lowercase();
-    let s = s.strip_suffix('b').unwrap_or(&s);
-    let (num, mult) = match s.chars().last()? {
-        'k' => (&s[..s.len() - 1], 1u64 << 10),
-        'm' => (&s[..s.len() - 1], 1 << 20),
-        'g' => (&s[..s.len() - 1], 1 << 30),
-        _ => (s, 1),
-    };
-    num.parse::<u64>().ok().and_then(|n| n.checked_mul(mult))
-}
+pub use crate::logs::LogOptions;
 
 /// Docker's restart policies: `no`, `always`, `unless-stopped`, `on-failure[:max]`.
 /// The monitor applies them (with a doubling backoff), so containers are
@@ -552,10 +487,12 @@ impl Engine {
         std::thread::spawn(move || {
             let _ = child.wait();
         });
-        match line.trim().strip_prefix("error: ") {
-            Some(msg) => Err(EngineError::Other(msg.to_string())),
-            None if line.trim() == "ok" => self.get(&c.id),
-            None => Err(EngineError::Other("container monitor exited during start".into())),
+        match crate::protocol::StartReport::parse(&line) {
+            crate::protocol::StartReport::Ok => self.get(&c.id),
+            crate::protocol::StartReport::Failed { kind: crate::protocol::FailureKind::CommandNotFound, message } => {
+                Err(EngineError::CommandNotFound(message))
+            }
+            crate::protocol::StartReport::Failed { message, .. } => Err(EngineError::Other(message)),
         }
     }
 
@@ -567,30 +504,47 @@ impl Engine {
         PathBuf::from(MONITOR_DIR).join(format!("{}-{}.sock", &root.hex()[..12], &id[..24.min(id.len())]))
     }
 
-    /// Connects to a running container's monitor with a command line.
-    pub fn connect_monitor(&self, id: &str, command: &str) -> Result<Option<UnixStream>> {
-        match UnixStream::connect(self.monitor_socket(id)) {
-            Ok(mut s) => {
-                s.write_all(format!("{command}\n").as_bytes())
-                    .map_err(EngineError::io("write monitor", self.monitor_socket(id)))?;
-                Ok(Some(s))
-            }
-            Err(_) => Ok(None),
-        }
-    }
-
     /// Blocks until the container is not running; returns its exit code (from
     /// the monitor's exit frame, so it is known even if the record is removed).
     pub fn wait(&self, key: &str) -> Result<i32> {
         let c = self.get(key)?;
-        if let Some(mut s) = self.connect_monitor(&c.id, "wait")? {
-            while let Some((kind, payload)) = crate::monitor::read_frame(&mut s) {
-                if kind == crate::monitor::EXIT {
-                    return Ok(String::from_utf8_lossy(&payload).trim().parse().unwrap_or(255));
-                }
-            }
+        if let Some(code) = crate::protocol::wait_exit(&self.monitor_socket(&c.id)) {
+            return Ok(code);
         }
         Ok(self.get(&c.id).map(|c| c.state.exit_code).unwrap_or(c.state.exit_code))
+    }
+
+    /// Reads a container's log through its driver; with `follow`, keeps
+    /// reading until the container stops or `sink` returns false. Blocking.
+    pub fn logs(
+        &self,
+        key: &str,
+        opts: &crate::logs::ReadOptions,
+        follow: bool,
+        sink: &mut dyn FnMut(crate::logs::Entry) -> bool,
+    ) -> Result<()> {
+        let c = self.get(key)?;
+        let (driver, dir) = (c.log.driver(), Container::dir(self.root(), &c.id));
+        let mut open = true;
+        let pos = crate::logs::read(driver, &dir, &c.id, opts, &mut |e| {
+            open = sink(e);
+            open
+        })?;
+        if !follow || !open {
+            return Ok(());
+        }
+        let alive = || {
+            self.get(&c.id).is_ok_and(|c| matches!(c.state.status, Status::Running | Status::Paused | Status::Created))
+        };
+        crate::logs::follow(
+            driver,
+            &dir,
+            &c.id,
+            &crate::logs::ReadOptions { tail: None, ..opts.clone() },
+            pos,
+            &alive,
+            sink,
+        )
     }
 
     fn runtime_kill(&self, c: &Container, signal: i32) -> Result<()> {

@@ -26,6 +26,14 @@ pub enum EngineError {
     NotFound(String),
     #[error("{0}")]
     Conflict(String),
+    /// The container's logging driver keeps nothing to read (Docker's wording).
+    #[error("configured logging driver does not support reading: {0}")]
+    LogsUnsupported(String),
+    #[error("No such exec instance: {0}")]
+    NoSuchExec(String),
+    /// The command of a container or exec is not there (exit 127, as Docker).
+    #[error("{0}")]
+    CommandNotFound(String),
     #[error("{0}")]
     Other(String),
 }

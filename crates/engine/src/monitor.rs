@@ -4,13 +4,9 @@
 //! `wait` on `monitor.sock`, and records the exit status. It outlives the
 //! daemon, so containers keep running across daemon restarts.
 //!
-//! Wire format on `monitor.sock`: the client sends one line (`wait` or
-//! `attach`); the monitor sends frames `[kind, 0, 0, 0, len u32 BE]` +
-//! payload — kind 1 stdout, 2 stderr (Docker's stream framing), 9 exit (the
-//! payload is the exit code). An attached client's own frames of kind 0
-//! are the container's stdin; closing its write side closes stdin.
+//! The wire format on its socket is [`crate::protocol`].
 
-use std::fs::{self, File, OpenOptions};
+use std::fs::{self, File};
 use std::io::{Read, Write};
 use std::os::fd::{AsFd, OwnedFd};
 use std::os::unix::net::{UnixListener, UnixStream};
@@ -28,90 +24,9 @@ use wharf_runtime::CreateOptions;
 
 use crate::containers::{now, Container, Status};
 use crate::error::{EngineError, Result};
+use crate::logs::{self, LogWriter};
+use crate::protocol::{self, FailureKind, Kind, Request, StartReport};
 use crate::run::Engine;
-
-pub const STDOUT: u8 = 1;
-pub const STDERR: u8 = 2;
-pub const EXIT: u8 = 9;
-
-pub fn frame(kind: u8, payload: &[u8]) -> Vec<u8> {
-    let mut out = Vec::with_capacity(8 + payload.len());
-    out.extend_from_slice(&[kind, 0, 0, 0]);
-    out.extend_from_slice(&(payload.len() as u32).to_be_bytes());
-    out.extend_from_slice(payload);
-    out
-}
-
-/// json-file log writer with size-based rotation.
-struct Log {
-    path: PathBuf,
-    file: File,
-    size: u64,
-    partial: [Vec<u8>; 2],
-    opts: crate::containers::LogOptions,
-}
-
-impl Log {
-    fn open(path: PathBuf, opts: crate::containers::LogOptions) -> Result<Log> {
-        let file =
-            OpenOptions::new().create(true).append(true).open(&path).map_err(EngineError::io("open log", &path))?;
-        let size = file.metadata().map(|m| m.len()).unwrap_or(0);
-        Ok(Log { path, file, size, partial: [Vec::new(), Vec::new()], opts })
-    }
-
-    fn write_line(&mut self, stream: &str, line: &[u8]) {
-        if self.opts.driver == "none" {
-            return;
-        }
-        let entry = serde_json::json!({"log": String::from_utf8_lossy(line), "stream": stream, "time": now()});
-        let mut text = entry.to_string();
-        text.push('\n');
-        if self.size + text.len() as u64 > self.opts.max_size {
-            self.rotate();
-        }
-        if self.file.write_all(text.as_bytes()).is_ok() {
-            self.size += text.len() as u64;
-        }
-    }
-
-    fn rotate(&mut self) {
-        for i in (1..self.opts.max_file).rev() {
-            let from = if i == 1 { self.path.clone() } else { self.path.with_extension(format!("log.{}", i - 1)) };
-            let _ = fs::rename(&from, self.path.with_extension(format!("log.{i}")));
-        }
-        if let Ok(f) = OpenOptions::new().create(true).write(true).truncate(true).open(&self.path) {
-            self.file = f;
-            self.size = 0;
-        }
-    }
-
-    /// Appends output, one JSON entry per line (partial lines wait for their end).
-    fn append(&mut self, kind: u8, data: &[u8]) {
-        let (idx, stream) = if kind == STDERR { (1, "stderr") } else { (0, "stdout") };
-        let mut buf = std::mem::take(&mut self.partial[idx]);
-        buf.extend_from_slice(data);
-        let mut start = 0;
-        while let Some(pos) = buf[start..].iter().position(|b| *b == b'\n') {
-            self.write_line(stream, &buf[start..start + pos + 1]);
-            start += pos + 1;
-        }
-        let rest = buf[start..].to_vec();
-        if rest.len() >= 16 << 10 {
-            self.write_line(stream, &rest);
-        } else {
-            self.partial[idx] = rest;
-        }
-    }
-
-    fn flush(&mut self) {
-        for (idx, stream) in [(0, "stdout"), (1, "stderr")] {
-            let rest = std::mem::take(&mut self.partial[idx]);
-            if !rest.is_empty() {
-                self.write_line(stream, &rest);
-            }
-        }
-    }
-}
 
 struct Client {
     stream: UnixStream,
@@ -120,8 +35,8 @@ struct Client {
     resize: Option<(u16, u16)>,
     /// The client closed its sending side: only output goes to it now.
     input_closed: bool,
-    /// Bytes of a partial incoming stdin frame.
-    inbuf: Vec<u8>,
+    /// Its incoming stdin frames.
+    input: protocol::Decoder,
 }
 
 /// Entry point of `wharf monitor <id>`. Reports `ok` or `error: …` on
@@ -139,7 +54,7 @@ pub fn monitor_main(engine: &Engine, id: &str, attachers: usize) -> i32 {
     let _alive = match monitor_lock(engine, id, true) {
         Ok(lock) => lock,
         Err(e) => {
-            let _ = writeln!(report, "error: {e}");
+            let _ = report.write_all(failure(&e).line().as_bytes());
             return 1;
         }
     };
@@ -149,7 +64,7 @@ pub fn monitor_main(engine: &Engine, id: &str, attachers: usize) -> i32 {
     });
     match started {
         Ok((listener, running)) => {
-            let _ = report.write_all(b"ok\n");
+            let _ = report.write_all(StartReport::Ok.line().as_bytes());
             drop(report);
             // From here on our stdout is nobody's business.
             if let Ok(null) = File::options().write(true).open("/dev/null") {
@@ -158,22 +73,36 @@ pub fn monitor_main(engine: &Engine, id: &str, attachers: usize) -> i32 {
             supervise(engine, id, listener, running, clients)
         }
         Err(e) => {
-            let _ = writeln!(report, "error: {e}");
-            let _ = mark_exited(engine, id, 128, &e.to_string());
+            let r = failure(&e);
+            let _ = report.write_all(r.line().as_bytes());
+            let code = match r {
+                StartReport::Failed { kind, .. } => kind.exit_code(),
+                StartReport::Ok => 128,
+            };
+            let _ = mark_exited(engine, id, code, &e.to_string());
             let _ = fs::remove_file(engine.monitor_socket(id));
             1
         }
     }
 }
 
+/// What the daemon is told about a failed start.
+fn failure(e: &EngineError) -> StartReport {
+    let kind = match e {
+        EngineError::Runtime(wharf_runtime::RuntimeError::ExecutableNotFound(_)) => FailureKind::CommandNotFound,
+        _ => FailureKind::Other,
+    };
+    StartReport::Failed { kind, message: e.to_string() }
+}
+
 struct Running {
     pid: Pid,
     started: Instant,
-    outputs: Vec<(u8, File)>,
+    outputs: Vec<(Kind, File)>,
     stdin: Option<File>,
     /// The terminal's master side, for resizes.
     pty: Option<File>,
-    log: Log,
+    log: LogWriter,
     /// `wharf proxy` processes serving the published ports.
     proxies: Vec<std::process::Child>,
 }
@@ -294,13 +223,13 @@ fn launch(
     if Container::stop_marker(engine.root(), id).exists() && c.restart_count > 0 {
         return abort(engine, &mut proxies, EngineError::Conflict("stopped by the user before the restart".into()));
     }
-    let started = (|| -> Result<(Vec<(u8, File)>, Container)> {
+    let started = (|| -> Result<(Vec<(Kind, File)>, Container)> {
         engine.runtime().start(id)?;
-        let mut outputs = vec![(STDOUT, File::from(out_r)), (STDERR, File::from(err_r))];
+        let mut outputs = vec![(Kind::Stdout, File::from(out_r)), (Kind::Stderr, File::from(err_r))];
         if let Some(l) = console_listener {
             let (conn, _) = l.accept().map_err(EngineError::io("accept", &console))?;
             let master = wharf_runtime::console::recv_fd(conn.as_fd())?;
-            outputs = vec![(STDOUT, File::from(master))];
+            outputs = vec![(Kind::Stdout, File::from(master))];
             let _ = fs::remove_file(&console);
         }
         let (c, ()) = engine.update(id, |c| {
@@ -325,7 +254,8 @@ fn launch(
         (true, true) => outputs[0].1.try_clone().ok(),
         (true, false) => Some(File::from(in_w)),
     };
-    let log = match Log::open(Container::log_path(engine.root(), id), c.log.clone()) {
+    let attrs = c.log.attrs(&c.labels, &c.opts.env);
+    let log = match LogWriter::open(&Container::dir(engine.root(), id), id, c.log.clone(), attrs) {
         Ok(l) => l,
         Err(e) => {
             let _ = engine.runtime().kill(id, 9, true);
@@ -347,17 +277,23 @@ fn handshake(stream: UnixStream) -> Client {
     let mut line = Vec::new();
     let mut byte = [0u8; 1];
     let mut s = stream;
-    while line.len() < 64 && s.read(&mut byte).map(|n| n == 1).unwrap_or(false) && byte[0] != b'\n' {
+    while line.len() < protocol::MAX_REQUEST && s.read(&mut byte).map(|n| n == 1).unwrap_or(false) && byte[0] != b'\n' {
         line.push(byte[0]);
     }
     let _ = s.set_read_timeout(None);
     let _ = s.set_nonblocking(true);
-    let text = String::from_utf8_lossy(&line);
-    let resize = text.strip_prefix("resize ").and_then(|rest| {
-        let mut it = rest.split_whitespace().map(|n| n.parse::<u16>().ok());
-        Some((it.next()??, it.next()??))
-    });
-    Client { stream: s, attached: line.starts_with(b"attach"), resize, input_closed: false, inbuf: Vec::new() }
+    let req = Request::parse(&line);
+    let resize = match req {
+        Some(Request::Resize { rows, cols }) => Some((rows, cols)),
+        _ => None,
+    };
+    Client {
+        stream: s,
+        attached: req == Some(Request::Attach),
+        resize,
+        input_closed: false,
+        input: protocol::Decoder::default(),
+    }
 }
 
 /// Adds a new connection: resize requests apply to the terminal at once.
@@ -457,7 +393,7 @@ fn supervise(engine: &Engine, id: &str, listener: UnixListener, mut r: Running, 
 
 /// Sends the exit frame to every client and lets them go.
 fn end_streams(clients: &mut Vec<Client>, code: i32) {
-    let fr = frame(EXIT, code.to_string().as_bytes());
+    let fr = protocol::exit_frame(code);
     for mut c in clients.drain(..) {
         let _ = write_all_blocking(&mut c.stream, &fr);
     }
@@ -543,8 +479,12 @@ fn serve(sfd: &SignalFd, listener: &UnixListener, r: &mut Running, clients: &mut
             match f.read(&mut buf) {
                 Ok(0) | Err(_) => closed.push(i),
                 Ok(n) => {
-                    r.log.append(*kind, &buf[..n]);
-                    let fr = frame(*kind, &buf[..n]);
+                    let (stream, k) = match kind {
+                        Kind::Stderr => (logs::Stream::Stderr, Kind::Stderr),
+                        _ => (logs::Stream::Stdout, Kind::Stdout),
+                    };
+                    r.log.append(stream, &buf[..n]);
+                    let fr = protocol::encode(k, &buf[..n]);
                     clients.retain_mut(|c| !c.attached || write_all_blocking(&mut c.stream, &fr));
                 }
             }
@@ -568,16 +508,22 @@ fn serve(sfd: &SignalFd, listener: &UnixListener, r: &mut Running, clients: &mut
                     c.input_closed = true;
                 }
                 Ok(n) => {
-                    c.inbuf.extend_from_slice(&buf[..n]);
-                    while c.inbuf.len() >= 8 {
-                        let len = u32::from_be_bytes([c.inbuf[4], c.inbuf[5], c.inbuf[6], c.inbuf[7]]) as usize;
-                        if c.inbuf.len() < 8 + len {
-                            break;
+                    c.input.push(&buf[..n]);
+                    loop {
+                        match c.input.next_frame() {
+                            Ok(Some(f)) if f.kind == Kind::Stdin => {
+                                if let Some(stdin) = r.stdin.as_mut() {
+                                    let _ = stdin.write_all(&f.payload);
+                                }
+                            }
+                            Ok(Some(_)) => {}
+                            Ok(None) => break,
+                            // A malformed stream: the client goes.
+                            Err(_) => {
+                                gone.push(j);
+                                break;
+                            }
                         }
-                        if let Some(stdin) = r.stdin.as_mut() {
-                            let _ = stdin.write_all(&c.inbuf[8..8 + len]);
-                        }
-                        c.inbuf.drain(..8 + len);
                     }
                 }
                 Err(e) if e.kind() == std::io::ErrorKind::WouldBlock => {}
@@ -597,46 +543,4 @@ fn write_all_blocking(s: &mut UnixStream, data: &[u8]) -> bool {
     let ok = s.write_all(data).is_ok();
     let _ = s.set_nonblocking(true);
     ok
-}
-
-/// For the daemon side: reads one frame from a monitor stream.
-pub fn read_frame(s: &mut impl Read) -> Option<(u8, Vec<u8>)> {
-    let mut header = [0u8; 8];
-    s.read_exact(&mut header).ok()?;
-    let len = u32::from_be_bytes([header[4], header[5], header[6], header[7]]) as usize;
-    let mut payload = vec![0u8; len];
-    s.read_exact(&mut payload).ok()?;
-    Some((header[0], payload))
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn frames_round_trip() {
-        let f = frame(STDERR, b"boom");
-        assert_eq!(&f[..8], &[2, 0, 0, 0, 0, 0, 0, 4]);
-        assert_eq!(read_frame(&mut &f[..]), Some((STDERR, b"boom".to_vec())));
-    }
-
-    #[test]
-    fn log_lines_and_rotation() {
-        let tmp = tempfile::tempdir().unwrap();
-        let path = tmp.path().join("c-json.log");
-        let mut log = Log::open(path.clone(), Default::default()).unwrap();
-        log.append(STDOUT, b"hel");
-        log.append(STDOUT, b"lo\nwor");
-        log.append(STDERR, b"err\n");
-        log.flush();
-        let text = fs::read_to_string(&path).unwrap();
-        let lines: Vec<serde_json::Value> = text.lines().map(|l| serde_json::from_str(l).unwrap()).collect();
-        assert_eq!(lines[0]["log"], "hello\n");
-        assert_eq!(lines[1]["stream"], "stderr");
-        assert_eq!(lines[2]["log"], "wor");
-        log.size = log.opts.max_size;
-        log.append(STDOUT, b"after rotation\n");
-        assert!(path.with_extension("log.1").exists());
-        assert!(fs::read_to_string(&path).unwrap().contains("after rotation"));
-    }
 }

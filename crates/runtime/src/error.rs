@@ -46,6 +46,9 @@ pub enum RuntimeError {
     Hook(&'static str, PathBuf, String),
     #[error("container init failed: {0}")]
     Init(String),
+    /// The process's executable is not there or not executable (Docker: exit 127).
+    #[error("{0}")]
+    ExecutableNotFound(String),
     /// An error the container process reported over the sync channel (already worded).
     #[error("{0}")]
     Child(String),

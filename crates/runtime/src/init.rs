@@ -60,7 +60,8 @@ pub(crate) fn child_main(args: InitArgs<'_>) -> ! {
     match setup(&args) {
         Ok(never) => match never {},
         Err(e) => {
-            if args.chan.send(sync::ERROR, e.to_string().as_bytes()).is_err() {
+            let (tag, msg) = sync::error_message(&e);
+            if args.chan.send(tag, msg.as_bytes()).is_err() {
                 // The parent is gone (create already returned): the container's stderr is all we have.
                 let _ = writeln!(std::io::stderr(), "wharf: {e}");
             }

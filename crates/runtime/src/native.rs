@@ -390,8 +390,8 @@ impl Native {
                     parent_chan.send(sync::HOOKS_DONE, b"")?;
                 }
                 Some((sync::READY, _)) => break,
-                Some((sync::ERROR, msg)) => {
-                    return Err(RuntimeError::Child(String::from_utf8_lossy(&msg).into_owned()))
+                Some((t, msg)) if sync::child_error(t, &msg).is_some() => {
+                    return Err(sync::child_error(t, &msg).expect("checked"))
                 }
                 Some((t, _)) => return Err(RuntimeError::Init(format!("unexpected sync message {:?}", t as char))),
                 None => return Err(RuntimeError::Init("container process exited during setup".into())),
@@ -491,9 +491,9 @@ impl Native {
         }
         created.chan.send(sync::START, b"")?;
         // The channel closes when the container's execve succeeds (close-on-exec).
-        if let Some((sync::ERROR, msg)) = created.chan.recv()? {
+        if let Some(e) = created.chan.recv()?.and_then(|(t, msg)| sync::child_error(t, &msg)) {
             let _ = self.delete(id, true);
-            return Err(RuntimeError::Child(String::from_utf8_lossy(&msg).into_owned()));
+            return Err(e);
         }
         let rec = self.load(id)?;
         self.poststart(&rec);

@@ -132,14 +132,14 @@ pub fn find_executable(arg0: &str, env: &[String]) -> Result<PathBuf> {
         return if executable(&p) {
             Ok(p)
         } else {
-            Err(RuntimeError::Init(format!("exec: {arg0:?}: no such executable file")))
+            Err(RuntimeError::ExecutableNotFound(format!("exec: {arg0:?}: no such executable file")))
         };
     }
     let path = env.iter().find_map(|e| e.strip_prefix("PATH=")).unwrap_or("");
     path.split(':')
         .map(|dir| Path::new(if dir.is_empty() { "." } else { dir }).join(arg0))
         .find(|p| executable(p))
-        .ok_or_else(|| RuntimeError::Init(format!("exec: {arg0:?}: executable file not found in $PATH")))
+        .ok_or_else(|| RuntimeError::ExecutableNotFound(format!("exec: {arg0:?}: executable file not found in $PATH")))
 }
 
 pub fn cstrings(items: &[String]) -> Result<Vec<CString>> {

@@ -14,6 +14,26 @@ pub const HOOKS_DONE: u8 = b'h';
 pub const READY: u8 = b'R';
 pub const START: u8 = b'S';
 pub const ERROR: u8 = b'E';
+/// An error whose kind is "the executable is not there" (the payload is its message).
+pub const NOT_FOUND: u8 = b'N';
+
+/// The error a child's `ERROR`/`NOT_FOUND` message stands for.
+pub fn child_error(tag: u8, msg: &[u8]) -> Option<RuntimeError> {
+    let text = String::from_utf8_lossy(msg).into_owned();
+    match tag {
+        ERROR => Some(RuntimeError::Child(text)),
+        NOT_FOUND => Some(RuntimeError::ExecutableNotFound(text)),
+        _ => None,
+    }
+}
+
+/// The message a child sends for `e`.
+pub fn error_message(e: &RuntimeError) -> (u8, String) {
+    match e {
+        RuntimeError::ExecutableNotFound(m) => (NOT_FOUND, m.clone()),
+        other => (ERROR, other.to_string()),
+    }
+}
 
 pub struct Channel(OwnedFd);
 
@@ -54,7 +74,7 @@ impl Channel {
     pub fn expect(&self, tag: u8) -> Result<Vec<u8>> {
         match self.recv()? {
             Some((t, payload)) if t == tag => Ok(payload),
-            Some((ERROR, msg)) => Err(RuntimeError::Child(String::from_utf8_lossy(&msg).into_owned())),
+            Some((t, msg)) if child_error(t, &msg).is_some() => Err(child_error(t, &msg).expect("checked")),
             Some((t, _)) => Err(RuntimeError::Init(format!("unexpected sync message {:?}", t as char))),
             None => Err(RuntimeError::Init("container process exited during setup".into())),
         }

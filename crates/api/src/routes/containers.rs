@@ -8,130 +8,22 @@ use std::time::Duration;
 use hyper::body::Incoming;
 use hyper::{Method, Request, Response, StatusCode};
 use hyper_util::rt::TokioIo;
-use serde::Deserialize;
 use serde_json::{json, Value};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
-use tokio::sync::watch;
-use wharf_engine::volumes::MountRequest;
-use wharf_engine::{Container, CreateRequest, RunOptions, Status};
+use wharf_engine::logs::{Entry, ReadOptions, Stream as LogStream};
+use wharf_engine::protocol::{self, Kind};
+use wharf_engine::supervise::WaitCondition;
+use wharf_engine::{Container, Status};
 
-use super::{blocking, json, read_json, status, unix_secs, Reply};
+use super::{blocking, json, status, unix_secs, Reply};
 use crate::error::ApiError;
 use crate::query::Query;
 use crate::State;
 
-/// What the daemon learns when a container's process ends.
-#[derive(Debug, Clone, Default)]
-pub struct ExitEvent {
-    pub generation: u64,
-    pub exit_code: Option<i32>,
-    pub removed: bool,
-}
-
-#[derive(Debug, Default, Deserialize)]
-#[serde(rename_all = "PascalCase", default)]
-struct HostConfig {
-    auto_remove: bool,
-    memory: i64,
-    nano_cpus: i64,
-    cpu_quota: i64,
-    cpu_period: i64,
-    pids_limit: Option<i64>,
-    privileged: bool,
-    cap_add: Option<Vec<String>>,
-    cap_drop: Option<Vec<String>>,
-    readonly_rootfs: bool,
-    network_mode: String,
-    binds: Option<Vec<String>>,
-    ulimits: Option<Vec<UlimitBody>>,
-    mounts: Option<Vec<MountBody>>,
-    tmpfs: Option<BTreeMap<String, String>>,
-    restart_policy: Option<wharf_engine::containers::RestartPolicy>,
-    init: Option<bool>,
-    cpuset_cpus: String,
-    cpuset_mems: String,
-    port_bindings: Option<BTreeMap<String, Option<Vec<PortBindingBody>>>>,
-    publish_all_ports: bool,
-    log_config: Option<LogConfigBody>,
-    extra_hosts: Option<Vec<String>>,
-    dns: Option<Vec<String>>,
-    cpu_shares: i64,
-    shm_size: i64,
-    security_opt: Option<Vec<String>>,
-    sysctls: Option<BTreeMap<String, String>>,
-}
-
-#[derive(Debug, Default, Deserialize)]
-#[serde(rename_all = "PascalCase", default)]
-struct LogConfigBody {
-    #[serde(rename = "Type")]
-    typ: String,
-    config: Option<BTreeMap<String, String>>,
-}
-
-#[derive(Debug, Default, Deserialize)]
-#[serde(rename_all = "PascalCase", default)]
-struct PortBindingBody {
-    host_ip: String,
-    host_port: String,
-}
-
-#[derive(Debug, Default, Deserialize)]
-#[serde(rename_all = "PascalCase", default)]
-struct NetworkingConfig {
-    endpoints_config: Option<BTreeMap<String, Option<EndpointBody>>>,
-}
-
-#[derive(Debug, Default, Deserialize)]
-#[serde(rename_all = "PascalCase", default)]
-struct EndpointBody {
-    aliases: Option<Vec<String>>,
-}
-
-#[derive(Debug, Default, Deserialize)]
-#[serde(rename_all = "PascalCase", default)]
-struct UlimitBody {
-    name: String,
-    soft: u64,
-    hard: u64,
-}
-
-#[derive(Debug, Default, Deserialize)]
-#[serde(rename_all = "PascalCase", default)]
-struct MountBody {
-    #[serde(rename = "Type")]
-    typ: String,
-    source: String,
-    target: String,
-    read_only: bool,
-}
-
-#[derive(Debug, Default, Deserialize)]
-#[serde(rename_all = "PascalCase", default)]
-struct CreateBody {
-    image: String,
-    cmd: Option<Vec<String>>,
-    entrypoint: Option<Value>,
-    env: Option<Vec<String>>,
-    working_dir: String,
-    user: String,
-    hostname: String,
-    tty: bool,
-    open_stdin: bool,
-    labels: Option<BTreeMap<String, String>>,
-    volumes: Option<BTreeMap<String, Value>>,
-    healthcheck: Option<wharf_engine::health::Healthcheck>,
-    stop_signal: String,
-    stop_timeout: Option<i64>,
-    exposed_ports: Option<BTreeMap<String, Value>>,
-    host_config: HostConfig,
-    networking_config: NetworkingConfig,
-}
-
 pub async fn dispatch(state: Arc<State>, req: Request<Incoming>, method: &Method, seg: &[&str], q: &Query) -> Reply {
     match (method, &seg[1..]) {
         (&Method::GET, ["json"]) => list(state, q).await,
-        (&Method::POST, ["create"]) => create(state, req, q).await,
+        (&Method::POST, ["create"]) => super::create::create(state, req, q).await,
         (&Method::POST, ["prune"]) => prune(state).await,
         (&Method::GET, [id, "json"]) => inspect(state, id).await,
         (&Method::POST, [id, "start"]) => start(state, id).await,
@@ -165,16 +57,8 @@ pub async fn dispatch(state: Arc<State>, req: Request<Incoming>, method: &Method
             json(StatusCode::OK, &json!({"Titles": ["UID", "PID", "PPID", "CMD"], "Processes": rows}))
         }
         (&Method::POST, [id, "resize"]) => {
-            let c = get(&state, id).await?;
             let (h, w) = (q.dimension("h")?, q.dimension("w")?);
-            if !matches!(c.state.status, Status::Running | Status::Paused) {
-                return Err(ApiError::conflict(format!("Container {} is not running", c.id)));
-            }
-            if c.opts.tty && h > 0 && w > 0 {
-                if let Ok(mut s) = tokio::net::UnixStream::connect(state.engine.monitor_socket(&c.id)).await {
-                    let _ = s.write_all(format!("resize {h} {w}\n").as_bytes()).await;
-                }
-            }
+            state.sup.resize(id, h, w).await?;
             status(StatusCode::OK)
         }
         _ => Err(ApiError::not_found(format!("page not found: {method} /{}", seg.join("/")))),
@@ -182,23 +66,13 @@ pub async fn dispatch(state: Arc<State>, req: Request<Incoming>, method: &Method
 }
 
 pub(super) async fn get(state: &Arc<State>, id: &str) -> Result<Container, ApiError> {
-    let st = state.clone();
-    let id = id.to_string();
-    blocking(move || Ok(st.engine.get(&id)?)).await
+    Ok(state.sup.get(id).await?)
 }
 
+/// "3 minutes" (Docker's HumanDuration of the time since).
 fn ago(rfc3339: Option<&str>) -> String {
-    let secs =
-        (std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map(|d| d.as_secs() as i64).unwrap_or(0)
-            - unix_secs(rfc3339))
-        .max(0);
-    match secs {
-        0 => "Less than a second".into(),
-        1..=59 => format!("{secs} seconds"),
-        60..=3599 => format!("{} minutes", secs / 60),
-        3600..=86_399 => format!("{} hours", secs / 3600),
-        _ => format!("{} days", secs / 86_400),
-    }
+    let t = rfc3339.and_then(wharf_common::time::parse_rfc3339).unwrap_or_else(std::time::SystemTime::now);
+    wharf_common::time::human_duration(std::time::SystemTime::now().duration_since(t).unwrap_or_default())
 }
 
 fn status_text(c: &Container, root: &std::path::Path) -> String {
@@ -419,151 +293,6 @@ async fn list(state: Arc<State>, q: &Query) -> Reply {
     json(StatusCode::OK, &out)
 }
 
-fn to_options(b: CreateBody) -> Result<RunOptions, ApiError> {
-    if b.image.is_empty() {
-        return Err(ApiError::bad_request("config.Image is required"));
-    }
-    let entrypoint = match b.entrypoint {
-        None | Some(Value::Null) => None,
-        Some(Value::String(s)) => Some(vec![s]),
-        Some(Value::Array(a)) => Some(a.into_iter().filter_map(|v| v.as_str().map(str::to_string)).collect()),
-        Some(other) => return Err(ApiError::bad_request(format!("invalid Entrypoint {other}"))),
-    };
-    let h = b.host_config;
-    let cpus = if h.nano_cpus != 0 {
-        Some(h.nano_cpus as f64 / 1e9)
-    } else if h.cpu_quota > 0 {
-        Some(h.cpu_quota as f64 / if h.cpu_period > 0 { h.cpu_period as f64 } else { 100_000.0 })
-    } else {
-        None
-    };
-    let mut mounts = Vec::new();
-    for bind in h.binds.iter().flatten() {
-        mounts.push(MountRequest::parse_bind(bind).map_err(ApiError::from)?);
-    }
-    for m in h.mounts.iter().flatten() {
-        if !m.target.starts_with('/') {
-            return Err(ApiError::bad_request(format!(
-                "invalid mount config: mount path must be absolute: {:?}",
-                m.target
-            )));
-        }
-        mounts.push(MountRequest {
-            typ: m.typ.clone(),
-            source: m.source.clone(),
-            target: m.target.clone(),
-            read_only: m.read_only,
-        });
-    }
-    for target in h.tmpfs.iter().flatten().map(|(t, _)| t) {
-        mounts.push(MountRequest { typ: "tmpfs".into(), target: target.clone(), ..Default::default() });
-    }
-    for target in b.volumes.iter().flatten().map(|(t, _)| t) {
-        if !mounts.iter().any(|m| &m.target == target) {
-            mounts.push(MountRequest { typ: "volume".into(), target: target.clone(), ..Default::default() });
-        }
-    }
-    let ulimits = h.ulimits.iter().flatten().map(|u| (u.name.clone(), u.soft, u.hard)).collect();
-    let mut publish = Vec::new();
-    for (key, bindings) in h.port_bindings.iter().flatten() {
-        for b in bindings.iter().flatten() {
-            let spec = match (b.host_ip.as_str(), b.host_port.as_str()) {
-                ("", "") => key.clone(),
-                ("", p) => format!("{p}:{key}"),
-                (ip, p) => format!("{ip}:{p}:{key}"),
-            };
-            publish.extend(wharf_engine::network::PortBinding::parse(&spec).map_err(ApiError::from)?);
-        }
-    }
-    let exposed: Vec<String> = b.exposed_ports.iter().flatten().map(|(k, _)| k.clone()).collect();
-    if h.publish_all_ports {
-        for key in &exposed {
-            for p in wharf_engine::network::PortBinding::parse(key).map_err(ApiError::from)? {
-                if !publish.iter().any(|x| x.key() == p.key()) {
-                    publish.push(p);
-                }
-            }
-        }
-    }
-    let networks = b
-        .networking_config
-        .endpoints_config
-        .unwrap_or_default()
-        .into_iter()
-        .map(|(name, ep)| {
-            let name = if name == "default" { "bridge".to_string() } else { name };
-            (name, ep.and_then(|e| e.aliases).unwrap_or_default())
-        })
-        .collect();
-    Ok(RunOptions {
-        ulimits,
-        mounts,
-        image: b.image,
-        cmd: b.cmd.unwrap_or_default(),
-        entrypoint,
-        env: b.env.unwrap_or_default(),
-        workdir: Some(b.working_dir).filter(|w| !w.is_empty()),
-        user: Some(b.user).filter(|u| !u.is_empty()),
-        hostname: Some(b.hostname).filter(|h| !h.is_empty()),
-        tty: b.tty,
-        read_only: h.readonly_rootfs,
-        privileged: h.privileged,
-        cap_add: h.cap_add.unwrap_or_default(),
-        cap_drop: h.cap_drop.unwrap_or_default(),
-        memory: Some(h.memory).filter(|m| *m != 0),
-        cpus,
-        pids_limit: h.pids_limit.filter(|p| *p != 0),
-        cpuset_cpus: Some(h.cpuset_cpus).filter(|c| !c.is_empty()),
-        cpuset_mems: Some(h.cpuset_mems).filter(|c| !c.is_empty()),
-        init: h.init.unwrap_or(false),
-        network: if h.network_mode == "default" { String::new() } else { h.network_mode },
-        networks,
-        publish,
-        publish_all: h.publish_all_ports,
-        extra_hosts: h.extra_hosts.unwrap_or_default(),
-        dns: h.dns.unwrap_or_default(),
-        cpu_shares: Some(h.cpu_shares).filter(|s| *s != 0),
-        shm_size: Some(h.shm_size).filter(|s| *s != 0),
-        security_opt: h.security_opt.unwrap_or_default(),
-        sysctls: h.sysctls.unwrap_or_default(),
-    })
-}
-
-async fn create(state: Arc<State>, req: Request<Incoming>, q: &Query) -> Reply {
-    let body: CreateBody = read_json(req).await?;
-    let auto_remove = body.host_config.auto_remove;
-    let restart_policy = body.host_config.restart_policy.clone().unwrap_or_default();
-    let healthcheck = body.healthcheck.clone();
-    let stop_signal = Some(body.stop_signal.clone()).filter(|s| !s.is_empty());
-    let stop_timeout = body.stop_timeout.filter(|t| *t >= 0).map(|t| t as u64);
-    let log = match &body.host_config.log_config {
-        Some(l) => wharf_engine::containers::LogOptions::from_docker(&l.typ, &l.config.clone().unwrap_or_default())
-            .map_err(ApiError::from)?,
-        None => Default::default(),
-    };
-    let open_stdin = body.open_stdin;
-    let labels = body.labels.clone().unwrap_or_default();
-    let opts = to_options(body)?;
-    let name = q.get("name").map(str::to_string);
-    let st = state.clone();
-    let c = blocking(move || {
-        Ok(st.engine.create(CreateRequest {
-            name,
-            opts,
-            labels,
-            auto_remove,
-            open_stdin,
-            restart_policy,
-            healthcheck,
-            stop_signal,
-            stop_timeout,
-            log,
-        })?)
-    })
-    .await?;
-    json(StatusCode::CREATED, &json!({"Id": c.id, "Warnings": []}))
-}
-
 async fn inspect(state: Arc<State>, id: &str) -> Reply {
     let c = get(&state, id).await?;
     let st = state.clone();
@@ -615,165 +344,24 @@ async fn inspect(state: Arc<State>, id: &str) -> Reply {
     json(StatusCode::OK, &v)
 }
 
-/// The watch channel tracking a container's exits (created on first use).
-fn events(state: &State, id: &str) -> watch::Receiver<ExitEvent> {
-    let mut map = state.exits.lock().unwrap_or_else(|e| e.into_inner());
-    map.entry(id.to_string()).or_insert_with(|| watch::channel(ExitEvent::default()).0).subscribe()
-}
-
-fn publish(state: &State, id: &str, f: impl FnOnce(&mut ExitEvent)) {
-    let mut map = state.exits.lock().unwrap_or_else(|e| e.into_inner());
-    let tx = map.entry(id.to_string()).or_insert_with(|| watch::channel(ExitEvent::default()).0);
-    tx.send_modify(f);
-}
-
-/// Waits for a container's exit frame on its monitor socket, without holding a
-/// thread (hundreds of idle containers must not cost hundreds of threads).
-async fn wait_exit(state: &Arc<State>, id: &str) -> Option<i32> {
-    loop {
-        if let Some(code) = wait_exit_frame(state, id).await {
-            return Some(code);
-        }
-        // The monitor is gone. If it recorded the exit, the record holds the
-        // code; if it died first (killed, crashed), the engine adopts the
-        // container: it waits for the init on a thread of its own and records
-        // the exit. A monitor that is in fact alive (its socket was busy or
-        // not yet bound) is waited on again.
-        let (st, key) = (state.clone(), id.to_string());
-        match blocking(move || Ok(st.engine.adopt(&key, &st.config.monitor_exe)?)).await {
-            Ok(Some(code)) => return Some(code),
-            Ok(None) => tokio::time::sleep(std::time::Duration::from_millis(50)).await,
-            Err(_) => return None,
-        }
-    }
-}
-
-/// The exit code from the monitor's exit frame, if the monitor sends one.
-async fn wait_exit_frame(state: &Arc<State>, id: &str) -> Option<i32> {
-    if let Ok(mut s) = tokio::net::UnixStream::connect(state.engine.monitor_socket(id)).await {
-        if s.write_all(b"wait\n").await.is_ok() {
-            let mut header = [0u8; 8];
-            while s.read_exact(&mut header).await.is_ok() {
-                let len = u32::from_be_bytes([header[4], header[5], header[6], header[7]]) as usize;
-                let mut payload = vec![0u8; len];
-                if s.read_exact(&mut payload).await.is_err() {
-                    break;
-                }
-                if header[0] == wharf_engine::monitor::EXIT {
-                    return String::from_utf8_lossy(&payload).trim().parse().ok();
-                }
-            }
-        }
-    }
-    None
-}
-
-/// Follows a running container until it exits: records the exit for
-/// waiters, and removes the container if it was started with AutoRemove.
-pub fn supervise(state: Arc<State>, id: String) {
-    tokio::spawn(async move {
-        let probes = super::health::watch(state.clone(), id.clone());
-        loop {
-            let before = get(&state, &id).await.map(|c| c.restart_count).unwrap_or(0);
-            let code = wait_exit(&state, &id).await;
-            publish(&state, &id, |e| {
-                e.generation += 1;
-                e.exit_code = code;
-            });
-            // The restart policy runs it again: keep following.
-            let again = get(&state, &id).await.is_ok_and(|c| c.restart_count > before);
-            if !again {
-                break;
-            }
-        }
-        if let Some(p) = probes {
-            p.abort();
-        }
-        let st = state.clone();
-        let rid = id.clone();
-        let removed = blocking(move || {
-            let c = st.engine.get(&rid)?;
-            if c.auto_remove {
-                st.engine.cleanup(&rid);
-                st.engine.emit(&c.event("destroy", &[]));
-                return Ok(true);
-            }
-            Ok(false)
-        })
-        .await
-        .unwrap_or(false);
-        if removed {
-            publish(&state, &id, |e| e.removed = true);
-        }
-    });
-}
-
 async fn start(state: Arc<State>, id: &str) -> Reply {
-    let c = get(&state, id).await?;
-    if matches!(c.state.status, Status::Running | Status::Paused) {
-        return status(StatusCode::NOT_MODIFIED);
-    }
-    let attachers = state.pending_attach.lock().unwrap_or_else(|e| e.into_inner()).remove(&c.id).unwrap_or(0);
-    let st = state.clone();
-    let cid = c.id.clone();
-    let exe = state.config.monitor_exe.clone();
-    if let Err(e) = blocking(move || Ok(st.engine.start(&cid, &exe, attachers)?)).await {
-        // Waiters learn that this start ended the container's chance to run.
-        publish(&state, &c.id, |ev| {
-            ev.generation += 1;
-            ev.exit_code =
-                Some(if e.message.contains("executable file not found") || e.message.contains("no such executable") {
-                    127
-                } else {
-                    128
-                });
-        });
-        // As Docker: an AutoRemove container whose start failed is removed
-        // (`docker run --rm` waits for that).
-        if c.auto_remove {
-            let (st, cid) = (state.clone(), c.id.clone());
-            let _ = blocking(move || {
-                st.engine.cleanup(&cid);
-                Ok(())
-            })
-            .await;
-            publish(&state, &c.id, |ev| ev.removed = true);
-        }
-        return Err(e);
-    }
-    supervise(state.clone(), c.id);
-    status(StatusCode::NO_CONTENT)
+    let started = state.sup.start(id).await?;
+    status(if started { StatusCode::NO_CONTENT } else { StatusCode::NOT_MODIFIED })
 }
 
 /// Headers go out at once (the CLI starts the container only after it has
 /// them); the JSON body follows when the condition is met.
 async fn wait(state: Arc<State>, id: &str, q: &Query) -> Reply {
-    let c = get(&state, id).await?;
-    let condition = q.get("condition").unwrap_or("not-running").to_string();
-    if !matches!(condition.as_str(), "not-running" | "next-exit" | "removed") {
-        return Err(ApiError::bad_request(format!("invalid condition: {condition:?}")));
-    }
-    let mut rx = events(&state, &c.id);
-    let seen = rx.borrow().generation;
-    let stopped = !matches!(c.state.status, Status::Running | Status::Paused | Status::Created | Status::Restarting);
+    let condition = match q.get("condition").unwrap_or("not-running") {
+        "not-running" | "" => WaitCondition::NotRunning,
+        "next-exit" => WaitCondition::NextExit,
+        "removed" => WaitCondition::Removed,
+        other => return Err(ApiError::bad_request(format!("invalid condition: {other:?}"))),
+    };
+    let done = state.sup.wait(id, condition).await?;
     let (tx, body) = crate::body::channel();
     tokio::spawn(async move {
-        let code = if stopped && condition == "not-running" {
-            Some(c.state.exit_code)
-        } else {
-            loop {
-                let e = rx.borrow().clone();
-                let exited = e.generation > seen;
-                // "removed" also ends when nothing will remove it (no AutoRemove).
-                if exited && (condition != "removed" || e.removed || !c.auto_remove) {
-                    break e.exit_code;
-                }
-                if rx.changed().await.is_err() {
-                    break None;
-                }
-            }
-        };
-        let msg = match code {
+        let msg = match done.await {
             Some(code) => json!({"StatusCode": code, "Error": null}),
             None => json!({"StatusCode": -1, "Error": {"Message": "wait interrupted"}}),
         };
@@ -785,70 +373,27 @@ async fn wait(state: Arc<State>, id: &str, q: &Query) -> Reply {
 }
 
 async fn attach(state: Arc<State>, req: Request<Incoming>, id: &str, q: &Query) -> Reply {
-    let c = get(&state, id).await?;
     let want_stdin = q.flag("stdin");
-    if c.state.status == Status::Created {
-        *state.pending_attach.lock().unwrap_or_else(|e| e.into_inner()).entry(c.id.clone()).or_default() += 1;
-    }
-    state.engine.emit(&c.event("attach", &[]));
+    let (c, monitor) = state.sup.attach(id).await?;
     let upgrade = hyper::upgrade::on(req);
-    let socket = state.engine.monitor_socket(&c.id);
     let tty = c.opts.tty;
-    let st = state.clone();
-    let cid = c.id.clone();
     tokio::spawn(async move {
         let Ok(upgraded) = upgrade.await else { return };
         let client = TokioIo::new(upgraded);
-        // Wait for the monitor (the container may not be started yet); give up
-        // once the container is neither created nor running (a failed start).
-        let mut monitor = None;
-        for i in 0u32.. {
-            if let Ok(s) = tokio::net::UnixStream::connect(&socket).await {
-                monitor = Some(s);
-                break;
-            }
-            if i % 50 == 49 {
-                let alive = st
-                    .engine
-                    .get(&cid)
-                    .map(|c| matches!(c.state.status, Status::Created | Status::Running))
-                    .unwrap_or(false);
-                if !alive {
-                    break;
-                }
-            }
-            tokio::time::sleep(Duration::from_millis(2)).await;
-        }
-        let Some(mut monitor) = monitor else {
+        let Some(monitor) = monitor.await else {
             let (_, mut w) = tokio::io::split(client);
             let _ = w.shutdown().await;
             return;
         };
-        if monitor.write_all(b"attach\n").await.is_err() {
-            return;
-        }
         let (mut mr, mut mw) = monitor.into_split();
         let (mut cr, mut cw) = tokio::io::split(client);
         let output = async move {
-            let mut header = [0u8; 8];
-            loop {
-                if mr.read_exact(&mut header).await.is_err() {
+            while let Ok(Some(f)) = protocol::read_frame_async(&mut mr).await {
+                if f.kind == Kind::Exit {
                     break;
                 }
-                let len = u32::from_be_bytes([header[4], header[5], header[6], header[7]]) as usize;
-                let mut payload = vec![0u8; len];
-                if mr.read_exact(&mut payload).await.is_err() {
-                    break;
-                }
-                if header[0] == wharf_engine::monitor::EXIT {
-                    break;
-                }
-                let ok = if tty {
-                    cw.write_all(&payload).await
-                } else {
-                    cw.write_all(&[&header[..], &payload[..]].concat()).await
-                };
-                if ok.is_err() {
+                let bytes = if tty { f.payload } else { protocol::encode(f.kind, &f.payload) };
+                if cw.write_all(&bytes).await.is_err() {
                     break;
                 }
             }
@@ -860,7 +405,7 @@ async fn attach(state: Arc<State>, req: Request<Incoming>, id: &str, q: &Query) 
                 match cr.read(&mut buf).await {
                     Ok(0) | Err(_) => break,
                     Ok(n) if want_stdin => {
-                        if mw.write_all(&wharf_engine::monitor::frame(0, &buf[..n])).await.is_err() {
+                        if mw.write_all(&protocol::encode(Kind::Stdin, &buf[..n])).await.is_err() {
                             break;
                         }
                     }
@@ -890,34 +435,17 @@ pub fn parse_signal(s: Option<&str>, default: i32) -> Result<i32, ApiError> {
     }
 }
 
-/// Host-wide CPU time in nanoseconds (the denominator of `docker stats`' CPU %).
-fn system_cpu_ns() -> u64 {
-    std::fs::read_to_string("/proc/stat")
-        .ok()
-        .and_then(|s| {
-            s.lines().next().map(|l| l.split_whitespace().skip(1).filter_map(|v| v.parse::<u64>().ok()).sum::<u64>())
-        })
-        .unwrap_or(0)
-        * 10_000_000 // USER_HZ = 100
-}
-
-fn stats_sample(state: &State, c: &Container, previous: &Value) -> Value {
-    let s = state.engine.runtime().stats(&c.id).unwrap_or_default();
-    let cpus = std::thread::available_parallelism().map(|n| n.get()).unwrap_or(1);
-    let host_mem = std::fs::read_to_string("/proc/meminfo")
-        .ok()
-        .and_then(|m| m.lines().next().and_then(|l| l.split_whitespace().nth(1)).and_then(|k| k.parse::<u64>().ok()))
-        .unwrap_or(0)
-        * 1024;
+/// A sample in Docker's shape; `previous` is the sample before (for CPU %).
+fn stats_json(c: &Container, s: &wharf_engine::stats::Sample, previous: &Value) -> Value {
     json!({
-        "read": humantime::format_rfc3339_nanos(std::time::SystemTime::now()).to_string(),
+        "read": wharf_common::time::rfc3339(s.read),
         "preread": previous.get("read").cloned().unwrap_or(json!("0001-01-01T00:00:00Z")),
         "id": c.id, "name": format!("/{}", c.name),
         "pids_stats": {"current": s.pids},
-        "cpu_stats": {"cpu_usage": {"total_usage": s.cpu_usage_ns, "usage_in_kernelmode": 0, "usage_in_usermode": 0},
-                      "system_cpu_usage": system_cpu_ns(), "online_cpus": cpus, "throttling_data": {}},
-        "precpu_stats": previous.get("cpu_stats").cloned().unwrap_or(json!({"cpu_usage": {"total_usage": 0}, "system_cpu_usage": 0, "online_cpus": cpus})),
-        "memory_stats": {"usage": s.memory_usage, "limit": s.memory_limit.unwrap_or(host_mem), "stats": {}},
+        "cpu_stats": {"cpu_usage": {"total_usage": s.cpu_total_ns, "usage_in_kernelmode": 0, "usage_in_usermode": 0},
+                      "system_cpu_usage": s.system_cpu_ns, "online_cpus": s.online_cpus, "throttling_data": {}},
+        "precpu_stats": previous.get("cpu_stats").cloned().unwrap_or(json!({"cpu_usage": {"total_usage": 0}, "system_cpu_usage": 0, "online_cpus": s.online_cpus})),
+        "memory_stats": {"usage": s.memory_usage, "limit": s.memory_limit, "stats": {}},
         "blkio_stats": {}, "networks": {},
     })
 }
@@ -932,26 +460,20 @@ async fn stats(state: Arc<State>, id: &str, q: &Query) -> Reply {
         let mut previous = json!({});
         // A single sample still needs a previous one for CPU %: take one, a second apart (as dockerd does).
         if !stream && !one_shot {
-            let (st, cc) = (state.clone(), c.clone());
-            if let Ok(first) = tokio::task::spawn_blocking(move || stats_sample(&st, &cc, &json!({}))).await {
-                previous = first;
+            if let Ok(first) = state.sup.stats(&c.id).await {
+                previous = stats_json(&c, &first, &json!({}));
                 tokio::time::sleep(Duration::from_secs(1)).await;
             }
         }
         loop {
-            let (st, cc, prev) = (state.clone(), c.clone(), previous.clone());
-            let Ok(sample) = tokio::task::spawn_blocking(move || stats_sample(&st, &cc, &prev)).await else { break };
+            let Ok(s) = state.sup.stats(&c.id).await else { break };
+            let sample = stats_json(&c, &s, &previous);
             if tx.send(format!("{sample}\n").into()).await.is_err() || !stream {
                 break;
             }
             previous = sample;
             tokio::time::sleep(Duration::from_secs(1)).await;
-            let running = state
-                .engine
-                .get(&c.id)
-                .map(|c| matches!(c.state.status, Status::Running | Status::Paused))
-                .unwrap_or(false);
-            if !running {
+            if !state.sup.get(&c.id).await.is_ok_and(|c| matches!(c.state.status, Status::Running | Status::Paused)) {
                 break;
             }
         }
@@ -969,153 +491,90 @@ async fn paused(state: Arc<State>, id: &str, pause: bool) -> Reply {
 
 async fn kill(state: Arc<State>, id: &str, q: &Query) -> Reply {
     let sig = parse_signal(q.get("signal"), 9)?;
-    let c = get(&state, id).await?;
-    let st = state.clone();
-    blocking(move || Ok(st.engine.kill(&c.id, sig)?)).await?;
+    state.sup.kill(id, sig).await?;
     status(StatusCode::NO_CONTENT)
 }
 
-async fn stop(state: Arc<State>, id: &str, q: &Query) -> Reply {
-    let c = get(&state, id).await?;
+/// `t` and `signal` of stop and restart (absent: the container's own).
+fn stop_args(q: &Query) -> Result<(Option<u64>, Option<i32>), ApiError> {
     let t = match q.get("t").filter(|t| !t.is_empty()) {
-        Some(t) => t.parse::<u64>().map_err(|_| ApiError::bad_request(format!("invalid stop timeout {t:?}")))?,
-        None => c.stop_timeout.unwrap_or(10),
+        Some(t) => Some(t.parse::<u64>().map_err(|_| ApiError::bad_request(format!("invalid stop timeout {t:?}")))?),
+        None => None,
     };
     let signal = match q.get("signal").filter(|s| !s.is_empty()) {
-        Some(s) => parse_signal(Some(s), 15)?,
-        None => parse_signal(c.stop_signal.as_deref(), 15)?,
+        Some(s) => Some(parse_signal(Some(s), 15)?),
+        None => None,
     };
-    let st = state.clone();
-    let stopped = blocking(move || Ok(st.engine.stop(&c.id, Duration::from_secs(t), signal)?)).await?;
+    Ok((t, signal))
+}
+
+async fn stop(state: Arc<State>, id: &str, q: &Query) -> Reply {
+    let (t, signal) = stop_args(q)?;
+    let stopped = state.sup.stop(id, t, signal).await?;
     status(if stopped { StatusCode::NO_CONTENT } else { StatusCode::NOT_MODIFIED })
 }
 
 async fn restart(state: Arc<State>, id: &str, q: &Query) -> Reply {
-    stop(state.clone(), id, q).await?;
-    start(state.clone(), id).await?;
-    let c = get(&state, id).await?;
-    state.engine.emit(&c.event("restart", &[]));
+    let (t, signal) = stop_args(q)?;
+    state.sup.restart(id, t, signal).await?;
     status(StatusCode::NO_CONTENT)
 }
 
 async fn remove(state: Arc<State>, id: &str, q: &Query) -> Reply {
-    let c = get(&state, id).await?;
-    let force = q.flag("force");
-    let volumes = q.flag("v");
-    let st = state.clone();
-    let cid = c.id.clone();
-    blocking(move || Ok(st.engine.remove(&cid, force, volumes)?)).await?;
-    publish(&state, &c.id, |e| e.removed = true);
+    state.sup.remove(id, q.flag("force"), q.flag("v")).await?;
     status(StatusCode::NO_CONTENT)
 }
 
 async fn prune(state: Arc<State>) -> Reply {
-    let st = state.clone();
-    let deleted = blocking(move || {
-        let mut out = Vec::new();
-        for c in st.engine.list()? {
-            if matches!(c.state.status, Status::Exited | Status::Created | Status::Dead) {
-                st.engine.remove(&c.id, false, false)?;
-                out.push(c.id);
-            }
-        }
-        Ok(out)
-    })
-    .await?;
+    let deleted = state.sup.prune().await?;
     json(StatusCode::OK, &json!({"ContainersDeleted": deleted, "SpaceReclaimed": 0}))
 }
 
-/// json-file entries → Docker's log stream (framed unless the container has a TTY).
+/// Log entries → Docker's log stream (framed unless the container has a TTY).
 async fn logs(state: Arc<State>, id: &str, q: &Query) -> Reply {
     let c = get(&state, id).await?;
-    let (want_out, want_err) = (q.flag("stdout"), q.flag("stderr"));
-    if !want_out && !want_err {
+    let (stdout, stderr) = (q.flag("stdout"), q.flag("stderr"));
+    if !stdout && !stderr {
         return Err(ApiError::bad_request("you must choose at least one stream"));
     }
-    if c.log.driver == "none" {
-        return Err(ApiError::bad_request("configured logging driver does not support reading"));
+    let time = |k: &str| -> Result<Option<std::time::SystemTime>, ApiError> {
+        match q.get(k).filter(|s| !s.is_empty() && *s != "0") {
+            None => Ok(None),
+            Some(s) => crate::query::timestamp(s)
+                .map(Some)
+                .ok_or_else(|| ApiError::bad_request(format!("invalid value for {k}: {s:?}"))),
+        }
+    };
+    let opts = ReadOptions {
+        stdout,
+        stderr,
+        since: time("since")?,
+        until: time("until")?,
+        tail: match q.get("tail").filter(|t| !t.is_empty() && *t != "all") {
+            None => None,
+            Some(t) => Some(t.parse::<usize>().map_err(|_| ApiError::bad_request(format!("invalid tail {t:?}")))?),
+        },
+    };
+    let (follow, timestamps, tty) = (q.flag("follow"), q.flag("timestamps"), c.opts.tty);
+    if c.log.driver().file(std::path::Path::new(""), &c.id).is_none() {
+        return Err(ApiError::from(wharf_engine::EngineError::LogsUnsupported(c.log.driver.clone())));
     }
-    let follow = q.flag("follow");
-    let timestamps = q.flag("timestamps");
-    let tail = q.get("tail").filter(|t| *t != "all").and_then(|t| t.parse::<usize>().ok());
-    let since = q.get("since").and_then(|s| s.split('.').next().and_then(|x| x.parse::<i64>().ok())).unwrap_or(0);
-    let path = Container::log_path(state.engine.root(), &c.id);
-    let tty = c.opts.tty;
     let (tx, body) = crate::body::channel();
-    let st = state.clone();
-    let cid = c.id.clone();
+    let engine = state.engine.clone();
     tokio::task::spawn_blocking(move || {
-        use std::io::{BufRead, Seek};
-        let render = |line: &str| -> Option<bytes::Bytes> {
-            let v: Value = serde_json::from_str(line).ok()?;
-            let stream = v["stream"].as_str()?;
-            if (stream == "stdout" && !want_out) || (stream == "stderr" && !want_err) {
-                return None;
-            }
-            let time = v["time"].as_str().unwrap_or("");
-            if since > 0 && unix_secs(Some(time)) < since {
-                return None;
-            }
-            let mut text = String::new();
+        let mut sink = |e: Entry| -> bool {
+            let mut payload = Vec::with_capacity(e.line.len() + 32);
             if timestamps {
-                text.push_str(time);
-                text.push(' ');
+                payload.extend_from_slice(wharf_common::time::rfc3339(e.time).as_bytes());
+                payload.push(b' ');
             }
-            text.push_str(v["log"].as_str().unwrap_or(""));
-            let payload = text.into_bytes();
-            Some(if tty {
-                payload.into()
-            } else {
-                wharf_engine::monitor::frame(if stream == "stderr" { 2 } else { 1 }, &payload).into()
-            })
+            payload.extend_from_slice(&e.line);
+            let kind = if e.stream == LogStream::Stderr { Kind::Stderr } else { Kind::Stdout };
+            let bytes = if tty { payload } else { protocol::encode(kind, &payload) };
+            tx.blocking_send(bytes.into()).is_ok()
         };
-        let Ok(file) = std::fs::File::open(&path) else { return };
-        let mut reader = std::io::BufReader::new(file);
-        let mut lines: Vec<String> = Vec::new();
-        let mut line = String::new();
-        while reader.read_line(&mut line).unwrap_or(0) > 0 {
-            if line.ends_with('\n') {
-                lines.push(std::mem::take(&mut line));
-            }
-        }
-        let skip = tail.map(|t| lines.len().saturating_sub(t)).unwrap_or(0);
-        for l in &lines[skip..] {
-            if let Some(b) = render(l) {
-                if tx.blocking_send(b).is_err() {
-                    return;
-                }
-            }
-        }
-        if !follow {
-            return;
-        }
-        // Follow: poll for appended lines until the container stops.
-        let mut pos = reader.stream_position().unwrap_or(0);
-        loop {
-            let running = st
-                .engine
-                .get(&cid)
-                .map(|c| matches!(c.state.status, Status::Running | Status::Paused | Status::Created))
-                .unwrap_or(false);
-            if let Ok(mut f) = std::fs::File::open(&path) {
-                if f.seek(std::io::SeekFrom::Start(pos)).is_ok() {
-                    let mut r = std::io::BufReader::new(f);
-                    let mut l = String::new();
-                    while r.read_line(&mut l).unwrap_or(0) > 0 && l.ends_with('\n') {
-                        pos += l.len() as u64;
-                        if let Some(b) = render(&l) {
-                            if tx.blocking_send(b).is_err() {
-                                return;
-                            }
-                        }
-                        l.clear();
-                    }
-                }
-            }
-            if !running || tx.is_closed() {
-                return;
-            }
-            std::thread::sleep(Duration::from_millis(50));
+        if let Err(e) = engine.logs(&c.id, &opts, follow, &mut sink) {
+            tracing::warn!("logs of {}: {e}", c.id);
         }
     });
     let mut r = Response::new(body);

@@ -3,15 +3,12 @@
 
 mod build;
 mod containers;
+mod create;
 mod exec;
-mod health;
 mod images;
 mod networks;
 mod system;
 mod volumes;
-
-pub use containers::{supervise, ExitEvent};
-pub use exec::ExecEntry;
 
 use std::convert::Infallible;
 use std::sync::Arc;

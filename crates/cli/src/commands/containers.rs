@@ -103,7 +103,7 @@ fn ps_row(c: &Value, trunc: bool) -> Value {
         c["NetworkSettings"]["Networks"].as_object().map(|m| m.keys().cloned().collect()).unwrap_or_default();
     json!({
         "ID": if trunc { short(id) } else { id.to_string() }, "Image": c["Image"], "Command": format!("\"{command}\""),
-        "CreatedAt": created_rfc, "RunningFor": format!("{} ago", human_ago(Some(&created_rfc))), "Ports": ports_text(&c["Ports"]),
+        "CreatedAt": created_rfc, "RunningFor": human_ago(Some(&created_rfc)), "Ports": ports_text(&c["Ports"]),
         "Status": c["Status"], "State": c["State"], "Names": names.join(","), "Labels": labels_text(&c["Labels"]),
         "Networks": networks.join(","), "Mounts": "", "Size": "",
     })
@@ -506,6 +506,12 @@ pub fn run(client: &Client, a: &RunArgs) -> Result<i32> {
     let _raw = RawTerminal::enter(tty && stdin);
     if let Err(e) = client.post(&format!("/containers/{id}/start"), None) {
         drop(_raw);
+        // The daemon ends the wait with the failed start's code: 127 when the
+        // command is not there, as Docker's.
+        if let Some(code) = waiter.json().ok().and_then(|s| s["StatusCode"].as_i64()).filter(|c| *c == 127) {
+            crate::report(&e);
+            return Ok(code as i32);
+        }
         return Err(e);
     }
     if tty {
@@ -547,7 +553,7 @@ fn each(names: &[String], mut f: impl FnMut(&str) -> Result<()>) -> Result<()> {
         match f(n) {
             Ok(()) => println!("{n}"),
             Err(e) => {
-                eprintln!("Error: {e:#}");
+                crate::report(&e);
                 failed = true;
             }
         }
@@ -1366,7 +1372,7 @@ pub fn images(client: &Client, quiet: bool, all: bool, format: Option<&str>) -> 
             )
             .to_string();
             rows.push(json!({"ID": short(i["Id"].as_str().unwrap_or("")), "Repository": repo, "Tag": tag,
-                             "CreatedSince": format!("{} ago", human_ago(Some(&rfc))), "CreatedAt": rfc,
+                             "CreatedSince": human_ago(Some(&rfc)), "CreatedAt": rfc,
                              "Size": human_size(i["Size"].as_u64().unwrap_or(0)), "Digest": "<none>"}));
         }
     }
@@ -1398,7 +1404,7 @@ pub fn rmi(client: &Client, force: bool, names: &[String]) -> Result<()> {
                 }
             }
             Err(e) => {
-                eprintln!("Error: {e}");
+                crate::report(&e);
                 failed = true;
             }
         }

@@ -4,7 +4,6 @@
 use std::fs::File;
 use std::io::{self, BufWriter, IsTerminal, Write};
 use std::path::PathBuf;
-use std::time::{Duration, SystemTime};
 
 use anyhow::{bail, Context, Result};
 use clap::{Args, Subcommand};
@@ -36,26 +35,7 @@ pub fn human_size(bytes: u64) -> String {
 
 /// "3 minutes ago", as Docker prints it.
 pub fn human_ago(rfc3339: Option<&str>) -> String {
-    let Some(t) = rfc3339
-        .and_then(|s| humantime::parse_rfc3339_weak(s.trim_end_matches('Z').split('.').next().unwrap_or(s)).ok())
-    else {
-        return "N/A".into();
-    };
-    let secs = SystemTime::now().duration_since(t).unwrap_or(Duration::ZERO).as_secs();
-    let (n, unit) = match secs {
-        0..=59 => return "Less than a minute ago".into(),
-        60..=3599 => (secs / 60, "minute"),
-        3600..=86_399 => (secs / 3600, "hour"),
-        86_400..=1_209_599 => (secs / 86_400, "day"),
-        1_209_600..=5_183_999 => (secs / 604_800, "week"),
-        5_184_000..=63_071_999 => (secs / 2_592_000, "month"),
-        _ => (secs / 31_536_000, "year"),
-    };
-    if n == 1 {
-        format!("{} {unit} ago", if unit == "hour" { "An" } else { "1" })
-    } else {
-        format!("{n} {unit}s ago")
-    }
+    wharf_common::time::ago(rfc3339)
 }
 
 #[derive(Args)]

@@ -1,31 +1,35 @@
-//! Healthcheck probes: while a container with a healthcheck runs, the daemon
-//! execs its probe every interval (with the timeout), records the result in
-//! the engine's health state and emits `health_status` events on changes.
+//! Healthcheck probes: while a container with a healthcheck runs, its probe
+//! command is exec'd every interval (killed at the timeout, exit code -1 as
+//! Docker), the result recorded in the health state (`health.rs`) and a
+//! `health_status` event emitted when the status changes.
 
+use std::path::PathBuf;
 use std::process::Stdio;
 use std::sync::Arc;
+use std::time::SystemTime;
 
 use tokio::io::AsyncReadExt;
-use wharf_engine::health::{self, Health, Healthcheck, Probe};
-use wharf_engine::{Container, Status};
 
-use super::exec::{runtime_exec, write_process, ExecEntry};
-use crate::State;
+use crate::containers::{Container, Status};
+use crate::exec::{self, ExecConfig};
+use crate::health::{self, Health, Healthcheck, Probe};
+use crate::run::Engine;
 
 fn now() -> String {
-    humantime::format_rfc3339_nanos(std::time::SystemTime::now()).to_string()
+    crate::logs::rfc3339(SystemTime::now())
 }
 
 /// Probes a container for as long as it exists and has a healthcheck; the
 /// caller aborts the task when the container is gone for good.
-pub fn watch(state: Arc<State>, id: String) -> Option<tokio::task::JoinHandle<()>> {
-    let root = state.engine.root().to_path_buf();
-    let hc = state.engine.get(&id).ok()?.healthcheck?;
+pub fn watch(engine: Arc<Engine>, exe: PathBuf, id: String) -> Option<tokio::task::JoinHandle<()>> {
+    let hc = engine.get(&id).ok()?.healthcheck?;
     Some(tokio::spawn(async move {
+        let root = engine.root().to_path_buf();
         let mut run: Option<String> = None;
         loop {
             tokio::time::sleep(hc.interval()).await;
-            let Ok(c) = super::containers::get(&state, &id).await else { return };
+            let (e, key) = (engine.clone(), id.clone());
+            let Ok(Ok(c)) = tokio::task::spawn_blocking(move || e.get(&key)).await else { return };
             match c.state.status {
                 Status::Running => {}
                 Status::Paused | Status::Restarting | Status::Created => continue,
@@ -36,40 +40,46 @@ pub fn watch(state: Arc<State>, id: String) -> Option<tokio::task::JoinHandle<()
                 run = c.state.started_at.clone();
                 let _ = health::save(&root, &id, &Health::default());
             }
-            let probe = probe(&state, &c, &hc).await;
+            let probe = probe(&engine, &exe, &c, &hc).await;
             let mut h = health::load(&root, &id).unwrap_or_default();
             // The start period counts from the container's start, as in Docker.
             let up = c
                 .state
                 .started_at
                 .as_deref()
-                .and_then(|t| {
-                    humantime::parse_rfc3339_weak(t.trim_end_matches('Z').split('.').next().unwrap_or(t)).ok()
-                })
-                .and_then(|t| std::time::SystemTime::now().duration_since(t).ok())
+                .and_then(wharf_common::time::parse_rfc3339)
+                .and_then(|t| SystemTime::now().duration_since(t).ok())
                 .unwrap_or_default();
             let changed = h.record(probe, &hc, up < hc.start_period());
             if let Err(e) = health::save(&root, &id, &h) {
                 tracing::warn!("health of {id}: {e}");
             }
             if changed {
-                state.engine.emit(&c.event(&format!("health_status: {}", h.status), &[]));
+                engine.emit(&c.event(&format!("health_status: {}", h.status), &[]));
             }
         }
     }))
 }
 
 /// Runs the probe command in the container; a timeout kills it (exit code -1, as Docker).
-async fn probe(state: &Arc<State>, c: &Container, hc: &Healthcheck) -> Probe {
+async fn probe(engine: &Arc<Engine>, exe: &std::path::Path, c: &Container, hc: &Healthcheck) -> Probe {
     let start = now();
     let failed = |msg: String| Probe { start: start.clone(), end: now(), exit_code: -1, output: msg };
-    let dir = Container::dir(state.engine.root(), &c.id);
-    let nonce = wharf_engine::run::new_id().map(|id| id[..12].to_string()).unwrap_or_default();
+    let root = engine.root().to_path_buf();
+    let dir = Container::dir(&root, &c.id);
+    let nonce = wharf_common::ids::new_id()[..12].to_string();
     let (file, pid_file) = (dir.join(format!("health-{nonce}.json")), dir.join(format!("health-{nonce}.pid")));
-    if let Err(e) = write_process(state, &ExecEntry::command(&c.id, hc.command()), file.clone()).await {
-        return failed(e.message);
+    let config = ExecConfig { cmd: hc.command(), ..Default::default() };
+    let written = {
+        let (root, id, file) = (root.clone(), c.id.clone(), file.clone());
+        tokio::task::spawn_blocking(move || exec::write_process(&root, &id, &config, &file)).await
+    };
+    match written {
+        Ok(Ok(())) => {}
+        Ok(Err(e)) => return failed(e.to_string()),
+        Err(e) => return failed(e.to_string()),
     }
-    let mut cmd = runtime_exec(state, &file, Some(&pid_file), &c.id);
+    let mut cmd = exec::runtime_command(exe, &root, &file, Some(&pid_file), &c.id);
     cmd.stdin(Stdio::null()).stdout(Stdio::piped()).stderr(Stdio::piped()).kill_on_drop(true);
     let result = match cmd.spawn() {
         Err(e) => failed(format!("health check: {e}")),
@@ -96,10 +106,8 @@ async fn probe(state: &Arc<State>, c: &Container, hc: &Healthcheck) -> Probe {
                 Ok((code, output)) => Probe { start: start.clone(), end: now(), exit_code: code, output },
                 Err(_) => {
                     // The probe itself runs inside the container: kill it there too.
-                    if let Some(pid) =
-                        std::fs::read_to_string(&pid_file).ok().and_then(|p| p.trim().parse::<i32>().ok())
-                    {
-                        wharf_engine::containers::kill_process(pid);
+                    if let Some(pid) = exec::exec_pid(&pid_file) {
+                        crate::containers::kill_process(pid);
                     }
                     failed(format!("Health check exceeded timeout ({:?})", hc.timeout()))
                 }

@@ -1,0 +1,263 @@
+//! `POST /containers/create`: Docker's create body (Config + HostConfig +
+//! NetworkingConfig) → `engine::CreateRequest`. Every field Wharf accepts is
+//! here; anything else in the body is ignored only where Docker ignores it.
+
+use std::collections::BTreeMap;
+use std::sync::Arc;
+
+use hyper::body::Incoming;
+use hyper::{Request, StatusCode};
+use serde::Deserialize;
+use serde_json::{json, Value};
+use wharf_engine::volumes::MountRequest;
+use wharf_engine::{CreateRequest, RunOptions};
+
+use super::{blocking, json, read_json, Reply};
+use crate::error::ApiError;
+use crate::query::Query;
+use crate::State;
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(rename_all = "PascalCase", default)]
+struct HostConfig {
+    auto_remove: bool,
+    memory: i64,
+    nano_cpus: i64,
+    cpu_quota: i64,
+    cpu_period: i64,
+    pids_limit: Option<i64>,
+    privileged: bool,
+    cap_add: Option<Vec<String>>,
+    cap_drop: Option<Vec<String>>,
+    readonly_rootfs: bool,
+    network_mode: String,
+    binds: Option<Vec<String>>,
+    ulimits: Option<Vec<UlimitBody>>,
+    mounts: Option<Vec<MountBody>>,
+    tmpfs: Option<BTreeMap<String, String>>,
+    restart_policy: Option<wharf_engine::containers::RestartPolicy>,
+    init: Option<bool>,
+    cpuset_cpus: String,
+    cpuset_mems: String,
+    port_bindings: Option<BTreeMap<String, Option<Vec<PortBindingBody>>>>,
+    publish_all_ports: bool,
+    log_config: Option<LogConfigBody>,
+    extra_hosts: Option<Vec<String>>,
+    dns: Option<Vec<String>>,
+    cpu_shares: i64,
+    shm_size: i64,
+    security_opt: Option<Vec<String>>,
+    sysctls: Option<BTreeMap<String, String>>,
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(rename_all = "PascalCase", default)]
+struct LogConfigBody {
+    #[serde(rename = "Type")]
+    typ: String,
+    config: Option<BTreeMap<String, String>>,
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(rename_all = "PascalCase", default)]
+struct PortBindingBody {
+    host_ip: String,
+    host_port: String,
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(rename_all = "PascalCase", default)]
+struct NetworkingConfig {
+    endpoints_config: Option<BTreeMap<String, Option<EndpointBody>>>,
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(rename_all = "PascalCase", default)]
+struct EndpointBody {
+    aliases: Option<Vec<String>>,
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(rename_all = "PascalCase", default)]
+struct UlimitBody {
+    name: String,
+    soft: u64,
+    hard: u64,
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(rename_all = "PascalCase", default)]
+struct MountBody {
+    #[serde(rename = "Type")]
+    typ: String,
+    source: String,
+    target: String,
+    read_only: bool,
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(rename_all = "PascalCase", default)]
+struct CreateBody {
+    image: String,
+    cmd: Option<Vec<String>>,
+    entrypoint: Option<Value>,
+    env: Option<Vec<String>>,
+    working_dir: String,
+    user: String,
+    hostname: String,
+    tty: bool,
+    open_stdin: bool,
+    labels: Option<BTreeMap<String, String>>,
+    volumes: Option<BTreeMap<String, Value>>,
+    healthcheck: Option<wharf_engine::health::Healthcheck>,
+    stop_signal: String,
+    stop_timeout: Option<i64>,
+    exposed_ports: Option<BTreeMap<String, Value>>,
+    host_config: HostConfig,
+    networking_config: NetworkingConfig,
+}
+
+fn to_options(b: CreateBody) -> Result<RunOptions, ApiError> {
+    if b.image.is_empty() {
+        return Err(ApiError::bad_request("config.Image is required"));
+    }
+    let entrypoint = match b.entrypoint {
+        None | Some(Value::Null) => None,
+        Some(Value::String(s)) => Some(vec![s]),
+        Some(Value::Array(a)) => Some(a.into_iter().filter_map(|v| v.as_str().map(str::to_string)).collect()),
+        Some(other) => return Err(ApiError::bad_request(format!("invalid Entrypoint {other}"))),
+    };
+    let h = b.host_config;
+    let cpus = if h.nano_cpus != 0 {
+        Some(h.nano_cpus as f64 / 1e9)
+    } else if h.cpu_quota > 0 {
+        Some(h.cpu_quota as f64 / if h.cpu_period > 0 { h.cpu_period as f64 } else { 100_000.0 })
+    } else {
+        None
+    };
+    let mut mounts = Vec::new();
+    for bind in h.binds.iter().flatten() {
+        mounts.push(MountRequest::parse_bind(bind).map_err(ApiError::from)?);
+    }
+    for m in h.mounts.iter().flatten() {
+        if !m.target.starts_with('/') {
+            return Err(ApiError::bad_request(format!(
+                "invalid mount config: mount path must be absolute: {:?}",
+                m.target
+            )));
+        }
+        mounts.push(MountRequest {
+            typ: m.typ.clone(),
+            source: m.source.clone(),
+            target: m.target.clone(),
+            read_only: m.read_only,
+        });
+    }
+    for target in h.tmpfs.iter().flatten().map(|(t, _)| t) {
+        mounts.push(MountRequest { typ: "tmpfs".into(), target: target.clone(), ..Default::default() });
+    }
+    for target in b.volumes.iter().flatten().map(|(t, _)| t) {
+        if !mounts.iter().any(|m| &m.target == target) {
+            mounts.push(MountRequest { typ: "volume".into(), target: target.clone(), ..Default::default() });
+        }
+    }
+    let ulimits = h.ulimits.iter().flatten().map(|u| (u.name.clone(), u.soft, u.hard)).collect();
+    let mut publish = Vec::new();
+    for (key, bindings) in h.port_bindings.iter().flatten() {
+        for b in bindings.iter().flatten() {
+            let spec = match (b.host_ip.as_str(), b.host_port.as_str()) {
+                ("", "") => key.clone(),
+                ("", p) => format!("{p}:{key}"),
+                (ip, p) => format!("{ip}:{p}:{key}"),
+            };
+            publish.extend(wharf_engine::network::PortBinding::parse(&spec).map_err(ApiError::from)?);
+        }
+    }
+    let exposed: Vec<String> = b.exposed_ports.iter().flatten().map(|(k, _)| k.clone()).collect();
+    if h.publish_all_ports {
+        for key in &exposed {
+            for p in wharf_engine::network::PortBinding::parse(key).map_err(ApiError::from)? {
+                if !publish.iter().any(|x| x.key() == p.key()) {
+                    publish.push(p);
+                }
+            }
+        }
+    }
+    let networks = b
+        .networking_config
+        .endpoints_config
+        .unwrap_or_default()
+        .into_iter()
+        .map(|(name, ep)| {
+            let name = if name == "default" { "bridge".to_string() } else { name };
+            (name, ep.and_then(|e| e.aliases).unwrap_or_default())
+        })
+        .collect();
+    Ok(RunOptions {
+        ulimits,
+        mounts,
+        image: b.image,
+        cmd: b.cmd.unwrap_or_default(),
+        entrypoint,
+        env: b.env.unwrap_or_default(),
+        workdir: Some(b.working_dir).filter(|w| !w.is_empty()),
+        user: Some(b.user).filter(|u| !u.is_empty()),
+        hostname: Some(b.hostname).filter(|h| !h.is_empty()),
+        tty: b.tty,
+        read_only: h.readonly_rootfs,
+        privileged: h.privileged,
+        cap_add: h.cap_add.unwrap_or_default(),
+        cap_drop: h.cap_drop.unwrap_or_default(),
+        memory: Some(h.memory).filter(|m| *m != 0),
+        cpus,
+        pids_limit: h.pids_limit.filter(|p| *p != 0),
+        cpuset_cpus: Some(h.cpuset_cpus).filter(|c| !c.is_empty()),
+        cpuset_mems: Some(h.cpuset_mems).filter(|c| !c.is_empty()),
+        init: h.init.unwrap_or(false),
+        network: if h.network_mode == "default" { String::new() } else { h.network_mode },
+        networks,
+        publish,
+        publish_all: h.publish_all_ports,
+        extra_hosts: h.extra_hosts.unwrap_or_default(),
+        dns: h.dns.unwrap_or_default(),
+        cpu_shares: Some(h.cpu_shares).filter(|s| *s != 0),
+        shm_size: Some(h.shm_size).filter(|s| *s != 0),
+        security_opt: h.security_opt.unwrap_or_default(),
+        sysctls: h.sysctls.unwrap_or_default(),
+    })
+}
+
+pub(super) async fn create(state: Arc<State>, req: Request<Incoming>, q: &Query) -> Reply {
+    let body: CreateBody = read_json(req).await?;
+    let auto_remove = body.host_config.auto_remove;
+    let restart_policy = body.host_config.restart_policy.clone().unwrap_or_default();
+    let healthcheck = body.healthcheck.clone();
+    let stop_signal = Some(body.stop_signal.clone()).filter(|s| !s.is_empty());
+    let stop_timeout = body.stop_timeout.filter(|t| *t >= 0).map(|t| t as u64);
+    let log = match &body.host_config.log_config {
+        Some(l) => wharf_engine::containers::LogOptions::from_docker(&l.typ, &l.config.clone().unwrap_or_default())
+            .map_err(ApiError::from)?,
+        None => Default::default(),
+    };
+    let open_stdin = body.open_stdin;
+    let labels = body.labels.clone().unwrap_or_default();
+    let opts = to_options(body)?;
+    let name = q.get("name").map(str::to_string);
+    let st = state.clone();
+    let c = blocking(move || {
+        Ok(st.engine.create(CreateRequest {
+            name,
+            opts,
+            labels,
+            auto_remove,
+            open_stdin,
+            restart_policy,
+            healthcheck,
+            stop_signal,
+            stop_timeout,
+            log,
+        })?)
+    })
+    .await?;
+    json(StatusCode::CREATED, &json!({"Id": c.id, "Warnings": []}))
+}
