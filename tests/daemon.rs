@@ -5,7 +5,7 @@ mod support;
 
 use std::io::Write;
 use std::path::Path;
-use std::process::{Command, Output, Stdio};
+use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
 use support::daemon::Daemon;
@@ -747,24 +747,6 @@ volumes:
     assert!(d.ok(&["ps", "-aq"]).trim().is_empty());
     assert!(!d.ok(&["network", "ls"]).contains("shop_default"));
     assert!(!d.ok(&["volume", "ls"]).contains("shop_data"));
-}
-
-impl Daemon {
-    /// Wharf's own CLI as a client of this daemon.
-    fn wharf(&self, args: &[&str]) -> Output {
-        Command::new(support::WHARF)
-            .arg("-H")
-            .arg(format!("unix://{}", self.sock().display()))
-            .args(args)
-            .env_remove("WHARF_DATA_ROOT")
-            .stdin(Stdio::null())
-            .output()
-            .unwrap()
-    }
-
-    fn w(&self, args: &[&str]) -> String {
-        support::stdout_of(self.wharf(args), args)
-    }
 }
 
 /// The scripted scenario with `wharf` itself as the client.

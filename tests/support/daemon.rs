@@ -118,6 +118,22 @@ impl Daemon {
         (status, body)
     }
 
+    /// Wharf's own CLI as a client of this daemon.
+    pub fn wharf(&self, args: &[&str]) -> Output {
+        Command::new(super::WHARF)
+            .arg("-H")
+            .arg(format!("unix://{}", self.sock().display()))
+            .args(args)
+            .env_remove("WHARF_DATA_ROOT")
+            .stdin(Stdio::null())
+            .output()
+            .unwrap()
+    }
+
+    pub fn w(&self, args: &[&str]) -> String {
+        super::stdout_of(self.wharf(args), args)
+    }
+
     pub fn import_busybox(&self) {
         let tar = super::busybox_tar(self.dir.path());
         let out = Command::new(super::WHARF)

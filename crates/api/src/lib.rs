@@ -48,7 +48,8 @@ pub async fn serve(config: Config) -> std::io::Result<()> {
     }
     std::fs::create_dir_all(&config.exec_root)?;
     let _ = std::fs::remove_file(&config.socket);
-    let engine = wharf_engine::Engine::open(&config.data_root).map_err(std::io::Error::other)?;
+    let engine =
+        wharf_engine::Engine::open_with(&config.data_root, &config.exec_root).map_err(std::io::Error::other)?;
     if let Err(e) = engine.reconcile() {
         tracing::warn!("reconcile containers: {e}");
     }

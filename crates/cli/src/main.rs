@@ -385,16 +385,17 @@ fn run(cli: Cli) -> anyhow::Result<i32> {
 fn internal(args: &[String]) -> Option<ExitCode> {
     let a: Vec<&str> = args.iter().skip(1).map(String::as_str).collect();
     match a.as_slice() {
-        ["--data-root", root, "monitor", "--attachers", n, id] => {
+        ["--data-root", root, "--exec-root", exec_root, "monitor", "--attachers", n, id] => {
             let attachers: usize = n.parse().ok()?;
             seal::ensure_sealed();
-            let code = match wharf_engine::Engine::open(std::path::Path::new(root)) {
-                Ok(engine) => wharf_engine::monitor::monitor_main(&engine, id, attachers),
-                Err(e) => {
-                    println!("error: {e}");
-                    1
-                }
-            };
+            let code =
+                match wharf_engine::Engine::open_with(std::path::Path::new(root), std::path::Path::new(exec_root)) {
+                    Ok(engine) => wharf_engine::monitor::monitor_main(&engine, id, attachers),
+                    Err(e) => {
+                        println!("error: {e}");
+                        1
+                    }
+                };
             Some(ExitCode::from(code.clamp(0, 255) as u8))
         }
         ["proxy", "--proto", proto, "--listen", listen, "--target", target] => {
@@ -491,9 +492,24 @@ fn main() -> ExitCode {
     }
 }
 
+/// A failure whose errors were printed already (the command exits 1 and says nothing more).
+#[derive(Debug)]
+pub(crate) struct Reported;
+
+impl std::fmt::Display for Reported {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("errors were reported")
+    }
+}
+
+impl std::error::Error for Reported {}
+
 /// Prints an error once, as the docker CLI does: a daemon's answer is
 /// "Error response from daemon: …" on its own; anything else "Error: …".
 pub(crate) fn report(e: &anyhow::Error) {
+    if e.downcast_ref::<Reported>().is_some() {
+        return;
+    }
     match e.downcast_ref::<client::ApiFailure>() {
         Some(f) => eprintln!("{f}"),
         None => eprintln!("Error: {e:#}"),

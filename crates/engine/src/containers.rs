@@ -206,9 +206,6 @@ fn merged_config(image: &wharf_image::manifest::RunConfig, opts: &RunOptions) ->
     m
 }
 
-/// Directory of the monitors' sockets (root-only).
-pub const MONITOR_DIR: &str = "/run/wharf/monitor";
-
 /// What `create` needs beyond the run options.
 #[derive(Debug, Clone, Default)]
 pub struct CreateRequest {
@@ -469,6 +466,8 @@ impl Engine {
         let mut child = Command::new(monitor_exe)
             .arg("--data-root")
             .arg(self.root())
+            .arg("--exec-root")
+            .arg(self.exec_root())
             .arg("monitor")
             .arg("--attachers")
             .arg(attachers.to_string())
@@ -497,11 +496,11 @@ impl Engine {
     }
 
     /// Where a container's monitor listens. Unix socket paths are limited to
-    /// 108 bytes, so it lives under /run/wharf/monitor, keyed by a short hash
+    /// 108 bytes, so it lives under `<exec-root>/monitor`, keyed by a short hash
     /// of the data root and the container id prefix.
     pub fn monitor_socket(&self, id: &str) -> PathBuf {
         let root = wharf_image::Digest::sha256(self.root().as_os_str().as_encoded_bytes());
-        PathBuf::from(MONITOR_DIR).join(format!("{}-{}.sock", &root.hex()[..12], &id[..24.min(id.len())]))
+        self.monitor_dir().join(format!("{}-{}.sock", &root.hex()[..12], &id[..24.min(id.len())]))
     }
 
     /// Blocks until the container is not running; returns its exit code (from

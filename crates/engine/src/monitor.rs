@@ -120,10 +120,10 @@ fn pipe() -> Result<(OwnedFd, OwnedFd)> {
 fn bind(engine: &Engine, id: &str) -> Result<UnixListener> {
     nix::sys::prctl::set_child_subreaper(true).map_err(|e| EngineError::Other(format!("subreaper: {e}")))?;
     let sock_path = engine.monitor_socket(id);
-    fs::create_dir_all(crate::containers::MONITOR_DIR)
-        .map_err(EngineError::io("create", crate::containers::MONITOR_DIR))?;
-    fs::set_permissions(crate::containers::MONITOR_DIR, std::os::unix::fs::PermissionsExt::from_mode(0o700))
-        .map_err(EngineError::io("chmod", crate::containers::MONITOR_DIR))?;
+    let dir = engine.monitor_dir();
+    fs::create_dir_all(&dir).map_err(EngineError::io("create", &dir))?;
+    fs::set_permissions(&dir, std::os::unix::fs::PermissionsExt::from_mode(0o700))
+        .map_err(EngineError::io("chmod", &dir))?;
     let _ = fs::remove_file(&sock_path);
     UnixListener::bind(&sock_path).map_err(EngineError::io("bind", &sock_path))
 }

@@ -65,8 +65,13 @@ pub struct RunOptions {
     pub sysctls: std::collections::BTreeMap<String, String>,
 }
 
+/// dockerd's default is /var/run/docker; ours.
+pub const DEFAULT_EXEC_ROOT: &str = "/run/wharf";
+
 pub struct Engine {
     root: PathBuf,
+    /// Runtime state that does not outlive a boot: monitor sockets (`--exec-root`).
+    exec_root: PathBuf,
     pub images: Images,
     runtime: Native,
     /// Opened on first use (then kept: opening reads the store).
@@ -113,9 +118,16 @@ impl Drop for Teardown<'_> {
 }
 
 impl Engine {
+    /// The engine over a data root, with the default exec root (`/run/wharf`).
     pub fn open(data_root: &Path) -> Result<Self> {
+        Self::open_with(data_root, Path::new(DEFAULT_EXEC_ROOT))
+    }
+
+    /// The engine over a data root and an exec root (dockerd's `--exec-root`).
+    pub fn open_with(data_root: &Path, exec_root: &Path) -> Result<Self> {
         Ok(Engine {
             root: data_root.to_path_buf(),
+            exec_root: exec_root.to_path_buf(),
             images: Images::open(data_root.join("image"))?,
             runtime: Native::new(data_root.join("runtime")),
             networks: std::sync::OnceLock::new(),
@@ -211,6 +223,15 @@ impl Engine {
 
     pub fn root(&self) -> &Path {
         &self.root
+    }
+
+    pub fn exec_root(&self) -> &Path {
+        &self.exec_root
+    }
+
+    /// Where the monitors' sockets live (root-only).
+    pub fn monitor_dir(&self) -> PathBuf {
+        self.exec_root.join("monitor")
     }
 
     pub fn runtime(&self) -> &Native {

@@ -50,7 +50,6 @@ pub struct ExecOptions {
 #[derive(Debug, Clone)]
 pub struct Native {
     root: PathBuf,
-    systemd_cgroup: bool,
 }
 
 /// Undoes a half-made `create`/`exec` unless disarmed.
@@ -251,12 +250,7 @@ fn block_forwarded() -> Result<()> {
 
 impl Native {
     pub fn new(root: impl Into<PathBuf>) -> Self {
-        Native { root: root.into(), systemd_cgroup: false }
-    }
-
-    pub fn with_systemd_cgroup(mut self, on: bool) -> Self {
-        self.systemd_cgroup = on;
-        self
+        Native { root: root.into() }
     }
 
     pub fn root(&self) -> &Path {
@@ -306,7 +300,7 @@ impl Native {
         }
         joins.sort_by_key(|(t, _)| join_order(*t));
         let hierarchy = Hierarchy::detect()?;
-        let cgroup_path = cgroups::resolve_path(linux.cgroups_path().as_deref(), id, self.systemd_cgroup)?;
+        let cgroup_path = cgroups::resolve_path(linux.cgroups_path().as_deref(), id)?;
         let cgroup = Cgroup::new(hierarchy.clone(), cgroup_path.clone());
         cgroup.create(linux.resources().as_ref())?;
         guard.cgroup = Some(cgroup.clone());

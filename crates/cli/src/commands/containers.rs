@@ -559,7 +559,7 @@ fn each(names: &[String], mut f: impl FnMut(&str) -> Result<()>) -> Result<()> {
         }
     }
     if failed {
-        bail!("some of the containers failed");
+        return Err(crate::Reported.into());
     }
     Ok(())
 }
@@ -774,6 +774,17 @@ pub fn inspect(client: &Client, format: Option<&str>, kind: Option<&str>, names:
                 format!("/networks/{}", enc(n)),
             ],
         };
+        // One type asked for: the daemon's answer is the error, as the docker CLI prints it.
+        if let [path] = &paths[..] {
+            match client.get(path) {
+                Ok(v) => items.push(v),
+                Err(e) => {
+                    crate::report(&e);
+                    failed = true;
+                }
+            }
+            continue;
+        }
         match paths.iter().find_map(|p| client.get(p).ok()) {
             Some(v) => items.push(v),
             None => {
@@ -792,7 +803,7 @@ pub fn inspect(client: &Client, format: Option<&str>, kind: Option<&str>, names:
         None => println!("{}", serde_json::to_string_pretty(&items)?),
     }
     if failed {
-        bail!("some objects could not be inspected");
+        return Err(crate::Reported.into());
     }
     Ok(())
 }
@@ -1410,7 +1421,7 @@ pub fn rmi(client: &Client, force: bool, names: &[String]) -> Result<()> {
         }
     }
     if failed {
-        bail!("some images could not be removed");
+        return Err(crate::Reported.into());
     }
     Ok(())
 }

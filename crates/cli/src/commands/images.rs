@@ -163,7 +163,7 @@ pub fn rmi(store: &Images, names: &[String], force: bool) -> Result<()> {
         }
     }
     if failed {
-        bail!("some images could not be removed");
+        return Err(crate::Reported.into());
     }
     Ok(())
 }

@@ -20,7 +20,7 @@ pub struct RuntimeArgs {
     /// Log format: text or json
     #[arg(long = "log-format", global = true, default_value = "text")]
     log_format: String,
-    /// Treat cgroupsPath as slice:prefix:name (systemd layout)
+    /// Use the systemd cgroup driver (refused: Wharf's runtime drives cgroupfs)
     #[arg(long = "systemd-cgroup", global = true)]
     systemd_cgroup: bool,
     /// Debug logging
@@ -194,7 +194,18 @@ fn parse_signal(s: Option<&str>) -> Result<i32> {
 }
 
 fn dispatch(a: &RuntimeArgs) -> Result<i32> {
-    let rt = Native::new(&a.root).with_systemd_cgroup(a.systemd_cgroup);
+    if a.systemd_cgroup {
+        // A systemd cgroup driver must register each container's scope with
+        // systemd over D-Bus; making the directory behind systemd's back would
+        // let systemd reclaim or ignore it. Refused, never half-done.
+        let why = if Path::new("/run/systemd/system").exists() {
+            "registering scopes with systemd is not supported yet"
+        } else {
+            "systemd is not running on this host"
+        };
+        anyhow::bail!("--systemd-cgroup: {why}; use the cgroupfs driver (no --systemd-cgroup)");
+    }
+    let rt = Native::new(&a.root);
     match &a.command {
         Verb::Create(c) => {
             rt.create(&c.id, &c.options())?;

@@ -124,35 +124,11 @@ fn unescape_mountinfo(s: &str) -> String {
     s.replace("\\040", " ").replace("\\011", "\t").replace("\\012", "\n").replace("\\134", "\\")
 }
 
-/// Turns a spec's `cgroupsPath` into a path relative to each hierarchy root.
-/// With `systemd` set, `slice:prefix:name` becomes `slice/…/prefix-name.scope`
-/// the way systemd lays it out (the scope is created as a plain directory).
-pub fn resolve_path(cgroups_path: Option<&Path>, id: &str, systemd: bool) -> Result<PathBuf> {
+/// Turns a spec's `cgroupsPath` into a path relative to each hierarchy root
+/// (cgroupfs layout; the systemd driver's `slice:prefix:name` is refused
+/// where it is asked for, in the CLI).
+pub fn resolve_path(cgroups_path: Option<&Path>, id: &str) -> Result<PathBuf> {
     let raw = cgroups_path.map(|p| p.to_string_lossy().into_owned()).unwrap_or_default();
-    if systemd && !raw.starts_with('/') {
-        let parts: Vec<&str> =
-            if raw.is_empty() { vec!["system.slice", "wharf", id] } else { raw.split(':').collect() };
-        let [slice, prefix, name] = parts[..] else {
-            return Err(RuntimeError::InvalidSpec(format!(
-                "systemd cgroupsPath {raw:?} is not in slice:prefix:name form"
-            )));
-        };
-        let slice = if slice.is_empty() { "system.slice" } else { slice };
-        let mut path = PathBuf::new();
-        // a-b-c.slice lives in a.slice/a-b.slice/a-b-c.slice
-        let stem = slice.strip_suffix(".slice").unwrap_or(slice);
-        let mut acc = String::new();
-        for part in stem.split('-') {
-            if !acc.is_empty() {
-                acc.push('-');
-            }
-            acc.push_str(part);
-            path.push(format!("{acc}.slice"));
-        }
-        let unit = if prefix.is_empty() { format!("{name}.scope") } else { format!("{prefix}-{name}.scope") };
-        path.push(unit);
-        return Ok(path);
-    }
     let raw = if raw.is_empty() { format!("wharf/{id}") } else { raw };
     let mut path = PathBuf::new();
     for comp in Path::new(&raw).components() {
@@ -570,18 +546,9 @@ mod tests {
 
     #[test]
     fn resolves_paths() {
-        assert_eq!(resolve_path(None, "c1", false).unwrap(), PathBuf::from("wharf/c1"));
-        assert_eq!(resolve_path(Some(Path::new("/docker/abc")), "x", false).unwrap(), PathBuf::from("docker/abc"));
-        assert!(resolve_path(Some(Path::new("/a/../../etc")), "x", false).is_err());
-        assert!(resolve_path(Some(Path::new("/")), "x", false).is_err());
-        assert_eq!(
-            resolve_path(Some(Path::new("system.slice:docker:abc")), "x", true).unwrap(),
-            PathBuf::from("system.slice/docker-abc.scope")
-        );
-        assert_eq!(
-            resolve_path(Some(Path::new("a-b.slice:p:n")), "x", true).unwrap(),
-            PathBuf::from("a.slice/a-b.slice/p-n.scope")
-        );
-        assert!(resolve_path(Some(Path::new("bad")), "x", true).is_err());
+        assert_eq!(resolve_path(None, "c1").unwrap(), PathBuf::from("wharf/c1"));
+        assert_eq!(resolve_path(Some(Path::new("/docker/abc")), "x").unwrap(), PathBuf::from("docker/abc"));
+        assert!(resolve_path(Some(Path::new("/a/../../etc")), "x").is_err());
+        assert!(resolve_path(Some(Path::new("/")), "x").is_err());
     }
 }

@@ -1,0 +1,206 @@
+//! The engine's shape as users see it (issue 10): the wharf CLI prints what
+//! the docker CLI prints for the same objects, errors once, Docker's exit
+//! codes; log drivers (json-file with attrs, local, none); `--exec-root`
+//! honoured; `--systemd-cgroup` refused rather than half-done.
+//!
+//! Every test owns a daemon (`support::daemon::Daemon`), whose drop removes
+//! its containers, the daemon and its network namespace, also on failure.
+
+mod support;
+
+use std::process::Output;
+
+use support::daemon::Daemon;
+
+const IMG: &str = "busybox:local";
+
+fn daemon() -> Daemon {
+    let d = Daemon::start();
+    d.import_busybox();
+    d
+}
+
+fn text(o: &Output) -> (i32, String, String) {
+    (
+        o.status.code().unwrap_or(-1),
+        String::from_utf8_lossy(&o.stdout).into_owned(),
+        String::from_utf8_lossy(&o.stderr).into_owned(),
+    )
+}
+
+/// Durations as Docker's HumanDuration prints them vary between two calls a
+/// second apart, and column widths follow the longest cell; everything else
+/// must be equal.
+fn normalise(s: &str) -> String {
+    s.lines()
+        .map(|l| {
+            let t: Vec<&str> = l.split_whitespace().collect();
+            let mut out = Vec::new();
+            let mut i = 0;
+            while i < t.len() {
+                if t[i..].starts_with(&["Less", "than", "a", "second"]) {
+                    out.push("N units");
+                    i += 4;
+                } else if t[i..].starts_with(&["About", "a", "minute"]) {
+                    out.push("N units");
+                    i += 3;
+                } else if t[i].parse::<u64>().is_ok()
+                    && t.get(i + 1).is_some_and(|u| u.starts_with("second") || u.starts_with("minute"))
+                {
+                    out.push("N units");
+                    i += 2;
+                } else {
+                    out.push(t[i]);
+                    i += 1;
+                }
+            }
+            out.join(" ")
+        })
+        .collect::<Vec<_>>()
+        .join("\n")
+}
+
+#[test]
+fn tables_match_the_docker_cli() {
+    let d = daemon();
+    d.ok(&["run", "-d", "--name", "web", "-p", "18080:80", IMG, "sleep", "1000"]);
+    d.ok(&["create", "--name", "idle", "-l", "app=x", IMG, "true"]);
+    d.ok(&["tag", IMG, "other:v1"]);
+    for args in [
+        vec!["ps"],
+        vec!["ps", "-a"],
+        vec!["ps", "-a", "--no-trunc"],
+        vec!["ps", "-a", "--format", "{{.Names}} {{.Image}} {{.Labels}} {{.Status}}"],
+        vec!["images"],
+        vec!["images", "--format", "{{.Repository}}:{{.Tag}} {{.CreatedSince}}"],
+        vec!["volume", "ls"],
+        vec!["network", "ls"],
+    ] {
+        let theirs = d.ok(&args);
+        let ours = d.w(&args);
+        // Rows of different repositories come in no fixed order from the docker
+        // CLI (it walks a Go map): the header first, then the rows as a set.
+        let rows = |s: &str| {
+            let n = normalise(s);
+            let mut lines: Vec<String> = n.lines().map(String::from).collect();
+            let rest = lines.split_off(1.min(lines.len()));
+            let mut rest = rest;
+            rest.sort();
+            (lines, rest)
+        };
+        assert_eq!(rows(&ours), rows(&theirs), "{args:?}\nwharf:\n{ours}\ndocker:\n{theirs}");
+        assert!(!ours.contains("ago ago"), "{ours}");
+    }
+    // stats --no-stream: the same header and one complete row per running container.
+    let theirs = d.ok(&["stats", "--no-stream"]);
+    let ours = d.w(&["stats", "--no-stream"]);
+    let header = |s: &str| s.lines().next().unwrap_or("").split_whitespace().collect::<Vec<_>>().join(" ");
+    assert_eq!(header(&ours), header(&theirs));
+    assert_eq!(header(&ours), "CONTAINER ID NAME CPU % MEM USAGE / LIMIT MEM % NET I/O BLOCK I/O PIDS");
+    let rows: Vec<&str> = ours.lines().skip(1).collect();
+    assert_eq!(rows.len(), 1, "{ours}");
+    assert_eq!(rows[0].split_whitespace().count(), theirs.lines().nth(1).unwrap().split_whitespace().count());
+    assert!(rows[0].contains(" web "), "{ours}");
+}
+
+#[test]
+fn errors_print_once_with_dockers_exit_codes() {
+    let d = daemon();
+    for args in [
+        vec!["rm", "nosuch"],
+        vec!["inspect", "--type", "container", "nosuch"],
+        vec!["inspect", "nosuch"],
+        vec!["stop", "nosuch"],
+    ] {
+        let (code, _, err) = text(&d.wharf(&args));
+        let (dcode, _, derr) = text(&d.docker(&args));
+        assert_eq!(err.trim(), derr.trim(), "{args:?}");
+        assert_eq!(code, dcode, "{args:?}");
+        assert!(!err.contains("Error: Error"), "{err}");
+    }
+    // A missing command: 127 from both clients (the daemon types it; no message matching).
+    let (code, _, err) = text(&d.wharf(&["run", "--rm", IMG, "no-such-command"]));
+    assert_eq!(code, 127, "{err}");
+    assert!(err.contains("no-such-command"), "{err}");
+    assert_eq!(d.docker(&["run", "--rm", IMG, "no-such-command"]).status.code(), Some(127));
+    // Anything else the engine refuses is Docker's 125.
+    let (code, _, err) = text(&d.wharf(&["run", "--rm", "--memory", "1k", IMG, "true"]));
+    assert_eq!(code, 125, "{err}");
+}
+
+#[test]
+fn log_drivers() {
+    let d = daemon();
+    // local: read back through the API, in order, both streams.
+    d.ok(&["run", "--name", "loc", "--log-driver", "local", IMG, "sh", "-c", "echo one; echo two >&2; echo three"]);
+    let logs = d.docker(&["logs", "loc"]);
+    assert_eq!(String::from_utf8_lossy(&logs.stdout), "one\nthree\n");
+    assert_eq!(String::from_utf8_lossy(&logs.stderr), "two\n");
+    // The last entry of either stream (the two pipes are read in any order).
+    let last = d.docker(&["logs", "--tail", "1", "loc"]);
+    let both = format!("{}{}", String::from_utf8_lossy(&last.stdout), String::from_utf8_lossy(&last.stderr));
+    assert!(both == "three\n" || both == "two\n", "{both:?}");
+    let dir = d.data().join("containers").join(d.ok(&["inspect", "-f", "{{.Id}}", "loc"]).trim());
+    assert!(dir.join("container.log").exists());
+    // json-file with labels/env attributes, as Docker writes them.
+    d.ok(&[
+        "run",
+        "--name",
+        "js",
+        "-l",
+        "team=infra",
+        "-e",
+        "STAGE=prod",
+        "--log-opt",
+        "labels=team",
+        "--log-opt",
+        "env=STAGE",
+        IMG,
+        "echo",
+        "hi",
+    ]);
+    let id = d.ok(&["inspect", "-f", "{{.Id}}", "js"]).trim().to_string();
+    let raw = std::fs::read_to_string(d.data().join("containers").join(&id).join(format!("{id}-json.log"))).unwrap();
+    let entry: serde_json::Value = serde_json::from_str(raw.lines().next().unwrap()).unwrap();
+    assert_eq!(entry["log"], "hi\n");
+    assert_eq!(entry["attrs"]["team"], "infra");
+    assert_eq!(entry["attrs"]["STAGE"], "prod");
+    // none: nothing to read, and Docker's message says so.
+    d.ok(&["run", "--name", "quiet", "--log-driver", "none", IMG, "echo", "x"]);
+    let out = d.docker(&["logs", "quiet"]);
+    assert!(!out.status.success());
+    assert!(String::from_utf8_lossy(&out.stderr).contains("does not support reading"));
+    // Options that would be ignored are refused.
+    let out = d.docker(&["run", "--log-opt", "compress=true", IMG, "true"]);
+    assert!(!out.status.success() && String::from_utf8_lossy(&out.stderr).contains("compress"));
+}
+
+#[test]
+fn exec_root_holds_the_monitor_sockets() {
+    let d = daemon();
+    let id = d.ok(&["run", "-d", IMG, "sleep", "1000"]).trim().to_string();
+    let mine: Vec<_> = std::fs::read_dir(d.dir.path().join("exec/monitor"))
+        .unwrap()
+        .filter_map(|e| e.ok())
+        .map(|e| e.file_name().to_string_lossy().into_owned())
+        .filter(|n| n.contains(&id[..24]))
+        .collect();
+    assert_eq!(mine.len(), 1, "{mine:?}");
+    let elsewhere = std::fs::read_dir("/run/wharf/monitor")
+        .map(|r| r.filter_map(|e| e.ok()).any(|e| e.file_name().to_string_lossy().contains(&id[..24])))
+        .unwrap_or(false);
+    assert!(!elsewhere);
+    // Still supervised through it: exec and stop work.
+    assert_eq!(d.ok(&["exec", &id, "echo", "in"]), "in\n");
+    d.ok(&["stop", "-t", "1", &id]);
+}
+
+#[test]
+fn systemd_cgroup_is_refused() {
+    let out = std::process::Command::new(support::WHARF)
+        .args(["runtime", "--root", "/tmp/wharf-no-such-root", "--systemd-cgroup", "state", "x"])
+        .output()
+        .unwrap();
+    assert!(!out.status.success());
+    assert!(String::from_utf8_lossy(&out.stderr).contains("--systemd-cgroup"), "{out:?}");
+}
