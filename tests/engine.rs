@@ -204,3 +204,67 @@ fn systemd_cgroup_is_refused() {
     assert!(!out.status.success());
     assert!(String::from_utf8_lossy(&out.stderr).contains("--systemd-cgroup"), "{out:?}");
 }
+
+#[test]
+fn runc_and_crun_are_selectable_runtimes() {
+    if !support::runc_available() {
+        eprintln!("runc not installed: skipping");
+        return;
+    }
+    let d = daemon();
+    let info = d.ok(&["info", "--format", "{{json .Runtimes}} {{.DefaultRuntime}}"]);
+    assert!(info.contains("\"runc\"") && info.contains("\"wharf\"") && info.trim().ends_with(" wharf"), "{info}");
+    assert_eq!(d.ok(&["run", "--rm", "--runtime", "runc", IMG, "echo", "hi"]), "hi\n");
+    assert_eq!(d.docker(&["run", "--rm", "--runtime", "runc", IMG, "sh", "-c", "exit 3"]).status.code(), Some(3));
+    assert_eq!(d.docker(&["run", "--rm", "--runtime", "runc", IMG, "no-such-command"]).status.code(), Some(127));
+    // stdin through runc's init, which inherits the monitor's pipes.
+    let mut child = std::process::Command::new(if std::path::Path::new("/usr/local/bin/docker").exists() {
+        "/usr/local/bin/docker"
+    } else {
+        "docker"
+    })
+    .env("DOCKER_HOST", format!("unix://{}", d.sock().display()))
+    .env("DOCKER_CONFIG", d.dir.path().join("docker-config"))
+    .args(["run", "--rm", "-i", "--runtime", "runc", IMG, "cat"])
+    .stdin(std::process::Stdio::piped())
+    .stdout(std::process::Stdio::piped())
+    .spawn()
+    .unwrap();
+    use std::io::Write;
+    child.stdin.take().unwrap().write_all(b"through runc\n").unwrap();
+    let out = child.wait_with_output().unwrap();
+    assert_eq!(String::from_utf8_lossy(&out.stdout), "through runc\n");
+    // A long-running one: inspect, exec, stats, stop; its state is under runc's own root.
+    let id = d.ok(&["run", "-d", "--runtime", "runc", IMG, "sleep", "1000"]).trim().to_string();
+    assert_eq!(d.ok(&["inspect", "-f", "{{.HostConfig.Runtime}}", &id]).trim(), "runc");
+    assert_eq!(d.ok(&["exec", &id, "echo", "in"]), "in\n");
+    assert!(d.data().join("runtimes/runc").join(&id).exists());
+    let stats = d.ok(&["stats", "--no-stream", "--format", "{{.PIDs}}", &id]);
+    assert_eq!(stats.trim(), "1");
+    d.ok(&["stop", "-t", "1", &id]);
+    assert_eq!(d.ok(&["inspect", "-f", "{{.State.Status}}", &id]).trim(), "exited");
+    assert!(!d.data().join("runtimes/runc").join(&id).exists(), "runc state deleted at exit");
+    // Unknown runtimes and --init (the built-in runtime's) are refused, as 400s.
+    let out = d.docker(&["run", "--rm", "--runtime", "kata", IMG, "true"]);
+    assert!(String::from_utf8_lossy(&out.stderr).contains("unknown or invalid runtime name: kata"), "{out:?}");
+    let (status, body) = d.http(
+        "POST",
+        "/v1.41/containers/create",
+        r#"{"Image":"busybox:local","Cmd":["true"],"HostConfig":{"Runtime":"runc","Init":true}}"#,
+    );
+    assert_eq!(status, 400, "{body}");
+    // crun, where the host's cgroups allow it (it refuses cgroup v1/hybrid hosts).
+    if std::path::Path::new("/usr/bin/crun").exists() {
+        let out = d.docker(&["run", "--rm", "--runtime", "crun", IMG, "echo", "crun"]);
+        let v2 = nix::sys::statfs::statfs("/sys/fs/cgroup")
+            .map(|s| s.filesystem_type() == nix::sys::statfs::CGROUP2_SUPER_MAGIC)
+            .unwrap_or(false);
+        if v2 {
+            assert_eq!(String::from_utf8_lossy(&out.stdout), "crun\n", "{out:?}");
+        } else {
+            // Refused cleanly: an error, and nothing left running.
+            assert!(!out.status.success());
+            assert!(d.ok(&["ps", "-q"]).trim().is_empty());
+        }
+    }
+}

@@ -6,6 +6,8 @@ mod support;
 mod conformance;
 #[path = "runtime/security.rs"]
 mod security;
+#[path = "runtime/suite.rs"]
+mod suite;
 
 use std::path::Path;
 use std::process::Command;
@@ -435,53 +437,6 @@ fn features_and_spec() {
     let out = env.rt(&["spec", "--bundle", dir.to_str().unwrap()]);
     assert!(!out.status.success(), "spec must not overwrite config.json");
     let _ = Command::new("true").status();
-}
-
-/// The shared `Runtime` trait suite: every backend must pass it.
-fn runtime_trait_suite(env: &Env, rt: &dyn wharf_runtime::Runtime) {
-    use wharf_runtime::{CreateOptions, ExecOptions, Status};
-    let id = unique("suite");
-    let bundle = env.bundle("suite", &["sleep", "1000"], |_| {});
-    let pid_file = env.dir.path().join("suite.pid");
-    let opts = CreateOptions { bundle, pid_file: Some(pid_file.clone()), ..Default::default() };
-    rt.create(&id, &opts).unwrap();
-    let st = rt.state(&id).unwrap();
-    assert_eq!(st.status, Status::Created);
-    assert_eq!(std::fs::read_to_string(&pid_file).unwrap().trim(), st.pid.to_string());
-    assert!(rt.create(&id, &opts).is_err(), "duplicate id");
-    rt.start(&id).unwrap();
-    assert_eq!(rt.state(&id).unwrap().status, Status::Running);
-    assert!(rt.ps(&id).unwrap().contains(&st.pid));
-    let mut process = oci_spec::runtime::Process::default();
-    process.set_terminal(Some(false));
-    process.set_args(Some(vec!["sh".into(), "-c".into(), "exit 5".into()]));
-    assert_eq!(rt.exec(&id, &process, &ExecOptions::default()).unwrap(), 5);
-    rt.pause(&id).unwrap();
-    assert_eq!(rt.state(&id).unwrap().status, Status::Paused);
-    rt.resume(&id).unwrap();
-    assert_eq!(rt.state(&id).unwrap().status, Status::Running);
-    assert!(rt.delete(&id, false).is_err(), "running container needs force");
-    rt.kill(&id, 9, false).unwrap();
-    eventually("stopped", || rt.state(&id).map(|s| s.status == Status::Stopped).unwrap_or(false));
-    assert!(rt.kill(&id, 9, false).is_err(), "kill of a stopped container");
-    rt.delete(&id, false).unwrap();
-    assert!(rt.state(&id).is_err());
-    rt.delete(&id, true).unwrap();
-}
-
-#[test]
-fn runtime_trait_suite_wharf() {
-    let env = Env::new();
-    let rt = wharf_runtime::OciBinary::new(support::WHARF, env.root()).with_prefix(&["runtime"]);
-    runtime_trait_suite(&env, &rt);
-}
-
-#[test]
-fn runtime_trait_suite_runc() {
-    assert!(support::runc_available(), "runc is not installed (apt-get install runc)");
-    let env = Env::with_runtime(&["runc"]);
-    let rt = wharf_runtime::OciBinary::new("runc", env.root());
-    runtime_trait_suite(&env, &rt);
 }
 
 /// CVE-2019-5736: a descriptor to a runtime process's /proc/PID/exe must not

@@ -28,6 +28,8 @@ pub struct Config {
     pub data_root: PathBuf,
     pub exec_root: PathBuf,
     pub insecure_registries: Vec<String>,
+    /// The runtimes containers may be created with.
+    pub runtimes: wharf_engine::runtimes::Runtimes,
     /// The `wharf` binary, run as each container's monitor.
     pub monitor_exe: PathBuf,
 }
@@ -48,8 +50,9 @@ pub async fn serve(config: Config) -> std::io::Result<()> {
     }
     std::fs::create_dir_all(&config.exec_root)?;
     let _ = std::fs::remove_file(&config.socket);
-    let engine =
-        wharf_engine::Engine::open_with(&config.data_root, &config.exec_root).map_err(std::io::Error::other)?;
+    let engine = wharf_engine::Engine::open_with(&config.data_root, &config.exec_root)
+        .map_err(std::io::Error::other)?
+        .with_runtimes(config.runtimes.clone());
     if let Err(e) = engine.reconcile() {
         tracing::warn!("reconcile containers: {e}");
     }

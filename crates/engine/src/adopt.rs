@@ -77,14 +77,14 @@ impl Engine {
     /// left in the cgroup is killed), the network sandbox, the rootfs mount.
     /// Done by the monitor after every exit, and by an adoption.
     pub(crate) fn release_run(&self, id: &str) {
-        let _ = wharf_runtime::Runtime::delete(self.runtime(), id, true);
+        let _ = self.runtime_for(id).delete(id, true);
         self.unwire(id);
         let _ = nix::mount::umount2(&Container::dir(self.root(), id).join("rootfs"), nix::mount::MntFlags::MNT_DETACH);
     }
 
     /// Whether the container's init, as the runtime knows it, still runs.
     pub(crate) fn init_alive(&self, id: &str) -> Option<i32> {
-        let st = wharf_runtime::Runtime::state(self.runtime(), id).ok()?;
+        let st = self.runtime_for(id).state(id).ok()?;
         (st.pid > 0 && matches!(st.status, wharf_runtime::Status::Running | wharf_runtime::Status::Paused))
             .then_some(st.pid)
     }

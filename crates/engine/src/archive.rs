@@ -93,9 +93,9 @@ impl Engine {
         match c.state.status {
             Status::Paused => return f(&dir.join("rootfs")),
             Status::Running => {
-                self.runtime().pause(&c.id)?;
+                self.runtime_for(&c.id).pause(&c.id)?;
                 let result = f(&dir.join("rootfs"));
-                let resumed = self.runtime().resume(&c.id);
+                let resumed = self.runtime_for(&c.id).resume(&c.id);
                 let out = result?;
                 resumed?;
                 return Ok(out);
@@ -286,7 +286,7 @@ impl Engine {
         run.apply_changes(&req.changes)?;
         let paused_here = req.pause && c.state.status == Status::Running;
         if paused_here {
-            self.runtime().pause(&c.id)?;
+            self.runtime_for(&c.id).pause(&c.id)?;
         }
         let result = self.images.commit(
             &c.id,
@@ -297,7 +297,7 @@ impl Engine {
             req.reference.as_deref(),
         );
         if paused_here {
-            let _ = self.runtime().resume(&c.id);
+            let _ = self.runtime_for(&c.id).resume(&c.id);
         }
         let img = result?;
         let attrs = [("comment".to_string(), req.comment.clone().unwrap_or_default())];

@@ -76,6 +76,8 @@ pub struct Container {
     /// Seconds `stop` waits before SIGKILL, if the request set it.
     pub stop_timeout: Option<u64>,
     pub log: LogOptions,
+    /// The runtime it runs with (Docker's `HostConfig.Runtime`).
+    pub runtime: crate::runtimes::RuntimeSpec,
     /// The image's config merged with the request (what `inspect` shows as
     /// `Config`: effective Cmd/Entrypoint/Env/WorkingDir/User/ports/volumes).
     pub config: wharf_image::manifest::RunConfig,
@@ -219,6 +221,8 @@ pub struct CreateRequest {
     pub stop_signal: Option<String>,
     pub stop_timeout: Option<u64>,
     pub log: LogOptions,
+    /// A runtime name (`--runtime`); `None`: the daemon's default.
+    pub runtime: Option<String>,
 }
 
 /// An exclusive `flock` on `path` (created if missing), held while the value
@@ -285,7 +289,7 @@ impl Engine {
         Ok((c, out))
     }
 
-    fn load_exact(&self, id: &str) -> Option<Container> {
+    pub(crate) fn load_exact(&self, id: &str) -> Option<Container> {
         let data = fs::read(Container::dir(self.root(), id).join("container.json")).ok()?;
         serde_json::from_slice(&data).ok()
     }
@@ -326,6 +330,18 @@ impl Engine {
 
     /// `create`: a container record and its writable layer; nothing runs yet.
     pub fn create(&self, req: CreateRequest) -> Result<Container> {
+        let runtime = self.runtimes().resolve(req.runtime.as_deref())?;
+        if req.opts.init && !runtime.is_builtin() {
+            // `--init` is the built-in runtime's own pid 1 (no docker-init binary to bind-mount).
+            return Err(EngineError::Invalid {
+                what: "runtime".into(),
+                reason: format!(
+                    "--init needs the built-in runtime ({}), not {}",
+                    crate::runtimes::BUILTIN,
+                    runtime.name
+                ),
+            });
+        }
         let (_, img) = self.images.resolve(&req.opts.image)?;
         let id = new_id()?;
         let name = match req.name.clone().filter(|n| !n.is_empty()) {
@@ -404,6 +420,7 @@ impl Engine {
             stop_signal,
             stop_timeout: req.stop_timeout,
             log: req.log,
+            runtime,
             config: merged,
             state: State::default(),
         };
@@ -552,7 +569,7 @@ impl Engine {
         if signal == 9 {
             let _ = fs::write(crate::adopt::killed_marker(self.root(), &c.id), signal.to_string());
         }
-        match wharf_runtime::Runtime::kill(self.runtime(), &c.id, signal, false) {
+        match self.runtime_for(&c.id).kill(&c.id, signal, false) {
             Ok(()) => Ok(()),
             Err(wharf_runtime::RuntimeError::NotRunning) | Err(wharf_runtime::RuntimeError::NotFound(_)) => {
                 Err(EngineError::Conflict(format!("Container {} is not running", c.id)))
@@ -643,7 +660,7 @@ impl Engine {
     pub fn cleanup(&self, id: &str) {
         let dir = Container::dir(self.root(), id);
         let _ = umount2(&dir.join("rootfs"), MntFlags::MNT_DETACH);
-        let _ = wharf_runtime::Runtime::delete(self.runtime(), id, true);
+        let _ = self.runtime_for(id).delete(id, true);
         self.unwire(id);
         let _ = self.images.snapshots.remove_active(id);
         let _ = fs::remove_dir_all(&dir);
@@ -670,9 +687,9 @@ impl Engine {
             _ => {}
         }
         if paused {
-            self.runtime().pause(&c.id)?;
+            self.runtime_for(&c.id).pause(&c.id)?;
         } else {
-            self.runtime().resume(&c.id)?;
+            self.runtime_for(&c.id).resume(&c.id)?;
         }
         let status = if paused { Status::Paused } else { Status::Running };
         c = self
@@ -708,7 +725,7 @@ impl Engine {
     pub fn top(&self, key: &str) -> Result<Vec<Vec<String>>> {
         let c = self.running(key)?;
         let mut rows = Vec::new();
-        for pid in self.runtime().ps(&c.id)? {
+        for pid in self.runtime_for(&c.id).ps(&c.id)? {
             let stat = fs::read_to_string(format!("/proc/{pid}/stat")).unwrap_or_default();
             let after = stat.rfind(')').map(|i| &stat[i + 2..]).unwrap_or("");
             let ppid = after.split(' ').nth(1).unwrap_or("0").to_string();

@@ -118,16 +118,20 @@ pub fn write_process(root: &Path, container: &str, config: &ExecConfig, file: &P
     std::fs::write(file, data).map_err(EngineError::io("write", file))
 }
 
-/// `<exe> runtime --root <root>/runtime exec --process FILE [--pid-file P] ID`.
+/// `<runtime> [args] --root R exec --process FILE [--pid-file P] ID`, with the
+/// container's runtime (`wharf runtime` for the built-in one: the daemon is
+/// multi-threaded and may not fork it in-process).
 pub fn runtime_command(
-    exe: &Path,
+    runtime: &crate::runtimes::RuntimeSpec,
+    wharf: &Path,
     root: &Path,
     process: &Path,
     pid_file: Option<&Path>,
     container: &str,
 ) -> tokio::process::Command {
-    let mut cmd = tokio::process::Command::new(exe);
-    cmd.arg("runtime").arg("--root").arg(root.join("runtime")).arg("exec").arg("--process").arg(process);
+    let (bin, args) = runtime.command(wharf, root);
+    let mut cmd = tokio::process::Command::new(bin);
+    cmd.args(args).arg("exec").arg("--process").arg(process);
     if let Some(p) = pid_file {
         cmd.arg("--pid-file").arg(p);
     }

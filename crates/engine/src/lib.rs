@@ -21,6 +21,7 @@ pub mod network;
 pub mod probes;
 pub mod protocol;
 pub mod run;
+pub mod runtimes;
 pub mod security;
 pub mod spec;
 pub mod stats;

@@ -137,6 +137,7 @@ fn launch(
     clients: &mut Vec<Client>,
 ) -> Result<Running> {
     let c = engine.get(id)?;
+    let rt = c.runtime.open(engine.root());
     let sock_path = engine.monitor_socket(id);
     let (bundle, wired) = engine.prepare_bundle(id, &c.name, &c.opts)?;
     let undo = |engine: &Engine| {
@@ -168,7 +169,7 @@ fn launch(
     let _ = nix::sys::signal::sigprocmask(SigmaskHow::SIG_UNBLOCK, Some(&chld), None);
     // The init's host pid comes from create: by the time we could ask for the
     // state, a short-lived process may already be gone.
-    let created = engine.runtime().create(id, &opts);
+    let created = rt.create(id, &opts);
     let _ = nix::sys::signal::sigprocmask(SigmaskHow::SIG_BLOCK, Some(&chld), None);
     // Our own descriptors must not keep the container's pipes open: stdout goes
     // back to the daemon's pipe (for the report), stdin and stderr to /dev/null.
@@ -203,7 +204,7 @@ fn launch(
     let (mut proxies, ports) = match engine.publish(&exe, &c.opts, &wired.endpoints) {
         Ok(p) => p,
         Err(e) => {
-            let _ = engine.runtime().delete(id, true);
+            let _ = rt.delete(id, true);
             undo(engine);
             return Err(e);
         }
@@ -215,7 +216,7 @@ fn launch(
             let _ = p.kill();
             let _ = p.wait();
         }
-        let _ = engine.runtime().delete(id, true);
+        let _ = rt.delete(id, true);
         undo(engine);
         Err(e)
     };
@@ -224,7 +225,7 @@ fn launch(
         return abort(engine, &mut proxies, EngineError::Conflict("stopped by the user before the restart".into()));
     }
     let started = (|| -> Result<(Vec<(Kind, File)>, Container)> {
-        engine.runtime().start(id)?;
+        rt.start(id)?;
         let mut outputs = vec![(Kind::Stdout, File::from(out_r)), (Kind::Stderr, File::from(err_r))];
         if let Some(l) = console_listener {
             let (conn, _) = l.accept().map_err(EngineError::io("accept", &console))?;
@@ -258,7 +259,7 @@ fn launch(
     let log = match LogWriter::open(&Container::dir(engine.root(), id), id, c.log.clone(), attrs) {
         Ok(l) => l,
         Err(e) => {
-            let _ = engine.runtime().kill(id, 9, true);
+            let _ = rt.kill(id, 9, true);
             return abort(engine, &mut proxies, e);
         }
     };

@@ -79,7 +79,7 @@ async fn probe(engine: &Arc<Engine>, exe: &std::path::Path, c: &Container, hc: &
         Ok(Err(e)) => return failed(e.to_string()),
         Err(e) => return failed(e.to_string()),
     }
-    let mut cmd = exec::runtime_command(exe, &root, &file, Some(&pid_file), &c.id);
+    let mut cmd = exec::runtime_command(&c.runtime, exe, &root, &file, Some(&pid_file), &c.id);
     cmd.stdin(Stdio::null()).stdout(Stdio::piped()).stderr(Stdio::piped()).kill_on_drop(true);
     let result = match cmd.spawn() {
         Err(e) => failed(format!("health check: {e}")),

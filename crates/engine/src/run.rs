@@ -73,7 +73,10 @@ pub struct Engine {
     /// Runtime state that does not outlive a boot: monitor sockets (`--exec-root`).
     exec_root: PathBuf,
     pub images: Images,
-    runtime: Native,
+    /// The built-in runtime, for the daemonless foreground run.
+    native: Native,
+    /// The runtimes containers can be created with (`--runtime`).
+    runtimes: crate::runtimes::Runtimes,
     /// Opened on first use (then kept: opening reads the store).
     pub(crate) networks: std::sync::OnceLock<wharf_network::Networks>,
 }
@@ -129,7 +132,8 @@ impl Engine {
             root: data_root.to_path_buf(),
             exec_root: exec_root.to_path_buf(),
             images: Images::open(data_root.join("image"))?,
-            runtime: Native::new(data_root.join("runtime")),
+            native: Native::new(data_root.join("runtime")),
+            runtimes: crate::runtimes::Runtimes::default(),
             networks: std::sync::OnceLock::new(),
         })
     }
@@ -234,8 +238,20 @@ impl Engine {
         self.exec_root.join("monitor")
     }
 
-    pub fn runtime(&self) -> &Native {
-        &self.runtime
+    /// The runtimes this engine offers (the daemon's `runtimes` config).
+    pub fn with_runtimes(mut self, runtimes: crate::runtimes::Runtimes) -> Self {
+        self.runtimes = runtimes;
+        self
+    }
+
+    pub fn runtimes(&self) -> &crate::runtimes::Runtimes {
+        &self.runtimes
+    }
+
+    /// The runtime a container was created with (the built-in one for a record that is gone).
+    pub fn runtime_for(&self, id: &str) -> std::sync::Arc<dyn wharf_runtime::Runtime> {
+        let spec = self.load_exact(id).map(|c| c.runtime).unwrap_or_default();
+        spec.open(&self.root)
     }
 
     /// Mounts the container's root filesystem (its writable layer over the
@@ -320,7 +336,7 @@ impl Engine {
         let (dir, wired) = self.prepare_bundle(&id, "", &opts)?;
         teardown.rootfs = Some(dir.join("rootfs"));
         teardown.proxies = self.publish(exe, &opts, &wired.endpoints)?.0;
-        let code = self.runtime.run(&id, &CreateOptions { bundle: dir, ..Default::default() }, false)?;
+        let code = self.native.run(&id, &CreateOptions { bundle: dir, ..Default::default() }, false)?;
         drop(teardown);
         Ok(code)
     }

@@ -42,7 +42,7 @@ pub fn host() -> (u64, u64) {
 }
 
 /// A sample of the container `id` as the runtime sees it (an empty one if it is not running).
-pub fn sample(runtime: &wharf_runtime::Native, id: &str) -> Sample {
+pub fn sample(runtime: &dyn wharf_runtime::Runtime, id: &str) -> Sample {
     let s = runtime.stats(id).unwrap_or_default();
     let (system_cpu_ns, host_mem) = host();
     Sample {

@@ -384,7 +384,8 @@ impl Supervisor {
             return Err(err);
         }
         let pid_file = file.with_extension("pid");
-        let mut cmd = exec::runtime_command(&self.exe, &root, &file, Some(&pid_file), &e.container);
+        let container = self.get(&e.container).await?;
+        let mut cmd = exec::runtime_command(&container.runtime, &self.exe, &root, &file, Some(&pid_file), &e.container);
         cmd.stdin(if e.config.attach_stdin && !detach { Stdio::piped() } else { Stdio::null() });
         cmd.stdout(if detach { Stdio::null() } else { Stdio::piped() });
         cmd.stderr(if detach { Stdio::null() } else { Stdio::piped() });
@@ -394,7 +395,6 @@ impl Supervisor {
             x.pid = child.id().map(|p| p as i32).unwrap_or(0);
             x.pid_file = Some(pid_file.clone());
         });
-        let container = self.get(&e.container).await?;
         let action = format!("exec_start: {}", e.config.cmd.join(" "));
         self.engine.emit(&container.event(&action, &[("execID", id.to_string())]));
         let me = self.clone();
@@ -475,6 +475,6 @@ impl Supervisor {
     /// One stats sample of a container (off the async threads).
     pub async fn stats(&self, id: &str) -> Result<crate::stats::Sample> {
         let (e, id) = (self.engine.clone(), id.to_string());
-        blocking(move || Ok(crate::stats::sample(e.runtime(), &id))).await
+        blocking(move || Ok(crate::stats::sample(e.runtime_for(&id).as_ref(), &id))).await
     }
 }

@@ -11,6 +11,8 @@ pub mod cgroups;
 pub mod confined;
 pub mod console;
 pub mod error;
+#[cfg(any(test, feature = "fake"))]
+pub mod fake;
 pub mod hooks;
 mod init;
 pub mod lsm;
@@ -32,9 +34,14 @@ pub use state::{State, Status};
 
 use oci_spec::runtime::Process;
 
-/// The operations of the OCI runtime CLI, as a trait every backend implements.
-pub trait Runtime {
-    fn create(&self, id: &str, opts: &CreateOptions) -> Result<()>;
+/// The operations of the OCI runtime CLI, as a trait every backend implements
+/// (the built-in [`Native`], [`OciBinary`] for runc/crun/youki, and the
+/// `fake` feature's [`fake::Fake`]); one shared suite (`tests/runtime/suite.rs`,
+/// `fake.rs` tests) holds them to the same contract.
+pub trait Runtime: Send + Sync {
+    /// Creates the container; its init's host pid. The init inherits the
+    /// caller's stdio (0-2) unless the spec asks for a terminal.
+    fn create(&self, id: &str, opts: &CreateOptions) -> Result<i32>;
     fn start(&self, id: &str) -> Result<()>;
     fn state(&self, id: &str) -> Result<State>;
     fn kill(&self, id: &str, signal: i32, all: bool) -> Result<()>;
@@ -44,11 +51,13 @@ pub trait Runtime {
     fn ps(&self, id: &str) -> Result<Vec<i32>>;
     /// Runs `process` in the container; the exit code, or 0 once started with `opts.detach`.
     fn exec(&self, id: &str, process: &Process, opts: &ExecOptions) -> Result<i32>;
+    /// Resource usage of a live container.
+    fn stats(&self, id: &str) -> Result<cgroups::CgroupStats>;
 }
 
 impl Runtime for Native {
-    fn create(&self, id: &str, opts: &CreateOptions) -> Result<()> {
-        Native::create(self, id, opts).map(|_| ())
+    fn create(&self, id: &str, opts: &CreateOptions) -> Result<i32> {
+        Native::create(self, id, opts)
     }
     fn start(&self, id: &str) -> Result<()> {
         Native::start(self, id)
@@ -73,5 +82,8 @@ impl Runtime for Native {
     }
     fn exec(&self, id: &str, process: &Process, opts: &ExecOptions) -> Result<i32> {
         Native::exec(self, id, process, opts)
+    }
+    fn stats(&self, id: &str) -> Result<cgroups::CgroupStats> {
+        Native::stats(self, id)
     }
 }

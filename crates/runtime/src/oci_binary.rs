@@ -40,6 +40,14 @@ impl OciBinary {
     }
 
     fn fail(&self, verb: &str, message: String) -> RuntimeError {
+        // The binary's words are all we get about a missing executable: the
+        // one place its message is read, so the engine can match the type.
+        if matches!(verb, "create" | "run" | "exec")
+            && message.contains("exec:")
+            && (message.contains("executable file not found") || message.contains("no such file or directory"))
+        {
+            return RuntimeError::ExecutableNotFound(message.trim().to_string());
+        }
         RuntimeError::External {
             binary: self.binary.clone(),
             verb: verb.to_string(),
@@ -62,16 +70,12 @@ impl OciBinary {
         Ok(String::from_utf8_lossy(&out.stdout).into_owned())
     }
 
-    /// Runs a verb whose child processes inherit stdio: errors come from the JSON log.
+    /// Runs a verb whose child processes inherit stdio (the container's init
+    /// gets the caller's 0-2): errors come from the JSON log.
     fn spawn_logged(&self, verb: &str, args: Vec<String>) -> Result<i32> {
         let log = std::env::temp_dir().join(format!("wharf-ocibin-{}-{}.log", std::process::id(), next_seq()));
-        let status = self
-            .command(Some(&log))
-            .arg(verb)
-            .args(&args)
-            .stdin(Stdio::null())
-            .status()
-            .map_err(|e| self.fail(verb, e.to_string()));
+        let status =
+            self.command(Some(&log)).arg(verb).args(&args).status().map_err(|e| self.fail(verb, e.to_string()));
         let message = std::fs::read_to_string(&log).unwrap_or_default();
         let _ = std::fs::remove_file(&log);
         let status = status?;
@@ -96,11 +100,13 @@ fn next_seq() -> u64 {
 }
 
 impl Runtime for OciBinary {
-    fn create(&self, id: &str, opts: &CreateOptions) -> Result<()> {
+    fn create(&self, id: &str, opts: &CreateOptions) -> Result<i32> {
         let mut args = vec!["--bundle".to_string(), opts.bundle.display().to_string()];
-        if let Some(p) = &opts.pid_file {
-            args.extend(["--pid-file".into(), p.display().to_string()]);
-        }
+        // The init's pid comes from a pid file: by the time `state` could be
+        // asked, a short-lived process may be gone.
+        let own = std::env::temp_dir().join(format!("wharf-ocibin-{}-{}.pid", std::process::id(), next_seq()));
+        let pid_file = opts.pid_file.clone().unwrap_or_else(|| own.clone());
+        args.extend(["--pid-file".into(), pid_file.display().to_string()]);
         if let Some(p) = &opts.console_socket {
             args.extend(["--console-socket".into(), p.display().to_string()]);
         }
@@ -111,7 +117,11 @@ impl Runtime for OciBinary {
             args.push("--no-pivot".into());
         }
         args.push(id.into());
-        self.spawn_logged("create", args).map(|_| ())
+        let created = self.spawn_logged("create", args);
+        let pid = std::fs::read_to_string(&pid_file).ok().and_then(|p| p.trim().parse::<i32>().ok());
+        let _ = std::fs::remove_file(&own);
+        created?;
+        pid.ok_or_else(|| self.fail("create", format!("no pid in {}", pid_file.display())))
     }
 
     fn start(&self, id: &str) -> Result<()> {
@@ -149,6 +159,21 @@ impl Runtime for OciBinary {
     fn ps(&self, id: &str) -> Result<Vec<i32>> {
         let out = self.output("ps", &["--format", "json", id])?;
         serde_json::from_str(&out).map_err(|e| self.fail("ps", format!("unparsable pid list {out:?}: {e}")))
+    }
+
+    /// `events --stats`: runc's and crun's JSON (cpu, memory, pids).
+    fn stats(&self, id: &str) -> Result<crate::cgroups::CgroupStats> {
+        let out = self.output("events", &["--stats", id])?;
+        let v: serde_json::Value =
+            serde_json::from_str(&out).map_err(|e| self.fail("events", format!("unparsable stats {out:?}: {e}")))?;
+        let d = &v["data"];
+        let limit = d["memory"]["usage"]["limit"].as_u64().filter(|l| *l != 0 && *l < (1 << 62));
+        Ok(crate::cgroups::CgroupStats {
+            cpu_usage_ns: d["cpu"]["usage"]["total"].as_u64().unwrap_or(0),
+            memory_usage: d["memory"]["usage"]["usage"].as_u64().unwrap_or(0),
+            memory_limit: limit,
+            pids: d["pids"]["current"].as_u64().unwrap_or(0),
+        })
     }
 
     fn exec(&self, id: &str, process: &Process, opts: &ExecOptions) -> Result<i32> {

@@ -313,7 +313,7 @@ async fn inspect(state: Arc<State>, id: &str) -> Reply {
                       "FinishedAt": s.finished_at.clone().unwrap_or_else(|| "0001-01-01T00:00:00Z".into())},
             "Image": c.image_id, "Name": format!("/{}", c.name), "RestartCount": c.restart_count, "Driver": "overlay2", "Platform": "linux",
             "LogPath": Container::log_path(state.engine.root(), &c.id),
-            "HostConfig": {"AutoRemove": c.auto_remove, "RestartPolicy": {"Name": if c.restart_policy.name.is_empty() { "no" } else { c.restart_policy.name.as_str() }, "MaximumRetryCount": c.restart_policy.maximum_retry_count}, "Memory": c.opts.memory.unwrap_or(0), "NanoCpus": c.opts.cpus.map(|x| (x * 1e9) as i64).unwrap_or(0),
+            "HostConfig": {"Runtime": c.runtime.name, "AutoRemove": c.auto_remove, "RestartPolicy": {"Name": if c.restart_policy.name.is_empty() { "no" } else { c.restart_policy.name.as_str() }, "MaximumRetryCount": c.restart_policy.maximum_retry_count}, "Memory": c.opts.memory.unwrap_or(0), "NanoCpus": c.opts.cpus.map(|x| (x * 1e9) as i64).unwrap_or(0),
                            "PidsLimit": c.opts.pids_limit, "CpuShares": c.opts.cpu_shares.unwrap_or(0), "ShmSize": c.opts.shm_size.unwrap_or(64 << 20), "Privileged": c.opts.privileged, "ReadonlyRootfs": c.opts.read_only,
                            "CapAdd": c.opts.cap_add, "CapDrop": c.opts.cap_drop, "Init": c.opts.init,
                            "CpusetCpus": c.opts.cpuset_cpus.clone().unwrap_or_default(), "CpusetMems": c.opts.cpuset_mems.clone().unwrap_or_default(), "NetworkMode": network_mode(&c), "LogConfig": {"Type": c.log.driver, "Config": if c.log.driver == "none" { json!({}) } else { json!({"max-size": c.log.max_size.to_string(), "max-file": c.log.max_file.to_string()}) }},

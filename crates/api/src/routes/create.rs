@@ -48,6 +48,7 @@ struct HostConfig {
     shm_size: i64,
     security_opt: Option<Vec<String>>,
     sysctls: Option<BTreeMap<String, String>>,
+    runtime: String,
 }
 
 #[derive(Debug, Default, Deserialize)]
@@ -240,6 +241,7 @@ pub(super) async fn create(state: Arc<State>, req: Request<Incoming>, q: &Query)
         None => Default::default(),
     };
     let open_stdin = body.open_stdin;
+    let runtime = Some(body.host_config.runtime.clone()).filter(|r| !r.is_empty());
     let labels = body.labels.clone().unwrap_or_default();
     let opts = to_options(body)?;
     let name = q.get("name").map(str::to_string);
@@ -256,6 +258,7 @@ pub(super) async fn create(state: Arc<State>, req: Request<Incoming>, q: &Query)
             stop_signal,
             stop_timeout,
             log,
+            runtime,
         })?)
     })
     .await?;

@@ -87,8 +87,8 @@ pub async fn info(state: Arc<State>) -> Reply {
             "MemTotal": mem_total,
             "Name": hostname,
             "ServerVersion": env!("CARGO_PKG_VERSION"),
-            "Runtimes": {"wharf": {"path": state.config.monitor_exe}},
-            "DefaultRuntime": "wharf",
+            "Runtimes": runtimes(&state),
+            "DefaultRuntime": state.engine.runtimes().default_name(),
             "Swarm": {"LocalNodeState": "inactive", "ControlAvailable": false},
             "SecurityOptions": ["name=seccomp,profile=builtin", "name=no-new-privileges"],
             "RegistryConfig": {"InsecureRegistryCIDRs": ["127.0.0.0/8"], "IndexConfigs": {}, "Mirrors": []},
@@ -226,4 +226,19 @@ fn line(e: &wharf_engine::events::Event) -> bytes::Bytes {
     let mut v = serde_json::to_vec(e).unwrap_or_default();
     v.push(b'\n');
     v.into()
+}
+
+/// `/info`'s `Runtimes`: each name with its binary (the built-in one is this binary).
+fn runtimes(state: &State) -> serde_json::Value {
+    let rts = state.engine.runtimes();
+    let mut out = serde_json::Map::new();
+    for name in rts.names() {
+        let spec = rts.get(name).expect("listed");
+        let mut v = json!({"path": spec.path.clone().unwrap_or_else(|| state.config.monitor_exe.clone())});
+        if !spec.args.is_empty() {
+            v["runtimeArgs"] = json!(spec.args);
+        }
+        out.insert(name.to_string(), v);
+    }
+    serde_json::Value::Object(out)
 }

@@ -193,6 +193,9 @@ pub struct ContainerFlags {
     /// Size of /dev/shm (e.g. 64m)
     #[arg(long = "shm-size")]
     pub shm_size: Option<String>,
+    /// Runtime to use for this container (wharf, runc, crun, or one the daemon configures)
+    #[arg(long)]
+    pub runtime: Option<String>,
     /// Security options (no-new-privileges, seccomp=<file|unconfined>, apparmor=, label=)
     #[arg(long = "security-opt")]
     pub security_opt: Vec<String>,
@@ -368,6 +371,7 @@ pub fn create_body(f: &ContainerFlags, image: &str, command: &[String]) -> Resul
             "CapAdd": f.cap_add, "CapDrop": f.cap_drop, "Ulimits": ulimits, "Init": f.init,
             "CpuShares": f.cpu_shares.unwrap_or(0), "ShmSize": shm_size, "SecurityOpt": security_opt, "Sysctls": sysctls,
             "LogConfig": {"Type": f.log_driver.clone().unwrap_or_default(), "Config": log_opts},
+            "Runtime": f.runtime.clone().unwrap_or_default(),
         },
         "NetworkingConfig": {"EndpointsConfig": endpoints},
     });

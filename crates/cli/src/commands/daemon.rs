@@ -1,6 +1,9 @@
 //! `wharf daemon`: the Docker Engine API server (dockerd's flag names).
 
+use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
+
+use wharf_engine::runtimes::{RuntimeConfig, Runtimes};
 
 use anyhow::{bail, Context, Result};
 use clap::Args;
@@ -19,16 +22,25 @@ pub struct DaemonArgs {
     /// debug, info, warn, error
     #[arg(short = 'l', long = "log-level", default_value = "info")]
     log_level: String,
+    /// Register an OCI runtime (NAME=PATH), as dockerd's --add-runtime
+    #[arg(long = "add-runtime")]
+    add_runtime: Vec<String>,
+    /// The runtime containers use unless they name one (default: wharf, the built-in runtime)
+    #[arg(long = "default-runtime")]
+    default_runtime: Option<String>,
 }
 
+/// daemon.json: the directives Wharf honours; any other is refused (as dockerd does).
 #[derive(serde::Deserialize, Default)]
-#[serde(default, rename_all = "kebab-case")]
+#[serde(default, rename_all = "kebab-case", deny_unknown_fields)]
 struct FileConfig {
     hosts: Vec<String>,
     data_root: Option<PathBuf>,
     exec_root: Option<PathBuf>,
     insecure_registries: Vec<String>,
     log_level: Option<String>,
+    runtimes: BTreeMap<String, RuntimeConfig>,
+    default_runtime: Option<String>,
 }
 
 fn socket_path(host: &str) -> Result<PathBuf> {
@@ -59,6 +71,15 @@ pub fn run(a: &DaemonArgs, data_root: &Path, insecure: &[String]) -> Result<()> 
     }
     let hosts: Vec<String> = if !a.host.is_empty() { a.host.clone() } else { file.hosts.clone() };
     let socket = socket_path(hosts.first().map(String::as_str).unwrap_or("unix:///run/wharf/wharf.sock"))?;
+    let mut runtimes = file.runtimes.clone();
+    for r in &a.add_runtime {
+        let Some((name, path)) = r.split_once('=') else { bail!("--add-runtime {r:?}: want NAME=PATH") };
+        if runtimes.insert(name.to_string(), RuntimeConfig { path: path.into(), runtime_args: Vec::new() }).is_some() {
+            bail!("runtime {name:?} is configured twice");
+        }
+    }
+    let default_runtime = a.default_runtime.clone().or(file.default_runtime.clone());
+    let runtimes = Runtimes::new(&runtimes, default_runtime.as_deref(), &wharf_engine::runtimes::search_path())?;
     let mut insecure = insecure.to_vec();
     insecure.extend(file.insecure_registries.iter().cloned());
     let config = wharf_api::Config {
@@ -66,6 +87,7 @@ pub fn run(a: &DaemonArgs, data_root: &Path, insecure: &[String]) -> Result<()> 
         data_root: file.data_root.clone().unwrap_or_else(|| data_root.to_path_buf()),
         exec_root: file.exec_root.clone().unwrap_or_else(|| a.exec_root.clone()),
         insecure_registries: insecure,
+        runtimes,
         monitor_exe: std::env::current_exe().context("locate the wharf binary")?,
     };
     wharf_runtime::sys::limit_malloc_arenas(2);

@@ -128,6 +128,13 @@ enum Verb {
     },
     /// Print what this runtime supports, as JSON
     Features,
+    /// Resource usage of a container (runc's `events --stats` JSON); only --stats is supported
+    Events {
+        /// One stats sample, then exit
+        #[arg(long)]
+        stats: bool,
+        id: String,
+    },
     /// Update a container's resource limits (LinuxResources JSON)
     Update {
         /// File with LinuxResources JSON, or - for stdin
@@ -222,6 +229,18 @@ fn dispatch(a: &RuntimeArgs) -> Result<i32> {
         Verb::List { format, quiet } => list(&rt, format, *quiet)?,
         Verb::Spec { bundle } => spec(bundle, a.rootless.as_deref() == Some("true"))?,
         Verb::Features => println!("{}", serde_json::to_string_pretty(&features())?),
+        Verb::Events { stats, id } => {
+            if !stats {
+                bail!("events: only --stats is supported (no event stream)");
+            }
+            let s = rt.stats(id)?;
+            let data = serde_json::json!({
+                "cpu": {"usage": {"total": s.cpu_usage_ns}},
+                "memory": {"usage": {"usage": s.memory_usage, "limit": s.memory_limit.unwrap_or(0)}},
+                "pids": {"current": s.pids},
+            });
+            println!("{}", serde_json::json!({"type": "stats", "id": id, "data": data}));
+        }
         Verb::Update { resources, id } => {
             let data = match resources.as_deref() {
                 None => bail!("update needs --resources FILE (or - for stdin)"),
