@@ -5,6 +5,8 @@
 //! **Architecture invariant:** handlers never touch container state
 //! directly; they call `wharf_engine::Engine` and `wharf_image::Images`.
 
+#![forbid(unsafe_code)]
+
 pub mod body;
 pub mod error;
 mod query;

@@ -9,6 +9,8 @@
 //! **Architecture invariant:** the builder only uses the engine's and the
 //! image store's public API; it knows nothing of HTTP.
 
+#![forbid(unsafe_code)]
+
 mod context;
 pub mod dockerfile;
 pub mod error;

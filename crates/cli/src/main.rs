@@ -1,5 +1,7 @@
 //! The `wharf` binary: a thin shell over the library crates.
 
+#![forbid(unsafe_code)]
+
 mod client;
 mod commands;
 mod format;

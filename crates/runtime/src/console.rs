@@ -4,7 +4,7 @@
 
 use std::fs::File;
 use std::io::{IoSlice, IoSliceMut, Read, Write};
-use std::os::fd::{AsFd, AsRawFd, BorrowedFd, FromRawFd, OwnedFd, RawFd};
+use std::os::fd::{AsFd, AsRawFd, BorrowedFd, OwnedFd, RawFd};
 use std::os::unix::net::UnixStream;
 use std::path::Path;
 
@@ -41,8 +41,7 @@ pub fn recv_fd(sock: BorrowedFd<'_>) -> Result<OwnedFd> {
     for c in msg.cmsgs().map_err(RuntimeError::sys("receive pty master"))? {
         if let ControlMessageOwned::ScmRights(fds) = c {
             if let Some(fd) = fds.first() {
-                // SAFETY: the kernel just installed this descriptor for us; nothing else owns it.
-                return Ok(unsafe { OwnedFd::from_raw_fd(*fd) });
+                return Ok(crate::sys::own_received_fd(*fd));
             }
         }
     }

@@ -7,6 +7,9 @@
 //! **Architecture invariant:** this crate knows nothing about images, networks
 //! or HTTP; its input is an OCI bundle.
 
+// `unsafe` lives in `sys/` only (each block with a SAFETY comment).
+#![deny(unsafe_code)]
+
 pub mod cgroups;
 pub mod confined;
 pub mod console;
@@ -24,6 +27,7 @@ pub mod seccomp;
 pub mod spec;
 pub mod state;
 mod sync;
+#[allow(unsafe_code)]
 pub mod sys;
 
 pub use error::{Result, RuntimeError};

@@ -16,12 +16,19 @@ pub enum Forked {
 /// Forks the calling process with extra `CLONE_NEW*` flags, like `fork(2)`:
 /// the child continues on a copy of the caller's stack.
 ///
-/// The caller must be single-threaded: only the calling thread survives in the
-/// child, and locks held by other threads (the allocator's) would stay locked.
+/// Only sound in a single-threaded process (only the calling thread survives
+/// in the child, and locks other threads hold — the allocator's — would stay
+/// locked): it checks, and refuses with `EDEADLK` otherwise.
 pub fn clone_process(flags: libc::c_int) -> io::Result<Forked> {
+    if !single_threaded() {
+        return Err(io::Error::new(
+            io::ErrorKind::Deadlock,
+            "fork from a multi-threaded process: locks of other threads would stay held in the child",
+        ));
+    }
     // SAFETY: raw clone with a NULL stack behaves like fork(2): the child gets a
-    // copy-on-write copy of the address space and continues here. The caller
-    // guarantees there are no other threads, so no lock can be left held.
+    // copy-on-write copy of the address space and continues here. There are no
+    // other threads (checked above), so no lock can be left held.
     let ret = unsafe {
         libc::syscall(
             libc::SYS_clone,
@@ -337,6 +344,19 @@ pub fn sigrtmin() -> i32 {
     libc::SIGRTMIN()
 }
 
+/// Whether this process has exactly one thread (`/proc/self/task`).
+pub fn single_threaded() -> bool {
+    std::fs::read_dir("/proc/self/task").map(|d| d.count() == 1).unwrap_or(false)
+}
+
+/// Takes ownership of a descriptor the kernel installed for us (SCM_RIGHTS).
+pub fn own_received_fd(fd: std::os::fd::RawFd) -> std::os::fd::OwnedFd {
+    use std::os::fd::FromRawFd;
+    // SAFETY: the kernel just installed this descriptor in our table for this
+    // message; nothing else refers to it, so it is ours to own and close.
+    unsafe { std::os::fd::OwnedFd::from_raw_fd(fd) }
+}
+
 /// Returns the heap's free pages to the kernel (a long-lived process after
 /// a burst of allocation, like a container monitor after start).
 pub fn trim_heap() {
@@ -347,13 +367,22 @@ pub fn trim_heap() {
 /// Gives the kernel back the main thread's stack pages below the current
 /// frame (touched once by a deep start-up, unused while the process idles).
 /// Call only where no signal handler can run on this stack.
+/// Checks that it runs on the main thread of a single-threaded process, and
+/// does nothing otherwise.
 pub fn release_stack_below_here() {
+    if !single_threaded() {
+        return;
+    }
     let marker = 0u8;
     let sp = std::hint::black_box(&marker) as *const u8 as usize;
     let Ok(maps) = std::fs::read_to_string("/proc/self/maps") else { return };
     let Some(line) = maps.lines().find(|l| l.ends_with("[stack]")) else { return };
-    let Some((lo, _)) = line.split_whitespace().next().and_then(|r| r.split_once('-')) else { return };
-    let Ok(lo) = usize::from_str_radix(lo, 16) else { return };
+    let Some((lo, hi)) = line.split_whitespace().next().and_then(|r| r.split_once('-')) else { return };
+    let (Ok(lo), Ok(hi)) = (usize::from_str_radix(lo, 16), usize::from_str_radix(hi, 16)) else { return };
+    // Our frame must be on that mapping (the main thread's stack).
+    if !(lo..hi).contains(&sp) {
+        return;
+    }
     const PAGE: usize = 4096;
     // Keep a margin under our own frame.
     let end = (sp.saturating_sub(16 << 10)) & !(PAGE - 1);
