@@ -50,3 +50,54 @@ impl std::io::Write for ChannelWriter {
         Ok(())
     }
 }
+
+/// The largest JSON request body read into memory; larger ones are a 413.
+pub const MAX_JSON_BODY: usize = 16 << 20;
+
+/// A request body as a blocking `std::io::Read` (for tarballs: load, import,
+/// build contexts, `docker cp`): frames arrive through a small bounded
+/// channel, so memory stays bounded whatever the body's size. Read it on a
+/// blocking thread.
+pub struct BodyReader {
+    rx: mpsc::Receiver<std::io::Result<Bytes>>,
+    current: Bytes,
+}
+
+pub fn reader(body: hyper::body::Incoming) -> BodyReader {
+    let (tx, rx) = mpsc::channel(8);
+    tokio::spawn(async move {
+        let mut body = body;
+        loop {
+            match body.frame().await {
+                None => break,
+                Some(Ok(f)) => {
+                    if let Ok(data) = f.into_data() {
+                        if tx.send(Ok(data)).await.is_err() {
+                            break;
+                        }
+                    }
+                }
+                Some(Err(e)) => {
+                    let _ = tx.send(Err(std::io::Error::other(format!("read request body: {e}")))).await;
+                    break;
+                }
+            }
+        }
+    });
+    BodyReader { rx, current: Bytes::new() }
+}
+
+impl std::io::Read for BodyReader {
+    fn read(&mut self, buf: &mut [u8]) -> std::io::Result<usize> {
+        while self.current.is_empty() {
+            match self.rx.blocking_recv() {
+                None => return Ok(0),
+                Some(Ok(b)) => self.current = b,
+                Some(Err(e)) => return Err(e),
+            }
+        }
+        let n = buf.len().min(self.current.len());
+        buf[..n].copy_from_slice(&self.current.split_to(n));
+        Ok(n)
+    }
+}

@@ -104,7 +104,7 @@ impl Engine {
         }
         let (_, img) = self.images.resolve(&c.image_id)?;
         let specs = self.images.prepare_rootfs(&c.id, &img)?;
-        let view = dir.join(format!("view-{}", &crate::run::new_id()?[..12]));
+        let view = dir.join(format!("view-{}", &wharf_common::ids::new_id()[..12]));
         self.mount_rootfs(&specs, &view)?;
         let result = f(&view);
         let _ = umount2(&view, MntFlags::MNT_DETACH);
@@ -173,7 +173,7 @@ impl Engine {
         let mtime = u64::try_from(st.st_mtime)
             .ok()
             .map(|s| std::time::UNIX_EPOCH + std::time::Duration::new(s, st.st_mtime_nsec.clamp(0, 999_999_999) as u32))
-            .map(|t| humantime::format_rfc3339_nanos(t).to_string())
+            .map(wharf_common::time::rfc3339)
             .unwrap_or_else(|| "0001-01-01T00:00:00Z".into());
         Ok(PathStat { name, size: st.st_size.max(0) as u64, mode: go_mode(st.st_mode), mtime, link_target })
     }

@@ -16,7 +16,7 @@ use serde::{Deserialize, Serialize};
 use wharf_image::snapshot::Snapshotter;
 
 use crate::error::{EngineError, Result};
-use crate::run::{new_id, Engine, RunOptions};
+use crate::run::{Engine, RunOptions};
 
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "lowercase")]
@@ -242,15 +242,10 @@ pub(crate) fn lock_file(path: &Path, wait: bool) -> Result<Option<nix::fcntl::Fl
     }
 }
 
-pub(crate) fn now() -> String {
-    humantime::format_rfc3339_nanos(std::time::SystemTime::now()).to_string()
-}
+pub(crate) use wharf_common::time::now;
 
 fn valid_name(n: &str) -> bool {
-    let b = n.as_bytes();
-    !b.is_empty()
-        && b[0].is_ascii_alphanumeric()
-        && b.iter().all(|c| c.is_ascii_alphanumeric() || matches!(c, b'_' | b'.' | b'-'))
+    wharf_common::names::valid(n, 1)
 }
 
 /// Docker-style random names: adjective_surname.
@@ -343,7 +338,7 @@ impl Engine {
             });
         }
         let (_, img) = self.images.resolve(&req.opts.image)?;
-        let id = new_id()?;
+        let id = wharf_common::ids::new_id();
         let name = match req.name.clone().filter(|n| !n.is_empty()) {
             Some(n) => {
                 let n = n.trim_start_matches('/').to_string();

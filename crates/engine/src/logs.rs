@@ -96,7 +96,7 @@ impl LogDriver for JsonFile {
             // A line that is not an entry (a torn write) is skipped, as Docker's reader does.
             let Ok(j) = serde_json::from_slice::<JsonEntry>(&line) else { continue };
             let stream = if j.stream == "stderr" { Stream::Stderr } else { Stream::Stdout };
-            let time = humantime::parse_rfc3339_weak(&j.time).unwrap_or(SystemTime::UNIX_EPOCH);
+            let time = wharf_common::time::parse_rfc3339(&j.time).unwrap_or(SystemTime::UNIX_EPOCH);
             return Ok(Some(Entry { stream, time, line: j.log.into_bytes(), attrs: j.attrs }));
         }
     }
@@ -268,10 +268,7 @@ fn parse_size(s: &str) -> Option<u64> {
     num.parse::<u64>().ok().and_then(|n| n.checked_mul(mult))
 }
 
-/// RFC 3339 with nanoseconds, UTC (Docker's timestamps).
-pub fn rfc3339(t: SystemTime) -> String {
-    humantime::format_rfc3339_nanos(t).to_string()
-}
+pub use wharf_common::time::rfc3339;
 
 /// `<file>.N`: the N-th rotated file (1 is the newest).
 fn rotated(path: &Path, n: u32) -> PathBuf {

@@ -15,9 +15,7 @@ use crate::exec::{self, ExecConfig};
 use crate::health::{self, Health, Healthcheck, Probe};
 use crate::run::Engine;
 
-fn now() -> String {
-    crate::logs::rfc3339(SystemTime::now())
-}
+use wharf_common::time::now;
 
 /// Probes a container for as long as it exists and has a healthcheck; the
 /// caller aborts the task when the container is gone for good.

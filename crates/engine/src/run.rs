@@ -4,7 +4,6 @@
 //! everything is removed when the process exits.
 
 use std::fs;
-use std::io::Read;
 use std::path::{Path, PathBuf};
 
 use nix::mount::{mount, umount2, MntFlags, MsFlags};
@@ -79,15 +78,6 @@ pub struct Engine {
     runtimes: crate::runtimes::Runtimes,
     /// Opened on first use (then kept: opening reads the store).
     pub(crate) networks: std::sync::OnceLock<wharf_network::Networks>,
-}
-
-/// A fresh 64-hex-digit container id.
-pub fn new_id() -> Result<String> {
-    let mut bytes = [0u8; 32];
-    fs::File::open("/dev/urandom")
-        .and_then(|mut f| f.read_exact(&mut bytes))
-        .map_err(EngineError::io("read", "/dev/urandom"))?;
-    Ok(bytes.iter().map(|b| format!("{b:02x}")).collect())
 }
 
 /// Undoes what `run` set up, in reverse, whatever happened.
@@ -319,7 +309,7 @@ impl Engine {
     /// the exit code. Forks: call from a single-threaded process. `exe` is
     /// the `wharf` binary (port proxies run as `wharf proxy`).
     pub fn run(&self, opts: &RunOptions, exe: &Path) -> Result<i32> {
-        let id = new_id()?;
+        let id = wharf_common::ids::new_id();
         let mut opts = opts.clone();
         crate::network::with_primary(&mut opts);
         self.check_network(&opts)?;

@@ -125,7 +125,7 @@ impl crate::run::Engine {
 
 /// A fresh empty directory under `parent`.
 fn tempfile_dir(parent: &Path) -> Result<std::path::PathBuf> {
-    let id = crate::run::new_id()?;
+    let id = wharf_common::ids::new_id();
     let dir = parent.join(format!("user-{}", &id[..16]));
     std::fs::create_dir(&dir).map_err(EngineError::io("create", &dir))?;
     Ok(dir)

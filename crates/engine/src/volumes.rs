@@ -75,11 +75,9 @@ pub struct Volume {
     pub anonymous: bool,
 }
 
+/// Docker's rule for volume names (two characters at least).
 fn valid_name(n: &str) -> bool {
-    let b = n.as_bytes();
-    b.len() >= 2
-        && b[0].is_ascii_alphanumeric()
-        && b.iter().all(|c| c.is_ascii_alphanumeric() || matches!(c, b'_' | b'.' | b'-'))
+    wharf_common::names::valid(n, 2)
 }
 
 impl Engine {
@@ -104,7 +102,7 @@ impl Engine {
                 })
             }
             Some(n) => n.to_string(),
-            None => crate::run::new_id()?,
+            None => wharf_common::ids::new_id(),
         };
         if let Ok(v) = self.volume(&name) {
             return Ok(v);

@@ -8,7 +8,7 @@ use hyper::body::Incoming;
 use hyper::{Request, Response};
 use serde_json::{json, Value};
 
-use super::{read_body, Reply};
+use super::Reply;
 use crate::body::channel;
 use crate::error::ApiError;
 use crate::query::Query;
@@ -32,21 +32,17 @@ pub async fn build(state: Arc<State>, req: Request<Incoming>, q: &Query) -> Repl
     let target = q.get("target").filter(|t| !t.is_empty()).map(str::to_string);
     let quiet = q.flag("q");
     let no_cache = q.flag("nocache");
-    let context = read_body(req).await?;
+    let context = crate::body::reader(req.into_body());
     let (tx, body) = channel();
     let st = state.clone();
     tokio::task::spawn_blocking(move || {
         let send = |v: Value| {
             let _ = tx.blocking_send(format!("{v}\n").into());
         };
-        let dir = st
-            .engine
-            .root()
-            .join("tmp")
-            .join(format!("build-{}", wharf_engine::run::new_id().map(|i| i[..12].to_string()).unwrap_or_default()));
+        let dir = st.engine.root().join("tmp").join(format!("build-{}", &wharf_common::ids::new_id()[..12]));
         let result = (|| -> Result<wharf_image::Image, String> {
             std::fs::create_dir_all(&dir).map_err(|e| format!("build context: {e}"))?;
-            let plain = wharf_image::unpack::decompress(&context[..]).map_err(|e| e.to_string())?;
+            let plain = wharf_image::unpack::decompress(context).map_err(|e| e.to_string())?;
             wharf_image::unpack::unpack_layer(plain, &dir).map_err(|e| format!("build context: {e}"))?;
             let req = wharf_build::BuildRequest {
                 context: dir.clone(),

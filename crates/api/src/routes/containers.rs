@@ -645,9 +645,9 @@ async fn archive_get(state: Arc<State>, id: &str, q: &Query) -> Reply {
 async fn archive_put(state: Arc<State>, req: Request<Incoming>, id: &str, q: &Query) -> Reply {
     let path = archive_path(q)?;
     get(&state, id).await?;
-    let body = super::read_body(req).await?;
+    let body = crate::body::reader(req.into_body());
     let (st, key) = (state.clone(), id.to_string());
-    blocking(move || Ok(st.engine.copy_in(&key, &path, &body[..])?)).await?;
+    blocking(move || Ok(st.engine.copy_in(&key, &path, body)?)).await?;
     status(StatusCode::OK)
 }
 

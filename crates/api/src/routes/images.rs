@@ -12,7 +12,7 @@ use wharf_image::registry::auth::{CredentialStore, Credentials};
 use wharf_image::registry::{Client, JsonLines, Options, Progress};
 use wharf_image::{Digest, Reference};
 
-use super::{blocking, json, read_body, status, unix_secs, Reply};
+use super::{blocking, json, status, unix_secs, Reply};
 use crate::body::{channel, ChannelWriter};
 use crate::error::ApiError;
 use crate::query::Query;
@@ -265,7 +265,7 @@ async fn create(state: Arc<State>, req: Request<Incoming>, q: &Query) -> Reply {
                 "importing from a URL is not supported: send the tarball as the body (fromSrc=-)",
             ));
         }
-        let body = read_body(req).await?;
+        let mut body = crate::body::reader(req.into_body());
         let name = q.get("repo").filter(|r| !r.is_empty()).map(|r| match q.get("tag").filter(|t| !t.is_empty()) {
             Some(t) => format!("{r}:{t}"),
             None => r.to_string(),
@@ -275,12 +275,8 @@ async fn create(state: Arc<State>, req: Request<Incoming>, q: &Query) -> Reply {
         run.apply_changes(&q.all("changes"))?;
         let st = state.clone();
         let id = blocking(move || {
-            let id = st
-                .engine
-                .images
-                .import(&mut &body[..], name.as_deref(), Some(run), message.as_deref())?
-                .id()
-                .to_string();
+            let id =
+                st.engine.images.import(&mut body, name.as_deref(), Some(run), message.as_deref())?.id().to_string();
             image_event(&st, "import", &id, name.as_deref().unwrap_or(&id));
             Ok(id)
         })
@@ -368,12 +364,12 @@ async fn save(state: Arc<State>, names: Vec<String>) -> Reply {
 }
 
 async fn load(state: Arc<State>, req: Request<Incoming>, q: &Query) -> Reply {
-    let body = read_body(req).await?;
+    let body = crate::body::reader(req.into_body());
     // `quiet` only silences progress bars; the "Loaded image" lines always go out (as in dockerd).
     let _quiet = q.flag("quiet");
     let st = state.clone();
     let names = blocking(move || {
-        let names = st.engine.images.load(&body[..])?;
+        let names = st.engine.images.load(body)?;
         for n in &names {
             image_event(&st, "load", n, n);
         }

@@ -49,18 +49,21 @@ pub async fn read_json<T: serde::de::DeserializeOwned + Default>(req: Request<In
     serde_json::from_slice(&data).map_err(|e| ApiError::bad_request(format!("invalid JSON body: {e}")))
 }
 
+/// A JSON request body, bounded ([`crate::body::MAX_JSON_BODY`]); tarballs are streamed ([`crate::body::reader`]).
 pub async fn read_body(req: Request<Incoming>) -> Result<Bytes> {
-    Ok(req.into_body().collect().await.map_err(|e| ApiError::bad_request(format!("read body: {e}")))?.to_bytes())
+    let limited = http_body_util::Limited::new(req.into_body(), crate::body::MAX_JSON_BODY);
+    match limited.collect().await {
+        Ok(c) => Ok(c.to_bytes()),
+        Err(e) if e.downcast_ref::<http_body_util::LengthLimitError>().is_some() => Err(ApiError::new(
+            StatusCode::PAYLOAD_TOO_LARGE,
+            format!("request body larger than {} bytes", crate::body::MAX_JSON_BODY),
+        )),
+        Err(e) => Err(ApiError::bad_request(format!("read body: {e}"))),
+    }
 }
 
 /// RFC 3339 → Unix seconds (0 if absent or unparsable), as the API reports times.
-pub fn unix_secs(rfc3339: Option<&str>) -> i64 {
-    rfc3339
-        .and_then(|s| humantime::parse_rfc3339_weak(s.trim_end_matches('Z').split('.').next().unwrap_or(s)).ok())
-        .and_then(|t| t.duration_since(std::time::UNIX_EPOCH).ok())
-        .map(|d| d.as_secs() as i64)
-        .unwrap_or(0)
-}
+pub use wharf_common::time::unix_secs;
 
 /// Runs blocking library work off the async threads.
 pub async fn blocking<T: Send + 'static>(f: impl FnOnce() -> Result<T> + Send + 'static) -> Result<T> {

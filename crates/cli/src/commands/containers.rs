@@ -685,7 +685,7 @@ fn timestamp(s: &str) -> Result<String> {
     let now = std::time::SystemTime::now();
     let t = match humantime::parse_duration(s) {
         Ok(d) => now - d,
-        Err(_) => humantime::parse_rfc3339_weak(s).with_context(|| format!("invalid time {s:?}"))?,
+        Err(_) => wharf_common::time::parse_rfc3339(s).with_context(|| format!("invalid time {s:?}"))?,
     };
     let d = t.duration_since(std::time::UNIX_EPOCH).unwrap_or_default();
     Ok(format!("{}.{:09}", d.as_secs(), d.subsec_nanos()))
