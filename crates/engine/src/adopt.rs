@@ -18,7 +18,7 @@ use rustix::process::{pidfd_open, Pid, PidfdFlags};
 
 use crate::containers::{now, Container, Status};
 use crate::error::Result;
-use crate::run::Engine;
+use crate::Engine;
 
 /// The exit code recorded when the container's own status cannot be read.
 pub const UNKNOWN_EXIT: i32 = 255;

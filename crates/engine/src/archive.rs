@@ -19,7 +19,7 @@ pub use wharf_runtime::confined;
 
 use crate::containers::{Container, Status};
 use crate::error::{EngineError, Result};
-use crate::run::Engine;
+use crate::Engine;
 
 /// What `HEAD/GET /containers/{id}/archive` report in `X-Docker-Container-Path-Stat`.
 /// `mode` uses Go's `os.FileMode` bits, which the docker CLI decodes.

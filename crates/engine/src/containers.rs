@@ -16,7 +16,7 @@ use serde::{Deserialize, Serialize};
 use wharf_image::snapshot::Snapshotter;
 
 use crate::error::{EngineError, Result};
-use crate::run::{Engine, RunOptions};
+use crate::{Engine, RunOptions};
 
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "lowercase")]

@@ -9,7 +9,9 @@
 
 pub mod adopt;
 pub mod archive;
+mod bundle;
 pub mod containers;
+mod engine;
 pub mod error;
 pub mod events;
 pub mod exec;
@@ -18,6 +20,7 @@ pub mod logs;
 pub mod monitor;
 mod names;
 pub mod network;
+mod options;
 pub mod probes;
 pub mod protocol;
 pub mod run;
@@ -30,5 +33,6 @@ pub mod user;
 pub mod volumes;
 
 pub use containers::{Container, CreateRequest, State, Status};
+pub use engine::{Engine, DEFAULT_EXEC_ROOT};
 pub use error::{EngineError, Result};
-pub use run::{Engine, RunOptions};
+pub use options::RunOptions;

@@ -26,7 +26,7 @@ use crate::containers::{now, Container, Status};
 use crate::error::{EngineError, Result};
 use crate::logs::{self, LogWriter};
 use crate::protocol::{self, FailureKind, Kind, Request, StartReport};
-use crate::run::Engine;
+use crate::Engine;
 
 struct Client {
     stream: UnixStream,

@@ -5,7 +5,7 @@
 use std::fs;
 
 use crate::error::{EngineError, Result};
-use crate::run::Engine;
+use crate::Engine;
 
 impl Engine {
     /// The lock of the name registrar (`<data-root>/names.lock`), shared by

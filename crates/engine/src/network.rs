@@ -16,7 +16,7 @@ use wharf_network::{Endpoint, Networks};
 
 use crate::containers::Container;
 use crate::error::{EngineError, Result};
-use crate::run::{Engine, RunOptions};
+use crate::{Engine, RunOptions};
 
 /// `-p [ip:][host-port:]container-port[/proto]`.
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]

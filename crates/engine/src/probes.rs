@@ -13,7 +13,7 @@ use tokio::io::AsyncReadExt;
 use crate::containers::{Container, Status};
 use crate::exec::{self, ExecConfig};
 use crate::health::{self, Health, Healthcheck, Probe};
-use crate::run::Engine;
+use crate::Engine;
 
 use wharf_common::time::now;
 

@@ -12,9 +12,9 @@ use oci_spec::runtime::{
 use wharf_image::manifest::RunConfig;
 
 use crate::error::{EngineError, Result};
-use crate::run::RunOptions;
 use crate::security::Seccomp;
 use crate::user::Resolved;
+use crate::RunOptions;
 
 /// Docker's default capability set.
 pub const DEFAULT_CAPS: [&str; 14] = [

@@ -20,7 +20,7 @@ use crate::containers::{Container, Status};
 use crate::error::{EngineError, Result};
 use crate::exec::{self, ExecConfig, ExecRecord, Execs};
 use crate::protocol::{self, Kind, Request};
-use crate::run::Engine;
+use crate::Engine;
 
 /// What waiters learn when a container's process ends.
 #[derive(Debug, Clone, Default)]

@@ -96,7 +96,7 @@ pub fn names_needed(spec: &str) -> bool {
     (!u.is_empty() && u.parse::<u32>().is_err()) || (!g.is_empty() && g.parse::<u32>().is_err())
 }
 
-impl crate::run::Engine {
+impl crate::Engine {
     /// Resolves `spec` in the image's own filesystem (a read-only view of its
     /// layers, mounted for the lookup), so `create` refuses an unknown user
     /// as Docker does instead of failing at start.

@@ -8,7 +8,7 @@ use std::path::PathBuf;
 use serde::{Deserialize, Serialize};
 
 use crate::error::{EngineError, Result};
-use crate::run::Engine;
+use crate::Engine;
 
 /// One mount of a container, as requested (`-v`, `--mount`, `--tmpfs`, image VOLUME).
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
