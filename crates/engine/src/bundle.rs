@@ -101,6 +101,8 @@ impl Engine {
         Ok(out)
     }
 
+    /// Mounts the container's root filesystem (its writable layer over the
+    /// image) and writes `config.json` into its directory, which becomes the
     /// OCI bundle. Returns the bundle directory.
     pub fn prepare_bundle(&self, id: &str, name: &str, opts: &RunOptions) -> Result<(PathBuf, crate::network::Wired)> {
         let (_, img) = self.images.resolve(&opts.image)?;

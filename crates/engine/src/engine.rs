@@ -74,9 +74,6 @@ impl Engine {
         spec.open(&self.root)
     }
 
-    /// Mounts the container's root filesystem (its writable layer over the
-    /// image) and writes `config.json` into its directory, which becomes the
-
     /// The built-in runtime in this process (the daemonless foreground run).
     pub(crate) fn native(&self) -> &Native {
         &self.native
