@@ -21,6 +21,8 @@ pub struct Engine {
     pub images: Images,
     /// The built-in runtime, for the daemonless foreground run.
     native: Native,
+    /// The record store's in-memory index (`store.rs`).
+    pub(crate) records: crate::store::Index,
     /// The runtimes containers can be created with (`--runtime`).
     runtimes: crate::runtimes::Runtimes,
     /// Opened on first use (then kept: opening reads the store).
@@ -41,6 +43,7 @@ impl Engine {
             images: Images::open(data_root.join("image"))?,
             native: Native::new(data_root.join("runtime")),
             runtimes: crate::runtimes::Runtimes::default(),
+            records: Default::default(),
             networks: OnceLock::new(),
         })
     }

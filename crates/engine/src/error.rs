@@ -29,6 +29,9 @@ pub enum EngineError {
     /// The container's logging driver keeps nothing to read (Docker's wording).
     #[error("configured logging driver does not support reading: {0}")]
     LogsUnsupported(String),
+    /// A record file that is there but cannot be parsed.
+    #[error("container {id}: corrupt record: {reason}")]
+    CorruptRecord { id: String, reason: String },
     #[error("No such exec instance: {0}")]
     NoSuchExec(String),
     /// The command of a container or exec is not there (exit 127, as Docker).

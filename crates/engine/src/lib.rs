@@ -28,6 +28,7 @@ pub mod runtimes;
 pub mod security;
 pub mod spec;
 pub mod stats;
+mod store;
 pub mod supervise;
 pub mod user;
 pub mod volumes;
