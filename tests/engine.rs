@@ -268,3 +268,33 @@ fn runc_and_crun_are_selectable_runtimes() {
         }
     }
 }
+
+/// Without a daemon, `build` sends itself the same context tarball a daemon
+/// would get: `.dockerignore` applies (the Dockerfile is always included).
+#[test]
+fn daemonless_build_honours_dockerignore() {
+    let tmp = tempfile::tempdir().unwrap();
+    let data = tmp.path().join("data");
+    let wharf = |args: &[&str]| {
+        let out = std::process::Command::new(support::WHARF).arg("--data-root").arg(&data).args(args).output().unwrap();
+        assert!(out.status.success(), "{args:?}: {}", String::from_utf8_lossy(&out.stderr));
+        String::from_utf8_lossy(&out.stdout).into_owned()
+    };
+    let tar = support::busybox_tar(tmp.path());
+    wharf(&["import", "-c", "CMD [\"sh\"]", tar.to_str().unwrap(), IMG]);
+    let ctx = tmp.path().join("ctx");
+    std::fs::create_dir_all(ctx.join("keep")).unwrap();
+    std::fs::write(ctx.join("keep/a.txt"), "a").unwrap();
+    std::fs::write(ctx.join("secret.key"), "no").unwrap();
+    std::fs::write(ctx.join(".dockerignore"), "*.key\nDockerfile\n").unwrap();
+    std::fs::write(
+        ctx.join("Dockerfile"),
+        format!("FROM {IMG}\nCOPY . /ctx\nRUN test -f /ctx/keep/a.txt && test ! -e /ctx/secret.key && test -f /ctx/Dockerfile\n"),
+    )
+    .unwrap();
+    wharf(&["build", "-q", "-t", "ctx:test", ctx.to_str().unwrap()]);
+    assert_eq!(
+        wharf(&["run", "--rm", "ctx:test", "ls", "/ctx"]).split_whitespace().collect::<Vec<_>>(),
+        ["Dockerfile", "keep"]
+    );
+}

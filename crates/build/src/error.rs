@@ -5,6 +5,8 @@ pub enum BuildError {
     Dockerfile { line: usize, reason: String },
     #[error("{0}")]
     Context(String),
+    #[error("build context {path}: {source}")]
+    Io { path: std::path::PathBuf, source: std::io::Error },
     #[error("{0}")]
     Step(String),
     #[error(transparent)]

@@ -13,6 +13,7 @@
 
 mod context;
 pub mod dockerfile;
+pub mod dockerignore;
 pub mod error;
 
 use std::collections::BTreeMap;

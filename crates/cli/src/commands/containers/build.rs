@@ -40,77 +40,10 @@ pub fn kv_map(items: &[String]) -> BTreeMap<String, String> {
         .collect()
 }
 
-/// `.dockerignore` patterns (glob per path component, `!` exceptions, `**`).
-pub fn ignored(patterns: &[(bool, String)], rel: &str) -> bool {
-    fn matches(p: &[&str], n: &[&str]) -> bool {
-        match (p.first(), n.first()) {
-            (None, None) => true,
-            (Some(&"**"), _) => matches(&p[1..], n) || (!n.is_empty() && matches(p, &n[1..])),
-            (Some(pc), Some(nc)) => wharf_build::glob_match(pc, nc) && matches(&p[1..], &n[1..]),
-            // A pattern matching a directory excludes what is inside it.
-            (None, Some(_)) => true,
-            _ => false,
-        }
-    }
-    let parts: Vec<&str> = rel.split('/').filter(|s| !s.is_empty()).collect();
-    let mut out = false;
-    for (negated, p) in patterns {
-        let pp: Vec<&str> = p.trim_matches('/').split('/').filter(|s| !s.is_empty() && *s != ".").collect();
-        if !pp.is_empty() && matches(&pp, &parts) {
-            out = !negated;
-        }
-    }
-    out
-}
-
-/// The build context as a tar, `.dockerignore` applied (the Dockerfile is always sent).
-pub fn context_tar(dir: &Path, dockerfile: &str) -> Result<Vec<u8>> {
-    let patterns: Vec<(bool, String)> = std::fs::read_to_string(dir.join(".dockerignore"))
-        .unwrap_or_default()
-        .lines()
-        .map(str::trim)
-        .filter(|l| !l.is_empty() && !l.starts_with('#'))
-        .map(|l| match l.strip_prefix('!') {
-            Some(p) => (true, p.to_string()),
-            None => (false, l.to_string()),
-        })
-        .collect();
-    let mut data = Vec::new();
-    let mut b = tar::Builder::new(&mut data);
-    b.follow_symlinks(false);
-    let mut stack = vec![PathBuf::new()];
-    while let Some(rel) = stack.pop() {
-        let full = dir.join(&rel);
-        let mut names: Vec<_> = std::fs::read_dir(&full)
-            .with_context(|| format!("read {}", full.display()))?
-            .flatten()
-            .map(|e| e.file_name())
-            .collect();
-        names.sort();
-        for n in names {
-            let r = rel.join(&n);
-            let rs = r.to_string_lossy().to_string();
-            if rs != dockerfile && rs != ".dockerignore" && ignored(&patterns, &rs) {
-                continue;
-            }
-            let p = dir.join(&r);
-            let md = std::fs::symlink_metadata(&p)?;
-            if md.is_dir() {
-                b.append_dir(&r, &p)?;
-                stack.push(r);
-            } else {
-                b.append_path_with_name(&p, &r)?;
-            }
-        }
-    }
-    b.finish()?;
-    drop(b);
-    Ok(data)
-}
-
 pub fn build(client: &Client, a: &BuildArgs) -> Result<()> {
     let dockerfile = a.file.clone().unwrap_or_else(|| "Dockerfile".into());
-    let data = context_tar(&a.path, &dockerfile)?;
+    let mut data = Vec::new();
+    wharf_build::dockerignore::context_tar(&a.path, &dockerfile, &mut data)?;
     let mut q = format!("dockerfile={}&q={}&nocache={}", enc(&dockerfile), u8::from(a.quiet), u8::from(a.no_cache));
     for t in &a.tag {
         q.push_str(&format!("&t={}", enc(t)));
@@ -147,10 +80,20 @@ pub fn build(client: &Client, a: &BuildArgs) -> Result<()> {
 }
 
 /// `wharf build` without a daemon: the builder runs in this process.
+/// A build without a daemon: the context goes through the same tarball as for
+/// a daemon (`.dockerignore` applied), unpacked into a scratch directory.
 pub fn build_local(engine: &wharf_engine::Engine, a: &BuildArgs) -> Result<()> {
+    let dockerfile = a.file.clone().unwrap_or_else(|| "Dockerfile".into());
+    let scratch = engine.root().join("tmp");
+    std::fs::create_dir_all(&scratch)?;
+    let dir = tempfile::Builder::new().prefix("build-").tempdir_in(&scratch)?;
+    let mut tarball = tempfile::tempfile_in(&scratch)?;
+    wharf_build::dockerignore::context_tar(&a.path, &dockerfile, &mut tarball)?;
+    std::io::Seek::rewind(&mut tarball)?;
+    wharf_image::unpack::unpack_layer(std::io::BufReader::new(tarball), dir.path())?;
     let req = wharf_build::BuildRequest {
-        context: a.path.clone(),
-        dockerfile: a.file.clone().unwrap_or_else(|| "Dockerfile".into()),
+        context: dir.path().to_path_buf(),
+        dockerfile,
         tags: a.tag.clone(),
         build_args: kv_map(&a.build_arg),
         labels: kv_map(&a.label),
@@ -169,25 +112,4 @@ pub fn build_local(engine: &wharf_engine::Engine, a: &BuildArgs) -> Result<()> {
         println!("{}", img.id());
     }
     Ok(())
-}
-
-#[cfg(test)]
-mod build_tests {
-    use super::*;
-
-    #[test]
-    fn dockerignore_patterns() {
-        let p = |v: &[&str]| -> Vec<(bool, String)> {
-            v.iter()
-                .map(|s| match s.strip_prefix('!') {
-                    Some(x) => (true, x.to_string()),
-                    None => (false, s.to_string()),
-                })
-                .collect()
-        };
-        let pats = p(&["*.log", "tmp", "**/*.bak", "!keep.log"]);
-        assert!(ignored(&pats, "a.log") && !ignored(&pats, "keep.log"));
-        assert!(ignored(&pats, "tmp/x/y") && ignored(&pats, "deep/dir/f.bak"));
-        assert!(!ignored(&pats, "src/main.rs"));
-    }
 }
