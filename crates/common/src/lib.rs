@@ -1,8 +1,11 @@
-//! The small things every layer needs once: RFC 3339 time stamps, random
-//! ids, Docker's name rule and percent-encoding. It sits below every other
+//! The small things every layer needs once: the confined resolver for
+//! untrusted trees, RFC 3339 time stamps, random ids, Docker's name rule and
+//! percent-encoding. It sits below every other
 //! crate and depends on none of them.
 
 #![forbid(unsafe_code)]
+
+pub mod confined;
 
 pub mod time {
     use std::time::{SystemTime, UNIX_EPOCH};

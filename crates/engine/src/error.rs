@@ -52,3 +52,9 @@ impl EngineError {
         move |source| EngineError::Io { context, path, source }
     }
 }
+
+impl From<wharf_common::confined::ConfinedError> for EngineError {
+    fn from(e: wharf_common::confined::ConfinedError) -> Self {
+        EngineError::Runtime(e.into())
+    }
+}

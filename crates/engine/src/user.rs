@@ -19,7 +19,7 @@ pub struct Resolved {
 /// resolver: resolved inside the root, a regular file only, bounded. Absent
 /// means empty (images without /etc/passwd work with numeric users).
 fn read(root: &Root, rel: &str) -> Result<String> {
-    use wharf_runtime::RuntimeError as R;
+    use wharf_common::confined::ConfinedError as C;
     // Name the file as the container sees it, not where it lives on the host.
     // A symlink is followed inside the root, as Docker's FollowSymlinkInScope
     // (images do link /etc/passwd); what it reaches must be a regular file.
@@ -33,9 +33,9 @@ fn read(root: &Root, rel: &str) -> Result<String> {
     });
     let reason = match text {
         Ok(text) => return Ok(text.unwrap_or_default()),
-        Err(R::NotRegularFile(_)) => "is not a regular file".to_string(),
-        Err(R::FileTooLarge { limit, .. }) => format!("is larger than {limit} bytes"),
-        Err(R::Io { source, .. }) => source.to_string(),
+        Err(C::NotRegularFile(_)) => "is not a regular file".to_string(),
+        Err(C::FileTooLarge { limit, .. }) => format!("is larger than {limit} bytes"),
+        Err(C::Io { source, .. }) => source.to_string(),
         Err(e) => return Err(e.into()),
     };
     Err(EngineError::Invalid { what: "user".into(), reason: format!("unable to read /{rel}: it {reason}") })

@@ -75,3 +75,15 @@ impl RuntimeError {
         move |e| RuntimeError::Sys(context, e)
     }
 }
+
+impl From<wharf_common::confined::ConfinedError> for RuntimeError {
+    fn from(e: wharf_common::confined::ConfinedError) -> Self {
+        use wharf_common::confined::ConfinedError as C;
+        match e {
+            C::Io { context, path, source } => RuntimeError::Io { context, path, source },
+            C::NotRegularFile(p) => RuntimeError::NotRegularFile(p),
+            C::FileTooLarge { path, limit } => RuntimeError::FileTooLarge { path, limit },
+            C::TooManySymlinks(p) => RuntimeError::InvalidSpec(format!("too many symlinks resolving {}", p.display())),
+        }
+    }
+}

@@ -11,7 +11,8 @@
 #![deny(unsafe_code)]
 
 pub mod cgroups;
-pub mod confined;
+/// Confined reads and the one in-root path resolver (in `wharf-common`, shared with the image layer).
+pub use wharf_common::confined;
 pub mod console;
 pub mod error;
 #[cfg(any(test, feature = "fake"))]

@@ -3,7 +3,7 @@
 
 use std::fs;
 use std::os::unix::fs::{symlink, PermissionsExt};
-use std::path::{Component, Path, PathBuf};
+use std::path::{Path, PathBuf};
 
 use nix::mount::{mount, umount2, MntFlags, MsFlags};
 use nix::sys::stat::{makedev, mknod, Mode, SFlag};
@@ -13,51 +13,10 @@ use oci_spec::runtime::{LinuxDevice, LinuxDeviceType, Mount, Spec};
 use crate::cgroups::Hierarchy;
 use crate::error::{Result, RuntimeError};
 
-/// Resolves `unsafe_path` inside `root` the way the container will see it:
-/// symlinks are followed relative to `root` and `..` never climbs above it.
+/// Resolves `unsafe_path` inside `root` the way the container will see it
+/// (the one resolver: [`crate::confined::join`]).
 pub fn secure_join(root: &Path, unsafe_path: &Path) -> Result<PathBuf> {
-    let mut resolved = PathBuf::new(); // relative to root
-    let mut pending: Vec<std::ffi::OsString> = unsafe_path
-        .components()
-        .rev()
-        .filter_map(|c| match c {
-            Component::Normal(s) => Some(s.to_os_string()),
-            Component::ParentDir => Some("..".into()),
-            _ => None,
-        })
-        .collect();
-    let mut links = 0;
-    while let Some(part) = pending.pop() {
-        if part == ".." {
-            resolved.pop();
-            continue;
-        }
-        let candidate = root.join(&resolved).join(&part);
-        match fs::symlink_metadata(&candidate) {
-            Ok(md) if md.file_type().is_symlink() => {
-                links += 1;
-                if links > 255 {
-                    return Err(RuntimeError::InvalidSpec(format!(
-                        "too many symlinks resolving {}",
-                        unsafe_path.display()
-                    )));
-                }
-                let target = fs::read_link(&candidate).map_err(RuntimeError::io("readlink", &candidate))?;
-                if target.is_absolute() {
-                    resolved = PathBuf::new();
-                }
-                for c in target.components().rev() {
-                    match c {
-                        Component::Normal(s) => pending.push(s.to_os_string()),
-                        Component::ParentDir => pending.push("..".into()),
-                        _ => {}
-                    }
-                }
-            }
-            _ => resolved.push(&part),
-        }
-    }
-    Ok(root.join(resolved))
+    Ok(crate::confined::join(root, unsafe_path)?)
 }
 
 /// Mount flags and propagation parsed from a mount's option list.

@@ -23,7 +23,28 @@ use nix::errno::Errno;
 use nix::fcntl::{OFlag, OpenHow, ResolveFlag};
 use nix::sys::stat::{fstat, FileStat, Mode, SFlag};
 
-use crate::error::{Result, RuntimeError};
+/// What a confined read or resolution can fail with.
+#[derive(Debug, thiserror::Error)]
+pub enum ConfinedError {
+    #[error("{context} {path}: {source}")]
+    Io { context: &'static str, path: PathBuf, source: std::io::Error },
+    /// A path inside an untrusted tree that had to be a regular file and is not.
+    #[error("{0} is not a regular file")]
+    NotRegularFile(PathBuf),
+    #[error("{path} is larger than {limit} bytes")]
+    FileTooLarge { path: PathBuf, limit: u64 },
+    #[error("too many symlinks resolving {0}")]
+    TooManySymlinks(PathBuf),
+}
+
+pub type Result<T, E = ConfinedError> = std::result::Result<T, E>;
+
+impl ConfinedError {
+    fn io(context: &'static str, path: impl Into<PathBuf>) -> impl FnOnce(std::io::Error) -> ConfinedError {
+        let path = path.into();
+        move |source| ConfinedError::Io { context, path, source }
+    }
+}
 
 /// At most this many symlinks are followed while resolving one path (as the kernel).
 const MAX_SYMLINKS: usize = 40;
@@ -42,7 +63,7 @@ impl Root {
     /// Opens the root itself (a trusted path chosen by the caller).
     pub fn open(path: &Path) -> Result<Root> {
         let dir = nix::fcntl::open(path, OFlag::O_PATH | OFlag::O_DIRECTORY | OFlag::O_CLOEXEC, Mode::empty())
-            .map_err(|e| RuntimeError::Io { context: "open", path: path.to_path_buf(), source: e.into() })?;
+            .map_err(|e| ConfinedError::Io { context: "open", path: path.to_path_buf(), source: e.into() })?;
         Ok(Root { dir, path: path.to_path_buf() })
     }
 
@@ -133,7 +154,7 @@ impl Root {
 
     /// The names in the root directory itself (without `.` and `..`), sorted.
     pub fn list(&self) -> Result<Vec<std::ffi::OsString>> {
-        let err = |e| RuntimeError::Io { context: "list", path: self.path.clone(), source: std::io::Error::from(e) };
+        let err = |e| ConfinedError::Io { context: "list", path: self.path.clone(), source: std::io::Error::from(e) };
         let mut dir = nix::dir::Dir::openat(
             self.dir.as_fd(),
             ".",
@@ -165,8 +186,8 @@ impl Root {
         Ok(self.read(rel, limit)?.map(|b| String::from_utf8_lossy(&b).into_owned()))
     }
 
-    fn err(&self, context: &'static str, rel: &Path, e: Errno) -> RuntimeError {
-        RuntimeError::Io { context, path: self.path.join(strip_root(rel)), source: e.into() }
+    fn err(&self, context: &'static str, rel: &Path, e: Errno) -> ConfinedError {
+        ConfinedError::Io { context, path: self.path.join(strip_root(rel)), source: e.into() }
     }
 }
 
@@ -251,10 +272,10 @@ impl Node {
 
     /// Opens a regular file for reading: the very inode that was checked is
     /// re-opened through its descriptor (`O_NONBLOCK`, so nothing can make
-    /// it wait); anything else is [`RuntimeError::NotRegularFile`].
+    /// it wait); anything else is [`ConfinedError::NotRegularFile`].
     pub fn open(&self) -> Result<File> {
         if self.kind() != Kind::Regular {
-            return Err(RuntimeError::NotRegularFile(self.path.clone()));
+            return Err(ConfinedError::NotRegularFile(self.path.clone()));
         }
         let proc_path = format!("/proc/self/fd/{}", self.fd.as_raw_fd());
         let file =
@@ -276,17 +297,17 @@ impl Node {
         Ok(Root { dir: self.fd, path: self.path })
     }
 
-    fn io(&self, context: &'static str, e: Errno) -> RuntimeError {
-        RuntimeError::Io { context, path: self.path.clone(), source: e.into() }
+    fn io(&self, context: &'static str, e: Errno) -> ConfinedError {
+        ConfinedError::Io { context, path: self.path.clone(), source: e.into() }
     }
 }
 
 /// Reads all of `file`, failing once more than `limit` bytes arrive.
 pub fn read_bounded(file: File, limit: u64, path: &Path) -> Result<Vec<u8>> {
     let mut buf = Vec::new();
-    file.take(limit.saturating_add(1)).read_to_end(&mut buf).map_err(RuntimeError::io("read", path))?;
+    file.take(limit.saturating_add(1)).read_to_end(&mut buf).map_err(ConfinedError::io("read", path))?;
     if buf.len() as u64 > limit {
-        return Err(RuntimeError::FileTooLarge { path: path.to_path_buf(), limit });
+        return Err(ConfinedError::FileTooLarge { path: path.to_path_buf(), limit });
     }
     Ok(buf)
 }
@@ -373,6 +394,54 @@ fn components(p: &Path) -> Vec<Vec<u8>> {
         .collect()
 }
 
+/// The host path of `path` resolved inside `root` the way a process whose
+/// root is `root` would see it: every symlink (the last component's too) is
+/// followed relative to `root`, and `..` never climbs above it. For callers
+/// that need a path (a mount destination before `pivot_root`, an unpack
+/// target in a tree being built, a build context entry); between this and
+/// its use the tree must not change under an adversary's control.
+pub fn join(root: &Path, path: &Path) -> Result<PathBuf> {
+    let mut resolved = PathBuf::new(); // relative to root
+    let mut pending: Vec<std::ffi::OsString> = path
+        .components()
+        .rev()
+        .filter_map(|c| match c {
+            Component::Normal(s) => Some(s.to_os_string()),
+            Component::ParentDir => Some("..".into()),
+            _ => None,
+        })
+        .collect();
+    let mut links = 0;
+    while let Some(part) = pending.pop() {
+        if part == ".." {
+            resolved.pop();
+            continue;
+        }
+        let candidate = root.join(&resolved).join(&part);
+        match std::fs::symlink_metadata(&candidate) {
+            Ok(md) if md.file_type().is_symlink() => {
+                links += 1;
+                if links > 255 {
+                    return Err(ConfinedError::TooManySymlinks(path.to_path_buf()));
+                }
+                let target = std::fs::read_link(&candidate).map_err(ConfinedError::io("readlink", &candidate))?;
+                if target.is_absolute() {
+                    resolved = PathBuf::new();
+                }
+                for c in target.components().rev() {
+                    match c {
+                        Component::Normal(s) => pending.push(s.to_os_string()),
+                        Component::ParentDir => pending.push("..".into()),
+                        _ => {}
+                    }
+                }
+            }
+            _ => resolved.push(&part),
+        }
+    }
+    Ok(root.join(resolved))
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -397,7 +466,7 @@ mod tests {
         let root = Root::open(dir.path()).unwrap();
         assert_eq!(root.read_string(Path::new("/etc/passwd"), 100).unwrap().unwrap(), "root:x:0:0::/root:/bin/sh\n");
         assert!(root.read(Path::new("etc/none"), 100).unwrap().is_none());
-        assert!(matches!(root.read(Path::new("etc/passwd"), 4), Err(RuntimeError::FileTooLarge { limit: 4, .. })));
+        assert!(matches!(root.read(Path::new("etc/passwd"), 4), Err(ConfinedError::FileTooLarge { limit: 4, .. })));
     }
 
     #[test]
@@ -432,10 +501,10 @@ mod tests {
         nix::unistd::mkfifo(&dir.path().join("etc/group"), Mode::from_bits_truncate(0o644)).unwrap();
         let root = Root::open(dir.path()).unwrap();
         // Opening a FIFO for reading would block until a writer comes: it must not be opened.
-        assert!(matches!(root.read(Path::new("etc/group"), 100), Err(RuntimeError::NotRegularFile(_))));
-        assert!(matches!(root.read(Path::new("etc"), 100), Err(RuntimeError::NotRegularFile(_))));
+        assert!(matches!(root.read(Path::new("etc/group"), 100), Err(ConfinedError::NotRegularFile(_))));
+        assert!(matches!(root.read(Path::new("etc"), 100), Err(ConfinedError::NotRegularFile(_))));
         let devroot = Root::open(Path::new("/dev")).unwrap();
-        assert!(matches!(devroot.read(Path::new("zero"), 100), Err(RuntimeError::NotRegularFile(_))));
+        assert!(matches!(devroot.read(Path::new("zero"), 100), Err(ConfinedError::NotRegularFile(_))));
     }
 
     #[test]
@@ -455,7 +524,7 @@ mod tests {
         assert_eq!(etc.list().unwrap(), ["fifo", "leak", "passwd", "pw"]);
         let fifo = etc.child(OsStr::new("fifo")).unwrap().unwrap();
         assert_eq!(fifo.kind(), Kind::Fifo);
-        assert!(matches!(fifo.open(), Err(RuntimeError::NotRegularFile(_))), "a FIFO is never opened");
+        assert!(matches!(fifo.open(), Err(ConfinedError::NotRegularFile(_))), "a FIFO is never opened");
         let leak = etc.child(OsStr::new("leak")).unwrap().unwrap();
         assert_eq!(leak.kind(), Kind::Symlink, "the last component is never followed");
         assert!(leak.open().is_err());
