@@ -13,7 +13,6 @@ use std::path::{Path, PathBuf};
 
 use serde::{Deserialize, Serialize};
 
-use crate::content::ContentStore;
 use crate::digest::{Digest, Hasher, HashingReader};
 use crate::error::{ImageError, Result};
 use crate::manifest::{self, chain_ids, media, Descriptor, ImageConfig, Index, Manifest};
@@ -98,7 +97,7 @@ impl Images {
             return Ok(());
         }
         let mut f = self.content.open(d)?;
-        let size = f.metadata().map_err(ImageError::io("stat", d.to_string()))?.len();
+        let size = self.content.stat(d)?.ok_or_else(|| ImageError::BlobNotFound(d.to_string()))?;
         sink.add(&blob_path(d), &mut f, size)?;
         written.push(d.clone());
         Ok(())
@@ -454,7 +453,7 @@ fn tar_tree(root: &Path, out: impl Write, whiteouts: bool) -> Result<()> {
     Ok(())
 }
 
-type Inodes = std::collections::HashMap<(u64, u64), PathBuf>;
+pub(crate) type Inodes = std::collections::HashMap<(u64, u64), PathBuf>;
 
 /// Appends everything under directory `root`, named under `prefix`, in name order.
 fn walk<W: Write>(
@@ -485,7 +484,7 @@ fn walk<W: Write>(
 
 /// One entry; true if it is a directory to descend into. Links are stored,
 /// never followed; hard links are kept; sockets are skipped.
-fn append_entry<W: Write>(
+pub(crate) fn append_entry<W: Write>(
     b: &mut tar::Builder<W>,
     path: &Path,
     name: &Path,

@@ -19,7 +19,7 @@ pub mod unpack;
 pub use digest::Digest;
 pub use error::{ImageError, Result};
 pub use reference::Reference;
-pub use service::{Image, Images};
+pub use service::{Image, Images, Options};
 
 /// Helpers shared by this crate's unit tests.
 #[cfg(test)]

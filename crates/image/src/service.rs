@@ -4,6 +4,7 @@
 use std::collections::{BTreeMap, BTreeSet};
 use std::io::Read;
 use std::path::{Path, PathBuf};
+use std::sync::Arc;
 
 use serde::Serialize;
 
@@ -15,7 +16,7 @@ use crate::manifest::{
 };
 use crate::metadata::{ImageDb, ImageRecord};
 use crate::reference::Reference;
-use crate::snapshot::{MountSpec, OverlaySnapshotter, Snapshotter};
+use crate::snapshot::{self as snapshots, MountSpec, Snapshotter};
 
 /// A resolved, single-platform image.
 #[derive(Debug, Clone, Serialize)]
@@ -74,10 +75,23 @@ pub struct Freed {
     pub bytes: u64,
 }
 
+/// How `Images::open_with` sets the store up.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Options {
+    /// The snapshotter by name: `overlay` (the default) or `native`.
+    pub snapshotter: String,
+}
+
+impl Default for Options {
+    fn default() -> Self {
+        Options { snapshotter: snapshots::NAMES[0].to_string() }
+    }
+}
+
 pub struct Images {
-    pub content: LocalStore,
+    pub content: Arc<dyn ContentStore>,
     pub db: ImageDb,
-    pub snapshots: OverlaySnapshotter,
+    pub snapshots: Arc<dyn Snapshotter>,
     pub platform: Platform,
     root: PathBuf,
 }
@@ -87,16 +101,32 @@ fn dangling_name(d: &Digest) -> String {
 }
 
 impl Images {
-    /// Opens (creating) the image store under `root`.
+    /// Opens (creating) the image store under `root`, overlay snapshots.
     pub fn open(root: impl Into<PathBuf>) -> Result<Self> {
+        Self::open_with(root, Options::default())
+    }
+
+    /// Opens (creating) the image store under `root` with `opts`' snapshotter
+    /// (overlay in `snapshots/`, any other in `snapshots-<name>/`).
+    pub fn open_with(root: impl Into<PathBuf>, opts: Options) -> Result<Self> {
         let root = root.into();
-        Ok(Images {
-            content: LocalStore::open(root.join("content"))?,
-            db: ImageDb::open(root.join("metadata"))?,
-            snapshots: OverlaySnapshotter::open(root.join("snapshots"))?,
-            platform: Platform::host(),
-            root,
-        })
+        let dir = match opts.snapshotter.as_str() {
+            "overlay" => root.join("snapshots"),
+            name => root.join(format!("snapshots-{name}")),
+        };
+        let snapshots = snapshots::open(&opts.snapshotter, &dir)?;
+        Self::with_stores(root.clone(), Arc::new(LocalStore::open(root.join("content"))?), snapshots)
+    }
+
+    /// An image service over given stores (fakes in tests); names, leases and
+    /// temporary files still live under `root`.
+    pub fn with_stores(
+        root: impl Into<PathBuf>,
+        content: Arc<dyn ContentStore>,
+        snapshots: Arc<dyn Snapshotter>,
+    ) -> Result<Self> {
+        let root = root.into();
+        Ok(Images { content, db: ImageDb::open(root.join("metadata"))?, snapshots, platform: Platform::host(), root })
     }
 
     pub fn root(&self) -> &Path {
@@ -353,14 +383,29 @@ impl Images {
                 freed.blobs.push(d);
             }
         }
-        for (chain, _) in self.snapshots.list()? {
-            if !chains.contains(&chain) {
-                freed.bytes += self.snapshots.usage(&chain).unwrap_or(0);
-                self.snapshots.remove_committed(&chain)?;
-                freed.snapshots.push(chain);
+        // Children before parents: a snapshot with children refuses removal.
+        let depth = |c: &Digest| {
+            let (mut n, mut cur) = (0usize, parents.get(c).cloned().flatten());
+            while let Some(p) = cur {
+                n += 1;
+                cur = parents.get(&p).cloned().flatten();
             }
+            n
+        };
+        let mut doomed: Vec<(usize, Digest)> =
+            parents.keys().filter(|c| !chains.contains(*c)).map(|c| (depth(c), c.clone())).collect();
+        doomed.sort_by(|a, b| b.cmp(a));
+        for (_, chain) in doomed {
+            let bytes = self.snapshots.usage(&chain).unwrap_or(0);
+            match self.snapshots.remove_committed(&chain) {
+                // A view prepared on it since we looked: it stays.
+                Err(ImageError::SnapshotHasChildren(_)) => continue,
+                other => other?,
+            }
+            freed.bytes += bytes;
+            freed.snapshots.push(chain);
         }
-        self.content.prune_ingests()?;
+        self.content.prune_ingests(&BTreeSet::new())?;
         Ok(freed)
     }
 

@@ -10,13 +10,11 @@ use std::io::{self, Read, Write};
 use std::sync::Mutex;
 use std::time::Duration;
 
-use crate::content::ContentStore;
 use crate::digest::Digest;
 use crate::error::{ImageError, Result};
 use crate::manifest::{self, chain_ids, media, Descriptor, ImageConfig, Index, Manifest, Platform};
 use crate::reference::Reference;
 use crate::service::{Image, Images};
-use crate::snapshot::Snapshotter;
 use auth::{parse_challenge, Challenge, CredentialStore, Credentials};
 
 const MANIFEST_ACCEPT: &str = "application/vnd.oci.image.index.v1+json, application/vnd.docker.distribution.manifest.list.v2+json, application/vnd.oci.image.manifest.v1+json, application/vnd.docker.distribution.manifest.v2+json";
