@@ -254,3 +254,100 @@ fn overlay_snapshot_mounts() {
     images.snapshots.remove_active("c1").unwrap();
     assert!(!Path::new(upper).exists());
 }
+
+/// `rmi` and `image prune` in a loop while a pull, a load and a build write
+/// into the same data root (separate processes, as a daemon and a
+/// daemonless CLI would): leases keep what each is writing, so every one
+/// succeeds and every resulting image runs.
+#[test]
+fn gc_racing_pull_load_build() {
+    use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
+    let reg = support::Registry::start(None);
+    // A seed store publishes what the racing store fetches.
+    let seed = Store::new();
+    seed.import_busybox("seed:1");
+    let pulled = format!("{}/race/pull:1", reg.host());
+    seed.ok(&["tag", "seed:1", &pulled]);
+    seed.ok(&["push", &pulled]);
+    let tar = support::busybox_tar(seed.dir.path());
+    seed.ok(&["import", "--change", "CMD [\"true\"]", tar.to_str().unwrap(), "loaded:1"]);
+    let archive = seed.path("loaded.tar");
+    seed.ok(&["save", "-o", archive.to_str().unwrap(), "loaded:1"]);
+    let context = seed.path("context");
+    std::fs::create_dir_all(&context).unwrap();
+    std::fs::write(context.join("Dockerfile"), format!("FROM {pulled}\nRUN echo built > /built\nCMD [\"sh\"]\n"))
+        .unwrap();
+
+    let s = Store::new();
+    // A decoy of its own layer (one shared with a build step's container would be "in use").
+    let decoy_dir = s.path("decoy");
+    std::fs::create_dir_all(&decoy_dir).unwrap();
+    std::fs::write(decoy_dir.join("decoy"), "d").unwrap();
+    let decoy_tar = s.path("decoy.tar");
+    assert!(Command::new("tar")
+        .arg("-C")
+        .arg(&decoy_dir)
+        .arg("-cf")
+        .arg(&decoy_tar)
+        .arg(".")
+        .status()
+        .unwrap()
+        .success());
+    let done = AtomicBool::new(false);
+    let passes = AtomicUsize::new(0);
+    let (started_tx, started_rx) = std::sync::mpsc::channel();
+    std::thread::scope(|scope| {
+        let gc = scope.spawn(|| {
+            let mut n = 0;
+            while !done.load(Ordering::SeqCst) {
+                let decoy = format!("decoy:{n}");
+                s.ok(&["import", decoy_tar.to_str().unwrap(), &decoy]);
+                s.ok(&["rmi", &decoy]); // the last name: image deleted, then GC
+                s.ok(&["image", "prune", "-f"]); // dangling images (a build's steps), then GC
+                passes.fetch_add(1, Ordering::SeqCst);
+                if n == 0 {
+                    started_tx.send(()).unwrap();
+                }
+                n += 1;
+            }
+        });
+        // The writers start once a first GC pass went through, and GC keeps
+        // running until every writer is done.
+        started_rx.recv().unwrap();
+        let before = passes.load(Ordering::SeqCst);
+        let ops: Vec<_> = [
+            vec!["pull".to_string(), pulled.clone()],
+            vec!["load".into(), "-i".into(), archive.display().to_string()],
+            vec!["build".into(), "-t".into(), "built:1".into(), context.display().to_string()],
+        ]
+        .into_iter()
+        .map(|args| {
+            let s = &s;
+            scope.spawn(move || {
+                let args: Vec<&str> = args.iter().map(String::as_str).collect();
+                let out = s.wharf(&args);
+                (args.join(" "), out)
+            })
+        })
+        .collect();
+        let results: Vec<(String, Output)> = ops.into_iter().map(|h| h.join().unwrap()).collect();
+        done.store(true, Ordering::SeqCst);
+        gc.join().unwrap();
+        for (what, out) in &results {
+            assert!(
+                out.status.success(),
+                "{what} failed while GC ran: {}{}",
+                String::from_utf8_lossy(&out.stdout),
+                String::from_utf8_lossy(&out.stderr)
+            );
+        }
+        eprintln!("{} GC passes ran alongside the writers", passes.load(Ordering::SeqCst) - before);
+    });
+    for img in [pulled.as_str(), "loaded:1", "built:1"] {
+        s.ok(&["run", "--rm", img, "true"]);
+    }
+    assert_eq!(s.ok(&["run", "--rm", "built:1", "cat", "/built"]).trim(), "built");
+    let leases = std::fs::read_dir(s.path("data/image/leases")).unwrap().flatten();
+    let left: Vec<_> = leases.map(|e| e.file_name()).filter(|n| n != "gc.lock").collect();
+    assert!(left.is_empty(), "every lease released: {left:?}");
+}

@@ -79,11 +79,15 @@ pub struct Builder<'a> {
     engine: &'a Engine,
     req: &'a BuildRequest,
     out: &'a mut dyn FnMut(&str),
+    /// Held for the whole build: base and intermediate images survive a
+    /// concurrent `rmi`/`image prune` until the final image is named.
+    lease: wharf_image::lease::Lease,
 }
 
 /// Runs a build; returns the final image (tagged as asked).
 pub fn build(engine: &Engine, req: &BuildRequest, out: &mut dyn FnMut(&str)) -> Result<Image> {
-    Builder { engine, req, out }.run()
+    let lease = engine.images.lease("build")?;
+    Builder { engine, req, out, lease }.run()
 }
 
 impl Builder<'_> {
@@ -157,10 +161,13 @@ impl Builder<'_> {
         } else if image_ref == "scratch" {
             let mut empty = Vec::new();
             tar::Builder::new(&mut empty).finish().map_err(|e| BuildError::Context(e.to_string()))?;
-            self.images().import(&mut &empty[..], None, Some(RunConfig::default()), Some("scratch"))?
+            self.images().import_in(&self.lease, &mut &empty[..], None, Some(RunConfig::default()), Some("scratch"))?
         } else {
-            match self.images().resolve(image_ref) {
-                Ok((_, img)) => img,
+            match self.images().resolve(image_ref).and_then(|(_, img)| {
+                self.images().lease_image(&self.lease, &img)?;
+                Ok(img)
+            }) {
+                Ok(img) => img,
                 Err(_) => {
                     self.say(&format!("Pulling {image_ref}\n"));
                     let r: wharf_image::Reference = image_ref.parse()?;
@@ -168,8 +175,9 @@ impl Builder<'_> {
                         wharf_image::registry::auth::CredentialStore::default_location(),
                         Default::default(),
                     );
-                    client.pull(
+                    client.pull_with(
                         self.images(),
+                        &self.lease,
                         &r,
                         &wharf_image::manifest::Platform::host(),
                         &wharf_image::registry::Quiet,
@@ -216,7 +224,9 @@ impl Builder<'_> {
         }
         let path = self.images().root().join("build-cache").join(key);
         let desc: wharf_image::manifest::Descriptor = serde_json::from_slice(&std::fs::read(path).ok()?).ok()?;
-        self.images().image(&desc).ok()
+        let img = self.images().image(&desc).ok()?;
+        self.images().lease_image(&self.lease, &img).ok()?;
+        Some(img)
     }
 
     fn cache_put(&self, key: &str, img: &Image) {
@@ -236,7 +246,7 @@ impl Builder<'_> {
             s.image = match self.cache_get(&key) {
                 Some(img) => img,
                 None => {
-                    let img = self.images().with_config(&s.image, s.config.clone(), &by)?;
+                    let img = self.images().with_config_in(&self.lease, &s.image, s.config.clone(), &by)?;
                     self.cache_put(&key, &img);
                     img
                 }
@@ -650,7 +660,7 @@ impl Builder<'_> {
             if let Some((dir, data)) = &files {
                 self.engine.add_files(&c, dir, &data[..])?;
             }
-            Ok(self.images().commit(&c, &base, s.config.clone(), None, None, None)?)
+            Ok(self.images().commit_in(&self.lease, &c, &base, s.config.clone(), None, None, None)?)
         })();
         let _ = self.engine.remove(&c, true, false);
         let img = result?;

@@ -13,9 +13,9 @@ use std::path::{Path, PathBuf};
 
 use serde::{Deserialize, Serialize};
 
-use crate::content::ContentStore;
 use crate::digest::{Digest, Hasher, HashingReader};
 use crate::error::{ImageError, Result};
+use crate::lease::{Lease, Resource};
 use crate::manifest::{self, chain_ids, media, Descriptor, ImageConfig, Index, Manifest};
 use crate::reference::Reference;
 use crate::service::{Image, Images};
@@ -98,7 +98,7 @@ impl Images {
             return Ok(());
         }
         let mut f = self.content.open(d)?;
-        let size = f.metadata().map_err(ImageError::io("stat", d.to_string()))?.len();
+        let size = self.content.stat(d)?.ok_or_else(|| ImageError::BlobNotFound(d.to_string()))?;
         sink.add(&blob_path(d), &mut f, size)?;
         written.push(d.clone());
         Ok(())
@@ -235,20 +235,25 @@ impl Images {
 
     /// Loads an unpacked archive or OCI layout directory.
     pub fn load_dir(&self, dir: &Path) -> Result<Vec<String>> {
+        // What the load writes stays until named, whatever GC runs meanwhile.
+        let lease = self.lease("load")?;
         let has = |f: &str| dir.join(f).is_file();
         if has("index.json") && (has("oci-layout") || !has("manifest.json")) {
-            return self.load_oci(dir);
+            return self.load_oci(&lease, dir);
         }
         if has("manifest.json") {
-            return self.load_docker(dir);
+            return self.load_docker(&lease, dir);
         }
         Err(ImageError::invalid("archive", "no manifest.json or index.json: not a Docker archive or OCI layout"))
     }
 
     /// Copies a file into the content store, verifying it against `expected` when given.
-    fn ingest_file(&self, path: &Path, expected: Option<&Digest>) -> Result<(Digest, u64)> {
+    fn ingest_file(&self, lease: &Lease, path: &Path, expected: Option<&Digest>) -> Result<(Digest, u64)> {
+        if let Some(d) = expected {
+            lease.add([Resource::Blob(d.clone())])?;
+        }
         let mut f = File::open(path).map_err(ImageError::io("open", path))?;
-        let mut w = self.content.writer(&format!("load-{}", path.display()))?;
+        let mut w = self.writer(lease, &format!("load-{}", path.display()))?;
         w.truncate()?;
         io::copy(&mut f, &mut w).map_err(ImageError::io("copy", path))?;
         match expected {
@@ -257,11 +262,11 @@ impl Images {
                 w.commit(d, Some(size))?;
                 Ok((d.clone(), size))
             }
-            None => w.commit_computed(),
+            None => self.commit_computed(lease, w),
         }
     }
 
-    fn load_oci(&self, dir: &Path) -> Result<Vec<String>> {
+    fn load_oci(&self, lease: &Lease, dir: &Path) -> Result<Vec<String>> {
         let index: Index = manifest::parse("index.json", &read(&dir.join("index.json"))?)?;
         let blob = |d: &Digest| dir.join(blob_path(d));
         let mut names = Vec::new();
@@ -275,7 +280,7 @@ impl Images {
                     }
                     return Err(ImageError::BlobNotFound(d.digest.to_string()));
                 }
-                self.ingest_file(&blob(&d.digest), Some(&d.digest))?;
+                self.ingest_file(lease, &blob(&d.digest), Some(&d.digest))?;
                 if media::is_index(&d.media_type) {
                     let idx: Index = manifest::parse("index", &self.content.read_all(&d.digest)?)?;
                     todo.extend(idx.manifests);
@@ -291,7 +296,7 @@ impl Images {
             // cannot be unpacked (hostile entries) refuses the load instead of
             // failing `run` later.
             verify_diff_ids(self, &img)?;
-            self.unpack(&img)?;
+            self.unpack_in(lease, &img)?;
             let ann = desc.annotations.clone().unwrap_or_default();
             let name = ann.get(CONTAINERD_NAME).cloned().or_else(|| {
                 ann.get(REF_NAME)
@@ -316,7 +321,7 @@ impl Images {
         Ok(names)
     }
 
-    fn load_docker(&self, dir: &Path) -> Result<Vec<String>> {
+    fn load_docker(&self, lease: &Lease, dir: &Path) -> Result<Vec<String>> {
         let entries: Vec<DockerManifestEntry> = manifest::parse("manifest.json", &read(&dir.join("manifest.json"))?)?;
         let inside = |p: &str| -> Result<PathBuf> {
             let rel = clean_path(Path::new(p))
@@ -328,7 +333,7 @@ impl Images {
             let config_path = inside(&e.config)?;
             let config_data = read(&config_path)?;
             let config: ImageConfig = manifest::parse("image config", &config_data)?;
-            let config_digest = self.content.put(&config_data)?;
+            let config_digest = self.put(lease, &config_data)?;
             if config.rootfs.diff_ids.len() != e.layers.len() {
                 return Err(ImageError::invalid(
                     "archive",
@@ -354,7 +359,7 @@ impl Images {
                         actual: diff.to_string(),
                     });
                 }
-                let (digest, size) = self.ingest_file(&path, None)?;
+                let (digest, size) = self.ingest_file(lease, &path, None)?;
                 let mt = if digest == diff {
                     "application/vnd.docker.image.rootfs.diff.tar"
                 } else {
@@ -363,7 +368,7 @@ impl Images {
                 layers.push(Descriptor::new(mt, digest, size));
             }
             // Docker ≥25 archives carry the original manifest: reuse it when it matches.
-            let original = self.find_original_manifest(dir, &config_digest);
+            let original = self.find_original_manifest(lease, dir, &config_digest);
             let target = match original {
                 Some(d) => d,
                 None => {
@@ -374,12 +379,12 @@ impl Images {
                         layers,
                         annotations: None,
                     };
-                    self.put_json(media::DOCKER_MANIFEST, &m)?
+                    self.put_json(lease, media::DOCKER_MANIFEST, &m)?
                 }
             };
             // Unpacked before anything gets a name, as Docker does: a layer that
             // cannot be unpacked (hostile entries) refuses the load, not a later `run`.
-            self.unpack(&self.image(&target)?)?;
+            self.unpack_in(lease, &self.image(&target)?)?;
             let tags = e.repo_tags.unwrap_or_default();
             if tags.is_empty() {
                 self.db.put(crate::metadata::ImageRecord {
@@ -399,7 +404,7 @@ impl Images {
     }
 
     /// In a Docker ≥25 archive, the index.json manifest whose config is `config`.
-    fn find_original_manifest(&self, dir: &Path, config: &Digest) -> Option<Descriptor> {
+    fn find_original_manifest(&self, lease: &Lease, dir: &Path, config: &Digest) -> Option<Descriptor> {
         let index: Index = manifest::parse("index.json", &read(&dir.join("index.json")).ok()?).ok()?;
         for d in index.manifests {
             let path = dir.join(blob_path(&d.digest));
@@ -409,10 +414,10 @@ impl Images {
                 for l in &m.layers {
                     let lp = dir.join(blob_path(&l.digest));
                     if self.content.stat(&l.digest).ok()?.is_none() {
-                        self.ingest_file(&lp, Some(&l.digest)).ok()?;
+                        self.ingest_file(lease, &lp, Some(&l.digest)).ok()?;
                     }
                 }
-                self.content.put(&data).ok()?;
+                self.put(lease, &data).ok()?;
                 return Some(Descriptor { annotations: None, ..d });
             }
         }
@@ -454,7 +459,7 @@ fn tar_tree(root: &Path, out: impl Write, whiteouts: bool) -> Result<()> {
     Ok(())
 }
 
-type Inodes = std::collections::HashMap<(u64, u64), PathBuf>;
+pub(crate) type Inodes = std::collections::HashMap<(u64, u64), PathBuf>;
 
 /// Appends everything under directory `root`, named under `prefix`, in name order.
 fn walk<W: Write>(
@@ -485,7 +490,7 @@ fn walk<W: Write>(
 
 /// One entry; true if it is a directory to descend into. Links are stored,
 /// never followed; hard links are kept; sockets are skipped.
-fn append_entry<W: Write>(
+pub(crate) fn append_entry<W: Write>(
     b: &mut tar::Builder<W>,
     path: &Path,
     name: &Path,

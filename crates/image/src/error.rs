@@ -30,6 +30,16 @@ pub enum ImageError {
     Io { context: &'static str, path: PathBuf, source: std::io::Error },
     #[error("registry {registry}: {message}")]
     Registry { registry: String, message: String },
+    #[error("unknown snapshotter {0:?} (known: overlay, native)")]
+    UnknownSnapshotter(String),
+    #[error("snapshot {0} does not exist")]
+    SnapshotNotFound(String),
+    #[error("snapshot {0} already exists")]
+    SnapshotExists(String),
+    #[error("snapshot {0} has children")]
+    SnapshotHasChildren(String),
+    #[error("lease {id}: {reason}")]
+    Lease { id: String, reason: String },
     #[error("{0}")]
     Other(String),
 }

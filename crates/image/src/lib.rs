@@ -4,10 +4,14 @@
 //! **Architecture invariant:** `image` knows nothing about containers being
 //! run or HTTP servers; it hands the engine mount specs and image configs.
 
+#![forbid(unsafe_code)]
+
 pub mod archive;
 pub mod content;
+mod create;
 pub mod digest;
 pub mod error;
+pub mod lease;
 pub mod manifest;
 pub mod metadata;
 pub mod reference;
@@ -19,7 +23,7 @@ pub mod unpack;
 pub use digest::Digest;
 pub use error::{ImageError, Result};
 pub use reference::Reference;
-pub use service::{Image, Images};
+pub use service::{Image, Images, Options};
 
 /// Helpers shared by this crate's unit tests.
 #[cfg(test)]

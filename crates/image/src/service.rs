@@ -2,20 +2,19 @@
 //! behind one API — resolve, import, tag, remove, unpack, garbage-collect.
 
 use std::collections::{BTreeMap, BTreeSet};
-use std::io::Read;
 use std::path::{Path, PathBuf};
+use std::sync::Arc;
 
 use serde::Serialize;
 
 use crate::content::{ContentStore, LocalStore};
 use crate::digest::Digest;
 use crate::error::{ImageError, Result};
-use crate::manifest::{
-    self, chain_ids, media, Descriptor, History, ImageConfig, Index, Manifest, Platform, RootFs, RunConfig,
-};
+use crate::lease::LeaseManager;
+use crate::manifest::{self, chain_ids, media, Descriptor, ImageConfig, Index, Manifest, Platform, RunConfig};
 use crate::metadata::{ImageDb, ImageRecord};
 use crate::reference::Reference;
-use crate::snapshot::{MountSpec, OverlaySnapshotter, Snapshotter};
+use crate::snapshot::{self as snapshots, Snapshotter};
 
 /// A resolved, single-platform image.
 #[derive(Debug, Clone, Serialize)]
@@ -74,26 +73,64 @@ pub struct Freed {
     pub bytes: u64,
 }
 
+/// How `Images::open_with` sets the store up.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Options {
+    /// The snapshotter by name: `overlay` (the default) or `native`.
+    pub snapshotter: String,
+}
+
+impl Default for Options {
+    fn default() -> Self {
+        Options { snapshotter: snapshots::NAMES[0].to_string() }
+    }
+}
+
 pub struct Images {
-    pub content: LocalStore,
+    pub content: Arc<dyn ContentStore>,
     pub db: ImageDb,
-    pub snapshots: OverlaySnapshotter,
+    pub snapshots: Arc<dyn Snapshotter>,
+    /// What operations in progress hold (`lease.rs`); GC keeps it.
+    pub leases: LeaseManager,
     pub platform: Platform,
     root: PathBuf,
 }
 
-fn dangling_name(d: &Digest) -> String {
+pub(crate) fn dangling_name(d: &Digest) -> String {
     format!("@{d}")
 }
 
 impl Images {
-    /// Opens (creating) the image store under `root`.
+    /// Opens (creating) the image store under `root`, overlay snapshots.
     pub fn open(root: impl Into<PathBuf>) -> Result<Self> {
+        Self::open_with(root, Options::default())
+    }
+
+    /// Opens (creating) the image store under `root` with `opts`' snapshotter
+    /// (overlay in `snapshots/`, any other in `snapshots-<name>/`).
+    pub fn open_with(root: impl Into<PathBuf>, opts: Options) -> Result<Self> {
+        let root = root.into();
+        let dir = match opts.snapshotter.as_str() {
+            "overlay" => root.join("snapshots"),
+            name => root.join(format!("snapshots-{name}")),
+        };
+        let snapshots = snapshots::open(&opts.snapshotter, &dir)?;
+        Self::with_stores(root.clone(), Arc::new(LocalStore::open(root.join("content"))?), snapshots)
+    }
+
+    /// An image service over given stores (fakes in tests); names, leases and
+    /// temporary files still live under `root`.
+    pub fn with_stores(
+        root: impl Into<PathBuf>,
+        content: Arc<dyn ContentStore>,
+        snapshots: Arc<dyn Snapshotter>,
+    ) -> Result<Self> {
         let root = root.into();
         Ok(Images {
-            content: LocalStore::open(root.join("content"))?,
+            content,
             db: ImageDb::open(root.join("metadata"))?,
-            snapshots: OverlaySnapshotter::open(root.join("snapshots"))?,
+            snapshots,
+            leases: LeaseManager::open(root.join("leases"))?,
             platform: Platform::host(),
             root,
         })
@@ -333,12 +370,19 @@ impl Images {
 
     /// Frees blobs and snapshots no image references; `keep` are chains
     /// containers still use.
+    /// Leased resources (operations in progress, in any process) stay too.
     pub fn gc(&self, keep: &[Digest]) -> Result<Freed> {
-        let (blobs, mut chains) = self.reachable()?;
+        // Exclusive against lease creation and updates for the whole pass.
+        let held = self.leases.hold_for_gc()?;
+        let (mut blobs, mut chains) = self.reachable()?;
+        blobs.extend(held.blobs.iter().cloned());
         chains.extend(keep.iter().cloned());
-        // Layers under a container's writable view stay, with all their ancestors.
+        chains.extend(held.snapshots.iter().cloned());
+        // Layers under a container's writable view stay, and every kept
+        // snapshot keeps its ancestors.
         let parents: BTreeMap<Digest, Option<Digest>> = self.snapshots.list()?.into_iter().collect();
-        for top in self.snapshots.active_parents()? {
+        let kept: Vec<Digest> = chains.iter().cloned().collect();
+        for top in self.snapshots.active_parents()?.into_iter().chain(kept) {
             let mut cur = Some(top);
             while let Some(c) = cur {
                 cur = parents.get(&c).cloned().flatten();
@@ -353,14 +397,29 @@ impl Images {
                 freed.blobs.push(d);
             }
         }
-        for (chain, _) in self.snapshots.list()? {
-            if !chains.contains(&chain) {
-                freed.bytes += self.snapshots.usage(&chain).unwrap_or(0);
-                self.snapshots.remove_committed(&chain)?;
-                freed.snapshots.push(chain);
+        // Children before parents: a snapshot with children refuses removal.
+        let depth = |c: &Digest| {
+            let (mut n, mut cur) = (0usize, parents.get(c).cloned().flatten());
+            while let Some(p) = cur {
+                n += 1;
+                cur = parents.get(&p).cloned().flatten();
             }
+            n
+        };
+        let mut doomed: Vec<(usize, Digest)> =
+            parents.keys().filter(|c| !chains.contains(*c)).map(|c| (depth(c), c.clone())).collect();
+        doomed.sort_by(|a, b| b.cmp(a));
+        for (_, chain) in doomed {
+            let bytes = self.snapshots.usage(&chain).unwrap_or(0);
+            match self.snapshots.remove_committed(&chain) {
+                // A view prepared on it since we looked: it stays.
+                Err(ImageError::SnapshotHasChildren(_)) => continue,
+                other => other?,
+            }
+            freed.bytes += bytes;
+            freed.snapshots.push(chain);
         }
-        self.content.prune_ingests()?;
+        self.content.prune_ingests(&held.ingests)?;
         Ok(freed)
     }
 
@@ -398,161 +457,6 @@ impl Images {
             snapshots: snaps.len(),
             snapshot_bytes,
         })
-    }
-
-    /// Unpacks every layer not yet unpacked; returns the top ChainID (None for an empty image).
-    pub fn unpack(&self, img: &Image) -> Result<Option<Digest>> {
-        let chains = img.chain_ids();
-        for (i, layer) in img.manifest.layers.iter().enumerate() {
-            if self.snapshots.exists(&chains[i]) {
-                continue;
-            }
-            let mut blob = self.content.open(&layer.digest)?;
-            let parent = i.checked_sub(1).map(|p| &chains[p]);
-            self.snapshots.apply(&chains[i], parent, &img.config.rootfs.diff_ids[i], &mut blob)?;
-        }
-        Ok(chains.last().cloned())
-    }
-
-    /// A writable root filesystem `key` for a container of `img`.
-    pub fn prepare_rootfs(&self, key: &str, img: &Image) -> Result<Vec<MountSpec>> {
-        let top = self.unpack(img)?;
-        self.snapshots.prepare(key, top.as_ref())
-    }
-
-    /// Stores a document and returns its descriptor.
-    pub fn put_json<T: Serialize>(&self, media_type: &str, doc: &T) -> Result<Descriptor> {
-        let data = serde_json::to_vec(doc).map_err(|e| ImageError::Other(e.to_string()))?;
-        let d = self.content.put(&data)?;
-        Ok(Descriptor::new(media_type, d, data.len() as u64))
-    }
-
-    /// `import`: a root filesystem tarball becomes a one-layer image.
-    pub fn import(
-        &self,
-        tarball: &mut dyn Read,
-        name: Option<&str>,
-        run: Option<RunConfig>,
-        message: Option<&str>,
-    ) -> Result<Image> {
-        let name = name.map(|n| n.parse::<Reference>()).transpose()?;
-        let mut w = self.content.writer(&format!("import-{}-{}", std::process::id(), now()))?;
-        w.truncate()?;
-        let mut decoded = crate::unpack::decompress(tarball)?;
-        std::io::copy(&mut decoded, &mut w).map_err(ImageError::io("import", "layer"))?;
-        let (layer, size) = w.commit_computed()?;
-        let created = now();
-        let config = ImageConfig {
-            created: Some(created.clone()),
-            architecture: self.platform.architecture.clone(),
-            os: self.platform.os.clone(),
-            config: Some(run.unwrap_or_default()),
-            rootfs: RootFs { typ: "layers".into(), diff_ids: vec![layer.clone()] },
-            history: vec![History {
-                created: Some(created),
-                created_by: Some("wharf import".into()),
-                comment: message.map(str::to_string),
-                empty_layer: None,
-            }],
-            ..Default::default()
-        };
-        let config_desc = self.put_json(media::OCI_CONFIG, &config)?;
-        let manifest = Manifest {
-            schema_version: 2,
-            media_type: Some(media::OCI_MANIFEST.into()),
-            config: config_desc,
-            layers: vec![Descriptor::new(media::OCI_LAYER, layer, size)],
-            annotations: None,
-        };
-        let target = self.put_json(media::OCI_MANIFEST, &manifest)?;
-        // Unpack now: a malformed tarball is refused before it gets a name.
-        let img = self.image(&target)?;
-        if let Err(e) = self.unpack(&img) {
-            self.gc(&[])?;
-            return Err(e);
-        }
-        match name {
-            Some(n) => self.set_name(&n, target)?,
-            None => {
-                self.db.put(ImageRecord { name: dangling_name(&target.digest), target, updated: now() })?;
-            }
-        }
-        Ok(img)
-    }
-
-    /// `commit`: the changes in writable view `key` become a new top layer
-    /// over `base`, with `run` as the image's runtime config.
-    pub fn commit(
-        &self,
-        key: &str,
-        base: &Image,
-        run: RunConfig,
-        comment: Option<&str>,
-        author: Option<&str>,
-        name: Option<&str>,
-    ) -> Result<Image> {
-        let name = name.map(|n| n.parse::<Reference>()).transpose()?;
-        let mut w = self.content.writer(&format!("commit-{key}-{}", now()))?;
-        w.truncate()?;
-        self.snapshots.diff(key, &mut w)?;
-        let (layer, size) = w.commit_computed()?;
-        let created = now();
-        let mut config = base.config.clone();
-        config.created = Some(created.clone());
-        config.author = author.filter(|a| !a.is_empty()).map(str::to_string);
-        config.config = Some(run);
-        config.rootfs.diff_ids.push(layer.clone());
-        config.history.push(History {
-            created: Some(created),
-            created_by: Some("wharf commit".into()),
-            comment: comment.filter(|c| !c.is_empty()).map(str::to_string),
-            empty_layer: None,
-        });
-        let mut layers = base.manifest.layers.clone();
-        layers.push(Descriptor::new(media::OCI_LAYER, layer, size));
-        let manifest = Manifest {
-            schema_version: 2,
-            media_type: Some(media::OCI_MANIFEST.into()),
-            config: self.put_json(media::OCI_CONFIG, &config)?,
-            layers,
-            annotations: None,
-        };
-        let target = self.put_json(media::OCI_MANIFEST, &manifest)?;
-        let img = self.image(&target)?;
-        self.unpack(&img)?;
-        match name {
-            Some(n) => self.set_name(&n, target)?,
-            None => {
-                self.db.put(ImageRecord { name: dangling_name(&target.digest), target, updated: now() })?;
-            }
-        }
-        Ok(img)
-    }
-
-    /// A new image with `base`'s layers and `run` as its runtime config (a
-    /// builder's metadata-only steps), left untagged.
-    pub fn with_config(&self, base: &Image, run: RunConfig, created_by: &str) -> Result<Image> {
-        let created = now();
-        let mut config = base.config.clone();
-        config.created = Some(created.clone());
-        config.config = Some(run);
-        config.history.push(History {
-            created: Some(created),
-            created_by: Some(created_by.to_string()),
-            comment: None,
-            empty_layer: Some(true),
-        });
-        let manifest = Manifest {
-            schema_version: 2,
-            media_type: Some(media::OCI_MANIFEST.into()),
-            config: self.put_json(media::OCI_CONFIG, &config)?,
-            layers: base.manifest.layers.clone(),
-            annotations: None,
-        };
-        let target = self.put_json(media::OCI_MANIFEST, &manifest)?;
-        let img = self.image(&target)?;
-        self.db.put(ImageRecord { name: dangling_name(&target.digest), target, updated: now() })?;
-        Ok(img)
     }
 
     /// Gives an image one more name (a builder's `-t`).

@@ -5,7 +5,8 @@
 //! root, hardlinks must point at something already in this layer, and files
 //! are created with `O_NOFOLLOW`. Docker's whiteouts become overlayfs ones
 //! (`.wh.name` → a 0:0 character device, `.wh..wh..opq` → the
-//! `trusted.overlay.opaque` xattr). Ownership, modes, xattrs, mtimes and
+//! `trusted.overlay.opaque` xattr) or, unpacking onto a full tree (the
+//! native snapshotter), deletions of what lower layers put there. Ownership, modes, xattrs, mtimes and
 //! hardlinks are kept.
 
 use std::ffi::OsStr;
@@ -108,9 +109,26 @@ pub struct Unpacked {
     pub bytes: u64,
 }
 
-/// Unpacks one (uncompressed) layer tar into `root`, which must exist.
+/// What a layer's whiteouts become.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Whiteouts {
+    /// Overlayfs' form: 0:0 character devices and opaque directories.
+    Overlay,
+    /// `root` is the whole lower tree: whited-out entries are deleted.
+    Delete,
+}
+
+/// Unpacks one (uncompressed) layer tar into `root`, which must exist,
+/// whiteouts in overlay form.
 pub fn unpack_layer(reader: impl Read, root: &Path) -> Result<Unpacked> {
+    unpack_layer_with(reader, root, Whiteouts::Overlay)
+}
+
+/// Unpacks one (uncompressed) layer tar into `root`, which must exist.
+pub fn unpack_layer_with(reader: impl Read, root: &Path, whiteouts: Whiteouts) -> Result<Unpacked> {
     let mut archive = tar::Archive::new(reader);
+    // Entries this layer wrote: whiteouts only ever hide lower layers' ones.
+    let mut written: std::collections::HashSet<PathBuf> = std::collections::HashSet::new();
     let mut stats = Unpacked::default();
     let mut dir_times: Vec<(PathBuf, FileTime)> = Vec::new();
     let entries = archive.entries().map_err(ImageError::io("read layer", root))?;
@@ -128,7 +146,15 @@ pub fn unpack_layer(reader: impl Read, root: &Path) -> Result<Unpacked> {
         fs::create_dir_all(&parent).map_err(ImageError::io("create", &parent))?;
         let name_bytes = name.as_bytes();
         if name_bytes == OPAQUE_MARKER.as_bytes() {
-            xattr::set(&parent, "trusted.overlay.opaque", b"y").map_err(ImageError::io("set opaque", &parent))?;
+            if whiteouts == Whiteouts::Overlay {
+                xattr::set(&parent, "trusted.overlay.opaque", b"y").map_err(ImageError::io("set opaque", &parent))?;
+            } else {
+                for child in fs::read_dir(&parent).map_err(ImageError::io("list", &parent))?.flatten() {
+                    if !written.contains(&child.path()) {
+                        remove_existing(&child.path())?;
+                    }
+                }
+            }
             stats.entries += 1;
             continue;
         }
@@ -137,6 +163,13 @@ pub fn unpack_layer(reader: impl Read, root: &Path) -> Result<Unpacked> {
                 return Err(unsafe_entry("invalid whiteout"));
             }
             let target = parent.join(OsStr::from_bytes(hidden));
+            if whiteouts == Whiteouts::Delete {
+                if !written.contains(&target) {
+                    remove_existing(&target)?;
+                }
+                stats.entries += 1;
+                continue;
+            }
             remove_existing(&target)?;
             mknod(&target, SFlag::S_IFCHR, Mode::empty(), makedev(0, 0)).map_err(|e| ImageError::Io {
                 context: "whiteout",
@@ -147,6 +180,7 @@ pub fn unpack_layer(reader: impl Read, root: &Path) -> Result<Unpacked> {
             continue;
         }
         let path = parent.join(&name);
+        written.insert(path.clone());
         let header = entry.header().clone();
         let kind = header.entry_type();
         let mode = header.mode().unwrap_or(0o644) & 0o7777;

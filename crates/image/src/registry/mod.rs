@@ -10,13 +10,12 @@ use std::io::{self, Read, Write};
 use std::sync::Mutex;
 use std::time::Duration;
 
-use crate::content::ContentStore;
 use crate::digest::Digest;
 use crate::error::{ImageError, Result};
+use crate::lease::{Lease, Resource};
 use crate::manifest::{self, chain_ids, media, Descriptor, ImageConfig, Index, Manifest, Platform};
 use crate::reference::Reference;
 use crate::service::{Image, Images};
-use crate::snapshot::Snapshotter;
 use auth::{parse_challenge, Challenge, CredentialStore, Credentials};
 
 const MANIFEST_ACCEPT: &str = "application/vnd.oci.image.index.v1+json, application/vnd.docker.distribution.manifest.list.v2+json, application/vnd.oci.image.manifest.v1+json, application/vnd.docker.distribution.manifest.v2+json";
@@ -321,8 +320,17 @@ impl Client {
     }
 
     /// Downloads a blob into the store (resuming a partial ingest), verified.
-    fn fetch_blob(&self, images: &Images, r: &Reference, desc: &Descriptor, progress: &dyn Progress) -> Result<()> {
+    /// `lease` references it (and its ingest) before it is looked up.
+    fn fetch_blob(
+        &self,
+        images: &Images,
+        lease: &Lease,
+        r: &Reference,
+        desc: &Descriptor,
+        progress: &dyn Progress,
+    ) -> Result<()> {
         let id = short(&desc.digest);
+        lease.add([Resource::Blob(desc.digest.clone()), Resource::Ingest(desc.digest.to_string())])?;
         if images.content.stat(&desc.digest)?.is_some() {
             progress.update(&id, "Already exists", desc.size, Some(desc.size));
             return Ok(());
@@ -382,7 +390,21 @@ impl Client {
     }
 
     /// `pull`: fetches `r` for `platform`, names it, and returns the image.
+    /// Everything it writes is leased until the name is set.
     pub fn pull(&self, images: &Images, r: &Reference, platform: &Platform, progress: &dyn Progress) -> Result<Image> {
+        self.pull_with(images, &images.lease("pull")?, r, platform, progress)
+    }
+
+    /// `pull` under the caller's lease (a build's), which keeps the image's
+    /// blobs and snapshots even if its name is removed meanwhile.
+    pub fn pull_with(
+        &self,
+        images: &Images,
+        lease: &Lease,
+        r: &Reference,
+        platform: &Platform,
+        progress: &dyn Progress,
+    ) -> Result<Image> {
         let reference = r
             .digest()
             .map(|d| d.to_string())
@@ -390,7 +412,7 @@ impl Client {
             .unwrap_or_else(|| "latest".into());
         progress.update(&reference, &format!("Pulling from {}", r.repository()), 0, None);
         let (data, media_type) = self.fetch_manifest(r, &reference, r.digest())?;
-        let top = Descriptor::new(&media_type, images.content.put(&data)?, data.len() as u64);
+        let top = Descriptor::new(&media_type, images.put(lease, &data)?, data.len() as u64);
         let manifest_desc = if media::is_index(&media_type) {
             let idx: Index = manifest::parse("index", &data)?;
             let d = idx
@@ -398,7 +420,7 @@ impl Client {
                 .cloned()
                 .ok_or_else(|| ImageError::NoPlatform(platform.to_string(), r.to_string()))?;
             let (mdata, _) = self.fetch_manifest(r, &d.digest.to_string(), Some(&d.digest))?;
-            images.content.put(&mdata)?;
+            images.put(lease, &mdata)?;
             d
         } else {
             top.clone()
@@ -406,19 +428,15 @@ impl Client {
         let m: Manifest = manifest::parse("manifest", &images.content.read_all(&manifest_desc.digest)?)?;
         // The config first (it names the layers' diff IDs), then every layer is
         // downloaded and unpacked by the same worker, overlapping the two.
-        self.fetch_blob(images, r, &m.config, progress)?;
+        self.fetch_blob(images, lease, r, &m.config, progress)?;
         let config: ImageConfig = manifest::parse("image config", &images.content.read_all(&m.config.digest)?)?;
         if config.rootfs.diff_ids.len() != m.layers.len() {
             return Err(ImageError::invalid("image", "layer count differs from the config's diff_ids"));
         }
         let chains = chain_ids(&config.rootfs.diff_ids);
-        for l in &m.layers {
-            progress.update(&short(&l.digest), "Pulling fs layer", 0, Some(l.size));
-        }
-        let work: Vec<usize> = (0..m.layers.len()).collect();
-        parallel_each(work, self.opts.parallel, |i| {
+        lease.add(chains.iter().cloned().map(Resource::Snapshot))?;
+        let apply = |i: usize| -> Result<()> {
             let layer = &m.layers[i];
-            self.fetch_blob(images, r, layer, progress)?;
             if !images.snapshots.exists(&chains[i]) {
                 progress.update(&short(&layer.digest), "Extracting", layer.size, Some(layer.size));
                 let parent = i.checked_sub(1).map(|p| &chains[p]);
@@ -427,7 +445,24 @@ impl Client {
             }
             progress.update(&short(&layer.digest), "Pull complete", layer.size, Some(layer.size));
             Ok(())
+        };
+        // Layers stored as independent diffs are unpacked by the worker that
+        // fetched them; full-tree snapshotters need the parent first.
+        let independent = images.snapshots.layers_independent();
+        for l in &m.layers {
+            progress.update(&short(&l.digest), "Pulling fs layer", 0, Some(l.size));
+        }
+        let work: Vec<usize> = (0..m.layers.len()).collect();
+        parallel_each(work, self.opts.parallel, |i| {
+            self.fetch_blob(images, lease, r, &m.layers[i], progress)?;
+            if independent {
+                apply(i)?;
+            }
+            Ok(())
         })?;
+        if !independent {
+            (0..m.layers.len()).try_for_each(apply)?;
+        }
         let img = images.image_for(&top, platform)?;
         if r.tag().is_some() {
             images.set_name(r, top.clone())?;

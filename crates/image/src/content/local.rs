@@ -1,4 +1,4 @@
-//! The content store: blobs addressed by digest (containerd's `content`).
+//! `LocalStore`: the on-disk content store.
 //!
 //! Layout under the root: `blobs/<alg>/<hex>` for committed blobs and
 //! `ingest/<key>/` for writes in progress. A blob becomes visible only by
@@ -7,50 +7,15 @@
 //! are keyed (e.g. by the digest being fetched): a broken download resumes
 //! from what is on disk, and two writers of one key serialise on a lock.
 
+use std::collections::BTreeSet;
 use std::fs::{self, File, OpenOptions};
 use std::io::{self, Read, Seek, SeekFrom, Write};
 use std::os::fd::AsFd;
 use std::path::{Path, PathBuf};
 
+use super::{ContentStore, ContentWriter};
 use crate::digest::{Digest, Hasher};
 use crate::error::{ImageError, Result};
-
-/// The plugin point for blob storage.
-pub trait ContentStore: Send + Sync {
-    /// Size of a committed blob, or `None`.
-    fn stat(&self, digest: &Digest) -> Result<Option<u64>>;
-    /// Opens a committed blob for reading.
-    fn open(&self, digest: &Digest) -> Result<File>;
-    /// Starts or resumes a keyed write.
-    fn writer(&self, key: &str) -> Result<Writer>;
-    /// Removes a committed blob (no error if absent).
-    fn delete(&self, digest: &Digest) -> Result<()>;
-    /// Every committed blob with its size.
-    fn list(&self) -> Result<Vec<(Digest, u64)>>;
-
-    /// Reads a whole (small) blob, verifying it.
-    fn read_all(&self, digest: &Digest) -> Result<Vec<u8>> {
-        let mut data = Vec::new();
-        self.open(digest)?.read_to_end(&mut data).map_err(ImageError::io("read blob", digest.to_string()))?;
-        let actual = Digest::sha256(&data);
-        if digest.algorithm() == "sha256" && &actual != digest {
-            return Err(ImageError::DigestMismatch { expected: digest.to_string(), actual: actual.to_string() });
-        }
-        Ok(data)
-    }
-
-    /// Stores `data` and returns its sha256 digest.
-    fn put(&self, data: &[u8]) -> Result<Digest> {
-        let digest = Digest::sha256(data);
-        if self.stat(&digest)?.is_none() {
-            let mut w = self.writer(&format!("put-{}", digest.hex()))?;
-            w.truncate()?;
-            w.write_all(data).map_err(ImageError::io("write blob", digest.to_string()))?;
-            w.commit(&digest, Some(data.len() as u64))?;
-        }
-        Ok(digest)
-    }
-}
 
 /// The on-disk store.
 #[derive(Debug, Clone)]
@@ -77,23 +42,6 @@ impl LocalStore {
     }
 }
 
-impl LocalStore {
-    /// Removes ingests nobody holds: partial downloads are dropped.
-    pub fn prune_ingests(&self) -> Result<usize> {
-        let dir = self.root.join("ingest");
-        let mut removed = 0;
-        for entry in fs::read_dir(&dir).map_err(ImageError::io("list", &dir))?.flatten() {
-            let Ok(lock) = File::open(entry.path().join("lock")) else { continue };
-            if let Ok(_held) = nix::fcntl::Flock::lock(lock, nix::fcntl::FlockArg::LockExclusiveNonblock) {
-                if fs::remove_dir_all(entry.path()).is_ok() {
-                    removed += 1;
-                }
-            }
-        }
-        Ok(removed)
-    }
-}
-
 impl ContentStore for LocalStore {
     fn stat(&self, digest: &Digest) -> Result<Option<u64>> {
         match fs::metadata(self.blob_path(digest)) {
@@ -103,21 +51,24 @@ impl ContentStore for LocalStore {
         }
     }
 
-    fn open(&self, digest: &Digest) -> Result<File> {
-        File::open(self.blob_path(digest)).map_err(|e| match e.kind() {
+    fn open(&self, digest: &Digest) -> Result<Box<dyn Read + Send>> {
+        let f = File::open(self.blob_path(digest)).map_err(|e| match e.kind() {
             io::ErrorKind::NotFound => ImageError::BlobNotFound(digest.to_string()),
             _ => ImageError::Io { context: "open", path: self.blob_path(digest), source: e },
-        })
+        })?;
+        Ok(Box::new(f))
     }
 
-    fn writer(&self, key: &str) -> Result<Writer> {
+    fn writer(&self, key: &str) -> Result<Box<dyn ContentWriter>> {
         let dir = self.root.join("ingest").join(key_dir(key));
         fs::create_dir_all(&dir).map_err(ImageError::io("create", &dir))?;
         let lock = File::create(dir.join("lock")).map_err(ImageError::io("create", dir.join("lock")))?;
         // Serialise writers of one key (another process may hold it).
-        nix::fcntl::Flock::lock(lock, nix::fcntl::FlockArg::LockExclusive)
-            .map(|l| Writer::resume(self.root.clone(), dir.clone(), l))
-            .map_err(|(_, e)| ImageError::Io { context: "lock", path: dir.clone(), source: e.into() })?
+        let lock = nix::fcntl::Flock::lock(lock, nix::fcntl::FlockArg::LockExclusive)
+            .map_err(|(_, e)| ImageError::Io { context: "lock", path: dir.clone(), source: e.into() })?;
+        // The key itself, for `ingests` and leases (the directory name is its hash).
+        fs::write(dir.join("key"), key).map_err(ImageError::io("write", dir.join("key")))?;
+        Ok(Box::new(Writer::resume(self.root.clone(), dir, lock)?))
     }
 
     fn delete(&self, digest: &Digest) -> Result<()> {
@@ -142,10 +93,40 @@ impl ContentStore for LocalStore {
         out.sort();
         Ok(out)
     }
+
+    fn ingests(&self) -> Result<Vec<String>> {
+        let dir = self.root.join("ingest");
+        let mut out: Vec<String> = fs::read_dir(&dir)
+            .map_err(ImageError::io("list", &dir))?
+            .flatten()
+            // Only ingests with data: a committed one's directory stays for its lock.
+            .filter(|e| e.path().join("data").exists())
+            .filter_map(|e| fs::read_to_string(e.path().join("key")).ok())
+            .collect();
+        out.sort();
+        Ok(out)
+    }
+
+    fn prune_ingests(&self, keep: &BTreeSet<String>) -> Result<usize> {
+        let dir = self.root.join("ingest");
+        let keep: BTreeSet<String> = keep.iter().map(|k| key_dir(k)).collect();
+        let mut removed = 0;
+        for entry in fs::read_dir(&dir).map_err(ImageError::io("list", &dir))?.flatten() {
+            if keep.contains(entry.file_name().to_string_lossy().as_ref()) {
+                continue;
+            }
+            let Ok(lock) = File::open(entry.path().join("lock")) else { continue };
+            if let Ok(_held) = nix::fcntl::Flock::lock(lock, nix::fcntl::FlockArg::LockExclusiveNonblock) {
+                if fs::remove_dir_all(entry.path()).is_ok() {
+                    removed += 1;
+                }
+            }
+        }
+        Ok(removed)
+    }
 }
 
-/// An ingest in progress. Dropping it without `commit` keeps the partial
-/// data for a later resume.
+/// `LocalStore`'s ingest: `ingest/<hash of key>/data`, flock-held for its life.
 pub struct Writer {
     root: PathBuf,
     dir: PathBuf,
@@ -179,14 +160,14 @@ impl Writer {
         }
         Ok(Writer { root, dir, file, hasher, offset, _lock: lock })
     }
+}
 
-    /// Bytes already written (where a resumed download continues).
-    pub fn offset(&self) -> u64 {
+impl ContentWriter for Writer {
+    fn offset(&self) -> u64 {
         self.offset
     }
 
-    /// Discards what was written so far.
-    pub fn truncate(&mut self) -> Result<()> {
+    fn truncate(&mut self) -> Result<()> {
         let path = self.dir.join("data");
         self.file.set_len(0).map_err(ImageError::io("truncate", &path))?;
         self.hasher = Hasher::new("sha256")?;
@@ -194,18 +175,14 @@ impl Writer {
         Ok(())
     }
 
-    /// Publishes the blob under the digest of what was written (for content
-    /// we produce ourselves, like an imported tarball).
-    pub fn commit_computed(self) -> Result<(Digest, u64)> {
+    fn commit_computed(self: Box<Self>) -> Result<(Digest, u64)> {
         let digest = self.hasher.clone().finish();
         let size = self.offset;
         self.commit(&digest, Some(size))?;
         Ok((digest, size))
     }
 
-    /// Verifies, fsyncs and publishes the blob. On mismatch the ingest is
-    /// discarded and nothing becomes visible.
-    pub fn commit(mut self, expected: &Digest, size: Option<u64>) -> Result<()> {
+    fn commit(mut self: Box<Self>, expected: &Digest, size: Option<u64>) -> Result<()> {
         let hasher = std::mem::replace(&mut self.hasher, Hasher::new("sha256")?);
         let actual = if expected.algorithm() == "sha256" {
             hasher.finish()
@@ -270,73 +247,14 @@ impl Write for Writer {
 
 #[cfg(test)]
 mod tests {
-    use super::*;
+    use std::sync::Arc;
 
-    #[test]
-    fn put_read_delete() {
-        let tmp = tempfile::tempdir().unwrap();
-        let store = LocalStore::open(tmp.path()).unwrap();
-        let d = store.put(b"hello").unwrap();
-        assert_eq!(store.stat(&d).unwrap(), Some(5));
-        assert_eq!(store.read_all(&d).unwrap(), b"hello");
-        assert_eq!(store.list().unwrap(), vec![(d.clone(), 5)]);
-        store.delete(&d).unwrap();
-        assert_eq!(store.stat(&d).unwrap(), None);
-        assert!(matches!(store.open(&d), Err(ImageError::BlobNotFound(_))));
-    }
+    use super::LocalStore;
+    use crate::content::ContentStore;
 
-    #[test]
-    fn mismatch_leaves_nothing_visible() {
+    crate::content_store_suite!(|| {
         let tmp = tempfile::tempdir().unwrap();
-        let store = LocalStore::open(tmp.path()).unwrap();
-        let want = Digest::sha256(b"good");
-        let mut w = store.writer("k").unwrap();
-        w.write_all(b"evil").unwrap();
-        assert!(matches!(w.commit(&want, Some(4)), Err(ImageError::DigestMismatch { .. })));
-        assert!(store.list().unwrap().is_empty());
-        let mut w = store.writer("k").unwrap();
-        assert_eq!(w.offset(), 0, "a failed commit discards the partial data");
-        w.write_all(b"good").unwrap();
-        assert!(matches!(w.commit(&want, Some(5)), Err(ImageError::SizeMismatch { .. })));
-        assert!(store.list().unwrap().is_empty());
-    }
-
-    #[test]
-    fn resumes_partial_writes() {
-        let tmp = tempfile::tempdir().unwrap();
-        let store = LocalStore::open(tmp.path()).unwrap();
-        let data = b"0123456789abcdef";
-        let want = Digest::sha256(data);
-        {
-            let mut w = store.writer("dl").unwrap();
-            w.write_all(&data[..6]).unwrap();
-        } // dropped: the download broke
-        let mut w = store.writer("dl").unwrap();
-        assert_eq!(w.offset(), 6);
-        w.write_all(&data[6..]).unwrap();
-        w.commit(&want, Some(data.len() as u64)).unwrap();
-        assert_eq!(store.read_all(&want).unwrap(), data);
-    }
-
-    #[test]
-    fn concurrent_writers_of_one_blob() {
-        let tmp = tempfile::tempdir().unwrap();
-        let store = LocalStore::open(tmp.path()).unwrap();
-        let data = vec![7u8; 1 << 20];
-        let want = Digest::sha256(&data);
-        std::thread::scope(|s| {
-            for i in 0..4 {
-                let (store, data, want) = (&store, &data, &want);
-                s.spawn(move || {
-                    // Distinct keys race on the final rename; identical keys serialise.
-                    let mut w = store.writer(&format!("w{}", i % 2)).unwrap();
-                    w.truncate().unwrap();
-                    w.write_all(data).unwrap();
-                    w.commit(want, Some(data.len() as u64)).unwrap();
-                });
-            }
-        });
-        assert_eq!(store.read_all(&want).unwrap(), data);
-        assert_eq!(store.list().unwrap().len(), 1);
-    }
+        let store: Arc<dyn ContentStore> = Arc::new(LocalStore::open(tmp.path()).unwrap());
+        (tmp, store)
+    });
 }
