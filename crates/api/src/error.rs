@@ -3,7 +3,7 @@
 
 use hyper::StatusCode;
 use wharf_engine::EngineError;
-use wharf_image::ImageError;
+use wharf_image::{ImageError, RegistryErrorKind};
 
 #[derive(Debug, thiserror::Error)]
 #[error("{message}")]
@@ -60,8 +60,8 @@ pub fn status_of_image(e: &ImageError) -> StatusCode {
         | ImageError::Invalid { .. }
         | ImageError::UnsafeEntry { .. } => StatusCode::BAD_REQUEST,
         ImageError::InUse(..) => StatusCode::CONFLICT,
-        ImageError::Registry { message, .. } if message.contains("not found") => StatusCode::NOT_FOUND,
-        ImageError::Registry { message, .. } if message.contains("unauthorized") || message.contains("denied") => {
+        ImageError::Registry { kind: RegistryErrorKind::NotFound, .. } => StatusCode::NOT_FOUND,
+        ImageError::Registry { kind: RegistryErrorKind::Unauthorized | RegistryErrorKind::Denied, .. } => {
             StatusCode::FORBIDDEN
         }
         _ => StatusCode::INTERNAL_SERVER_ERROR,

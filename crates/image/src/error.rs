@@ -29,7 +29,7 @@ pub enum ImageError {
     #[error("{context} {path}: {source}")]
     Io { context: &'static str, path: PathBuf, source: std::io::Error },
     #[error("registry {registry}: {message}")]
-    Registry { registry: String, message: String },
+    Registry { registry: String, kind: RegistryErrorKind, message: String },
     #[error("unknown snapshotter {0:?} (known: overlay, native)")]
     UnknownSnapshotter(String),
     #[error("snapshot {0} does not exist")]
@@ -55,4 +55,17 @@ impl ImageError {
     pub(crate) fn invalid(what: impl Into<String>, reason: impl std::fmt::Display) -> Self {
         ImageError::Invalid { what: what.into(), reason: reason.to_string() }
     }
+}
+
+/// What a registry said, as far as callers decide on it (retry or not, which status).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum RegistryErrorKind {
+    /// 404: the repository, manifest or blob is not there.
+    NotFound,
+    /// 401: credentials missing or wrong.
+    Unauthorized,
+    /// 403: the credentials do not allow it.
+    Denied,
+    /// Anything else (transport errors, 5xx, malformed answers).
+    Other,
 }

@@ -21,7 +21,7 @@ pub mod snapshot;
 pub mod unpack;
 
 pub use digest::Digest;
-pub use error::{ImageError, Result};
+pub use error::{ImageError, RegistryErrorKind, Result};
 pub use reference::Reference;
 pub use service::{Image, Images, Options};
 

@@ -52,45 +52,17 @@ pub fn clean_path(raw: &Path) -> Option<PathBuf> {
 }
 
 /// Resolves `rel` (a clean relative path) under `root`, following symlinks
-/// in the tree as if `root` were `/`. The result is always inside `root`.
+/// in the tree as if `root` were `/`. The result is always inside `root`
+/// (the one resolver: `wharf_common::confined::join`).
 pub fn resolve_in_root(root: &Path, rel: &Path) -> Result<PathBuf> {
-    let mut resolved = PathBuf::new();
-    let mut pending: Vec<std::ffi::OsString> = rel.components().rev().map(|c| c.as_os_str().to_os_string()).collect();
-    let mut links = 0;
-    while let Some(part) = pending.pop() {
-        if part == ".." {
-            resolved.pop();
-            continue;
+    use wharf_common::confined::{join, ConfinedError};
+    join(root, rel).map_err(|e| match e {
+        ConfinedError::TooManySymlinks(_) => {
+            ImageError::UnsafeEntry { path: rel.display().to_string(), reason: "symlink loop".into() }
         }
-        if part == "." || part.is_empty() {
-            continue;
-        }
-        let candidate = root.join(&resolved).join(&part);
-        match fs::symlink_metadata(&candidate) {
-            Ok(md) if md.file_type().is_symlink() => {
-                links += 1;
-                if links > 255 {
-                    return Err(ImageError::UnsafeEntry {
-                        path: rel.display().to_string(),
-                        reason: "symlink loop".into(),
-                    });
-                }
-                let target = fs::read_link(&candidate).map_err(ImageError::io("readlink", &candidate))?;
-                if target.is_absolute() {
-                    resolved = PathBuf::new();
-                }
-                for c in target.components().rev() {
-                    match c {
-                        Component::Normal(s) => pending.push(s.to_os_string()),
-                        Component::ParentDir => pending.push("..".into()),
-                        _ => {}
-                    }
-                }
-            }
-            _ => resolved.push(&part),
-        }
-    }
-    Ok(root.join(resolved))
+        ConfinedError::Io { context, path, source } => ImageError::Io { context, path, source },
+        other => ImageError::UnsafeEntry { path: rel.display().to_string(), reason: other.to_string() },
+    })
 }
 
 /// Removes whatever sits at `path` (without following a symlink there).

@@ -11,7 +11,7 @@ use std::sync::Mutex;
 use std::time::Duration;
 
 use crate::digest::Digest;
-use crate::error::{ImageError, Result};
+use crate::error::{ImageError, RegistryErrorKind, Result};
 use crate::lease::{Lease, Resource};
 use crate::manifest::{self, chain_ids, media, Descriptor, ImageConfig, Index, Manifest, Platform};
 use crate::reference::Reference;
@@ -111,7 +111,11 @@ impl Client {
     }
 
     fn err(registry: &str, message: impl std::fmt::Display) -> ImageError {
-        ImageError::Registry { registry: registry.to_string(), message: message.to_string() }
+        Self::err_kind(registry, RegistryErrorKind::Other, message)
+    }
+
+    fn err_kind(registry: &str, kind: RegistryErrorKind, message: impl std::fmt::Display) -> ImageError {
+        ImageError::Registry { registry: registry.to_string(), kind, message: message.to_string() }
     }
 
     /// Explains an error response the way the distribution spec encodes it.
@@ -129,16 +133,19 @@ impl Client {
                 })
             })
             .unwrap_or_else(|| body.chars().take(200).collect());
-        let msg = match code {
-            401 => format!(
-                "{what}: unauthorized: authentication required{}",
-                if detail.is_empty() { String::new() } else { format!(" ({detail})") }
+        let (kind, msg) = match code {
+            401 => (
+                RegistryErrorKind::Unauthorized,
+                format!(
+                    "{what}: unauthorized: authentication required{}",
+                    if detail.is_empty() { String::new() } else { format!(" ({detail})") }
+                ),
             ),
-            403 => format!("{what}: denied: {detail}"),
-            404 => format!("{what}: not found: {detail}"),
-            _ => format!("{what}: HTTP {code}: {detail}"),
+            403 => (RegistryErrorKind::Denied, format!("{what}: denied: {detail}")),
+            404 => (RegistryErrorKind::NotFound, format!("{what}: not found: {detail}")),
+            _ => (RegistryErrorKind::Other, format!("{what}: HTTP {code}: {detail}")),
         };
-        Self::err(registry, msg)
+        Self::err_kind(registry, kind, msg)
     }
 
     /// Answers a challenge; returns the Authorization header to use.
@@ -148,9 +155,13 @@ impl Client {
             None => self.creds.get(registry)?,
         };
         match parse_challenge(challenge) {
-            Some(Challenge::Basic) => creds
-                .map(|c| c.basic_header())
-                .ok_or_else(|| Self::err(registry, "unauthorized: authentication required (wharf login first)")),
+            Some(Challenge::Basic) => creds.map(|c| c.basic_header()).ok_or_else(|| {
+                Self::err_kind(
+                    registry,
+                    RegistryErrorKind::Unauthorized,
+                    "unauthorized: authentication required (wharf login first)",
+                )
+            }),
             Some(Challenge::Bearer { realm, service, scope: challenged }) => {
                 let mut req = self.agent.get(&realm);
                 if let Some(s) = &service {
@@ -378,7 +389,15 @@ impl Client {
                 }
                 Err(e)
                     if attempt < self.opts.retries
-                        && !matches!(e, ImageError::Registry { ref message, .. } if message.contains("not found") || message.contains("unauthorized") || message.contains("denied")) =>
+                        && !matches!(
+                            e,
+                            ImageError::Registry {
+                                kind: RegistryErrorKind::NotFound
+                                    | RegistryErrorKind::Unauthorized
+                                    | RegistryErrorKind::Denied,
+                                ..
+                            }
+                        ) =>
                 {
                     attempt += 1;
                     tracing::debug!("blob {}: {e}; resuming", desc.digest);
@@ -494,8 +513,7 @@ impl Client {
                 progress.update(&id, "Layer already exists", desc.size, Some(desc.size));
                 return Ok(());
             }
-            Err(ImageError::Registry { ref message, .. })
-                if message.contains("not found") || message.contains("HTTP 404") => {}
+            Err(ImageError::Registry { kind: RegistryErrorKind::NotFound, .. }) => {}
             Err(e) => return Err(e),
         }
         let base = self.base(r.registry(), r.endpoint());
