@@ -515,9 +515,7 @@ impl Images {
 }
 
 /// Current time, RFC 3339 UTC with nanoseconds.
-pub fn now() -> String {
-    humantime::format_rfc3339_nanos(std::time::SystemTime::now()).to_string()
-}
+pub use wharf_common::time::now;
 
 #[cfg(test)]
 mod tests {
