@@ -62,6 +62,10 @@ fn refused(op: &str, what: impl std::fmt::Display) -> NetworkError {
     NetworkError::Command { command: format!("fake {op}"), message: what.to_string() }
 }
 
+/// The [`Host`] methods that change or read the host, for [`FakeHost::fail_next`].
+pub const OPERATIONS: [&str; 8] =
+    ["link_exists", "routes", "add_netns", "delete_netns", "add_bridge", "add_veth", "configure_peer", "delete_link"];
+
 impl FakeHost {
     pub fn new() -> FakeHost {
         FakeHost::default()
@@ -85,6 +89,11 @@ impl FakeHost {
     /// Makes the next call of `op` (a [`Host`] method name) fail.
     pub fn fail_next(&self, op: &'static str) {
         self.inner().fail.insert(op);
+    }
+
+    /// Forgets failures injected and not yet hit.
+    pub fn clear_failures(&self) {
+        self.inner().fail.clear();
     }
 
     /// Adds a route the host has for other reasons (IPAM must avoid it).
