@@ -10,6 +10,8 @@
 //! - `firewall/`: the [`Firewall`] seam the bridge driver asks (`none`);
 //! - `sys/`: the [`Host`] seam (iproute2, or the in-memory fake);
 //! - `ipam.rs`, `model.rs`, `error.rs`.
+//!
+//! `testsuite.rs` is the contract every driver passes (tests only).
 
 #![forbid(unsafe_code)]
 
@@ -21,6 +23,8 @@ mod model;
 mod networks;
 pub mod proxy;
 pub mod sys;
+#[cfg(test)]
+mod testsuite;
 
 pub use driver::{Drivers, NetworkDriver};
 pub use error::{NetworkError, Result};

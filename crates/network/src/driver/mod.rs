@@ -21,8 +21,6 @@ use crate::sys::Host;
 pub mod bridge;
 pub mod host;
 pub mod null;
-#[cfg(test)]
-mod testsuite;
 
 pub use bridge::Bridge;
 pub use host::HostDriver;

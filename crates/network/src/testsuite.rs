@@ -9,7 +9,7 @@
 
 use std::sync::Arc;
 
-use super::{Bridge, Drivers, HostDriver, NetworkDriver, Null};
+use crate::driver::{Drivers, NetworkDriver};
 use crate::error::{NetworkError, Result};
 use crate::firewall::{Firewall, RecordingFirewall};
 use crate::model::{CreateRequest, Endpoint, Network};
@@ -282,7 +282,7 @@ macro_rules! driver_suite {
 }
 
 driver_suite! {
-    bridge => |host, firewall| std::sync::Arc::new(super::Bridge::new(host, firewall));
-    host => |_, _| std::sync::Arc::new(super::HostDriver);
-    null => |_, _| std::sync::Arc::new(super::Null);
+    bridge => |host, firewall| std::sync::Arc::new(crate::driver::Bridge::new(host, firewall));
+    host => |_, _| std::sync::Arc::new(crate::driver::HostDriver);
+    null => |_, _| std::sync::Arc::new(crate::driver::Null);
 }
