@@ -110,9 +110,9 @@ impl From<wharf_network::NetworkError> for ApiError {
             N::NotFound(n) => ApiError::not_found(format!("network {n} not found")),
             N::Exists(_) => ApiError::conflict(e.to_string()),
             N::Predefined(_) => ApiError::new(StatusCode::FORBIDDEN, e.to_string()),
-            N::Conflict(ref m) if m.contains("active endpoints") => ApiError::new(StatusCode::FORBIDDEN, e.to_string()),
+            N::ActiveEndpoints { .. } => ApiError::new(StatusCode::FORBIDDEN, e.to_string()),
             N::Conflict(_) => ApiError::conflict(e.to_string()),
-            N::Invalid { .. } | N::NoPool => ApiError::bad_request(e.to_string()),
+            N::Invalid { .. } | N::UnknownDriver(_) | N::NoPool => ApiError::bad_request(e.to_string()),
             other => ApiError::internal(other.to_string()),
         }
     }

@@ -32,7 +32,7 @@ impl Engine {
     fn etc_files(&self, id: &str, dir: &Path, hostname: &str, opts: &RunOptions) -> Result<Vec<Mount>> {
         let files = [
             ("hostname", format!("{hostname}\n")),
-            ("hosts", self.hosts_file(id, hostname, opts)),
+            ("hosts", self.hosts_file(id, hostname, opts)?),
             ("resolv.conf", Self::resolv_conf(opts)),
         ];
         let mut mounts = Vec::new();

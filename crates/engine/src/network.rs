@@ -191,8 +191,7 @@ impl Engine {
             Mode::Host => Ok(Wired::default()),
             Mode::Container(other) => {
                 let o = self.get(&other)?;
-                let sandbox = wharf_network::link::netns_path(&Networks::sandbox_name(&o.id));
-                let path = if sandbox.exists() {
+                let path = if let Some(sandbox) = self.networks()?.sandbox_path(&o.id) {
                     sandbox
                 } else if o.state.pid > 0 {
                     PathBuf::from(format!("/proc/{}/ns/net", o.state.pid))
@@ -217,13 +216,15 @@ impl Engine {
                     match nets.connect(id, name, &n, &aliases) {
                         Ok(ep) => wired.endpoints.push(ep),
                         Err(e) => {
-                            nets.delete_sandbox(id);
+                            if let Err(undo) = nets.delete_sandbox(id) {
+                                tracing::warn!(container = id, "undo a failed wiring: {undo}");
+                            }
                             return Err(e.into());
                         }
                     }
                 }
                 for ep in &wired.endpoints {
-                    self.refresh_hosts(&ep.network_id, Some(id));
+                    self.refresh_peers(&ep.network_id, Some(id));
                 }
                 Ok(wired)
             }
@@ -231,17 +232,28 @@ impl Engine {
     }
 
     /// Undoes `wire` (idempotent): endpoints, sandbox, peers' hosts files.
+    /// Failures are logged: teardown goes on past each.
     pub fn unwire(&self, id: &str) {
-        let Ok(nets) = self.networks() else { return };
+        let nets = match self.networks() {
+            Ok(n) => n,
+            Err(e) => return tracing::warn!(container = id, "unwire: {e}"),
+        };
         let eps = nets.endpoints_of(id);
-        nets.delete_sandbox(id);
-        for ep in eps {
-            self.refresh_hosts(&ep.network_id, None);
+        if let Err(e) = nets.delete_sandbox(id) {
+            tracing::warn!(container = id, "delete network sandbox: {e}");
+        }
+        match eps {
+            Ok(eps) => {
+                for ep in eps {
+                    self.refresh_peers(&ep.network_id, None);
+                }
+            }
+            Err(e) => tracing::warn!(container = id, "peers' hosts files not refreshed: {e}"),
         }
     }
 
     /// `/etc/hosts` of a container: localhost, itself, its peers, extra hosts.
-    pub(crate) fn hosts_file(&self, id: &str, hostname: &str, opts: &RunOptions) -> String {
+    pub(crate) fn hosts_file(&self, id: &str, hostname: &str, opts: &RunOptions) -> Result<String> {
         let mut out = String::from(
             "127.0.0.1\tlocalhost\n::1\tlocalhost ip6-localhost ip6-loopback\nfe00::0\tip6-localnet\nff00::0\tip6-mcastprefix\nff02::1\tip6-allnodes\nff02::2\tip6-allrouters\n",
         );
@@ -250,8 +262,8 @@ impl Engine {
                 out.push_str(&format!("{ip}\t{name}\n"));
             }
         }
-        let Ok(nets) = self.networks() else { return out };
-        let mine = nets.endpoints_of(id);
+        let nets = self.networks()?;
+        let mine = nets.endpoints_of(id)?;
         match mine.first() {
             Some(ep) => out.push_str(&format!("{}\t{hostname}\n", ep.ip)),
             None => out.push_str(&format!("127.0.1.1\t{hostname}\n")),
@@ -259,7 +271,7 @@ impl Engine {
         // Peers: default-bridge containers do not resolve each other by name (as Docker).
         let mut seen = BTreeMap::new();
         for ep in mine.iter().filter(|e| e.network_name != "bridge") {
-            for peer in nets.endpoints(&ep.network_id).into_iter().filter(|p| p.container_id != id) {
+            for peer in nets.endpoints(&ep.network_id)?.into_iter().filter(|p| p.container_id != id) {
                 let mut names = vec![peer.container_name.clone(), peer.container_id[..12].to_string()];
                 names.extend(peer.aliases.iter().cloned());
                 names.dedup();
@@ -269,14 +281,21 @@ impl Engine {
         for (ip, names) in seen {
             out.push_str(&format!("{ip}\t{}\n", names.join(" ")));
         }
-        out
+        Ok(out)
+    }
+
+    /// `refresh_hosts` after a change that is made: a failure is logged.
+    fn refresh_peers(&self, network_id: &str, except: Option<&str>) {
+        if let Err(e) = self.refresh_hosts(network_id, except) {
+            tracing::warn!(network = network_id, "peers' hosts files not refreshed: {e}");
+        }
     }
 
     /// Rewrites the hosts files of every container on a network, in place
     /// (the file is bind-mounted: its inode must stay).
-    fn refresh_hosts(&self, network_id: &str, except: Option<&str>) {
-        let Ok(nets) = self.networks() else { return };
-        for ep in nets.endpoints(network_id) {
+    fn refresh_hosts(&self, network_id: &str, except: Option<&str>) -> Result<()> {
+        let nets = self.networks()?;
+        for ep in nets.endpoints(network_id)? {
             if Some(ep.container_id.as_str()) == except {
                 continue;
             }
@@ -284,9 +303,10 @@ impl Engine {
             let hostname = c.opts.hostname.clone().unwrap_or_else(|| c.id[..12].to_string());
             let path = Container::dir(self.root(), &c.id).join("hosts");
             if path.exists() {
-                let _ = fs::write(&path, self.hosts_file(&c.id, &hostname, &c.opts));
+                let _ = fs::write(&path, self.hosts_file(&c.id, &hostname, &c.opts)?);
             }
         }
+        Ok(())
     }
 
     /// `resolv.conf` for a container: the host's, without loopback name
@@ -389,7 +409,7 @@ impl Engine {
         let nets = self.networks()?;
         let n = nets.get(network)?;
         let configured = c.opts.networks.contains_key(&n.name);
-        if configured && (nets.endpoints_of(&c.id).iter().any(|e| e.network_id == n.id) || !running(&c)) {
+        if configured && (nets.endpoints_of(&c.id)?.iter().any(|e| e.network_id == n.id) || !running(&c)) {
             return Err(EngineError::Conflict(format!(
                 "endpoint with name {} already exists in network {}",
                 c.name, n.name
@@ -401,7 +421,7 @@ impl Engine {
                 all.push(c.name.clone());
             }
             let ep = nets.connect(&c.id, &c.name, &n.id, &all)?;
-            self.refresh_hosts(&ep.network_id, None);
+            self.refresh_peers(&ep.network_id, None);
         }
         let (name, aliases) = (n.name.clone(), aliases.to_vec());
         self.update(&c.id, |c| {
@@ -420,9 +440,9 @@ impl Engine {
         if !c.opts.networks.contains_key(&n.name) {
             return Err(EngineError::Conflict(format!("container {} is not connected to network {}", c.id, n.name)));
         }
-        if running(&c) && nets.endpoints_of(&c.id).iter().any(|e| e.network_id == n.id) {
+        if running(&c) && nets.endpoints_of(&c.id)?.iter().any(|e| e.network_id == n.id) {
             nets.disconnect(&c.id, &n.id)?;
-            self.refresh_hosts(&n.id, None);
+            self.refresh_peers(&n.id, None);
         }
         self.update(&c.id, |c| {
             c.opts.networks.remove(&n.name);

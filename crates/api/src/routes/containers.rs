@@ -127,10 +127,10 @@ fn port_list(c: &Container) -> Vec<Value> {
 }
 
 /// `NetworkSettings`: configured networks with the live endpoint's addresses.
-fn network_settings(nets: &Option<wharf_network::Networks>, c: &Container) -> Value {
+fn network_settings(nets: &Option<wharf_network::Networks>, c: &Container) -> Result<Value, ApiError> {
     let live = matches!(c.state.status, Status::Running | Status::Paused);
     let endpoints = match (nets, live) {
-        (Some(n), true) => n.endpoints_of(&c.id),
+        (Some(n), true) => n.endpoints_of(&c.id)?,
         _ => Vec::new(),
     };
     let mut names = wharf_engine::network::attachments(&c.opts);
@@ -168,11 +168,11 @@ fn network_settings(nets: &Option<wharf_network::Networks>, c: &Container) -> Va
         }
     }
     let first = endpoints.first();
-    json!({"Networks": networks, "Ports": ports, "Bridge": "", "SandboxID": "", "HairpinMode": false,
+    Ok(json!({"Networks": networks, "Ports": ports, "Bridge": "", "SandboxID": "", "HairpinMode": false,
            "SandboxKey": if first.is_some() { format!("/run/netns/{}", wharf_network::Networks::sandbox_name(&c.id)) } else { String::new() },
            "IPAddress": first.map(|e| e.ip.clone()).unwrap_or_default(), "IPPrefixLen": first.map(|e| e.prefix).unwrap_or(0),
            "Gateway": first.map(|e| e.gateway.clone()).unwrap_or_default(), "MacAddress": first.map(|e| e.mac.clone()).unwrap_or_default(),
-           "GlobalIPv6Address": "", "GlobalIPv6PrefixLen": 0, "IPv6Gateway": "", "EndpointID": first.map(|e| e.id.clone()).unwrap_or_default()})
+           "GlobalIPv6Address": "", "GlobalIPv6PrefixLen": 0, "IPv6Gateway": "", "EndpointID": first.map(|e| e.id.clone()).unwrap_or_default()}))
 }
 
 fn command_of(c: &Container) -> String {
@@ -282,14 +282,14 @@ async fn list(state: Arc<State>, q: &Query) -> Reply {
         .filter(|c| keep(c))
         .take(limit.unwrap_or(usize::MAX))
         .map(|c| {
-            json!({
+            Ok(json!({
                 "Id": c.id, "Names": [format!("/{}", c.name)], "Image": c.image, "ImageID": c.image_id,
                 "Command": command_of(c), "Created": unix_secs(Some(&c.created)), "Ports": port_list(c), "Labels": c.labels,
                 "State": c.state.status.to_string(), "Status": status_text(c, state.engine.root()),
-                "HostConfig": {"NetworkMode": network_mode(c)}, "NetworkSettings": {"Networks": network_settings(&nets, c)["Networks"]}, "Mounts": [],
-            })
+                "HostConfig": {"NetworkMode": network_mode(c)}, "NetworkSettings": {"Networks": network_settings(&nets, c)?["Networks"]}, "Mounts": [],
+            }))
         })
-        .collect();
+        .collect::<Result<_, ApiError>>()?;
     json(StatusCode::OK, &out)
 }
 
@@ -324,7 +324,7 @@ async fn inspect(state: Arc<State>, id: &str) -> Reply {
                        "Image": c.image, "WorkingDir": c.config.working_dir.clone().unwrap_or_default(), "Labels": c.labels,
                        "ExposedPorts": c.config.exposed_ports, "Volumes": c.config.volumes,
                        "AttachStdin": false, "AttachStdout": true, "AttachStderr": true},
-            "NetworkSettings": network_settings(&nets, &c),
+            "NetworkSettings": network_settings(&nets, &c)?,
             "Mounts": c.opts.mounts.iter().map(|m| json!({"Type": m.typ, "Name": if m.typ == "volume" { m.source.clone() } else { String::new() },
                 "Source": if m.typ == "volume" { state.engine.volume(&m.source).map(|v| v.mountpoint.display().to_string()).unwrap_or_default() } else { m.source.clone() },
                 "Destination": m.target, "RW": !m.read_only, "Driver": if m.typ == "volume" { "local" } else { "" }})).collect::<Vec<_>>(),

@@ -56,9 +56,9 @@ struct EndpointConfig {
     aliases: Option<Vec<String>>,
 }
 
-fn view(n: &Network, nets: &Networks) -> Value {
+fn view(n: &Network, nets: &Networks) -> Result<Value, ApiError> {
     let containers: BTreeMap<String, Value> = nets
-        .endpoints(&n.id)
+        .endpoints(&n.id)?
         .into_iter()
         .map(|e| {
             (
@@ -72,12 +72,12 @@ fn view(n: &Network, nets: &Networks) -> Value {
         (Some(s), Some(g)) => vec![json!({"Subnet": s, "Gateway": g})],
         _ => Vec::new(),
     };
-    json!({
+    Ok(json!({
         "Name": n.name, "Id": n.id, "Created": n.created, "Scope": "local", "Driver": n.driver, "EnableIPv6": false,
         "IPAM": {"Driver": "default", "Options": {}, "Config": config},
         "Internal": n.internal, "Attachable": n.attachable, "Ingress": false, "ConfigFrom": {"Network": ""}, "ConfigOnly": false,
         "Containers": containers, "Options": n.options, "Labels": n.labels,
-    })
+    }))
 }
 
 fn matches(n: &Network, filters: &BTreeMap<String, Vec<String>>) -> bool {
@@ -107,7 +107,11 @@ pub async fn dispatch(state: Arc<State>, req: Request<Incoming>, method: &Method
             }
             let out = blocking(move || {
                 let nets = st.engine.networks()?;
-                Ok(nets.list()?.iter().filter(|n| matches(n, &filters)).map(|n| view(n, &nets)).collect::<Vec<_>>())
+                nets.list()?
+                    .iter()
+                    .filter(|n| matches(n, &filters))
+                    .map(|n| view(n, &nets))
+                    .collect::<Result<Vec<_>, _>>()
             })
             .await?;
             json(StatusCode::OK, &out)
@@ -144,7 +148,7 @@ pub async fn dispatch(state: Arc<State>, req: Request<Incoming>, method: &Method
                 let nets = st.engine.networks()?;
                 let mut out = Vec::new();
                 for n in nets.list()? {
-                    if !n.predefined() && nets.endpoints(&n.id).is_empty() && nets.remove(&n.id).is_ok() {
+                    if !n.predefined() && nets.endpoints(&n.id)?.is_empty() && nets.remove(&n.id).is_ok() {
                         out.push(n.name);
                     }
                 }
@@ -158,7 +162,7 @@ pub async fn dispatch(state: Arc<State>, req: Request<Incoming>, method: &Method
             let v = blocking(move || {
                 let nets = st.engine.networks()?;
                 let n = nets.get(&key)?;
-                Ok(view(&n, &nets))
+                view(&n, &nets)
             })
             .await?;
             json(StatusCode::OK, &v)

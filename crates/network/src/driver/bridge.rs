@@ -1,0 +1,229 @@
+//! `bridge`: a Linux bridge per network (`wharf0` for the predefined
+//! `bridge`, `br-<id12>` or `com.docker.network.bridge.name` for user
+//! networks) holding the gateway address, and per endpoint a veth pair
+//! whose sandbox end gets an address of the subnet (and, on the
+//! container's first network, the default route). The bridge is made at
+//! `create` and ensured again at each `connect` (the predefined one is
+//! made lazily; a reboot loses them all); each time the firewall is asked
+//! to set the subnet up.
+
+use std::net::Ipv4Addr;
+use std::sync::Arc;
+
+use sha2::Digest as _;
+
+use super::{Attachment, CreateContext, NetworkDriver};
+use crate::error::{NetworkError, Result};
+use crate::firewall::{Firewall, FirewallNetwork};
+use crate::ipam::{self, Subnet};
+use crate::model::{now, random_id, valid_name, Endpoint, Network};
+use crate::sys::{Host, Veth};
+
+/// The option naming a user network's bridge device.
+pub const BRIDGE_NAME_OPTION: &str = "com.docker.network.bridge.name";
+/// The predefined network's bridge device.
+pub const DEFAULT_BRIDGE: &str = "wharf0";
+
+#[derive(Debug, Clone)]
+pub struct Bridge {
+    host: Arc<dyn Host>,
+    firewall: Arc<dyn Firewall>,
+}
+
+/// A network's subnet, gateway and bridge device, as recorded.
+struct Layout {
+    subnet: Subnet,
+    gateway: Ipv4Addr,
+    bridge: String,
+}
+
+fn layout(net: &Network) -> Result<Layout> {
+    let subnet = Subnet::parse(net.subnet.as_deref().unwrap_or_default())?;
+    let gateway = net.gateway.as_deref().and_then(|g| g.parse().ok()).unwrap_or(subnet.first_host());
+    let bridge = net.bridge.clone().unwrap_or_else(|| format!("br-{}", &net.id[..12.min(net.id.len())]));
+    Ok(Layout { subnet, gateway, bridge })
+}
+
+impl Bridge {
+    pub fn new(host: Arc<dyn Host>, firewall: Arc<dyn Firewall>) -> Bridge {
+        Bridge { host, firewall }
+    }
+
+    /// The first default pool that overlaps no network and no route here.
+    fn free_pool(&self, existing: &[Network]) -> Result<Subnet> {
+        let mut taken = self.host.routes()?;
+        taken.extend(subnets(existing));
+        ipam::default_pools().find(|p| !taken.iter().any(|t| t.overlaps(p))).ok_or(NetworkError::NoPool)
+    }
+
+    /// Makes the bridge unless it exists, then sets the subnet up in the firewall.
+    fn ensure(&self, net: &Network, l: &Layout) -> Result<()> {
+        if !self.host.link_exists(&l.bridge)? {
+            if let Err(e) = self.host.add_bridge(&l.bridge, l.gateway, l.subnet.prefix) {
+                // A concurrent start created it first.
+                if !self.host.link_exists(&l.bridge)? {
+                    return Err(e);
+                }
+            } else {
+                tracing::debug!(bridge = %l.bridge, subnet = %l.subnet, network = %net.name, "bridge created");
+            }
+        }
+        self.firewall.setup_network(&firewall_network(net, l))
+    }
+}
+
+fn firewall_network(net: &Network, l: &Layout) -> FirewallNetwork {
+    FirewallNetwork { bridge: l.bridge.clone(), subnet: l.subnet, internal: net.internal }
+}
+
+fn subnets(nets: &[Network]) -> impl Iterator<Item = Subnet> + '_ {
+    nets.iter().filter_map(|n| n.subnet.as_deref().and_then(|s| Subnet::parse(s).ok()))
+}
+
+/// The host end of a container's pair on a network: stable, so a retried
+/// teardown finds it, and at most 15 characters.
+pub fn veth_name(container_id: &str, network_id: &str) -> String {
+    let hash = sha2::Sha256::digest(format!("{container_id}/{network_id}").as_bytes());
+    format!("veth{}", hash.iter().take(6).map(|b| format!("{b:02x}")).collect::<String>())[..15].to_string()
+}
+
+impl NetworkDriver for Bridge {
+    fn name(&self) -> &'static str {
+        "bridge"
+    }
+
+    fn predefined(&self, existing: &[Network]) -> Result<Option<Network>> {
+        if existing.iter().any(|n| n.name == "bridge") {
+            return Ok(None);
+        }
+        let subnet = self.free_pool(existing)?;
+        Ok(Some(Network {
+            id: random_id()?,
+            name: "bridge".into(),
+            driver: self.name().into(),
+            created: now(),
+            gateway: Some(subnet.first_host().to_string()),
+            subnet: Some(subnet.to_string()),
+            bridge: Some(DEFAULT_BRIDGE.into()),
+            options: [("com.docker.network.bridge.default_bridge".to_string(), "true".to_string())]
+                .into_iter()
+                .collect(),
+            ..Default::default()
+        }))
+    }
+
+    fn create(&self, net: &mut Network, ctx: &CreateContext) -> Result<()> {
+        let req = ctx.request;
+        let subnet = match &req.subnet {
+            Some(s) => {
+                let s = Subnet::parse(s)?;
+                if let Some(other) =
+                    ctx.existing.iter().find(|n| subnets(std::slice::from_ref(n)).any(|x| x.overlaps(&s)))
+                {
+                    return Err(NetworkError::Conflict(format!(
+                        "Pool overlaps with other one on this address space ({})",
+                        other.name
+                    )));
+                }
+                s
+            }
+            None => self.free_pool(ctx.existing)?,
+        };
+        let gateway = match &req.gateway {
+            Some(g) => {
+                let ip: Ipv4Addr = g.parse().map_err(|_| NetworkError::Invalid {
+                    what: "gateway".into(),
+                    reason: format!("{g:?} is not an IPv4 address"),
+                })?;
+                if !subnet.contains(ip) {
+                    return Err(NetworkError::Invalid {
+                        what: "gateway".into(),
+                        reason: format!("{ip} is not in subnet {subnet}"),
+                    });
+                }
+                ip
+            }
+            None => subnet.first_host(),
+        };
+        let bridge = match req.options.get(BRIDGE_NAME_OPTION) {
+            // Interface names go into iproute2 commands: keep them to what Linux allows, nothing more.
+            Some(b) if b.len() > 15 || !valid_name(b) => {
+                return Err(NetworkError::Invalid {
+                    what: "bridge name".into(),
+                    reason: format!("{b:?}: at most 15 characters of [a-zA-Z0-9_.-]"),
+                })
+            }
+            // An existing interface (the host's uplink, another network's bridge) is never adopted:
+            // removing the network would delete it.
+            Some(b)
+                if self.host.link_exists(b)?
+                    || ctx.existing.iter().any(|n| n.bridge.as_deref() == Some(b.as_str())) =>
+            {
+                return Err(NetworkError::Conflict(format!("bridge name {b} is already in use")))
+            }
+            Some(b) => b.clone(),
+            None => format!("br-{}", &net.id[..12.min(net.id.len())]),
+        };
+        net.subnet = Some(subnet.to_string());
+        net.gateway = Some(gateway.to_string());
+        net.bridge = Some(bridge);
+        let l = layout(net)?;
+        if let Err(e) = self.ensure(net, &l) {
+            if let Err(undo) = self.remove(net) {
+                tracing::warn!(network = %net.name, "undo a failed create: {undo}");
+            }
+            return Err(e);
+        }
+        Ok(())
+    }
+
+    fn remove(&self, net: &Network) -> Result<()> {
+        let l = layout(net)?;
+        let mut errors = Vec::new();
+        if let Err(e) = self.firewall.teardown_network(&firewall_network(net, &l)) {
+            errors.push(e);
+        }
+        if let Err(e) = self.host.delete_link(&l.bridge) {
+            errors.push(e);
+        }
+        NetworkError::collect(errors)
+    }
+
+    fn connect(&self, net: &Network, ep: &mut Endpoint, at: &Attachment) -> Result<()> {
+        let l = layout(net)?;
+        let ip = l.subnet.allocate(l.gateway, at.used)?;
+        self.ensure(net, &l)?;
+        let host = veth_name(&ep.container_id, &net.id);
+        let v = Veth {
+            peer: format!("vp{}", &host[4..]),
+            host,
+            bridge: l.bridge.clone(),
+            netns: at.sandbox.to_string(),
+            ifname: ep.ifname.clone(),
+            mac: ipam::mac_for(ip),
+            addr: ip,
+            prefix: l.subnet.prefix,
+            gateway: (!net.internal && at.first).then_some(l.gateway),
+        };
+        self.host.add_veth(&v)?;
+        if let Err(e) = self.host.configure_peer(&v) {
+            if let Err(undo) = self.host.delete_link(&v.host) {
+                tracing::warn!(veth = %v.host, "undo a failed connect: {undo}");
+            }
+            return Err(e);
+        }
+        ep.ip = ip.to_string();
+        ep.prefix = l.subnet.prefix;
+        ep.gateway = l.gateway.to_string();
+        ep.mac = v.mac;
+        ep.veth = v.host;
+        Ok(())
+    }
+
+    fn disconnect(&self, _: &Network, ep: &Endpoint) -> Result<()> {
+        if ep.veth.is_empty() {
+            return Ok(());
+        }
+        self.host.delete_link(&ep.veth)
+    }
+}

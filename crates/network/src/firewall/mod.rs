@@ -1,0 +1,54 @@
+//! The host firewall seam: what a driver asks of it when a network's subnet
+//! comes and goes, and (later) when a port is published. One file per
+//! backend: `none.rs` today (Wharf does no NAT yet: published ports are the
+//! userland proxy's, `proxy.rs`), `fake.rs` records calls for tests;
+//! nftables comes with a later issue.
+
+use std::fmt;
+
+use crate::error::Result;
+use crate::ipam::Subnet;
+
+#[cfg(any(test, feature = "test-util"))]
+pub mod fake;
+pub mod none;
+
+#[cfg(any(test, feature = "test-util"))]
+pub use fake::{FirewallCall, RecordingFirewall};
+pub use none::NoFirewall;
+
+/// A network as the firewall sees it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct FirewallNetwork {
+    /// The bridge device the subnet lives on.
+    pub bridge: String,
+    pub subnet: Subnet,
+    /// No way out: isolation only, no forwarding or masquerade.
+    pub internal: bool,
+}
+
+/// A published port: `host_ip:host_port` → `container_ip:container_port`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct PortMapping {
+    /// `tcp` or `udp`.
+    pub proto: String,
+    /// Empty: every address.
+    pub host_ip: String,
+    pub host_port: u16,
+    pub container_ip: std::net::Ipv4Addr,
+    pub container_port: u16,
+}
+
+/// A firewall backend. Each call is idempotent: the bridge driver sets a
+/// network up whenever it ensures the network's bridge.
+pub trait Firewall: Send + Sync + fmt::Debug {
+    /// The backend's name (`none`, later `nftables`).
+    fn name(&self) -> &'static str;
+    /// Forwarding and masquerade for the subnet (for `internal`, isolation).
+    fn setup_network(&self, net: &FirewallNetwork) -> Result<()>;
+    fn teardown_network(&self, net: &FirewallNetwork) -> Result<()>;
+    /// DNAT for a published port. Not called yet: the engine serves ports
+    /// with `wharf proxy`.
+    fn publish_port(&self, port: &PortMapping) -> Result<()>;
+    fn unpublish_port(&self, port: &PortMapping) -> Result<()>;
+}

@@ -1,0 +1,31 @@
+//! No firewall: containers reach out only if the host already forwards and
+//! masquerades for them, as Wharf has always done.
+
+use super::{Firewall, FirewallNetwork, PortMapping};
+use crate::error::Result;
+
+#[derive(Debug, Clone, Copy, Default)]
+pub struct NoFirewall;
+
+impl Firewall for NoFirewall {
+    fn name(&self) -> &'static str {
+        "none"
+    }
+
+    fn setup_network(&self, net: &FirewallNetwork) -> Result<()> {
+        tracing::trace!(bridge = %net.bridge, subnet = %net.subnet, "firewall none: nothing to set up");
+        Ok(())
+    }
+
+    fn teardown_network(&self, _: &FirewallNetwork) -> Result<()> {
+        Ok(())
+    }
+
+    fn publish_port(&self, _: &PortMapping) -> Result<()> {
+        Ok(())
+    }
+
+    fn unpublish_port(&self, _: &PortMapping) -> Result<()> {
+        Ok(())
+    }
+}

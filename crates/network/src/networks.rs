@@ -1,0 +1,365 @@
+//! The network store: records under `<data-root>/network`
+//! (`networks/<id>.json`, `endpoints/<network-id>/<container-id>.json`),
+//! changed under one file lock so concurrent starts never hand out the same
+//! address, and the dispatch of each change to the network's driver.
+//! Records are read strictly: a corrupt one is an error naming the file,
+//! never skipped (a skipped endpoint would free its address for reuse, a
+//! skipped network its subnet).
+
+use std::fs::{self, File};
+use std::io::ErrorKind;
+use std::net::Ipv4Addr;
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+
+use serde::Serialize;
+
+use crate::driver::{Attachment, CreateContext, Drivers, NetworkDriver};
+use crate::error::{NetworkError, Result};
+use crate::firewall::NoFirewall;
+use crate::model::{now, random_id, valid_name, CreateRequest, Endpoint, Network};
+use crate::sys::{Host, Iproute2};
+
+#[derive(Debug, Clone)]
+pub struct Networks {
+    root: PathBuf,
+    host: Arc<dyn Host>,
+    drivers: Arc<Drivers>,
+}
+
+impl Networks {
+    /// Opens the store on the real host (iproute2, no firewall) with the
+    /// built-in drivers, recording the predefined networks on first use.
+    pub fn open(root: impl Into<PathBuf>) -> Result<Networks> {
+        let host: Arc<dyn Host> = Arc::new(Iproute2);
+        let drivers = Drivers::builtin(host.clone(), Arc::new(NoFirewall));
+        Networks::open_with(root, host, drivers)
+    }
+
+    /// Opens the store with a host and a driver table of the caller's (a
+    /// fake host in tests, more drivers later).
+    pub fn open_with(root: impl Into<PathBuf>, host: Arc<dyn Host>, drivers: Drivers) -> Result<Networks> {
+        let n = Networks { root: root.into(), host, drivers: Arc::new(drivers) };
+        for d in ["networks", "endpoints"] {
+            fs::create_dir_all(n.root.join(d)).map_err(NetworkError::io("create", n.root.join(d)))?;
+        }
+        if !n.missing_predefined()?.is_empty() {
+            let _lock = n.lock()?;
+            for p in n.missing_predefined()? {
+                tracing::debug!(network = %p.name, driver = %p.driver, "recording predefined network");
+                n.save(&p)?;
+            }
+        }
+        Ok(n)
+    }
+
+    /// The predefined networks of the drivers that the store lacks.
+    fn missing_predefined(&self) -> Result<Vec<Network>> {
+        let mut existing = self.list()?;
+        let mut out = Vec::new();
+        for d in self.drivers.iter() {
+            if let Some(p) = d.predefined(&existing)? {
+                if !existing.iter().any(|n| n.name == p.name) {
+                    existing.push(p.clone());
+                    out.push(p);
+                }
+            }
+        }
+        Ok(out)
+    }
+
+    /// The driver table.
+    pub fn drivers(&self) -> &Drivers {
+        &self.drivers
+    }
+
+    fn driver(&self, n: &Network) -> Result<Arc<dyn NetworkDriver>> {
+        self.drivers.get(&n.driver).cloned()
+    }
+
+    fn lock(&self) -> Result<nix::fcntl::Flock<File>> {
+        let path = self.root.join("lock");
+        let f = File::options()
+            .create(true)
+            .truncate(false)
+            .write(true)
+            .open(&path)
+            .map_err(NetworkError::io("open", &path))?;
+        nix::fcntl::Flock::lock(f, nix::fcntl::FlockArg::LockExclusive).map_err(|(_, e)| NetworkError::Io {
+            context: "lock",
+            path,
+            source: e.into(),
+        })
+    }
+
+    fn network_path(&self, id: &str) -> PathBuf {
+        self.root.join("networks").join(format!("{id}.json"))
+    }
+
+    fn endpoint_path(&self, network_id: &str, container_id: &str) -> PathBuf {
+        self.root.join("endpoints").join(network_id).join(format!("{container_id}.json"))
+    }
+
+    fn save(&self, n: &Network) -> Result<()> {
+        write_json(&self.network_path(&n.id), n)
+    }
+
+    pub fn list(&self) -> Result<Vec<Network>> {
+        let mut out: Vec<Network> = read_records(&self.root.join("networks"))?;
+        out.sort_by(|a, b| a.name.cmp(&b.name));
+        Ok(out)
+    }
+
+    /// By exact id, exact name, or unique id prefix.
+    pub fn get(&self, key: &str) -> Result<Network> {
+        let all = self.list()?;
+        if let Some(n) = all.iter().find(|n| n.id == key || n.name == key) {
+            return Ok(n.clone());
+        }
+        let mut m = all.into_iter().filter(|n| !key.is_empty() && n.id.starts_with(key));
+        match (m.next(), m.next()) {
+            (Some(n), None) => Ok(n),
+            (Some(_), Some(_)) => Err(NetworkError::Invalid {
+                what: "network reference".into(),
+                reason: format!("network {key} is ambiguous"),
+            }),
+            _ => Err(NetworkError::NotFound(key.to_string())),
+        }
+    }
+
+    /// A new network of the request's driver (`bridge` by default).
+    pub fn create(&self, req: CreateRequest) -> Result<Network> {
+        if !valid_name(&req.name) {
+            return Err(NetworkError::Invalid {
+                what: "network name".into(),
+                reason: format!("{:?}: only [a-zA-Z0-9][a-zA-Z0-9_.-] are allowed", req.name),
+            });
+        }
+        let name = req.driver.clone().filter(|d| !d.is_empty()).unwrap_or_else(|| "bridge".into());
+        let driver = self.drivers.get(&name)?.clone();
+        let _lock = self.lock()?;
+        let existing = self.list()?;
+        if existing.iter().any(|n| n.name == req.name) {
+            return Err(NetworkError::Exists(req.name));
+        }
+        let mut n = Network {
+            id: random_id()?,
+            name: req.name.clone(),
+            driver: name,
+            created: now(),
+            internal: req.internal,
+            attachable: req.attachable,
+            labels: req.labels.clone(),
+            options: req.options.clone(),
+            ..Default::default()
+        };
+        driver.create(&mut n, &CreateContext { request: &req, existing: &existing })?;
+        if let Err(e) = self.save(&n) {
+            if let Err(undo) = driver.remove(&n) {
+                tracing::warn!(network = %n.name, "undo a create not recorded: {undo}");
+            }
+            return Err(e);
+        }
+        tracing::info!(network = %n.name, id = %n.id, driver = %n.driver, "network created");
+        Ok(n)
+    }
+
+    /// Removes a user-defined network without endpoints.
+    pub fn remove(&self, key: &str) -> Result<Network> {
+        let n = self.get(key)?;
+        if n.predefined() {
+            return Err(NetworkError::Predefined(n.name));
+        }
+        let _lock = self.lock()?;
+        if !self.endpoints(&n.id)?.is_empty() {
+            return Err(NetworkError::ActiveEndpoints { name: n.name, id: n.id });
+        }
+        self.driver(&n)?.remove(&n)?;
+        let dir = self.root.join("endpoints").join(&n.id);
+        match fs::remove_dir_all(&dir) {
+            Err(e) if e.kind() != ErrorKind::NotFound => return Err(NetworkError::io("remove", dir)(e)),
+            _ => {}
+        }
+        let path = self.network_path(&n.id);
+        fs::remove_file(&path).map_err(NetworkError::io("remove", &path))?;
+        tracing::info!(network = %n.name, id = %n.id, "network removed");
+        Ok(n)
+    }
+
+    /// The endpoints of a network, by address.
+    pub fn endpoints(&self, network_id: &str) -> Result<Vec<Endpoint>> {
+        let mut out: Vec<Endpoint> = read_records(&self.root.join("endpoints").join(network_id))?;
+        out.sort_by(|a, b| a.ip.cmp(&b.ip));
+        Ok(out)
+    }
+
+    /// Every endpoint of a container, in interface order.
+    pub fn endpoints_of(&self, container_id: &str) -> Result<Vec<Endpoint>> {
+        let mut out = Vec::new();
+        for n in self.list()? {
+            out.extend(read_record::<Endpoint>(&self.endpoint_path(&n.id, container_id))?);
+        }
+        out.sort_by(|a, b| a.ifname.cmp(&b.ifname));
+        Ok(out)
+    }
+
+    /// The name of a container's network namespace (`/run/netns/<name>`).
+    pub fn sandbox_name(container_id: &str) -> String {
+        format!("wharf-{}", &container_id[..12.min(container_id.len())])
+    }
+
+    /// The path of a container's network namespace, if it has one.
+    pub fn sandbox_path(&self, container_id: &str) -> Option<PathBuf> {
+        let name = Self::sandbox_name(container_id);
+        self.host.netns_exists(&name).then(|| self.host.netns_path(&name))
+    }
+
+    /// Creates the container's network namespace; returns its path.
+    pub fn create_sandbox(&self, container_id: &str) -> Result<PathBuf> {
+        self.host.add_netns(&Self::sandbox_name(container_id))
+    }
+
+    /// Detaches every endpoint and deletes the namespace (idempotent). Keeps
+    /// going past failures and returns them all.
+    pub fn delete_sandbox(&self, container_id: &str) -> Result<()> {
+        let mut errors = Vec::new();
+        let mut stuck = Vec::new();
+        let nets = match self.list() {
+            Ok(nets) => nets,
+            Err(e) => {
+                errors.push(e);
+                Vec::new()
+            }
+        };
+        for n in nets {
+            match read_record::<Endpoint>(&self.endpoint_path(&n.id, container_id)) {
+                Ok(None) => {}
+                Ok(Some(ep)) => {
+                    if let Err(e) = self.disconnect(container_id, &n.id) {
+                        tracing::warn!(container = container_id, network = %n.name, "disconnect: {e}");
+                        errors.push(e);
+                        stuck.push(ep);
+                    }
+                }
+                Err(e) => errors.push(e),
+            }
+        }
+        match self.host.delete_netns(&Self::sandbox_name(container_id)) {
+            // The pairs went with the namespace: release what a failed disconnect kept.
+            Ok(()) => {
+                for ep in stuck {
+                    if !ep.veth.is_empty() && !self.host.link_exists(&ep.veth).unwrap_or(true) {
+                        let path = self.endpoint_path(&ep.network_id, container_id);
+                        if let Err(e) = fs::remove_file(&path) {
+                            errors.push(NetworkError::io("remove", path)(e));
+                        }
+                    }
+                }
+            }
+            Err(e) => errors.push(e),
+        }
+        NetworkError::collect(errors)
+    }
+
+    /// Attaches the container's sandbox (which must exist) to a network.
+    pub fn connect(&self, container_id: &str, container_name: &str, key: &str, aliases: &[String]) -> Result<Endpoint> {
+        let n = self.get(key)?;
+        let driver = self.driver(&n)?;
+        let sandbox = Self::sandbox_name(container_id);
+        if !self.host.netns_exists(&sandbox) {
+            return Err(NetworkError::Conflict(format!(
+                "container {container_id} has no network sandbox (is it running?)"
+            )));
+        }
+        let _lock = self.lock()?;
+        let ep_path = self.endpoint_path(&n.id, container_id);
+        if read_record::<Endpoint>(&ep_path)?.is_some() {
+            return Err(NetworkError::Conflict(format!(
+                "endpoint with name {container_name} already exists in network {}",
+                n.name
+            )));
+        }
+        let used: Vec<Ipv4Addr> = self.endpoints(&n.id)?.iter().filter_map(|e| e.ip.parse().ok()).collect();
+        let taken: Vec<String> = self.endpoints_of(container_id)?.into_iter().map(|e| e.ifname).collect();
+        let ifname = (0..).map(|i| format!("eth{i}")).find(|n| !taken.contains(n)).unwrap_or_default();
+        let mut ep = Endpoint {
+            id: random_id()?,
+            network_id: n.id.clone(),
+            network_name: n.name.clone(),
+            container_id: container_id.into(),
+            container_name: container_name.into(),
+            aliases: aliases.to_vec(),
+            ifname,
+            ..Default::default()
+        };
+        driver.connect(&n, &mut ep, &Attachment { sandbox: &sandbox, used: &used, first: taken.is_empty() })?;
+        let dir = ep_path.parent().unwrap_or(Path::new("."));
+        let recorded =
+            fs::create_dir_all(dir).map_err(NetworkError::io("create", dir)).and_then(|()| write_json(&ep_path, &ep));
+        if let Err(e) = recorded {
+            if let Err(undo) = driver.disconnect(&n, &ep) {
+                tracing::warn!(container = container_id, network = %n.name, "undo a connect not recorded: {undo}");
+            }
+            return Err(e);
+        }
+        tracing::debug!(container = container_id, network = %n.name, ip = %ep.ip, ifname = %ep.ifname, "connected");
+        Ok(ep)
+    }
+
+    /// Removes the container's endpoint on a network (the driver unwires it).
+    pub fn disconnect(&self, container_id: &str, key: &str) -> Result<()> {
+        let n = self.get(key)?;
+        let _lock = self.lock()?;
+        let ep_path = self.endpoint_path(&n.id, container_id);
+        let Some(ep) = read_record::<Endpoint>(&ep_path)? else {
+            return Err(NetworkError::Conflict(format!(
+                "container {container_id} is not connected to network {}",
+                n.name
+            )));
+        };
+        self.driver(&n)?.disconnect(&n, &ep)?;
+        fs::remove_file(&ep_path).map_err(NetworkError::io("remove", &ep_path))?;
+        tracing::debug!(container = container_id, network = %n.name, ip = %ep.ip, "disconnected");
+        Ok(())
+    }
+}
+
+/// A record, `None` if the file does not exist; unreadable or corrupt is an error.
+fn read_record<T: serde::de::DeserializeOwned>(path: &Path) -> Result<Option<T>> {
+    let data = match fs::read(path) {
+        Ok(d) => d,
+        Err(e) if e.kind() == ErrorKind::NotFound => return Ok(None),
+        Err(e) => return Err(NetworkError::io("read", path)(e)),
+    };
+    serde_json::from_slice(&data).map(Some).map_err(|source| NetworkError::Corrupt { path: path.into(), source })
+}
+
+/// Every `*.json` record of a directory (none if it does not exist).
+fn read_records<T: serde::de::DeserializeOwned>(dir: &Path) -> Result<Vec<T>> {
+    let entries = match fs::read_dir(dir) {
+        Ok(rd) => rd,
+        Err(e) if e.kind() == ErrorKind::NotFound => return Ok(Vec::new()),
+        Err(e) => return Err(NetworkError::io("read", dir)(e)),
+    };
+    let mut out = Vec::new();
+    for entry in entries {
+        let path = entry.map_err(NetworkError::io("read", dir))?.path();
+        if path.extension().is_some_and(|x| x == "json") {
+            // A record removed since the listing is simply gone.
+            out.extend(read_record(&path)?);
+        }
+    }
+    Ok(out)
+}
+
+/// Atomic replace.
+fn write_json<T: Serialize>(path: &Path, v: &T) -> Result<()> {
+    let tmp = path.with_extension("tmp");
+    let data = serde_json::to_vec_pretty(v)
+        .map_err(|e| NetworkError::Invalid { what: "record".into(), reason: e.to_string() })?;
+    fs::write(&tmp, data).map_err(NetworkError::io("write", &tmp))?;
+    fs::rename(&tmp, path).map_err(NetworkError::io("rename", path))
+}
+
+#[cfg(test)]
+mod tests;

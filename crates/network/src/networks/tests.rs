@@ -1,0 +1,321 @@
+//! The store and the built-in drivers on the fake host: IPAM, wiring,
+//! refusals, strict record reading. No root needed.
+
+use std::net::Ipv4Addr;
+use std::sync::Arc;
+
+use super::*;
+use crate::firewall::{FirewallCall, RecordingFirewall};
+use crate::ipam::Subnet;
+use crate::sys::fake::{FakeHost, LinkKind, HOST_NS};
+
+struct Env {
+    dir: tempfile::TempDir,
+    host: FakeHost,
+    firewall: RecordingFirewall,
+    nets: Networks,
+}
+
+fn env_with(setup: impl FnOnce(&FakeHost)) -> Env {
+    let dir = tempfile::tempdir().unwrap();
+    let host = FakeHost::new();
+    setup(&host);
+    let firewall = RecordingFirewall::new();
+    let h: Arc<dyn Host> = Arc::new(host.clone());
+    let nets = Networks::open_with(dir.path(), h.clone(), Drivers::builtin(h, Arc::new(firewall.clone()))).unwrap();
+    Env { dir, host, firewall, nets }
+}
+
+fn env() -> Env {
+    env_with(|_| {})
+}
+
+/// A container id whose sandbox name is unique per `n`.
+fn cid(n: u8) -> String {
+    format!("{n:02}{}", "c".repeat(62))
+}
+
+fn req(name: &str, subnet: Option<&str>) -> CreateRequest {
+    CreateRequest { name: name.into(), subnet: subnet.map(Into::into), ..Default::default() }
+}
+
+impl Env {
+    fn run(&self, n: u8) -> String {
+        let id = cid(n);
+        self.nets.create_sandbox(&id).unwrap();
+        id
+    }
+}
+
+#[test]
+fn predefined_networks_recorded_once_without_touching_the_host() {
+    let e = env();
+    let names: Vec<String> = e.nets.list().unwrap().into_iter().map(|x| x.name).collect();
+    assert_eq!(names, ["bridge", "host", "none"]);
+    let bridge = e.nets.get("bridge").unwrap();
+    assert_eq!((bridge.subnet.as_deref(), bridge.gateway.as_deref()), (Some("172.17.0.0/16"), Some("172.17.0.1")));
+    assert_eq!(bridge.bridge.as_deref(), Some("wharf0"));
+    assert_eq!(e.nets.get("none").unwrap().driver, "null");
+    assert!(e.host.snapshot().links.is_empty(), "wharf0 is made at the first connect");
+    let h: Arc<dyn Host> = Arc::new(e.host.clone());
+    let again = Networks::open_with(e.dir.path(), h.clone(), Drivers::builtin(h, Arc::new(NoFirewall))).unwrap();
+    assert_eq!(again.list().unwrap().len(), 3, "reopening records no second set");
+    for name in ["bridge", "host", "none"] {
+        assert!(matches!(e.nets.remove(name), Err(NetworkError::Predefined(_))), "{name}");
+    }
+}
+
+#[test]
+fn create_makes_the_bridge_with_its_gateway_and_asks_the_firewall() {
+    let e = env();
+    let n = e.nets.create(req("app", Some("10.99.0.0/24"))).unwrap();
+    assert_eq!((n.gateway.as_deref(), n.driver.as_str()), (Some("10.99.0.1"), "bridge"));
+    let dev = format!("br-{}", &n.id[..12]);
+    assert_eq!(n.bridge.as_deref(), Some(dev.as_str()));
+    let link = e.host.link(HOST_NS, &dev).expect("bridge made at create");
+    assert_eq!((link.kind, link.addrs, link.up), (LinkKind::Bridge, vec![(Ipv4Addr::new(10, 99, 0, 1), 24)], true));
+    let subnet = Subnet::parse("10.99.0.0/24").unwrap();
+    assert_eq!(e.firewall.networks().iter().map(|f| (&f.bridge, f.subnet)).collect::<Vec<_>>(), [(&dev, subnet)]);
+    e.nets.remove("app").unwrap();
+    assert!(e.host.link(HOST_NS, &dev).is_none() && e.firewall.networks().is_empty());
+    assert!(matches!(e.nets.get("app"), Err(NetworkError::NotFound(_))));
+}
+
+#[test]
+fn connect_wires_a_veth_with_an_address_and_the_default_route() {
+    let e = env();
+    let app = e.nets.create(req("app", Some("10.99.0.0/24"))).unwrap();
+    let (a, b) = (e.run(1), e.run(2));
+    let ea = e.nets.connect(&a, "a", "app", &["web".into()]).unwrap();
+    assert_eq!((ea.ip.as_str(), ea.prefix, ea.gateway.as_str()), ("10.99.0.2", 24, "10.99.0.1"));
+    assert_eq!(
+        (ea.ifname.as_str(), ea.mac.as_str(), ea.aliases.as_slice()),
+        ("eth0", "02:42:0a:63:00:02", &["web".to_string()][..])
+    );
+    let sandbox = Networks::sandbox_name(&a);
+    let inside = e.host.link(&sandbox, "eth0").expect("eth0 in the sandbox");
+    assert_eq!((inside.addrs, inside.mac.as_deref()), (vec![(Ipv4Addr::new(10, 99, 0, 2), 24)], Some(ea.mac.as_str())));
+    let veth = e.host.link(HOST_NS, &ea.veth).expect("host end");
+    assert_eq!(veth.master, app.bridge);
+    let s = e.host.snapshot();
+    assert_eq!(s.default_routes.get(&sandbox), Some(&("eth0".to_string(), Ipv4Addr::new(10, 99, 0, 1))));
+    assert_eq!(e.nets.connect(&b, "b", "app", &[]).unwrap().ip, "10.99.0.3");
+    // A second network: eth1, no second default route.
+    e.nets.create(req("db", Some("10.98.0.0/24"))).unwrap();
+    let second = e.nets.connect(&a, "a", "db", &[]).unwrap();
+    assert_eq!((second.ifname.as_str(), second.ip.as_str()), ("eth1", "10.98.0.2"));
+    assert_eq!(e.host.snapshot().default_routes.get(&sandbox).map(|r| r.0.as_str()), Some("eth0"));
+    let of_a: Vec<String> = e.nets.endpoints_of(&a).unwrap().into_iter().map(|x| x.network_name).collect();
+    assert_eq!(of_a, ["app", "db"]);
+    assert!(matches!(e.nets.connect(&a, "a", "app", &[]), Err(NetworkError::Conflict(_))), "twice");
+    assert!(matches!(e.nets.connect(&cid(9), "x", "app", &[]), Err(NetworkError::Conflict(_))), "no sandbox");
+}
+
+#[test]
+fn internal_networks_give_no_default_route() {
+    let e = env();
+    e.nets.create(CreateRequest { internal: true, ..req("inner", Some("10.97.0.0/24")) }).unwrap();
+    let a = e.run(1);
+    e.nets.connect(&a, "a", "inner", &[]).unwrap();
+    assert!(e.host.snapshot().default_routes.is_empty());
+    assert!(e.firewall.networks().iter().all(|f| f.internal));
+}
+
+#[test]
+fn the_predefined_bridge_is_made_at_first_connect() {
+    let e = env();
+    let a = e.run(1);
+    let ep = e.nets.connect(&a, "a", "bridge", &[]).unwrap();
+    assert_eq!(ep.ip, "172.17.0.2");
+    assert_eq!(e.host.link(HOST_NS, "wharf0").map(|l| l.addrs), Some(vec![(Ipv4Addr::new(172, 17, 0, 1), 16)]));
+    let b = e.run(2);
+    e.nets.connect(&b, "b", "bridge", &[]).unwrap();
+    let made = e.host.calls().iter().filter(|c| c.starts_with("add_bridge")).count();
+    assert_eq!(made, 1, "an existing bridge is kept");
+    assert!(e.firewall.calls().iter().all(|c| matches!(c, FirewallCall::SetupNetwork(_))));
+}
+
+#[test]
+fn disconnect_releases_the_address_and_the_veth() {
+    let e = env();
+    e.nets.create(req("app", Some("10.99.0.0/24"))).unwrap();
+    let (a, b) = (e.run(1), e.run(2));
+    let ea = e.nets.connect(&a, "a", "app", &[]).unwrap();
+    e.nets.disconnect(&a, "app").unwrap();
+    assert!(e.host.link(HOST_NS, &ea.veth).is_none() && e.host.link(&Networks::sandbox_name(&a), "eth0").is_none());
+    assert!(e.host.snapshot().default_routes.is_empty());
+    assert!(e.nets.endpoints_of(&a).unwrap().is_empty());
+    assert_eq!(e.nets.connect(&b, "b", "app", &[]).unwrap().ip, ea.ip, "the address is free again");
+    assert!(matches!(e.nets.disconnect(&a, "app"), Err(NetworkError::Conflict(_))));
+}
+
+#[test]
+fn remove_is_refused_while_endpoints_exist() {
+    let e = env();
+    let app = e.nets.create(req("app", Some("10.99.0.0/24"))).unwrap();
+    let a = e.run(1);
+    e.nets.connect(&a, "a", "app", &[]).unwrap();
+    assert!(matches!(e.nets.remove("app"), Err(NetworkError::ActiveEndpoints { ref name, .. }) if name == "app"));
+    assert!(e.host.link(HOST_NS, app.bridge.as_deref().unwrap()).is_some(), "bridge kept");
+    e.nets.delete_sandbox(&a).unwrap();
+    assert!(!e.host.netns_exists(&Networks::sandbox_name(&a)));
+    e.nets.remove("app").unwrap();
+    assert!(e.host.snapshot().links.is_empty());
+}
+
+#[test]
+fn address_exhaustion_is_typed_and_leaves_nothing() {
+    let e = env();
+    e.nets.create(req("tiny", Some("10.96.0.0/30"))).unwrap();
+    let (a, b) = (e.run(1), e.run(2));
+    assert_eq!(e.nets.connect(&a, "a", "tiny", &[]).unwrap().ip, "10.96.0.2");
+    let before = e.host.snapshot();
+    assert!(matches!(e.nets.connect(&b, "b", "tiny", &[]), Err(NetworkError::Exhausted(ref s)) if s == "10.96.0.0/30"));
+    assert_eq!(e.host.snapshot(), before);
+    assert!(e.nets.endpoints_of(&b).unwrap().is_empty());
+}
+
+#[test]
+fn a_failed_peer_setup_removes_the_pair() {
+    let e = env();
+    e.nets.create(req("app", Some("10.99.0.0/24"))).unwrap();
+    let a = e.run(1);
+    let before = e.host.snapshot();
+    e.host.fail_next("configure_peer");
+    assert!(matches!(e.nets.connect(&a, "a", "app", &[]), Err(NetworkError::Command { .. })));
+    assert_eq!(e.host.snapshot(), before);
+    assert!(e.nets.endpoints(&e.nets.get("app").unwrap().id).unwrap().is_empty());
+    assert_eq!(e.nets.connect(&a, "a", "app", &[]).unwrap().ip, "10.99.0.2");
+}
+
+#[test]
+fn overlapping_subnets_are_refused() {
+    let e = env();
+    e.nets.create(req("app", Some("10.99.0.0/24"))).unwrap();
+    for (name, s) in [("b", "10.99.0.128/25"), ("c", "10.0.0.0/8"), ("d", "172.17.5.0/24")] {
+        assert!(matches!(e.nets.create(req(name, Some(s))), Err(NetworkError::Conflict(_))), "{s}");
+    }
+    assert!(matches!(e.nets.create(req("app", None)), Err(NetworkError::Exists(_))));
+    assert_eq!(e.nets.list().unwrap().len(), 4);
+}
+
+#[test]
+fn the_default_pool_skips_used_subnets_and_routes() {
+    let e = env_with(|h| h.add_external_route(Subnet::parse("172.17.0.0/16").unwrap()));
+    assert_eq!(e.nets.get("bridge").unwrap().subnet.as_deref(), Some("172.18.0.0/16"), "routed here");
+    e.nets.create(req("x", Some("172.19.0.0/24"))).unwrap();
+    let auto = e.nets.create(req("auto", None)).unwrap();
+    assert_eq!(auto.subnet.as_deref(), Some("172.20.0.0/16"));
+    assert_eq!(e.nets.create(req("auto2", None)).unwrap().subnet.as_deref(), Some("172.21.0.0/16"));
+}
+
+#[test]
+fn drivers_are_chosen_by_name() {
+    let e = env();
+    let overlay = CreateRequest { driver: Some("overlay".into()), ..req("x", None) };
+    assert!(matches!(e.nets.create(overlay), Err(NetworkError::UnknownDriver(ref d)) if d == "overlay"));
+    for d in ["host", "null"] {
+        let r = CreateRequest { driver: Some(d.into()), ..req("y", None) };
+        assert!(matches!(e.nets.create(r), Err(NetworkError::Invalid { .. })), "{d}");
+    }
+    let empty = CreateRequest { driver: Some(String::new()), ..req("z", Some("10.95.0.0/24")) };
+    assert_eq!(e.nets.create(empty).unwrap().driver, "bridge");
+    let a = e.run(1);
+    for n in ["host", "none"] {
+        assert!(matches!(e.nets.connect(&a, "a", n, &[]), Err(NetworkError::Invalid { .. })), "{n}");
+    }
+    assert!(e.nets.drivers().get("bridge").is_ok() && e.nets.drivers().get("cni").is_err());
+}
+
+#[test]
+fn bad_requests_are_refused() {
+    let e = env_with(|h| h.add_host_link("eth0"));
+    let opt = |b: &str| [(crate::driver::bridge::BRIDGE_NAME_OPTION.to_string(), b.to_string())].into_iter().collect();
+    for bad in [
+        CreateRequest { options: opt("x\nlink delete lo"), ..req("evil", None) },
+        CreateRequest { options: opt("a-very-long-bridge"), ..req("long", None) },
+        req("bad name", None),
+        CreateRequest { gateway: Some("10.6.0.1".into()), ..req("y", Some("10.5.0.0/24")) },
+        CreateRequest { gateway: Some("x".into()), ..req("y", Some("10.5.0.0/24")) },
+        req("y", Some("fd00::/64")),
+    ] {
+        assert!(matches!(e.nets.create(bad.clone()), Err(NetworkError::Invalid { .. })), "{bad:?}");
+    }
+    // An existing interface is never adopted (removing the network would delete it).
+    for taken in ["eth0", "wharf0"] {
+        let r = CreateRequest { options: opt(taken), ..req("up", None) };
+        assert!(matches!(e.nets.create(r), Err(NetworkError::Conflict(_))), "{taken}");
+    }
+    let named = e.nets.create(CreateRequest { options: opt("br-mine"), ..req("mine", None) }).unwrap();
+    assert_eq!(named.bridge.as_deref(), Some("br-mine"));
+    assert!(e.host.link(HOST_NS, "br-mine").is_some());
+    assert_eq!(e.nets.list().unwrap().len(), 4);
+}
+
+#[test]
+fn networks_are_found_by_id_prefix() {
+    let e = env();
+    let a = e.nets.create(req("app", Some("10.99.0.0/24"))).unwrap();
+    assert_eq!(e.nets.get(&a.id[..8]).unwrap().name, "app");
+    assert_eq!(e.nets.get(&a.id).unwrap().name, "app");
+    assert!(matches!(e.nets.get("nope"), Err(NetworkError::NotFound(_))));
+}
+
+#[test]
+fn a_corrupt_endpoint_is_an_error_naming_its_file() {
+    let e = env();
+    let app = e.nets.create(req("app", Some("10.99.0.0/24"))).unwrap();
+    let (a, b) = (e.run(1), e.run(2));
+    e.nets.connect(&a, "a", "app", &[]).unwrap();
+    let path = e.dir.path().join("endpoints").join(&app.id).join(format!("{a}.json"));
+    std::fs::write(&path, b"{ not json").unwrap();
+    let corrupt = |r: Result<_>| matches!(r, Err(NetworkError::Corrupt { path: ref p, .. }) if *p == path);
+    assert!(corrupt(e.nets.endpoints(&app.id).map(drop)));
+    assert!(corrupt(e.nets.endpoints_of(&a).map(drop)));
+    assert!(corrupt(e.nets.connect(&b, "b", "app", &[]).map(drop)), "its address may be in use");
+    assert!(corrupt(e.nets.remove("app").map(drop)), "its veth may be on the bridge");
+    assert!(e.nets.endpoints(&app.id).unwrap_err().to_string().contains(&path.display().to_string()));
+    // Teardown goes on past it and reports it.
+    assert!(corrupt(e.nets.delete_sandbox(&a)));
+    assert!(!e.host.netns_exists(&Networks::sandbox_name(&a)));
+}
+
+#[test]
+fn a_corrupt_network_is_an_error_and_temporaries_are_ignored() {
+    let e = env();
+    let dir = e.dir.path().join("networks");
+    std::fs::write(dir.join("half-written.tmp"), b"{").unwrap();
+    assert_eq!(e.nets.list().unwrap().len(), 3);
+    let path = dir.join("broken.json");
+    std::fs::write(&path, br#"{"id": 5}"#).unwrap();
+    assert!(matches!(e.nets.list(), Err(NetworkError::Corrupt { path: ref p, .. }) if *p == path));
+    assert!(matches!(e.nets.get("bridge"), Err(NetworkError::Corrupt { .. })));
+    assert!(matches!(e.nets.create(req("x", None)), Err(NetworkError::Corrupt { .. })));
+}
+
+#[test]
+fn delete_sandbox_detaches_every_endpoint() {
+    let e = env();
+    e.nets.create(req("app", Some("10.99.0.0/24"))).unwrap();
+    let clean = e.host.snapshot();
+    let a = e.run(1);
+    e.nets.connect(&a, "a", "app", &[]).unwrap();
+    e.nets.connect(&a, "a", "bridge", &[]).unwrap();
+    e.nets.delete_sandbox(&a).unwrap();
+    e.nets.delete_sandbox(&a).unwrap();
+    assert!(e.nets.endpoints_of(&a).unwrap().is_empty());
+    let mut after = e.host.snapshot();
+    after.links.remove(&(HOST_NS.to_string(), "wharf0".to_string()));
+    assert_eq!(after, clean);
+}
+
+#[test]
+fn a_failed_disconnect_is_released_when_the_sandbox_goes() {
+    let e = env();
+    e.nets.create(req("app", Some("10.99.0.0/24"))).unwrap();
+    let a = e.run(1);
+    e.nets.connect(&a, "a", "app", &[]).unwrap();
+    e.host.fail_next("delete_link");
+    assert!(matches!(e.nets.delete_sandbox(&a), Err(NetworkError::Command { .. })), "reported");
+    assert!(e.nets.endpoints_of(&a).unwrap().is_empty(), "the pair died with the namespace");
+}

@@ -1,0 +1,259 @@
+//! An in-memory [`Host`]: links, addresses, default routes and named
+//! namespaces, with the kernel's rules that matter to the drivers (a veth
+//! pair dies as one, a namespace takes its links with it, an address on a
+//! link routes its subnet). Failures can be injected per operation.
+
+use std::collections::{BTreeMap, BTreeSet};
+use std::net::Ipv4Addr;
+use std::path::{Path, PathBuf};
+use std::sync::{Arc, Mutex, MutexGuard};
+
+use super::{Host, Veth};
+use crate::error::{NetworkError, Result};
+use crate::ipam::Subnet;
+
+/// The daemon's own namespace in [`FakeState::links`] keys.
+pub const HOST_NS: &str = "";
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum LinkKind {
+    Bridge,
+    Loopback,
+    /// One end of a pair; the other end's (namespace, name).
+    Veth {
+        peer: (String, String),
+    },
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct FakeLink {
+    pub kind: LinkKind,
+    pub master: Option<String>,
+    pub addrs: Vec<(Ipv4Addr, u8)>,
+    pub mac: Option<String>,
+    pub up: bool,
+}
+
+/// What the fake host holds; compare snapshots to see what an operation left.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct FakeState {
+    /// By (namespace, name); [`HOST_NS`] is the daemon's namespace.
+    pub links: BTreeMap<(String, String), FakeLink>,
+    pub netns: BTreeSet<String>,
+    /// Default route of each namespace: the device and the gateway.
+    pub default_routes: BTreeMap<String, (String, Ipv4Addr)>,
+    /// Routes of the host that no link here explains (an uplink's subnet).
+    pub external_routes: Vec<Subnet>,
+}
+
+#[derive(Debug, Default)]
+struct Inner {
+    state: FakeState,
+    /// Operations (method names) that fail on their next call.
+    fail: BTreeSet<&'static str>,
+    calls: Vec<String>,
+}
+
+/// Cheap to clone: clones share one host.
+#[derive(Debug, Clone, Default)]
+pub struct FakeHost(Arc<Mutex<Inner>>);
+
+fn refused(op: &str, what: impl std::fmt::Display) -> NetworkError {
+    NetworkError::Command { command: format!("fake {op}"), message: what.to_string() }
+}
+
+/// The [`Host`] methods that change or read the host, for [`FakeHost::fail_next`].
+pub const OPERATIONS: [&str; 8] =
+    ["link_exists", "routes", "add_netns", "delete_netns", "add_bridge", "add_veth", "configure_peer", "delete_link"];
+
+impl FakeHost {
+    pub fn new() -> FakeHost {
+        FakeHost::default()
+    }
+
+    fn inner(&self) -> MutexGuard<'_, Inner> {
+        // A test that panicked with the lock held fails anyway.
+        self.0.lock().unwrap_or_else(|e| e.into_inner())
+    }
+
+    /// A copy of the host's state now.
+    pub fn snapshot(&self) -> FakeState {
+        self.inner().state.clone()
+    }
+
+    /// Every call so far, e.g. `add_bridge br-0123 10.0.0.1/24`.
+    pub fn calls(&self) -> Vec<String> {
+        self.inner().calls.clone()
+    }
+
+    /// Makes the next call of `op` (a [`Host`] method name) fail.
+    pub fn fail_next(&self, op: &'static str) {
+        self.inner().fail.insert(op);
+    }
+
+    /// Forgets failures injected and not yet hit.
+    pub fn clear_failures(&self) {
+        self.inner().fail.clear();
+    }
+
+    /// Adds a route the host has for other reasons (IPAM must avoid it).
+    pub fn add_external_route(&self, s: Subnet) {
+        self.inner().state.external_routes.push(s);
+    }
+
+    /// Adds a link to the daemon's namespace (e.g. the host's uplink).
+    pub fn add_host_link(&self, name: &str) {
+        let link = FakeLink { kind: LinkKind::Loopback, master: None, addrs: Vec::new(), mac: None, up: true };
+        self.inner().state.links.insert((HOST_NS.into(), name.into()), link);
+    }
+
+    /// A link, by namespace ([`HOST_NS`] for the daemon's) and name.
+    pub fn link(&self, ns: &str, name: &str) -> Option<FakeLink> {
+        self.inner().state.links.get(&(ns.to_string(), name.to_string())).cloned()
+    }
+
+    fn call(&self, op: &'static str, args: String) -> Result<MutexGuard<'_, Inner>> {
+        let mut inner = self.inner();
+        inner.calls.push(format!("{op} {args}"));
+        if inner.fail.remove(op) {
+            return Err(refused(op, "injected failure"));
+        }
+        Ok(inner)
+    }
+}
+
+impl FakeState {
+    /// Removes a link and, for a veth, its peer, with the routes through them.
+    fn remove_link(&mut self, key: &(String, String)) {
+        let mut gone = vec![key.clone()];
+        if let Some(FakeLink { kind: LinkKind::Veth { peer }, .. }) = self.links.remove(key) {
+            self.links.remove(&peer);
+            gone.push(peer);
+        }
+        self.default_routes.retain(|ns, (dev, _)| !gone.contains(&(ns.clone(), dev.clone())));
+    }
+}
+
+impl Host for FakeHost {
+    fn link_exists(&self, dev: &str) -> Result<bool> {
+        let inner = self.call("link_exists", dev.into())?;
+        Ok(inner.state.links.contains_key(&(HOST_NS.to_string(), dev.to_string())))
+    }
+
+    fn routes(&self) -> Result<Vec<Subnet>> {
+        let inner = self.call("routes", String::new())?;
+        let s = &inner.state;
+        let mut out = s.external_routes.clone();
+        for ((ns, _), l) in &s.links {
+            if ns == HOST_NS {
+                out.extend(
+                    l.addrs.iter().map(|(a, p)| Subnet { addr: Ipv4Addr::from(u32::from(*a) & mask(*p)), prefix: *p }),
+                );
+            }
+        }
+        Ok(out)
+    }
+
+    fn netns_path(&self, name: &str) -> PathBuf {
+        Path::new("/fake/netns").join(name)
+    }
+
+    fn netns_exists(&self, name: &str) -> bool {
+        self.inner().state.netns.contains(name)
+    }
+
+    fn add_netns(&self, name: &str) -> Result<PathBuf> {
+        let mut inner = self.call("add_netns", name.into())?;
+        inner.state.netns.insert(name.into());
+        let lo = FakeLink { kind: LinkKind::Loopback, master: None, addrs: Vec::new(), mac: None, up: true };
+        inner.state.links.insert((name.into(), "lo".into()), lo);
+        Ok(self.netns_path(name))
+    }
+
+    fn delete_netns(&self, name: &str) -> Result<()> {
+        let mut inner = self.call("delete_netns", name.into())?;
+        let s = &mut inner.state;
+        s.netns.remove(name);
+        s.default_routes.remove(name);
+        let inside: Vec<_> = s.links.keys().filter(|(ns, _)| ns == name).cloned().collect();
+        for key in inside {
+            s.remove_link(&key);
+        }
+        Ok(())
+    }
+
+    fn add_bridge(&self, dev: &str, gateway: Ipv4Addr, prefix: u8) -> Result<()> {
+        let mut inner = self.call("add_bridge", format!("{dev} {gateway}/{prefix}"))?;
+        let key = (HOST_NS.to_string(), dev.to_string());
+        if inner.state.links.contains_key(&key) {
+            return Err(refused("add_bridge", format!("{dev}: file exists")));
+        }
+        let link =
+            FakeLink { kind: LinkKind::Bridge, master: None, addrs: vec![(gateway, prefix)], mac: None, up: true };
+        inner.state.links.insert(key, link);
+        Ok(())
+    }
+
+    fn add_veth(&self, v: &Veth) -> Result<()> {
+        let mut inner = self.call("add_veth", format!("{} {} {} {}", v.host, v.peer, v.netns, v.bridge))?;
+        let s = &mut inner.state;
+        let host = (HOST_NS.to_string(), v.host.clone());
+        let peer = (v.netns.clone(), v.peer.clone());
+        if !s.netns.contains(&v.netns) {
+            return Err(refused("add_veth", format!("netns {}: no such file", v.netns)));
+        }
+        if s.links.contains_key(&host) || s.links.contains_key(&peer) {
+            return Err(refused("add_veth", format!("{}: file exists", v.host)));
+        }
+        if !matches!(
+            s.links.get(&(HOST_NS.to_string(), v.bridge.clone())),
+            Some(FakeLink { kind: LinkKind::Bridge, .. })
+        ) {
+            return Err(refused("add_veth", format!("bridge {}: no such device", v.bridge)));
+        }
+        let end =
+            |peer, master| FakeLink { kind: LinkKind::Veth { peer }, master, addrs: Vec::new(), mac: None, up: false };
+        s.links.insert(host.clone(), FakeLink { up: true, ..end(peer.clone(), Some(v.bridge.clone())) });
+        s.links.insert(peer, end(host, None));
+        Ok(())
+    }
+
+    fn configure_peer(&self, v: &Veth) -> Result<()> {
+        let mut inner = self.call("configure_peer", format!("{} {} {}/{}", v.netns, v.ifname, v.addr, v.prefix))?;
+        let s = &mut inner.state;
+        let old = (v.netns.clone(), v.peer.clone());
+        let new = (v.netns.clone(), v.ifname.clone());
+        if s.links.contains_key(&new) {
+            return Err(refused("configure_peer", format!("{}: file exists", v.ifname)));
+        }
+        if v.gateway.is_some() && s.default_routes.contains_key(&v.netns) {
+            return Err(refused("configure_peer", "default route: file exists"));
+        }
+        let Some(mut link) = s.links.remove(&old) else {
+            return Err(refused("configure_peer", format!("{}: no such device", v.peer)));
+        };
+        if let LinkKind::Veth { peer } = &link.kind {
+            if let Some(other) = s.links.get_mut(peer) {
+                other.kind = LinkKind::Veth { peer: new.clone() };
+            }
+        }
+        link.mac = Some(v.mac.clone());
+        link.addrs.push((v.addr, v.prefix));
+        link.up = true;
+        s.links.insert(new, link);
+        if let Some(gw) = v.gateway {
+            s.default_routes.insert(v.netns.clone(), (v.ifname.clone(), gw));
+        }
+        Ok(())
+    }
+
+    fn delete_link(&self, dev: &str) -> Result<()> {
+        let mut inner = self.call("delete_link", dev.into())?;
+        inner.state.remove_link(&(HOST_NS.to_string(), dev.to_string()));
+        Ok(())
+    }
+}
+
+fn mask(prefix: u8) -> u32 {
+    u32::MAX.checked_shl(32 - prefix as u32).unwrap_or(0)
+}

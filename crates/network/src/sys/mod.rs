@@ -1,0 +1,68 @@
+//! What the network layer asks of the host: named network namespaces,
+//! bridges, veth pairs, addresses and routes, and the routing table that
+//! IPAM avoids. [`Host`] is the seam; `linux.rs` is the real one (iproute2,
+//! `/proc/net`), `fake.rs` an in-memory host for tests (feature
+//! `test-util`).
+//!
+//! **Invariant:** nothing outside `sys/` spawns `ip` or reads `/proc/net`.
+
+use std::fmt;
+use std::net::Ipv4Addr;
+use std::path::PathBuf;
+
+use crate::error::Result;
+use crate::ipam::Subnet;
+
+#[cfg(any(test, feature = "test-util"))]
+pub mod fake;
+pub mod linux;
+
+#[cfg(any(test, feature = "test-util"))]
+pub use fake::FakeHost;
+pub use linux::Iproute2;
+
+/// One container endpoint's veth pair, as the bridge driver asks for it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Veth {
+    /// Host end (enslaved to `bridge`).
+    pub host: String,
+    /// The bridge the host end joins.
+    pub bridge: String,
+    /// The sandbox: a named network namespace.
+    pub netns: String,
+    /// The name the sandbox end is created under (unique on the host, so
+    /// two pairs made at once never collide), renamed to `ifname` inside.
+    pub peer: String,
+    /// Interface name inside the sandbox (`eth0`, …).
+    pub ifname: String,
+    pub mac: String,
+    pub addr: Ipv4Addr,
+    pub prefix: u8,
+    /// The default route of the sandbox, if this endpoint gives it one.
+    pub gateway: Option<Ipv4Addr>,
+}
+
+/// The host's network plumbing. Every method names the object it changes;
+/// the removals are idempotent (an absent object is success).
+pub trait Host: Send + Sync + fmt::Debug {
+    /// Whether link `dev` exists in the daemon's network namespace.
+    fn link_exists(&self, dev: &str) -> Result<bool>;
+    /// Subnets routed in the daemon's network namespace (the default route
+    /// is no subnet).
+    fn routes(&self) -> Result<Vec<Subnet>>;
+    /// Where named network namespace `name` is (or would be) mounted.
+    fn netns_path(&self, name: &str) -> PathBuf;
+    fn netns_exists(&self, name: &str) -> bool;
+    /// Creates netns `name` unless it exists, loopback up; returns its path.
+    fn add_netns(&self, name: &str) -> Result<PathBuf>;
+    fn delete_netns(&self, name: &str) -> Result<()>;
+    /// Creates bridge `dev` with `gateway/prefix`, up. Fails if it exists.
+    fn add_bridge(&self, dev: &str, gateway: Ipv4Addr, prefix: u8) -> Result<()>;
+    /// The host side of a pair: both ends, the peer moved into the
+    /// sandbox, the host end on its bridge and up.
+    fn add_veth(&self, veth: &Veth) -> Result<()>;
+    /// The sandbox side: rename, MAC, address, up, default route.
+    fn configure_peer(&self, veth: &Veth) -> Result<()>;
+    /// Deletes link `dev` of the daemon's namespace (a veth takes its peer).
+    fn delete_link(&self, dev: &str) -> Result<()>;
+}
