@@ -2,11 +2,10 @@
 //! endpoints, create requests.
 
 use std::collections::BTreeMap;
-use std::fs::File;
 
 use serde::{Deserialize, Serialize};
 
-use crate::error::{NetworkError, Result};
+use crate::error::Result;
 
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(default)]
@@ -66,24 +65,14 @@ pub struct CreateRequest {
     pub options: BTreeMap<String, String>,
 }
 
-pub(crate) fn now() -> String {
-    humantime::format_rfc3339_nanos(std::time::SystemTime::now()).to_string()
-}
+pub(crate) use wharf_common::time::now;
 
 pub(crate) fn random_id() -> Result<String> {
-    let mut bytes = [0u8; 32];
-    use std::io::Read;
-    File::open("/dev/urandom")
-        .and_then(|mut f| f.read_exact(&mut bytes))
-        .map_err(NetworkError::io("read", "/dev/urandom"))?;
-    Ok(bytes.iter().map(|b| format!("{b:02x}")).collect())
+    Ok(wharf_common::ids::new_id())
 }
 
 /// Docker's network names, also what interface names may use here (they go
 /// into iproute2 commands: nothing more than Linux allows).
 pub(crate) fn valid_name(n: &str) -> bool {
-    let b = n.as_bytes();
-    !b.is_empty()
-        && b[0].is_ascii_alphanumeric()
-        && b.iter().all(|c| c.is_ascii_alphanumeric() || matches!(c, b'_' | b'.' | b'-'))
+    wharf_common::names::valid(n, 1)
 }
