@@ -190,9 +190,24 @@ fn exec_root_holds_the_monitor_sockets() {
         .map(|r| r.filter_map(|e| e.ok()).any(|e| e.file_name().to_string_lossy().contains(&id[..24])))
         .unwrap_or(false);
     assert!(!elsewhere);
+    // Its network sandbox too: a namespace mounted under <exec-root>/netns, none in /run/netns.
+    let sandboxes: Vec<_> = std::fs::read_dir(d.dir.path().join("exec/netns"))
+        .unwrap()
+        .filter_map(|e| e.ok())
+        .map(|e| e.file_name().to_string_lossy().into_owned())
+        .filter(|n| n.contains(&id[..12]))
+        .collect();
+    assert_eq!(sandboxes.len(), 1, "{sandboxes:?}");
+    let in_run = std::fs::read_dir("/run/netns")
+        .map(|r| r.filter_map(|e| e.ok()).any(|e| e.file_name().to_string_lossy().contains(&id[..12])))
+        .unwrap_or(false);
+    assert!(!in_run);
     // Still supervised through it: exec and stop work.
     assert_eq!(d.ok(&["exec", &id, "echo", "in"]), "in\n");
     d.ok(&["stop", "-t", "1", &id]);
+    d.ok(&["rm", &id]);
+    let left = std::fs::read_dir(d.dir.path().join("exec/netns")).unwrap().count();
+    assert_eq!(left, 0, "the sandbox is removed with the container");
 }
 
 #[test]

@@ -146,7 +146,7 @@ impl Engine {
         if let Some(n) = self.networks.get() {
             return Ok(n.clone());
         }
-        let n = Networks::open(self.root().join("network"))?;
+        let n = Networks::open(self.root().join("network"), self.exec_root().join("netns"))?;
         Ok(self.networks.get_or_init(|| n).clone())
     }
 

@@ -29,9 +29,10 @@ pub struct Networks {
 
 impl Networks {
     /// Opens the store on the real host (iproute2, no firewall) with the
-    /// built-in drivers, recording the predefined networks on first use.
-    pub fn open(root: impl Into<PathBuf>) -> Result<Networks> {
-        let host: Arc<dyn Host> = Arc::new(Iproute2);
+    /// built-in drivers, recording the predefined networks on first use;
+    /// sandboxes are mounted under `netns_dir` (`<exec-root>/netns`).
+    pub fn open(root: impl Into<PathBuf>, netns_dir: impl Into<PathBuf>) -> Result<Networks> {
+        let host: Arc<dyn Host> = Arc::new(Iproute2::new(netns_dir));
         let drivers = Drivers::builtin(host.clone(), Arc::new(NoFirewall));
         Networks::open_with(root, host, drivers)
     }
@@ -203,7 +204,7 @@ impl Networks {
         Ok(out)
     }
 
-    /// The name of a container's network namespace (`/run/netns/<name>`).
+    /// The name of a container's network namespace (mounted at `<netns dir>/<name>`).
     pub fn sandbox_name(container_id: &str) -> String {
         format!("wharf-{}", &container_id[..12.min(container_id.len())])
     }

@@ -11,22 +11,65 @@ use super::{Host, Veth};
 use crate::error::{NetworkError, Result};
 use crate::ipam::Subnet;
 
-/// iproute2 on the daemon's network namespace.
-#[derive(Debug, Clone, Copy, Default)]
-pub struct Iproute2;
+/// iproute2 on the daemon's network namespace. Sandboxes are network
+/// namespaces mounted under `netns_dir` (`<exec-root>/netns`, as dockerd's
+/// `<exec-root>/netns`), made with util-linux `unshare --net=FILE` and
+/// entered with `nsenter --net=FILE` (iproute2's own `netns` commands only
+/// know `/run/netns`).
+#[derive(Debug, Clone)]
+pub struct Iproute2 {
+    netns_dir: PathBuf,
+}
 
-fn run(args: &[&str], input: Option<&str>) -> Result<()> {
+impl Iproute2 {
+    pub fn new(netns_dir: impl Into<PathBuf>) -> Iproute2 {
+        Iproute2 { netns_dir: netns_dir.into() }
+    }
+
+    /// The namespace directory exists and is a private mount of its own, so
+    /// namespace mounts in it neither propagate nor pin other mount trees.
+    fn ensure_dir(&self) -> Result<()> {
+        let dir = &self.netns_dir;
+        std::fs::create_dir_all(dir).map_err(NetworkError::io("create", dir))?;
+        let mounted = std::fs::read_to_string("/proc/self/mountinfo")
+            .map_err(NetworkError::io("read", "/proc/self/mountinfo"))?
+            .lines()
+            .any(|l| l.split_whitespace().nth(4) == Some(&*dir.to_string_lossy()));
+        if !mounted {
+            use nix::mount::{mount, MsFlags};
+            let fail = |e: nix::Error| NetworkError::io("mount", dir)(e.into());
+            mount(Some(dir.as_path()), dir.as_path(), None::<&str>, MsFlags::MS_BIND, None::<&str>).map_err(fail)?;
+            mount(None::<&str>, dir.as_path(), None::<&str>, MsFlags::MS_PRIVATE, None::<&str>).map_err(fail)?;
+        }
+        Ok(())
+    }
+}
+
+fn spawn_error(command: &str, e: std::io::Error) -> NetworkError {
+    NetworkError::Command {
+        command: command.to_string(),
+        message: format!("{e} (are iproute2 and util-linux installed?)"),
+    }
+}
+
+/// Runs `ip ARGS`, inside the namespace mounted at `ns` if given.
+fn run_in(ns: Option<&Path>, args: &[&str], input: Option<&str>) -> Result<()> {
+    let mut cmd = match ns {
+        Some(path) => {
+            let mut c = Command::new("nsenter");
+            c.arg(format!("--net={}", path.display())).arg("ip");
+            c
+        }
+        None => Command::new("ip"),
+    };
     let command = format!("ip {}", args.join(" "));
-    let mut child = Command::new("ip")
+    let mut child = cmd
         .args(args)
         .stdin(if input.is_some() { Stdio::piped() } else { Stdio::null() })
         .stdout(Stdio::null())
         .stderr(Stdio::piped())
         .spawn()
-        .map_err(|e| NetworkError::Command {
-            command: command.clone(),
-            message: format!("{e} (is iproute2 installed?)"),
-        })?;
+        .map_err(|e| spawn_error(&command, e))?;
     if let (Some(text), Some(mut stdin)) = (input, child.stdin.take()) {
         // A write error shows as the command's failure below.
         let _ = stdin.write_all(text.as_bytes());
@@ -41,17 +84,16 @@ fn run(args: &[&str], input: Option<&str>) -> Result<()> {
     Ok(())
 }
 
-/// Runs iproute2 commands (one per line), optionally inside netns `ns`.
-fn batch(ns: Option<&str>, lines: &[String]) -> Result<()> {
+fn run(args: &[&str], input: Option<&str>) -> Result<()> {
+    run_in(None, args, input)
+}
+
+/// Runs iproute2 commands (one per line), optionally inside the namespace at `ns`.
+fn batch(ns: Option<&Path>, lines: &[String]) -> Result<()> {
     if lines.is_empty() {
         return Ok(());
     }
-    let mut args = Vec::new();
-    if let Some(ns) = ns {
-        args.extend(["-n", ns]);
-    }
-    args.extend(["-batch", "-"]);
-    run(&args, Some(&(lines.join("\n") + "\n")))
+    run_in(ns, &["-batch", "-"], Some(&(lines.join("\n") + "\n")))
 }
 
 fn read(path: &str) -> Result<String> {
@@ -89,7 +131,7 @@ impl Host for Iproute2 {
     }
 
     fn netns_path(&self, name: &str) -> PathBuf {
-        Path::new("/run/netns").join(name)
+        self.netns_dir.join(name)
     }
 
     fn netns_exists(&self, name: &str) -> bool {
@@ -99,15 +141,33 @@ impl Host for Iproute2 {
     fn add_netns(&self, name: &str) -> Result<PathBuf> {
         let path = self.netns_path(name);
         if !path.exists() {
-            run(&["netns", "add", name], None)?;
+            self.ensure_dir()?;
+            std::fs::File::create(&path).map_err(NetworkError::io("create", &path))?;
+            let command = format!("unshare --net={} true", path.display());
+            let out = Command::new("unshare")
+                .arg(format!("--net={}", path.display()))
+                .arg("true")
+                .stdin(Stdio::null())
+                .output()
+                .map_err(|e| spawn_error(&command, e))?;
+            if !out.status.success() {
+                let _ = std::fs::remove_file(&path);
+                let message = String::from_utf8_lossy(&out.stderr).trim().to_string();
+                return Err(NetworkError::Command { command, message });
+            }
         }
-        batch(Some(name), &["link set lo up".to_string()])?;
+        batch(Some(&path), &["link set lo up".to_string()])?;
         Ok(path)
     }
 
     fn delete_netns(&self, name: &str) -> Result<()> {
-        if self.netns_exists(name) {
-            run(&["netns", "delete", name], None)?;
+        let path = self.netns_path(name);
+        if path.exists() {
+            match nix::mount::umount2(&path, nix::mount::MntFlags::MNT_DETACH) {
+                Ok(()) | Err(nix::Error::EINVAL) => {}
+                Err(e) => return Err(NetworkError::io("unmount", &path)(e.into())),
+            }
+            std::fs::remove_file(&path).map_err(NetworkError::io("remove", &path))?;
         }
         Ok(())
     }
@@ -127,7 +187,13 @@ impl Host for Iproute2 {
         batch(
             None,
             &[
-                format!("link add {} type veth peer name {} netns {}", v.host, v.peer, v.netns),
+                // iproute2 takes a path for `netns` (its names only live in /run/netns).
+                format!(
+                    "link add {} type veth peer name {} netns {}",
+                    v.host,
+                    v.peer,
+                    self.netns_path(&v.netns).display()
+                ),
                 format!("link set {} master {}", v.host, v.bridge),
                 format!("link set {} up", v.host),
             ],
@@ -144,7 +210,7 @@ impl Host for Iproute2 {
         if let Some(gw) = v.gateway {
             lines.push(format!("route add default via {gw}"));
         }
-        batch(Some(&v.netns), &lines)
+        batch(Some(&self.netns_path(&v.netns)), &lines)
     }
 
     fn delete_link(&self, dev: &str) -> Result<()> {
