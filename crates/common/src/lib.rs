@@ -90,6 +90,23 @@ pub mod ids {
     }
 }
 
+pub mod io {
+    /// Reads until `buf` is full or the input ends; how many bytes were read
+    /// (less than `buf.len()` only at the end of the input).
+    pub fn read_full(r: &mut (impl std::io::Read + ?Sized), buf: &mut [u8]) -> std::io::Result<usize> {
+        let mut n = 0;
+        while n < buf.len() {
+            match r.read(&mut buf[n..]) {
+                Ok(0) => break,
+                Ok(k) => n += k,
+                Err(e) if e.kind() == std::io::ErrorKind::Interrupted => {}
+                Err(e) => return Err(e),
+            }
+        }
+        Ok(n)
+    }
+}
+
 pub mod names {
     /// Docker's rule for container, network and volume names:
     /// `[a-zA-Z0-9][a-zA-Z0-9_.-]*`, at least `min` characters.

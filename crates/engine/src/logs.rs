@@ -138,16 +138,7 @@ impl LogDriver for Local {
     }
 }
 
-fn read_full(r: &mut dyn BufRead, buf: &mut [u8]) -> io::Result<usize> {
-    let mut n = 0;
-    while n < buf.len() {
-        match r.read(&mut buf[n..])? {
-            0 => break,
-            k => n += k,
-        }
-    }
-    Ok(n)
-}
+use wharf_common::io::read_full;
 
 impl LogDriver for NoLog {
     fn name(&self) -> &'static str {

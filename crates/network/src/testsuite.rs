@@ -283,6 +283,6 @@ macro_rules! driver_suite {
 
 driver_suite! {
     bridge => |host, firewall| std::sync::Arc::new(crate::driver::Bridge::new(host, firewall));
-    host => |_, _| std::sync::Arc::new(crate::driver::HostDriver);
-    null => |_, _| std::sync::Arc::new(crate::driver::Null);
+    host => |_, _| std::sync::Arc::new(crate::driver::HOST);
+    null => |_, _| std::sync::Arc::new(crate::driver::NULL);
 }

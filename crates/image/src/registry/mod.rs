@@ -699,16 +699,7 @@ fn parallel_each<T: Send>(items: Vec<T>, parallel: usize, f: impl Fn(T) -> Resul
     }
 }
 
-fn read_full(r: &mut impl Read, buf: &mut [u8]) -> io::Result<usize> {
-    let mut n = 0;
-    while n < buf.len() {
-        match r.read(&mut buf[n..])? {
-            0 => break,
-            k => n += k,
-        }
-    }
-    Ok(n)
-}
+use wharf_common::io::read_full;
 
 /// Upload locations may be relative to the registry.
 fn resolve_location(base: &str, location: &str) -> String {

@@ -19,12 +19,10 @@ use crate::model::{CreateRequest, Endpoint, Network};
 use crate::sys::Host;
 
 pub mod bridge;
-pub mod host;
-pub mod null;
+mod singleton;
 
 pub use bridge::Bridge;
-pub use host::HostDriver;
-pub use null::Null;
+pub use singleton::{Singleton, HOST, NULL};
 
 /// What a create sees besides the request.
 #[derive(Debug)]
@@ -85,7 +83,7 @@ impl Drivers {
 
     /// `bridge`, `host` and `null` on `host`, the bridge asking `firewall`.
     pub fn builtin(host: Arc<dyn Host>, firewall: Arc<dyn Firewall>) -> Drivers {
-        Drivers::new().with(Arc::new(HostDriver)).with(Arc::new(Null)).with(Arc::new(Bridge::new(host, firewall)))
+        Drivers::new().with(Arc::new(HOST)).with(Arc::new(NULL)).with(Arc::new(Bridge::new(host, firewall)))
     }
 
     /// Adds (or replaces) the driver registered under its name.
