@@ -22,6 +22,8 @@ cleanup() {
     [ -n "$dpid" ] && kill "$dpid"
     wait 2>/dev/null
     ip netns delete "$ns" 2>/dev/null
+    # The daemon's sandbox directory is a mount of its own (as dockerd's exec-root/netns).
+    umount -l "$work/exec/netns" 2>/dev/null
     rm -rf "$work"
 }
 trap cleanup EXIT
