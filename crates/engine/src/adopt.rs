@@ -16,9 +16,10 @@ use std::path::Path;
 use rustix::event::{poll, PollFd, PollFlags};
 use rustix::process::{pidfd_open, Pid, PidfdFlags};
 
-use crate::containers::{now, Container, Status};
 use crate::error::Result;
+use crate::model::{Container, Status};
 use crate::Engine;
+use wharf_common::time::now;
 
 /// The exit code recorded when the container's own status cannot be read.
 pub const UNKNOWN_EXIT: i32 = 255;
@@ -108,7 +109,7 @@ impl Engine {
             tracing::warn!("container {}: its monitor died; the daemon follows it", c.id);
             self.wait_for_exit(&c.id, pid);
         }
-        let code = std::fs::read_to_string(killed_marker(self.root(), &c.id))
+        let code = std::fs::read_to_string(Container::killed_marker(self.root(), &c.id))
             .ok()
             .and_then(|s| s.trim().parse::<i32>().ok())
             .map(|sig| 128 + sig)
@@ -162,9 +163,4 @@ impl Engine {
             std::thread::sleep(std::time::Duration::from_millis(100));
         }
     }
-}
-
-/// Where `kill` notes the last signal the daemon sent (used only if the monitor is gone).
-pub(crate) fn killed_marker(root: &Path, id: &str) -> std::path::PathBuf {
-    Container::dir(root, id).join("killed-by")
 }

@@ -17,8 +17,8 @@ use wharf_runtime::confined::{Kind, Node, Root};
 /// reads its context through it) that do not depend on the runtime.
 pub use wharf_runtime::confined;
 
-use crate::containers::{Container, Status};
 use crate::error::{EngineError, Result};
+use crate::model::{Container, Status};
 use crate::Engine;
 
 /// What `HEAD/GET /containers/{id}/archive` report in `X-Docker-Container-Path-Stat`.

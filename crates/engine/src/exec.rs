@@ -9,8 +9,8 @@ use std::collections::HashMap;
 use std::path::{Path, PathBuf};
 use std::sync::Mutex;
 
-use crate::containers::Container;
 use crate::error::{EngineError, Result};
+use crate::model::Container;
 
 /// What an exec runs (Docker's `ExecConfig`, without the wire shape).
 #[derive(Debug, Clone, Default, PartialEq, Eq)]

@@ -17,6 +17,7 @@ pub mod events;
 pub mod exec;
 pub mod health;
 pub mod logs;
+mod model;
 pub mod monitor;
 mod names;
 pub mod network;

@@ -22,11 +22,12 @@ use nix::sys::wait::{waitpid, WaitPidFlag, WaitStatus};
 use nix::unistd::Pid;
 use wharf_runtime::CreateOptions;
 
-use crate::containers::{now, Container, Status};
 use crate::error::{EngineError, Result};
 use crate::logs::{self, LogWriter};
+use crate::model::{Container, Status};
 use crate::protocol::{self, FailureKind, Kind, Request, StartReport};
 use crate::Engine;
+use wharf_common::time::now;
 
 struct Client {
     stream: UnixStream,
@@ -110,7 +111,7 @@ struct Running {
 /// The lock a live monitor holds on `<container>/monitor.lock`; `wait`
 /// false tries once (None: a monitor holds it).
 pub(crate) fn monitor_lock(engine: &Engine, id: &str, wait: bool) -> Result<Option<nix::fcntl::Flock<File>>> {
-    crate::containers::lock_file(&Container::dir(engine.root(), id).join("monitor.lock"), wait)
+    crate::model::lock_file(&Container::dir(engine.root(), id).join("monitor.lock"), wait)
 }
 
 fn pipe() -> Result<(OwnedFd, OwnedFd)> {

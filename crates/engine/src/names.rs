@@ -11,7 +11,7 @@ impl Engine {
     /// The lock of the name registrar (`<data-root>/names.lock`), shared by
     /// every process that creates or renames containers in this root.
     pub(crate) fn names_lock(&self) -> Result<nix::fcntl::Flock<fs::File>> {
-        let lock = crate::containers::lock_file(&self.root().join("names.lock"), true)?;
+        let lock = crate::model::lock_file(&self.root().join("names.lock"), true)?;
         Ok(lock.expect("a waiting lock is always taken"))
     }
 

@@ -7,82 +7,17 @@
 use std::collections::BTreeMap;
 use std::fs;
 use std::io::{BufRead, BufReader};
-use std::net::{Ipv4Addr, SocketAddr, TcpListener, UdpSocket};
+use std::net::{SocketAddr, TcpListener, UdpSocket};
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 
-use serde::{Deserialize, Serialize};
 use wharf_network::{Endpoint, Networks};
 
-use crate::containers::Container;
 use crate::error::{EngineError, Result};
+use crate::model::Container;
 use crate::{Engine, RunOptions};
 
-/// `-p [ip:][host-port:]container-port[/proto]`.
-#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(default)]
-pub struct PortBinding {
-    pub container_port: u16,
-    /// `tcp` or `udp`.
-    pub proto: String,
-    /// Empty: all addresses.
-    pub host_ip: String,
-    /// 0: any free port (the one chosen is recorded in the container's state).
-    pub host_port: u16,
-}
-
-impl PortBinding {
-    pub fn parse(spec: &str) -> Result<Vec<PortBinding>> {
-        let bad = || EngineError::Invalid { what: "port specification".into(), reason: format!("{spec:?}") };
-        let (rest, proto) = match spec.rsplit_once('/') {
-            Some((r, p)) if p == "tcp" || p == "udp" => (r, p.to_string()),
-            Some(_) => return Err(bad()),
-            None => (spec, "tcp".to_string()),
-        };
-        let parts: Vec<&str> = rest.split(':').collect();
-        let (ip, host, ctr) = match parts.as_slice() {
-            [c] => ("", "", *c),
-            [h, c] => ("", *h, *c),
-            [i, h, c] => (*i, *h, *c),
-            _ => return Err(bad()),
-        };
-        if !ip.is_empty() && ip.parse::<Ipv4Addr>().is_err() {
-            return Err(bad());
-        }
-        let range = |s: &str| -> Result<(u16, u16)> {
-            let (a, b) = s.split_once('-').unwrap_or((s, s));
-            let (a, b) = (a.parse::<u16>().map_err(|_| bad())?, b.parse::<u16>().map_err(|_| bad())?);
-            if a > b {
-                return Err(bad());
-            }
-            Ok((a, b))
-        };
-        let (c0, c1) = range(ctr)?;
-        if c0 == 0 {
-            return Err(bad());
-        }
-        let hosts = if host.is_empty() { None } else { Some(range(host)?) };
-        if let Some((h0, h1)) = hosts {
-            if h1 - h0 != c1 - c0 {
-                return Err(bad());
-            }
-        }
-        Ok((c0..=c1)
-            .enumerate()
-            .map(|(i, c)| PortBinding {
-                container_port: c,
-                proto: proto.clone(),
-                host_ip: ip.to_string(),
-                host_port: hosts.map(|(h0, _)| h0 + i as u16).unwrap_or(0),
-            })
-            .collect())
-    }
-
-    /// Docker's port key: `80/tcp`.
-    pub fn key(&self) -> String {
-        format!("{}/{}", self.container_port, self.proto)
-    }
-}
+pub use crate::options::PortBinding;
 
 /// What a network mode means for the sandbox.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -464,7 +399,7 @@ pub fn network_event(action: &str, n: &wharf_network::Network, container: Option
 }
 
 fn running(c: &Container) -> bool {
-    matches!(c.state.status, crate::containers::Status::Running | crate::containers::Status::Paused)
+    matches!(c.state.status, crate::model::Status::Running | crate::model::Status::Paused)
 }
 
 /// A free port on `ip` (the kernel's choice).

@@ -1,6 +1,12 @@
 //! What a container is asked to be: Docker's `run`/`create` options, already
 //! parsed (by the CLI or the API), as the engine keeps them in its records.
 
+use std::net::Ipv4Addr;
+
+use serde::{Deserialize, Serialize};
+
+use crate::error::{EngineError, Result};
+
 /// What `run` was asked for (Docker's `run` flags, already parsed).
 #[derive(Debug, Clone, Default, serde::Serialize, serde::Deserialize)]
 #[serde(default)]
@@ -21,7 +27,7 @@ pub struct RunOptions {
     pub memory: Option<i64>,
     pub cpus: Option<f64>,
     pub pids_limit: Option<i64>,
-    pub mounts: Vec<crate::volumes::MountRequest>,
+    pub mounts: Vec<MountRequest>,
     /// (name, soft, hard), e.g. ("nofile", 1024, 2048).
     pub ulimits: Vec<(String, u64, u64)>,
     /// CPUs and memory nodes the container may use (`0-2,4`).
@@ -34,7 +40,7 @@ pub struct RunOptions {
     pub network: String,
     /// Networks to attach (the primary one included), with their aliases.
     pub networks: std::collections::BTreeMap<String, Vec<String>>,
-    pub publish: Vec<crate::network::PortBinding>,
+    pub publish: Vec<PortBinding>,
     /// Publish every exposed port (the image's too) on a free host port.
     pub publish_all: bool,
     /// `name:ip` entries for /etc/hosts.
@@ -44,8 +50,125 @@ pub struct RunOptions {
     pub cpu_shares: Option<i64>,
     /// Size of /dev/shm in bytes (`--shm-size`; Docker's default is 64 MiB).
     pub shm_size: Option<i64>,
-    /// Docker's `--security-opt` values (see [`crate::security::parse`]).
+    /// Docker's `--security-opt` values (parsed by `security::parse`).
     pub security_opt: Vec<String>,
     /// Namespaced kernel parameters (`--sysctl`), checked by Docker's rules.
     pub sysctls: std::collections::BTreeMap<String, String>,
+}
+
+/// `-p [ip:][host-port:]container-port[/proto]`.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(default)]
+pub struct PortBinding {
+    pub container_port: u16,
+    /// `tcp` or `udp`.
+    pub proto: String,
+    /// Empty: all addresses.
+    pub host_ip: String,
+    /// 0: any free port (the one chosen is recorded in the container's state).
+    pub host_port: u16,
+}
+
+impl PortBinding {
+    pub fn parse(spec: &str) -> Result<Vec<PortBinding>> {
+        let bad = || EngineError::Invalid { what: "port specification".into(), reason: format!("{spec:?}") };
+        let (rest, proto) = match spec.rsplit_once('/') {
+            Some((r, p)) if p == "tcp" || p == "udp" => (r, p.to_string()),
+            Some(_) => return Err(bad()),
+            None => (spec, "tcp".to_string()),
+        };
+        let parts: Vec<&str> = rest.split(':').collect();
+        let (ip, host, ctr) = match parts.as_slice() {
+            [c] => ("", "", *c),
+            [h, c] => ("", *h, *c),
+            [i, h, c] => (*i, *h, *c),
+            _ => return Err(bad()),
+        };
+        if !ip.is_empty() && ip.parse::<Ipv4Addr>().is_err() {
+            return Err(bad());
+        }
+        let range = |s: &str| -> Result<(u16, u16)> {
+            let (a, b) = s.split_once('-').unwrap_or((s, s));
+            let (a, b) = (a.parse::<u16>().map_err(|_| bad())?, b.parse::<u16>().map_err(|_| bad())?);
+            if a > b {
+                return Err(bad());
+            }
+            Ok((a, b))
+        };
+        let (c0, c1) = range(ctr)?;
+        if c0 == 0 {
+            return Err(bad());
+        }
+        let hosts = if host.is_empty() { None } else { Some(range(host)?) };
+        if let Some((h0, h1)) = hosts {
+            if h1 - h0 != c1 - c0 {
+                return Err(bad());
+            }
+        }
+        Ok((c0..=c1)
+            .enumerate()
+            .map(|(i, c)| PortBinding {
+                container_port: c,
+                proto: proto.clone(),
+                host_ip: ip.to_string(),
+                host_port: hosts.map(|(h0, _)| h0 + i as u16).unwrap_or(0),
+            })
+            .collect())
+    }
+
+    /// Docker's port key: `80/tcp`.
+    pub fn key(&self) -> String {
+        format!("{}/{}", self.container_port, self.proto)
+    }
+}
+
+/// One mount of a container, as requested (`-v`, `--mount`, `--tmpfs`, image VOLUME).
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(default)]
+pub struct MountRequest {
+    /// `bind`, `volume` or `tmpfs`.
+    pub typ: String,
+    /// Host path (bind) or volume name (empty: anonymous volume).
+    pub source: String,
+    pub target: String,
+    pub read_only: bool,
+}
+
+impl MountRequest {
+    /// Docker's `-v` syntax: `/host:/ctr[:ro]`, `name:/ctr[:ro]`, `/ctr`.
+    pub fn parse_bind(spec: &str) -> Result<MountRequest> {
+        let parts: Vec<&str> = spec.split(':').collect();
+        let bad =
+            || EngineError::Invalid { what: "volume specification".into(), reason: format!("invalid spec: {spec}") };
+        let (source, target, mode) = match parts[..] {
+            [t] => ("", t, ""),
+            [s, t] => (s, t, ""),
+            [s, t, m] => (s, t, m),
+            _ => return Err(bad()),
+        };
+        if !target.starts_with('/') {
+            return Err(bad());
+        }
+        let read_only = mode.split(',').any(|m| m == "ro");
+        if mode.split(',').any(|m| {
+            !matches!(
+                m,
+                "" | "ro"
+                    | "rw"
+                    | "z"
+                    | "Z"
+                    | "shared"
+                    | "rshared"
+                    | "slave"
+                    | "rslave"
+                    | "private"
+                    | "rprivate"
+                    | "nocopy"
+            )
+        }) {
+            return Err(bad());
+        }
+        let typ = if source.starts_with('/') { "bind" } else { "volume" };
+        Ok(MountRequest { typ: typ.into(), source: source.into(), target: target.into(), read_only })
+    }
 }

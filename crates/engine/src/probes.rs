@@ -10,9 +10,9 @@ use std::time::SystemTime;
 
 use tokio::io::AsyncReadExt;
 
-use crate::containers::{Container, Status};
 use crate::exec::{self, ExecConfig};
 use crate::health::{self, Health, Healthcheck, Probe};
+use crate::model::{Container, Status};
 use crate::Engine;
 
 use wharf_common::time::now;
@@ -105,7 +105,7 @@ async fn probe(engine: &Arc<Engine>, exe: &std::path::Path, c: &Container, hc: &
                 Err(_) => {
                     // The probe itself runs inside the container: kill it there too.
                     if let Some(pid) = exec::exec_pid(&pid_file) {
-                        crate::containers::kill_process(pid);
+                        crate::model::kill_process(pid);
                     }
                     failed(format!("Health check exceeded timeout ({:?})", hc.timeout()))
                 }

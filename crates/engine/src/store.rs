@@ -12,8 +12,8 @@ use std::os::unix::fs::MetadataExt;
 use std::path::{Path, PathBuf};
 use std::sync::Mutex;
 
-use crate::containers::{lock_file, Container, Status};
 use crate::error::{EngineError, Result};
+use crate::model::{lock_file, Container, Status};
 use crate::Engine;
 
 /// What identifies one version of a record file.

@@ -16,9 +16,9 @@ use std::time::Duration;
 use tokio::io::AsyncReadExt;
 use tokio::sync::{mpsc, watch};
 
-use crate::containers::{Container, Status};
 use crate::error::{EngineError, Result};
 use crate::exec::{self, ExecConfig, ExecRecord, Execs};
+use crate::model::{Container, Status};
 use crate::protocol::{self, Kind, Request};
 use crate::Engine;
 

@@ -10,56 +10,7 @@ use serde::{Deserialize, Serialize};
 use crate::error::{EngineError, Result};
 use crate::Engine;
 
-/// One mount of a container, as requested (`-v`, `--mount`, `--tmpfs`, image VOLUME).
-#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(default)]
-pub struct MountRequest {
-    /// `bind`, `volume` or `tmpfs`.
-    pub typ: String,
-    /// Host path (bind) or volume name (empty: anonymous volume).
-    pub source: String,
-    pub target: String,
-    pub read_only: bool,
-}
-
-impl MountRequest {
-    /// Docker's `-v` syntax: `/host:/ctr[:ro]`, `name:/ctr[:ro]`, `/ctr`.
-    pub fn parse_bind(spec: &str) -> Result<MountRequest> {
-        let parts: Vec<&str> = spec.split(':').collect();
-        let bad =
-            || EngineError::Invalid { what: "volume specification".into(), reason: format!("invalid spec: {spec}") };
-        let (source, target, mode) = match parts[..] {
-            [t] => ("", t, ""),
-            [s, t] => (s, t, ""),
-            [s, t, m] => (s, t, m),
-            _ => return Err(bad()),
-        };
-        if !target.starts_with('/') {
-            return Err(bad());
-        }
-        let read_only = mode.split(',').any(|m| m == "ro");
-        if mode.split(',').any(|m| {
-            !matches!(
-                m,
-                "" | "ro"
-                    | "rw"
-                    | "z"
-                    | "Z"
-                    | "shared"
-                    | "rshared"
-                    | "slave"
-                    | "rslave"
-                    | "private"
-                    | "rprivate"
-                    | "nocopy"
-            )
-        }) {
-            return Err(bad());
-        }
-        let typ = if source.starts_with('/') { "bind" } else { "volume" };
-        Ok(MountRequest { typ: typ.into(), source: source.into(), target: target.into(), read_only })
-    }
-}
+pub use crate::options::MountRequest;
 
 #[derive(Debug, Clone, Default, Serialize, Deserialize)]
 #[serde(default, rename_all = "PascalCase")]
@@ -113,7 +64,7 @@ impl Engine {
             name: name.clone(),
             driver: "local".into(),
             mountpoint: dir.join("_data"),
-            created_at: crate::containers::now(),
+            created_at: wharf_common::time::now(),
             labels,
             scope: "local".into(),
             anonymous,

@@ -109,7 +109,7 @@ impl LeaseManager {
             id: id.clone(),
             label: label.to_string(),
             pid,
-            created: crate::service::now(),
+            created: wharf_common::time::now(),
             ..Default::default()
         };
         let lease = Lease { dir: self.dir.clone(), id, record: Mutex::new(record), _hold: hold };

@@ -18,6 +18,7 @@ pub mod reference;
 pub mod registry;
 pub mod service;
 pub mod snapshot;
+pub mod tarball;
 pub mod unpack;
 
 pub use digest::Digest;

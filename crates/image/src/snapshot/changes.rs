@@ -12,8 +12,8 @@ use std::io::{self, BufReader, Write};
 use std::os::unix::fs::MetadataExt;
 use std::path::Path;
 
-use crate::archive::{append_entry, Inodes};
 use crate::error::{ImageError, Result};
+use crate::tarball::{append_entry, Inodes};
 use crate::unpack::WHITEOUT_PREFIX;
 
 /// Writes what turns `lower` (None: nothing) into `upper` as an uncompressed layer tar.

@@ -55,7 +55,7 @@ impl Drop for Scratch {
 
 fn tree_of(dir: &Path) -> Result<Arc<Vec<u8>>> {
     let mut out = Vec::new();
-    crate::archive::export_dir(dir, &mut out)?;
+    crate::tarball::export_dir(dir, &mut out)?;
     Ok(Arc::new(out))
 }
 

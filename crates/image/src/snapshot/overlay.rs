@@ -150,7 +150,7 @@ impl Snapshotter for OverlaySnapshotter {
         if !upper.is_dir() {
             return Err(ImageError::SnapshotNotFound(key.to_string()));
         }
-        crate::archive::layer_from_upper(&upper, out)
+        crate::tarball::layer_from_upper(&upper, out)
     }
 
     fn remove_active(&self, key: &str) -> Result<()> {

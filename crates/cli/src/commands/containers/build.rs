@@ -1,6 +1,6 @@
 //! `build`: the context tarball (with .dockerignore) sent to the daemon, or built locally.
 
-use super::*;
+use super::common::*;
 
 #[derive(Args)]
 pub struct BuildArgs {

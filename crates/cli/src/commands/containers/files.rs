@@ -1,6 +1,7 @@
 //! `cp`, `export`, `commit`.
 
-use super::*;
+use super::common::*;
+use super::images::split_ref;
 
 /// `CONTAINER:PATH` → (container, path).
 pub fn split_container_path(s: &str) -> Option<(&str, &str)> {

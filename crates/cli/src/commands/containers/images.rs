@@ -1,6 +1,6 @@
 //! `version`, `info`, image commands and `system` through the daemon.
 
-use super::*;
+use super::common::*;
 
 pub fn version(client: &Client, format: Option<&str>) -> Result<()> {
     let server = client.get("/version").ok();
@@ -334,7 +334,7 @@ pub fn system_prune(client: &Client, all: bool, volumes: bool, force: bool) -> R
 
 #[cfg(test)]
 mod tests {
-    use super::*;
+    use super::common::*;
 
     #[test]
     fn create_bodies_follow_the_flags() {

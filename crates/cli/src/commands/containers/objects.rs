@@ -1,6 +1,8 @@
 //! `network` and `volume`.
 
-use super::*;
+use super::common::*;
+use super::ps::labels_text;
+use super::verbs::{each, inspect};
 
 #[derive(Subcommand)]
 pub enum NetworkVerb {

@@ -1,6 +1,6 @@
 //! `ps`: the container list and its table.
 
-use super::*;
+use super::common::*;
 
 #[derive(Args)]
 pub struct PsArgs {

@@ -1,6 +1,7 @@
 //! `create` and `run`: Docker's flags → the create body; attach, start, wait.
 
-use super::*;
+use super::common::*;
+use super::images::{follow_progress, split_ref};
 
 /// `docker create`/`run` flags that shape the container.
 #[derive(Args, Clone, Default)]

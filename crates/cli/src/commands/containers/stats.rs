@@ -1,6 +1,7 @@
 //! `stats` and `events`.
 
-use super::*;
+use super::common::*;
+use super::verbs::timestamp;
 
 pub fn cpu_percent(s: &Value) -> f64 {
     let cpu = s["cpu_stats"]["cpu_usage"]["total_usage"].as_f64().unwrap_or(0.0)

@@ -1,6 +1,7 @@
 //! The simple verbs (stop, start, kill, rm, wait, rename, top, port), logs, exec and inspect.
 
-use super::*;
+use super::common::*;
+use super::run::{pump_stdin, RawTerminal};
 
 #[derive(Args)]
 pub struct StopArgs {
