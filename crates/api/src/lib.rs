@@ -54,7 +54,8 @@ pub async fn serve(config: Config) -> std::io::Result<()> {
     let _ = std::fs::remove_file(&config.socket);
     let engine = wharf_engine::Engine::open_with(&config.data_root, &config.exec_root)
         .map_err(std::io::Error::other)?
-        .with_runtimes(config.runtimes.clone());
+        .with_runtimes(config.runtimes.clone())
+        .with_record_cache();
     if let Err(e) = engine.reconcile() {
         tracing::warn!("reconcile containers: {e}");
     }

@@ -61,6 +61,13 @@ impl Engine {
         self.exec_root.join("monitor")
     }
 
+    /// Keeps an in-memory index of the records (the daemon: it lists them
+    /// often); without it every read parses the file (a monitor).
+    pub fn with_record_cache(self) -> Self {
+        self.records.enable();
+        self
+    }
+
     /// The runtimes this engine offers (the daemon's `runtimes` config).
     pub fn with_runtimes(mut self, runtimes: crate::runtimes::Runtimes) -> Self {
         self.runtimes = runtimes;

@@ -30,9 +30,12 @@ impl Version {
     }
 }
 
-/// The in-memory index of records.
+/// The in-memory index of records. Only a long-lived process that reads
+/// many records (the daemon) keeps one: a monitor, which reads a few, keeps
+/// none, so its memory does not grow with the number of containers.
 #[derive(Debug, Default)]
 pub(crate) struct Index {
+    enabled: std::sync::atomic::AtomicBool,
     records: Mutex<HashMap<String, (Version, Container)>>,
 }
 
@@ -50,8 +53,13 @@ fn corrupt(id: &str, error: String) -> Container {
 }
 
 impl Index {
+    pub(crate) fn enable(&self) {
+        self.enabled.store(true, std::sync::atomic::Ordering::Relaxed);
+    }
+
     /// The record of `id` as the file says now; `None` if there is no record file.
     fn load(&self, root: &Path, id: &str) -> Result<Option<Container>> {
+        let cache = self.enabled.load(std::sync::atomic::Ordering::Relaxed);
         let path = record_path(root, id);
         let meta = match fs::metadata(&path) {
             Ok(m) => m,
@@ -62,15 +70,27 @@ impl Index {
             Err(e) => return Err(EngineError::io("stat", &path)(e)),
         };
         let v = Version::of(&meta);
-        if let Some((cached, c)) = self.records.lock().unwrap_or_else(|e| e.into_inner()).get(id) {
-            if *cached == v {
-                return Ok(Some(c.clone()));
+        if cache {
+            if let Some((cached, c)) = self.records.lock().unwrap_or_else(|e| e.into_inner()).get(id) {
+                if *cached == v {
+                    return Ok(Some(c.clone()));
+                }
             }
         }
-        let data = fs::read(&path).map_err(EngineError::io("read", &path))?;
+        let data = match fs::read(&path) {
+            Ok(d) => d,
+            // Removed between the stat and the read: gone, not corrupt.
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
+                self.records.lock().unwrap_or_else(|e| e.into_inner()).remove(id);
+                return Ok(None);
+            }
+            Err(e) => return Err(EngineError::io("read", &path)(e)),
+        };
         let c: Container = serde_json::from_slice(&data)
             .map_err(|e| EngineError::CorruptRecord { id: id.to_string(), reason: e.to_string() })?;
-        self.records.lock().unwrap_or_else(|e| e.into_inner()).insert(id.to_string(), (v, c.clone()));
+        if cache {
+            self.records.lock().unwrap_or_else(|e| e.into_inner()).insert(id.to_string(), (v, c.clone()));
+        }
         Ok(Some(c))
     }
 }
@@ -169,7 +189,7 @@ mod tests {
 
     fn engine() -> (tempfile::TempDir, Engine) {
         let tmp = tempfile::tempdir().unwrap();
-        let e = Engine::open(tmp.path()).unwrap();
+        let e = Engine::open(tmp.path()).unwrap().with_record_cache();
         (tmp, e)
     }
 
