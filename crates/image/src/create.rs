@@ -156,12 +156,7 @@ impl Images {
         // Unpack now: a malformed tarball is refused before it gets a name.
         let img = self.image(&target)?;
         self.unpack_in(lease, &img)?;
-        match name {
-            Some(n) => self.set_name(&n, target)?,
-            None => {
-                self.db.put(ImageRecord { name: dangling_name(&target.digest), target, updated: now() })?;
-            }
-        }
+        self.keep(target, name.as_ref())?;
         Ok(img)
     }
 
@@ -221,12 +216,7 @@ impl Images {
         let target = self.put_json(lease, media::OCI_MANIFEST, &manifest)?;
         let img = self.image(&target)?;
         self.unpack_in(lease, &img)?;
-        match name {
-            Some(n) => self.set_name(&n, target)?,
-            None => {
-                self.db.put(ImageRecord { name: dangling_name(&target.digest), target, updated: now() })?;
-            }
-        }
+        self.keep(target, name.as_ref())?;
         Ok(img)
     }
 
@@ -258,7 +248,17 @@ impl Images {
         };
         let target = self.put_json(lease, media::OCI_MANIFEST, &manifest)?;
         let img = self.image(&target)?;
-        self.db.put(ImageRecord { name: dangling_name(&target.digest), target, updated: now() })?;
+        self.keep(target, None)?;
         Ok(img)
+    }
+
+    /// Names a new image, or records it as dangling (so GC keeps it until pruned).
+    fn keep(&self, target: Descriptor, name: Option<&Reference>) -> Result<()> {
+        match name {
+            Some(n) => self.set_name(n, target),
+            None => {
+                self.db.put(ImageRecord { name: dangling_name(&target.digest), target, updated: now() }).map(|_| ())
+            }
+        }
     }
 }
