@@ -469,15 +469,9 @@ fn main() -> ExitCode {
                 report(&e);
                 // Docker's codes: 125 for the daemon/engine, 126/127 for the command.
                 let not_found = e.chain().any(|c| {
-                    matches!(
-                        c.downcast_ref::<wharf_engine::EngineError>(),
-                        Some(wharf_engine::EngineError::CommandNotFound(_))
-                            | Some(wharf_engine::EngineError::Runtime(
-                                wharf_runtime::RuntimeError::ExecutableNotFound(_)
-                            ))
-                    ) || c
-                        .downcast_ref::<wharf_runtime::RuntimeError>()
-                        .is_some_and(|r| matches!(r, wharf_runtime::RuntimeError::ExecutableNotFound(_)))
+                    c.downcast_ref::<wharf_engine::EngineError>().is_some_and(|e| e.is_command_not_found())
+                        || c.downcast_ref::<wharf_runtime::RuntimeError>()
+                            .is_some_and(|r| matches!(r, wharf_runtime::RuntimeError::ExecutableNotFound(_)))
                 });
                 ExitCode::from(if not_found { 127 } else { 125 })
             }

@@ -44,6 +44,15 @@ pub enum EngineError {
 pub type Result<T, E = EngineError> = std::result::Result<T, E>;
 
 impl EngineError {
+    /// The container's command is not there (Docker's exit 127), as the
+    /// runtime reported it or as the monitor relayed it.
+    pub fn is_command_not_found(&self) -> bool {
+        matches!(
+            self,
+            EngineError::CommandNotFound(_) | EngineError::Runtime(wharf_runtime::RuntimeError::ExecutableNotFound(_))
+        )
+    }
+
     pub(crate) fn io(
         context: &'static str,
         path: impl Into<std::path::PathBuf>,

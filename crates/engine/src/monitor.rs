@@ -89,11 +89,7 @@ pub fn monitor_main(engine: &Engine, id: &str, attachers: usize) -> i32 {
 
 /// What the daemon is told about a failed start.
 fn failure(e: &EngineError) -> StartReport {
-    let kind = match e {
-        EngineError::Runtime(wharf_runtime::RuntimeError::ExecutableNotFound(_)) => FailureKind::CommandNotFound,
-        _ => FailureKind::Other,
-    };
-    StartReport::Failed { kind, message: e.to_string() }
+    StartReport::Failed { kind: FailureKind::of(e), message: e.to_string() }
 }
 
 struct Running {

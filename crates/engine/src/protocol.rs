@@ -117,6 +117,14 @@ pub enum FailureKind {
 }
 
 impl FailureKind {
+    pub fn of(e: &crate::error::EngineError) -> FailureKind {
+        if e.is_command_not_found() {
+            FailureKind::CommandNotFound
+        } else {
+            FailureKind::Other
+        }
+    }
+
     pub fn exit_code(self) -> i32 {
         match self {
             FailureKind::CommandNotFound => 127,
