@@ -140,8 +140,10 @@ impl Container {
     pub fn dir(root: &Path, id: &str) -> PathBuf {
         root.join("containers").join(id)
     }
-    pub fn log_path(root: &Path, id: &str) -> PathBuf {
-        Container::dir(root, id).join(format!("{id}-json.log"))
+    /// Where its log driver writes (`None`: a driver that keeps nothing, so
+    /// there is nothing to read).
+    pub fn log_path(&self, root: &Path) -> Option<PathBuf> {
+        self.log.driver().file(&Container::dir(root, &self.id), &self.id)
     }
     /// Written by a SIGKILL through the daemon: read if the monitor dies before
     /// the container (an adoption then reports 137).

@@ -312,7 +312,7 @@ async fn inspect(state: Arc<State>, id: &str) -> Reply {
                       "StartedAt": s.started_at.clone().unwrap_or_else(|| "0001-01-01T00:00:00Z".into()),
                       "FinishedAt": s.finished_at.clone().unwrap_or_else(|| "0001-01-01T00:00:00Z".into())},
             "Image": c.image_id, "Name": format!("/{}", c.name), "RestartCount": c.restart_count, "Driver": "overlay2", "Platform": "linux",
-            "LogPath": Container::log_path(state.engine.root(), &c.id),
+            "LogPath": c.log_path(state.engine.root()).unwrap_or_default(),
             "HostConfig": {"Runtime": c.runtime.name, "AutoRemove": c.auto_remove, "RestartPolicy": {"Name": if c.restart_policy.name.is_empty() { "no" } else { c.restart_policy.name.as_str() }, "MaximumRetryCount": c.restart_policy.maximum_retry_count}, "Memory": c.opts.memory.unwrap_or(0), "NanoCpus": c.opts.cpus.map(|x| (x * 1e9) as i64).unwrap_or(0),
                            "PidsLimit": c.opts.pids_limit, "CpuShares": c.opts.cpu_shares.unwrap_or(0), "ShmSize": c.opts.shm_size.unwrap_or(64 << 20), "Privileged": c.opts.privileged, "ReadonlyRootfs": c.opts.read_only,
                            "CapAdd": c.opts.cap_add, "CapDrop": c.opts.cap_drop, "Init": c.opts.init,
@@ -556,7 +556,7 @@ async fn logs(state: Arc<State>, id: &str, q: &Query) -> Reply {
         },
     };
     let (follow, timestamps, tty) = (q.flag("follow"), q.flag("timestamps"), c.opts.tty);
-    if c.log.driver().file(std::path::Path::new(""), &c.id).is_none() {
+    if c.log_path(state.engine.root()).is_none() {
         return Err(ApiError::from(wharf_engine::EngineError::LogsUnsupported(c.log.driver.clone())));
     }
     let (tx, body) = crate::body::channel();
