@@ -313,3 +313,41 @@ fn daemonless_build_honours_dockerignore() {
         ["Dockerfile", "keep"]
     );
 }
+
+/// Exec's `AttachStdout`/`AttachStderr` choose the streams an attached client gets.
+#[test]
+fn exec_attaches_only_the_streams_asked_for() {
+    use std::io::{Read, Write};
+    let d = daemon();
+    let id = d.ok(&["run", "-d", IMG, "sleep", "1000"]).trim().to_string();
+    let (status, body) = d.http(
+        "POST",
+        &format!("/v1.41/containers/{id}/exec"),
+        r#"{"Cmd":["sh","-c","echo out; echo err >&2"],"AttachStdout":false,"AttachStderr":true}"#,
+    );
+    assert_eq!(status, 201, "{body}");
+    let exec: serde_json::Value = serde_json::from_str(&body).unwrap();
+    let exec_id = exec["Id"].as_str().unwrap();
+    // A hijacked start, as the docker CLI does it; the stream ends when the exec does.
+    let mut s = std::os::unix::net::UnixStream::connect(d.sock()).unwrap();
+    let req = r#"{"Detach":false,"Tty":false}"#;
+    write!(
+        s,
+        "POST /v1.41/exec/{exec_id}/start HTTP/1.1\r\nHost: docker\r\nContent-Type: application/json\r\nConnection: Upgrade\r\nUpgrade: tcp\r\nContent-Length: {}\r\n\r\n{req}",
+        req.len()
+    )
+    .unwrap();
+    let mut raw = Vec::new();
+    s.read_to_end(&mut raw).unwrap();
+    let at = raw.windows(4).position(|w| w == b"\r\n\r\n").unwrap() + 4;
+    let (mut out, mut err) = (Vec::new(), Vec::new());
+    wharf_engine::protocol::demux(&raw[at..], false, &mut out, &mut err).unwrap();
+    assert_eq!(String::from_utf8_lossy(&err), "err\n");
+    assert!(out.is_empty(), "stdout was not asked for: {:?}", String::from_utf8_lossy(&out));
+    let inspect = d.http("GET", &format!("/v1.41/exec/{exec_id}/json"), "").1;
+    let v: serde_json::Value = serde_json::from_str(&inspect).unwrap();
+    assert_eq!(
+        (v["OpenStdout"].as_bool(), v["OpenStderr"].as_bool(), v["ExitCode"].as_i64()),
+        (Some(false), Some(true), Some(0))
+    );
+}

@@ -22,6 +22,9 @@ pub struct ExecConfig {
     pub tty: bool,
     pub privileged: bool,
     pub attach_stdin: bool,
+    /// Which output streams an attached client gets (the others go nowhere).
+    pub attach_stdout: bool,
+    pub attach_stderr: bool,
 }
 
 /// One exec instance.

@@ -134,10 +134,7 @@ impl Supervisor {
         let (e, id, exe) = (self.engine.clone(), c.id.clone(), self.exe.clone());
         if let Err(err) = blocking(move || e.start(&id, &exe, attachers)).await {
             // Waiters learn that this start ended the container's chance to run.
-            let code = match err {
-                EngineError::CommandNotFound(_) => 127,
-                _ => 128,
-            };
+            let code = protocol::FailureKind::of(&err).exit_code();
             self.publish(&c.id, |ev| {
                 ev.generation += 1;
                 ev.exit_code = Some(code);
@@ -387,8 +384,8 @@ impl Supervisor {
         let container = self.get(&e.container).await?;
         let mut cmd = exec::runtime_command(&container.runtime, &self.exe, &root, &file, Some(&pid_file), &e.container);
         cmd.stdin(if e.config.attach_stdin && !detach { Stdio::piped() } else { Stdio::null() });
-        cmd.stdout(if detach { Stdio::null() } else { Stdio::piped() });
-        cmd.stderr(if detach { Stdio::null() } else { Stdio::piped() });
+        cmd.stdout(if e.config.attach_stdout && !detach { Stdio::piped() } else { Stdio::null() });
+        cmd.stderr(if e.config.attach_stderr && !detach { Stdio::piped() } else { Stdio::null() });
         let mut child = cmd.spawn().map_err(EngineError::io("spawn", &self.exe))?;
         self.execs.update(id, |x| {
             x.running = true;

@@ -45,7 +45,6 @@ pub async fn create(state: Arc<State>, req: Request<Incoming>, id: &str) -> Repl
     if !b.detach_keys.is_empty() {
         return Err(ApiError::bad_request("DetachKeys: custom detach keys are not supported"));
     }
-    let _ = (b.attach_stdout, b.attach_stderr); // Output is always relayed to an attached client, as Docker.
     let config = ExecConfig {
         cmd: b.cmd,
         env: b.env.unwrap_or_default(),
@@ -54,6 +53,8 @@ pub async fn create(state: Arc<State>, req: Request<Incoming>, id: &str) -> Repl
         tty: b.tty,
         privileged: b.privileged,
         attach_stdin: b.attach_stdin,
+        attach_stdout: b.attach_stdout,
+        attach_stderr: b.attach_stderr,
     };
     let exec_id = state.sup.exec_create(id, config).await?;
     json(StatusCode::CREATED, &json!({ "Id": exec_id }))
@@ -138,7 +139,7 @@ pub async fn inspect(state: Arc<State>, id: &str) -> Reply {
         StatusCode::OK,
         &json!({
             "ID": id, "Running": e.running, "ExitCode": e.exit_code, "ContainerID": e.container, "Pid": e.pid,
-            "OpenStdin": e.config.attach_stdin, "OpenStdout": true, "OpenStderr": true, "CanRemove": false, "DetachKeys": "",
+            "OpenStdin": e.config.attach_stdin, "OpenStdout": e.config.attach_stdout, "OpenStderr": e.config.attach_stderr, "CanRemove": false, "DetachKeys": "",
             "ProcessConfig": {"tty": e.config.tty, "entrypoint": e.config.cmd.first(), "arguments": e.config.cmd.iter().skip(1).collect::<Vec<_>>(),
                               "privileged": e.config.privileged, "user": e.config.user},
         }),
