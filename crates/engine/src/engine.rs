@@ -23,8 +23,9 @@ pub struct Engine {
     native: Native,
     /// The record store's in-memory index (`store.rs`).
     pub(crate) records: crate::store::Index,
-    /// The runtimes containers can be created with (`--runtime`).
-    runtimes: crate::runtimes::Runtimes,
+    /// The runtimes containers can be created with (`--runtime`); looked up
+    /// on first use (a monitor or a foreground run never needs the table).
+    runtimes: OnceLock<crate::runtimes::Runtimes>,
     /// Opened on first use (then kept: opening reads the store).
     pub(crate) networks: OnceLock<wharf_network::Networks>,
 }
@@ -42,7 +43,7 @@ impl Engine {
             exec_root: exec_root.to_path_buf(),
             images: Images::open(data_root.join("image"))?,
             native: Native::new(data_root.join("runtime")),
-            runtimes: crate::runtimes::Runtimes::default(),
+            runtimes: OnceLock::new(),
             records: Default::default(),
             networks: OnceLock::new(),
         })
@@ -70,12 +71,12 @@ impl Engine {
 
     /// The runtimes this engine offers (the daemon's `runtimes` config).
     pub fn with_runtimes(mut self, runtimes: crate::runtimes::Runtimes) -> Self {
-        self.runtimes = runtimes;
+        self.runtimes = OnceLock::from(runtimes);
         self
     }
 
     pub fn runtimes(&self) -> &crate::runtimes::Runtimes {
-        &self.runtimes
+        self.runtimes.get_or_init(crate::runtimes::Runtimes::default)
     }
 
     /// The runtime a container was created with (the built-in one for a record that is gone).
