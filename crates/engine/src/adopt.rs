@@ -80,7 +80,7 @@ impl Engine {
     pub(crate) fn release_run(&self, id: &str) {
         let _ = self.runtime_for(id).delete(id, true);
         self.unwire(id);
-        let _ = nix::mount::umount2(&Container::dir(self.root(), id).join("rootfs"), nix::mount::MntFlags::MNT_DETACH);
+        self.host().unmount(&Container::dir(self.root(), id).join("rootfs"));
     }
 
     /// Whether the container's init, as the runtime knows it, still runs.

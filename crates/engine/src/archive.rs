@@ -8,7 +8,6 @@ use std::fs;
 use std::io::{Read, Write};
 use std::path::{Component, Path, PathBuf};
 
-use nix::mount::{umount2, MntFlags};
 use serde::Serialize;
 use wharf_image::Images;
 use wharf_runtime::confined::{Kind, Node, Root};
@@ -107,7 +106,7 @@ impl Engine {
         let view = dir.join(format!("view-{}", &wharf_common::ids::new_id()[..12]));
         self.mount_rootfs(&specs, &view)?;
         let result = f(&view);
-        let _ = umount2(&view, MntFlags::MNT_DETACH);
+        self.host().unmount(&view);
         let _ = fs::remove_dir(&view);
         result
     }

@@ -6,7 +6,6 @@
 use std::fs;
 use std::path::{Path, PathBuf};
 
-use nix::mount::{mount, umount2, MntFlags, MsFlags};
 use oci_spec::runtime::{Mount, MountBuilder};
 use wharf_image::Images;
 
@@ -15,17 +14,7 @@ use crate::{spec, user, Engine, RunOptions};
 
 impl Engine {
     pub(crate) fn mount_rootfs(&self, specs: &[wharf_image::snapshot::MountSpec], target: &Path) -> Result<()> {
-        fs::create_dir_all(target).map_err(EngineError::io("create", target))?;
-        let m = specs
-            .first()
-            .ok_or_else(|| EngineError::Invalid { what: "snapshot".into(), reason: "no mounts".into() })?;
-        let result = if m.typ == "bind" {
-            mount(Some(m.source.as_str()), target, None::<&str>, MsFlags::MS_BIND | MsFlags::MS_REC, None::<&str>)
-        } else {
-            let data = m.options.join(",");
-            mount(Some(m.source.as_str()), target, Some(m.typ.as_str()), MsFlags::empty(), Some(data.as_str()))
-        };
-        result.map_err(|e| EngineError::Io { context: "mount rootfs", path: target.to_path_buf(), source: e.into() })
+        self.host().mount_rootfs(specs, target)
     }
 
     /// Files Docker bind-mounts into every container.
@@ -114,7 +103,7 @@ impl Engine {
         let wired = match self.wire(id, name, opts) {
             Ok(w) => w,
             Err(e) => {
-                let _ = umount2(&rootfs, MntFlags::MNT_DETACH);
+                self.host().unmount(&rootfs);
                 return Err(e);
             }
         };
@@ -156,7 +145,7 @@ impl Engine {
         })();
         if let Err(e) = result {
             self.unwire(id);
-            let _ = umount2(&rootfs, MntFlags::MNT_DETACH);
+            self.host().unmount(&rootfs);
             return Err(e);
         }
         Ok((dir, wired))

@@ -10,7 +10,6 @@ use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
-use nix::mount::{umount2, MntFlags};
 use wharf_image::snapshot::Snapshotter;
 
 use crate::error::{EngineError, Result};
@@ -219,6 +218,26 @@ impl Engine {
                 })?
                 .0;
         }
+        let line = match self.monitors() {
+            crate::monitor::Monitors::Process => self.spawn_monitor(&c.id, monitor_exe, attachers)?,
+            crate::monitor::Monitors::Thread => {
+                let report = crate::monitor::spawn_thread(self.sibling(), &c.id, attachers, monitor_exe)?;
+                let mut line = String::new();
+                BufReader::new(report).read_line(&mut line).map_err(EngineError::io("read monitor", "thread"))?;
+                line
+            }
+        };
+        match crate::protocol::StartReport::parse(&line) {
+            crate::protocol::StartReport::Ok => self.get(&c.id),
+            crate::protocol::StartReport::Failed { kind: crate::protocol::FailureKind::CommandNotFound, message } => {
+                Err(EngineError::CommandNotFound(message))
+            }
+            crate::protocol::StartReport::Failed { message, .. } => Err(EngineError::Other(message)),
+        }
+    }
+
+    /// `wharf monitor <id>`, a process of its own; its start report.
+    fn spawn_monitor(&self, id: &str, monitor_exe: &Path, attachers: usize) -> Result<String> {
         let mut child = Command::new(monitor_exe)
             .arg("--data-root")
             .arg(self.root())
@@ -227,7 +246,7 @@ impl Engine {
             .arg("monitor")
             .arg("--attachers")
             .arg(attachers.to_string())
-            .arg(&c.id)
+            .arg(id)
             .stdin(Stdio::null())
             .stdout(Stdio::piped())
             .stderr(Stdio::null())
@@ -242,13 +261,7 @@ impl Engine {
         std::thread::spawn(move || {
             let _ = child.wait();
         });
-        match crate::protocol::StartReport::parse(&line) {
-            crate::protocol::StartReport::Ok => self.get(&c.id),
-            crate::protocol::StartReport::Failed { kind: crate::protocol::FailureKind::CommandNotFound, message } => {
-                Err(EngineError::CommandNotFound(message))
-            }
-            crate::protocol::StartReport::Failed { message, .. } => Err(EngineError::Other(message)),
-        }
+        Ok(line)
     }
 
     /// Where a container's monitor listens. Unix socket paths are limited to
@@ -398,7 +411,7 @@ impl Engine {
     /// Drops everything a container owned (mount, writable layer, runtime state, files).
     pub fn cleanup(&self, id: &str) {
         let dir = Container::dir(self.root(), id);
-        let _ = umount2(&dir.join("rootfs"), MntFlags::MNT_DETACH);
+        self.host().unmount(&dir.join("rootfs"));
         let _ = self.runtime_for(id).delete(id, true);
         self.unwire(id);
         let _ = self.images.snapshots.remove_active(id);

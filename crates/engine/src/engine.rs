@@ -4,7 +4,7 @@
 //! `bundle`, `monitor`, `supervise`, `exec`, `logs`, …).
 
 use std::path::{Path, PathBuf};
-use std::sync::OnceLock;
+use std::sync::{Arc, OnceLock};
 
 use wharf_image::Images;
 use wharf_runtime::Native;
@@ -18,7 +18,7 @@ pub struct Engine {
     root: PathBuf,
     /// Runtime state that does not outlive a boot: monitor sockets (`--exec-root`).
     exec_root: PathBuf,
-    pub images: Images,
+    pub images: Arc<Images>,
     /// The built-in runtime, for the daemonless foreground run.
     native: Native,
     /// The record store's in-memory index (`store.rs`).
@@ -28,6 +28,10 @@ pub struct Engine {
     runtimes: OnceLock<crate::runtimes::Runtimes>,
     /// Opened on first use (then kept: opening reads the store).
     pub(crate) networks: OnceLock<wharf_network::Networks>,
+    /// Mounts (`sys.rs`): the kernel, or a fake in unit tests.
+    host: Arc<dyn crate::sys::Host>,
+    /// Where containers' monitors run (`monitor.rs`).
+    monitors: crate::monitor::Monitors,
 }
 
 impl Engine {
@@ -38,15 +42,58 @@ impl Engine {
 
     /// The engine over a data root and an exec root (dockerd's `--exec-root`).
     pub fn open_with(data_root: &Path, exec_root: &Path) -> Result<Self> {
-        Ok(Engine {
+        Ok(Self::with_images(data_root, exec_root, Images::open(data_root.join("image"))?))
+    }
+
+    /// The engine over an image store opened by the caller (its snapshotter chosen).
+    pub fn with_images(data_root: &Path, exec_root: &Path, images: Images) -> Self {
+        Engine {
             root: data_root.to_path_buf(),
             exec_root: exec_root.to_path_buf(),
-            images: Images::open(data_root.join("image"))?,
+            images: Arc::new(images),
             native: Native::new(data_root.join("runtime")),
             runtimes: OnceLock::new(),
             records: Default::default(),
             networks: OnceLock::new(),
-        })
+            host: Arc::new(crate::sys::Kernel),
+            monitors: crate::monitor::Monitors::default(),
+        }
+    }
+
+    /// Another engine over the same stores, runtimes, host and monitors (an
+    /// in-process monitor's, as a monitor process opens its own).
+    pub(crate) fn sibling(&self) -> Engine {
+        Engine {
+            root: self.root.clone(),
+            exec_root: self.exec_root.clone(),
+            images: self.images.clone(),
+            native: self.native.clone(),
+            runtimes: self.runtimes.clone(),
+            records: Default::default(),
+            networks: OnceLock::new(),
+            host: self.host.clone(),
+            monitors: self.monitors,
+        }
+    }
+
+    /// Mounts through `host` (a fake in unit tests).
+    pub fn with_host(mut self, host: Arc<dyn crate::sys::Host>) -> Self {
+        self.host = host;
+        self
+    }
+
+    pub(crate) fn host(&self) -> &dyn crate::sys::Host {
+        self.host.as_ref()
+    }
+
+    /// Runs containers' monitors as `monitors` says (processes by default).
+    pub fn with_monitors(mut self, monitors: crate::monitor::Monitors) -> Self {
+        self.monitors = monitors;
+        self
+    }
+
+    pub(crate) fn monitors(&self) -> &crate::monitor::Monitors {
+        &self.monitors
     }
 
     pub fn root(&self) -> &Path {
@@ -80,9 +127,28 @@ impl Engine {
     }
 
     /// The runtime a container was created with (the built-in one for a record that is gone).
-    pub fn runtime_for(&self, id: &str) -> std::sync::Arc<dyn wharf_runtime::Runtime> {
+    pub fn runtime_for(&self, id: &str) -> Arc<dyn wharf_runtime::Runtime> {
         let spec = self.load_exact(id).map(|c| c.runtime).unwrap_or_default();
-        spec.open(&self.root)
+        self.runtime_of(&spec)
+    }
+
+    /// A runtime as this process drives it (an instance registered in the
+    /// runtimes table, else opened from its spec).
+    pub fn runtime_of(&self, spec: &crate::runtimes::RuntimeSpec) -> Arc<dyn wharf_runtime::Runtime> {
+        self.runtimes().instance(&spec.name).unwrap_or_else(|| spec.open(&self.root))
+    }
+
+    /// A runtime as a multi-threaded process drives it to exec: the built-in
+    /// one through the `wharf runtime` command (it forks, which only a
+    /// single-threaded process may do).
+    pub fn exec_runtime(&self, spec: &crate::runtimes::RuntimeSpec, wharf: &Path) -> Arc<dyn wharf_runtime::Runtime> {
+        match self.runtimes().instance(&spec.name) {
+            Some(rt) => rt,
+            None if spec.is_builtin() => {
+                Arc::new(wharf_runtime::OciBinary::new(wharf, spec.state_root(&self.root)).with_prefix(&["runtime"]))
+            }
+            None => spec.open(&self.root),
+        }
     }
 
     /// The built-in runtime in this process (the daemonless foreground run).

@@ -31,6 +31,7 @@ pub mod spec;
 pub mod stats;
 mod store;
 pub mod supervise;
+pub mod sys;
 pub mod user;
 pub mod volumes;
 

@@ -10,17 +10,15 @@ use std::fs::{self, File};
 use std::io::{Read, Write};
 use std::os::fd::{AsFd, OwnedFd};
 use std::os::unix::net::{UnixListener, UnixStream};
-use std::path::PathBuf;
+use std::path::Path;
 use std::time::{Duration, Instant};
-
-use nix::mount::MntFlags;
 
 use nix::poll::{poll, PollFd, PollFlags, PollTimeout};
 use nix::sys::signal::{SigSet, SigmaskHow, Signal};
 use nix::sys::signalfd::{SfdFlags, SignalFd};
-use nix::sys::wait::{waitpid, WaitPidFlag, WaitStatus};
+use nix::sys::wait::{waitid, waitpid, Id, WaitPidFlag, WaitStatus};
 use nix::unistd::Pid;
-use wharf_runtime::CreateOptions;
+use wharf_runtime::{CreateOptions, StdioFds};
 
 use crate::error::{EngineError, Result};
 use crate::logs::{self, LogWriter};
@@ -40,14 +38,46 @@ struct Client {
     input: protocol::Decoder,
 }
 
+/// Where containers' monitors run.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub enum Monitors {
+    /// `wharf monitor <id>`: a process of its own per container, which
+    /// outlives the daemon (the default).
+    #[default]
+    Process,
+    /// A thread of the engine's process (an embedding, unit tests): it
+    /// reaps only its container's init (through a pidfd), and containers
+    /// end with the process.
+    Thread,
+}
+
 /// Entry point of `wharf monitor <id>`. Reports `ok` or `error: …` on
 /// stdout once the container runs (or failed to), then serves until it exits
 /// for good (the restart policy may run it again, after a backoff).
 pub fn monitor_main(engine: &Engine, id: &str, attachers: usize) -> i32 {
-    let mut report = match std::io::stdout().as_fd().try_clone_to_owned() {
+    let report = match std::io::stdout().as_fd().try_clone_to_owned() {
         Ok(fd) => File::from(fd),
         Err(_) => return 1,
     };
+    // Our own binary, even when it runs from a sealed copy.
+    run(engine, id, attachers, report, Monitors::Process, Path::new("/proc/self/exe"))
+}
+
+/// Runs a monitor on a thread of this process (`Monitors::Thread`); the
+/// returned pipe carries its start report. `exe` is the `wharf` binary (for
+/// published ports' proxies).
+pub(crate) fn spawn_thread(engine: Engine, id: &str, attachers: usize, exe: &Path) -> Result<File> {
+    let (r, w) = pipe()?;
+    let (id, exe) = (id.to_string(), exe.to_path_buf());
+    std::thread::Builder::new()
+        .name(format!("monitor-{}", &id[..12.min(id.len())]))
+        .spawn(move || run(&engine, &id, attachers, File::from(w), Monitors::Thread, &exe))
+        .map_err(EngineError::io("spawn monitor thread", "thread"))?;
+    Ok(File::from(r))
+}
+
+/// The monitor: `report` gets the start report line.
+fn run(engine: &Engine, id: &str, attachers: usize, mut report: File, mode: Monitors, exe: &Path) -> i32 {
     let mut clients = Vec::new();
     // Held for the monitor's whole life (the kernel drops it when the process
     // dies, however it dies): the daemon adopts a container only once it can
@@ -59,19 +89,22 @@ pub fn monitor_main(engine: &Engine, id: &str, attachers: usize) -> i32 {
             return 1;
         }
     };
-    let started = bind(engine, id).and_then(|listener| {
-        let running = launch(engine, id, &listener, attachers, &mut clients)?;
+    let m = Monitor { engine, id, mode, exe };
+    let started = m.bind().and_then(|listener| {
+        let running = m.launch(&listener, attachers, &mut clients)?;
         Ok((listener, running))
     });
     match started {
         Ok((listener, running)) => {
             let _ = report.write_all(StartReport::Ok.line().as_bytes());
             drop(report);
-            // From here on our stdout is nobody's business.
-            if let Ok(null) = File::options().write(true).open("/dev/null") {
-                let _ = nix::unistd::dup2_stdout(&null);
+            if mode == Monitors::Process {
+                // From here on our stdout is nobody's business.
+                if let Ok(null) = File::options().write(true).open("/dev/null") {
+                    let _ = nix::unistd::dup2_stdout(&null);
+                }
             }
-            supervise(engine, id, listener, running, clients)
+            m.supervise(listener, running, clients)
         }
         Err(e) => {
             let r = failure(&e);
@@ -87,6 +120,14 @@ pub fn monitor_main(engine: &Engine, id: &str, attachers: usize) -> i32 {
     }
 }
 
+/// One container's monitor.
+struct Monitor<'a> {
+    engine: &'a Engine,
+    id: &'a str,
+    mode: Monitors,
+    exe: &'a Path,
+}
+
 /// What the daemon is told about a failed start.
 fn failure(e: &EngineError) -> StartReport {
     StartReport::Failed { kind: FailureKind::of(e), message: e.to_string() }
@@ -94,6 +135,8 @@ fn failure(e: &EngineError) -> StartReport {
 
 struct Running {
     pid: Pid,
+    /// Pins the init: its exit is seen (and reaped) through it, never another process's.
+    pidfd: OwnedFd,
     started: Instant,
     outputs: Vec<(Kind, File)>,
     stdin: Option<File>,
@@ -114,158 +157,171 @@ fn pipe() -> Result<(OwnedFd, OwnedFd)> {
     nix::unistd::pipe2(nix::fcntl::OFlag::O_CLOEXEC).map_err(|e| EngineError::Other(format!("pipe: {e}")))
 }
 
-fn bind(engine: &Engine, id: &str) -> Result<UnixListener> {
-    nix::sys::prctl::set_child_subreaper(true).map_err(|e| EngineError::Other(format!("subreaper: {e}")))?;
-    let sock_path = engine.monitor_socket(id);
-    let dir = engine.monitor_dir();
-    fs::create_dir_all(&dir).map_err(EngineError::io("create", &dir))?;
-    fs::set_permissions(&dir, std::os::unix::fs::PermissionsExt::from_mode(0o700))
-        .map_err(EngineError::io("chmod", &dir))?;
-    let _ = fs::remove_file(&sock_path);
-    UnixListener::bind(&sock_path).map_err(EngineError::io("bind", &sock_path))
-}
+impl Monitor<'_> {
+    fn bind(&self) -> Result<UnixListener> {
+        let (engine, id) = (self.engine, self.id);
+        if self.mode == Monitors::Process {
+            // Runtimes that fork and exit (runc) leave the init to us.
+            nix::sys::prctl::set_child_subreaper(true).map_err(|e| EngineError::Other(format!("subreaper: {e}")))?;
+        }
+        let sock_path = engine.monitor_socket(id);
+        let dir = engine.monitor_dir();
+        fs::create_dir_all(&dir).map_err(EngineError::io("create", &dir))?;
+        fs::set_permissions(&dir, std::os::unix::fs::PermissionsExt::from_mode(0o700))
+            .map_err(EngineError::io("chmod", &dir))?;
+        let _ = fs::remove_file(&sock_path);
+        UnixListener::bind(&sock_path).map_err(EngineError::io("bind", &sock_path))
+    }
 
-/// Creates and starts the container's process (once per run of the restart loop).
-fn launch(
-    engine: &Engine,
-    id: &str,
-    listener: &UnixListener,
-    attachers: usize,
-    clients: &mut Vec<Client>,
-) -> Result<Running> {
-    let c = engine.get(id)?;
-    let rt = c.runtime.open(engine.root());
-    let sock_path = engine.monitor_socket(id);
-    let (bundle, wired) = engine.prepare_bundle(id, &c.name, &c.opts)?;
-    let undo = |engine: &Engine| {
-        engine.unwire(id);
-        let _ = nix::mount::umount2(&Container::dir(engine.root(), id).join("rootfs"), MntFlags::MNT_DETACH);
-    };
-    let tty = c.opts.tty;
-    let console = sock_path.with_extension("console");
-    let console_listener = if tty {
-        let _ = fs::remove_file(&console);
-        Some(UnixListener::bind(&console).map_err(EngineError::io("bind", &console))?)
-    } else {
-        None
-    };
-    // The container inherits our fds 0-2: point them at pipes we keep the other ends of.
-    let (out_r, out_w) = pipe()?;
-    let (err_r, err_w) = pipe()?;
-    let (in_r, in_w) = pipe()?;
-    let saved_stdout = std::io::stdout().as_fd().try_clone_to_owned().map_err(EngineError::io("dup", "stdout"))?;
-    let stdin_src: OwnedFd =
-        if c.open_stdin { in_r } else { File::open("/dev/null").map_err(EngineError::io("open", "/dev/null"))?.into() };
-    nix::unistd::dup2_stdin(&stdin_src).map_err(|e| EngineError::Other(format!("dup2: {e}")))?;
-    nix::unistd::dup2_stdout(&out_w).map_err(|e| EngineError::Other(format!("dup2: {e}")))?;
-    nix::unistd::dup2_stderr(&err_w).map_err(|e| EngineError::Other(format!("dup2: {e}")))?;
-    let opts = CreateOptions { bundle, console_socket: tty.then(|| console.clone()), ..Default::default() };
-    // The container must not inherit our blocked SIGCHLD.
-    let mut chld = SigSet::empty();
-    chld.add(Signal::SIGCHLD);
-    let _ = nix::sys::signal::sigprocmask(SigmaskHow::SIG_UNBLOCK, Some(&chld), None);
-    // The init's host pid comes from create: by the time we could ask for the
-    // state, a short-lived process may already be gone.
-    let created = rt.create(id, &opts);
-    let _ = nix::sys::signal::sigprocmask(SigmaskHow::SIG_BLOCK, Some(&chld), None);
-    // Our own descriptors must not keep the container's pipes open: stdout goes
-    // back to the daemon's pipe (for the report), stdin and stderr to /dev/null.
-    let _ = nix::unistd::dup2_stdout(&saved_stdout);
-    if let Ok(null) = File::options().read(true).write(true).open("/dev/null") {
-        let _ = nix::unistd::dup2_stdin(&null);
-        let _ = nix::unistd::dup2_stderr(&null);
-    }
-    drop((out_w, err_w, stdin_src, saved_stdout));
-    let pid = match created {
-        Ok(pid) => pid,
-        Err(e) => {
-            undo(engine);
-            return Err(e.into());
+    /// Creates and starts the container's process (once per run of the restart loop).
+    fn launch(&self, listener: &UnixListener, attachers: usize, clients: &mut Vec<Client>) -> Result<Running> {
+        let (engine, id) = (self.engine, self.id);
+        let c = engine.get(id)?;
+        let rt = engine.runtime_of(&c.runtime);
+        let sock_path = engine.monitor_socket(id);
+        let (bundle, wired) = engine.prepare_bundle(id, &c.name, &c.opts)?;
+        let undo = |engine: &Engine| {
+            engine.unwire(id);
+            engine.host().unmount(&Container::dir(engine.root(), id).join("rootfs"));
+        };
+        let tty = c.opts.tty;
+        let console = sock_path.with_extension("console");
+        let console_listener = if tty {
+            let _ = fs::remove_file(&console);
+            Some(UnixListener::bind(&console).map_err(EngineError::io("bind", &console))?)
+        } else {
+            None
+        };
+        // The container's stdio: pipes we keep the other ends of.
+        let (out_r, out_w) = pipe()?;
+        let (err_r, err_w) = pipe()?;
+        let (in_r, in_w) = pipe()?;
+        let stdin_src: OwnedFd = if c.open_stdin {
+            in_r
+        } else {
+            File::open("/dev/null").map_err(EngineError::io("open", "/dev/null"))?.into()
+        };
+        let opts = CreateOptions {
+            bundle,
+            console_socket: tty.then(|| console.clone()),
+            stdio: Some(StdioFds::new(stdin_src, out_w, err_w)),
+            ..Default::default()
+        };
+        // The container must not inherit our blocked SIGCHLD (a process monitor blocks it).
+        let mut chld = SigSet::empty();
+        chld.add(Signal::SIGCHLD);
+        let _ = nix::sys::signal::sigprocmask(SigmaskHow::SIG_UNBLOCK, Some(&chld), None);
+        // The init's host pid comes from create: by the time we could ask for the
+        // state, a short-lived process may already be gone.
+        let created = rt.create(id, &opts);
+        if self.mode == Monitors::Process {
+            let _ = nix::sys::signal::sigprocmask(SigmaskHow::SIG_BLOCK, Some(&chld), None);
         }
-    };
-    // Clients that asked to attach before start get every byte of output.
-    let deadline = Instant::now() + Duration::from_secs(10);
-    let _ = listener.set_nonblocking(true);
-    let mut waiting = attachers;
-    while waiting > 0 && Instant::now() < deadline {
-        match listener.accept() {
-            Ok((s, _)) => {
-                clients.push(handshake(s));
-                waiting -= 1;
+        // Our copies of the container's ends must not keep its pipes open.
+        drop(opts);
+        let pid = match created {
+            Ok(pid) => pid,
+            Err(e) => {
+                undo(engine);
+                return Err(e.into());
             }
-            Err(_) => std::thread::sleep(Duration::from_millis(2)),
+        };
+        // Not yet reaped (no one waits but us), so the pid is still the init's.
+        let pidfd = match rustix::process::Pid::from_raw(pid)
+            .ok_or(rustix::io::Errno::SRCH)
+            .and_then(|p| rustix::process::pidfd_open(p, rustix::process::PidfdFlags::empty()))
+        {
+            Ok(fd) => fd,
+            Err(e) => {
+                let _ = rt.delete(id, true);
+                undo(engine);
+                return Err(EngineError::Other(format!("pidfd of the container's init: {e}")));
+            }
+        };
+        // Clients that asked to attach before start get every byte of output.
+        let deadline = Instant::now() + Duration::from_secs(10);
+        let _ = listener.set_nonblocking(true);
+        let mut waiting = attachers;
+        while waiting > 0 && Instant::now() < deadline {
+            match listener.accept() {
+                Ok((s, _)) => {
+                    clients.push(handshake(s));
+                    waiting -= 1;
+                }
+                Err(_) => std::thread::sleep(Duration::from_millis(2)),
+            }
         }
-    }
-    // Our own binary, even when it runs from a sealed copy.
-    let exe = PathBuf::from("/proc/self/exe");
-    let (mut proxies, ports) = match engine.publish(&exe, &c.opts, &wired.endpoints) {
-        Ok(p) => p,
-        Err(e) => {
+        let (mut proxies, ports) = match engine.publish(self.exe, &c.opts, &wired.endpoints) {
+            Ok(p) => p,
+            Err(e) => {
+                let _ = rt.delete(id, true);
+                undo(engine);
+                return Err(e);
+            }
+        };
+        // From here on a failure must not leave the proxies, the runtime
+        // container, the sandbox or the mount behind.
+        let abort = |engine: &Engine, proxies: &mut Vec<std::process::Child>, e: EngineError| {
+            for p in proxies.iter_mut() {
+                let _ = p.kill();
+                let _ = p.wait();
+            }
             let _ = rt.delete(id, true);
             undo(engine);
-            return Err(e);
+            Err(e)
+        };
+        // A stop that came in while we were getting ready wins.
+        if Container::stop_marker(engine.root(), id).exists() && c.restart_count > 0 {
+            return abort(engine, &mut proxies, EngineError::Conflict("stopped by the user before the restart".into()));
         }
-    };
-    // From here on a failure must not leave the proxies, the runtime
-    // container, the sandbox or the mount behind.
-    let abort = |engine: &Engine, proxies: &mut Vec<std::process::Child>, e: EngineError| {
-        for p in proxies.iter_mut() {
-            let _ = p.kill();
-            let _ = p.wait();
+        let started = (|| -> Result<(Vec<(Kind, File)>, Container)> {
+            rt.start(id)?;
+            let mut outputs = vec![(Kind::Stdout, File::from(out_r)), (Kind::Stderr, File::from(err_r))];
+            if let Some(l) = console_listener {
+                let (conn, _) = l.accept().map_err(EngineError::io("accept", &console))?;
+                let master = wharf_runtime::console::recv_fd(conn.as_fd())?;
+                outputs = vec![(Kind::Stdout, File::from(master))];
+                let _ = fs::remove_file(&console);
+            }
+            let (c, ()) = engine.update(id, |c| {
+                c.state.status = Status::Running;
+                c.state.pid = pid;
+                c.state.started_at = Some(now());
+                c.state.finished_at = None;
+                c.state.exit_code = 0;
+                c.state.error.clear();
+                c.state.ports = ports;
+                Ok(())
+            })?;
+            Ok((outputs, c))
+        })();
+        let (outputs, c) = match started {
+            Ok(x) => x,
+            Err(e) => return abort(engine, &mut proxies, e),
+        };
+        engine.emit(&c.event("start", &[]));
+        let stdin = match (c.open_stdin, tty) {
+            (false, _) => None,
+            (true, true) => outputs[0].1.try_clone().ok(),
+            (true, false) => Some(File::from(in_w)),
+        };
+        let attrs = c.log.attrs(&c.labels, &c.opts.env);
+        let log = match LogWriter::open(&Container::dir(engine.root(), id), id, c.log.clone(), attrs) {
+            Ok(l) => l,
+            Err(e) => {
+                let _ = rt.kill(id, 9, true);
+                return abort(engine, &mut proxies, e);
+            }
+        };
+        if self.mode == Monitors::Process {
+            // The start parsed images, specs and seccomp profiles: give that memory
+            // back, the monitor idles for the container's whole life.
+            wharf_runtime::sys::trim_heap();
+            wharf_runtime::sys::release_stack_below_here();
         }
-        let _ = rt.delete(id, true);
-        undo(engine);
-        Err(e)
-    };
-    // A stop that came in while we were getting ready wins.
-    if Container::stop_marker(engine.root(), id).exists() && c.restart_count > 0 {
-        return abort(engine, &mut proxies, EngineError::Conflict("stopped by the user before the restart".into()));
+        let pty = if tty { outputs[0].1.try_clone().ok() } else { None };
+        Ok(Running { pid: Pid::from_raw(pid), pidfd, started: Instant::now(), outputs, stdin, pty, log, proxies })
     }
-    let started = (|| -> Result<(Vec<(Kind, File)>, Container)> {
-        rt.start(id)?;
-        let mut outputs = vec![(Kind::Stdout, File::from(out_r)), (Kind::Stderr, File::from(err_r))];
-        if let Some(l) = console_listener {
-            let (conn, _) = l.accept().map_err(EngineError::io("accept", &console))?;
-            let master = wharf_runtime::console::recv_fd(conn.as_fd())?;
-            outputs = vec![(Kind::Stdout, File::from(master))];
-            let _ = fs::remove_file(&console);
-        }
-        let (c, ()) = engine.update(id, |c| {
-            c.state.status = Status::Running;
-            c.state.pid = pid;
-            c.state.started_at = Some(now());
-            c.state.finished_at = None;
-            c.state.exit_code = 0;
-            c.state.error.clear();
-            c.state.ports = ports;
-            Ok(())
-        })?;
-        Ok((outputs, c))
-    })();
-    let (outputs, c) = match started {
-        Ok(x) => x,
-        Err(e) => return abort(engine, &mut proxies, e),
-    };
-    engine.emit(&c.event("start", &[]));
-    let stdin = match (c.open_stdin, tty) {
-        (false, _) => None,
-        (true, true) => outputs[0].1.try_clone().ok(),
-        (true, false) => Some(File::from(in_w)),
-    };
-    let attrs = c.log.attrs(&c.labels, &c.opts.env);
-    let log = match LogWriter::open(&Container::dir(engine.root(), id), id, c.log.clone(), attrs) {
-        Ok(l) => l,
-        Err(e) => {
-            let _ = rt.kill(id, 9, true);
-            return abort(engine, &mut proxies, e);
-        }
-    };
-    // The start parsed images, specs and seccomp profiles: give that memory
-    // back, the monitor idles for the container's whole life.
-    wharf_runtime::sys::trim_heap();
-    wharf_runtime::sys::release_stack_below_here();
-    let pty = if tty { outputs[0].1.try_clone().ok() } else { None };
-    Ok(Running { pid: Pid::from_raw(pid), started: Instant::now(), outputs, stdin, pty, log, proxies })
 }
 
 /// Reads a client's command line and makes it a client.
@@ -325,68 +381,77 @@ const BACKOFF_START: Duration = Duration::from_millis(100);
 const BACKOFF_MAX: Duration = Duration::from_secs(60);
 const BACKOFF_RESET_AFTER: Duration = Duration::from_secs(10);
 
-/// Runs the container until it exits for good: every exit ends the current
-/// attach and wait streams (after the record says what happens next), and
-/// the restart policy decides whether it runs again.
-fn supervise(engine: &Engine, id: &str, listener: UnixListener, mut r: Running, mut clients: Vec<Client>) -> i32 {
-    let mut mask = SigSet::empty();
-    mask.add(Signal::SIGCHLD);
-    let _ = nix::sys::signal::sigprocmask(SigmaskHow::SIG_BLOCK, Some(&mask), None);
-    let Ok(sfd) = SignalFd::with_flags(&mask, SfdFlags::SFD_CLOEXEC | SfdFlags::SFD_NONBLOCK) else { return 1 };
-    let _ = listener.set_nonblocking(true);
-    let mut backoff = BACKOFF_START;
-    loop {
-        let code = serve(&sfd, &listener, &mut r, &mut clients);
-        r.log.flush();
-        for p in &mut r.proxies {
-            let _ = p.kill();
-            let _ = p.wait();
-        }
-        engine.release_run(id);
-        if r.started.elapsed() >= BACKOFF_RESET_AFTER {
-            backoff = BACKOFF_START;
-        }
-        let by_user = Container::stop_marker(engine.root(), id).exists();
-        let saved = engine.update(id, |c| {
-            let again = c.restart_policy.should_restart(code, c.restart_count, by_user);
-            c.state.exit_code = code;
-            c.state.pid = 0;
-            c.state.finished_at = Some(now());
-            c.state.status = if again { Status::Restarting } else { Status::Exited };
-            if again {
-                c.restart_count += 1;
+impl Monitor<'_> {
+    /// Runs the container until it exits for good: every exit ends the current
+    /// attach and wait streams (after the record says what happens next), and
+    /// the restart policy decides whether it runs again.
+    fn supervise(&self, listener: UnixListener, mut r: Running, mut clients: Vec<Client>) -> i32 {
+        let (engine, id) = (self.engine, self.id);
+        // A process monitor also reaps what else is reparented to it (SIGCHLD).
+        let sfd = if self.mode == Monitors::Process {
+            let mut mask = SigSet::empty();
+            mask.add(Signal::SIGCHLD);
+            let _ = nix::sys::signal::sigprocmask(SigmaskHow::SIG_BLOCK, Some(&mask), None);
+            let Ok(sfd) = SignalFd::with_flags(&mask, SfdFlags::SFD_CLOEXEC | SfdFlags::SFD_NONBLOCK) else { return 1 };
+            Some(sfd)
+        } else {
+            None
+        };
+        let _ = listener.set_nonblocking(true);
+        let mut backoff = BACKOFF_START;
+        loop {
+            let code = serve(sfd.as_ref(), &listener, &mut r, &mut clients);
+            r.log.flush();
+            for p in &mut r.proxies {
+                let _ = p.kill();
+                let _ = p.wait();
             }
-            Ok(again)
-        });
-        let Ok((c, again)) = saved else { break };
-        engine.emit(&c.event("die", &[("exitCode", code.to_string())]));
-        end_streams(&mut clients, code);
-        if !again {
-            break;
-        }
-        if !hold_off(engine, id, &listener, &mut clients, backoff) {
-            let _ = mark_exited(engine, id, code, "");
-            end_streams(&mut clients, code);
-            break;
-        }
-        backoff = (backoff * 2).min(BACKOFF_MAX);
-        match launch(engine, id, &listener, 0, &mut clients) {
-            Ok(next) => r = next,
-            Err(e) => {
-                // Stopped by the user meanwhile: the last exit stands; else the restart failed.
-                let by_user = Container::stop_marker(engine.root(), id).exists();
-                let (last, error) = if by_user { (code, String::new()) } else { (128, e.to_string()) };
-                if !by_user {
-                    tracing::warn!("restart {id}: {e}");
+            engine.release_run(id);
+            if r.started.elapsed() >= BACKOFF_RESET_AFTER {
+                backoff = BACKOFF_START;
+            }
+            let by_user = Container::stop_marker(engine.root(), id).exists();
+            let saved = engine.update(id, |c| {
+                let again = c.restart_policy.should_restart(code, c.restart_count, by_user);
+                c.state.exit_code = code;
+                c.state.pid = 0;
+                c.state.finished_at = Some(now());
+                c.state.status = if again { Status::Restarting } else { Status::Exited };
+                if again {
+                    c.restart_count += 1;
                 }
-                let _ = mark_exited(engine, id, last, &error);
-                end_streams(&mut clients, last);
+                Ok(again)
+            });
+            let Ok((c, again)) = saved else { break };
+            engine.emit(&c.event("die", &[("exitCode", code.to_string())]));
+            end_streams(&mut clients, code);
+            if !again {
                 break;
             }
+            if !hold_off(engine, id, &listener, &mut clients, backoff) {
+                let _ = mark_exited(engine, id, code, "");
+                end_streams(&mut clients, code);
+                break;
+            }
+            backoff = (backoff * 2).min(BACKOFF_MAX);
+            match self.launch(&listener, 0, &mut clients) {
+                Ok(next) => r = next,
+                Err(e) => {
+                    // Stopped by the user meanwhile: the last exit stands; else the restart failed.
+                    let by_user = Container::stop_marker(engine.root(), id).exists();
+                    let (last, error) = if by_user { (code, String::new()) } else { (128, e.to_string()) };
+                    if !by_user {
+                        tracing::warn!("restart {id}: {e}");
+                    }
+                    let _ = mark_exited(engine, id, last, &error);
+                    end_streams(&mut clients, last);
+                    break;
+                }
+            }
         }
+        let _ = fs::remove_file(engine.monitor_socket(id));
+        0
     }
-    let _ = fs::remove_file(engine.monitor_socket(id));
-    0
 }
 
 /// Sends the exit frame to every client and lets them go.
@@ -420,29 +485,29 @@ fn hold_off(engine: &Engine, id: &str, listener: &UnixListener, clients: &mut Ve
 
 /// Serves one run: output to the log and attached clients, stdin from them,
 /// until the init exits and its output is drained. Returns the exit code.
-fn serve(sfd: &SignalFd, listener: &UnixListener, r: &mut Running, clients: &mut Vec<Client>) -> i32 {
+fn serve(sfd: Option<&SignalFd>, listener: &UnixListener, r: &mut Running, clients: &mut Vec<Client>) -> i32 {
     let mut exit_code: Option<i32> = None;
     let mut buf = vec![0u8; 16 << 10];
     // Until the init exits and its output is drained.
     while exit_code.is_none() || !r.outputs.is_empty() {
         // Reap first: a zombie init means we are done once output drains.
-        loop {
-            match waitpid(Pid::from_raw(-1), Some(WaitPidFlag::WNOHANG)) {
-                Ok(WaitStatus::Exited(pid, code)) if pid == r.pid => exit_code = Some(code),
-                Ok(WaitStatus::Signaled(pid, sig, _)) if pid == r.pid => exit_code = Some(128 + sig as i32),
-                Ok(WaitStatus::StillAlive) | Err(_) => break,
-                // A proxy we reaped must never be killed later (its pid may be reused).
-                Ok(WaitStatus::Exited(pid, _)) | Ok(WaitStatus::Signaled(pid, _, _)) => {
-                    r.proxies.retain(|p| p.id() as i32 != pid.as_raw());
-                }
-                Ok(_) => {}
-            }
+        if exit_code.is_none() {
+            exit_code = reap_init(&r.pidfd);
+        }
+        if sfd.is_some() {
+            reap_others(r);
         }
         if exit_code.is_some() && r.outputs.is_empty() {
             break;
         }
-        let mut fds =
-            vec![PollFd::new(sfd.as_fd(), PollFlags::POLLIN), PollFd::new(listener.as_fd(), PollFlags::POLLIN)];
+        // The signalfd (or, in a thread, the pidfd again: a placeholder that keeps the indexes).
+        let first = match sfd {
+            Some(s) => PollFd::new(s.as_fd(), PollFlags::POLLIN),
+            None => PollFd::new(r.pidfd.as_fd(), PollFlags::POLLIN),
+        };
+        let init = if exit_code.is_none() { PollFlags::POLLIN } else { PollFlags::empty() };
+        let mut fds = vec![first, PollFd::new(listener.as_fd(), PollFlags::POLLIN)];
+        fds.push(PollFd::new(r.pidfd.as_fd(), init));
         for (_, f) in &r.outputs {
             fds.push(PollFd::new(f.as_fd(), PollFlags::POLLIN));
         }
@@ -457,11 +522,15 @@ fn serve(sfd: &SignalFd, listener: &UnixListener, r: &mut Running, clients: &mut
             Err(nix::Error::EINTR) | Ok(_) => {}
             Err(_) => break,
         }
-        let ready: Vec<bool> = fds.iter().map(|f| f.revents().is_some_and(|e| !e.is_empty())).collect();
+        // The first three: the signalfd, the listener, the init's pidfd.
+        let mut ready: Vec<bool> = fds.iter().map(|f| f.revents().is_some_and(|e| !e.is_empty())).collect();
+        ready.remove(2);
         let n_out = r.outputs.len();
         drop(fds);
         if ready[0] {
-            while let Ok(Some(_)) = sfd.read_signal() {}
+            if let Some(sfd) = sfd {
+                while let Ok(Some(_)) = sfd.read_signal() {}
+            }
         }
         if ready[1] {
             while let Ok((stream, _)) = listener.accept() {
@@ -533,6 +602,32 @@ fn serve(sfd: &SignalFd, listener: &UnixListener, r: &mut Running, clients: &mut
         }
     }
     exit_code.unwrap_or(255)
+}
+
+/// The init's exit code once it has exited (128+N for signal N), reaped through its pidfd.
+fn reap_init(pidfd: &OwnedFd) -> Option<i32> {
+    match waitid(Id::PIDFd(pidfd.as_fd()), WaitPidFlag::WEXITED | WaitPidFlag::WNOHANG) {
+        Ok(WaitStatus::Exited(_, code)) => Some(code),
+        Ok(WaitStatus::Signaled(_, sig, _)) => Some(128 + sig as i32),
+        Ok(_) => None,
+        // Not our child (a thread monitor whose runtime forked away) or gone: no status to have.
+        Err(nix::Error::ECHILD) => Some(255),
+        Err(_) => None,
+    }
+}
+
+/// Reaps every other zombie child (a subreaper's orphans, proxies), never the init.
+fn reap_others(r: &mut Running) {
+    let peek = WaitPidFlag::WEXITED | WaitPidFlag::WNOHANG | WaitPidFlag::WNOWAIT;
+    while let Ok(status) = waitid(Id::All, peek) {
+        let Some(pid) = status.pid() else { break };
+        if pid == r.pid {
+            break;
+        }
+        let _ = waitpid(pid, Some(WaitPidFlag::WNOHANG));
+        // A proxy we reaped must never be killed later (its pid may be reused).
+        r.proxies.retain(|p| p.id() as i32 != pid.as_raw());
+    }
 }
 
 /// Writes to a non-blocking socket, waiting while it is full. False if the peer is gone.

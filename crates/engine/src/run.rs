@@ -5,7 +5,6 @@
 use std::fs;
 use std::path::{Path, PathBuf};
 
-use nix::mount::{umount2, MntFlags};
 use wharf_image::snapshot::Snapshotter;
 use wharf_runtime::CreateOptions;
 
@@ -30,9 +29,7 @@ impl Drop for Teardown<'_> {
         }
         self.engine.unwire(&self.id);
         if let Some(r) = self.rootfs.take() {
-            if let Err(e) = umount2(&r, MntFlags::MNT_DETACH) {
-                tracing::warn!("unmount {}: {e}", r.display());
-            }
+            self.engine.host().unmount(&r);
         }
         let _ = self.engine.images.snapshots.remove_active(&self.id);
         let _ = fs::remove_dir_all(self.engine.root().join("containers").join(&self.id));

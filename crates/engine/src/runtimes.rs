@@ -43,7 +43,7 @@ pub struct RuntimeConfig {
 
 impl RuntimeSpec {
     pub fn is_builtin(&self) -> bool {
-        self.path.is_none()
+        self.path.is_none() && self.name == BUILTIN
     }
 
     /// Where this runtime keeps its state (`--root`): runtimes never share one.
@@ -83,10 +83,22 @@ impl RuntimeSpec {
 }
 
 /// The runtimes a daemon offers.
-#[derive(Debug, Clone)]
+#[derive(Clone)]
 pub struct Runtimes {
     default: String,
     table: BTreeMap<String, RuntimeSpec>,
+    /// Runtimes given as instances (an embedding's own; the fake in tests).
+    instances: BTreeMap<String, Arc<dyn Runtime>>,
+}
+
+impl std::fmt::Debug for Runtimes {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Runtimes")
+            .field("default", &self.default)
+            .field("table", &self.table)
+            .field("instances", &self.instances.keys().collect::<Vec<_>>())
+            .finish()
+    }
 }
 
 impl Default for Runtimes {
@@ -148,7 +160,29 @@ impl Runtimes {
         if !table.contains_key(&default) {
             return Err(invalid(format!("default-runtime {default:?} is not a configured runtime")));
         }
-        Ok(Runtimes { default, table })
+        Ok(Runtimes { default, table, instances: BTreeMap::new() })
+    }
+
+    /// Adds a runtime given as an instance under `name` (not the built-in's),
+    /// the default if `default`.
+    pub fn with_instance(mut self, name: &str, rt: Arc<dyn Runtime>, default: bool) -> Result<Runtimes> {
+        if name == BUILTIN || !wharf_common::names::valid(name, 1) {
+            return Err(EngineError::Invalid {
+                what: "runtimes".into(),
+                reason: format!("invalid runtime name {name:?}"),
+            });
+        }
+        self.table.insert(name.to_string(), RuntimeSpec { name: name.to_string(), path: None, args: Vec::new() });
+        self.instances.insert(name.to_string(), rt);
+        if default {
+            self.default = name.to_string();
+        }
+        Ok(self)
+    }
+
+    /// The instance registered under `name`, if any.
+    pub fn instance(&self, name: &str) -> Option<Arc<dyn Runtime>> {
+        self.instances.get(name).cloned()
     }
 
     /// The runtime a request names (`None`/empty: the default). Docker's words for an unknown one.

@@ -115,7 +115,7 @@ impl crate::Engine {
         let dir = tempfile_dir(&tmp)?;
         let result = self.mount_rootfs(&specs, &dir).and_then(|_| {
             let r = resolve(&dir, spec).map(|_| ());
-            let _ = nix::mount::umount2(&dir, nix::mount::MntFlags::MNT_DETACH);
+            self.host().unmount(&dir);
             r
         });
         let _ = std::fs::remove_dir(&dir);

@@ -8,7 +8,7 @@
 use std::collections::HashMap;
 use std::io::Write;
 use std::path::{Path, PathBuf};
-use std::process::{Child, Command};
+use std::process::{Command, Stdio};
 use std::sync::Mutex;
 
 use nix::sys::signal::{kill, Signal};
@@ -22,7 +22,9 @@ use crate::state::{State, Status};
 use crate::Runtime;
 
 struct Entry {
-    child: Child,
+    /// The init (a child of this process; reaped by whoever waits for it —
+    /// the engine's monitor — or by `delete`).
+    pid: i32,
     fifo: PathBuf,
     bundle: PathBuf,
     status: Status,
@@ -48,11 +50,27 @@ impl Fake {
     }
 }
 
-/// A process that exited (or was reaped by someone else: a subreaper's waitpid) is stopped.
+/// A process that exited (a zombie, looked at without reaping it) or was
+/// reaped by someone else is stopped. The runtime never reaps a live
+/// container's init itself: its exit status belongs to the waiter.
 fn refresh(e: &mut Entry) {
-    if e.status != Status::Stopped && !matches!(e.child.try_wait(), Ok(None)) {
+    if e.status != Status::Stopped && exited(e.pid) {
         e.status = Status::Stopped;
     }
+}
+
+fn exited(pid: i32) -> bool {
+    use nix::sys::wait::{waitid, Id, WaitPidFlag, WaitStatus};
+    let flags = WaitPidFlag::WEXITED | WaitPidFlag::WNOHANG | WaitPidFlag::WNOWAIT;
+    !matches!(waitid(Id::Pid(Pid::from_raw(pid)), flags), Ok(WaitStatus::StillAlive))
+}
+
+fn with_stdio(cmd: &mut Command, stdio: Option<&crate::StdioFds>) -> Result<()> {
+    if let Some(io) = stdio {
+        let (i, o, e) = io.dup()?;
+        cmd.stdin(Stdio::from(i)).stdout(Stdio::from(o)).stderr(Stdio::from(e));
+    }
+    Ok(())
 }
 
 fn process_of(bundle: &Path) -> Result<Process> {
@@ -103,12 +121,12 @@ impl Runtime for Fake {
             .map_err(RuntimeError::sys("mkfifo"))?;
         // Waits for `start` on the fifo, then becomes the program.
         cmd.arg("-c").arg("read _ < \"$0\" && exec \"$@\"").arg(&fifo).args(p.args().clone().unwrap_or_default());
-        let child = cmd.spawn().map_err(RuntimeError::io("spawn", "/bin/sh"))?;
-        let pid = child.id() as i32;
+        with_stdio(&mut cmd, opts.stdio.as_ref())?;
+        let pid = cmd.spawn().map_err(RuntimeError::io("spawn", "/bin/sh"))?.id() as i32;
         if let Some(f) = &opts.pid_file {
             std::fs::write(f, pid.to_string()).map_err(RuntimeError::io("write", f))?;
         }
-        map.insert(id.to_string(), Entry { child, fifo, bundle: opts.bundle.clone(), status: Status::Created });
+        map.insert(id.to_string(), Entry { pid, fifo, bundle: opts.bundle.clone(), status: Status::Created });
         Ok(pid)
     }
 
@@ -139,7 +157,7 @@ impl Runtime for Fake {
                 oci_version: "1.2.0".into(),
                 id: id.into(),
                 status: e.status,
-                pid: if e.status == Status::Stopped { 0 } else { e.child.id() as i32 },
+                pid: if e.status == Status::Stopped { 0 } else { e.pid },
                 bundle: e.bundle.clone(),
                 rootfs: None,
                 created: None,
@@ -155,7 +173,7 @@ impl Runtime for Fake {
             if e.status == Status::Stopped {
                 return Err(RuntimeError::NotRunning);
             }
-            kill(Pid::from_raw(e.child.id() as i32), sig).map_err(RuntimeError::sys("kill"))
+            kill(Pid::from_raw(e.pid), sig).map_err(RuntimeError::sys("kill"))
         })
     }
 
@@ -171,9 +189,12 @@ impl Runtime for Fake {
                 needed: "stopped",
             });
         }
-        let mut e = map.remove(id).expect("looked up");
-        let _ = e.child.kill();
-        let _ = e.child.wait();
+        let e = map.remove(id).expect("looked up");
+        if !exited(e.pid) {
+            let _ = kill(Pid::from_raw(e.pid), Signal::SIGKILL);
+        }
+        // Reaps it unless its waiter already did (ECHILD then).
+        let _ = nix::sys::wait::waitpid(Pid::from_raw(e.pid), None);
         let _ = std::fs::remove_file(&e.fifo);
         Ok(())
     }
@@ -183,7 +204,7 @@ impl Runtime for Fake {
             if e.status != Status::Running {
                 return Err(RuntimeError::NotRunning);
             }
-            kill(Pid::from_raw(e.child.id() as i32), Signal::SIGSTOP).map_err(RuntimeError::sys("kill"))?;
+            kill(Pid::from_raw(e.pid), Signal::SIGSTOP).map_err(RuntimeError::sys("kill"))?;
             e.status = Status::Paused;
             Ok(())
         })
@@ -199,20 +220,21 @@ impl Runtime for Fake {
                     needed: "paused",
                 });
             }
-            kill(Pid::from_raw(e.child.id() as i32), Signal::SIGCONT).map_err(RuntimeError::sys("kill"))?;
+            kill(Pid::from_raw(e.pid), Signal::SIGCONT).map_err(RuntimeError::sys("kill"))?;
             e.status = Status::Running;
             Ok(())
         })
     }
 
     fn ps(&self, id: &str) -> Result<Vec<i32>> {
-        self.with(id, |e| Ok(if e.status == Status::Stopped { Vec::new() } else { vec![e.child.id() as i32] }))
+        self.with(id, |e| Ok(if e.status == Status::Stopped { Vec::new() } else { vec![e.pid] }))
     }
 
     fn exec(&self, id: &str, process: &Process, opts: &ExecOptions) -> Result<i32> {
         self.with(id, |e| if e.status == Status::Running { Ok(()) } else { Err(RuntimeError::NotRunning) })?;
         let mut cmd = command(process)?;
         cmd.arg("-c").arg("exec \"$@\"").arg("sh").args(process.args().clone().unwrap_or_default());
+        with_stdio(&mut cmd, opts.stdio.as_ref())?;
         let mut child = cmd.spawn().map_err(RuntimeError::io("spawn", "/bin/sh"))?;
         if let Some(f) = &opts.pid_file {
             std::fs::write(f, child.id().to_string()).map_err(RuntimeError::io("write", f))?;
@@ -289,6 +311,43 @@ pub fn contract(rt: &dyn Runtime, bundle: &dyn Fn(&str, &[&str]) -> PathBuf, pre
     assert!(rt.state(&f).is_err());
     assert!(rt.start(&id("nosuch")).is_err());
     assert!(rt.kill(&id("nosuch"), 15, false).is_err());
+    // Stdio given in the options reaches the init and exec'd processes.
+    let s = id("stdio");
+    let (io, mut stdin, mut out, mut err) = pipes();
+    let args = ["sh", "-c", "read l; echo out:$l; echo err >&2; sleep 100"];
+    let created = CreateOptions { bundle: bundle(&s, &args), stdio: Some(io), ..Default::default() };
+    rt.create(&s, &created).expect("create with stdio");
+    drop(created);
+    rt.start(&s).expect("start");
+    stdin.write_all(b"hi\n").unwrap();
+    assert_eq!(read_line(&mut out), "out:hi");
+    assert_eq!(read_line(&mut err), "err");
+    let (io, _stdin, mut out, _err) = pipes();
+    let mut p = Process::default();
+    p.set_terminal(Some(false));
+    p.set_cwd("/".into());
+    p.set_args(Some(vec!["sh".into(), "-c".into(), "echo exec-out".into()]));
+    let code = rt.exec(&s, &p, &ExecOptions { stdio: Some(io), ..Default::default() }).expect("exec with stdio");
+    assert_eq!((code, read_line(&mut out)), (0, "exec-out".to_string()));
+    rt.delete(&s, true).expect("delete");
+}
+
+/// A process's stdio as pipes: its ends, and ours (stdin's writer, stdout's and stderr's readers).
+fn pipes() -> (crate::StdioFds, std::fs::File, std::fs::File, std::fs::File) {
+    let p = || nix::unistd::pipe2(nix::fcntl::OFlag::O_CLOEXEC).expect("pipe");
+    let ((in_r, in_w), (out_r, out_w), (err_r, err_w)) = (p(), p(), p());
+    (crate::StdioFds::new(in_r, out_w, err_w), in_w.into(), out_r.into(), err_r.into())
+}
+
+/// One line (without its newline), read a byte at a time.
+fn read_line(f: &mut std::fs::File) -> String {
+    use std::io::Read;
+    let mut line = Vec::new();
+    let mut b = [0u8; 1];
+    while f.read(&mut b).map(|n| n == 1).unwrap_or(false) && b[0] != b'\n' {
+        line.push(b[0]);
+    }
+    String::from_utf8_lossy(&line).into_owned()
 }
 
 #[cfg(test)]

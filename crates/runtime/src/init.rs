@@ -39,6 +39,8 @@ pub(crate) struct InitArgs<'a> {
     pub bundle: &'a Path,
     pub chan: Channel,
     pub console: Option<OwnedFd>,
+    /// Replaces the inherited 0-2 (before anything else, so errors land there too).
+    pub stdio: Option<&'a crate::native::StdioFds>,
     pub seccomp: Option<Filter>,
     pub start: StartSignal,
     pub preserve_fds: i32,
@@ -85,6 +87,11 @@ pub(crate) fn ns_flag(t: LinuxNamespaceType) -> CloneFlags {
 
 fn setup(a: &InitArgs<'_>) -> Result<Infallible> {
     sys::reset_signals();
+    if let Some(io) = a.stdio {
+        nix::unistd::dup2_stdin(io.stdin.as_fd()).map_err(RuntimeError::sys("dup2 stdin"))?;
+        nix::unistd::dup2_stdout(io.stdout.as_fd()).map_err(RuntimeError::sys("dup2 stdout"))?;
+        nix::unistd::dup2_stderr(io.stderr.as_fd()).map_err(RuntimeError::sys("dup2 stderr"))?;
+    }
     nix::sys::prctl::set_pdeathsig(nix::sys::signal::Signal::SIGKILL).map_err(RuntimeError::sys("pdeathsig"))?;
     // Nothing in the container may read our memory or /proc/self/exe (CVE-2019-5736).
     nix::sys::prctl::set_dumpable(false).map_err(RuntimeError::sys("set non-dumpable"))?;

@@ -33,7 +33,7 @@ pub mod sys;
 
 pub use error::{Result, RuntimeError};
 pub use init::INIT_ANNOTATION;
-pub use native::{CreateOptions, ExecOptions, Native};
+pub use native::{CreateOptions, ExecOptions, Native, StdioFds};
 pub use oci_binary::OciBinary;
 pub use state::{State, Status};
 
@@ -44,8 +44,8 @@ use oci_spec::runtime::Process;
 /// `fake` feature's [`fake::Fake`]); one shared suite (`tests/runtime/suite.rs`,
 /// `fake.rs` tests) holds them to the same contract.
 pub trait Runtime: Send + Sync {
-    /// Creates the container; its init's host pid. The init inherits the
-    /// caller's stdio (0-2) unless the spec asks for a terminal.
+    /// Creates the container; its init's host pid. The init gets
+    /// `opts.stdio` (else inherits the caller's 0-2) unless the spec asks for a terminal.
     fn create(&self, id: &str, opts: &CreateOptions) -> Result<i32>;
     fn start(&self, id: &str) -> Result<()>;
     fn state(&self, id: &str) -> Result<State>;

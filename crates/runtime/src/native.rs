@@ -28,6 +28,27 @@ use crate::{console, hooks, lsm, seccomp, sys};
 /// Directory under the root holding compiled seccomp programs.
 const SECCOMP_CACHE: &str = ".seccomp-cache";
 
+/// The stdin, stdout and stderr a container's process gets instead of the
+/// caller's own 0-2 (shared handles: options are cloned, the fds are not).
+#[derive(Debug, Clone)]
+pub struct StdioFds {
+    pub stdin: std::sync::Arc<OwnedFd>,
+    pub stdout: std::sync::Arc<OwnedFd>,
+    pub stderr: std::sync::Arc<OwnedFd>,
+}
+
+impl StdioFds {
+    pub fn new(stdin: OwnedFd, stdout: OwnedFd, stderr: OwnedFd) -> Self {
+        StdioFds { stdin: stdin.into(), stdout: stdout.into(), stderr: stderr.into() }
+    }
+
+    /// Owned duplicates, for a child process builder.
+    pub fn dup(&self) -> Result<(OwnedFd, OwnedFd, OwnedFd)> {
+        let d = |fd: &OwnedFd| fd.try_clone().map_err(RuntimeError::io("dup", "stdio"));
+        Ok((d(&self.stdin)?, d(&self.stdout)?, d(&self.stderr)?))
+    }
+}
+
 /// Options of `create` and `run`.
 #[derive(Debug, Clone, Default)]
 pub struct CreateOptions {
@@ -36,6 +57,8 @@ pub struct CreateOptions {
     pub console_socket: Option<PathBuf>,
     pub preserve_fds: u32,
     pub no_pivot: bool,
+    /// The init's stdio; `None`: it inherits the caller's 0-2.
+    pub stdio: Option<StdioFds>,
 }
 
 /// Options of `exec`.
@@ -45,6 +68,8 @@ pub struct ExecOptions {
     pub console_socket: Option<PathBuf>,
     pub detach: bool,
     pub preserve_fds: u32,
+    /// The process's stdio; `None`: it inherits the caller's 0-2.
+    pub stdio: Option<StdioFds>,
 }
 
 #[derive(Debug, Clone)]
@@ -341,6 +366,7 @@ impl Native {
                     bundle: &bundle.dir,
                     chan: child_chan,
                     console: child_console,
+                    stdio: opts.stdio.as_ref(),
                     seccomp: filter,
                     start: start_signal,
                     preserve_fds: opts.preserve_fds as i32,
@@ -699,6 +725,7 @@ impl Native {
                     bundle: &rec.bundle,
                     chan: child_chan,
                     console: child_console,
+                    stdio: opts.stdio.as_ref(),
                     seccomp: filter,
                     start: StartSignal::Immediate,
                     preserve_fds: opts.preserve_fds as i32,

@@ -72,10 +72,12 @@ impl OciBinary {
 
     /// Runs a verb whose child processes inherit stdio (the container's init
     /// gets the caller's 0-2): errors come from the JSON log.
-    fn spawn_logged(&self, verb: &str, args: Vec<String>) -> Result<i32> {
+    fn spawn_logged(&self, verb: &str, args: Vec<String>, stdio: Option<&crate::StdioFds>) -> Result<i32> {
         let log = std::env::temp_dir().join(format!("wharf-ocibin-{}-{}.log", std::process::id(), next_seq()));
-        let status =
-            self.command(Some(&log)).arg(verb).args(&args).status().map_err(|e| self.fail(verb, e.to_string()));
+        let mut cmd = self.command(Some(&log));
+        cmd.arg(verb).args(&args);
+        with_stdio(&mut cmd, stdio)?;
+        let status = cmd.status().map_err(|e| self.fail(verb, e.to_string()));
         let message = std::fs::read_to_string(&log).unwrap_or_default();
         let _ = std::fs::remove_file(&log);
         let status = status?;
@@ -91,6 +93,15 @@ impl OciBinary {
             .unwrap_or_else(|| format!("exited with {status}"));
         Err(self.fail(verb, last_error))
     }
+}
+
+/// Gives the binary (and so the container's process) the requested stdio.
+fn with_stdio(cmd: &mut Command, stdio: Option<&crate::StdioFds>) -> Result<()> {
+    if let Some(io) = stdio {
+        let (i, o, e) = io.dup()?;
+        cmd.stdin(Stdio::from(i)).stdout(Stdio::from(o)).stderr(Stdio::from(e));
+    }
+    Ok(())
 }
 
 fn next_seq() -> u64 {
@@ -117,7 +128,7 @@ impl Runtime for OciBinary {
             args.push("--no-pivot".into());
         }
         args.push(id.into());
-        let created = self.spawn_logged("create", args);
+        let created = self.spawn_logged("create", args, opts.stdio.as_ref());
         let pid = std::fs::read_to_string(&pid_file).ok().and_then(|p| p.trim().parse::<i32>().ok());
         let _ = std::fs::remove_file(&own);
         created?;
@@ -192,7 +203,10 @@ impl Runtime for OciBinary {
         }
         args.push(id.into());
         let log = std::env::temp_dir().join(format!("wharf-ocibin-{}-{}.log", std::process::id(), next_seq()));
-        let status = self.command(Some(&log)).arg("exec").args(&args).stdin(Stdio::null()).status();
+        let mut cmd = self.command(Some(&log));
+        cmd.arg("exec").args(&args).stdin(Stdio::null());
+        with_stdio(&mut cmd, opts.stdio.as_ref())?;
+        let status = cmd.status();
         let _ = std::fs::remove_file(&file);
         let message = std::fs::read_to_string(&log).unwrap_or_default();
         let _ = std::fs::remove_file(&log);

@@ -64,6 +64,8 @@ impl CreateArgs {
             console_socket: self.console_socket.clone(),
             preserve_fds: self.preserve_fds,
             no_pivot: self.no_pivot,
+            // The CLI's own 0-2 are the container's.
+            stdio: None,
         }
     }
 }
@@ -315,6 +317,7 @@ fn exec(rt: &Native, e: &ExecArgs) -> Result<i32> {
         console_socket: e.console_socket.clone(),
         detach: e.detach,
         preserve_fds: e.preserve_fds,
+        stdio: None,
     };
     Ok(rt.exec(&e.id, &process, &opts)?)
 }
