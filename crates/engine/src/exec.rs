@@ -1,11 +1,13 @@
 //! Processes run in a running container (`exec`, healthcheck probes): the
 //! OCI process built from the container's own (its `config.json`) with the
 //! exec's overrides — user resolved in the container's passwd/group through
-//! the confined reader —, and the `wharf runtime exec` command that runs it
-//! (the built-in runtime, forked from a fresh single-threaded process).
+//! the confined reader —, run through the container's runtime
+//! ([`crate::Engine::exec_runtime`]: the built-in one as `wharf runtime
+//! exec`, forked from a fresh single-threaded process).
 //! Exec records live in memory, as Docker keeps them.
 
 use std::collections::HashMap;
+use std::os::fd::OwnedFd;
 use std::path::{Path, PathBuf};
 use std::sync::Mutex;
 
@@ -35,10 +37,18 @@ pub struct ExecRecord {
     pub config: ExecConfig,
     pub running: bool,
     pub exit_code: Option<i32>,
-    /// The `wharf runtime exec` process.
-    pub pid: i32,
     /// Where the runtime writes the exec'd process's host pid (for resizes and timeouts).
     pub pid_file: Option<PathBuf>,
+}
+
+impl ExecRecord {
+    /// The exec'd process's host pid while it runs (0 before the runtime wrote it, and after).
+    pub fn pid(&self) -> i32 {
+        match (&self.pid_file, self.running) {
+            (Some(f), true) => exec_pid(f).unwrap_or(0),
+            _ => 0,
+        }
+    }
 }
 
 /// The in-memory table of exec instances.
@@ -114,32 +124,60 @@ pub fn process(root: &Path, container: &str, config: &ExecConfig) -> Result<oci_
     Ok(p)
 }
 
-/// Writes the exec's process file (see [`process`]; blocking).
-pub fn write_process(root: &Path, container: &str, config: &ExecConfig, file: &Path) -> Result<()> {
-    let p = process(root, container, config)?;
-    let data = serde_json::to_vec(&p).map_err(|e| EngineError::Other(e.to_string()))?;
-    std::fs::write(file, data).map_err(EngineError::io("write", file))
+/// An exec's stdio: the process's ends, and ours of the streams an
+/// attached client gets (the others are `/dev/null`).
+pub struct Pipes {
+    pub fds: wharf_runtime::StdioFds,
+    pub stdin: Option<OwnedFd>,
+    pub stdout: Option<OwnedFd>,
+    pub stderr: Option<OwnedFd>,
 }
 
-/// `<runtime> [args] --root R exec --process FILE [--pid-file P] ID`, with the
-/// container's runtime (`wharf runtime` for the built-in one: the daemon is
-/// multi-threaded and may not fork it in-process).
-pub fn runtime_command(
-    runtime: &crate::runtimes::RuntimeSpec,
-    wharf: &Path,
-    root: &Path,
-    process: &Path,
-    pid_file: Option<&Path>,
-    container: &str,
-) -> tokio::process::Command {
-    let (bin, args) = runtime.command(wharf, root);
-    let mut cmd = tokio::process::Command::new(bin);
-    cmd.args(args).arg("exec").arg("--process").arg(process);
-    if let Some(p) = pid_file {
-        cmd.arg("--pid-file").arg(p);
+impl Pipes {
+    pub fn new(stdin: bool, stdout: bool, stderr: bool) -> Result<Pipes> {
+        let pipe =
+            || nix::unistd::pipe2(nix::fcntl::OFlag::O_CLOEXEC).map_err(|e| EngineError::Other(format!("pipe: {e}")));
+        let null = || -> Result<OwnedFd> {
+            Ok(std::fs::File::options()
+                .read(true)
+                .write(true)
+                .open("/dev/null")
+                .map_err(EngineError::io("open", "/dev/null"))?
+                .into())
+        };
+        let (in_theirs, in_ours) = if stdin { pipe().map(|(r, w)| (r, Some(w)))? } else { (null()?, None) };
+        let (out_ours, out_theirs) = if stdout { pipe().map(|(r, w)| (Some(r), w))? } else { (None, null()?) };
+        let (err_ours, err_theirs) = if stderr { pipe().map(|(r, w)| (Some(r), w))? } else { (None, null()?) };
+        Ok(Pipes {
+            fds: wharf_runtime::StdioFds::new(in_theirs, out_theirs, err_theirs),
+            stdin: in_ours,
+            stdout: out_ours,
+            stderr: err_ours,
+        })
     }
-    cmd.arg(container);
-    cmd
+}
+
+/// Runs `process` in `container` through `rt` on a blocking thread (the
+/// runtime's exec waits for it); its exit code. A runtime error is the
+/// exec's end too: 127 for a missing executable, else 126, as Docker's
+/// (the message goes to `error`).
+pub fn spawn(
+    rt: std::sync::Arc<dyn wharf_runtime::Runtime>,
+    container: &str,
+    process: oci_spec::runtime::Process,
+    fds: wharf_runtime::StdioFds,
+    pid_file: &Path,
+) -> tokio::task::JoinHandle<(i32, Option<String>)> {
+    let opts =
+        wharf_runtime::ExecOptions { pid_file: Some(pid_file.to_path_buf()), stdio: Some(fds), ..Default::default() };
+    let container = container.to_string();
+    tokio::task::spawn_blocking(move || match rt.exec(&container, &process, &opts) {
+        Ok(code) => (code, None),
+        Err(e) => {
+            let e = EngineError::from(e);
+            (if e.is_command_not_found() { 127 } else { 126 }, Some(e.to_string()))
+        }
+    })
 }
 
 /// The host pid the runtime wrote for an exec'd process.

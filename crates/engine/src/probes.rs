@@ -4,11 +4,11 @@
 //! `health_status` event emitted when the status changes.
 
 use std::path::PathBuf;
-use std::process::Stdio;
 use std::sync::Arc;
 use std::time::SystemTime;
 
 use tokio::io::AsyncReadExt;
+use tokio::net::unix::pipe;
 
 use crate::exec::{self, ExecConfig};
 use crate::health::{self, Health, Healthcheck, Probe};
@@ -64,55 +64,75 @@ async fn probe(engine: &Arc<Engine>, exe: &std::path::Path, c: &Container, hc: &
     let start = now();
     let failed = |msg: String| Probe { start: start.clone(), end: now(), exit_code: -1, output: msg };
     let root = engine.root().to_path_buf();
-    let dir = Container::dir(&root, &c.id);
     let nonce = wharf_common::ids::new_id()[..12].to_string();
-    let (file, pid_file) = (dir.join(format!("health-{nonce}.json")), dir.join(format!("health-{nonce}.pid")));
+    let pid_file = Container::dir(&root, &c.id).join(format!("health-{nonce}.pid"));
     let config = ExecConfig { cmd: hc.command(), ..Default::default() };
-    let written = {
-        let (root, id, file) = (root.clone(), c.id.clone(), file.clone());
-        tokio::task::spawn_blocking(move || exec::write_process(&root, &id, &config, &file)).await
+    let process = {
+        let (root, id) = (root.clone(), c.id.clone());
+        tokio::task::spawn_blocking(move || exec::process(&root, &id, &config)).await
     };
-    match written {
-        Ok(Ok(())) => {}
+    let process = match process {
+        Ok(Ok(p)) => p,
         Ok(Err(e)) => return failed(e.to_string()),
         Err(e) => return failed(e.to_string()),
-    }
-    let mut cmd = exec::runtime_command(&c.runtime, exe, &root, &file, Some(&pid_file), &c.id);
-    cmd.stdin(Stdio::null()).stdout(Stdio::piped()).stderr(Stdio::piped()).kill_on_drop(true);
-    let result = match cmd.spawn() {
-        Err(e) => failed(format!("health check: {e}")),
-        Ok(mut child) => {
-            let (mut out, mut err) = (child.stdout.take(), child.stderr.take());
-            let run = async {
-                let (mut o, mut e) = (Vec::new(), Vec::new());
-                let read_out = async {
-                    if let Some(s) = out.as_mut() {
-                        let _ = s.read_to_end(&mut o).await;
-                    }
-                };
-                let read_err = async {
-                    if let Some(s) = err.as_mut() {
-                        let _ = s.read_to_end(&mut e).await;
-                    }
-                };
-                tokio::join!(read_out, read_err);
-                let code = child.wait().await.ok().and_then(|s| s.code()).unwrap_or(-1);
-                o.extend(e);
-                (code, String::from_utf8_lossy(&o).into_owned())
-            };
-            match tokio::time::timeout(hc.timeout(), run).await {
-                Ok((code, output)) => Probe { start: start.clone(), end: now(), exit_code: code, output },
-                Err(_) => {
-                    // The probe itself runs inside the container: kill it there too.
-                    if let Some(pid) = exec::exec_pid(&pid_file) {
-                        crate::model::kill_process(pid);
-                    }
-                    failed(format!("Health check exceeded timeout ({:?})", hc.timeout()))
-                }
-            }
-        }
     };
-    let _ = std::fs::remove_file(&file);
+    let result = match probe_run(engine, exe, c, process, &pid_file, hc).await {
+        Ok(p) => p,
+        Err(e) => failed(format!("health check: {e}")),
+    };
     let _ = std::fs::remove_file(&pid_file);
     result
+}
+
+/// The probe's run: output (stdout then stderr, bounded), exit code, or the timeout.
+async fn probe_run(
+    engine: &Arc<Engine>,
+    exe: &std::path::Path,
+    c: &Container,
+    process: oci_spec::runtime::Process,
+    pid_file: &std::path::Path,
+    hc: &Healthcheck,
+) -> crate::Result<Probe> {
+    let start = now();
+    let pipes = exec::Pipes::new(false, true, true)?;
+    let io = |fd: Option<std::os::fd::OwnedFd>| {
+        fd.map(pipe::Receiver::from_owned_fd).transpose().map_err(crate::EngineError::io("pipe", "probe output"))
+    };
+    let (mut out, mut err) = (io(pipes.stdout)?, io(pipes.stderr)?);
+    let run = exec::spawn(engine.exec_runtime(&c.runtime, exe), &c.id, process, pipes.fds, pid_file);
+    let finished = async {
+        let (mut o, mut e) = (Vec::new(), Vec::new());
+        let read_out = async {
+            if let Some(s) = out.as_mut() {
+                let _ = s.read_to_end(&mut o).await;
+            }
+        };
+        let read_err = async {
+            if let Some(s) = err.as_mut() {
+                let _ = s.read_to_end(&mut e).await;
+            }
+        };
+        tokio::join!(read_out, read_err);
+        let (code, error) = run.await.unwrap_or((-1, None));
+        o.extend(e);
+        if let Some(error) = error {
+            o.extend(error.into_bytes());
+        }
+        (code, String::from_utf8_lossy(&o).into_owned())
+    };
+    Ok(match tokio::time::timeout(hc.timeout(), finished).await {
+        Ok((exit_code, output)) => Probe { start, end: now(), exit_code, output },
+        Err(_) => {
+            // The probe itself runs inside the container: kill it there.
+            if let Some(pid) = exec::exec_pid(pid_file) {
+                crate::model::kill_process(pid);
+            }
+            Probe {
+                start,
+                end: now(),
+                exit_code: -1,
+                output: format!("Health check exceeded timeout ({:?})", hc.timeout()),
+            }
+        }
+    })
 }

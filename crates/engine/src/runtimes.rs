@@ -66,20 +66,6 @@ impl RuntimeSpec {
             }
         }
     }
-
-    /// The command line up to the verb, for a process the daemon spawns
-    /// (`exec`, probes): `wharf runtime --root R` or `runc [args] --root R`.
-    pub fn command(&self, wharf: &Path, data_root: &Path) -> (PathBuf, Vec<String>) {
-        let root = self.state_root(data_root).display().to_string();
-        match &self.path {
-            None => (wharf.to_path_buf(), vec!["runtime".into(), "--root".into(), root]),
-            Some(p) => {
-                let mut args = self.args.clone();
-                args.extend(["--root".into(), root]);
-                (p.clone(), args)
-            }
-        }
-    }
 }
 
 /// The runtimes a daemon offers.

@@ -9,11 +9,11 @@
 use std::collections::HashMap;
 use std::future::Future;
 use std::path::{Path, PathBuf};
-use std::process::Stdio;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use tokio::io::AsyncReadExt;
+use tokio::net::unix::pipe;
 use tokio::sync::{mpsc, watch};
 
 use crate::error::{EngineError, Result};
@@ -41,7 +41,7 @@ pub enum WaitCondition {
 /// An exec started attached: its stdin, its output (ends after the exit is recorded).
 pub struct ExecSession {
     pub tty: bool,
-    pub stdin: Option<tokio::process::ChildStdin>,
+    pub stdin: Option<pipe::Sender>,
     pub output: mpsc::Receiver<(Kind, Vec<u8>)>,
 }
 
@@ -371,25 +371,34 @@ impl Supervisor {
             return Err(EngineError::Conflict(format!("Exec {id} has already been started")));
         }
         let root = self.engine.root().to_path_buf();
-        let file = Container::dir(&root, &e.container).join(format!("exec-{id}.json"));
-        let written = {
-            let (root, c, cfg, f) = (root.clone(), e.container.clone(), e.config.clone(), file.clone());
-            blocking(move || exec::write_process(&root, &c, &cfg, &f)).await
+        let process = {
+            let (root, c, cfg) = (root.clone(), e.container.clone(), e.config.clone());
+            blocking(move || exec::process(&root, &c, &cfg)).await
         };
-        if let Err(err) = written {
-            self.execs.update(id, |x| x.exit_code = Some(126));
-            return Err(err);
-        }
-        let pid_file = file.with_extension("pid");
+        let process = match process {
+            Ok(p) => p,
+            Err(err) => {
+                self.execs.update(id, |x| x.exit_code = Some(126));
+                return Err(err);
+            }
+        };
+        let pid_file = Container::dir(&root, &e.container).join(format!("exec-{id}.pid"));
         let container = self.get(&e.container).await?;
-        let mut cmd = exec::runtime_command(&container.runtime, &self.exe, &root, &file, Some(&pid_file), &e.container);
-        cmd.stdin(if e.config.attach_stdin && !detach { Stdio::piped() } else { Stdio::null() });
-        cmd.stdout(if e.config.attach_stdout && !detach { Stdio::piped() } else { Stdio::null() });
-        cmd.stderr(if e.config.attach_stderr && !detach { Stdio::piped() } else { Stdio::null() });
-        let mut child = cmd.spawn().map_err(EngineError::io("spawn", &self.exe))?;
+        let cfg = &e.config;
+        let pipes =
+            exec::Pipes::new(cfg.attach_stdin && !detach, cfg.attach_stdout && !detach, cfg.attach_stderr && !detach)?;
+        let stdin =
+            pipes.stdin.map(pipe::Sender::from_owned_fd).transpose().map_err(EngineError::io("pipe", "stdin"))?;
+        let mut outputs = Vec::new();
+        for (kind, fd) in [(Kind::Stdout, pipes.stdout), (Kind::Stderr, pipes.stderr)] {
+            if let Some(fd) = fd {
+                outputs.push((kind, pipe::Receiver::from_owned_fd(fd).map_err(EngineError::io("pipe", "output"))?));
+            }
+        }
+        let rt = self.engine.exec_runtime(&container.runtime, &self.exe);
+        let run = exec::spawn(rt, &e.container, process, pipes.fds, &pid_file);
         self.execs.update(id, |x| {
             x.running = true;
-            x.pid = child.id().map(|p| p as i32).unwrap_or(0);
             x.pid_file = Some(pid_file.clone());
         });
         let action = format!("exec_start: {}", e.config.cmd.join(" "));
@@ -401,29 +410,23 @@ impl Supervisor {
                 x.running = false;
                 x.exit_code = Some(code);
             });
-            let _ = std::fs::remove_file(&file);
             let _ = std::fs::remove_file(&pid_file);
             me.engine
                 .emit(&container.event("exec_die", &[("execID", exec_id.clone()), ("exitCode", code.to_string())]));
         };
         if detach {
             tokio::spawn(async move {
-                let code = child.wait().await.ok().and_then(|s| s.code()).unwrap_or(-1);
+                let (code, error) = run.await.unwrap_or((126, None));
+                if let Some(e) = error {
+                    tracing::warn!("exec: {e}");
+                }
                 finish(code);
             });
             return Ok(None);
         }
         let (tx, rx) = mpsc::channel::<(Kind, Vec<u8>)>(16);
-        let stdin = child.stdin.take();
-        let pipes: Vec<(Kind, Box<dyn tokio::io::AsyncRead + Unpin + Send>)> = [
-            child.stdout.take().map(|o| (Kind::Stdout, Box::new(o) as Box<dyn tokio::io::AsyncRead + Unpin + Send>)),
-            child.stderr.take().map(|e| (Kind::Stderr, Box::new(e) as Box<dyn tokio::io::AsyncRead + Unpin + Send>)),
-        ]
-        .into_iter()
-        .flatten()
-        .collect();
         tokio::spawn(async move {
-            let readers: Vec<_> = pipes
+            let readers: Vec<_> = outputs
                 .into_iter()
                 .map(|(kind, mut pipe)| {
                     let tx = tx.clone();
@@ -440,7 +443,11 @@ impl Supervisor {
             for r in readers {
                 let _ = r.await;
             }
-            let code = child.wait().await.ok().and_then(|s| s.code()).unwrap_or(-1);
+            let (code, error) = run.await.unwrap_or((126, None));
+            // The runtime's error is the exec's output, as Docker shows it.
+            if let Some(e) = error {
+                let _ = tx.send((Kind::Stderr, format!("{e}\r\n").into_bytes())).await;
+            }
             // Recorded before the stream ends: clients inspect the exit code next.
             finish(code);
             drop(tx);

@@ -138,7 +138,7 @@ pub async fn inspect(state: Arc<State>, id: &str) -> Reply {
     json(
         StatusCode::OK,
         &json!({
-            "ID": id, "Running": e.running, "ExitCode": e.exit_code, "ContainerID": e.container, "Pid": e.pid,
+            "ID": id, "Running": e.running, "ExitCode": e.exit_code, "ContainerID": e.container, "Pid": e.pid(),
             "OpenStdin": e.config.attach_stdin, "OpenStdout": e.config.attach_stdout, "OpenStderr": e.config.attach_stderr, "CanRemove": false, "DetachKeys": "",
             "ProcessConfig": {"tty": e.config.tty, "entrypoint": e.config.cmd.first(), "arguments": e.config.cmd.iter().skip(1).collect::<Vec<_>>(),
                               "privileged": e.config.privileged, "user": e.config.user},
