@@ -220,14 +220,17 @@ mod tests {
         let mine = rts.resolve(None).unwrap();
         assert_eq!((mine.name.as_str(), mine.args.clone()), ("mine", vec!["--debug".to_string()]));
         assert_eq!(rts.resolve(Some("bare")).unwrap().path.unwrap(), tmp.path().join("my-rt"));
-        let (bin, args) = mine.command(Path::new("/usr/bin/wharf"), Path::new("/data"));
-        assert_eq!(bin, tmp.path().join("my-rt"));
-        assert_eq!(args, ["--debug", "--root", "/data/runtimes/mine"]);
-        let (bin, args) = RuntimeSpec::default().command(Path::new("/usr/bin/wharf"), Path::new("/data"));
-        assert_eq!(
-            (bin.as_path(), args),
-            (Path::new("/usr/bin/wharf"), vec!["runtime".into(), "--root".into(), "/data/runtime".into()])
-        );
+        assert_eq!(mine.state_root(Path::new("/data")), Path::new("/data/runtimes/mine"));
+        assert_eq!(RuntimeSpec::default().state_root(Path::new("/data")), Path::new("/data/runtime"));
+        // An instance is a runtime of the table, never the built-in one.
+        let fake: Arc<dyn Runtime> = Arc::new(wharf_runtime::fake::Fake::new(tmp.path().join("fake")));
+        let rts = rts.with_instance("fake", fake, true).unwrap();
+        let spec = rts.resolve(None).unwrap();
+        assert!(!spec.is_builtin() && rts.instance("fake").is_some() && rts.instance("mine").is_none());
+        assert!(rts
+            .clone()
+            .with_instance(BUILTIN, Arc::new(wharf_runtime::fake::Fake::new(tmp.path())), false)
+            .is_err());
 
         for (cfg, default) in [
             (r#"{"wharf": {"path": "/bin/sh"}}"#, None),
