@@ -16,6 +16,8 @@ pub mod error;
 pub mod events;
 pub mod exec;
 pub mod health;
+#[cfg(test)]
+mod lifecycle_tests;
 pub mod logs;
 mod model;
 pub mod monitor;

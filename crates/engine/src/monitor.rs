@@ -108,13 +108,14 @@ fn run(engine: &Engine, id: &str, attachers: usize, mut report: File, mode: Moni
         }
         Err(e) => {
             let r = failure(&e);
-            let _ = report.write_all(r.line().as_bytes());
-            let code = match r {
+            let code = match &r {
                 StartReport::Failed { kind, .. } => kind.exit_code(),
                 StartReport::Ok => 128,
             };
+            // Recorded before the report: whoever started it reads the exit next.
             let _ = mark_exited(engine, id, code, &e.to_string());
             let _ = fs::remove_file(engine.monitor_socket(id));
+            let _ = report.write_all(r.line().as_bytes());
             1
         }
     }
