@@ -42,8 +42,8 @@ pub fn kv_map(items: &[String]) -> BTreeMap<String, String> {
 
 pub fn build(client: &Client, a: &BuildArgs) -> Result<()> {
     let dockerfile = a.file.clone().unwrap_or_else(|| "Dockerfile".into());
-    let mut data = Vec::new();
-    wharf_build::dockerignore::context_tar(&a.path, &dockerfile, &mut data)?;
+    let (path, file) = (a.path.clone(), dockerfile.clone());
+    let context = crate::client::produced(move |w| Ok(wharf_build::dockerignore::context_tar(&path, &file, w)?))?;
     let mut q = format!("dockerfile={}&q={}&nocache={}", enc(&dockerfile), u8::from(a.quiet), u8::from(a.no_cache));
     for t in &a.tag {
         q.push_str(&format!("&t={}", enc(t)));
@@ -53,7 +53,7 @@ pub fn build(client: &Client, a: &BuildArgs) -> Result<()> {
     if let Some(t) = &a.target {
         q.push_str(&format!("&target={}", enc(t)));
     }
-    let resp = client.request("POST", &format!("/build?{q}"), Some(("application/x-tar", &data)))?;
+    let resp = client.upload("POST", &format!("/build?{q}"), "application/x-tar", context)?;
     let mut id = None;
     let mut out = std::io::stdout();
     for line in std::io::BufRead::lines(std::io::BufReader::new(resp.body)).map_while(|l| l.ok()) {

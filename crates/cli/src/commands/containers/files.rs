@@ -99,21 +99,23 @@ pub fn copy_in(client: &Client, src: &Path, c: &str, path: &str) -> Result<()> {
             p.parent().map(|x| x.display().to_string()).filter(|s| !s.is_empty()).unwrap_or_else(|| "/".into());
         (parent, p.file_name().map(|n| n.to_owned()).unwrap_or_default())
     };
-    let mut data = Vec::new();
-    {
-        let mut b = tar::Builder::new(&mut data);
+    let src = src.to_path_buf();
+    let tarball = crate::client::produced(move |w| {
+        let mut b = tar::Builder::new(w);
         b.follow_symlinks(false);
         if meta.is_dir() {
-            b.append_dir_all(&name, src)?;
+            b.append_dir_all(&name, &src)?;
         } else {
-            b.append_path_with_name(src, &name)?;
+            b.append_path_with_name(&src, &name)?;
         }
         b.finish()?;
-    }
-    client.request(
+        Ok(())
+    })?;
+    client.upload(
         "PUT",
         &format!("/containers/{}/archive?path={}", enc(c), enc(&dir)),
-        Some(("application/x-tar", &data)),
+        "application/x-tar",
+        tarball,
     )?;
     Ok(())
 }

@@ -222,31 +222,23 @@ pub fn save(client: &Client, a: &crate::commands::images::SaveArgs) -> Result<()
     Ok(())
 }
 
+/// A tarball to upload: a file, or stdin.
+fn input(path: Option<&Path>) -> Result<Box<dyn Read + Send>> {
+    Ok(match path {
+        Some(p) => Box::new(std::fs::File::open(p).with_context(|| format!("open {}", p.display()))?),
+        None => Box::new(std::io::stdin()),
+    })
+}
+
 pub fn load(client: &Client, a: &crate::commands::images::LoadArgs) -> Result<()> {
-    let data = match &a.input {
-        Some(p) => std::fs::read(p).with_context(|| format!("read {}", p.display()))?,
-        None => {
-            let mut d = Vec::new();
-            std::io::stdin().read_to_end(&mut d)?;
-            d
-        }
-    };
-    let resp = client.request(
-        "POST",
-        &format!("/images/load?quiet={}", u8::from(a.quiet)),
-        Some(("application/x-tar", &data)),
-    )?;
+    let input = input(a.input.as_deref())?;
+    let resp =
+        client.upload("POST", &format!("/images/load?quiet={}", u8::from(a.quiet)), "application/x-tar", input)?;
     follow_progress(resp.body, a.quiet)
 }
 
 pub fn import(client: &Client, a: &crate::commands::images::ImportArgs) -> Result<()> {
-    let data = if a.file == "-" {
-        let mut d = Vec::new();
-        std::io::stdin().read_to_end(&mut d)?;
-        d
-    } else {
-        std::fs::read(&a.file).with_context(|| format!("read {}", a.file))?
-    };
+    let input = input(Some(Path::new(&a.file)).filter(|p| *p != Path::new("-")))?;
     let mut q = String::from("fromSrc=-");
     if let Some(r) = &a.reference {
         let (repo, tag) = split_ref(r);
@@ -258,7 +250,7 @@ pub fn import(client: &Client, a: &crate::commands::images::ImportArgs) -> Resul
     for c in &a.change {
         q.push_str(&format!("&changes={}", enc(c)));
     }
-    let v = client.request("POST", &format!("/images/create?{q}"), Some(("application/x-tar", &data)))?.json()?;
+    let v = client.upload("POST", &format!("/images/create?{q}"), "application/x-tar", input)?.json()?;
     println!("{}", v["status"].as_str().unwrap_or(""));
     Ok(())
 }
