@@ -60,6 +60,55 @@ fn normalise(s: &str) -> String {
         .join("\n")
 }
 
+/// The image commands are written once over two engines: without a daemon
+/// (`--data-root`) they print what they print through it.
+#[test]
+fn image_commands_print_the_same_with_and_without_a_daemon() {
+    let d = daemon();
+    d.ok(&["tag", IMG, "other:v1"]);
+    let data = d.data();
+    let local = |args: &[&str]| {
+        let out = std::process::Command::new(env!("CARGO_BIN_EXE_wharf"))
+            .arg("--data-root")
+            .arg(&data)
+            .args(args)
+            .output()
+            .unwrap();
+        text(&out)
+    };
+    for args in [
+        vec!["images"],
+        vec!["images", "--digests", "--no-trunc"],
+        vec!["images", "-q"],
+        vec!["images", "--format", "{{.Repository}}:{{.Tag}} {{.ID}}"],
+        vec!["image", "history", IMG],
+        vec!["system", "df"],
+    ] {
+        let (code, ours, err) = local(&args);
+        assert_eq!(code, 0, "{args:?}: {err}");
+        let remote = d.w(&args);
+        assert_eq!(normalise(&ours), normalise(&remote), "{args:?}\nlocal:\n{ours}\ndaemon:\n{remote}");
+    }
+    let inspect = |s: &str| -> Vec<(String, serde_json::Value)> {
+        let v: serde_json::Value = serde_json::from_str(s).unwrap();
+        let i = &v[0];
+        ["Id", "RepoTags", "Architecture", "Os"].iter().map(|k| (k.to_string(), i[*k].clone())).collect()
+    };
+    let (code, ours, _) = local(&["image", "inspect", IMG]);
+    assert_eq!(code, 0);
+    assert_eq!(inspect(&ours), inspect(&d.w(&["image", "inspect", IMG])));
+    // Errors, the same way: one line each, exit 1.
+    let (code, _, err) = local(&["rmi", "nosuch:v9"]);
+    let remote = d.wharf(&["rmi", "nosuch:v9"]);
+    assert_eq!((code, remote.status.code()), (1, Some(1)));
+    assert!(err.contains("nosuch:v9") && String::from_utf8_lossy(&remote.stderr).contains("nosuch:v9"), "{err}");
+    // And a removal prints the same lines.
+    let (code, ours, _) = local(&["rmi", "other:v1"]);
+    assert_eq!((code, ours.trim()), (0, "Untagged: other:v1"));
+    d.ok(&["tag", IMG, "other:v1"]);
+    assert_eq!(d.w(&["rmi", "other:v1"]).trim(), "Untagged: other:v1");
+}
+
 #[test]
 fn tables_match_the_docker_cli() {
     let d = daemon();
@@ -73,6 +122,11 @@ fn tables_match_the_docker_cli() {
         vec!["ps", "-a", "--format", "{{.Names}} {{.Image}} {{.Labels}} {{.Status}}"],
         vec!["images"],
         vec!["images", "--format", "{{.Repository}}:{{.Tag}} {{.CreatedSince}}"],
+        vec!["images", "--digests"],
+        vec!["images", "--no-trunc"],
+        vec!["images", "-q"],
+        vec!["images", "other"],
+        vec!["image", "history", IMG],
         vec!["volume", "ls"],
         vec!["network", "ls"],
     ] {

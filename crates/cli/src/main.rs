@@ -284,8 +284,15 @@ impl Cli {
 
 /// Runs a command; `Ok(code)` is the process exit code.
 fn run(cli: Cli) -> anyhow::Result<i32> {
-    let store = || wharf_image::Images::open(cli.data_root().join("image"));
-    let remote = || cli.remote();
+    let local = || img::local::Local::open(&cli.data_root(), &cli.insecure_registry);
+    // The daemon's client outlives the engine that borrows it.
+    let client = cli.remote()?;
+    let images = || -> anyhow::Result<Box<dyn img::ImageEngine + '_>> {
+        Ok(match &client {
+            Some(c) => Box::new(img::remote::Remote(c)),
+            None => Box::new(local()?),
+        })
+    };
     let d = || cli.daemon();
     match &cli.command {
         Command::Runtime(_)
@@ -295,46 +302,21 @@ fn run(cli: Cli) -> anyhow::Result<i32> {
         | Command::Proxy { .. } => {
             unreachable!("handled before")
         }
-        Command::Images(a) => match remote()? {
-            Some(c) => ctr::images(&c, a.quiet, a.all, a.format.as_deref())?,
-            None => img::images(&store()?, a)?,
-        },
-        Command::Image { verb } => img::image(&store()?, verb)?,
-        Command::Import(a) => match remote()? {
-            Some(c) => ctr::import(&c, a)?,
-            None => img::import(&store()?, a)?,
-        },
-        Command::Tag { source, target } => match remote()? {
-            Some(c) => ctr::tag(&c, source, target)?,
-            None => img::tag(&store()?, source, target)?,
-        },
-        Command::Rmi { force, images } => match remote()? {
-            Some(c) => ctr::rmi(&c, *force, images)?,
-            None => img::rmi(&store()?, images, *force)?,
-        },
-        Command::Save(a) => match remote()? {
-            Some(c) if a.format == "docker" => ctr::save(&c, a)?,
-            _ => img::save(&store()?, a)?,
-        },
-        Command::Load(a) => match remote()? {
-            Some(c) => ctr::load(&c, a)?,
-            None => img::load(&store()?, a)?,
-        },
-        Command::System { verb: SystemVerb::Df } => match remote()? {
-            Some(c) => ctr::system_df(&c)?,
-            None => img::system_df(&store()?)?,
-        },
+        Command::Images(a) => img::images(images()?.as_ref(), a)?,
+        Command::Image { verb } => img::image(images()?.as_ref(), verb)?,
+        Command::Import(a) => img::import(images()?.as_ref(), a)?,
+        Command::Tag { source, target } => img::tag(images()?.as_ref(), source, target)?,
+        Command::Rmi { force, images: names } => img::rmi(images()?.as_ref(), names, *force)?,
+        // The Engine API saves the docker format only: the others read the local store.
+        Command::Save(a) if a.format != "docker" && cli.host.is_none() => img::save(&local()?, a)?,
+        Command::Save(a) => img::save(images()?.as_ref(), a)?,
+        Command::Load(a) => img::load(images()?.as_ref(), a)?,
+        Command::System { verb: SystemVerb::Df } => img::system_df(images()?.as_ref())?,
         Command::System { verb: SystemVerb::Prune { all, volumes, force } } => {
             ctr::system_prune(&d()?, *all, *volumes, *force)?
         }
-        Command::Pull { platform, quiet, name } => match remote()? {
-            Some(c) if platform.is_none() => ctr::pull(&c, name, *quiet)?,
-            _ => commands::registry::pull(&store()?, &cli.insecure_registry, name, platform.as_deref(), *quiet)?,
-        },
-        Command::Push { quiet, name } => match remote()? {
-            Some(c) => ctr::push(&c, name, *quiet)?,
-            None => commands::registry::push(&store()?, &cli.insecure_registry, name, *quiet)?,
-        },
+        Command::Pull { platform, quiet, name } => img::pull(images()?.as_ref(), name, platform.as_deref(), *quiet)?,
+        Command::Push { quiet, name } => img::push(images()?.as_ref(), name, *quiet)?,
         Command::Login { username, password, password_stdin, server } => commands::registry::login(
             &cli.insecure_registry,
             server.as_deref(),
@@ -370,8 +352,8 @@ fn run(cli: Cli) -> anyhow::Result<i32> {
         Command::Volume { verb } => ctr::volume(&d()?, verb)?,
         Command::Version { format } => ctr::version(&d()?, format.as_deref())?,
         Command::Info { format } => ctr::info(&d()?, format.as_deref())?,
-        Command::Build(a) => match remote()? {
-            Some(c) => ctr::build(&c, a)?,
+        Command::Build(a) => match &client {
+            Some(c) => ctr::build(c, a)?,
             None => ctr::build_local(&wharf_engine::Engine::open(&cli.data_root())?, a)?,
         },
         Command::Completion { shell } => {

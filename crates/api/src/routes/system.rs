@@ -110,17 +110,27 @@ pub async fn df(state: Arc<State>) -> Reply {
             .into_iter()
             .map(|v| {
                 let users = st.engine.volume_users(&v.name).map(|u| u.len()).unwrap_or(0);
-                (v.clone(), users, dir_size(&v.mountpoint))
+                (v.clone(), users, wharf_engine::volumes::disk_size(&v.mountpoint))
             })
             .collect();
         Ok((st.engine.images.disk_usage()?, st.engine.images.list()?, containers, volumes))
     })
     .await?;
-    let images: Vec<_> = rows
+    // One entry per image, with all its names (the store lists one row per name).
+    let mut by_id: Vec<(&wharf_image::Digest, Vec<String>, u64)> = Vec::new();
+    for r in &rows {
+        let name = format!("{}:{}", r.repository, r.tag);
+        match by_id.iter_mut().find(|(id, _, _)| *id == &r.id) {
+            Some((_, names, _)) => names.push(name),
+            None => by_id.push((&r.id, vec![name], r.size)),
+        }
+    }
+    let images: Vec<_> = by_id
         .iter()
-        .map(|r| {
-            let users = containers.iter().filter(|c| c.image_id == r.id.to_string()).count();
-            json!({"Id": r.id.to_string(), "RepoTags": [format!("{}:{}", r.repository, r.tag)], "Size": r.size, "SharedSize": 0, "Containers": users})
+        .map(|(id, names, size)| {
+            let users = containers.iter().filter(|c| c.image_id == id.to_string()).count();
+            let names: Vec<&String> = names.iter().filter(|n| *n != "<none>:<none>").collect();
+            json!({"Id": id.to_string(), "RepoTags": names, "Size": size, "SharedSize": 0, "Containers": users})
         })
         .collect();
     let containers: Vec<_> = containers
@@ -135,16 +145,6 @@ pub async fn df(state: Arc<State>) -> Reply {
         StatusCode::OK,
         &json!({"LayersSize": du.blob_bytes + du.snapshot_bytes, "Images": images, "Containers": containers, "Volumes": volumes, "BuildCache": []}),
     )
-}
-
-fn dir_size(p: &std::path::Path) -> u64 {
-    let Ok(rd) = std::fs::read_dir(p) else { return 0 };
-    rd.flatten()
-        .map(|e| match e.file_type() {
-            Ok(t) if t.is_dir() => dir_size(&e.path()),
-            _ => e.metadata().map(|m| m.len()).unwrap_or(0),
-        })
-        .sum()
 }
 
 /// Docker timestamps in queries: unix seconds with optional `.nanos`.

@@ -1,69 +1,10 @@
-//! pull, push, login, logout.
+//! The registry client (for the local image engine's pull and push), login, logout.
 
-use std::collections::HashMap;
-use std::io::{self, BufRead, IsTerminal, Write};
-use std::sync::Mutex;
+use std::io::{self, BufRead, IsTerminal};
 
 use anyhow::{bail, Context, Result};
-use wharf_image::manifest::Platform;
 use wharf_image::registry::auth::{CredentialStore, Credentials};
-use wharf_image::registry::{Client, Options, Progress};
-use wharf_image::{Images, Reference};
-
-/// Docker-style progress lines: one per status change; download bars on a terminal.
-pub struct Lines {
-    last: Mutex<HashMap<String, String>>,
-    tty: bool,
-    quiet: bool,
-}
-
-impl Lines {
-    pub fn new(quiet: bool) -> Self {
-        Lines { last: Mutex::new(HashMap::new()), tty: io::stdout().is_terminal(), quiet }
-    }
-}
-
-fn bar(current: u64, total: u64) -> String {
-    const WIDTH: usize = 40;
-    let filled = (current.min(total) * WIDTH as u64).checked_div(total).map_or(WIDTH, |f| f as usize);
-    format!(
-        "[{}>{}] {}/{}",
-        "=".repeat(filled.saturating_sub(1)),
-        " ".repeat(WIDTH - filled),
-        super::images::human_size(current),
-        super::images::human_size(total)
-    )
-}
-
-impl Progress for Lines {
-    fn update(&self, id: &str, status: &str, current: u64, total: Option<u64>) {
-        if self.quiet {
-            return;
-        }
-        let Ok(mut last) = self.last.lock() else { return };
-        let mut out = io::stdout().lock();
-        if id.is_empty() {
-            let _ = writeln!(out, "{status}");
-            return;
-        }
-        let transfer = status == "Downloading" || status == "Pushing";
-        if transfer {
-            if self.tty {
-                let _ = write!(out, "\r{id}: {status} {}\x1b[K", bar(current, total.unwrap_or(0)));
-                let _ = out.flush();
-            }
-            last.insert(id.to_string(), status.to_string());
-            return;
-        }
-        if last.get(id).map(String::as_str) != Some(status) {
-            if self.tty && last.get(id).is_some_and(|s| s == "Downloading" || s == "Pushing") {
-                let _ = write!(out, "\r\x1b[K");
-            }
-            let _ = writeln!(out, "{id}: {status}");
-            last.insert(id.to_string(), status.to_string());
-        }
-    }
-}
+use wharf_image::registry::{Client, Options};
 
 /// `WHARF_UPLOAD_CHUNK_SIZE` (bytes) switches pushes to chunked uploads.
 pub fn client(insecure: &[String]) -> Client {
@@ -72,34 +13,6 @@ pub fn client(insecure: &[String]) -> Client {
         CredentialStore::default_location(),
         Options { insecure: insecure.to_vec(), chunk_size, ..Options::default() },
     )
-}
-
-pub fn pull(store: &Images, insecure: &[String], name: &str, platform: Option<&str>, quiet: bool) -> Result<()> {
-    let r: Reference = name.parse()?;
-    let platform = platform.map(Platform::parse).transpose()?.unwrap_or_else(Platform::host);
-    let before = store.db.get(&r.to_string())?.map(|rec| rec.target.digest);
-    let progress = Lines::new(quiet);
-    client(insecure).pull(store, &r, &platform, &progress)?;
-    let after = store.db.get(&r.to_string())?.map(|rec| rec.target.digest);
-    if !quiet {
-        if before.is_some() && before == after {
-            println!("Status: Image is up to date for {}", r.familiar());
-        } else {
-            println!("Status: Downloaded newer image for {}", r.familiar());
-        }
-    }
-    println!("{r}");
-    Ok(())
-}
-
-pub fn push(store: &Images, insecure: &[String], name: &str, quiet: bool) -> Result<()> {
-    let r: Reference = name.parse()?;
-    let progress = Lines::new(quiet);
-    let digest = client(insecure).push(store, &r, &progress)?;
-    if quiet {
-        println!("{}", r.with_digest(digest).familiar());
-    }
-    Ok(())
 }
 
 pub fn login(

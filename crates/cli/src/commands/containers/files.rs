@@ -1,7 +1,7 @@
 //! `cp`, `export`, `commit`.
 
 use super::common::*;
-use super::images::split_ref;
+use crate::commands::images::remote::split_ref;
 
 /// `CONTAINER:PATH` → (container, path).
 pub fn split_container_path(s: &str) -> Option<(&str, &str)> {

@@ -50,21 +50,6 @@ mod tests {
     }
 
     #[test]
-    fn progress_bars() {
-        let b = bar(5 << 20, 10 << 20);
-        assert!(b.starts_with("[========================>"), "{b}");
-        assert!(b.ends_with("5.24MB/10.5MB") || b.contains("/"), "{b}");
-        assert!(bar(10, 10).starts_with(&format!("[{}]", "=".repeat(50))));
-        follow_progress(
-            &br#"{"status":"Pulling"}
-{"error":"boom"}
-"#[..],
-            true,
-        )
-        .unwrap_err();
-    }
-
-    #[test]
     fn filters_and_paths() {
         assert_eq!(filters_query(&[]).unwrap(), "");
         assert!(filters_query(&["label=a=b".into(), "status=running".into()]).unwrap().contains("%22label%22"));

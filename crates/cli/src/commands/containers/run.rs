@@ -1,7 +1,6 @@
 //! `create` and `run`: Docker's flags → the create body; attach, start, wait.
 
 use super::common::*;
-use super::images::{follow_progress, split_ref};
 
 /// `docker create`/`run` flags that shape the container.
 #[derive(Args, Clone, Default)]
@@ -274,7 +273,8 @@ pub fn create(client: &Client, f: &ContainerFlags, image: &str, command: &[Strin
         Err(e) if status_of(&e) == Some(404) && e.to_string().contains("No such image") => {
             eprintln!("Unable to find image '{image}' locally");
             // Progress would mix with the container's output: pull quietly.
-            pull(client, image, true)?;
+            use crate::commands::images::{remote::Remote, ImageEngine, Renderer};
+            Remote(client).pull(image, None, &Renderer::new(true))?;
             eprintln!("Pulled {image}");
             client.post(&path, Some(&body))?
         }
@@ -284,13 +284,6 @@ pub fn create(client: &Client, f: &ContainerFlags, image: &str, command: &[Strin
         eprintln!("WARNING: {}", w.as_str().unwrap_or(""));
     }
     Ok(created["Id"].as_str().unwrap_or("").to_string())
-}
-
-/// `POST /images/create` with the progress shown as the docker CLI does.
-pub fn pull(client: &Client, image: &str, quiet: bool) -> Result<()> {
-    let (name, tag) = split_ref(image);
-    let resp = client.request("POST", &format!("/images/create?fromImage={}&tag={}", enc(name), enc(tag)), None)?;
-    follow_progress(resp.body, quiet)
 }
 
 #[derive(Args)]
