@@ -109,6 +109,49 @@ fn image_commands_print_the_same_with_and_without_a_daemon() {
     assert_eq!(d.w(&["rmi", "other:v1"]).trim(), "Untagged: other:v1");
 }
 
+/// `--storage-driver vfs`: the native snapshotter (plain copies) end to end,
+/// recorded in the data root so monitors and the CLI agree; a data root
+/// keeps its driver.
+#[test]
+fn vfs_storage_driver_runs_containers_from_plain_copies() {
+    let mut d = Daemon::start_with_args(&["--storage-driver", "vfs"]);
+    d.import_busybox();
+    assert_eq!(d.ok(&["info", "--format", "{{.Driver}}"]).trim(), "vfs");
+    assert_eq!(d.ok(&["run", "--rm", IMG, "sh", "-c", "echo hi > /f && cat /f"]).trim(), "hi");
+    d.ok(&["run", "-d", "--name", "keep", IMG, "sleep", "1000"]);
+    let native = d.data().join("image/snapshots-native");
+    assert!(native.is_dir() && !d.data().join("image/snapshots").exists());
+    // Its root is a bind mount of a plain copy, not an overlay.
+    let id = d.ok(&["inspect", "-f", "{{.Id}}", "keep"]).trim().to_string();
+    let mounts = std::fs::read_to_string("/proc/self/mountinfo").unwrap();
+    let root = mounts.lines().find(|l| l.contains(&format!("{id}/rootfs"))).expect("rootfs mounted").to_string();
+    assert!(!root.contains(" - overlay "), "{root}");
+    d.ok(&["rm", "-f", "keep"]);
+    // Another driver on the same data root is refused, naming both.
+    d.kill9();
+    let out = std::process::Command::new("timeout")
+        .arg("20")
+        .arg(env!("CARGO_BIN_EXE_wharf"))
+        .arg("--data-root")
+        .arg(d.data())
+        .args(["daemon", "--storage-driver", "overlay2", "-H"])
+        .arg(format!("unix://{}", d.dir.path().join("other.sock").display()))
+        .arg("--exec-root")
+        .arg(d.dir.path().join("exec2"))
+        .output()
+        .unwrap();
+    let (code, _, err) = text(&out);
+    assert!(code != 0 && code != 124, "{code}: {err}");
+    assert!(err.contains("native") && err.contains("overlay"), "{err}");
+    let out = std::process::Command::new(env!("CARGO_BIN_EXE_wharf"))
+        .args(["daemon", "--storage-driver", "zfs"])
+        .output()
+        .unwrap();
+    assert!(!out.status.success() && String::from_utf8_lossy(&out.stderr).contains("zfs"));
+    d.spawn();
+    assert_eq!(d.ok(&["info", "--format", "{{.Driver}}"]).trim(), "vfs");
+}
+
 #[test]
 fn tables_match_the_docker_cli() {
     let d = daemon();

@@ -16,6 +16,8 @@ pub struct Daemon {
     pub netns: String,
     /// Started with `ip netns exec`, which remounts /sys: no cgroup mount is visible.
     pub without_cgroups: bool,
+    /// More `wharf daemon` flags.
+    pub args: Vec<String>,
 }
 
 impl Daemon {
@@ -28,13 +30,23 @@ impl Daemon {
         Daemon::start_with(true)
     }
 
+    /// A daemon started with more flags.
+    pub fn start_with_args(args: &[&str]) -> Daemon {
+        Daemon::start_full(false, args)
+    }
+
     fn start_with(without_cgroups: bool) -> Daemon {
+        Daemon::start_full(without_cgroups, &[])
+    }
+
+    fn start_full(without_cgroups: bool, args: &[&str]) -> Daemon {
         let dir = tempfile::Builder::new().prefix("wharf-daemon-").tempdir().unwrap();
         let netns = format!("wharf-test-{}", &dir.path().file_name().unwrap().to_string_lossy()[13..]);
         let ok = Command::new("ip").args(["netns", "add", &netns]).status().unwrap().success()
             && Command::new("ip").args(["-n", &netns, "link", "set", "lo", "up"]).status().unwrap().success();
         assert!(ok, "create network namespace {netns}");
-        let mut d = Daemon { dir, child: None, netns, without_cgroups };
+        let args = args.iter().map(|a| a.to_string()).collect();
+        let mut d = Daemon { dir, child: None, netns, without_cgroups, args };
         d.spawn();
         d
     }
@@ -71,6 +83,7 @@ impl Daemon {
             .arg(format!("unix://{}", self.sock().display()))
             .arg("--exec-root")
             .arg(self.dir.path().join("exec"))
+            .args(&self.args)
             .stdout(Stdio::null())
             .stderr(Stdio::null())
             .spawn()

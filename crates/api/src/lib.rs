@@ -34,6 +34,8 @@ pub struct Config {
     pub runtimes: wharf_engine::runtimes::Runtimes,
     /// The `wharf` binary, run as each container's monitor.
     pub monitor_exe: PathBuf,
+    /// The image store's snapshotter (`--storage-driver`); `None`: the one the store was created with.
+    pub snapshotter: Option<String>,
 }
 
 pub struct State {
@@ -52,10 +54,18 @@ pub async fn serve(config: Config) -> std::io::Result<()> {
     }
     std::fs::create_dir_all(&config.exec_root)?;
     let _ = std::fs::remove_file(&config.socket);
-    let engine = wharf_engine::Engine::open_with(&config.data_root, &config.exec_root)
-        .map_err(std::io::Error::other)?
-        .with_runtimes(config.runtimes.clone())
-        .with_record_cache();
+    let engine = match &config.snapshotter {
+        None => wharf_engine::Engine::open_with(&config.data_root, &config.exec_root),
+        Some(s) => wharf_image::Images::open_with(
+            config.data_root.join("image"),
+            wharf_image::Options { snapshotter: s.clone() },
+        )
+        .map(|images| wharf_engine::Engine::with_images(&config.data_root, &config.exec_root, images))
+        .map_err(wharf_engine::EngineError::from),
+    }
+    .map_err(std::io::Error::other)?
+    .with_runtimes(config.runtimes.clone())
+    .with_record_cache();
     if let Err(e) = engine.reconcile() {
         tracing::warn!("reconcile containers: {e}");
     }

@@ -14,6 +14,25 @@ use crate::error::Result;
 /// dockerd's default is /var/run/docker; ours.
 pub const DEFAULT_EXEC_ROOT: &str = "/run/wharf";
 
+/// Docker's storage driver names for the image layer's snapshotters
+/// (`--storage-driver`, `/info` `Driver`).
+pub const STORAGE_DRIVERS: &[(&str, &str)] = &[("overlay2", "overlay"), ("vfs", "native")];
+
+/// The snapshotter of a Docker storage driver name (our own names are accepted too).
+pub fn snapshotter_of_driver(driver: &str) -> Result<&'static str> {
+    STORAGE_DRIVERS.iter().find(|(d, s)| *d == driver || *s == driver).map(|(_, s)| *s).ok_or_else(|| {
+        crate::EngineError::Invalid {
+            what: "storage driver".into(),
+            reason: format!("{driver:?} is not supported (overlay2 or vfs)"),
+        }
+    })
+}
+
+/// The Docker storage driver name of a snapshotter.
+pub fn driver_of_snapshotter(snapshotter: &str) -> &str {
+    STORAGE_DRIVERS.iter().find(|(_, s)| *s == snapshotter).map_or(snapshotter, |(d, _)| d)
+}
+
 pub struct Engine {
     root: PathBuf,
     /// Runtime state that does not outlive a boot: monitor sockets (`--exec-root`).

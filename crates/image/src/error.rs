@@ -32,6 +32,8 @@ pub enum ImageError {
     Registry { registry: String, kind: RegistryErrorKind, message: String },
     #[error("unknown snapshotter {0:?} (known: overlay, native)")]
     UnknownSnapshotter(String),
+    #[error("the image store at {root} uses the {recorded} snapshotter, not {requested}: its images live there (use another data root)")]
+    SnapshotterMismatch { root: PathBuf, recorded: String, requested: String },
     #[error("snapshot {0} does not exist")]
     SnapshotNotFound(String),
     #[error("snapshot {0} already exists")]

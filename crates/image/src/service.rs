@@ -94,6 +94,22 @@ pub struct Images {
     pub leases: LeaseManager,
     pub platform: Platform,
     root: PathBuf,
+    /// The snapshotter's name (`custom` for stores given by the caller).
+    snapshotter: String,
+}
+
+/// Where a store records its snapshotter.
+const SNAPSHOTTER_FILE: &str = "snapshotter";
+const NAMES_DEFAULT: &str = snapshots::NAMES[0];
+
+/// The snapshotter a store was created with, if it recorded one.
+fn recorded_snapshotter(root: &std::path::Path) -> Result<Option<String>> {
+    let file = root.join(SNAPSHOTTER_FILE);
+    match std::fs::read_to_string(&file) {
+        Ok(s) => Ok(Some(s.trim().to_string())),
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(None),
+        Err(e) => Err(ImageError::io("read", &file)(e)),
+    }
 }
 
 pub(crate) fn dangling_name(d: &Digest) -> String {
@@ -101,21 +117,58 @@ pub(crate) fn dangling_name(d: &Digest) -> String {
 }
 
 impl Images {
-    /// Opens (creating) the image store under `root`, overlay snapshots.
+    /// Opens (creating) the image store under `root` with the snapshotter
+    /// it was created with (overlay for a new store).
     pub fn open(root: impl Into<PathBuf>) -> Result<Self> {
-        Self::open_with(root, Options::default())
+        let root = root.into();
+        let snapshotter = recorded_snapshotter(&root)?.unwrap_or_else(|| Options::default().snapshotter);
+        Self::open_with(root, Options { snapshotter })
     }
 
     /// Opens (creating) the image store under `root` with `opts`' snapshotter
-    /// (overlay in `snapshots/`, any other in `snapshots-<name>/`).
+    /// (overlay in `snapshots/`, any other in `snapshots-<name>/`). A store
+    /// keeps the snapshotter it was created with (recorded in
+    /// `<root>/snapshotter`, so every process opening it agrees); asking for
+    /// another one is an error, not a store whose images cannot run.
     pub fn open_with(root: impl Into<PathBuf>, opts: Options) -> Result<Self> {
         let root = root.into();
+        let recorded = recorded_snapshotter(&root)?;
+        match recorded {
+            Some(r) if r != opts.snapshotter => {
+                return Err(ImageError::SnapshotterMismatch { root, recorded: r, requested: opts.snapshotter })
+            }
+            Some(_) => {}
+            None => {
+                // A store from before the record is an overlay one.
+                let existing = root.join("metadata").exists();
+                if existing && opts.snapshotter != NAMES_DEFAULT {
+                    return Err(ImageError::SnapshotterMismatch {
+                        root,
+                        recorded: NAMES_DEFAULT.into(),
+                        requested: opts.snapshotter,
+                    });
+                }
+                if !snapshots::NAMES.contains(&opts.snapshotter.as_str()) {
+                    return Err(ImageError::UnknownSnapshotter(opts.snapshotter));
+                }
+                std::fs::create_dir_all(&root).map_err(ImageError::io("create", &root))?;
+                let file = root.join(SNAPSHOTTER_FILE);
+                std::fs::write(&file, opts.snapshotter.as_bytes()).map_err(ImageError::io("write", &file))?;
+            }
+        }
         let dir = match opts.snapshotter.as_str() {
             "overlay" => root.join("snapshots"),
             name => root.join(format!("snapshots-{name}")),
         };
         let snapshots = snapshots::open(&opts.snapshotter, &dir)?;
-        Self::with_stores(root.clone(), Arc::new(LocalStore::open(root.join("content"))?), snapshots)
+        let mut images = Self::with_stores(root.clone(), Arc::new(LocalStore::open(root.join("content"))?), snapshots)?;
+        images.snapshotter = opts.snapshotter;
+        Ok(images)
+    }
+
+    /// The snapshotter's name (`overlay`, `native`; `custom` for given stores).
+    pub fn snapshotter_name(&self) -> &str {
+        &self.snapshotter
     }
 
     /// An image service over given stores (fakes in tests); names, leases and
@@ -133,6 +186,7 @@ impl Images {
             leases: LeaseManager::open(root.join("leases"))?,
             platform: Platform::host(),
             root,
+            snapshotter: "custom".into(),
         })
     }
 
@@ -521,6 +575,33 @@ pub use wharf_common::time::now;
 mod tests {
     use super::*;
     use crate::testutil::tar_of as rootfs_tar;
+
+    #[test]
+    fn a_store_keeps_the_snapshotter_it_was_created_with() {
+        let tmp = tempfile::tempdir().unwrap();
+        let native = Options { snapshotter: "native".into() };
+        let images = Images::open_with(tmp.path(), native.clone()).unwrap();
+        images.import(&mut &rootfs_tar(&[("x", "1")])[..], Some("a:1"), None, None).unwrap();
+        drop(images);
+        // Every later opener (a monitor, the CLI) gets the same one.
+        let again = Images::open(tmp.path()).unwrap();
+        assert_eq!(again.snapshotter_name(), "native");
+        assert!(again.resolve("a:1").is_ok());
+        assert!(Images::open_with(tmp.path(), native).is_ok());
+        let e = Images::open_with(tmp.path(), Options::default()).err().expect("refused");
+        assert!(matches!(&e, ImageError::SnapshotterMismatch { recorded, .. } if recorded == "native"), "{e}");
+        // A store from before the record is an overlay one.
+        let old = tempfile::tempdir().unwrap();
+        std::fs::create_dir_all(old.path().join("metadata")).unwrap();
+        let e = Images::open_with(old.path(), Options { snapshotter: "native".into() }).err().expect("refused");
+        assert!(matches!(e, ImageError::SnapshotterMismatch { .. }));
+        assert_eq!(Images::open(old.path()).unwrap().snapshotter_name(), "overlay");
+        let bad = tempfile::tempdir().unwrap();
+        assert!(matches!(
+            Images::open_with(bad.path(), Options { snapshotter: "zfs".into() }),
+            Err(ImageError::UnknownSnapshotter(_))
+        ));
+    }
 
     #[test]
     fn import_tag_resolve_remove_gc() {

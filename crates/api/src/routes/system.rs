@@ -70,7 +70,7 @@ pub async fn info(state: Arc<State>) -> Reply {
             "ContainersPaused": paused,
             "ContainersStopped": containers.len() - running - paused,
             "Images": images,
-            "Driver": "overlay2",
+            "Driver": wharf_engine::driver_of_snapshotter(state.engine.images.snapshotter_name()),
             "DriverStatus": [["Backing Filesystem", "extfs"]],
             "DockerRootDir": state.config.data_root,
             "Plugins": {"Volume": ["local"], "Network": ["none"], "Log": ["json-file"]},

@@ -16,7 +16,7 @@ pub struct DaemonArgs {
     /// Root of the daemon's runtime state
     #[arg(long = "exec-root", default_value = "/run/wharf")]
     exec_root: PathBuf,
-    /// daemon.json-style configuration (hosts, data-root, exec-root, insecure-registries, log-level)
+    /// daemon.json-style configuration (hosts, data-root, exec-root, insecure-registries, log-level, runtimes, default-runtime, storage-driver)
     #[arg(long = "config-file")]
     config_file: Option<PathBuf>,
     /// debug, info, warn, error
@@ -28,6 +28,10 @@ pub struct DaemonArgs {
     /// The runtime containers use unless they name one (default: wharf, the built-in runtime)
     #[arg(long = "default-runtime")]
     default_runtime: Option<String>,
+    /// Image storage: overlay2 (overlayfs, the default) or vfs (plain copies, any filesystem);
+    /// a data root keeps the driver it was created with
+    #[arg(short = 's', long = "storage-driver")]
+    storage_driver: Option<String>,
 }
 
 /// daemon.json: the directives Wharf honours; any other is refused (as dockerd does).
@@ -41,6 +45,7 @@ struct FileConfig {
     log_level: Option<String>,
     runtimes: BTreeMap<String, RuntimeConfig>,
     default_runtime: Option<String>,
+    storage_driver: Option<String>,
 }
 
 fn socket_path(host: &str) -> Result<PathBuf> {
@@ -80,6 +85,10 @@ pub fn run(a: &DaemonArgs, data_root: &Path, insecure: &[String]) -> Result<()> 
     }
     let default_runtime = a.default_runtime.clone().or(file.default_runtime.clone());
     let runtimes = Runtimes::new(&runtimes, default_runtime.as_deref(), &wharf_engine::runtimes::search_path())?;
+    let snapshotter = match a.storage_driver.as_ref().or(file.storage_driver.as_ref()) {
+        Some(d) => Some(wharf_engine::snapshotter_of_driver(d)?.to_string()),
+        None => None,
+    };
     let mut insecure = insecure.to_vec();
     insecure.extend(file.insecure_registries.iter().cloned());
     let config = wharf_api::Config {
@@ -89,6 +98,7 @@ pub fn run(a: &DaemonArgs, data_root: &Path, insecure: &[String]) -> Result<()> 
         insecure_registries: insecure,
         runtimes,
         monitor_exe: std::env::current_exe().context("locate the wharf binary")?,
+        snapshotter,
     };
     wharf_runtime::sys::limit_malloc_arenas(2);
     let rt = tokio::runtime::Builder::new_multi_thread().enable_all().build().context("start the async runtime")?;
