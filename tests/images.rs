@@ -68,7 +68,8 @@ fn import_list_tag_inspect_rmi() {
     assert_eq!(info["Config"]["Cmd"][0], "sh");
     let tags: Vec<&str> = info["RepoTags"].as_array().unwrap().iter().map(|t| t.as_str().unwrap()).collect();
     assert!(tags.contains(&"busybox:local") && tags.contains(&"localhost:5000/bb:v1"), "{tags:?}");
-    assert_eq!(s.ok(&["images", "-q"]).trim(), &id[7..19]);
+    // As the docker CLI: one line per name.
+    assert_eq!(s.ok(&["images", "-q"]).trim(), format!("{0}\n{0}", &id[7..19]));
     assert_eq!(s.ok(&["rmi", "busybox:local"]).trim(), "Untagged: busybox:local");
     let out = s.ok(&["rmi", &id[7..19]]);
     assert!(out.contains("Deleted: sha256:"), "{out}");
