@@ -297,26 +297,18 @@ impl Template {
     }
 }
 
-/// Go tabwriter-like alignment (padding 3) of tab-separated cells.
+/// Tab-separated cells aligned as the docker CLI aligns its tables: Go's
+/// elastic tabstops (the `tabwriter` crate is their port) with the CLI's
+/// settings (minimum width 10 with the padding of 3 included, spaces; the
+/// crate's minimum excludes the padding).
 pub fn align(lines: &[String]) -> String {
-    let rows: Vec<Vec<&str>> = lines.iter().map(|l| l.split('\t').collect()).collect();
-    let cols = rows.iter().map(Vec::len).max().unwrap_or(0);
-    let widths: Vec<usize> = (0..cols)
-        .map(|i| rows.iter().filter(|r| i + 1 < r.len()).map(|r| r[i].chars().count()).max().unwrap_or(0))
-        .collect();
-    let mut out = String::new();
-    for r in rows {
-        let mut line = String::new();
-        for (i, cell) in r.iter().enumerate() {
-            line.push_str(cell);
-            if i + 1 < r.len() {
-                line.push_str(&" ".repeat(widths[i] - cell.chars().count() + 3));
-            }
-        }
-        out.push_str(line.trim_end());
-        out.push('\n');
+    use std::io::Write;
+    let mut tw = tabwriter::TabWriter::new(Vec::new()).minwidth(10 - 3).padding(3);
+    for l in lines {
+        let _ = writeln!(tw, "{l}");
     }
-    out
+    let _ = tw.flush();
+    String::from_utf8_lossy(&tw.into_inner().unwrap_or_default()).into_owned()
 }
 
 #[cfg(test)]
@@ -350,5 +342,9 @@ mod tests {
         let rows = [json!({"ID": "abc", "Names": "web"}), json!({"ID": "abcdef123", "Names": "db"})];
         let out = t.print_all(&rows, &[("ID", "CONTAINER ID")]).unwrap();
         assert_eq!(out, "CONTAINER ID   NAMES\nabc            web\nabcdef123      db\n");
+        // Narrow columns get the docker CLI's minimum width (10, padding included).
+        let t = Template::new("table {{.Driver}}\t{{.Name}}").unwrap();
+        let out = t.print_all(&[json!({"Driver": "local", "Name": "v1"})], &[("Name", "VOLUME NAME")]).unwrap();
+        assert_eq!(out, "DRIVER    VOLUME NAME\nlocal     v1\n");
     }
 }

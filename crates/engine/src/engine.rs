@@ -154,14 +154,20 @@ impl Engine {
     /// A runtime as this process drives it (an instance registered in the
     /// runtimes table, else opened from its spec).
     pub fn runtime_of(&self, spec: &crate::runtimes::RuntimeSpec) -> Arc<dyn wharf_runtime::Runtime> {
-        self.runtimes().instance(&spec.name).unwrap_or_else(|| spec.open(&self.root))
+        self.instance(&spec.name).unwrap_or_else(|| spec.open(&self.root))
+    }
+
+    /// A runtime registered as an instance. Only a table given with
+    /// `with_runtimes` can hold one: a monitor process never builds the table.
+    fn instance(&self, name: &str) -> Option<Arc<dyn wharf_runtime::Runtime>> {
+        self.runtimes.get().and_then(|t| t.instance(name))
     }
 
     /// A runtime as a multi-threaded process drives it to exec: the built-in
     /// one through the `wharf runtime` command (it forks, which only a
     /// single-threaded process may do).
     pub fn exec_runtime(&self, spec: &crate::runtimes::RuntimeSpec, wharf: &Path) -> Arc<dyn wharf_runtime::Runtime> {
-        match self.runtimes().instance(&spec.name) {
+        match self.instance(&spec.name) {
             Some(rt) => rt,
             None if spec.is_builtin() => {
                 Arc::new(wharf_runtime::OciBinary::new(wharf, spec.state_root(&self.root)).with_prefix(&["runtime"]))

@@ -398,6 +398,10 @@ impl Monitor<'_> {
         } else {
             None
         };
+        if self.mode == Monitors::Process {
+            // What the start report and the signal setup left behind goes back too.
+            wharf_runtime::sys::trim_heap();
+        }
         let _ = listener.set_nonblocking(true);
         let mut backoff = BACKOFF_START;
         loop {
