@@ -470,6 +470,22 @@ fn main() -> ExitCode {
     }
 }
 
+/// Runs `f` for every name: each failure is reported at once, and the whole
+/// fails at the end (as the docker CLI does for `rm`, `rmi`, `stop`, …).
+pub(crate) fn each_name(names: &[String], mut f: impl FnMut(&str) -> anyhow::Result<()>) -> anyhow::Result<()> {
+    let mut failed = false;
+    for n in names {
+        if let Err(e) = f(n) {
+            report(&e);
+            failed = true;
+        }
+    }
+    if failed {
+        return Err(Reported.into());
+    }
+    Ok(())
+}
+
 /// A failure whose errors were printed already (the command exits 1 and says nothing more).
 #[derive(Debug)]
 pub(crate) struct Reported;

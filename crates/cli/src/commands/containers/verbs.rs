@@ -15,23 +15,13 @@ pub struct StopArgs {
     pub containers: Vec<String>,
 }
 
-/// Runs `f` for every name, printing it on success and the error otherwise;
-/// fails if any failed (as the docker CLI does).
+/// Runs `f` for every name, printing it on success (see [`crate::each_name`]).
 pub fn each(names: &[String], mut f: impl FnMut(&str) -> Result<()>) -> Result<()> {
-    let mut failed = false;
-    for n in names {
-        match f(n) {
-            Ok(()) => println!("{n}"),
-            Err(e) => {
-                crate::report(&e);
-                failed = true;
-            }
-        }
-    }
-    if failed {
-        return Err(crate::Reported.into());
-    }
-    Ok(())
+    crate::each_name(names, |n| {
+        f(n)?;
+        println!("{n}");
+        Ok(())
+    })
 }
 
 pub fn stop(client: &Client, a: &StopArgs, restart: bool) -> Result<()> {

@@ -145,20 +145,10 @@ pub fn tag(e: &dyn ImageEngine, source: &str, target: &str) -> Result<()> {
 
 /// Every name is tried; each failure is reported, and the command fails at the end.
 pub fn rmi(e: &dyn ImageEngine, names: &[String], force: bool) -> Result<()> {
-    let mut failed = false;
-    for n in names {
-        match e.remove(n, force) {
-            Ok(lines) => lines.iter().for_each(|l| println!("{l}")),
-            Err(err) => {
-                crate::report(&err);
-                failed = true;
-            }
-        }
-    }
-    if failed {
-        return Err(crate::Reported.into());
-    }
-    Ok(())
+    crate::each_name(names, |n| {
+        e.remove(n, force)?.iter().for_each(|l| println!("{l}"));
+        Ok(())
+    })
 }
 
 #[derive(Args)]
