@@ -40,7 +40,7 @@ pub(crate) struct InitArgs<'a> {
     pub chan: Channel,
     pub console: Option<OwnedFd>,
     /// Replaces the inherited 0-2 (before anything else, so errors land there too).
-    pub stdio: Option<&'a crate::native::StdioFds>,
+    pub stdio: Option<&'a crate::stdio::StdioFds>,
     pub seccomp: Option<Filter>,
     pub start: StartSignal,
     pub preserve_fds: i32,

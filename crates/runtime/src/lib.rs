@@ -27,6 +27,7 @@ pub mod process;
 pub mod seccomp;
 pub mod spec;
 pub mod state;
+mod stdio;
 mod sync;
 #[allow(unsafe_code)]
 pub mod sys;
