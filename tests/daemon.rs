@@ -5,6 +5,8 @@ mod support;
 
 #[path = "daemon/clients.rs"]
 mod clients;
+#[path = "daemon/fidelity.rs"]
+mod fidelity;
 
 use std::io::Write;
 use std::path::Path;

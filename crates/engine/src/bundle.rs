@@ -111,9 +111,11 @@ impl Engine {
             let run_config = Images::run_config(&img);
             let user_spec = opts.user.clone().or(run_config.user.clone()).unwrap_or_default();
             let resolved = user::resolve(&rootfs, &user_spec)?;
+            let groups = user::group_ids(&rootfs, &opts.group_add)?;
+            let host_uts = opts.uts_mode == "host";
             let hostname = match (&opts.hostname, crate::network::mode(opts)) {
                 (Some(h), _) => h.clone(),
-                (None, crate::network::Mode::Host) => nix::unistd::gethostname()
+                (None, mode) if mode == crate::network::Mode::Host || host_uts => nix::unistd::gethostname()
                     .map(|h| h.to_string_lossy().into_owned())
                     .unwrap_or_else(|_| id[..12].to_string()),
                 (None, _) => id[..12].to_string(),
@@ -129,6 +131,7 @@ impl Engine {
                 &resolved,
                 mounts,
             )?;
+            crate::modes::apply(&mut spec, opts, &groups)?;
             spec::set_network_namespace(&mut spec, crate::network::mode(opts), wired.netns.as_deref());
             // Docker creates a missing working directory, owned by the container's user.
             if let Some(cwd) = spec.process().as_ref().map(|p| p.cwd().clone()) {

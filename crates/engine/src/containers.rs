@@ -106,6 +106,7 @@ impl Engine {
         let run_config = wharf_image::Images::run_config(&img);
         crate::spec::command(&run_config, &req.opts)?;
         crate::spec::validate(&req.opts)?;
+        crate::modes::validate_request(&req.opts)?;
         let top = self.images.unpack(&img)?;
         let user_spec = req.opts.user.clone().or(run_config.user.clone()).unwrap_or_default();
         self.check_image_user(top.as_ref(), &user_spec)?;

@@ -20,6 +20,7 @@ pub mod health;
 mod lifecycle_tests;
 pub mod logs;
 mod model;
+pub mod modes;
 pub mod monitor;
 mod names;
 pub mod network;

@@ -262,6 +262,15 @@ impl Engine {
         for d in &opts.dns {
             out.push_str(&format!("nameserver {d}\n"));
         }
+        // As Docker: given search domains and options replace the host's.
+        if !opts.dns_search.is_empty() {
+            out.retain_lines(|l| !l.starts_with("search ") && !l.starts_with("domain "));
+            out.push_str(&format!("search {}\n", opts.dns_search.join(" ")));
+        }
+        if !opts.dns_options.is_empty() {
+            out.retain_lines(|l| !l.starts_with("options "));
+            out.push_str(&format!("options {}\n", opts.dns_options.join(" ")));
+        }
         out
     }
 
@@ -415,6 +424,17 @@ fn free_port(ip: &str, proto: &str) -> Result<u16> {
     .map_err(EngineError::io("bind", ip))?
     .port();
     Ok(port)
+}
+
+/// Keeps the lines of a text that `keep` says to.
+trait RetainLines {
+    fn retain_lines(&mut self, keep: impl Fn(&str) -> bool);
+}
+
+impl RetainLines for String {
+    fn retain_lines(&mut self, keep: impl Fn(&str) -> bool) {
+        *self = self.lines().filter(|l| keep(l)).map(|l| format!("{l}\n")).collect();
+    }
 }
 
 #[cfg(test)]

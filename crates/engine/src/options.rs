@@ -54,6 +54,37 @@ pub struct RunOptions {
     pub security_opt: Vec<String>,
     /// Namespaced kernel parameters (`--sysctl`), checked by Docker's rules.
     pub sysctls: std::collections::BTreeMap<String, String>,
+    /// Namespace modes (`--pid`, `--ipc`, `--uts`, `--cgroupns`): "" is the
+    /// default (a namespace of its own), `host` shares the host's; `--ipc`
+    /// also takes `private`, `shareable` and `none` (no `/dev/shm`).
+    pub pid_mode: String,
+    pub ipc_mode: String,
+    pub uts_mode: String,
+    pub cgroupns_mode: String,
+    /// Supplementary groups (`--group-add`): names (from the image's
+    /// `/etc/group`) or ids.
+    pub group_add: Vec<String>,
+    /// Memory + swap in bytes (`--memory-swap`; -1: unlimited swap).
+    pub memory_swap: Option<i64>,
+    /// Soft limit in bytes (`--memory-reservation`).
+    pub memory_reservation: Option<i64>,
+    /// 0..=100 (`--memory-swappiness`).
+    pub memory_swappiness: Option<i64>,
+    pub oom_kill_disable: bool,
+    /// -1000..=1000 (`--oom-score-adj`).
+    pub oom_score_adj: Option<i32>,
+    /// CFS period and quota in microseconds (`--cpu-period`, `--cpu-quota`).
+    pub cpu_period: Option<i64>,
+    pub cpu_quota: Option<i64>,
+    /// 10..=1000 (`--blkio-weight`).
+    pub blkio_weight: Option<u16>,
+    /// `search` and `options` lines of the container's resolv.conf.
+    pub dns_search: Vec<String>,
+    pub dns_options: Vec<String>,
+    /// The UTS domain name (`--domainname`).
+    pub domainname: Option<String>,
+    /// The terminal's initial size (rows, columns), for `-t`.
+    pub console_size: Option<(u16, u16)>,
 }
 
 /// `-p [ip:][host-port:]container-port[/proto]`.

@@ -288,6 +288,7 @@ fn parse_cpu_list(s: &str) -> Option<std::collections::BTreeSet<u32>> {
 /// Checks what `create` must refuse with a 400 rather than fail at start or
 /// silently run (Docker's rules and messages where it has them).
 pub fn validate(opts: &RunOptions) -> Result<()> {
+    crate::modes::validate(opts)?;
     if let Some(m) = opts.memory {
         if m < MIN_MEMORY {
             return Err(invalid("memory", "Minimum memory limit allowed is 6MB".into()));

@@ -90,6 +90,27 @@ pub fn resolve(root: &Path, spec: &str) -> Result<Resolved> {
     Ok(Resolved { uid, gid, additional_gids, home })
 }
 
+/// `--group-add`'s groups as ids: numbers as they are, names looked up in
+/// the container's `/etc/group` (read confined, as `resolve`).
+pub fn group_ids(root: &Path, groups: &[String]) -> Result<Vec<u32>> {
+    if groups.is_empty() {
+        return Ok(Vec::new());
+    }
+    let file = read(&Root::open(root)?, "etc/group")?;
+    groups
+        .iter()
+        .map(|g| match g.parse::<u32>() {
+            Ok(id) => Ok(id),
+            Err(_) => file
+                .lines()
+                .map(|l| l.split(':').collect::<Vec<_>>())
+                .find(|f| f.len() >= 3 && f[0] == g.as_str())
+                .and_then(|f| f[2].parse().ok())
+                .ok_or_else(|| EngineError::NoSuchGroup(g.clone())),
+        })
+        .collect()
+}
+
 /// Whether resolving `spec` needs the image's files (a user or group given by name).
 pub fn names_needed(spec: &str) -> bool {
     let (u, g) = spec.split_once(':').unwrap_or((spec, ""));

@@ -335,6 +335,21 @@ async fn inspect(state: Arc<State>, id: &str) -> Reply {
             v["State"]["Health"] = json!(health.unwrap_or_default());
         }
     }
+    let o = &c.opts;
+    let more = json!({
+        "PidMode": o.pid_mode, "IpcMode": if o.ipc_mode.is_empty() { "private" } else { o.ipc_mode.as_str() },
+        "UTSMode": o.uts_mode, "CgroupnsMode": if o.cgroupns_mode.is_empty() { "host" } else { o.cgroupns_mode.as_str() },
+        "GroupAdd": (!o.group_add.is_empty()).then_some(&o.group_add), "MemorySwap": o.memory_swap.unwrap_or(0),
+        "MemoryReservation": o.memory_reservation.unwrap_or(0), "MemorySwappiness": o.memory_swappiness,
+        "OomKillDisable": o.oom_kill_disable, "OomScoreAdj": o.oom_score_adj.unwrap_or(0),
+        "CpuPeriod": o.cpu_period.unwrap_or(0), "CpuQuota": o.cpu_quota.unwrap_or(0), "BlkioWeight": o.blkio_weight.unwrap_or(0),
+        "DnsSearch": o.dns_search, "DnsOptions": o.dns_options,
+        "ConsoleSize": o.console_size.map_or([0, 0], |(r, c)| [r, c]),
+    });
+    for (k, x) in more.as_object().into_iter().flatten() {
+        v["HostConfig"][k] = x.clone();
+    }
+    v["Config"]["Domainname"] = json!(o.domainname.clone().unwrap_or_default());
     if let Some(sig) = &c.stop_signal {
         v["Config"]["StopSignal"] = json!(sig);
     }

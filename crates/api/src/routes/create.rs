@@ -49,6 +49,21 @@ struct HostConfig {
     security_opt: Option<Vec<String>>,
     sysctls: Option<BTreeMap<String, String>>,
     runtime: String,
+    pid_mode: String,
+    ipc_mode: String,
+    #[serde(rename = "UTSMode")]
+    uts_mode: String,
+    cgroupns_mode: String,
+    group_add: Option<Vec<String>>,
+    memory_swap: i64,
+    memory_reservation: i64,
+    memory_swappiness: Option<i64>,
+    oom_kill_disable: Option<bool>,
+    oom_score_adj: i32,
+    blkio_weight: u16,
+    dns_search: Option<Vec<String>>,
+    dns_options: Option<Vec<String>>,
+    console_size: Option<Vec<u16>>,
 }
 
 #[derive(Debug, Default, Deserialize)]
@@ -106,6 +121,7 @@ struct CreateBody {
     working_dir: String,
     user: String,
     hostname: String,
+    domainname: String,
     tty: bool,
     open_stdin: bool,
     labels: Option<BTreeMap<String, String>>,
@@ -129,13 +145,7 @@ fn to_options(b: CreateBody) -> Result<RunOptions, ApiError> {
         Some(other) => return Err(ApiError::bad_request(format!("invalid Entrypoint {other}"))),
     };
     let h = b.host_config;
-    let cpus = if h.nano_cpus != 0 {
-        Some(h.nano_cpus as f64 / 1e9)
-    } else if h.cpu_quota > 0 {
-        Some(h.cpu_quota as f64 / if h.cpu_period > 0 { h.cpu_period as f64 } else { 100_000.0 })
-    } else {
-        None
-    };
+    let cpus = Some(h.nano_cpus).filter(|n| *n != 0).map(|n| n as f64 / 1e9);
     let mut mounts = Vec::new();
     for bind in h.binds.iter().flatten() {
         mounts.push(MountRequest::parse_bind(bind).map_err(ApiError::from)?);
@@ -225,11 +235,34 @@ fn to_options(b: CreateBody) -> Result<RunOptions, ApiError> {
         shm_size: Some(h.shm_size).filter(|s| *s != 0),
         security_opt: h.security_opt.unwrap_or_default(),
         sysctls: h.sysctls.unwrap_or_default(),
+        pid_mode: h.pid_mode,
+        ipc_mode: h.ipc_mode,
+        uts_mode: h.uts_mode,
+        cgroupns_mode: h.cgroupns_mode,
+        group_add: h.group_add.unwrap_or_default(),
+        memory_swap: Some(h.memory_swap).filter(|s| *s != 0),
+        memory_reservation: Some(h.memory_reservation).filter(|r| *r != 0),
+        memory_swappiness: h.memory_swappiness.filter(|s| *s != -1),
+        oom_kill_disable: h.oom_kill_disable.unwrap_or(false),
+        oom_score_adj: Some(h.oom_score_adj).filter(|a| *a != 0),
+        cpu_period: Some(h.cpu_period).filter(|p| *p != 0),
+        cpu_quota: Some(h.cpu_quota).filter(|q| *q != 0),
+        blkio_weight: Some(h.blkio_weight).filter(|w| *w != 0),
+        dns_search: h.dns_search.unwrap_or_default(),
+        dns_options: h.dns_options.unwrap_or_default(),
+        domainname: Some(b.domainname).filter(|d| !d.is_empty()),
+        console_size: match h.console_size.as_deref() {
+            Some([rows, cols]) if *rows > 0 && *cols > 0 => Some((*rows, *cols)),
+            _ => None,
+        },
     })
 }
 
 pub(super) async fn create(state: Arc<State>, req: Request<Incoming>, q: &Query) -> Reply {
-    let body: CreateBody = read_json(req).await?;
+    let raw: Value = read_json(req).await?;
+    super::honoured::check_create(&raw)?;
+    let body: CreateBody =
+        serde_json::from_value(raw).map_err(|e| ApiError::bad_request(format!("invalid container config: {e}")))?;
     let auto_remove = body.host_config.auto_remove;
     let restart_policy = body.host_config.restart_policy.clone().unwrap_or_default();
     let healthcheck = body.healthcheck.clone();

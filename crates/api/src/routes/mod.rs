@@ -5,6 +5,7 @@ mod build;
 mod containers;
 mod create;
 mod exec;
+mod honoured;
 mod images;
 mod networks;
 mod system;

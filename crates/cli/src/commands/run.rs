@@ -91,6 +91,23 @@ pub fn run(engine: &Engine, a: &RunArgs) -> Result<i32> {
         publish,
         extra_hosts: f.add_host.clone(),
         dns: f.dns.clone(),
+        pid_mode: f.pid.clone().unwrap_or_default(),
+        ipc_mode: f.ipc.clone().unwrap_or_default(),
+        uts_mode: f.uts.clone().unwrap_or_default(),
+        cgroupns_mode: f.cgroupns.clone().unwrap_or_default(),
+        group_add: f.group_add.clone(),
+        memory_swap: super::containers::memory_swap(f)?,
+        memory_reservation: f.memory_reservation.as_deref().map(parse_bytes).transpose()?,
+        memory_swappiness: f.memory_swappiness.filter(|s| *s != -1),
+        oom_kill_disable: f.oom_kill_disable,
+        oom_score_adj: f.oom_score_adj,
+        cpu_period: f.cpu_period,
+        cpu_quota: f.cpu_quota,
+        blkio_weight: f.blkio_weight,
+        dns_search: f.dns_search.clone(),
+        dns_options: f.dns_option.clone(),
+        domainname: f.domainname.clone(),
+        console_size: if f.tty { super::containers::terminal_size() } else { None },
         ..Default::default()
     };
     Ok(engine.run(&opts, std::path::Path::new("/proc/self/exe"))?)

@@ -132,6 +132,54 @@ pub struct ContainerFlags {
     /// Disable any container-specified HEALTHCHECK
     #[arg(long = "no-healthcheck")]
     pub no_healthcheck: bool,
+    /// PID namespace: host (default: the container's own)
+    #[arg(long)]
+    pub pid: Option<String>,
+    /// IPC namespace: private, shareable, none or host
+    #[arg(long)]
+    pub ipc: Option<String>,
+    /// UTS namespace: host
+    #[arg(long)]
+    pub uts: Option<String>,
+    /// Cgroup namespace: private or host
+    #[arg(long)]
+    pub cgroupns: Option<String>,
+    /// Additional groups to join (names from the image's /etc/group, or ids)
+    #[arg(long = "group-add")]
+    pub group_add: Vec<String>,
+    /// Memory plus swap limit (-1: unlimited swap)
+    #[arg(long = "memory-swap", allow_hyphen_values = true)]
+    pub memory_swap: Option<String>,
+    /// Memory soft limit
+    #[arg(long = "memory-reservation")]
+    pub memory_reservation: Option<String>,
+    /// Memory swappiness (0 to 100)
+    #[arg(long = "memory-swappiness", allow_hyphen_values = true)]
+    pub memory_swappiness: Option<i64>,
+    /// Disable the OOM killer
+    #[arg(long = "oom-kill-disable")]
+    pub oom_kill_disable: bool,
+    /// The OOM score adjustment (-1000 to 1000)
+    #[arg(long = "oom-score-adj", allow_hyphen_values = true)]
+    pub oom_score_adj: Option<i32>,
+    /// CPU CFS period (microseconds)
+    #[arg(long = "cpu-period")]
+    pub cpu_period: Option<i64>,
+    /// CPU CFS quota (microseconds)
+    #[arg(long = "cpu-quota", allow_hyphen_values = true)]
+    pub cpu_quota: Option<i64>,
+    /// Block IO weight (10 to 1000)
+    #[arg(long = "blkio-weight")]
+    pub blkio_weight: Option<u16>,
+    /// DNS search domains
+    #[arg(long = "dns-search")]
+    pub dns_search: Vec<String>,
+    /// DNS options
+    #[arg(long = "dns-option")]
+    pub dns_option: Vec<String>,
+    /// The container's NIS domain name
+    #[arg(long)]
+    pub domainname: Option<String>,
     /// Keep STDIN open even if not attached
     #[arg(short, long)]
     pub interactive: bool,
@@ -141,6 +189,15 @@ pub struct ContainerFlags {
     /// Automatically remove the container when it exits
     #[arg(long)]
     pub rm: bool,
+}
+
+/// `--memory-swap`: bytes, or -1 for unlimited swap.
+pub fn memory_swap(f: &ContainerFlags) -> Result<Option<i64>> {
+    match f.memory_swap.as_deref() {
+        None => Ok(None),
+        Some("-1") => Ok(Some(-1)),
+        Some(v) => Ok(Some(crate::commands::run::parse_bytes(v)?)),
+    }
 }
 
 pub fn nanos(s: &str) -> Result<i64> {
@@ -242,8 +299,23 @@ pub fn create_body(f: &ContainerFlags, image: &str, command: &[String]) -> Resul
             "LogConfig": {"Type": f.log_driver.clone().unwrap_or_default(), "Config": log_opts},
             "Runtime": f.runtime.clone().unwrap_or_default(),
         },
+        "Domainname": f.domainname.clone().unwrap_or_default(),
         "NetworkingConfig": {"EndpointsConfig": endpoints},
     });
+    let reservation = f.memory_reservation.as_deref().map(crate::commands::run::parse_bytes).transpose()?;
+    let more = json!({
+        "PidMode": f.pid.clone().unwrap_or_default(), "IpcMode": f.ipc.clone().unwrap_or_default(),
+        "UTSMode": f.uts.clone().unwrap_or_default(), "CgroupnsMode": f.cgroupns.clone().unwrap_or_default(),
+        "GroupAdd": f.group_add, "MemorySwap": memory_swap(f)?.unwrap_or(0), "MemoryReservation": reservation.unwrap_or(0),
+        "MemorySwappiness": f.memory_swappiness.unwrap_or(-1), "OomKillDisable": f.oom_kill_disable,
+        "OomScoreAdj": f.oom_score_adj.unwrap_or(0), "CpuPeriod": f.cpu_period.unwrap_or(0),
+        "CpuQuota": f.cpu_quota.unwrap_or(0), "BlkioWeight": f.blkio_weight.unwrap_or(0),
+        "DnsSearch": f.dns_search, "DnsOptions": f.dns_option,
+        "ConsoleSize": if f.tty { terminal_size().map_or([0, 0], |(h, w)| [h, w]) } else { [0, 0] },
+    });
+    for (k, v) in more.as_object().into_iter().flatten() {
+        body["HostConfig"][k] = v.clone();
+    }
     if !command.is_empty() {
         body["Cmd"] = json!(command);
     }

@@ -1,0 +1,192 @@
+//! What Wharf does with each field of Docker's create body: the fields it
+//! honours, the ones that carry no meaning on create (output fields,
+//! client-side ones), and — for everything else — a 400 naming the field
+//! unless it holds its default (clients send every field, mostly empty).
+//! Nothing a client sets is accepted and silently ignored.
+
+use serde_json::Value;
+
+use crate::error::ApiError;
+
+/// `Config` keys honoured (or inert on create: attach flags are the client's).
+const CONFIG: &[&str] = &[
+    "Hostname",
+    "Domainname",
+    "User",
+    "AttachStdin",
+    "AttachStdout",
+    "AttachStderr",
+    "Tty",
+    "OpenStdin",
+    "StdinOnce",
+    "Env",
+    "Cmd",
+    "Image",
+    "Volumes",
+    "WorkingDir",
+    "Entrypoint",
+    "Labels",
+    "Healthcheck",
+    "StopSignal",
+    "StopTimeout",
+    "ExposedPorts",
+    "HostConfig",
+    "NetworkingConfig",
+    // Windows-only; meaningless on Linux.
+    "ArgsEscaped",
+];
+
+/// `HostConfig` keys honoured.
+const HOST_CONFIG: &[&str] = &[
+    "AutoRemove",
+    "Memory",
+    "NanoCpus",
+    "CpuQuota",
+    "CpuPeriod",
+    "PidsLimit",
+    "Privileged",
+    "CapAdd",
+    "CapDrop",
+    "ReadonlyRootfs",
+    "NetworkMode",
+    "Binds",
+    "Ulimits",
+    "Mounts",
+    "Tmpfs",
+    "RestartPolicy",
+    "Init",
+    "CpusetCpus",
+    "CpusetMems",
+    "PortBindings",
+    "PublishAllPorts",
+    "LogConfig",
+    "ExtraHosts",
+    "Dns",
+    "DnsSearch",
+    "DnsOptions",
+    "CpuShares",
+    "ShmSize",
+    "SecurityOpt",
+    "Sysctls",
+    "Runtime",
+    "PidMode",
+    "IpcMode",
+    "UTSMode",
+    "CgroupnsMode",
+    "GroupAdd",
+    "MemorySwap",
+    "MemoryReservation",
+    "MemorySwappiness",
+    "OomKillDisable",
+    "OomScoreAdj",
+    "BlkioWeight",
+    "ConsoleSize",
+    // The CLI's own (it writes the file); Linux has one isolation.
+    "ContainerIDFile",
+    "Isolation",
+];
+
+/// `NetworkingConfig.EndpointsConfig.*` keys honoured, and the output fields
+/// a client may echo back (Docker ignores them on create).
+const ENDPOINT: &[&str] = &[
+    "Aliases",
+    "NetworkID",
+    "EndpointID",
+    "Gateway",
+    "IPAddress",
+    "IPPrefixLen",
+    "IPv6Gateway",
+    "GlobalIPv6Address",
+    "GlobalIPv6PrefixLen",
+    "DNSNames",
+];
+
+/// A value a client sends for a field it did not set.
+fn is_default(key: &str, v: &Value) -> bool {
+    match v {
+        Value::Null | Value::Bool(false) => true,
+        Value::Number(n) => n.as_f64() == Some(0.0) || (key == "MemorySwappiness" && n.as_i64() == Some(-1)),
+        Value::String(s) => s.is_empty() || (key == "Isolation" && s == "default"),
+        Value::Array(a) => a.iter().all(|x| is_default(key, x)),
+        Value::Object(o) => o.iter().all(|(k, x)| is_default(k, x)),
+        Value::Bool(true) => false,
+    }
+}
+
+fn refuse(path: &str) -> ApiError {
+    ApiError::bad_request(format!("{path} is not supported by Wharf"))
+}
+
+fn check(obj: &Value, honoured: &[&str], prefix: &str) -> Result<(), ApiError> {
+    for (k, v) in obj.as_object().into_iter().flatten() {
+        if !honoured.contains(&k.as_str()) && !is_default(k, v) {
+            return Err(refuse(&format!("{prefix}{k}")));
+        }
+    }
+    Ok(())
+}
+
+/// Refuses a create body that sets a field Wharf does not honour.
+pub fn check_create(body: &Value) -> Result<(), ApiError> {
+    if !body.is_object() {
+        return Err(ApiError::bad_request("the container config must be a JSON object"));
+    }
+    check(body, CONFIG, "")?;
+    let host = &body["HostConfig"];
+    check(host, HOST_CONFIG, "HostConfig.")?;
+    if let Some(iso) = host["Isolation"].as_str().filter(|i| !i.is_empty() && *i != "default") {
+        return Err(ApiError::bad_request(format!("HostConfig.Isolation {iso:?} is not supported on Linux")));
+    }
+    for (net, ep) in body["NetworkingConfig"]["EndpointsConfig"].as_object().into_iter().flatten() {
+        check(ep, ENDPOINT, &format!("NetworkingConfig.EndpointsConfig.{net}."))?;
+    }
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    #[test]
+    fn defaults_pass_and_set_fields_are_named() {
+        // What docker CLI 28 sends for a plain `docker run`.
+        let plain = json!({"Hostname": "", "Domainname": "", "Env": null, "Cmd": ["true"], "Image": "busybox",
+            "Volumes": {}, "OnBuild": null, "Labels": {}, "MacAddress": "",
+            "HostConfig": {"Binds": null, "ContainerIDFile": "", "LogConfig": {"Type": "", "Config": {}},
+                "NetworkMode": "default", "VolumeDriver": "", "VolumesFrom": null, "ConsoleSize": [0, 0],
+                "Links": null, "Cgroup": "", "UsernsMode": "", "CgroupParent": "", "BlkioWeightDevice": [],
+                "Devices": [], "DeviceCgroupRules": null, "DeviceRequests": null, "MemorySwappiness": -1,
+                "CpuRealtimePeriod": 0, "MaskedPaths": null, "Isolation": ""},
+            "NetworkingConfig": {"EndpointsConfig": {"default": {"IPAMConfig": null, "Links": null,
+                "MacAddress": "", "DriverOpts": null, "GwPriority": 0, "IPAddress": ""}}}});
+        check_create(&plain).unwrap();
+        let set = |path: &[&str], v: Value| {
+            let mut b = plain.clone();
+            let mut cur = &mut b;
+            for p in &path[..path.len() - 1] {
+                cur = &mut cur[*p];
+            }
+            cur[path[path.len() - 1]] = v;
+            check_create(&b).err().map(|e| e.message)
+        };
+        assert_eq!(
+            set(&["HostConfig", "CgroupParent"], json!("x")).unwrap(),
+            "HostConfig.CgroupParent is not supported by Wharf"
+        );
+        assert!(set(&["HostConfig", "VolumesFrom"], json!(["other"])).unwrap().contains("VolumesFrom"));
+        assert!(set(&["HostConfig", "Devices"], json!([{"PathOnHost": "/dev/null"}])).unwrap().contains("Devices"));
+        assert!(set(&["HostConfig", "Links"], json!(["a:b"])).unwrap().contains("Links"));
+        assert!(set(&["HostConfig", "SomethingNew"], json!(1)).unwrap().contains("SomethingNew"));
+        assert!(set(&["MacAddress"], json!("02:42:ac:11:00:02")).unwrap().contains("MacAddress"));
+        assert!(set(&["OnBuild"], json!(["RUN x"])).unwrap().contains("OnBuild"));
+        assert!(set(&["HostConfig", "Isolation"], json!("hyperv")).unwrap().contains("Isolation"));
+        let ep =
+            set(&["NetworkingConfig", "EndpointsConfig", "default", "IPAMConfig"], json!({"IPv4Address": "10.0.0.9"}));
+        assert_eq!(ep.unwrap(), "NetworkingConfig.EndpointsConfig.default.IPAMConfig is not supported by Wharf");
+        // Honoured fields pass with values.
+        assert!(set(&["HostConfig", "PidMode"], json!("host")).is_none());
+        assert!(set(&["HostConfig", "MemorySwappiness"], json!(10)).is_none());
+        assert!(check_create(&json!([1])).is_err());
+    }
+}
