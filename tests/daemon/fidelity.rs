@@ -19,6 +19,22 @@ fn run(d: &Daemon, flags: &[&str], script: &str) -> String {
     d.ok(&args).trim().to_string()
 }
 
+/// A hijacked request (`Upgrade: tcp`): the raw stream after the 101 head.
+fn hijack(d: &Daemon, path: &str, body: &str) -> Vec<u8> {
+    use std::io::{Read, Write};
+    let mut s = std::os::unix::net::UnixStream::connect(d.sock()).unwrap();
+    let req = format!(
+        "POST {path} HTTP/1.1\r\nHost: docker\r\nContent-Type: application/json\r\nConnection: Upgrade\r\nUpgrade: tcp\r\nContent-Length: {}\r\n\r\n{body}",
+        body.len()
+    );
+    s.write_all(req.as_bytes()).unwrap();
+    let mut all = Vec::new();
+    s.read_to_end(&mut all).unwrap();
+    let at = all.windows(4).position(|w| w == b"\r\n\r\n").expect("a response head") + 4;
+    assert!(all.starts_with(b"HTTP/1.1 101"), "{}", String::from_utf8_lossy(&all));
+    all.split_off(at)
+}
+
 fn ns(pid: &str, kind: &str) -> String {
     std::fs::read_link(format!("/proc/{pid}/ns/{kind}")).unwrap().display().to_string()
 }
@@ -53,8 +69,10 @@ fn namespace_modes_are_honoured() {
 #[test]
 fn process_and_resource_options_reach_the_container() {
     let d = daemon();
-    let mut groups: Vec<String> =
-        run(&d, &["--group-add", "20", "--group-add", "root", "-u", "nobody"], "id -G").split(' ').map(String::from).collect();
+    let mut groups: Vec<String> = run(&d, &["--group-add", "20", "--group-add", "root", "-u", "nobody"], "id -G")
+        .split(' ')
+        .map(String::from)
+        .collect();
     groups.sort();
     assert_eq!(groups, ["0", "20", "65534"]);
     let out = d.docker(&["run", "--rm", "--group-add", "no-such-group", IMG, "true"]);
@@ -131,4 +149,45 @@ fn options_wharf_does_not_honour_are_refused_naming_the_field() {
     // What the docker CLI sends for a plain run is accepted, and nothing was made by the refusals.
     assert_eq!(d.ok(&["ps", "-aq"]), before);
     assert_eq!(run(&d, &[], "echo ok"), "ok");
+}
+
+#[test]
+fn semantics_and_streams_as_docker() {
+    let d = daemon();
+    // kill -s KILL returns once the container has exited.
+    d.ok(&["run", "-d", "--name", "k", IMG, "sleep", "1000"]);
+    d.ok(&["kill", "k"]);
+    assert_eq!(d.ok(&["inspect", "-f", "{{.State.Status}} {{.State.ExitCode}}", "k"]).trim(), "exited 137");
+    // An exec created with a TTY, started without: its output is framed (the start request decides).
+    d.ok(&["run", "-d", "--name", "e", IMG, "sleep", "1000"]);
+    let (status, created) =
+        d.http("POST", "/containers/e/exec", r#"{"Cmd":["echo","hi"],"Tty":true,"AttachStdout":true}"#);
+    assert_eq!(status, 201, "{created}");
+    let id = serde_json::from_str::<serde_json::Value>(&created).unwrap()["Id"].as_str().unwrap().to_string();
+    let out = hijack(&d, &format!("/exec/{id}/start"), r#"{"Detach":false,"Tty":false}"#);
+    assert!(out.first() == Some(&1) && out.ends_with(b"hi\r\n"), "{out:?}");
+    // Volumes: filters, an unknown driver, what prune reclaims.
+    d.ok(&["volume", "create", "--label", "team=a", "alpha"]);
+    d.ok(&["volume", "create", "beta"]);
+    d.ok(&["run", "--rm", "-v", "alpha:/a", IMG, "sh", "-c", "head -c 4096 /dev/zero > /a/f"]);
+    d.ok(&["run", "-d", "--name", "user", "-v", "beta:/b", IMG, "sleep", "1000"]);
+    let names = |args: &[&str]| {
+        let mut a = vec!["volume", "ls", "-q"];
+        a.extend_from_slice(args);
+        let mut v: Vec<String> = d.ok(&a).lines().map(String::from).collect();
+        v.sort();
+        v
+    };
+    assert_eq!(names(&["--filter", "name=alp"]), ["alpha"]);
+    assert_eq!(names(&["--filter", "label=team=a"]), ["alpha"]);
+    assert_eq!(names(&["--filter", "dangling=false"]), ["beta"]);
+    assert!(!d.docker(&["volume", "ls", "--filter", "colour=red"]).status.success());
+    let (status, text) = d.http("POST", "/volumes/create", r#"{"Name":"x","Driver":"nfs-plugin"}"#);
+    assert_eq!(status, 404, "{text}");
+    let (status, text) = d.http("POST", "/volumes/prune", "");
+    assert_eq!(status, 200);
+    let v: serde_json::Value = serde_json::from_str(&text).unwrap();
+    assert_eq!(v["VolumesDeleted"], serde_json::json!(["alpha"]));
+    assert!(v["SpaceReclaimed"].as_u64().unwrap() >= 4096, "{v}");
+    d.ok(&["rm", "-f", "user", "e"]);
 }

@@ -246,9 +246,18 @@ impl Supervisor {
         })
     }
 
-    pub async fn kill(&self, key: &str, signal: i32) -> Result<()> {
-        let (e, key) = (self.engine.clone(), key.to_string());
-        blocking(move || e.kill(&key, signal)).await
+    /// `kill`; with SIGKILL it returns once the container has exited (its
+    /// state and exit code recorded), as Docker's does.
+    pub async fn kill(self: &Arc<Self>, key: &str, signal: i32) -> Result<()> {
+        let exited = if signal == 9 { Some(self.wait(key, WaitCondition::NotRunning).await?) } else { None };
+        let (e, k) = (self.engine.clone(), key.to_string());
+        blocking(move || e.kill(&k, signal)).await?;
+        if let Some(exited) = exited {
+            if tokio::time::timeout(Duration::from_secs(10), exited).await.is_err() {
+                tracing::warn!("{key}: still running 10 s after SIGKILL");
+            }
+        }
+        Ok(())
     }
 
     /// `stop` with Docker's defaults: the container's stop timeout (10 s) and stop signal (SIGTERM).

@@ -117,9 +117,14 @@ impl Engine {
 
     /// Removes unused volumes; returns their names.
     pub fn prune_volumes(&self) -> Result<Vec<String>> {
+        self.prune_volumes_where(&|_| true)
+    }
+
+    /// Removes the unused volumes `pick` chooses; their names.
+    pub fn prune_volumes_where(&self, pick: &dyn Fn(&Volume) -> bool) -> Result<Vec<String>> {
         let mut out = Vec::new();
         for v in self.list_volumes()? {
-            if self.volume_users(&v.name)?.is_empty() {
+            if pick(&v) && self.volume_users(&v.name)?.is_empty() {
                 self.remove_volume(&v.name, false)?;
                 out.push(v.name);
             }

@@ -61,11 +61,14 @@ pub async fn create(state: Arc<State>, req: Request<Incoming>, id: &str) -> Repl
 }
 
 pub async fn start(state: Arc<State>, req: Request<Incoming>, id: &str) -> Reply {
-    let e = state.sup.execs.get(id)?;
+    // An unknown instance is a 404 before the body is read.
+    state.sup.execs.get(id)?;
     let upgrade_wanted = req.headers().get("Upgrade").is_some();
     let (parts, body) = req.into_parts();
     let body: StartBody = read_json(Request::from_parts(parts.clone(), body)).await?;
-    let tty = e.config.tty || body.tty;
+    // As Docker: the stream is framed by the start request's Tty (the
+    // process's terminal is the exec's own).
+    let tty = body.tty;
     let upgrade =
         || hyper::upgrade::on(Request::from_parts(parts.clone(), http_body_util::Empty::<bytes::Bytes>::new()));
     let session = match state.sup.exec_start(id, body.detach).await {
@@ -109,7 +112,7 @@ pub async fn start(state: Arc<State>, req: Request<Incoming>, id: &str) -> Reply
             }
         });
         while let Some((kind, data)) = session.output.recv().await {
-            let bytes = if session.tty { data } else { protocol::encode(kind, &data) };
+            let bytes = if tty { data } else { protocol::encode(kind, &data) };
             if cw.write_all(&bytes).await.is_err() {
                 break;
             }

@@ -17,6 +17,7 @@ pub fn ping(method: &Method) -> Reply {
     h.insert("Content-Type", "text/plain; charset=utf-8".parse().expect("static header"));
     h.insert("Builder-Version", "1".parse().expect("static header"));
     h.insert("Swarm", "inactive".parse().expect("static header"));
+    h.insert("Docker-Experimental", "false".parse().expect("static header"));
     h.insert("Cache-Control", "no-cache, no-store, must-revalidate".parse().expect("static header"));
     Ok(r)
 }

@@ -11,6 +11,7 @@ use wharf_engine::volumes::Volume;
 
 use super::{blocking, json, read_json, status, Reply};
 use crate::error::ApiError;
+use crate::query::Query;
 use crate::State;
 
 #[derive(Debug, Default, Deserialize)]
@@ -25,19 +26,64 @@ fn view(v: &Volume) -> Value {
     json!({"Name": v.name, "Driver": v.driver, "Mountpoint": v.mountpoint, "CreatedAt": v.created_at, "Labels": v.labels, "Scope": v.scope, "Options": {}})
 }
 
-pub async fn dispatch(state: Arc<State>, req: Request<Incoming>, method: &Method, seg: &[&str]) -> Reply {
+/// Docker's volume filters: `name` (substring), `label` (`key` or
+/// `key=value`, all must match), `driver`, `dangling` (`true`/`false`: used
+/// by no container or by some). Any other key is refused.
+fn matching(filters: &BTreeMap<String, Vec<String>>, v: &Volume, users: impl Fn() -> usize) -> Result<bool, ApiError> {
+    for (k, vals) in filters {
+        let ok = match k.as_str() {
+            "name" => vals.iter().any(|n| v.name.contains(n.as_str())),
+            "label" => {
+                wharf_engine::events::key_matches(k, vals, |l| wharf_engine::events::label_matches(&v.labels, l))
+            }
+            "driver" => vals.iter().any(|d| *d == v.driver),
+            "dangling" => {
+                let want = |x: &String| match x.as_str() {
+                    "true" | "1" => Ok(true),
+                    "false" | "0" => Ok(false),
+                    other => Err(ApiError::bad_request(format!("Invalid filter 'dangling={other}'"))),
+                };
+                let dangling = users() == 0;
+                let mut any = false;
+                for x in vals {
+                    any |= want(x)? == dangling;
+                }
+                any
+            }
+            other => return Err(ApiError::bad_request(format!("Invalid filter '{other}'"))),
+        };
+        if !ok {
+            return Ok(false);
+        }
+    }
+    Ok(true)
+}
+
+pub async fn dispatch(state: Arc<State>, req: Request<Incoming>, method: &Method, seg: &[&str], q: &Query) -> Reply {
     let st = state.clone();
     match (method, &seg[1..]) {
         (&Method::GET, []) => {
-            let vols = blocking(move || Ok(st.engine.list_volumes()?)).await?;
+            let filters = q.filters()?;
+            let vols = blocking(move || {
+                let mut out = Vec::new();
+                for v in st.engine.list_volumes()? {
+                    let users = || st.engine.volume_users(&v.name).map(|u| u.len()).unwrap_or(0);
+                    if matching(&filters, &v, users)? {
+                        out.push(v);
+                    }
+                }
+                Ok(out)
+            })
+            .await?;
             json(StatusCode::OK, &json!({"Volumes": vols.iter().map(view).collect::<Vec<_>>(), "Warnings": []}))
         }
         (&Method::POST, ["create"]) => {
             let body: CreateBody = read_json(req).await?;
             if !body.driver.is_empty() && body.driver != "local" {
-                return Err(ApiError::bad_request(format!(
-                    "volume driver {:?} is not available: only local",
-                    body.driver
+                // Docker's answer for a plugin it cannot find.
+                return Err(ApiError::not_found(format!(
+                    "error looking up volume plugin {}: plugin {:?} not found",
+                    body.driver, body.driver
                 )));
             }
             let v = blocking(move || {
@@ -47,8 +93,25 @@ pub async fn dispatch(state: Arc<State>, req: Request<Incoming>, method: &Method
             json(StatusCode::CREATED, &view(&v))
         }
         (&Method::POST, ["prune"]) => {
-            let names = blocking(move || Ok(st.engine.prune_volumes()?)).await?;
-            json(StatusCode::OK, &json!({"VolumesDeleted": names, "SpaceReclaimed": 0}))
+            let filters = q.filters()?;
+            if let Some(k) = filters.keys().find(|k| !matches!(k.as_str(), "label" | "all")) {
+                return Err(ApiError::bad_request(format!("Invalid filter '{k}'")));
+            }
+            let labels = filters.get("label").cloned().unwrap_or_default();
+            let (names, bytes) = blocking(move || {
+                // Sizes first: what is removed is what was reclaimed.
+                let mut sizes = BTreeMap::new();
+                for v in st.engine.list_volumes()? {
+                    if labels.iter().all(|l| wharf_engine::events::label_matches(&v.labels, l)) {
+                        sizes.insert(v.name.clone(), wharf_engine::volumes::disk_size(&v.mountpoint));
+                    }
+                }
+                let names = st.engine.prune_volumes_where(&|v| sizes.contains_key(&v.name))?;
+                let bytes: u64 = names.iter().filter_map(|n| sizes.get(n)).sum();
+                Ok((names, bytes))
+            })
+            .await?;
+            json(StatusCode::OK, &json!({"VolumesDeleted": names, "SpaceReclaimed": bytes}))
         }
         (&Method::GET, [name]) => {
             let name = name.to_string();
