@@ -36,7 +36,7 @@ fn matching(filters: &BTreeMap<String, Vec<String>>, v: &Volume, users: impl Fn(
             "label" => {
                 wharf_engine::events::key_matches(k, vals, |l| wharf_engine::events::label_matches(&v.labels, l))
             }
-            "driver" => vals.iter().any(|d| *d == v.driver),
+            "driver" => vals.contains(&v.driver),
             "dangling" => {
                 let want = |x: &String| match x.as_str() {
                     "true" | "1" => Ok(true),
