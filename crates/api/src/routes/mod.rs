@@ -117,7 +117,7 @@ async fn dispatch(state: Arc<State>, req: Request<Incoming>, method: &Method, pa
         (&Method::GET, ["exec", id, "json"]) => exec::inspect(state, id).await,
         (&Method::POST, ["exec", id, "resize"]) => exec::resize(&state, id, q),
         (_, ["containers", ..]) => containers::dispatch(state, req, method, &seg, q).await,
-        (_, ["volumes", ..]) => volumes::dispatch(state, req, method, &seg, &q).await,
+        (_, ["volumes", ..]) => volumes::dispatch(state, req, method, &seg, q).await,
         (_, ["networks", ..]) => networks::dispatch(state, req, method, &seg, q).await,
         (_, ["swarm", ..])
         | (_, ["nodes", ..])
