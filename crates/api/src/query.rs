@@ -59,6 +59,11 @@ impl Query {
             .map_err(|_| crate::error::ApiError::bad_request(format!("invalid {k}: {:?}", self.get(k).unwrap_or(""))))
     }
 
+    /// Every pair, in order.
+    pub fn pairs(&self) -> &[(String, String)] {
+        &self.1
+    }
+
     /// Every value of a repeated key (`changes=…&changes=…`), in order.
     pub fn all(&self, k: &str) -> Vec<String> {
         self.1.iter().filter(|(key, _)| key == k).map(|(_, v)| v.clone()).collect()

@@ -22,6 +22,7 @@ fn json_map(q: &Query, key: &str) -> Result<BTreeMap<String, String>, ApiError> 
 }
 
 pub async fn build(state: Arc<State>, req: Request<Incoming>, q: &Query) -> Reply {
+    super::honoured::check_build(q.pairs())?;
     let tags = q.all("t");
     for t in &tags {
         t.parse::<wharf_image::Reference>().map_err(ApiError::from)?;

@@ -143,6 +143,30 @@ pub fn check_create(body: &Value) -> Result<(), ApiError> {
     Ok(())
 }
 
+/// `POST /build` parameters honoured by the classic builder.
+const BUILD: &[&str] = &["t", "buildargs", "labels", "dockerfile", "target", "q", "nocache"];
+
+/// Refuses a build that asks for what the builder does not do; the values
+/// the docker CLI sends for options left unset pass (`rm=1` and `forcerm`
+/// are what the builder always does: it keeps no intermediate containers).
+pub fn check_build(pairs: &[(String, String)]) -> Result<(), ApiError> {
+    for (k, v) in pairs {
+        let inert = match (k.as_str(), v.as_str()) {
+            (k, _) if BUILD.contains(&k) => true,
+            ("rm", v) => matches!(v, "1" | "true" | ""),
+            ("version", v) => matches!(v, "1" | ""),
+            ("networkmode", v) => matches!(v, "default" | "none" | ""),
+            ("forcerm", _) => true,
+            (_, "" | "0" | "false" | "[]" | "{}" | "null") => true,
+            _ => false,
+        };
+        if !inert {
+            return Err(ApiError::bad_request(format!("build option {k}={v} is not supported by Wharf")));
+        }
+    }
+    Ok(())
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -188,5 +212,19 @@ mod tests {
         assert!(set(&["HostConfig", "PidMode"], json!("host")).is_none());
         assert!(set(&["HostConfig", "MemorySwappiness"], json!(10)).is_none());
         assert!(check_create(&json!([1])).is_err());
+    }
+
+    #[test]
+    fn build_options() {
+        let pairs = |q: &str| -> Vec<(String, String)> {
+            q.split('&').map(|kv| kv.split_once('=').unwrap_or((kv, ""))).map(|(k, v)| (k.into(), v.into())).collect()
+        };
+        // What `DOCKER_BUILDKIT=0 docker build -t x .` sends.
+        let cli = "buildargs={}&cachefrom=[]&cgroupparent=&cpuperiod=0&cpuquota=0&cpusetcpus=&cpusetmems=&cpushares=0&dockerfile=Dockerfile&labels={}&memory=0&memswap=0&networkmode=default&rm=1&shmsize=0&t=x&target=&ulimits=null&version=1";
+        check_build(&pairs(cli)).unwrap();
+        for bad in ["extrahosts=h:1.2.3.4", "networkmode=host", "memory=1000000", "rm=0", "pull=1", "platform=linux/arm64", "squash=1"] {
+            let e = check_build(&pairs(bad)).unwrap_err();
+            assert!(e.message.contains(bad.split('=').next().unwrap()), "{bad}: {}", e.message);
+        }
     }
 }
