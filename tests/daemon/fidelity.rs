@@ -191,3 +191,28 @@ fn semantics_and_streams_as_docker() {
     assert!(v["SpaceReclaimed"].as_u64().unwrap() >= 4096, "{v}");
     d.ok(&["rm", "-f", "user", "e"]);
 }
+
+#[test]
+fn nulls_are_accepted_where_docker_accepts_them() {
+    let d = daemon();
+    let (status, text) = d.http(
+        "POST",
+        "/containers/create",
+        r#"{"Image":"busybox:local","Cmd":["true"],"Healthcheck":{"Test":["CMD","true"],"Interval":null,"Timeout":null,"Retries":null,"StartPeriod":null},"HostConfig":{"Dns":null,"Binds":null}}"#,
+    );
+    assert_eq!(status, 201, "{text}");
+    let (status, text) = d.http(
+        "POST",
+        "/networks/create",
+        r#"{"Name":"n1","IPAM":{"Driver":"default","Config":[{"Subnet":"10.99.7.0/24","Gateway":null,"IPRange":null}],"Options":null}}"#,
+    );
+    assert_eq!(status, 201, "{text}");
+    let (status, text) = d.http(
+        "POST",
+        "/networks/create",
+        r#"{"Name":"n2","IPAM":{"Config":[{"Subnet":"10.99.8.0/24","IPRange":"10.99.8.128/25"}]}}"#,
+    );
+    assert_eq!(status, 400, "{text}");
+    assert!(text.contains("IPRange"), "{text}");
+    d.ok(&["network", "rm", "n1"]);
+}

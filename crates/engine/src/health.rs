@@ -15,11 +15,25 @@ use crate::error::{EngineError, Result};
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "PascalCase", default)]
 pub struct Healthcheck {
+    #[serde(deserialize_with = "null_as_default")]
     pub test: Vec<String>,
+    #[serde(deserialize_with = "null_as_default")]
     pub interval: i64,
+    #[serde(deserialize_with = "null_as_default")]
     pub timeout: i64,
+    #[serde(deserialize_with = "null_as_default")]
     pub start_period: i64,
+    #[serde(deserialize_with = "null_as_default")]
     pub retries: i64,
+}
+
+/// JSON `null` as the field's default (clients send unset fields as null, as Docker accepts).
+fn null_as_default<'de, D, T>(d: D) -> std::result::Result<T, D::Error>
+where
+    D: serde::Deserializer<'de>,
+    T: Default + Deserialize<'de>,
+{
+    Ok(Option::<T>::deserialize(d)?.unwrap_or_default())
 }
 
 const DEFAULT_INTERVAL: Duration = Duration::from_secs(30);
@@ -186,6 +200,17 @@ pub fn save(root: &Path, id: &str, h: &Health) -> Result<()> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn nulls_are_defaults() {
+        let hc: Healthcheck = serde_json::from_str(
+            r#"{"Test":["CMD","true"],"Interval":null,"Timeout":null,"StartPeriod":null,"Retries":null}"#,
+        )
+        .unwrap();
+        assert_eq!((hc.interval, hc.retries), (0, 0));
+        let none: Healthcheck = serde_json::from_str(r#"{"Test":null}"#).unwrap();
+        assert!(none.test.is_empty());
+    }
 
     fn hc(test: &[&str]) -> Healthcheck {
         Healthcheck { test: test.iter().map(|s| s.to_string()).collect(), ..Default::default() }

@@ -222,7 +222,15 @@ mod tests {
         // What `DOCKER_BUILDKIT=0 docker build -t x .` sends.
         let cli = "buildargs={}&cachefrom=[]&cgroupparent=&cpuperiod=0&cpuquota=0&cpusetcpus=&cpusetmems=&cpushares=0&dockerfile=Dockerfile&labels={}&memory=0&memswap=0&networkmode=default&rm=1&shmsize=0&t=x&target=&ulimits=null&version=1";
         check_build(&pairs(cli)).unwrap();
-        for bad in ["extrahosts=h:1.2.3.4", "networkmode=host", "memory=1000000", "rm=0", "pull=1", "platform=linux/arm64", "squash=1"] {
+        for bad in [
+            "extrahosts=h:1.2.3.4",
+            "networkmode=host",
+            "memory=1000000",
+            "rm=0",
+            "pull=1",
+            "platform=linux/arm64",
+            "squash=1",
+        ] {
             let e = check_build(&pairs(bad)).unwrap_err();
             assert!(e.message.contains(bad.split('=').next().unwrap()), "{bad}: {}", e.message);
         }

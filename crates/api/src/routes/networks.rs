@@ -17,14 +17,46 @@ use crate::State;
 #[derive(Debug, Default, Deserialize)]
 #[serde(rename_all = "PascalCase", default)]
 struct IpamConfig {
-    subnet: String,
-    gateway: String,
+    subnet: Option<String>,
+    gateway: Option<String>,
+    #[serde(rename = "IPRange")]
+    ip_range: Option<String>,
+    auxiliary_addresses: Option<BTreeMap<String, String>>,
 }
 
 #[derive(Debug, Default, Deserialize)]
 #[serde(rename_all = "PascalCase", default)]
 struct Ipam {
+    driver: Option<String>,
     config: Option<Vec<IpamConfig>>,
+    options: Option<BTreeMap<String, String>>,
+}
+
+/// The IPAM request Wharf honours: the default driver, one pool (subnet,
+/// gateway); anything else is refused rather than ignored.
+fn ipam_pool(ipam: Option<Ipam>) -> Result<IpamConfig, ApiError> {
+    let Some(ipam) = ipam else { return Ok(IpamConfig::default()) };
+    if ipam.driver.as_deref().is_some_and(|d| !d.is_empty() && d != "default") {
+        return Err(ApiError::bad_request(format!(
+            "IPAM.Driver {:?} is not supported by Wharf",
+            ipam.driver.unwrap_or_default()
+        )));
+    }
+    if ipam.options.as_ref().is_some_and(|o| !o.is_empty()) {
+        return Err(ApiError::bad_request("IPAM.Options is not supported by Wharf"));
+    }
+    let mut pools = ipam.config.unwrap_or_default().into_iter();
+    let first = pools.next().unwrap_or_default();
+    if pools.next().is_some() {
+        return Err(ApiError::bad_request("IPAM.Config: more than one pool is not supported by Wharf"));
+    }
+    if first.ip_range.as_deref().is_some_and(|r| !r.is_empty()) {
+        return Err(ApiError::bad_request("IPAM.Config.IPRange is not supported by Wharf"));
+    }
+    if first.auxiliary_addresses.as_ref().is_some_and(|a| !a.is_empty()) {
+        return Err(ApiError::bad_request("IPAM.Config.AuxiliaryAddresses is not supported by Wharf"));
+    }
+    Ok(first)
 }
 
 #[derive(Debug, Default, Deserialize)]
@@ -124,12 +156,12 @@ pub async fn dispatch(state: Arc<State>, req: Request<Incoming>, method: &Method
             if b.enable_ipv6 {
                 return Err(ApiError::bad_request("IPv6 networks are not supported by Wharf"));
             }
-            let first = b.ipam.and_then(|i| i.config).and_then(|c| c.into_iter().next()).unwrap_or_default();
+            let first = ipam_pool(b.ipam)?;
             let req = wharf_network::CreateRequest {
                 name: b.name,
                 driver: Some(b.driver),
-                subnet: Some(first.subnet).filter(|s| !s.is_empty()),
-                gateway: Some(first.gateway).filter(|s| !s.is_empty()),
+                subnet: first.subnet.filter(|s| !s.is_empty()),
+                gateway: first.gateway.filter(|s| !s.is_empty()),
                 internal: b.internal,
                 attachable: b.attachable,
                 labels: b.labels.unwrap_or_default(),
