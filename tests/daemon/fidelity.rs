@@ -216,3 +216,56 @@ fn nulls_are_accepted_where_docker_accepts_them() {
     assert!(text.contains("IPRange"), "{text}");
     d.ok(&["network", "rm", "n1"]);
 }
+
+/// `POST /build` with a context holding `dockerfile` as `Dockerfile`: the
+/// HTTP status and the stream's JSON messages (curl de-chunks).
+fn build(d: &Daemon, dockerfile: &str, query: &str) -> (u16, Vec<serde_json::Value>, String) {
+    let ctx = d.dir.path().join("ctx.tar");
+    let mut t = tar::Builder::new(std::fs::File::create(&ctx).unwrap());
+    let mut h = tar::Header::new_gnu();
+    h.set_size(dockerfile.len() as u64);
+    h.set_mode(0o644);
+    h.set_cksum();
+    t.append_data(&mut h, "Dockerfile", dockerfile.as_bytes()).unwrap();
+    t.finish().unwrap();
+    drop(t);
+    let out = std::process::Command::new("curl")
+        .args(["-s", "-w", "\n%{http_code}", "--unix-socket"])
+        .arg(d.sock())
+        .args(["-X", "POST", "-H", "Content-Type: application/x-tar", "--data-binary"])
+        .arg(format!("@{}", ctx.display()))
+        .arg(format!("http://docker/build?{query}"))
+        .output()
+        .unwrap();
+    let text = String::from_utf8_lossy(&out.stdout).into_owned();
+    let (body, code) = text.rsplit_once('\n').unwrap();
+    let msgs = body.lines().filter_map(|l| serde_json::from_str(l).ok()).collect();
+    (code.parse().unwrap(), msgs, body.to_string())
+}
+
+#[test]
+fn build_streams_as_docker() {
+    let d = daemon();
+    let (status, msgs, raw) = build(&d, "FROM busybox:local\nRUN echo out; echo err >&2\n", "t=fid:1");
+    assert_eq!(status, 200, "{raw}");
+    let at = |pred: &dyn Fn(&serde_json::Value) -> bool| {
+        msgs.iter().position(pred).unwrap_or_else(|| panic!("{raw}"))
+    };
+    let aux = at(&|m| m["aux"]["ID"].is_string());
+    let built = at(&|m| m["stream"].as_str().is_some_and(|s| s.starts_with("Successfully built")));
+    let tagged = at(&|m| m["stream"] == "Successfully tagged fid:1\n");
+    assert!(aux < built && built < tagged, "{raw}");
+    assert!(msgs.iter().any(|m| m["stream"] == "\u{1b}[91merr\n\u{1b}[0m"), "stderr wrapped as Docker's: {raw}");
+    // A failing step: the stream carries the error with the command's code.
+    let (status, msgs, raw) = build(&d, "FROM busybox:local\nRUN exit 3\n", "");
+    assert_eq!(status, 200);
+    let last = msgs.last().unwrap();
+    assert_eq!(last["errorDetail"]["code"], 3, "{raw}");
+    assert!(last["error"].as_str().unwrap().contains("returned a non-zero code: 3"));
+    // Failing before any output: an HTTP error status, Docker's JSON message.
+    let (status, _, raw) = build(&d, "FROBNICATE x\n", "");
+    assert_eq!(status, 400, "{raw}");
+    assert!(raw.contains("\"message\"") && raw.contains("FROBNICATE"), "{raw}");
+    let (status, _, raw) = build(&d, "FROM busybox:local\n", "dockerfile=Nope");
+    assert!(status >= 400, "{status}: {raw}");
+}

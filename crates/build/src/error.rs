@@ -7,8 +7,9 @@ pub enum BuildError {
     Context(String),
     #[error("build context {path}: {source}")]
     Io { path: std::path::PathBuf, source: std::io::Error },
-    #[error("{0}")]
-    Step(String),
+    /// A `RUN` whose command failed (Docker's words; `code` goes into the stream's `errorDetail`).
+    #[error("The command '{command}' returned a non-zero code: {code}")]
+    RunFailed { command: String, code: i32 },
     #[error(transparent)]
     Engine(#[from] wharf_engine::EngineError),
     #[error(transparent)]

@@ -647,14 +647,17 @@ impl Builder<'_> {
                 let code = self.engine.wait(&c)?;
                 let all = wharf_engine::logs::ReadOptions { stdout: true, stderr: true, ..Default::default() };
                 self.engine.logs(&c, &all, false, &mut |e| {
-                    self.say(&String::from_utf8_lossy(&e.line));
+                    let line = String::from_utf8_lossy(&e.line);
+                    // As Docker's classic builder: a step's stderr in red.
+                    if e.stream == wharf_engine::logs::Stream::Stderr {
+                        self.say(&format!("\x1b[91m{line}\x1b[0m"));
+                    } else {
+                        self.say(&line);
+                    }
                     true
                 })?;
                 if code != 0 {
-                    return Err(BuildError::Step(format!(
-                        "The command '{}' returned a non-zero code: {code}",
-                        cmd.join(" ")
-                    )));
+                    return Err(BuildError::RunFailed { command: cmd.join(" "), code });
                 }
             }
             if let Some((dir, data)) = &files {

@@ -5,7 +5,7 @@ use std::collections::BTreeMap;
 use std::sync::Arc;
 
 use hyper::body::Incoming;
-use hyper::{Request, Response};
+use hyper::{Request, Response, StatusCode};
 use serde_json::{json, Value};
 
 use super::Reply;
@@ -34,17 +34,23 @@ pub async fn build(state: Arc<State>, req: Request<Incoming>, q: &Query) -> Repl
     let quiet = q.flag("q");
     let no_cache = q.flag("nocache");
     let context = crate::body::reader(req.into_body());
-    let (tx, body) = channel();
+    // Messages of the stream; an error carries the HTTP status it gets when
+    // nothing was sent before it (then the build fails with that status, as
+    // Docker's does when it cannot even start).
+    let (tx, mut rx) = tokio::sync::mpsc::channel::<(Value, Option<StatusCode>)>(64);
     let st = state.clone();
     tokio::task::spawn_blocking(move || {
-        let send = |v: Value| {
-            let _ = tx.blocking_send(format!("{v}\n").into());
+        let send = |v: Value, status: Option<StatusCode>| {
+            let _ = tx.blocking_send((v, status));
         };
         let dir = st.engine.root().join("tmp").join(format!("build-{}", &wharf_common::ids::new_id()[..12]));
-        let result = (|| -> Result<wharf_image::Image, String> {
-            std::fs::create_dir_all(&dir).map_err(|e| format!("build context: {e}"))?;
-            let plain = wharf_image::unpack::decompress(context).map_err(|e| e.to_string())?;
-            wharf_image::unpack::unpack_layer(plain, &dir).map_err(|e| format!("build context: {e}"))?;
+        // Docker's order at the end: the image ID (`aux`), then "Successfully built/tagged".
+        let mut finished = Vec::new();
+        let result = (|| -> Result<wharf_image::Image, wharf_build::BuildError> {
+            std::fs::create_dir_all(&dir).map_err(|e| wharf_build::BuildError::Io { path: dir.clone(), source: e })?;
+            let plain = wharf_image::unpack::decompress(context)?;
+            wharf_image::unpack::unpack_layer(plain, &dir)
+                .map_err(|e| wharf_build::BuildError::Context(format!("build context: {e}")))?;
             let req = wharf_build::BuildRequest {
                 context: dir.clone(),
                 dockerfile,
@@ -56,16 +62,50 @@ pub async fn build(state: Arc<State>, req: Request<Incoming>, q: &Query) -> Repl
                 no_cache,
             };
             let mut out = |s: &str| {
-                if !quiet || s.starts_with("Successfully") {
-                    send(json!({ "stream": s }));
+                if s.starts_with("Successfully") {
+                    finished.push(s.to_string());
+                } else if !quiet {
+                    send(json!({ "stream": s }), None);
                 }
             };
-            wharf_build::build(&st.engine, &req, &mut out).map_err(|e| e.to_string())
+            wharf_build::build(&st.engine, &req, &mut out)
         })();
         let _ = std::fs::remove_dir_all(&dir);
         match result {
-            Ok(img) => send(json!({"aux": {"ID": img.id().to_string()}})),
-            Err(e) => send(json!({"errorDetail": {"message": e}, "error": e})),
+            Ok(img) => {
+                send(json!({"aux": {"ID": img.id().to_string()}}), None);
+                for s in finished {
+                    send(json!({ "stream": s }), None);
+                }
+            }
+            Err(e) => {
+                let status = match &e {
+                    wharf_build::BuildError::Dockerfile { .. } | wharf_build::BuildError::Context(_) => {
+                        StatusCode::BAD_REQUEST
+                    }
+                    _ => StatusCode::INTERNAL_SERVER_ERROR,
+                };
+                let code = match &e {
+                    wharf_build::BuildError::RunFailed { code, .. } => *code,
+                    _ => 1,
+                };
+                let message = e.to_string();
+                send(json!({"errorDetail": {"code": code, "message": message}, "error": message}), Some(status));
+            }
+        }
+    });
+    let first = rx.recv().await;
+    if let Some((v, Some(status))) = &first {
+        return Err(ApiError::new(*status, v["error"].as_str().unwrap_or("build failed")));
+    }
+    let (btx, body) = channel();
+    tokio::spawn(async move {
+        let mut next = first;
+        while let Some((v, _)) = next {
+            if btx.send(format!("{v}\n").into()).await.is_err() {
+                return;
+            }
+            next = rx.recv().await;
         }
     });
     let mut r = Response::new(body);
