@@ -248,9 +248,7 @@ fn build_streams_as_docker() {
     let d = daemon();
     let (status, msgs, raw) = build(&d, "FROM busybox:local\nRUN echo out; echo err >&2\n", "t=fid:1");
     assert_eq!(status, 200, "{raw}");
-    let at = |pred: &dyn Fn(&serde_json::Value) -> bool| {
-        msgs.iter().position(pred).unwrap_or_else(|| panic!("{raw}"))
-    };
+    let at = |pred: &dyn Fn(&serde_json::Value) -> bool| msgs.iter().position(pred).unwrap_or_else(|| panic!("{raw}"));
     let aux = at(&|m| m["aux"]["ID"].is_string());
     let built = at(&|m| m["stream"].as_str().is_some_and(|s| s.starts_with("Successfully built")));
     let tagged = at(&|m| m["stream"] == "Successfully tagged fid:1\n");
