@@ -267,3 +267,15 @@ fn build_streams_as_docker() {
     let (status, _, raw) = build(&d, "FROM busybox:local\n", "dockerfile=Nope");
     assert!(status >= 400, "{status}: {raw}");
 }
+
+#[test]
+fn a_pull_that_fails_before_any_progress_is_an_http_error() {
+    let d = daemon();
+    // Nothing listens there (the daemon's own network namespace): the pull fails before any byte.
+    let (status, text) = d.http("POST", "/images/create?fromImage=127.0.0.1:1/nosuch&tag=x", "");
+    assert!(status >= 400, "{status}: {text}");
+    assert!(text.contains("\"message\""), "{text}");
+    let out = d.docker(&["pull", "127.0.0.1:1/nosuch:x"]);
+    assert!(!out.status.success());
+    assert!(String::from_utf8_lossy(&out.stderr).contains("Error response from daemon"), "{out:?}");
+}

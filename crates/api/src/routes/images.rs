@@ -212,19 +212,62 @@ async fn remove(state: Arc<State>, name: &str, q: &Query) -> Reply {
 }
 
 /// Streams a blocking job's Docker JSON progress; errors go into the stream.
-fn progress_stream(job: impl FnOnce(&dyn Progress) -> Result<Option<Value>, String> + Send + 'static) -> Reply {
-    let (tx, body) = channel();
-    tokio::task::spawn_blocking(move || {
-        let sink = JsonLines(Mutex::new(ChannelWriter(tx.clone())));
-        match job(&sink) {
-            Ok(Some(last)) => {
-                let _ = tx.blocking_send(format!("{last}\n").into());
-            }
-            Ok(None) => {}
-            Err(e) => {
-                let _ = tx.blocking_send(format!("{}\n", json!({"errorDetail": {"message": e}, "error": e})).into());
+/// A job's progress as Docker's JSON stream, with its last line (or its
+/// error) at the end. As Docker's: a job that fails before it reported
+/// anything is an HTTP error with the status of its error, not a 200 whose
+/// stream holds the error (tools would take that for success).
+async fn progress_stream(
+    job: impl FnOnce(&dyn Progress) -> Result<Option<Value>, wharf_image::ImageError> + Send + 'static,
+) -> Reply {
+    let (tx, mut rx) = tokio::sync::mpsc::channel::<bytes::Bytes>(64);
+    let mut handle = tokio::task::spawn_blocking(move || {
+        let sink = JsonLines(Mutex::new(ChannelWriter(tx)));
+        job(&sink)
+    });
+    let mut pending = Vec::new();
+    let mut done = None;
+    tokio::select! {
+        b = rx.recv() => match b {
+            Some(b) => pending.push(b),
+            // The job ended (its sink dropped) without a line.
+            None => done = Some((&mut handle).await),
+        },
+        r = &mut handle => done = Some(r),
+    }
+    if let Some(r) = &done {
+        // Lines the job wrote before it ended are still in the channel.
+        while let Ok(b) = rx.try_recv() {
+            pending.push(b);
+        }
+        if pending.is_empty() {
+            if let Ok(Err(e)) = r {
+                return Err(ApiError::new(crate::error::status_of_image(e), e.to_string()));
             }
         }
+    }
+    let (out, body) = channel();
+    tokio::spawn(async move {
+        for b in pending {
+            if out.send(b).await.is_err() {
+                return;
+            }
+        }
+        while let Some(b) = rx.recv().await {
+            if out.send(b).await.is_err() {
+                return;
+            }
+        }
+        let result = match done {
+            Some(r) => r,
+            None => handle.await,
+        };
+        let last = match result {
+            Ok(Ok(Some(last))) => last,
+            Ok(Ok(None)) => return,
+            Ok(Err(e)) => json!({"errorDetail": {"message": e.to_string()}, "error": e.to_string()}),
+            Err(e) => json!({"errorDetail": {"message": e.to_string()}, "error": e.to_string()}),
+        };
+        let _ = out.send(format!("{last}\n").into()).await;
     });
     let mut r = Response::new(body);
     r.headers_mut().insert("Content-Type", "application/json".parse().expect("static header"));
@@ -304,10 +347,11 @@ async fn create(state: Arc<State>, req: Request<Incoming>, q: &Query) -> Reply {
     let st = state.clone();
     progress_stream(move |p| {
         let c = client(&st, auth);
-        c.pull(&st.engine.images, &reference, &platform, p).map_err(|e| e.to_string())?;
+        c.pull(&st.engine.images, &reference, &platform, p)?;
         image_event(&st, "pull", &reference.to_string(), &reference.to_string());
         Ok(Some(json!({"status": format!("Status: Downloaded newer image for {}", reference.familiar())})))
     })
+    .await
 }
 
 async fn push(state: Arc<State>, req: Request<Incoming>, name: &str, q: &Query) -> Reply {
@@ -331,10 +375,11 @@ async fn push(state: Arc<State>, req: Request<Incoming>, name: &str, q: &Query) 
     }
     progress_stream(move |p| {
         let c = client(&st, auth);
-        let d = c.push(&st.engine.images, &reference, p).map_err(|e| e.to_string())?;
+        let d = c.push(&st.engine.images, &reference, p)?;
         image_event(&st, "push", &reference.to_string(), &reference.to_string());
         Ok(Some(json!({"aux": {"Tag": reference.tag().unwrap_or(""), "Digest": d.to_string()}})))
     })
+    .await
 }
 
 async fn save(state: Arc<State>, names: Vec<String>) -> Reply {

@@ -429,8 +429,10 @@ impl Client {
             .map(|d| d.to_string())
             .or_else(|| r.tag().map(str::to_string))
             .unwrap_or_else(|| "latest".into());
-        progress.update(&reference, &format!("Pulling from {}", r.repository()), 0, None);
+        // As Docker's puller: the manifest first, so a pull that cannot start
+        // reports nothing (its caller can answer with an error status).
         let (data, media_type) = self.fetch_manifest(r, &reference, r.digest())?;
+        progress.update(&reference, &format!("Pulling from {}", r.repository()), 0, None);
         let top = Descriptor::new(&media_type, images.put(lease, &data)?, data.len() as u64);
         let manifest_desc = if media::is_index(&media_type) {
             let idx: Index = manifest::parse("index", &data)?;
