@@ -13,23 +13,9 @@ pub fn decode_path(s: &str) -> String {
 }
 
 /// Docker's `since`/`until` values: Unix seconds with optional fraction
-/// (`1700000000.5`), or RFC 3339.
+/// (`1700000000.5`), RFC 3339, or a Go duration before now (`10m`).
 pub fn timestamp(s: &str) -> Option<std::time::SystemTime> {
-    if let Some((secs, frac)) =
-        s.split_once('.').or(Some((s, ""))).filter(|(a, _)| a.bytes().all(|b| b.is_ascii_digit()) && !a.is_empty())
-    {
-        let secs: u64 = secs.parse().ok()?;
-        let nanos = if frac.is_empty() {
-            0
-        } else {
-            if frac.len() > 9 || !frac.bytes().all(|b| b.is_ascii_digit()) {
-                return None;
-            }
-            format!("{frac:0<9}").parse::<u32>().ok()?
-        };
-        return Some(std::time::UNIX_EPOCH + std::time::Duration::new(secs, nanos));
-    }
-    wharf_common::time::parse_rfc3339(s)
+    wharf_common::time::docker_time(s, std::time::SystemTime::now())
 }
 
 /// Parsed query: the last value wins, as Go's `Get` does; `all` gives every value.

@@ -675,18 +675,7 @@ impl Builder<'_> {
 }
 
 fn parse_duration_nanos(s: &str) -> Option<i64> {
-    let (num, unit) = s.find(|c: char| c.is_ascii_alphabetic()).map(|i| s.split_at(i)).unwrap_or((s, "s"));
-    let n: f64 = num.parse().ok()?;
-    let mult = match unit {
-        "ns" => 1.0,
-        "us" => 1e3,
-        "ms" => 1e6,
-        "s" => 1e9,
-        "m" => 60e9,
-        "h" => 3600e9,
-        _ => return None,
-    };
-    Some((n * mult) as i64)
+    wharf_common::time::go_duration_nanos(s).and_then(|n| i64::try_from(n).ok())
 }
 
 #[cfg(test)]

@@ -43,6 +43,66 @@ pub mod time {
         }
     }
 
+    /// A Go duration (`1h30m`, `1.5s`, `300ms`, `-2m`), in nanoseconds, as
+    /// Go's `time.ParseDuration` reads it; `None` for anything else.
+    pub fn go_duration_nanos(s: &str) -> Option<i128> {
+        let (neg, mut rest) = match s.as_bytes().first() {
+            Some(b'-') => (true, &s[1..]),
+            Some(b'+') => (false, &s[1..]),
+            _ => (false, s),
+        };
+        if rest == "0" {
+            return Some(0);
+        }
+        if rest.is_empty() {
+            return None;
+        }
+        let mut total: f64 = 0.0;
+        while !rest.is_empty() {
+            let num_end = rest.find(|c: char| !(c.is_ascii_digit() || c == '.')).unwrap_or(rest.len());
+            let (num, tail) = rest.split_at(num_end);
+            if num.is_empty() || num == "." {
+                return None;
+            }
+            let n: f64 = num.parse().ok()?;
+            let unit_end = tail.find(|c: char| c.is_ascii_digit() || c == '.').unwrap_or(tail.len());
+            let (unit, tail) = tail.split_at(unit_end);
+            let mult = match unit {
+                "ns" => 1.0,
+                "us" | "µs" | "μs" => 1e3,
+                "ms" => 1e6,
+                "s" => 1e9,
+                "m" => 60e9,
+                "h" => 3600e9,
+                _ => return None,
+            };
+            total += n * mult;
+            rest = tail;
+        }
+        let n = total.round() as i128;
+        Some(if neg { -n } else { n })
+    }
+
+    /// Docker's `timetypes.GetTimestamp`: a Unix time (`1700000000.5`), an
+    /// RFC 3339 time, or a Go duration meaning that long before `now`.
+    pub fn docker_time(s: &str, now: SystemTime) -> Option<SystemTime> {
+        if let Some(n) = go_duration_nanos(s).filter(|_| s.bytes().any(|b| b.is_ascii_alphabetic())) {
+            let d = std::time::Duration::from_nanos(n.unsigned_abs() as u64);
+            return if n >= 0 { now.checked_sub(d) } else { now.checked_add(d) };
+        }
+        if let Some((secs, frac)) =
+            s.split_once('.').or(Some((s, ""))).filter(|(a, _)| !a.is_empty() && a.bytes().all(|b| b.is_ascii_digit()))
+        {
+            let secs: u64 = secs.parse().ok()?;
+            if frac.len() > 9 || !frac.bytes().all(|b| b.is_ascii_digit()) {
+                return None;
+            }
+            let nanos = if frac.is_empty() { 0 } else { format!("{frac:0<9}").parse::<u32>().ok()? };
+            return Some(UNIX_EPOCH + std::time::Duration::new(secs, nanos));
+        }
+        parse_rfc3339(s)
+    }
+
     /// Docker's `units.HumanDuration` ("Less than a second", "About a minute", "3 hours", …).
     pub fn human_duration(d: std::time::Duration) -> String {
         let secs = d.as_secs();
@@ -153,6 +213,26 @@ mod tests {
         assert_eq!(time::unix_secs(Some("1970-01-01T00:00:00-00:01")), 60);
         assert_eq!(time::unix_secs(Some("garbage")), 0);
         assert_eq!(time::unix_secs(None), 0);
+    }
+
+    #[test]
+    fn go_durations_and_docker_times() {
+        let d = time::go_duration_nanos;
+        assert_eq!(d("1h30m"), Some(5_400_000_000_000));
+        assert_eq!(d("1.5s"), Some(1_500_000_000));
+        assert_eq!(d("300ms"), Some(300_000_000));
+        assert_eq!(d("-2m"), Some(-120_000_000_000));
+        assert_eq!(d("0"), Some(0));
+        for bad in ["", "5", "1x", "h", "1h 2m", "."] {
+            assert_eq!(d(bad), None, "{bad}");
+        }
+        let now = std::time::UNIX_EPOCH + std::time::Duration::from_secs(10_000);
+        let secs =
+            |s: &str| time::docker_time(s, now).map(|t| t.duration_since(std::time::UNIX_EPOCH).unwrap().as_secs_f64());
+        assert_eq!(secs("10m"), Some(9_400.0));
+        assert_eq!(secs("1700000000.5"), Some(1_700_000_000.5));
+        assert_eq!(secs("1970-01-01T00:01:00Z"), Some(60.0));
+        assert_eq!(secs("soon"), None);
     }
 
     #[test]

@@ -7,6 +7,7 @@ use std::ffi::OsString;
 use std::fs;
 use std::io::{Read, Write};
 use std::path::{Component, Path, PathBuf};
+use wharf_image::rwlayer::{Change, ChangeKind};
 
 use serde::Serialize;
 use wharf_image::Images;
@@ -161,6 +162,24 @@ impl Engine {
         })
     }
 
+    /// `GET /containers/{id}/changes`: what the container changed in its
+    /// writable layer, sorted by path.
+    /// The mountpoints the engine creates (Docker's "init layer") are not
+    /// the container's changes; a container never started has none.
+    pub fn changes(&self, key: &str) -> Result<Vec<Change>> {
+        let c = self.get(key)?;
+        match self.images.changes(&c.id) {
+            Ok(list) => Ok(without_mountpoints(list)),
+            Err(wharf_image::ImageError::SnapshotNotFound(_)) => Ok(Vec::new()),
+            Err(e) => Err(e.into()),
+        }
+    }
+
+    /// Docker's `SizeRw`: bytes of the files the container wrote.
+    pub fn rw_size(&self, key: &str) -> Result<u64> {
+        Ok(self.changes(key)?.iter().map(|c| c.size).sum())
+    }
+
     fn stat_of(node: Option<&Node>, path: &str) -> Result<PathStat> {
         let node = node.ok_or_else(|| EngineError::NotFound(format!("Could not find the file {path} in container")))?;
         let st = node.stat();
@@ -305,6 +324,31 @@ impl Engine {
     }
 }
 
+/// Where the engine mounts over the image's tree: what it creates there
+/// to mount on is its own, as Docker's init layer.
+const MOUNTPOINTS: &[&str] = &["/dev", "/proc", "/sys", "/etc/hostname", "/etc/hosts", "/etc/resolv.conf"];
+
+/// `list` without the empty mountpoints the engine added; a directory
+/// changed only to hold one is gone too, and one that holds the
+/// container's own changes as well is reported modified (Docker's init
+/// layer made it).
+fn without_mountpoints(list: Vec<Change>) -> Vec<Change> {
+    let is_mountpoint =
+        |c: &Change| c.kind == ChangeKind::Added && c.size == 0 && MOUNTPOINTS.contains(&c.path.as_str());
+    let holds = |dir: &str, p: &str| p.len() > dir.len() && p.starts_with(dir) && p.as_bytes()[dir.len()] == b'/';
+    let init_dir = |c: &Change| c.kind != ChangeKind::Deleted && MOUNTPOINTS.iter().any(|m| holds(&c.path, m));
+    let kept: Vec<Change> = list.iter().filter(|c| !is_mountpoint(c)).cloned().collect();
+    kept.iter()
+        .filter_map(|c| {
+            if !init_dir(c) {
+                return Some(c.clone());
+            }
+            let own = kept.iter().any(|o| holds(&c.path, &o.path) && !init_dir(o));
+            own.then(|| Change { kind: ChangeKind::Modified, ..c.clone() })
+        })
+        .collect()
+}
+
 /// `node` (a file, link or tree inside a [`Root`]) as a tar whose entries
 /// are named under `name` ("" for the tree's content only), walked on
 /// descriptors: directories are listed through their own descriptor and
@@ -447,6 +491,30 @@ mod tests {
         assert_eq!(clean("/a/../b/./c/").unwrap(), PathBuf::from("/b/c"));
         assert_eq!(clean("/../..").unwrap(), PathBuf::from("/"));
         assert!(clean("rel").is_err());
+    }
+
+    #[test]
+    fn mountpoints_are_not_changes() {
+        use ChangeKind::*;
+        let ch = |path: &str, kind, size| Change { path: path.into(), kind, size };
+        let list = vec![
+            ch("/bin", Modified, 0),
+            ch("/bin/ls", Deleted, 0),
+            ch("/dev", Added, 0),
+            ch("/etc", Added, 0),
+            ch("/etc/hosts", Added, 0),
+            ch("/etc/passwd", Added, 5),
+            ch("/proc", Added, 0),
+            ch("/run", Added, 0),
+        ];
+        let got: Vec<(String, ChangeKind)> = without_mountpoints(list).into_iter().map(|c| (c.path, c.kind)).collect();
+        let want =
+            [("/bin", Modified), ("/bin/ls", Deleted), ("/etc", Modified), ("/etc/passwd", Added), ("/run", Added)];
+        assert_eq!(got, want.map(|(p, k)| (p.to_string(), k)));
+        // An /etc that only holds mountpoints is the engine's; one the image had and a written /etc/hosts stay.
+        assert!(without_mountpoints(vec![ch("/etc", Added, 0), ch("/etc/hosts", Added, 0)]).is_empty());
+        assert!(without_mountpoints(vec![ch("/etc", Modified, 0), ch("/etc/hosts", Added, 0)]).is_empty());
+        assert_eq!(without_mountpoints(vec![ch("/etc/hosts", Added, 3)]).len(), 1);
     }
 
     /// Runs `f` on a thread; a hang (a FIFO opened) fails the test.

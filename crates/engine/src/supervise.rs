@@ -292,25 +292,29 @@ impl Supervisor {
         Ok(())
     }
 
-    /// Removes every container that is not running; their ids.
-    pub async fn prune(&self) -> Result<Vec<String>> {
+    /// Removes every container that is not running and that `pick` selects;
+    /// their ids and the bytes their writable layers held.
+    pub async fn prune(&self, pick: impl Fn(&Container) -> bool + Send + 'static) -> Result<(Vec<String>, u64)> {
         let e = self.engine.clone();
-        let ids = blocking(move || {
-            let mut out = Vec::new();
+        let (ids, bytes) = blocking(move || {
+            let (mut out, mut bytes) = (Vec::new(), 0);
             for c in e.list()? {
-                if matches!(c.state.status, Status::Exited | Status::Created | Status::Dead) {
+                if matches!(c.state.status, Status::Exited | Status::Created | Status::Dead) && pick(&c) {
+                    // Measured first: what is removed is what was reclaimed.
+                    let size = e.rw_size(&c.id).unwrap_or(0);
                     e.remove(&c.id, false, false)?;
+                    bytes += size;
                     out.push(c.id);
                 }
             }
-            Ok(out)
+            Ok((out, bytes))
         })
         .await?;
         for id in &ids {
             self.execs.forget_container(id);
             self.publish(id, |e| e.removed = true);
         }
-        Ok(ids)
+        Ok((ids, bytes))
     }
 
     /// Attaches to a container's streams: the monitor connection (output

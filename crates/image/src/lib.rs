@@ -16,6 +16,7 @@ pub mod manifest;
 pub mod metadata;
 pub mod reference;
 pub mod registry;
+pub mod rwlayer;
 pub mod service;
 pub mod snapshot;
 pub mod tarball;

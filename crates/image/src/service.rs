@@ -477,15 +477,17 @@ impl Images {
         Ok(freed)
     }
 
-    /// `image prune`: drops dangling images (all unused ones with `all`), then GC.
-    pub fn prune(&self, all: bool, in_use: &dyn Fn(&Digest) -> bool) -> Result<(Vec<Digest>, Freed)> {
+    /// `image prune`: drops dangling images (all unused ones with `all`)
+    /// except those `keep` holds on to (used by a container, not selected by
+    /// the caller's filters), then GC.
+    pub fn prune(&self, all: bool, keep: &dyn Fn(&Image) -> bool) -> Result<(Vec<Digest>, Freed)> {
         let mut deleted = Vec::new();
         for rec in self.db.list()? {
             if !(rec.name.starts_with('@') || all) {
                 continue;
             }
             let Ok(img) = self.image(&rec.target) else { continue };
-            if in_use(&img.config_digest) {
+            if keep(&img) {
                 continue;
             }
             self.db.remove(&rec.name)?;

@@ -24,8 +24,8 @@ pub async fn dispatch(state: Arc<State>, req: Request<Incoming>, method: &Method
     match (method, &seg[1..]) {
         (&Method::GET, ["json"]) => list(state, q).await,
         (&Method::POST, ["create"]) => super::create::create(state, req, q).await,
-        (&Method::POST, ["prune"]) => prune(state).await,
-        (&Method::GET, [id, "json"]) => inspect(state, id).await,
+        (&Method::POST, ["prune"]) => prune(state, q).await,
+        (&Method::GET, [id, "json"]) => inspect(state, id, q).await,
         (&Method::POST, [id, "start"]) => start(state, id).await,
         (&Method::POST, [id, "wait"]) => wait(state, id, q).await,
         (&Method::POST, [id, "attach"]) => attach(state, req, id, q).await,
@@ -35,6 +35,7 @@ pub async fn dispatch(state: Arc<State>, req: Request<Incoming>, method: &Method
         (&Method::DELETE, [id]) => remove(state, id, q).await,
         (&Method::GET, [id, "logs"]) => logs(state, id, q).await,
         (&Method::GET, [id, "export"]) => export(state, id).await,
+        (&Method::GET, [id, "changes"]) => super::changes::changes(state, id).await,
         (&Method::HEAD, [id, "archive"]) => archive_stat(state, id, q).await,
         (&Method::GET, [id, "archive"]) => archive_get(state, id, q).await,
         (&Method::PUT, [id, "archive"]) => archive_put(state, req, id, q).await,
@@ -274,6 +275,13 @@ async fn list(state: Arc<State>, q: &Query) -> Reply {
     let st = state.clone();
     let (containers, nets) = blocking(move || Ok((st.engine.list()?, st.engine.networks().ok()))).await?;
     let keep = list_filter(&filters, &containers, state.engine.root())?;
+    let sizes = match q.flag("size") {
+        true => {
+            let ids = containers.iter().filter(|c| keep(c)).map(|c| (c.id.clone(), c.image_id.clone())).collect();
+            Some(super::changes::sizes(&state, ids).await?)
+        }
+        false => None,
+    };
     // Docker: a status filter (or a limit) shows stopped containers too.
     let all = all || filters.contains_key("status") || filters.contains_key("exited") || limit.is_some();
     let out: Vec<Value> = containers
@@ -282,18 +290,23 @@ async fn list(state: Arc<State>, q: &Query) -> Reply {
         .filter(|c| keep(c))
         .take(limit.unwrap_or(usize::MAX))
         .map(|c| {
-            Ok(json!({
+            let mut v = json!({
                 "Id": c.id, "Names": [format!("/{}", c.name)], "Image": c.image, "ImageID": c.image_id,
                 "Command": command_of(c), "Created": unix_secs(Some(&c.created)), "Ports": port_list(c), "Labels": c.labels,
                 "State": c.state.status.to_string(), "Status": status_text(c, state.engine.root()),
                 "HostConfig": {"NetworkMode": network_mode(c)}, "NetworkSettings": {"Networks": network_settings(&nets, c)?["Networks"]}, "Mounts": [],
-            }))
+            });
+            if let Some((rw, rootfs)) = sizes.as_ref().and_then(|s| s.get(&c.id)) {
+                v["SizeRw"] = json!(rw);
+                v["SizeRootFs"] = json!(rootfs);
+            }
+            Ok(v)
         })
         .collect::<Result<_, ApiError>>()?;
     json(StatusCode::OK, &out)
 }
 
-async fn inspect(state: Arc<State>, id: &str) -> Reply {
+async fn inspect(state: Arc<State>, id: &str, q: &Query) -> Reply {
     let c = get(&state, id).await?;
     let st = state.clone();
     let nets = blocking(move || Ok(st.engine.networks().ok())).await?;
@@ -355,6 +368,13 @@ async fn inspect(state: Arc<State>, id: &str) -> Reply {
     }
     if let Some(t) = c.stop_timeout {
         v["Config"]["StopTimeout"] = json!(t);
+    }
+    if q.flag("size") {
+        let sizes = super::changes::sizes(&state, vec![(c.id.clone(), c.image_id.clone())]).await?;
+        if let Some((rw, rootfs)) = sizes.get(&c.id) {
+            v["SizeRw"] = json!(rw);
+            v["SizeRootFs"] = json!(rootfs);
+        }
     }
     json(StatusCode::OK, &v)
 }
@@ -540,9 +560,10 @@ async fn remove(state: Arc<State>, id: &str, q: &Query) -> Reply {
     status(StatusCode::NO_CONTENT)
 }
 
-async fn prune(state: Arc<State>) -> Reply {
-    let deleted = state.sup.prune().await?;
-    json(StatusCode::OK, &json!({"ContainersDeleted": deleted, "SpaceReclaimed": 0}))
+async fn prune(state: Arc<State>, q: &Query) -> Reply {
+    let f = super::prune::PruneFilter::parse(q, true, &[])?;
+    let (deleted, bytes) = state.sup.prune(move |c| f.selects(&c.labels, Some(&c.created))).await?;
+    json(StatusCode::OK, &json!({"ContainersDeleted": deleted, "SpaceReclaimed": bytes}))
 }
 
 /// Log entries → Docker's log stream (framed unless the container has a TTY).

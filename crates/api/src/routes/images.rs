@@ -434,12 +434,23 @@ async fn load(state: Arc<State>, req: Request<Incoming>, q: &Query) -> Reply {
 }
 
 async fn prune(state: Arc<State>, q: &Query) -> Reply {
-    let all = q.get("filters").is_some_and(|f| f.contains("\"dangling\"") && f.contains("false"));
+    let f = super::prune::PruneFilter::parse(q, true, &["dangling"])?;
+    let all = match f.extra.get("dangling").map(|v| v.as_slice()) {
+        None => false,
+        Some([v]) if matches!(v.as_str(), "true" | "1") => false,
+        Some([v]) if matches!(v.as_str(), "false" | "0") => true,
+        Some(v) => return Err(ApiError::bad_request(format!("invalid filter 'dangling={}'", v.join(",")))),
+    };
     let st = state.clone();
     let (deleted, freed) = blocking(move || {
         let containers = st.engine.list()?;
-        let in_use = |id: &Digest| containers.iter().any(|c| c.image_id == id.to_string());
-        Ok(st.engine.images.prune(all, &in_use)?)
+        let keep = |img: &wharf_image::Image| {
+            let id = img.config_digest.to_string();
+            let run = img.config.config.as_ref();
+            let labels = run.and_then(|r| r.labels.clone()).unwrap_or_default();
+            containers.iter().any(|c| c.image_id == id) || !f.selects(&labels, img.config.created.as_deref())
+        };
+        Ok(st.engine.images.prune(all, &keep)?)
     })
     .await?;
     let list: Vec<Value> = deleted.iter().map(|d| json!({"Deleted": d.to_string()})).collect();

@@ -2,12 +2,14 @@
 //! API resource.
 
 mod build;
+mod changes;
 mod containers;
 mod create;
 mod exec;
 mod honoured;
 mod images;
 mod networks;
+mod prune;
 mod system;
 mod volumes;
 

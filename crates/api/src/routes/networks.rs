@@ -176,11 +176,13 @@ pub async fn dispatch(state: Arc<State>, req: Request<Incoming>, method: &Method
             json(StatusCode::CREATED, &json!({"Id": n.id, "Warning": ""}))
         }
         (&Method::POST, ["prune"]) => {
+            let f = super::prune::PruneFilter::parse(q, true, &[])?;
             let removed = blocking(move || {
                 let nets = st.engine.networks()?;
                 let mut out = Vec::new();
                 for n in nets.list()? {
-                    if !n.predefined() && nets.endpoints(&n.id)?.is_empty() && nets.remove(&n.id).is_ok() {
+                    let picked = !n.predefined() && f.selects(&n.labels, Some(&n.created));
+                    if picked && nets.endpoints(&n.id)?.is_empty() && nets.remove(&n.id).is_ok() {
                         out.push(n.name);
                     }
                 }

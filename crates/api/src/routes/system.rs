@@ -134,9 +134,16 @@ pub async fn df(state: Arc<State>) -> Reply {
             json!({"Id": id.to_string(), "RepoTags": names, "Size": size, "SharedSize": 0, "Containers": users})
         })
         .collect();
+    let sizes =
+        super::changes::sizes(&state, containers.iter().map(|c| (c.id.clone(), c.image_id.clone())).collect()).await?;
     let containers: Vec<_> = containers
         .iter()
-        .map(|c| json!({"Id": c.id, "Names": [format!("/{}", c.name)], "Image": c.image, "State": c.state.status.to_string(), "SizeRw": 0}))
+        .map(|c| {
+            let (rw, rootfs) = sizes.get(&c.id).copied().unwrap_or_default();
+            json!({"Id": c.id, "Names": [format!("/{}", c.name)], "Image": c.image, "ImageID": c.image_id,
+                "Command": "", "Created": super::unix_secs(Some(&c.created)), "State": c.state.status.to_string(),
+                "Status": "", "SizeRw": rw, "SizeRootFs": rootfs, "Labels": c.labels})
+        })
         .collect();
     let volumes: Vec<_> = volumes
         .iter()

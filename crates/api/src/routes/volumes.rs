@@ -93,16 +93,20 @@ pub async fn dispatch(state: Arc<State>, req: Request<Incoming>, method: &Method
             json(StatusCode::CREATED, &view(&v))
         }
         (&Method::POST, ["prune"]) => {
-            let filters = q.filters()?;
-            if let Some(k) = filters.keys().find(|k| !matches!(k.as_str(), "label" | "all")) {
-                return Err(ApiError::bad_request(format!("Invalid filter '{k}'")));
-            }
-            let labels = filters.get("label").cloned().unwrap_or_default();
+            // API 1.41 prunes every unused volume; `all=false` (as API 1.42
+            // has it) only the anonymous ones.
+            let f = super::prune::PruneFilter::parse(q, false, &["all"])?;
+            let named_too = match f.extra.get("all").map(|v| v.as_slice()) {
+                None => true,
+                Some([v]) if matches!(v.as_str(), "true" | "1") => true,
+                Some([v]) if matches!(v.as_str(), "false" | "0") => false,
+                Some(v) => return Err(ApiError::bad_request(format!("invalid filter 'all={}'", v.join(",")))),
+            };
             let (names, bytes) = blocking(move || {
                 // Sizes first: what is removed is what was reclaimed.
                 let mut sizes = BTreeMap::new();
                 for v in st.engine.list_volumes()? {
-                    if labels.iter().all(|l| wharf_engine::events::label_matches(&v.labels, l)) {
+                    if f.selects(&v.labels, None) && (named_too || v.anonymous) {
                         sizes.insert(v.name.clone(), wharf_engine::volumes::disk_size(&v.mountpoint));
                     }
                 }

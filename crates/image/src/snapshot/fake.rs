@@ -168,6 +168,15 @@ impl Snapshotter for FakeSnapshotter {
         super::changes::write_changes(Some(&lower.0), &upper.0, out)
     }
 
+    fn parent_has(&self, key: &str, rel: &Path) -> Result<bool> {
+        let parent =
+            self.lock()?.active.get(key).ok_or_else(|| ImageError::SnapshotNotFound(key.into()))?.parent.clone();
+        let Some(parent) = parent else { return Ok(false) };
+        let dir = Scratch::new()?;
+        crate::unpack::unpack_layer(&self.committed(&parent)?.tree[..], &dir.0)?;
+        Ok(super::stat_in(&dir.0, rel)?.is_some())
+    }
+
     fn remove_active(&self, key: &str) -> Result<()> {
         self.lock()?.active.remove(key);
         Ok(())

@@ -81,6 +81,10 @@ pub trait Snapshotter: Send + Sync {
     /// The changes made in writable view `key` against its parent, as an
     /// uncompressed layer tar (deletions as `.wh.` whiteouts).
     fn diff(&self, key: &str, out: &mut dyn Write) -> Result<()>;
+    /// True if the parent of writable view `key` holds `rel` (a path relative
+    /// to the root, never followed out of it): whether a change there is a
+    /// modification or an addition.
+    fn parent_has(&self, key: &str, rel: &Path) -> Result<bool>;
     /// Drops writable view `key` (no error if absent).
     fn remove_active(&self, key: &str) -> Result<()>;
     /// Drops a committed snapshot (no error if absent); refused with
@@ -119,6 +123,9 @@ impl<T: Snapshotter + ?Sized> Snapshotter for Arc<T> {
     }
     fn diff(&self, key: &str, out: &mut dyn Write) -> Result<()> {
         (**self).diff(key, out)
+    }
+    fn parent_has(&self, key: &str, rel: &Path) -> Result<bool> {
+        (**self).parent_has(key, rel)
     }
     fn remove_active(&self, key: &str) -> Result<()> {
         (**self).remove_active(key)
@@ -186,6 +193,17 @@ pub(crate) fn tempdir_in(parent: &Path) -> Result<PathBuf> {
     let dir = parent.join(format!("{}-{}", std::process::id(), N.fetch_add(1, Ordering::Relaxed)));
     fs::create_dir(&dir).map_err(ImageError::io("create", &dir))?;
     Ok(dir)
+}
+
+/// Whether `rel` exists in the tree at `dir` (resolved inside it; `Some`
+/// with the node's kind).
+pub(crate) fn stat_in(dir: &Path, rel: &Path) -> Result<Option<nix::sys::stat::FileStat>> {
+    use wharf_common::confined::{ConfinedError, Root};
+    let err = |e: ConfinedError| match e {
+        ConfinedError::Io { context, path, source } => ImageError::Io { context, path, source },
+        other => ImageError::UnsafeEntry { path: rel.display().to_string(), reason: other.to_string() },
+    };
+    Root::open(dir).and_then(|root| root.stat(rel)).map_err(err)
 }
 
 pub(crate) fn read_parent(path: &Path) -> Option<Digest> {

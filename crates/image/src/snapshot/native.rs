@@ -7,7 +7,7 @@
 
 use std::fs;
 use std::io::{Read, Write};
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 
 use super::{MountSpec, Snapshotter};
 use crate::digest::Digest;
@@ -135,6 +135,13 @@ impl Snapshotter for NativeSnapshotter {
             return Err(ImageError::SnapshotNotFound(l.display().to_string()));
         }
         super::changes::write_changes(lower.as_deref(), &dir.join("fs"), out)
+    }
+
+    fn parent_has(&self, key: &str, rel: &Path) -> Result<bool> {
+        match super::read_parent(&self.active(key).join("parent")) {
+            Some(p) => Ok(super::stat_in(&self.committed(&p).join("fs"), rel)?.is_some()),
+            None => Ok(false),
+        }
     }
 
     fn remove_active(&self, key: &str) -> Result<()> {

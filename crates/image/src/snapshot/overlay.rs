@@ -4,7 +4,7 @@
 
 use std::fs;
 use std::io::Read;
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 
 use super::{MountSpec, Snapshotter};
 use crate::digest::Digest;
@@ -151,6 +151,21 @@ impl Snapshotter for OverlaySnapshotter {
             return Err(ImageError::SnapshotNotFound(key.to_string()));
         }
         crate::tarball::layer_from_upper(&upper, out)
+    }
+
+    fn parent_has(&self, key: &str, rel: &Path) -> Result<bool> {
+        let Some(parent) = super::read_parent(&self.active(key).join("parent")) else {
+            return Ok(false);
+        };
+        // Top layer first: the first one that holds the path decides (a
+        // whiteout there — a 0:0 character device — hides the lower ones).
+        for lower in self.lowers(&parent)? {
+            if let Some(st) = super::stat_in(Path::new(&lower), rel)? {
+                let whiteout = st.st_mode & libc::S_IFMT == libc::S_IFCHR && st.st_rdev == 0;
+                return Ok(!whiteout);
+            }
+        }
+        Ok(false)
     }
 
     fn remove_active(&self, key: &str) -> Result<()> {

@@ -283,6 +283,11 @@ pub fn diff_records_changes(s: &dyn Snapshotter, h: &dyn Harness) {
     assert!(!has("keep"), "unchanged files stay out: {names:?}");
     let link = names.iter().filter(|(p, _)| p.starts_with("added")).filter(|(_, t)| *t == tar::EntryType::Link);
     assert_eq!(link.count(), 1, "the second name of a hardlinked file is a link: {names:?}");
+    // What the parent holds tells a modification from an addition.
+    for (p, held) in [("edit", true), ("sub", true), ("rm", true), ("added", false), ("newdir/f", false)] {
+        assert_eq!(s.parent_has("c", Path::new(p)).unwrap(), held, "{p}");
+    }
+    assert!(!s.parent_has("c", Path::new("../../../etc/passwd")).unwrap(), "resolved inside the parent");
     // The diff, applied on the parent, reproduces the view.
     let top = chain_ids(&[Digest::sha256(b"unused"), Digest::sha256(&diff)]).pop().unwrap();
     s.apply(&top, Some(&chains[0]), &Digest::sha256(&diff), &mut &diff[..]).unwrap();

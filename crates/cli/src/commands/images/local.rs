@@ -110,7 +110,7 @@ impl ImageEngine for Local {
 
     fn prune(&self, all: bool) -> Result<(Vec<String>, u64)> {
         let used = self.used()?;
-        let (deleted, freed) = self.store().prune(all, &|id: &Digest| used.contains(&id.to_string()))?;
+        let (deleted, freed) = self.store().prune(all, &|img| used.contains(&img.config_digest.to_string()))?;
         Ok((deleted.iter().map(|d| format!("deleted: {d}")).collect(), freed.bytes))
     }
 
