@@ -58,3 +58,61 @@ fn changes_sizes_and_prune_filters() {
     assert_eq!(status, 400, "{v}");
     assert!(v["message"].as_str().unwrap().contains("dangling"));
 }
+
+/// The container's memory limit as its own cgroup shows it (v2 or v1).
+const MEM_LIMIT: &str = "cat /sys/fs/cgroup/memory.max 2>/dev/null || cat /sys/fs/cgroup/memory/memory.limit_in_bytes";
+
+#[test]
+fn update_applies_limits_live_and_records_them() {
+    let d = daemon();
+    d.ok(&["run", "-d", "--name", "u", "-m", "64m", IMG, "sleep", "1000"]);
+    d.ok(&["update", "--memory", "128m", "--memory-swap", "256m", "--cpu-shares", "300", "--pids-limit", "40", "u"]);
+    assert_eq!(d.ok(&["exec", "u", "sh", "-c", MEM_LIMIT]).trim(), (128u64 << 20).to_string());
+    let v = d.ok(&["inspect", "-f", "{{.HostConfig.Memory}} {{.HostConfig.CpuShares}} {{.HostConfig.PidsLimit}}", "u"]);
+    assert_eq!(v.trim(), format!("{} 300 40", 128u64 << 20));
+    // Docker's conflicts and unknown fields are refused, and change nothing.
+    let out = d.docker(&["update", "--memory", "300m", "u"]);
+    assert!(!out.status.success() && String::from_utf8_lossy(&out.stderr).contains("memoryswap"), "{out:?}");
+    let (status, text) = d.http("POST", "/containers/u/update", r#"{"KernelMemory": 1048576}"#);
+    assert_eq!(status, 400, "{text}");
+    assert!(text.contains("KernelMemory"));
+    assert_eq!(d.ok(&["exec", "u", "sh", "-c", MEM_LIMIT]).trim(), (128u64 << 20).to_string());
+    assert_eq!(d.http("POST", "/containers/nosuch/update", "{}").0, 404);
+
+    // A stopped container's update is what its next start uses.
+    d.ok(&["create", "--name", "s", IMG, "sh", "-c", MEM_LIMIT]);
+    d.ok(&["update", "--memory", "96m", "s"]);
+    assert_eq!(d.ok(&["start", "-a", "s"]).trim(), (96u64 << 20).to_string());
+
+    // A restart policy given by update is the one the monitor applies.
+    d.ok(&[
+        "run",
+        "-d",
+        "--name",
+        "r",
+        IMG,
+        "sh",
+        "-c",
+        "test -e /restarted || { touch /restarted; until test -e /go; do sleep 0.05; done; }; exit 3",
+    ]);
+    d.ok(&["update", "--restart", "on-failure:1", "r"]);
+    let (_, v) = get_json(&d, "GET", "/containers/r/json");
+    assert_eq!(v["HostConfig"]["RestartPolicy"]["Name"], "on-failure");
+    d.ok(&["exec", "r", "touch", "/go"]);
+    // First exit (3) is restarted once; the second ends it.
+    d.ok(&["wait", "r"]);
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(20);
+    loop {
+        let (_, v) = get_json(&d, "GET", "/containers/r/json");
+        if v["RestartCount"] == 1 && v["State"]["Status"] == "exited" {
+            assert_eq!(v["State"]["ExitCode"], 3);
+            break;
+        }
+        assert!(std::time::Instant::now() < deadline, "not restarted once: {v}");
+        std::thread::sleep(std::time::Duration::from_millis(50));
+    }
+    let out = d.docker(&["run", "-d", "--rm", "--name", "ar", IMG, "sleep", "1000"]);
+    assert!(out.status.success());
+    let out = d.docker(&["update", "--restart", "always", "ar"]);
+    assert!(!out.status.success() && String::from_utf8_lossy(&out.stderr).contains("AutoRemove"), "{out:?}");
+}

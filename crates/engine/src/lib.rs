@@ -27,6 +27,7 @@ pub mod network;
 mod options;
 pub mod probes;
 pub mod protocol;
+pub mod resources;
 pub mod run;
 pub mod runtimes;
 pub mod security;
@@ -35,6 +36,7 @@ pub mod stats;
 mod store;
 pub mod supervise;
 pub mod sys;
+pub mod update;
 pub mod user;
 pub mod volumes;
 

@@ -6,7 +6,7 @@
 //! Validation follows Docker's rules and words; it runs at create (so a bad
 //! value is a 400 and nothing is made) and again when the spec is built.
 
-use oci_spec::runtime::{LinuxBlockIo, LinuxNamespaceType, Spec};
+use oci_spec::runtime::{LinuxNamespaceType, Spec};
 
 use crate::error::{EngineError, Result};
 use crate::RunOptions;
@@ -199,40 +199,6 @@ pub fn apply(spec: &mut Spec, opts: &RunOptions, group_ids: &[u32]) -> Result<()
         }
         spec.set_process(Some(process));
     }
-    let Some(linux) = spec.linux_mut() else { return Ok(()) };
-    let mut res = linux.resources().clone().unwrap_or_default();
-    let mut mem = res.memory().unwrap_or_default();
-    if let Some(s) = opts.memory_swap.filter(|s| *s != 0) {
-        mem.set_swap(Some(s));
-    }
-    if let Some(r) = opts.memory_reservation.filter(|r| *r > 0) {
-        mem.set_reservation(Some(r));
-    }
-    if let Some(s) = opts.memory_swappiness.filter(|s| *s >= 0) {
-        mem.set_swappiness(Some(s as u64));
-    }
-    if opts.oom_kill_disable {
-        mem.set_disable_oom_killer(Some(true));
-    }
-    if mem != Default::default() {
-        res.set_memory(Some(mem));
-    }
-    if opts.cpu_period.is_some_and(|p| p != 0) || opts.cpu_quota.is_some_and(|q| q != 0) {
-        let mut cpu = res.cpu().clone().unwrap_or_default();
-        if let Some(p) = opts.cpu_period.filter(|p| *p != 0) {
-            cpu.set_period(Some(p as u64));
-        }
-        if let Some(q) = opts.cpu_quota.filter(|q| *q != 0) {
-            cpu.set_quota(Some(q));
-        }
-        res.set_cpu(Some(cpu));
-    }
-    if let Some(w) = opts.blkio_weight.filter(|w| *w != 0) {
-        let mut b = res.block_io().clone().unwrap_or_else(LinuxBlockIo::default);
-        b.set_weight(Some(w));
-        res.set_block_io(Some(b));
-    }
-    linux.set_resources(Some(res));
     Ok(())
 }
 
@@ -301,7 +267,7 @@ mod tests {
             ..Default::default()
         };
         let s = spec_for(&o).unwrap();
-        let res = s.linux().as_ref().unwrap().resources().clone().unwrap();
+        let res = crate::resources::of(&o);
         let mem = res.memory().unwrap();
         assert_eq!(
             (mem.swap(), mem.reservation(), mem.swappiness(), mem.disable_oom_killer()),

@@ -5,10 +5,7 @@
 use std::collections::HashSet;
 use std::path::Path;
 
-use oci_spec::runtime::{
-    Capability, LinuxCapabilities, LinuxCpu, LinuxMemory, LinuxPids, LinuxResources, Mount, PosixRlimitBuilder,
-    PosixRlimitType, Spec,
-};
+use oci_spec::runtime::{Capability, LinuxCapabilities, Mount, PosixRlimitBuilder, PosixRlimitType, Spec};
 use wharf_image::manifest::RunConfig;
 
 use crate::error::{EngineError, Result};
@@ -219,35 +216,8 @@ pub fn build(
             crate::security::check_sysctls(&opts.sysctls, &crate::network::mode(opts))?;
             linux.set_sysctl(Some(opts.sysctls.clone().into_iter().collect()));
         }
-        let mut res = LinuxResources::default();
+        let mut res = crate::resources::of(opts);
         res.set_devices(Some(crate::security::device_policy(opts.privileged)));
-        if let Some(m) = opts.memory {
-            let mut mem = LinuxMemory::default();
-            mem.set_limit(Some(m));
-            res.set_memory(Some(mem));
-        }
-        if let Some(cpus) = opts.cpus {
-            let mut cpu = LinuxCpu::default();
-            cpu.set_period(Some(100_000));
-            cpu.set_quota(Some((cpus * 100_000.0) as i64));
-            res.set_cpu(Some(cpu));
-        }
-        if opts.cpuset_cpus.is_some() || opts.cpuset_mems.is_some() {
-            let mut cpu = res.cpu().clone().unwrap_or_default();
-            cpu.set_cpus(opts.cpuset_cpus.clone());
-            cpu.set_mems(opts.cpuset_mems.clone());
-            res.set_cpu(Some(cpu));
-        }
-        if let Some(shares) = opts.cpu_shares.filter(|s| *s > 0) {
-            let mut cpu = res.cpu().clone().unwrap_or_default();
-            cpu.set_shares(Some(shares as u64));
-            res.set_cpu(Some(cpu));
-        }
-        if let Some(p) = opts.pids_limit {
-            let mut pids = LinuxPids::default();
-            pids.set_limit(p);
-            res.set_pids(Some(pids));
-        }
         linux.set_resources(Some(res));
     }
     Ok(spec)

@@ -28,6 +28,8 @@ struct Entry {
     fifo: PathBuf,
     bundle: PathBuf,
     status: Status,
+    /// The memory limit of the last `update` (what `stats` reports).
+    memory_limit: Option<u64>,
 }
 
 /// State lives in memory: one `Fake` is one runtime root.
@@ -126,7 +128,10 @@ impl Runtime for Fake {
         if let Some(f) = &opts.pid_file {
             std::fs::write(f, pid.to_string()).map_err(RuntimeError::io("write", f))?;
         }
-        map.insert(id.to_string(), Entry { pid, fifo, bundle: opts.bundle.clone(), status: Status::Created });
+        map.insert(
+            id.to_string(),
+            Entry { pid, fifo, bundle: opts.bundle.clone(), status: Status::Created, memory_limit: None },
+        );
         Ok(pid)
     }
 
@@ -247,7 +252,25 @@ impl Runtime for Fake {
     }
 
     fn stats(&self, id: &str) -> Result<CgroupStats> {
-        self.with(id, |e| Ok(CgroupStats { pids: u64::from(e.status != Status::Stopped), ..Default::default() }))
+        self.with(id, |e| {
+            Ok(CgroupStats {
+                pids: u64::from(e.status != Status::Stopped),
+                memory_limit: e.memory_limit,
+                ..Default::default()
+            })
+        })
+    }
+
+    fn update(&self, id: &str, resources: &oci_spec::runtime::LinuxResources) -> Result<()> {
+        self.with(id, |e| {
+            if e.status == Status::Stopped {
+                return Err(RuntimeError::NotRunning);
+            }
+            if let Some(limit) = resources.memory().as_ref().and_then(|m| m.limit()) {
+                e.memory_limit = u64::try_from(limit).ok().filter(|l| *l > 0);
+            }
+            Ok(())
+        })
     }
 }
 
@@ -291,6 +314,13 @@ pub fn contract(rt: &dyn Runtime, bundle: &dyn Fn(&str, &[&str]) -> PathBuf, pre
     rt.resume(&a).expect("resume");
     assert_eq!(rt.state(&a).unwrap().status, Status::Running);
     assert!(rt.stats(&a).expect("stats").pids >= 1);
+    // A live update of the memory limit is what the container's stats then report.
+    let mut res = oci_spec::runtime::LinuxResources::default();
+    let mut mem = oci_spec::runtime::LinuxMemory::default();
+    mem.set_limit(Some(64 << 20));
+    res.set_memory(Some(mem));
+    rt.update(&a, &res).expect("update");
+    assert_eq!(rt.stats(&a).unwrap().memory_limit, Some(64 << 20));
     assert!(rt.delete(&a, false).is_err(), "a running container is not deleted without force");
     rt.kill(&a, 9, false).expect("kill");
     wait_stopped(&a);

@@ -59,6 +59,8 @@ pub trait Runtime: Send + Sync {
     fn exec(&self, id: &str, process: &Process, opts: &ExecOptions) -> Result<i32>;
     /// Resource usage of a live container.
     fn stats(&self, id: &str) -> Result<cgroups::CgroupStats>;
+    /// Applies new resource limits to a live container (`runc update`).
+    fn update(&self, id: &str, resources: &oci_spec::runtime::LinuxResources) -> Result<()>;
 }
 
 impl Runtime for Native {
@@ -91,5 +93,8 @@ impl Runtime for Native {
     }
     fn stats(&self, id: &str) -> Result<cgroups::CgroupStats> {
         Native::stats(self, id)
+    }
+    fn update(&self, id: &str, resources: &oci_spec::runtime::LinuxResources) -> Result<()> {
+        Native::update(self, id, resources)
     }
 }

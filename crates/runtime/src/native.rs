@@ -622,12 +622,17 @@ impl Native {
         self.load(id)?.cgroup()?.pids()
     }
 
-    /// `update`: apply new resource limits to a live container.
+    /// `update`: apply new resource limits to a live container. An update
+    /// without device rules keeps the container's (runc's rule too).
     pub fn update(&self, id: &str, resources: &LinuxResources) -> Result<()> {
         let mut rec = self.load(id)?;
         rec.cgroup()?.apply(Some(resources))?;
         if let Some(linux) = rec.spec.linux_mut() {
-            linux.set_resources(Some(resources.clone()));
+            let mut kept = resources.clone();
+            if kept.devices().is_none() {
+                kept.set_devices(linux.resources().as_ref().and_then(|r| r.devices().clone()));
+            }
+            linux.set_resources(Some(kept));
         }
         rec.save(&self.root)
     }

@@ -187,6 +187,16 @@ impl Runtime for OciBinary {
         })
     }
 
+    /// `update --resources FILE`: the LinuxResources JSON runc and crun take.
+    fn update(&self, id: &str, resources: &oci_spec::runtime::LinuxResources) -> Result<()> {
+        let file = std::env::temp_dir().join(format!("wharf-resources-{}-{}.json", std::process::id(), next_seq()));
+        let data = serde_json::to_vec(resources).map_err(|e| self.fail("update", e.to_string()))?;
+        std::fs::write(&file, data).map_err(RuntimeError::io("write", &file))?;
+        let result = self.output("update", &["--resources", &file.display().to_string(), id]);
+        let _ = std::fs::remove_file(&file);
+        result.map(|_| ())
+    }
+
     fn exec(&self, id: &str, process: &Process, opts: &ExecOptions) -> Result<i32> {
         let file = std::env::temp_dir().join(format!("wharf-process-{}-{}.json", std::process::id(), next_seq()));
         let data = serde_json::to_vec(process).map_err(|e| self.fail("exec", e.to_string()))?;

@@ -36,6 +36,7 @@ pub async fn dispatch(state: Arc<State>, req: Request<Incoming>, method: &Method
         (&Method::GET, [id, "logs"]) => logs(state, id, q).await,
         (&Method::GET, [id, "export"]) => export(state, id).await,
         (&Method::GET, [id, "changes"]) => super::changes::changes(state, id).await,
+        (&Method::POST, [id, "update"]) => super::update::update(state, req, id).await,
         (&Method::HEAD, [id, "archive"]) => archive_stat(state, id, q).await,
         (&Method::GET, [id, "archive"]) => archive_get(state, id, q).await,
         (&Method::PUT, [id, "archive"]) => archive_put(state, req, id, q).await,

@@ -143,6 +143,30 @@ pub fn check_create(body: &Value) -> Result<(), ApiError> {
     Ok(())
 }
 
+/// `POST /containers/{id}/update` keys honoured (live, through the cgroup).
+const UPDATE: &[&str] = &[
+    "Memory",
+    "MemorySwap",
+    "MemoryReservation",
+    "NanoCpus",
+    "CpuShares",
+    "CpuPeriod",
+    "CpuQuota",
+    "CpusetCpus",
+    "CpusetMems",
+    "PidsLimit",
+    "BlkioWeight",
+    "RestartPolicy",
+];
+
+/// Refuses an update body that sets a field Wharf does not update.
+pub fn check_update(body: &Value) -> Result<(), ApiError> {
+    if !body.is_object() {
+        return Err(ApiError::bad_request("the update config must be a JSON object"));
+    }
+    check(body, UPDATE, "")
+}
+
 /// `POST /build` parameters honoured by the classic builder.
 const BUILD: &[&str] = &["t", "buildargs", "labels", "dockerfile", "target", "q", "nocache"];
 

@@ -11,6 +11,7 @@ mod images;
 mod networks;
 mod prune;
 mod system;
+mod update;
 mod volumes;
 
 use std::convert::Infallible;
