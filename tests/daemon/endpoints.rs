@@ -116,3 +116,54 @@ fn update_applies_limits_live_and_records_them() {
     let out = d.docker(&["update", "--restart", "always", "ar"]);
     assert!(!out.status.success() && String::from_utf8_lossy(&out.stderr).contains("AutoRemove"), "{out:?}");
 }
+
+/// `GET /distribution/{name}/json` asks the registry (a loopback one in the
+/// daemon's namespace) without pulling: the manifest's descriptor, the platforms.
+#[test]
+fn distribution_inspect_asks_the_registry() {
+    let d = daemon();
+    let reg = super::support::Registry::start_in(Some(&d.netns), None);
+    let name = format!("{}/dist/busybox:1", reg.host());
+    d.ok(&["tag", IMG, &name]);
+    d.ok(&["push", &name]);
+    let digest = d.ok(&["image", "inspect", "-f", "{{index .RepoDigests 0}}", &name]);
+    let digest = digest.trim().rsplit('@').next().unwrap().to_string();
+    let (status, v) = get_json(&d, "GET", &format!("/distribution/{name}/json"));
+    assert_eq!(status, 200, "{v}");
+    assert_eq!(v["Descriptor"]["digest"], digest.as_str());
+    assert!(v["Descriptor"]["mediaType"].as_str().unwrap().contains("manifest"), "{v}");
+    assert!(v["Descriptor"]["size"].as_u64().unwrap() > 0);
+    let host = if cfg!(target_arch = "x86_64") { "amd64" } else { std::env::consts::ARCH };
+    assert_eq!(v["Platforms"][0]["architecture"], host, "{v}");
+    assert_eq!(v["Platforms"][0]["os"], "linux");
+    assert_eq!(d.ok(&["images", "-q", "--filter", "reference=*/dist/*:2"]).trim(), "", "nothing pulled");
+    let (status, v) = get_json(&d, "GET", &format!("/distribution/{}/dist/nosuch:1/json", reg.host()));
+    assert!(status == 404 || status == 401, "{status} {v}");
+    assert!(v["message"].is_string());
+}
+
+/// `POST /build/prune` (`docker builder prune`): the classic cache's
+/// entries and the untagged step images only they kept; the next build runs
+/// every step again.
+#[test]
+fn build_prune_drops_the_cache() {
+    let d = daemon();
+    let file = "FROM busybox:local\nRUN echo a > /a\nRUN echo b > /b\n";
+    let (status, _, raw) = super::fidelity::build(&d, file, "t=cached:1");
+    assert_eq!(status, 200, "{raw}");
+    let (_, _, raw) = super::fidelity::build(&d, file, "t=cached:1");
+    assert!(raw.contains("Using cache"), "{raw}");
+    let (status, v) = get_json(&d, "POST", &format!("/build/prune?filters={}", filters(r#"{"until":["1h"]}"#)));
+    assert_eq!((status, v["CachesDeleted"].as_array().map(Vec::len)), (200, Some(0)), "entries are newer: {v}");
+    let (status, v) = get_json(&d, "POST", "/build/prune");
+    assert_eq!(status, 200, "{v}");
+    assert!(v["CachesDeleted"].as_array().unwrap().len() >= 2, "{v}");
+    assert!(v["SpaceReclaimed"].as_u64().unwrap() > 0, "the first RUN's image was only the cache's: {v}");
+    d.ok(&["image", "inspect", "cached:1"]);
+    let (_, _, raw) = super::fidelity::build(&d, file, "t=cached:1");
+    assert!(!raw.contains("Using cache"), "{raw}");
+    let (status, _) = get_json(&d, "POST", &format!("/build/prune?filters={}", filters(r#"{"type":["regular"]}"#)));
+    assert_eq!(status, 400);
+    let out = d.docker(&["builder", "prune", "-f"]);
+    assert!(out.status.success(), "{out:?}");
+}

@@ -219,7 +219,7 @@ fn nulls_are_accepted_where_docker_accepts_them() {
 
 /// `POST /build` with a context holding `dockerfile` as `Dockerfile`: the
 /// HTTP status and the stream's JSON messages (curl de-chunks).
-fn build(d: &Daemon, dockerfile: &str, query: &str) -> (u16, Vec<serde_json::Value>, String) {
+pub(super) fn build(d: &Daemon, dockerfile: &str, query: &str) -> (u16, Vec<serde_json::Value>, String) {
     let ctx = d.dir.path().join("ctx.tar");
     let mut t = tar::Builder::new(std::fs::File::create(&ctx).unwrap());
     let mut h = tar::Header::new_gnu();

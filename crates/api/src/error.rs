@@ -118,6 +118,18 @@ impl From<wharf_network::NetworkError> for ApiError {
     }
 }
 
+impl From<wharf_build::BuildError> for ApiError {
+    fn from(e: wharf_build::BuildError) -> Self {
+        use wharf_build::BuildError as B;
+        match e {
+            B::Engine(e) => e.into(),
+            B::Image(e) => e.into(),
+            B::Dockerfile { .. } | B::Context(_) => ApiError::bad_request(e.to_string()),
+            other => ApiError::internal(other.to_string()),
+        }
+    }
+}
+
 impl From<std::io::Error> for ApiError {
     fn from(e: std::io::Error) -> Self {
         ApiError::internal(e.to_string())

@@ -11,6 +11,7 @@
 
 #![forbid(unsafe_code)]
 
+pub mod cache;
 mod context;
 pub mod dockerfile;
 pub mod dockerignore;
@@ -203,9 +204,7 @@ impl Builder<'_> {
         })
     }
 
-    /// The build cache: a step's key (its parent image, the stage's config
-    /// and the step itself, COPY content included) → the image it produced,
-    /// under `<image-root>/build-cache/`. Entries whose image was removed are misses.
+    /// A step's cache key (see `cache.rs`).
     fn cache_key(&self, s: &Stage, step: &[&[u8]]) -> String {
         let mut data = Vec::new();
         data.extend_from_slice(s.image.id().to_string().as_bytes());
@@ -222,20 +221,13 @@ impl Builder<'_> {
         if self.req.no_cache {
             return None;
         }
-        let path = self.images().root().join("build-cache").join(key);
-        let desc: wharf_image::manifest::Descriptor = serde_json::from_slice(&std::fs::read(path).ok()?).ok()?;
-        let img = self.images().image(&desc).ok()?;
+        let img = cache::get(self.images(), key)?;
         self.images().lease_image(&self.lease, &img).ok()?;
         Some(img)
     }
 
     fn cache_put(&self, key: &str, img: &Image) {
-        let dir = self.images().root().join("build-cache");
-        if std::fs::create_dir_all(&dir).is_ok() {
-            if let Ok(data) = serde_json::to_vec(&img.target) {
-                let _ = std::fs::write(dir.join(key), data);
-            }
-        }
+        cache::put(self.images(), key, img)
     }
 
     /// The stage's current image with its config applied (a config-only image if needed).

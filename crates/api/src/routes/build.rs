@@ -79,17 +79,12 @@ pub async fn build(state: Arc<State>, req: Request<Incoming>, q: &Query) -> Repl
                 }
             }
             Err(e) => {
-                let status = match &e {
-                    wharf_build::BuildError::Dockerfile { .. } | wharf_build::BuildError::Context(_) => {
-                        StatusCode::BAD_REQUEST
-                    }
-                    _ => StatusCode::INTERNAL_SERVER_ERROR,
-                };
                 let code = match &e {
                     wharf_build::BuildError::RunFailed { code, .. } => *code,
                     _ => 1,
                 };
                 let message = e.to_string();
+                let status = ApiError::from(e).status;
                 send(json!({"errorDetail": {"code": code, "message": message}, "error": message}), Some(status));
             }
         }
@@ -111,4 +106,40 @@ pub async fn build(state: Arc<State>, req: Request<Incoming>, q: &Query) -> Repl
     let mut r = Response::new(body);
     r.headers_mut().insert("Content-Type", "application/json".parse().expect("static header"));
     Ok(r)
+}
+
+/// `POST /build/prune`: the classic builder's cache (its entries and the
+/// untagged step images only they kept). `until` is honoured; the other
+/// filters name BuildKit's record kinds, which the classic cache has not.
+pub async fn prune(state: Arc<State>, q: &Query) -> Reply {
+    if let Some(k) = q.get("keep-storage").filter(|k| !matches!(*k, "" | "0")) {
+        return Err(ApiError::bad_request(format!("keep-storage={k} is not supported by Wharf")));
+    }
+    let mut until = None;
+    for (k, vals) in q.filters()? {
+        match k.as_str() {
+            "until" => {
+                let [v] = vals.as_slice() else {
+                    return Err(ApiError::bad_request("more than one until filter specified"));
+                };
+                until = Some(
+                    crate::query::timestamp(v)
+                        .ok_or_else(|| ApiError::bad_request(format!("invalid until filter {v:?}")))?,
+                );
+            }
+            k => {
+                return Err(ApiError::bad_request(format!(
+                    "Invalid filter '{k}' (the classic builder's cache has none)"
+                )))
+            }
+        }
+    }
+    let st = state.clone();
+    let pruned = super::blocking(move || {
+        let containers = st.engine.list()?;
+        let in_use = |img: &wharf_image::Image| containers.iter().any(|c| c.image_id == img.config_digest.to_string());
+        Ok(wharf_build::cache::prune(&st.engine.images, until, &in_use)?)
+    })
+    .await?;
+    super::json(StatusCode::OK, &json!({"CachesDeleted": pruned.entries, "SpaceReclaimed": pruned.bytes}))
 }

@@ -280,7 +280,7 @@ fn image_event(state: &State, action: &str, id: &str, name: &str) {
     state.engine.emit(&wharf_engine::events::Event::new("image", action, id, attrs));
 }
 
-fn client(state: &State, auth: Option<Credentials>) -> Client {
+pub fn client(state: &State, auth: Option<Credentials>) -> Client {
     Client::new(
         CredentialStore::default_location(),
         Options { insecure: state.config.insecure_registries.clone(), credentials: auth, ..Options::default() },

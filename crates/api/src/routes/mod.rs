@@ -5,6 +5,7 @@ mod build;
 mod changes;
 mod containers;
 mod create;
+mod distribution;
 mod exec;
 mod honoured;
 mod images;
@@ -114,6 +115,7 @@ async fn dispatch(state: Arc<State>, req: Request<Incoming>, method: &Method, pa
         (&Method::POST, ["auth"]) => images::auth(state, req).await,
         (&Method::POST, ["commit"]) => containers::commit(state, q).await,
         (&Method::POST, ["build"]) => build::build(state, req, q).await,
+        (&Method::POST, ["build", "prune"]) => build::prune(state, q).await,
         (_, ["images", ..]) => images::dispatch(state, req, method, path, q).await,
         (&Method::POST, ["containers", id, "exec"]) => exec::create(state, req, id).await,
         (&Method::POST, ["exec", id, "start"]) => exec::start(state, req, id).await,
@@ -135,7 +137,9 @@ async fn dispatch(state: Arc<State>, req: Request<Incoming>, method: &Method, pa
         (_, ["session"]) => Err(ApiError::not_implemented(
             "BuildKit sessions are not supported by Wharf: use the classic builder (DOCKER_BUILDKIT=0)",
         )),
-        (_, ["distribution", ..]) => Err(ApiError::not_implemented("distribution inspect is not supported by Wharf")),
+        (&Method::GET, ["distribution", name @ .., "json"]) if !name.is_empty() => {
+            distribution::inspect(state, req, &name.join("/")).await
+        }
         _ => Err(ApiError::not_found(format!("page not found: {method} {path}"))),
     }
 }

@@ -4,6 +4,7 @@
 //! and skipping blobs the registry already has.
 
 pub mod auth;
+mod inspect;
 
 use std::collections::HashMap;
 use std::io::{self, Read, Write};
