@@ -345,7 +345,7 @@ fn bad_input_is_refused_cleanly() {
     let b = env.bundle("noroot", &["true"], |c| c["root"]["path"] = json!("/nonexistent/rootfs"));
     check(&["create", "--bundle", b.to_str().unwrap(), "x3"], "rootfs /nonexistent/rootfs does not exist");
     let b = env.bundle("noexe", &["/no/such/program"], |_| {});
-    check(&["create", "--bundle", b.to_str().unwrap(), "x4"], "no such executable");
+    check(&["create", "--bundle", b.to_str().unwrap(), "x4"], "no such file or directory");
     check(&["create", "--bundle", b.to_str().unwrap(), "../evil"], "invalid container id");
     check(&["start", "nosuch"], "does not exist");
     check(&["kill", "nosuch"], "does not exist");

@@ -217,6 +217,27 @@ fn nulls_are_accepted_where_docker_accepts_them() {
     d.ok(&["network", "rm", "n1"]);
 }
 
+/// Docker takes any printable network name; a container joins it by that name.
+#[test]
+fn network_names_as_docker_takes_them() {
+    let d = daemon();
+    for name in ["my net", "-x", "é"] {
+        d.ok(&["network", "create", "--", name]);
+        assert_eq!(d.ok(&["network", "inspect", "-f", "{{.Name}}", "--", name]).trim(), name);
+    }
+    // Docker takes a slash too (though no path can name it): removed by id.
+    let id = d.ok(&["network", "create", "a/b"]);
+    let out = run(&d, &["--network", "my net"], "ip -o -4 addr show eth0 | grep -c inet");
+    assert_eq!(out, "1");
+    for name in ["my net", "-x", "é", id.trim()] {
+        d.ok(&["network", "rm", "--", name]);
+    }
+    let (status, text) = d.http("POST", "/networks/create", r#"{"Name":"a\nb"}"#);
+    assert_eq!(status, 400, "{text}");
+    let (status, text) = d.http("POST", "/networks/create", r#"{"Name":""}"#);
+    assert_eq!(status, 400, "{text}");
+}
+
 /// `POST /build` with a context holding `dockerfile` as `Dockerfile`: the
 /// HTTP status and the stream's JSON messages (curl de-chunks).
 pub(super) fn build(d: &Daemon, dockerfile: &str, query: &str) -> (u16, Vec<serde_json::Value>, String) {
@@ -278,4 +299,45 @@ fn a_pull_that_fails_before_any_progress_is_an_http_error() {
     let out = d.docker(&["pull", "127.0.0.1:1/nosuch:x"]);
     assert!(!out.status.success());
     assert!(String::from_utf8_lossy(&out.stderr).contains("Error response from daemon"), "{out:?}");
+}
+
+/// The exit codes of commands that cannot run, as dockerd 20.10 gives them:
+/// `run` 127 when the command is not there, 126 when it cannot be executed;
+/// `exec` 126 for both.
+#[test]
+fn command_failures_exit_as_docker() {
+    let d = daemon();
+    let code = |args: &[&str]| d.docker(args).status.code();
+    assert_eq!(code(&["run", "--rm", IMG, "no-such-command"]), Some(127));
+    assert_eq!(code(&["run", "--rm", IMG, "/no/such"]), Some(127));
+    assert_eq!(code(&["run", "--rm", IMG, "/etc"]), Some(126));
+    assert_eq!(d.wharf(&["run", "--rm", IMG, "/etc"]).status.code(), Some(126));
+    d.ok(&["run", "-d", "--name", "x", IMG, "sleep", "1000"]);
+    for cmd in ["no-such-command", "/no/such", "/etc"] {
+        assert_eq!(code(&["exec", "x", cmd]), Some(126), "{cmd}");
+    }
+    d.ok(&["rm", "-f", "x"]);
+}
+
+/// `POST /images/load` of something that is not an image archive: the
+/// error is in the stream (a 200), as dockerd reads the archive while it answers.
+#[test]
+fn loading_garbage_reports_in_the_stream() {
+    let d = daemon();
+    let out = std::process::Command::new("curl")
+        .args(["-s", "-w", "\n%{http_code}", "--unix-socket"])
+        .arg(d.sock())
+        .args(["-X", "POST", "-H", "Content-Type: application/x-tar", "--data-binary", "garbage"])
+        .arg("http://docker/images/load?quiet=1")
+        .output()
+        .unwrap();
+    let text = String::from_utf8_lossy(&out.stdout).into_owned();
+    let (body, code) = text.rsplit_once('\n').unwrap();
+    assert_eq!(code, "200", "{text}");
+    let v: serde_json::Value = serde_json::from_str(body.trim()).unwrap();
+    assert!(v["errorDetail"]["message"].is_string() && v["error"].is_string(), "{v}");
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::write(dir.path().join("g.tar"), "garbage").unwrap();
+    let out = d.docker(&["load", "-i", &dir.path().join("g.tar").display().to_string()]);
+    assert!(!out.status.success(), "{out:?}");
 }

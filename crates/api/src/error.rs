@@ -93,6 +93,7 @@ impl From<EngineError> for ApiError {
             | EngineError::NoSuchGroup(_)
             | EngineError::LogsUnsupported(_)
             | EngineError::CommandNotFound(_)
+            | EngineError::CommandNotRunnable(_)
             | EngineError::Runtime(wharf_runtime::RuntimeError::InvalidSignal(_))
             | EngineError::Runtime(wharf_runtime::RuntimeError::NotRegularFile(_))
             | EngineError::Runtime(wharf_runtime::RuntimeError::FileTooLarge { .. }) => {

@@ -455,7 +455,18 @@ fn main() -> ExitCode {
                         || c.downcast_ref::<wharf_runtime::RuntimeError>()
                             .is_some_and(|r| matches!(r, wharf_runtime::RuntimeError::ExecutableNotFound(_)))
                 });
-                ExitCode::from(if not_found { 127 } else { 125 })
+                let not_runnable = e.chain().any(|c| {
+                    c.downcast_ref::<wharf_engine::EngineError>().is_some_and(|e| e.is_command_not_runnable())
+                        || c.downcast_ref::<wharf_runtime::RuntimeError>()
+                            .is_some_and(|r| matches!(r, wharf_runtime::RuntimeError::ExecutableNotRunnable(_)))
+                });
+                ExitCode::from(if not_found {
+                    127
+                } else if not_runnable {
+                    126
+                } else {
+                    125
+                })
             }
         };
     }

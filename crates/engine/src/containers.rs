@@ -233,6 +233,10 @@ impl Engine {
             crate::protocol::StartReport::Failed { kind: crate::protocol::FailureKind::CommandNotFound, message } => {
                 Err(EngineError::CommandNotFound(message))
             }
+            crate::protocol::StartReport::Failed {
+                kind: crate::protocol::FailureKind::CommandNotRunnable,
+                message,
+            } => Err(EngineError::CommandNotRunnable(message)),
             crate::protocol::StartReport::Failed { message, .. } => Err(EngineError::Other(message)),
         }
     }

@@ -37,6 +37,9 @@ pub enum EngineError {
     /// The command of a container or exec is not there (exit 127, as Docker).
     #[error("{0}")]
     CommandNotFound(String),
+    /// The command is there but cannot be run (exit 126, as Docker).
+    #[error("{0}")]
+    CommandNotRunnable(String),
     #[error("{0}")]
     Other(String),
 }
@@ -50,6 +53,15 @@ impl EngineError {
         matches!(
             self,
             EngineError::CommandNotFound(_) | EngineError::Runtime(wharf_runtime::RuntimeError::ExecutableNotFound(_))
+        )
+    }
+
+    /// The container's command is there but cannot be run (Docker's exit 126).
+    pub fn is_command_not_runnable(&self) -> bool {
+        matches!(
+            self,
+            EngineError::CommandNotRunnable(_)
+                | EngineError::Runtime(wharf_runtime::RuntimeError::ExecutableNotRunnable(_))
         )
     }
 

@@ -159,8 +159,8 @@ impl Pipes {
 
 /// Runs `process` in `container` through `rt` on a blocking thread (the
 /// runtime's exec waits for it); its exit code. A runtime error is the
-/// exec's end too: 127 for a missing executable, else 126, as Docker's
-/// (the message goes to `error`).
+/// exec's end too: 126 whatever it was, as dockerd's (the message goes to
+/// `error`).
 pub fn spawn(
     rt: std::sync::Arc<dyn wharf_runtime::Runtime>,
     container: &str,
@@ -173,10 +173,7 @@ pub fn spawn(
     let container = container.to_string();
     tokio::task::spawn_blocking(move || match rt.exec(&container, &process, &opts) {
         Ok(code) => (code, None),
-        Err(e) => {
-            let e = EngineError::from(e);
-            (if e.is_command_not_found() { 127 } else { 126 }, Some(e.to_string()))
-        }
+        Err(e) => (126, Some(EngineError::from(e).to_string())),
     })
 }
 

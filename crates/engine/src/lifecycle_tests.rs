@@ -244,7 +244,7 @@ async fn exec_runs_commands_and_reports_exit_codes() {
         text.push_str(&String::from_utf8_lossy(&data));
     }
     assert!(text.contains("no-such-binary-x"), "{text}");
-    assert_eq!(h.sup.execs.get(&exec).unwrap().exit_code, Some(127));
+    assert_eq!(h.sup.execs.get(&exec).unwrap().exit_code, Some(126));
     // Detached: the exit code is recorded when it ends.
     let detached =
         crate::exec::ExecConfig { cmd: vec!["sh".into(), "-c".into(), "exit 6".into()], ..Default::default() };

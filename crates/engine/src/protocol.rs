@@ -113,6 +113,7 @@ pub enum StartReport {
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum FailureKind {
     CommandNotFound,
+    CommandNotRunnable,
     Other,
 }
 
@@ -120,6 +121,8 @@ impl FailureKind {
     pub fn of(e: &crate::error::EngineError) -> FailureKind {
         if e.is_command_not_found() {
             FailureKind::CommandNotFound
+        } else if e.is_command_not_runnable() {
+            FailureKind::CommandNotRunnable
         } else {
             FailureKind::Other
         }
@@ -128,6 +131,7 @@ impl FailureKind {
     pub fn exit_code(self) -> i32 {
         match self {
             FailureKind::CommandNotFound => 127,
+            FailureKind::CommandNotRunnable => 126,
             FailureKind::Other => 128,
         }
     }
@@ -139,6 +143,9 @@ impl StartReport {
             StartReport::Ok => "ok\n".into(),
             StartReport::Failed { kind: FailureKind::CommandNotFound, message } => {
                 format!("notfound: {}\n", message.replace('\n', " "))
+            }
+            StartReport::Failed { kind: FailureKind::CommandNotRunnable, message } => {
+                format!("notrunnable: {}\n", message.replace('\n', " "))
             }
             StartReport::Failed { kind: FailureKind::Other, message } => {
                 format!("error: {}\n", message.replace('\n', " "))
@@ -154,6 +161,9 @@ impl StartReport {
         }
         if let Some(m) = line.strip_prefix("notfound: ") {
             return StartReport::Failed { kind: FailureKind::CommandNotFound, message: m.into() };
+        }
+        if let Some(m) = line.strip_prefix("notrunnable: ") {
+            return StartReport::Failed { kind: FailureKind::CommandNotRunnable, message: m.into() };
         }
         let message = line.strip_prefix("error: ").unwrap_or("container monitor exited during start");
         StartReport::Failed { kind: FailureKind::Other, message: message.into() }
@@ -348,6 +358,10 @@ mod tests {
         for r in [
             StartReport::Ok,
             StartReport::Failed { kind: FailureKind::CommandNotFound, message: "exec: \"x\": not found".into() },
+            StartReport::Failed {
+                kind: FailureKind::CommandNotRunnable,
+                message: "exec: \"/etc\": permission denied".into(),
+            },
             StartReport::Failed { kind: FailureKind::Other, message: "boom".into() },
         ] {
             assert_eq!(StartReport::parse(&r.line()), r);

@@ -71,8 +71,8 @@ pub(crate) fn random_id() -> Result<String> {
     Ok(wharf_common::ids::new_id())
 }
 
-/// Docker's network names, also what interface names may use here (they go
-/// into iproute2 commands: nothing more than Linux allows).
+/// What interface names may use here (they go into iproute2 commands:
+/// nothing more than Linux allows).
 pub(crate) fn valid_name(n: &str) -> bool {
     wharf_common::names::valid(n, 1)
 }

@@ -17,7 +17,7 @@ use serde::Serialize;
 use crate::driver::{Attachment, CreateContext, Drivers, NetworkDriver};
 use crate::error::{NetworkError, Result};
 use crate::firewall::NoFirewall;
-use crate::model::{now, random_id, valid_name, CreateRequest, Endpoint, Network};
+use crate::model::{now, random_id, CreateRequest, Endpoint, Network};
 use crate::sys::{Host, Iproute2};
 
 #[derive(Debug, Clone)]
@@ -130,10 +130,13 @@ impl Networks {
 
     /// A new network of the request's driver (`bridge` by default).
     pub fn create(&self, req: CreateRequest) -> Result<Network> {
-        if !valid_name(&req.name) {
+        // Docker takes any name ("my net", "a/b", "é"); it is never an
+        // interface or file name here. Control characters are refused: no
+        // client could show them.
+        if req.name.is_empty() || req.name.chars().any(char::is_control) {
             return Err(NetworkError::Invalid {
                 what: "network name".into(),
-                reason: format!("{:?}: only [a-zA-Z0-9][a-zA-Z0-9_.-] are allowed", req.name),
+                reason: format!("{:?}: a name of printable characters is required", req.name),
             });
         }
         let name = req.driver.clone().filter(|d| !d.is_empty()).unwrap_or_else(|| "bridge".into());

@@ -46,9 +46,13 @@ pub enum RuntimeError {
     Hook(&'static str, PathBuf, String),
     #[error("container init failed: {0}")]
     Init(String),
-    /// The process's executable is not there or not executable (Docker: exit 127).
+    /// The process's executable is not there (Docker: exit 127).
     #[error("{0}")]
     ExecutableNotFound(String),
+    /// The process's executable is there but cannot be run (a directory, no
+    /// execute permission): Docker's exit 126.
+    #[error("{0}")]
+    ExecutableNotRunnable(String),
     /// An error the container process reported over the sync channel (already worded).
     #[error("{0}")]
     Child(String),

@@ -48,6 +48,12 @@ impl OciBinary {
         {
             return RuntimeError::ExecutableNotFound(message.trim().to_string());
         }
+        if matches!(verb, "create" | "run" | "exec")
+            && message.contains("exec:")
+            && message.contains("permission denied")
+        {
+            return RuntimeError::ExecutableNotRunnable(message.trim().to_string());
+        }
         RuntimeError::External {
             binary: self.binary.clone(),
             verb: verb.to_string(),

@@ -128,11 +128,14 @@ pub fn find_executable(arg0: &str, env: &[String]) -> Result<PathBuf> {
     let executable =
         |p: &Path| p.metadata().map(|m| m.is_file() && m.permissions().mode() & 0o111 != 0).unwrap_or(false);
     if arg0.contains('/') {
+        // runc's words, which clients read the exit code from (127/126).
         let p = PathBuf::from(arg0);
-        return if executable(&p) {
-            Ok(p)
-        } else {
-            Err(RuntimeError::ExecutableNotFound(format!("exec: {arg0:?}: no such executable file")))
+        return match p.metadata() {
+            Err(_) => {
+                Err(RuntimeError::ExecutableNotFound(format!("exec: {arg0:?}: stat {arg0}: no such file or directory")))
+            }
+            Ok(_) if executable(&p) => Ok(p),
+            Ok(_) => Err(RuntimeError::ExecutableNotRunnable(format!("exec: {arg0:?}: permission denied"))),
         };
     }
     let path = env.iter().find_map(|e| e.strip_prefix("PATH=")).unwrap_or("");

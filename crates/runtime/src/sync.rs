@@ -16,6 +16,8 @@ pub const START: u8 = b'S';
 pub const ERROR: u8 = b'E';
 /// An error whose kind is "the executable is not there" (the payload is its message).
 pub const NOT_FOUND: u8 = b'N';
+/// An error whose kind is "the executable cannot be run" (a directory, no permission).
+pub const NOT_RUNNABLE: u8 = b'X';
 
 /// The error a child's `ERROR`/`NOT_FOUND` message stands for.
 pub fn child_error(tag: u8, msg: &[u8]) -> Option<RuntimeError> {
@@ -23,6 +25,7 @@ pub fn child_error(tag: u8, msg: &[u8]) -> Option<RuntimeError> {
     match tag {
         ERROR => Some(RuntimeError::Child(text)),
         NOT_FOUND => Some(RuntimeError::ExecutableNotFound(text)),
+        NOT_RUNNABLE => Some(RuntimeError::ExecutableNotRunnable(text)),
         _ => None,
     }
 }
@@ -31,6 +34,7 @@ pub fn child_error(tag: u8, msg: &[u8]) -> Option<RuntimeError> {
 pub fn error_message(e: &RuntimeError) -> (u8, String) {
     match e {
         RuntimeError::ExecutableNotFound(m) => (NOT_FOUND, m.clone()),
+        RuntimeError::ExecutableNotRunnable(m) => (NOT_RUNNABLE, m.clone()),
         other => (ERROR, other.to_string()),
     }
 }

@@ -413,14 +413,25 @@ async fn load(state: Arc<State>, req: Request<Incoming>, q: &Query) -> Reply {
     // `quiet` only silences progress bars; the "Loaded image" lines always go out (as in dockerd).
     let _quiet = q.flag("quiet");
     let st = state.clone();
-    let names = blocking(move || {
+    let loaded = blocking(move || {
         let names = st.engine.images.load(body)?;
         for n in &names {
             image_event(&st, "load", n, n);
         }
         Ok(names)
     })
-    .await?;
+    .await;
+    // As dockerd: the archive is read as the response streams, so what is
+    // wrong with it is reported in the stream (a 200), not as a status.
+    let names = match loaded {
+        Ok(names) => names,
+        Err(e) => {
+            let line = json!({"errorDetail": {"message": e.message}, "error": e.message});
+            let mut r = Response::new(crate::body::full(format!("{line}\n")));
+            r.headers_mut().insert("Content-Type", "application/json".parse().expect("static header"));
+            return Ok(r);
+        }
+    };
     let mut out = String::new();
     for n in names {
         let line =

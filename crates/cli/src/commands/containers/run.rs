@@ -446,8 +446,9 @@ pub fn run(client: &Client, a: &RunArgs) -> Result<i32> {
     if let Err(e) = client.post(&format!("/containers/{id}/start"), None) {
         drop(_raw);
         // The daemon ends the wait with the failed start's code: 127 when the
-        // command is not there, as Docker's.
-        if let Some(code) = waiter.json().ok().and_then(|s| s["StatusCode"].as_i64()).filter(|c| *c == 127) {
+        // command is not there, 126 when it cannot be run, as Docker's.
+        let code = waiter.json().ok().and_then(|s| s["StatusCode"].as_i64());
+        if let Some(code) = code.filter(|c| matches!(c, 126 | 127)) {
             crate::report(&e);
             return Ok(code as i32);
         }
