@@ -26,11 +26,11 @@ fn filters(f: &str) -> String {
 #[test]
 fn changes_sizes_and_prune_filters() {
     let d = daemon();
-    let script = "rm /bin/ls && mkdir /data && head -c 1000 /dev/zero > /data/f";
+    let script = "rm /bin/ls && mkdir /chg && head -c 1000 /dev/zero > /chg/f";
     d.ok(&["run", "--name", "c1", "--label", "keep=1", IMG, "sh", "-c", script]);
     // The engine's own mountpoints (/dev, /proc, /etc/hosts…) are not the container's changes.
     let diff = d.ok(&["diff", "c1"]);
-    assert_eq!(diff.lines().collect::<Vec<_>>(), ["C /bin", "D /bin/ls", "A /data", "A /data/f"]);
+    assert_eq!(diff.lines().collect::<Vec<_>>(), ["C /bin", "D /bin/ls", "A /chg", "A /chg/f"]);
     d.ok(&["create", "--name", "c2", IMG, "true"]);
     let (status, text) = d.http("GET", "/containers/c2/changes", "");
     assert_eq!((status, text.trim()), (200, "null"), "a container never started changed nothing");

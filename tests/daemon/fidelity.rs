@@ -341,3 +341,117 @@ fn loading_garbage_reports_in_the_stream() {
     let out = d.docker(&["load", "-i", &dir.path().join("g.tar").display().to_string()]);
     assert!(!out.status.success(), "{out:?}");
 }
+
+/// A hijacked session driven by the test: the request, then writes and
+/// reads on the raw stream.
+struct Session(std::os::unix::net::UnixStream);
+
+impl Session {
+    fn open(d: &Daemon, path: &str, body: &str) -> Session {
+        use std::io::{Read, Write};
+        let mut s = std::os::unix::net::UnixStream::connect(d.sock()).unwrap();
+        let req = format!(
+            "POST {path} HTTP/1.1\r\nHost: docker\r\nContent-Type: application/json\r\nConnection: Upgrade\r\nUpgrade: tcp\r\nContent-Length: {}\r\n\r\n{body}",
+            body.len()
+        );
+        s.write_all(req.as_bytes()).unwrap();
+        let mut head = Vec::new();
+        let mut b = [0u8; 1];
+        while !head.ends_with(b"\r\n\r\n") {
+            assert_eq!(s.read(&mut b).unwrap(), 1, "{}", String::from_utf8_lossy(&head));
+            head.push(b[0]);
+        }
+        assert!(head.starts_with(b"HTTP/1.1 101"), "{}", String::from_utf8_lossy(&head));
+        s.set_read_timeout(Some(std::time::Duration::from_secs(10))).unwrap();
+        Session(s)
+    }
+
+    fn send(&mut self, data: &[u8]) {
+        std::io::Write::write_all(&mut self.0, data).unwrap();
+    }
+
+    /// Reads until `want` has arrived (multiplexed frames' payloads).
+    fn expect(&mut self, want: &str) {
+        let mut got = Vec::new();
+        while !String::from_utf8_lossy(&strip_frames(&got)).contains(want) {
+            let mut buf = [0u8; 4096];
+            let n = std::io::Read::read(&mut self.0, &mut buf).expect("output in time");
+            assert!(n > 0, "stream ended before {want:?}: {:?}", String::from_utf8_lossy(&got));
+            got.extend_from_slice(&buf[..n]);
+        }
+    }
+
+    /// True if the daemon closes the stream (within the read timeout).
+    fn ends(&mut self) -> bool {
+        let mut buf = [0u8; 4096];
+        loop {
+            match std::io::Read::read(&mut self.0, &mut buf) {
+                Ok(0) => return true,
+                Ok(_) => continue,
+                Err(_) => return false,
+            }
+        }
+    }
+}
+
+/// The payloads of Docker's multiplexed frames.
+fn strip_frames(mut raw: &[u8]) -> Vec<u8> {
+    let mut out = Vec::new();
+    while raw.len() >= 8 {
+        let n = u32::from_be_bytes([raw[4], raw[5], raw[6], raw[7]]) as usize;
+        let end = (8 + n).min(raw.len());
+        out.extend_from_slice(&raw[8..end]);
+        raw = &raw[end..];
+    }
+    out
+}
+
+#[test]
+fn detach_keys_end_attach_and_exec_sessions() {
+    let d = daemon();
+    d.ok(&["run", "-d", "-i", "--name", "cat", IMG, "cat"]);
+    // Default keys (ctrl-p ctrl-q): input before them reaches the process, then the session ends.
+    let mut s = Session::open(&d, "/containers/cat/attach?stream=1&stdin=1&stdout=1&stderr=1", "");
+    s.send(b"hello\n");
+    s.expect("hello");
+    s.send(b"\x10\x11");
+    assert!(s.ends(), "the default detach keys end the attach");
+    assert_eq!(d.ok(&["inspect", "-f", "{{.State.Running}}", "cat"]).trim(), "true");
+    // Custom keys; a broken prefix is input after all.
+    let mut s = Session::open(&d, "/containers/cat/attach?stream=1&stdin=1&stdout=1&detachKeys=ctrl-a,x", "");
+    s.send(b"\x01y-again\n");
+    s.expect("\x01y-again");
+    s.send(b"\x01x");
+    assert!(s.ends());
+    let (status, _) = d.http("POST", "/containers/cat/attach?stream=1&stdin=1&detachKeys=ctrl-1", "");
+    assert_eq!(status, 400);
+    // Exec: the process outlives its detached session.
+    let (_, created) = d.http(
+        "POST",
+        "/containers/cat/exec",
+        r#"{"Cmd":["sh","-c","read l; echo got:$l; sleep 1000"],"AttachStdin":true,"AttachStdout":true,"DetachKeys":"ctrl-e"}"#,
+    );
+    let exec = serde_json::from_str::<serde_json::Value>(&created).unwrap()["Id"].as_str().unwrap().to_string();
+    let mut s = Session::open(&d, &format!("/exec/{exec}/start"), r#"{"Detach":false,"Tty":false}"#);
+    s.send(b"line\n");
+    s.expect("got:line");
+    s.send(b"\x05");
+    assert!(s.ends(), "ctrl-e ends the exec session");
+    let (_, v) = d.http("GET", &format!("/exec/{exec}/json"), "");
+    let v: serde_json::Value = serde_json::from_str(&v).unwrap();
+    assert_eq!((v["Running"].as_bool(), v["DetachKeys"].as_str()), (Some(true), Some("ctrl-e")), "{v}");
+    d.ok(&["rm", "-f", "cat"]);
+}
+
+#[test]
+fn attach_replays_logs_and_chooses_streams() {
+    let d = daemon();
+    d.ok(&["run", "--name", "o", IMG, "sh", "-c", "echo out; echo err >&2"]);
+    let raw = hijack(&d, "/containers/o/attach?logs=1&stream=0&stdout=1", "");
+    assert_eq!(String::from_utf8_lossy(&strip_frames(&raw)), "out\n");
+    let raw = hijack(&d, "/containers/o/attach?logs=1&stream=0&stdout=1&stderr=1", "");
+    assert_eq!(raw[0], 1, "stdout framed as stream 1");
+    let text = String::from_utf8_lossy(&strip_frames(&raw)).into_owned();
+    assert!(text.contains("out\n") && text.contains("err\n"), "{text}");
+    assert!(hijack(&d, "/containers/o/attach?stream=0&stdout=1", "").is_empty(), "no logs asked, none sent");
+}

@@ -302,10 +302,19 @@ impl Engine {
             run.stop_signal = Some(sig.clone());
         }
         run.apply_changes(&req.changes)?;
-        let paused_here = req.pause && c.state.status == Status::Running;
-        if paused_here {
-            self.runtime_for(&c.id).pause(&c.id)?;
-        }
+        // A container that exits meanwhile needs no pause (its record says
+        // running a moment longer than its process lives).
+        let rt = self.runtime_for(&c.id);
+        let paused_here = match req.pause && c.state.status == Status::Running {
+            false => false,
+            true => match rt.pause(&c.id) {
+                Ok(()) => true,
+                Err(e) => match rt.state(&c.id) {
+                    Ok(s) if s.status == wharf_runtime::Status::Running => return Err(e.into()),
+                    _ => false,
+                },
+            },
+        };
         let result = self.images.commit(
             &c.id,
             &base,
@@ -315,7 +324,7 @@ impl Engine {
             req.reference.as_deref(),
         );
         if paused_here {
-            let _ = self.runtime_for(&c.id).resume(&c.id);
+            let _ = rt.resume(&c.id);
         }
         let img = result?;
         let attrs = [("comment".to_string(), req.comment.clone().unwrap_or_default())];

@@ -153,6 +153,7 @@ impl Engine {
             labels,
             auto_remove: req.auto_remove,
             open_stdin: req.open_stdin,
+            stdin_once: req.stdin_once,
             restart_policy: req.restart_policy,
             restart_count: 0,
             healthcheck,

@@ -27,6 +27,9 @@ pub struct ExecConfig {
     /// Which output streams an attached client gets (the others go nowhere).
     pub attach_stdout: bool,
     pub attach_stderr: bool,
+    /// The sequence that ends an attached client's session (Docker's
+    /// syntax, as given; the API applies it).
+    pub detach_keys: String,
 }
 
 /// One exec instance.

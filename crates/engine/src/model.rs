@@ -61,6 +61,9 @@ pub struct Container {
     pub labels: BTreeMap<String, String>,
     pub auto_remove: bool,
     pub open_stdin: bool,
+    /// Docker's `StdinOnce`: the first attached client's end of input closes
+    /// the container's stdin.
+    pub stdin_once: bool,
     pub restart_policy: RestartPolicy,
     /// Restarts by the restart policy since the last explicit start.
     pub restart_count: u32,
@@ -183,6 +186,9 @@ pub struct CreateRequest {
     pub labels: BTreeMap<String, String>,
     pub auto_remove: bool,
     pub open_stdin: bool,
+    /// Docker's `StdinOnce`: the first attached client's end of input closes
+    /// the container's stdin.
+    pub stdin_once: bool,
     pub restart_policy: RestartPolicy,
     pub healthcheck: Option<crate::health::Healthcheck>,
     pub stop_signal: Option<String>,

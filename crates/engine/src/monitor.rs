@@ -141,6 +141,9 @@ struct Running {
     started: Instant,
     outputs: Vec<(Kind, File)>,
     stdin: Option<File>,
+    /// Docker's StdinOnce (without a terminal): an attached client's end of
+    /// input closes the container's stdin.
+    stdin_once: bool,
     /// The terminal's master side, for resizes.
     pty: Option<File>,
     log: LogWriter,
@@ -321,7 +324,18 @@ impl Monitor<'_> {
             wharf_runtime::sys::release_stack_below_here();
         }
         let pty = if tty { outputs[0].1.try_clone().ok() } else { None };
-        Ok(Running { pid: Pid::from_raw(pid), pidfd, started: Instant::now(), outputs, stdin, pty, log, proxies })
+        let stdin_once = c.stdin_once && !tty;
+        Ok(Running {
+            pid: Pid::from_raw(pid),
+            pidfd,
+            started: Instant::now(),
+            outputs,
+            stdin,
+            stdin_once,
+            pty,
+            log,
+            proxies,
+        })
     }
 }
 
@@ -573,8 +587,9 @@ fn serve(sfd: Option<&SignalFd>, listener: &UnixListener, r: &mut Running, clien
             let (j, c) = (*j, &mut clients[*j]);
             match c.stream.read(&mut buf) {
                 Ok(0) => {
-                    // The client closed its write side: that ends stdin (the client may still read).
-                    if c.attached {
+                    // The client closed its write side: with StdinOnce that ends
+                    // stdin (the client may still read), as Docker's.
+                    if c.attached && r.stdin_once {
                         r.stdin = None;
                     }
                     c.input_closed = true;

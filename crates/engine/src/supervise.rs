@@ -445,10 +445,14 @@ impl Supervisor {
                     let tx = tx.clone();
                     tokio::spawn(async move {
                         let mut buf = vec![0u8; 32 << 10];
+                        // A client that went away (or detached) leaves the
+                        // process running: its output is read and dropped.
+                        let mut attached = true;
                         while let Ok(n) = pipe.read(&mut buf).await {
-                            if n == 0 || tx.send((kind, buf[..n].to_vec())).await.is_err() {
+                            if n == 0 {
                                 break;
                             }
+                            attached = attached && tx.send((kind, buf[..n].to_vec())).await.is_ok();
                         }
                     })
                 })

@@ -7,9 +7,7 @@ use std::time::Duration;
 
 use hyper::body::Incoming;
 use hyper::{Method, Request, Response, StatusCode};
-use hyper_util::rt::TokioIo;
 use serde_json::{json, Value};
-use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use wharf_engine::logs::{Entry, ReadOptions, Stream as LogStream};
 use wharf_engine::protocol::{self, Kind};
 use wharf_engine::supervise::WaitCondition;
@@ -28,7 +26,7 @@ pub async fn dispatch(state: Arc<State>, req: Request<Incoming>, method: &Method
         (&Method::GET, [id, "json"]) => inspect(state, id, q).await,
         (&Method::POST, [id, "start"]) => start(state, id).await,
         (&Method::POST, [id, "wait"]) => wait(state, id, q).await,
-        (&Method::POST, [id, "attach"]) => attach(state, req, id, q).await,
+        (&Method::POST, [id, "attach"]) => super::attach::attach(state, req, id, q).await,
         (&Method::POST, [id, "stop"]) => stop(state, id, q).await,
         (&Method::POST, [id, "restart"]) => restart(state, id, q).await,
         (&Method::POST, [id, "kill"]) => kill(state, id, q).await,
@@ -334,7 +332,7 @@ async fn inspect(state: Arc<State>, id: &str, q: &Query) -> Reply {
                            "PortBindings": port_bindings(&c.opts.publish), "PublishAllPorts": c.opts.publish_all, "ExtraHosts": c.opts.extra_hosts, "Dns": c.opts.dns,
                            "SecurityOpt": (!c.opts.security_opt.is_empty()).then_some(&c.opts.security_opt), "Sysctls": (!c.opts.sysctls.is_empty()).then_some(&c.opts.sysctls)},
             "Config": {"Hostname": c.opts.hostname.clone().unwrap_or_else(|| c.id[..12].to_string()), "User": c.config.user.clone().unwrap_or_default(),
-                       "Tty": c.opts.tty, "OpenStdin": c.open_stdin, "Env": c.config.env, "Cmd": c.config.cmd, "Entrypoint": c.config.entrypoint,
+                       "Tty": c.opts.tty, "OpenStdin": c.open_stdin, "StdinOnce": c.stdin_once, "Env": c.config.env, "Cmd": c.config.cmd, "Entrypoint": c.config.entrypoint,
                        "Image": c.image, "WorkingDir": c.config.working_dir.clone().unwrap_or_default(), "Labels": c.labels,
                        "ExposedPorts": c.config.exposed_ports, "Volumes": c.config.volumes,
                        "AttachStdin": false, "AttachStdout": true, "AttachStderr": true},
@@ -405,62 +403,6 @@ async fn wait(state: Arc<State>, id: &str, q: &Query) -> Reply {
     });
     let mut r = Response::new(body);
     r.headers_mut().insert("Content-Type", "application/json".parse().expect("static header"));
-    Ok(r)
-}
-
-async fn attach(state: Arc<State>, req: Request<Incoming>, id: &str, q: &Query) -> Reply {
-    let want_stdin = q.flag("stdin");
-    let (c, monitor) = state.sup.attach(id).await?;
-    let upgrade = hyper::upgrade::on(req);
-    let tty = c.opts.tty;
-    tokio::spawn(async move {
-        let Ok(upgraded) = upgrade.await else { return };
-        let client = TokioIo::new(upgraded);
-        let Some(monitor) = monitor.await else {
-            let (_, mut w) = tokio::io::split(client);
-            let _ = w.shutdown().await;
-            return;
-        };
-        let (mut mr, mut mw) = monitor.into_split();
-        let (mut cr, mut cw) = tokio::io::split(client);
-        let output = async move {
-            while let Ok(Some(f)) = protocol::read_frame_async(&mut mr).await {
-                if f.kind == Kind::Exit {
-                    break;
-                }
-                let bytes = if tty { f.payload } else { protocol::encode(f.kind, &f.payload) };
-                if cw.write_all(&bytes).await.is_err() {
-                    break;
-                }
-            }
-            let _ = cw.shutdown().await;
-        };
-        let input = async move {
-            let mut buf = vec![0u8; 32 << 10];
-            loop {
-                match cr.read(&mut buf).await {
-                    Ok(0) | Err(_) => break,
-                    Ok(n) if want_stdin => {
-                        if mw.write_all(&protocol::encode(Kind::Stdin, &buf[..n])).await.is_err() {
-                            break;
-                        }
-                    }
-                    Ok(_) => {}
-                }
-            }
-            let _ = mw.shutdown().await;
-        };
-        // Output decides when the session ends; input may close earlier (half-close).
-        let input = tokio::spawn(input);
-        output.await;
-        input.abort();
-    });
-    let mut r = Response::new(crate::body::empty());
-    *r.status_mut() = StatusCode::SWITCHING_PROTOCOLS;
-    let h = r.headers_mut();
-    h.insert("Content-Type", "application/vnd.docker.raw-stream".parse().expect("static header"));
-    h.insert("Connection", "Upgrade".parse().expect("static header"));
-    h.insert("Upgrade", "tcp".parse().expect("static header"));
     Ok(r)
 }
 

@@ -124,6 +124,7 @@ struct CreateBody {
     domainname: String,
     tty: bool,
     open_stdin: bool,
+    stdin_once: bool,
     labels: Option<BTreeMap<String, String>>,
     volumes: Option<BTreeMap<String, Value>>,
     healthcheck: Option<wharf_engine::health::Healthcheck>,
@@ -273,7 +274,7 @@ pub(super) async fn create(state: Arc<State>, req: Request<Incoming>, q: &Query)
             .map_err(ApiError::from)?,
         None => Default::default(),
     };
-    let open_stdin = body.open_stdin;
+    let (open_stdin, stdin_once) = (body.open_stdin, body.stdin_once);
     let runtime = Some(body.host_config.runtime.clone()).filter(|r| !r.is_empty());
     let labels = body.labels.clone().unwrap_or_default();
     let opts = to_options(body)?;
@@ -286,6 +287,7 @@ pub(super) async fn create(state: Arc<State>, req: Request<Incoming>, q: &Query)
             labels,
             auto_remove,
             open_stdin,
+            stdin_once,
             restart_policy,
             healthcheck,
             stop_signal,

@@ -42,9 +42,7 @@ struct StartBody {
 
 pub async fn create(state: Arc<State>, req: Request<Incoming>, id: &str) -> Reply {
     let b: ExecBody = read_json(req).await?;
-    if !b.detach_keys.is_empty() {
-        return Err(ApiError::bad_request("DetachKeys: custom detach keys are not supported"));
-    }
+    crate::detach::parse(&b.detach_keys).map_err(|e| ApiError::bad_request(format!("invalid DetachKeys: {e}")))?;
     let config = ExecConfig {
         cmd: b.cmd,
         env: b.env.unwrap_or_default(),
@@ -55,6 +53,7 @@ pub async fn create(state: Arc<State>, req: Request<Incoming>, id: &str) -> Repl
         attach_stdin: b.attach_stdin,
         attach_stdout: b.attach_stdout,
         attach_stderr: b.attach_stderr,
+        detach_keys: b.detach_keys,
     };
     let exec_id = state.sup.exec_create(id, config).await?;
     json(StatusCode::CREATED, &json!({ "Id": exec_id }))
@@ -95,29 +94,47 @@ pub async fn start(state: Arc<State>, req: Request<Incoming>, id: &str) -> Reply
             return Ok(raw_stream_response(upgrade_wanted));
         }
     };
+    let keys = state.sup.execs.get(id).map(|e| e.config.detach_keys).unwrap_or_default();
+    let keys = crate::detach::parse(&keys).unwrap_or_else(|_| crate::detach::DEFAULT.to_vec());
     let up = upgrade();
     tokio::spawn(async move {
         let Ok(upgraded) = up.await else { return };
         let (mut cr, mut cw) = tokio::io::split(TokioIo::new(upgraded));
         let mut session = session;
         let stdin = session.stdin.take();
-        // Client → process stdin (raw bytes, as Docker sends them).
-        let input = tokio::spawn(async move {
-            let Some(mut stdin) = stdin else { return };
+        // Client → process stdin (raw bytes, as Docker sends them); ends
+        // (true) when they hold the detach keys: the process keeps running.
+        let input = async move {
+            let Some(mut stdin) = stdin else { return std::future::pending::<bool>().await };
+            let mut scanner = crate::detach::Scanner::new(keys);
             let mut buf = vec![0u8; 32 << 10];
             while let Ok(n) = cr.read(&mut buf).await {
-                if n == 0 || stdin.write_all(&buf[..n]).await.is_err() {
+                if n == 0 {
+                    break;
+                }
+                let (pass, detached) = scanner.feed(&buf[..n]);
+                if stdin.write_all(&pass).await.is_err() {
+                    break;
+                }
+                if detached {
+                    return true;
+                }
+            }
+            drop(stdin);
+            std::future::pending::<bool>().await
+        };
+        let output = async {
+            while let Some((kind, data)) = session.output.recv().await {
+                let bytes = if tty { data } else { protocol::encode(kind, &data) };
+                if cw.write_all(&bytes).await.is_err() {
                     break;
                 }
             }
-        });
-        while let Some((kind, data)) = session.output.recv().await {
-            let bytes = if tty { data } else { protocol::encode(kind, &data) };
-            if cw.write_all(&bytes).await.is_err() {
-                break;
-            }
+        };
+        tokio::select! {
+            () = output => {}
+            _ = input => {}
         }
-        input.abort();
         let _ = cw.shutdown().await;
     });
     Ok(raw_stream_response(upgrade_wanted))
@@ -142,7 +159,7 @@ pub async fn inspect(state: Arc<State>, id: &str) -> Reply {
         StatusCode::OK,
         &json!({
             "ID": id, "Running": e.running, "ExitCode": e.exit_code, "ContainerID": e.container, "Pid": e.pid(),
-            "OpenStdin": e.config.attach_stdin, "OpenStdout": e.config.attach_stdout, "OpenStderr": e.config.attach_stderr, "CanRemove": false, "DetachKeys": "",
+            "OpenStdin": e.config.attach_stdin, "OpenStdout": e.config.attach_stdout, "OpenStderr": e.config.attach_stderr, "CanRemove": false, "DetachKeys": e.config.detach_keys,
             "ProcessConfig": {"tty": e.config.tty, "entrypoint": e.config.cmd.first(), "arguments": e.config.cmd.iter().skip(1).collect::<Vec<_>>(),
                               "privileged": e.config.privileged, "user": e.config.user},
         }),

@@ -1,6 +1,7 @@
 //! The router: one function from (method, path) to a handler; one file per
 //! API resource.
 
+mod attach;
 mod build;
 mod changes;
 mod containers;

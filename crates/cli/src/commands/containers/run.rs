@@ -285,7 +285,7 @@ pub fn create_body(f: &ContainerFlags, image: &str, command: &[String]) -> Resul
     let (security_opt, sysctls) = security_flags(f)?;
     let shm_size = f.shm_size.as_deref().map(crate::commands::run::parse_bytes).transpose()?.unwrap_or(0);
     let mut body = json!({
-        "Image": image, "Env": env, "Labels": labels, "Tty": f.tty, "OpenStdin": f.interactive, "StdinOnce": f.interactive,
+        "Image": image, "Env": env, "Labels": labels, "Tty": f.tty, "OpenStdin": f.interactive, "StdinOnce": false,
         "AttachStdin": f.interactive, "AttachStdout": true, "AttachStderr": true,
         "ExposedPorts": exposed, "User": f.user.clone().unwrap_or_default(), "WorkingDir": f.workdir.clone().unwrap_or_default(),
         "Hostname": f.hostname.clone().unwrap_or_default(),
@@ -334,9 +334,11 @@ pub fn create_body(f: &ContainerFlags, image: &str, command: &[String]) -> Resul
     Ok(body)
 }
 
-/// `POST /containers/create`, pulling the image first if the daemon lacks it.
-pub fn create(client: &Client, f: &ContainerFlags, image: &str, command: &[String]) -> Result<String> {
-    let body = create_body(f, image, command)?;
+/// `POST /containers/create`, pulling the image first if the daemon lacks
+/// it. `attached`: for a `run` that stays attached (Docker's StdinOnce then).
+pub fn create(client: &Client, f: &ContainerFlags, image: &str, command: &[String], attached: bool) -> Result<String> {
+    let mut body = create_body(f, image, command)?;
+    body["StdinOnce"] = json!(attached && f.interactive);
     let path = match &f.name {
         Some(n) => format!("/containers/create?name={}", enc(n)),
         None => "/containers/create".to_string(),
@@ -368,7 +370,7 @@ pub struct CreateArgs {
 }
 
 pub fn create_cmd(client: &Client, a: &CreateArgs) -> Result<()> {
-    println!("{}", create(client, &a.flags, &a.image, &a.command)?);
+    println!("{}", create(client, &a.flags, &a.image, &a.command, false)?);
     Ok(())
 }
 
@@ -430,7 +432,7 @@ pub struct RunArgs {
 
 /// `run`: create, attach, wait, start; returns the container's exit code.
 pub fn run(client: &Client, a: &RunArgs) -> Result<i32> {
-    let id = create(client, &a.flags, &a.image, &a.command)?;
+    let id = create(client, &a.flags, &a.image, &a.command, !a.detach)?;
     if a.detach {
         client.post(&format!("/containers/{id}/start"), None)?;
         println!("{id}");
