@@ -455,3 +455,144 @@ fn attach_replays_logs_and_chooses_streams() {
     assert!(text.contains("out\n") && text.contains("err\n"), "{text}");
     assert!(hijack(&d, "/containers/o/attach?stream=0&stdout=1", "").is_empty(), "no logs asked, none sent");
 }
+
+/// Every `HostConfig` key dockerd 20.10 reports for a plain container.
+const DOCKER_HOST_CONFIG_KEYS: &[&str] = &[
+    "Binds",
+    "ContainerIDFile",
+    "LogConfig",
+    "NetworkMode",
+    "PortBindings",
+    "RestartPolicy",
+    "AutoRemove",
+    "VolumeDriver",
+    "VolumesFrom",
+    "ConsoleSize",
+    "CapAdd",
+    "CapDrop",
+    "CgroupnsMode",
+    "Dns",
+    "DnsOptions",
+    "DnsSearch",
+    "ExtraHosts",
+    "GroupAdd",
+    "IpcMode",
+    "Cgroup",
+    "Links",
+    "OomScoreAdj",
+    "PidMode",
+    "Privileged",
+    "PublishAllPorts",
+    "ReadonlyRootfs",
+    "SecurityOpt",
+    "UTSMode",
+    "UsernsMode",
+    "ShmSize",
+    "Runtime",
+    "Isolation",
+    "CpuShares",
+    "Memory",
+    "NanoCpus",
+    "CgroupParent",
+    "BlkioWeight",
+    "BlkioWeightDevice",
+    "BlkioDeviceReadBps",
+    "BlkioDeviceWriteBps",
+    "BlkioDeviceReadIOps",
+    "BlkioDeviceWriteIOps",
+    "CpuPeriod",
+    "CpuQuota",
+    "CpuRealtimePeriod",
+    "CpuRealtimeRuntime",
+    "CpusetCpus",
+    "CpusetMems",
+    "Devices",
+    "DeviceCgroupRules",
+    "DeviceRequests",
+    "MemoryReservation",
+    "MemorySwap",
+    "MemorySwappiness",
+    "OomKillDisable",
+    "PidsLimit",
+    "Ulimits",
+    "CpuCount",
+    "CpuPercent",
+    "IOMaximumIOps",
+    "IOMaximumBandwidth",
+    "MaskedPaths",
+    "ReadonlyPaths",
+];
+
+#[test]
+fn inspect_has_dockers_shape_and_the_clients_values() {
+    let d = daemon();
+    d.ok(&["create", "--name", "plain", IMG, "true"]);
+    let v: serde_json::Value = serde_json::from_str(&d.http("GET", "/containers/plain/json", "").1).unwrap();
+    let h = v["HostConfig"].as_object().unwrap();
+    let missing: Vec<&&str> = DOCKER_HOST_CONFIG_KEYS.iter().filter(|k| !h.contains_key(**k)).collect();
+    assert!(missing.is_empty(), "HostConfig lacks {missing:?}");
+    for k in [
+        "ResolvConfPath",
+        "HostnamePath",
+        "HostsPath",
+        "MountLabel",
+        "ProcessLabel",
+        "AppArmorProfile",
+        "ExecIDs",
+        "GraphDriver",
+    ] {
+        assert!(v.get(k).is_some(), "{k} missing");
+    }
+    assert_eq!(v["HostConfig"]["LogConfig"]["Config"], serde_json::json!({}), "defaults are not reported as set");
+    assert_eq!(v["HostConfig"]["CapAdd"], serde_json::Value::Null);
+    assert!(v["HostConfig"].get("Init").is_none() && v["Config"].get("ExposedPorts").is_none());
+
+    d.ok(&[
+        "create",
+        "--name",
+        "rich",
+        "--log-opt",
+        "max-size=1m",
+        "-v",
+        "/tmp:/h:ro",
+        "--tmpfs",
+        "/t:size=1m",
+        "-m",
+        "64m",
+        "--init",
+        IMG,
+        "true",
+    ]);
+    let v: serde_json::Value = serde_json::from_str(&d.http("GET", "/containers/rich/json", "").1).unwrap();
+    assert_eq!(v["HostConfig"]["LogConfig"]["Config"], serde_json::json!({"max-size": "1m"}));
+    assert_eq!(v["HostConfig"]["Binds"], serde_json::json!(["/tmp:/h:ro"]));
+    assert_eq!(v["HostConfig"]["Tmpfs"], serde_json::json!({"/t": "size=1m"}));
+    assert_eq!(v["HostConfig"]["MemorySwap"], 128 << 20, "Docker's default: swap as large as memory");
+    let memsw = "cat /sys/fs/cgroup/memory/memory.memsw.limit_in_bytes 2>/dev/null || \
+                 expr $(cat /sys/fs/cgroup/memory.swap.max) + $(cat /sys/fs/cgroup/memory.max)";
+    assert_eq!(run(&d, &["-m", "64m"], memsw), (128u64 << 20).to_string(), "and the cgroup says so");
+    assert_eq!(v["HostConfig"]["Init"], true);
+    assert_eq!(v["Mounts"][0]["Propagation"], "rprivate");
+    d.ok(&["start", "rich"]);
+    let v: serde_json::Value = serde_json::from_str(&d.http("GET", "/containers/rich/json", "").1).unwrap();
+    assert!(v["HostsPath"].as_str().unwrap().ends_with("/hosts"), "{}", v["HostsPath"]);
+}
+
+#[test]
+fn tmpfs_options_reach_the_mount() {
+    let d = daemon();
+    let opts = |flags: &[&str]| run(&d, flags, "grep ' /t ' /proc/mounts");
+    let plain = opts(&["--tmpfs", "/t"]);
+    assert!(plain.contains("noexec") && plain.contains("nosuid") && plain.contains("nodev"), "{plain}");
+    let sized = opts(&["--tmpfs", "/t:size=1m,exec,mode=755"]);
+    assert!(sized.contains("size=1024k") && !sized.contains("noexec") && sized.contains("mode=755"), "{sized}");
+    let m = opts(&["--mount", "type=tmpfs,dst=/t,tmpfs-size=2097152,tmpfs-mode=0700"]);
+    assert!(m.contains("size=2048k") && m.contains("mode=700"), "{m}");
+    let out = d.docker(&["run", "--rm", "--tmpfs", "/t:size=lots", IMG, "true"]);
+    assert!(!out.status.success() && String::from_utf8_lossy(&out.stderr).contains("size=lots"), "{out:?}");
+    let out = d.docker(&["run", "--rm", "--mount", "type=bind,src=/tmp,dst=/t,bind-propagation=rshared", IMG, "true"]);
+    assert!(
+        !out.status.success() && String::from_utf8_lossy(&out.stderr).contains("BindOptions.Propagation"),
+        "{out:?}"
+    );
+}

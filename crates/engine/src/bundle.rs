@@ -65,11 +65,7 @@ impl Engine {
                 "volume" => {
                     ("bind", self.volume(&m.source)?.mountpoint, vec!["rbind".to_string(), "rprivate".to_string()])
                 }
-                "tmpfs" => (
-                    "tmpfs",
-                    PathBuf::from("tmpfs"),
-                    vec!["nosuid".to_string(), "nodev".to_string(), "mode=1777".to_string()],
-                ),
+                "tmpfs" => ("tmpfs", PathBuf::from("tmpfs"), crate::volumes::tmpfs_options(&m.tmpfs_options)?),
                 other => {
                     return Err(EngineError::Invalid {
                         what: "mount".into(),

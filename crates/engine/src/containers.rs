@@ -67,7 +67,7 @@ fn random_name(id: &str) -> String {
 
 impl Engine {
     /// `create`: a container record and its writable layer; nothing runs yet.
-    pub fn create(&self, req: CreateRequest) -> Result<Container> {
+    pub fn create(&self, mut req: CreateRequest) -> Result<Container> {
         let runtime = self.runtimes().resolve(req.runtime.as_deref())?;
         if req.opts.init && !runtime.is_builtin() {
             // `--init` is the built-in runtime's own pid 1 (no docker-init binary to bind-mount).
@@ -101,6 +101,13 @@ impl Engine {
                 what: "host config".into(),
                 reason: "Conflicting options: AutoRemove and a restart policy cannot be used together".into(),
             });
+        }
+        // Docker's default: swap as large as the memory limit (memory + swap
+        // twice the limit), where the kernel accounts swap.
+        if let (Some(m), None) = (req.opts.memory.filter(|m| *m > 0), req.opts.memory_swap) {
+            if crate::resources::swap_limit_supported() {
+                req.opts.memory_swap = Some(m.saturating_mul(2));
+            }
         }
         // Fail early on what start would refuse.
         let run_config = wharf_image::Images::run_config(&img);

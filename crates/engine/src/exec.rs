@@ -42,6 +42,8 @@ pub struct ExecRecord {
     pub exit_code: Option<i32>,
     /// Where the runtime writes the exec'd process's host pid (for resizes and timeouts).
     pub pid_file: Option<PathBuf>,
+    /// Creation order (set by [`Execs::insert`]).
+    pub seq: u64,
 }
 
 impl ExecRecord {
@@ -61,7 +63,9 @@ pub struct Execs {
 }
 
 impl Execs {
-    pub fn insert(&self, r: ExecRecord) {
+    pub fn insert(&self, mut r: ExecRecord) {
+        static SEQ: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(0);
+        r.seq = SEQ.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
         self.map.lock().unwrap_or_else(|e| e.into_inner()).insert(r.id.clone(), r);
     }
 
@@ -78,6 +82,14 @@ impl Execs {
         if let Some(e) = self.map.lock().unwrap_or_else(|e| e.into_inner()).get_mut(id) {
             f(e);
         }
+    }
+
+    /// The ids of a container's exec instances (Docker's `ExecIDs`), oldest first.
+    pub fn of_container(&self, container: &str) -> Vec<String> {
+        let map = self.map.lock().unwrap_or_else(|e| e.into_inner());
+        let mut out: Vec<&ExecRecord> = map.values().filter(|r| r.container == container).collect();
+        out.sort_by_key(|r| r.seq);
+        out.into_iter().map(|r| r.id.clone()).collect()
     }
 
     /// Forgets the execs of a removed container.

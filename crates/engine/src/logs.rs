@@ -165,11 +165,21 @@ pub struct LogOptions {
     pub labels: Vec<String>,
     /// Environment keys whose values go into every entry's attributes.
     pub env: Vec<String>,
+    /// The options as the client gave them (what inspect reports; the
+    /// defaults above are applied, not reported as if set).
+    pub config: BTreeMap<String, String>,
 }
 
 impl Default for LogOptions {
     fn default() -> Self {
-        LogOptions { driver: "json-file".into(), max_size: 20 << 20, max_file: 5, labels: Vec::new(), env: Vec::new() }
+        LogOptions {
+            driver: "json-file".into(),
+            max_size: 20 << 20,
+            max_file: 5,
+            labels: Vec::new(),
+            env: Vec::new(),
+            config: BTreeMap::new(),
+        }
     }
 }
 
@@ -177,7 +187,7 @@ impl LogOptions {
     /// From `HostConfig.LogConfig` (`Type` and `Config`).
     pub fn from_docker(driver: &str, config: &BTreeMap<String, String>) -> Result<LogOptions> {
         let invalid = |reason: String| EngineError::Invalid { what: "log config".into(), reason };
-        let mut o = LogOptions::default();
+        let mut o = LogOptions { config: config.clone(), ..LogOptions::default() };
         match driver {
             "" | "json-file" => {}
             "local" => o.driver = "local".into(),

@@ -163,6 +163,16 @@ pub struct MountRequest {
     pub source: String,
     pub target: String,
     pub read_only: bool,
+    /// Where the client asked for it (Docker reports each in its place):
+    /// `HostConfig.Binds` (`-v`) or `HostConfig.Mounts` (`--mount`); a
+    /// tmpfs from neither came from `HostConfig.Tmpfs`.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub from_binds: bool,
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub from_mounts: bool,
+    /// A tmpfs's mount options (`size=64m,mode=1777`), checked.
+    #[serde(default, skip_serializing_if = "String::is_empty")]
+    pub tmpfs_options: String,
 }
 
 impl MountRequest {
@@ -200,6 +210,13 @@ impl MountRequest {
             return Err(bad());
         }
         let typ = if source.starts_with('/') { "bind" } else { "volume" };
-        Ok(MountRequest { typ: typ.into(), source: source.into(), target: target.into(), read_only })
+        Ok(MountRequest {
+            typ: typ.into(),
+            source: source.into(),
+            target: target.into(),
+            read_only,
+            from_binds: true,
+            ..Default::default()
+        })
     }
 }

@@ -63,3 +63,13 @@ pub fn of(opts: &RunOptions) -> LinuxResources {
     }
     res
 }
+
+/// Whether the host's memory controller limits swap (v1 `memsw` files, v2
+/// `memory.swap.max` below the root): Docker's `SwapLimit`.
+pub fn swap_limit_supported() -> bool {
+    let root = std::path::Path::new("/sys/fs/cgroup");
+    if root.join("memory/memory.memsw.limit_in_bytes").exists() {
+        return true;
+    }
+    std::fs::read_dir(root).into_iter().flatten().flatten().any(|e| e.path().join("memory.swap.max").exists())
+}

@@ -175,9 +175,69 @@ pub fn disk_size(dir: &Path) -> u64 {
         .sum()
 }
 
+/// A tmpfs's mount options as the runtime gets them: Docker's defaults
+/// (`noexec,nosuid,nodev`, mode 1777) with the client's `--tmpfs` options
+/// (`size=64m,mode=755,exec,uid=1000`…) over them. Anything else is refused:
+/// the options go into a mount call.
+pub fn tmpfs_options(given: &str) -> Result<Vec<String>> {
+    let bad =
+        |o: &str, why: &str| EngineError::Invalid { what: "tmpfs option".into(), reason: format!("{o:?}: {why}") };
+    let mut flags: Vec<(&str, &str)> = vec![("exec", "noexec"), ("suid", "nosuid"), ("dev", "nodev")];
+    let mut data: Vec<(String, String)> = vec![("mode".into(), "1777".into())];
+    let mut out_flags: Vec<String> = Vec::new();
+    for o in given.split(',').map(str::trim).filter(|o| !o.is_empty()) {
+        match o.split_once('=') {
+            Some((k, v)) => {
+                let ok = match k {
+                    "size" => {
+                        let digits = v.trim_end_matches(['k', 'K', 'm', 'M', 'g', 'G', '%']);
+                        !digits.is_empty() && digits.bytes().all(|b| b.is_ascii_digit())
+                    }
+                    "mode" => !v.is_empty() && v.len() <= 4 && v.bytes().all(|b| (b'0'..=b'7').contains(&b)),
+                    "uid" | "gid" | "nr_inodes" | "nr_blocks" => !v.is_empty() && v.bytes().all(|b| b.is_ascii_digit()),
+                    _ => return Err(bad(o, "unknown option")),
+                };
+                if !ok {
+                    return Err(bad(o, "invalid value"));
+                }
+                data.retain(|(dk, _)| dk != k);
+                data.push((k.to_string(), v.to_string()));
+            }
+            None => match o {
+                "exec" | "noexec" | "suid" | "nosuid" | "dev" | "nodev" => {
+                    let (on, off) = match o.trim_start_matches("no") {
+                        "exec" => ("exec", "noexec"),
+                        "suid" => ("suid", "nosuid"),
+                        _ => ("dev", "nodev"),
+                    };
+                    flags.retain(|(a, _)| *a != on);
+                    flags.push((on, if o.starts_with("no") { off } else { on }));
+                }
+                "ro" | "rw" | "atime" | "noatime" | "relatime" | "norelatime" | "strictatime" | "diratime"
+                | "nodiratime" => out_flags.push(o.to_string()),
+                _ => return Err(bad(o, "unknown option")),
+            },
+        }
+    }
+    let mut out: Vec<String> = flags.into_iter().map(|(_, v)| v.to_string()).collect();
+    out.extend(out_flags);
+    out.extend(data.into_iter().map(|(k, v)| format!("{k}={v}")));
+    Ok(out)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn tmpfs_options_are_dockers() {
+        assert_eq!(tmpfs_options("").unwrap(), ["noexec", "nosuid", "nodev", "mode=1777"]);
+        let o = tmpfs_options("size=64m,mode=755,exec,uid=1000").unwrap();
+        assert_eq!(o, ["nosuid", "nodev", "exec", "size=64m", "mode=755", "uid=1000"]);
+        for bad in ["size=lots", "mode=999", "bind", "x=1", "uid=-1", "size=1m,propagation=shared"] {
+            assert!(tmpfs_options(bad).is_err(), "{bad}");
+        }
+    }
 
     #[test]
     fn parses_v_flags() {

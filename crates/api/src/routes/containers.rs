@@ -23,7 +23,7 @@ pub async fn dispatch(state: Arc<State>, req: Request<Incoming>, method: &Method
         (&Method::GET, ["json"]) => list(state, q).await,
         (&Method::POST, ["create"]) => super::create::create(state, req, q).await,
         (&Method::POST, ["prune"]) => prune(state, q).await,
-        (&Method::GET, [id, "json"]) => inspect(state, id, q).await,
+        (&Method::GET, [id, "json"]) => super::inspect::inspect(state, id, q).await,
         (&Method::POST, [id, "start"]) => start(state, id).await,
         (&Method::POST, [id, "wait"]) => wait(state, id, q).await,
         (&Method::POST, [id, "attach"]) => super::attach::attach(state, req, id, q).await,
@@ -93,24 +93,6 @@ fn status_text(c: &Container, root: &std::path::Path) -> String {
     }
 }
 
-fn network_mode(c: &Container) -> String {
-    if c.opts.network.is_empty() {
-        "default".into()
-    } else {
-        c.opts.network.clone()
-    }
-}
-
-/// `HostConfig.PortBindings` shape: `{"80/tcp": [{"HostIp", "HostPort"}]}`.
-fn port_bindings(list: &[wharf_engine::network::PortBinding]) -> BTreeMap<String, Vec<Value>> {
-    let mut out: BTreeMap<String, Vec<Value>> = BTreeMap::new();
-    for b in list {
-        let port = if b.host_port == 0 { String::new() } else { b.host_port.to_string() };
-        out.entry(b.key()).or_default().push(json!({"HostIp": b.host_ip, "HostPort": port}));
-    }
-    out
-}
-
 /// `ps`'s `Ports`: what a running container serves.
 fn port_list(c: &Container) -> Vec<Value> {
     if !matches!(c.state.status, Status::Running | Status::Paused) {
@@ -124,55 +106,6 @@ fn port_list(c: &Container) -> Vec<Value> {
             json!({"IP": ip, "PrivatePort": b.container_port, "PublicPort": b.host_port, "Type": b.proto})
         })
         .collect()
-}
-
-/// `NetworkSettings`: configured networks with the live endpoint's addresses.
-fn network_settings(nets: &Option<wharf_network::Networks>, c: &Container) -> Result<Value, ApiError> {
-    let live = matches!(c.state.status, Status::Running | Status::Paused);
-    let endpoints = match (nets, live) {
-        (Some(n), true) => n.endpoints_of(&c.id)?,
-        _ => Vec::new(),
-    };
-    let mut names = wharf_engine::network::attachments(&c.opts);
-    if matches!(c.opts.network.as_str(), "host" | "none") {
-        names.push(c.opts.network.clone());
-    }
-    let mut networks = serde_json::Map::new();
-    for name in &names {
-        let ep = endpoints.iter().find(|e| &e.network_name == name);
-        let network_id = nets.as_ref().and_then(|n| n.get(name).ok()).map(|n| n.id).unwrap_or_default();
-        networks.insert(
-            name.clone(),
-            json!({"IPAMConfig": null, "Links": null, "Aliases": ep.map(|e| e.aliases.clone()).or_else(|| c.opts.networks.get(name).cloned()),
-                   "NetworkID": network_id, "EndpointID": ep.map(|e| e.id.clone()).unwrap_or_default(),
-                   "Gateway": ep.map(|e| e.gateway.clone()).unwrap_or_default(), "IPAddress": ep.map(|e| e.ip.clone()).unwrap_or_default(),
-                   "IPPrefixLen": ep.map(|e| e.prefix).unwrap_or(0), "IPv6Gateway": "", "GlobalIPv6Address": "", "GlobalIPv6PrefixLen": 0,
-                   "MacAddress": ep.map(|e| e.mac.clone()).unwrap_or_default(), "DriverOpts": null}),
-        );
-    }
-    let mut ports: BTreeMap<String, Value> = BTreeMap::new();
-    if live {
-        for (k, v) in port_bindings(&c.state.ports) {
-            ports.insert(
-                k,
-                json!(v
-                    .into_iter()
-                    .map(|mut b| {
-                        if b["HostIp"] == "" {
-                            b["HostIp"] = json!("0.0.0.0");
-                        }
-                        b
-                    })
-                    .collect::<Vec<_>>()),
-            );
-        }
-    }
-    let first = endpoints.first();
-    Ok(json!({"Networks": networks, "Ports": ports, "Bridge": "", "SandboxID": "", "HairpinMode": false,
-           "SandboxKey": if first.is_some() { format!("/run/netns/{}", wharf_network::Networks::sandbox_name(&c.id)) } else { String::new() },
-           "IPAddress": first.map(|e| e.ip.clone()).unwrap_or_default(), "IPPrefixLen": first.map(|e| e.prefix).unwrap_or(0),
-           "Gateway": first.map(|e| e.gateway.clone()).unwrap_or_default(), "MacAddress": first.map(|e| e.mac.clone()).unwrap_or_default(),
-           "GlobalIPv6Address": "", "GlobalIPv6PrefixLen": 0, "IPv6Gateway": "", "EndpointID": first.map(|e| e.id.clone()).unwrap_or_default()}))
 }
 
 fn command_of(c: &Container) -> String {
@@ -293,7 +226,7 @@ async fn list(state: Arc<State>, q: &Query) -> Reply {
                 "Id": c.id, "Names": [format!("/{}", c.name)], "Image": c.image, "ImageID": c.image_id,
                 "Command": command_of(c), "Created": unix_secs(Some(&c.created)), "Ports": port_list(c), "Labels": c.labels,
                 "State": c.state.status.to_string(), "Status": status_text(c, state.engine.root()),
-                "HostConfig": {"NetworkMode": network_mode(c)}, "NetworkSettings": {"Networks": network_settings(&nets, c)?["Networks"]}, "Mounts": [],
+                "HostConfig": {"NetworkMode": super::inspect::network_mode(c)}, "NetworkSettings": {"Networks": super::inspect::network_settings(&nets, c)?["Networks"]}, "Mounts": super::inspect::mounts(&state, c),
             });
             if let Some((rw, rootfs)) = sizes.as_ref().and_then(|s| s.get(&c.id)) {
                 v["SizeRw"] = json!(rw);
@@ -303,79 +236,6 @@ async fn list(state: Arc<State>, q: &Query) -> Reply {
         })
         .collect::<Result<_, ApiError>>()?;
     json(StatusCode::OK, &out)
-}
-
-async fn inspect(state: Arc<State>, id: &str, q: &Query) -> Reply {
-    let c = get(&state, id).await?;
-    let st = state.clone();
-    let nets = blocking(move || Ok(st.engine.networks().ok())).await?;
-    let s = &c.state;
-    let args = {
-        let mut a = c.opts.entrypoint.clone().unwrap_or_default();
-        a.extend(c.opts.cmd.clone());
-        a
-    };
-    let health = wharf_engine::health::load(state.engine.root(), &c.id);
-    let mut v = json!({
-            "Id": c.id, "Created": c.created, "Path": args.first().cloned().unwrap_or_default(), "Args": args.iter().skip(1).collect::<Vec<_>>(),
-            "State": {"Status": s.status.to_string(), "Running": s.status == Status::Running || s.status == Status::Paused,
-                      "Paused": s.status == Status::Paused, "Restarting": s.status == Status::Restarting, "OOMKilled": s.oom_killed, "Dead": s.status == Status::Dead,
-                      "Pid": s.pid, "ExitCode": s.exit_code, "Error": s.error,
-                      "StartedAt": s.started_at.clone().unwrap_or_else(|| "0001-01-01T00:00:00Z".into()),
-                      "FinishedAt": s.finished_at.clone().unwrap_or_else(|| "0001-01-01T00:00:00Z".into())},
-            "Image": c.image_id, "Name": format!("/{}", c.name), "RestartCount": c.restart_count, "Driver": "overlay2", "Platform": "linux",
-            "LogPath": c.log_path(state.engine.root()).unwrap_or_default(),
-            "HostConfig": {"Runtime": c.runtime.name, "AutoRemove": c.auto_remove, "RestartPolicy": {"Name": if c.restart_policy.name.is_empty() { "no" } else { c.restart_policy.name.as_str() }, "MaximumRetryCount": c.restart_policy.maximum_retry_count}, "Memory": c.opts.memory.unwrap_or(0), "NanoCpus": c.opts.cpus.map(|x| (x * 1e9) as i64).unwrap_or(0),
-                           "PidsLimit": c.opts.pids_limit, "CpuShares": c.opts.cpu_shares.unwrap_or(0), "ShmSize": c.opts.shm_size.unwrap_or(64 << 20), "Privileged": c.opts.privileged, "ReadonlyRootfs": c.opts.read_only,
-                           "CapAdd": c.opts.cap_add, "CapDrop": c.opts.cap_drop, "Init": c.opts.init,
-                           "CpusetCpus": c.opts.cpuset_cpus.clone().unwrap_or_default(), "CpusetMems": c.opts.cpuset_mems.clone().unwrap_or_default(), "NetworkMode": network_mode(&c), "LogConfig": {"Type": c.log.driver, "Config": if c.log.driver == "none" { json!({}) } else { json!({"max-size": c.log.max_size.to_string(), "max-file": c.log.max_file.to_string()}) }},
-                           "PortBindings": port_bindings(&c.opts.publish), "PublishAllPorts": c.opts.publish_all, "ExtraHosts": c.opts.extra_hosts, "Dns": c.opts.dns,
-                           "SecurityOpt": (!c.opts.security_opt.is_empty()).then_some(&c.opts.security_opt), "Sysctls": (!c.opts.sysctls.is_empty()).then_some(&c.opts.sysctls)},
-            "Config": {"Hostname": c.opts.hostname.clone().unwrap_or_else(|| c.id[..12].to_string()), "User": c.config.user.clone().unwrap_or_default(),
-                       "Tty": c.opts.tty, "OpenStdin": c.open_stdin, "StdinOnce": c.stdin_once, "Env": c.config.env, "Cmd": c.config.cmd, "Entrypoint": c.config.entrypoint,
-                       "Image": c.image, "WorkingDir": c.config.working_dir.clone().unwrap_or_default(), "Labels": c.labels,
-                       "ExposedPorts": c.config.exposed_ports, "Volumes": c.config.volumes,
-                       "AttachStdin": false, "AttachStdout": true, "AttachStderr": true},
-            "NetworkSettings": network_settings(&nets, &c)?,
-            "Mounts": c.opts.mounts.iter().map(|m| json!({"Type": m.typ, "Name": if m.typ == "volume" { m.source.clone() } else { String::new() },
-                "Source": if m.typ == "volume" { state.engine.volume(&m.source).map(|v| v.mountpoint.display().to_string()).unwrap_or_default() } else { m.source.clone() },
-                "Destination": m.target, "RW": !m.read_only, "Driver": if m.typ == "volume" { "local" } else { "" }})).collect::<Vec<_>>(),
-    });
-    if let Some(hc) = &c.healthcheck {
-        v["Config"]["Healthcheck"] = json!(hc);
-        if matches!(c.state.status, Status::Running | Status::Paused | Status::Restarting) {
-            v["State"]["Health"] = json!(health.unwrap_or_default());
-        }
-    }
-    let o = &c.opts;
-    let more = json!({
-        "PidMode": o.pid_mode, "IpcMode": if o.ipc_mode.is_empty() { "private" } else { o.ipc_mode.as_str() },
-        "UTSMode": o.uts_mode, "CgroupnsMode": if o.cgroupns_mode.is_empty() { "host" } else { o.cgroupns_mode.as_str() },
-        "GroupAdd": (!o.group_add.is_empty()).then_some(&o.group_add), "MemorySwap": o.memory_swap.unwrap_or(0),
-        "MemoryReservation": o.memory_reservation.unwrap_or(0), "MemorySwappiness": o.memory_swappiness,
-        "OomKillDisable": o.oom_kill_disable, "OomScoreAdj": o.oom_score_adj.unwrap_or(0),
-        "CpuPeriod": o.cpu_period.unwrap_or(0), "CpuQuota": o.cpu_quota.unwrap_or(0), "BlkioWeight": o.blkio_weight.unwrap_or(0),
-        "DnsSearch": o.dns_search, "DnsOptions": o.dns_options,
-        "ConsoleSize": o.console_size.map_or([0, 0], |(r, c)| [r, c]),
-    });
-    for (k, x) in more.as_object().into_iter().flatten() {
-        v["HostConfig"][k] = x.clone();
-    }
-    v["Config"]["Domainname"] = json!(o.domainname.clone().unwrap_or_default());
-    if let Some(sig) = &c.stop_signal {
-        v["Config"]["StopSignal"] = json!(sig);
-    }
-    if let Some(t) = c.stop_timeout {
-        v["Config"]["StopTimeout"] = json!(t);
-    }
-    if q.flag("size") {
-        let sizes = super::changes::sizes(&state, vec![(c.id.clone(), c.image_id.clone())]).await?;
-        if let Some((rw, rootfs)) = sizes.get(&c.id) {
-            v["SizeRw"] = json!(rw);
-            v["SizeRootFs"] = json!(rootfs);
-        }
-    }
-    json(StatusCode::OK, &v)
 }
 
 async fn start(state: Arc<State>, id: &str) -> Reply {

@@ -109,6 +109,46 @@ struct MountBody {
     source: String,
     target: String,
     read_only: bool,
+    bind_options: Option<Value>,
+    volume_options: Option<Value>,
+    tmpfs_options: Option<TmpfsOptionsBody>,
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(rename_all = "PascalCase", default)]
+struct TmpfsOptionsBody {
+    size_bytes: i64,
+    mode: u32,
+}
+
+/// Refuses a `Mounts[]` option Wharf does not apply (the defaults pass:
+/// bind propagation `rprivate` is what every bind gets).
+fn check_mount_options(i: usize, m: &MountBody) -> Result<(), ApiError> {
+    let refuse = |what: &str| ApiError::bad_request(format!("HostConfig.Mounts[{i}].{what} is not supported by Wharf"));
+    for (k, v) in m.bind_options.as_ref().and_then(Value::as_object).into_iter().flatten() {
+        let default = match (k.as_str(), v) {
+            (_, Value::Null | Value::Bool(false)) => true,
+            ("Propagation", Value::String(p)) => p.is_empty() || p == "rprivate",
+            _ => false,
+        };
+        if !default {
+            return Err(refuse(&format!("BindOptions.{k}")));
+        }
+    }
+    for (k, v) in m.volume_options.as_ref().and_then(Value::as_object).into_iter().flatten() {
+        let default = match v {
+            Value::Null | Value::Bool(false) => true,
+            Value::Object(o) => o.is_empty() || o.values().all(|x| x.is_null() || x.as_str() == Some("")),
+            _ => false,
+        };
+        if !default {
+            return Err(refuse(&format!("VolumeOptions.{k}")));
+        }
+    }
+    if m.tmpfs_options.is_some() && m.typ != "tmpfs" {
+        return Err(ApiError::bad_request(format!("HostConfig.Mounts[{i}]: TmpfsOptions on a {} mount", m.typ)));
+    }
+    Ok(())
 }
 
 #[derive(Debug, Default, Deserialize)]
@@ -151,22 +191,46 @@ fn to_options(b: CreateBody) -> Result<RunOptions, ApiError> {
     for bind in h.binds.iter().flatten() {
         mounts.push(MountRequest::parse_bind(bind).map_err(ApiError::from)?);
     }
-    for m in h.mounts.iter().flatten() {
+    for (i, m) in h.mounts.iter().flatten().enumerate() {
+        check_mount_options(i, m)?;
         if !m.target.starts_with('/') {
             return Err(ApiError::bad_request(format!(
                 "invalid mount config: mount path must be absolute: {:?}",
                 m.target
             )));
         }
+        let mut tmpfs = Vec::new();
+        if let Some(t) = &m.tmpfs_options {
+            if t.size_bytes < 0 {
+                return Err(ApiError::bad_request(format!(
+                    "HostConfig.Mounts[{i}].TmpfsOptions.SizeBytes must be positive"
+                )));
+            }
+            if t.size_bytes > 0 {
+                tmpfs.push(format!("size={}", t.size_bytes));
+            }
+            if t.mode != 0 {
+                tmpfs.push(format!("mode={:o}", t.mode & 0o7777));
+            }
+        }
         mounts.push(MountRequest {
             typ: m.typ.clone(),
             source: m.source.clone(),
             target: m.target.clone(),
             read_only: m.read_only,
+            from_mounts: true,
+            tmpfs_options: tmpfs.join(","),
+            ..Default::default()
         });
     }
-    for target in h.tmpfs.iter().flatten().map(|(t, _)| t) {
-        mounts.push(MountRequest { typ: "tmpfs".into(), target: target.clone(), ..Default::default() });
+    for (target, options) in h.tmpfs.iter().flatten() {
+        wharf_engine::volumes::tmpfs_options(options).map_err(ApiError::from)?;
+        mounts.push(MountRequest {
+            typ: "tmpfs".into(),
+            target: target.clone(),
+            tmpfs_options: options.clone(),
+            ..Default::default()
+        });
     }
     for target in b.volumes.iter().flatten().map(|(t, _)| t) {
         if !mounts.iter().any(|m| &m.target == target) {

@@ -10,6 +10,7 @@ mod distribution;
 mod exec;
 mod honoured;
 mod images;
+mod inspect;
 mod networks;
 mod prune;
 mod system;

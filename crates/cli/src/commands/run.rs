@@ -41,9 +41,12 @@ pub fn run(engine: &Engine, a: &RunArgs) -> Result<i32> {
         mounts.push(wharf_engine::volumes::MountRequest::parse_bind(v)?);
     }
     for t in &f.tmpfs {
+        let (target, options) = t.split_once(':').unwrap_or((t, ""));
+        wharf_engine::volumes::tmpfs_options(options)?;
         mounts.push(wharf_engine::volumes::MountRequest {
             typ: "tmpfs".into(),
-            target: t.split(':').next().unwrap_or(t).to_string(),
+            target: target.to_string(),
+            tmpfs_options: options.to_string(),
             ..Default::default()
         });
     }

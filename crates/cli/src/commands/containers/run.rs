@@ -269,8 +269,8 @@ pub fn create_body(f: &ContainerFlags, image: &str, command: &[String]) -> Resul
     } else {
         None
     };
-    let mounts: Vec<Value> =
-        f.tmpfs.iter().map(|t| json!({"Type": "tmpfs", "Target": t.split(':').next().unwrap_or(t)})).collect();
+    // `--tmpfs /path[:options]`, as Docker's CLI sends it.
+    let tmpfs: BTreeMap<&str, &str> = f.tmpfs.iter().map(|t| t.split_once(':').unwrap_or((t, ""))).collect();
     let network = f.network.clone().unwrap_or_else(|| "default".into());
     let mut endpoints = serde_json::Map::new();
     if !f.network_alias.is_empty() {
@@ -290,7 +290,7 @@ pub fn create_body(f: &ContainerFlags, image: &str, command: &[String]) -> Resul
         "ExposedPorts": exposed, "User": f.user.clone().unwrap_or_default(), "WorkingDir": f.workdir.clone().unwrap_or_default(),
         "Hostname": f.hostname.clone().unwrap_or_default(),
         "HostConfig": {
-            "Binds": f.volume, "Mounts": mounts, "PortBindings": port_bindings, "PublishAllPorts": f.publish_all,
+            "Binds": f.volume, "Tmpfs": tmpfs, "PortBindings": port_bindings, "PublishAllPorts": f.publish_all,
             "NetworkMode": network, "ExtraHosts": f.add_host, "Dns": f.dns, "RestartPolicy": restart, "AutoRemove": f.rm,
             "Memory": memory, "NanoCpus": f.cpus.map(|c| (c * 1e9) as i64).unwrap_or(0), "CpusetCpus": f.cpuset_cpus.clone().unwrap_or_default(),
             "PidsLimit": f.pids_limit, "ReadonlyRootfs": f.read_only, "Privileged": f.privileged,
