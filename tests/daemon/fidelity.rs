@@ -596,3 +596,34 @@ fn tmpfs_options_reach_the_mount() {
         "{out:?}"
     );
 }
+
+#[test]
+fn image_list_and_inspect_as_docker() {
+    let d = daemon();
+    let (status, _, raw) =
+        build(&d, "FROM busybox:local\nRUN echo a > /a\nLABEL team=x\nRUN echo b > /b\n", "t=built:1");
+    assert_eq!(status, 200, "{raw}");
+    // A build's steps are the parents of what it built: hidden unless -a.
+    let shown = d.ok(&["images", "--format", "{{.Repository}}:{{.Tag}}"]);
+    assert_eq!(shown.lines().filter(|l| l.starts_with("<none>")).count(), 0, "{shown}");
+    let all = d.ok(&["images", "-a", "--format", "{{.Repository}}:{{.Tag}}"]);
+    assert!(all.lines().filter(|l| l.starts_with("<none>")).count() >= 2, "{all}");
+    let q = |f: &str| d.ok(&["images", "--format", "{{.Repository}}:{{.Tag}}", "--filter", f]);
+    assert_eq!(q("label=team=x").trim(), "built:1");
+    assert_eq!(q("reference=busy*").trim(), "busybox:local");
+    assert_eq!(q("since=busybox:local").trim(), "built:1");
+    assert_eq!(q("before=built:1").trim(), "busybox:local");
+    let out = d.docker(&["images", "--filter", "colour=red"]);
+    assert!(!out.status.success() && String::from_utf8_lossy(&out.stderr).contains("colour"), "{out:?}");
+    // Inspect: Docker's Config keys; no repo digest for an image no registry has seen.
+    let v: serde_json::Value = serde_json::from_str(&d.http("GET", "/images/busybox:local/json", "").1).unwrap();
+    assert_eq!(v["RepoDigests"], serde_json::json!([]));
+    assert_eq!(v["Comment"], "Imported from -");
+    for k in ["Hostname", "User", "Env", "Cmd", "Volumes", "WorkingDir", "Entrypoint", "OnBuild", "Labels", "StdinOnce"]
+    {
+        assert!(v["Config"].get(k).is_some() && v["ContainerConfig"].get(k).is_some(), "{k}: {}", v["Config"]);
+    }
+    let v: serde_json::Value = serde_json::from_str(&d.http("GET", "/images/built:1/json", "").1).unwrap();
+    assert_eq!(v["Config"]["Labels"]["team"], "x");
+    assert_ne!(v["Metadata"]["LastTagTime"], "0001-01-01T00:00:00Z");
+}

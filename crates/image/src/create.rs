@@ -139,7 +139,9 @@ impl Images {
             history: vec![History {
                 created: Some(created),
                 created_by: Some("wharf import".into()),
-                comment: message.map(str::to_string),
+                comment: Some(
+                    message.filter(|m| !m.is_empty()).map_or_else(|| "Imported from -".to_string(), str::to_string),
+                ),
                 empty_layer: None,
             }],
             ..Default::default()

@@ -46,7 +46,7 @@ pub async fn auth(state: Arc<State>, req: Request<Incoming>) -> Reply {
 pub async fn dispatch(state: Arc<State>, req: Request<Incoming>, method: &Method, path: &str, q: &Query) -> Reply {
     let rest = path.strip_prefix("/images").unwrap_or("").trim_start_matches('/');
     match (method, rest) {
-        (&Method::GET, "json") => list(state, q).await,
+        (&Method::GET, "json") => super::image_list::list(state, q).await,
         (&Method::POST, "create") => create(state, req, q).await,
         (&Method::GET, "get") => save(state, q.get_all("names")).await,
         (&Method::POST, "load") => load(state, req, q).await,
@@ -80,76 +80,72 @@ impl AllValues for Query {
     }
 }
 
-async fn list(state: Arc<State>, q: &Query) -> Reply {
-    let filter_ref = q.get("filters").and_then(|f| serde_json::from_str::<Value>(f).ok()).and_then(|v| {
-        v.get("reference").and_then(|r| {
-            r.as_object()
-                .map(|o| o.keys().cloned().collect::<Vec<_>>())
-                .or_else(|| r.as_array().map(|a| a.iter().filter_map(|x| x.as_str().map(str::to_string)).collect()))
-        })
+/// An image's run config in Docker's `Config` shape: every key, Docker's
+/// zero values for what the image does not set, the optional ones only when set.
+fn docker_config(cfg: &wharf_image::manifest::RunConfig) -> Value {
+    let mut v = json!({
+        "Hostname": "", "Domainname": "", "User": cfg.user.clone().unwrap_or_default(),
+        "AttachStdin": false, "AttachStdout": false, "AttachStderr": false,
+        "Tty": false, "OpenStdin": false, "StdinOnce": false, "Env": cfg.env, "Cmd": cfg.cmd,
+        "Image": cfg.extra.get("Image").cloned().unwrap_or(json!("")), "Volumes": cfg.volumes,
+        "WorkingDir": cfg.working_dir.clone().unwrap_or_default(), "Entrypoint": cfg.entrypoint,
+        "OnBuild": cfg.extra.get("OnBuild").cloned().unwrap_or(Value::Null), "Labels": cfg.labels,
     });
-    let dangling_only = q.get("filters").is_some_and(|f| f.contains("\"dangling\"") && f.contains("true"));
-    let st = state.clone();
-    let rows = blocking(move || Ok(st.engine.images.list()?)).await?;
-    let mut by_id: BTreeMap<String, Value> = BTreeMap::new();
-    for r in rows {
-        if dangling_only && r.repository != "<none>" {
-            continue;
-        }
-        if let Some(refs) = &filter_ref {
-            let name = format!("{}:{}", r.repository, r.tag);
-            if !refs.iter().any(|f| f == &name || f == &r.repository) {
-                continue;
-            }
-        }
-        let entry = by_id.entry(r.id.to_string()).or_insert_with(|| {
-            json!({"Id": r.id.to_string(), "ParentId": "", "RepoTags": [], "RepoDigests": [], "Created": unix_secs(r.created.as_deref()),
-                   "Size": r.size, "VirtualSize": r.size, "SharedSize": -1, "Labels": {}, "Containers": -1})
-        });
-        if r.repository != "<none>" {
-            if let Some(tags) = entry["RepoTags"].as_array_mut() {
-                tags.push(json!(format!("{}:{}", r.repository, r.tag)));
-            }
-            if let Some(d) = entry["RepoDigests"].as_array_mut() {
-                let rd = json!(format!("{}@{}", r.repository, r.digest));
-                if !d.contains(&rd) {
-                    d.push(rd);
-                }
-            }
-        } else {
-            entry["RepoTags"] = json!(["<none>:<none>"]);
-            entry["RepoDigests"] = json!(["<none>@<none>"]);
-        }
+    if let Some(p) = cfg.exposed_ports.as_ref().filter(|p| !p.is_empty()) {
+        v["ExposedPorts"] = json!(p);
     }
-    let mut out: Vec<Value> = by_id.into_values().collect();
-    out.sort_by_key(|v| -v["Created"].as_i64().unwrap_or(0));
-    json(StatusCode::OK, &out)
+    if let Some(h) = &cfg.healthcheck {
+        v["Healthcheck"] = h.clone();
+    }
+    if let Some(s) = &cfg.stop_signal {
+        v["StopSignal"] = json!(s);
+    }
+    if let Some(a) = cfg.extra.get("ArgsEscaped").filter(|a| a.as_bool() == Some(true)) {
+        v["ArgsEscaped"] = a.clone();
+    }
+    v
+}
+
+/// `RepoDigests`: `repo@digest` for each repository the image was pushed
+/// to or pulled from (a local-only image has none, as Docker's).
+pub(super) fn repo_digests(sources: &BTreeMap<String, Vec<String>>, img: &wharf_image::Image) -> Vec<String> {
+    sources
+        .get(&img.config_digest.to_string())
+        .into_iter()
+        .flatten()
+        .filter_map(|repo| format!("{repo}@{}", img.target.digest).parse::<Reference>().ok())
+        .map(|r| r.familiar())
+        .collect()
 }
 
 async fn inspect(state: Arc<State>, name: &str) -> Reply {
     let name = name.to_string();
     let st = state.clone();
     let v = blocking(move || {
-        let (_, img) = st.engine.images.resolve(&name)?;
+        let (record, img) = st.engine.images.resolve(&name)?;
         let tags = st.engine.images.names_of(&img)?;
-        let digests: Vec<String> = tags
-            .iter()
-            .filter_map(|t| t.parse::<Reference>().ok())
-            .map(|r| r.with_digest(img.target.digest.clone()).familiar())
-            .collect();
+        let digests = repo_digests(&st.engine.images.sources()?, &img);
         let cfg = img.config.config.clone().unwrap_or_default();
+        let comment = img.config.history.last().and_then(|h| h.comment.clone()).unwrap_or_default();
+        let tagged = record.filter(|r| !r.name.starts_with('@')).map(|r| r.updated);
         Ok(json!({
-            "Id": img.id().to_string(), "RepoTags": tags, "RepoDigests": digests, "Parent": "", "Comment": "",
-            "Created": img.config.created, "Container": "", "ContainerConfig": cfg, "DockerVersion": "",
-            "Author": img.config.author.clone().unwrap_or_default(), "Config": cfg,
+            "Id": img.id().to_string(), "RepoTags": tags, "RepoDigests": digests, "Parent": "", "Comment": comment,
+            "Created": img.config.created, "Container": "", "ContainerConfig": docker_config(&Default::default()),
+            "DockerVersion": "", "Author": img.config.author.clone().unwrap_or_default(), "Config": docker_config(&cfg),
             "Architecture": img.config.architecture, "Variant": img.config.variant, "Os": img.config.os,
             "Size": img.size(), "VirtualSize": img.size(),
-            "GraphDriver": {"Name": "overlay2", "Data": {}},
+            "GraphDriver": {"Name": wharf_engine::driver_of_snapshotter(st.engine.images.snapshotter_name()), "Data": null},
             "RootFS": {"Type": "layers", "Layers": img.config.rootfs.diff_ids},
-            "Metadata": {"LastTagTime": "0001-01-01T00:00:00Z"},
+            "Metadata": {"LastTagTime": tagged.unwrap_or_else(|| "0001-01-01T00:00:00Z".into())},
         }))
     })
     .await?;
+    let mut v = v;
+    if v["Variant"].is_null() {
+        if let Some(o) = v.as_object_mut() {
+            o.remove("Variant");
+        }
+    }
     json(StatusCode::OK, &v)
 }
 

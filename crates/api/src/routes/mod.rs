@@ -9,6 +9,7 @@ mod create;
 mod distribution;
 mod exec;
 mod honoured;
+mod image_list;
 mod images;
 mod inspect;
 mod networks;
