@@ -627,3 +627,91 @@ fn image_list_and_inspect_as_docker() {
     assert_eq!(v["Config"]["Labels"]["team"], "x");
     assert_ne!(v["Metadata"]["LastTagTime"], "0001-01-01T00:00:00Z");
 }
+
+/// Every key dockerd 20.10 puts in `GET /info`.
+const DOCKER_INFO_KEYS: &[&str] = &[
+    "Architecture",
+    "BridgeNfIp6tables",
+    "BridgeNfIptables",
+    "CPUSet",
+    "CPUShares",
+    "CgroupDriver",
+    "CgroupVersion",
+    "ContainerdCommit",
+    "Containers",
+    "ContainersPaused",
+    "ContainersRunning",
+    "ContainersStopped",
+    "CpuCfsPeriod",
+    "CpuCfsQuota",
+    "Debug",
+    "DefaultRuntime",
+    "DockerRootDir",
+    "Driver",
+    "DriverStatus",
+    "ExperimentalBuild",
+    "GenericResources",
+    "HttpProxy",
+    "HttpsProxy",
+    "ID",
+    "IPv4Forwarding",
+    "Images",
+    "IndexServerAddress",
+    "InitBinary",
+    "InitCommit",
+    "Isolation",
+    "KernelMemory",
+    "KernelMemoryTCP",
+    "KernelVersion",
+    "Labels",
+    "LiveRestoreEnabled",
+    "LoggingDriver",
+    "MemTotal",
+    "MemoryLimit",
+    "NCPU",
+    "NEventsListener",
+    "NFd",
+    "NGoroutines",
+    "Name",
+    "NoProxy",
+    "OSType",
+    "OSVersion",
+    "OomKillDisable",
+    "OperatingSystem",
+    "PidsLimit",
+    "Plugins",
+    "RegistryConfig",
+    "RuncCommit",
+    "Runtimes",
+    "SecurityOptions",
+    "ServerVersion",
+    "SwapLimit",
+    "Swarm",
+    "SystemTime",
+    "Warnings",
+];
+
+#[test]
+fn info_and_disk_usage_as_docker() {
+    let mut d = daemon();
+    let info = |d: &Daemon| serde_json::from_str::<serde_json::Value>(&d.http("GET", "/info", "").1).unwrap();
+    let v = info(&d);
+    let missing: Vec<&&str> = DOCKER_INFO_KEYS.iter().filter(|k| v.get(**k).is_none()).collect();
+    assert!(missing.is_empty(), "/info lacks {missing:?}");
+    assert!(v["NFd"].as_u64().unwrap() > 0 && v["NGoroutines"].as_u64().unwrap() > 0, "measured: {v}");
+    // The engine ID survives a restart.
+    let id = v["ID"].as_str().unwrap().to_string();
+    d.kill9();
+    d.spawn();
+    assert_eq!(info(&d)["ID"], id.as_str());
+    // system df -v: every section filled as the docker CLI prints it.
+    d.ok(&["run", "--name", "x", IMG, "true"]);
+    let df: serde_json::Value = serde_json::from_str(&d.http("GET", "/system/df", "").1).unwrap();
+    let c = &df["Containers"][0];
+    assert_eq!(c["Command"], "true");
+    assert!(c["Status"].as_str().unwrap().starts_with("Exited (0)"), "{c}");
+    assert!(df["Images"][0]["Created"].as_i64().unwrap() > 0);
+    assert_eq!(df["Images"][0]["Containers"], 1);
+    let out = d.ok(&["system", "df", "-v"]);
+    assert!(out.contains("Exited (0)") && !out.contains("56 years ago"), "{out}");
+}

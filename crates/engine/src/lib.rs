@@ -16,6 +16,7 @@ pub mod error;
 pub mod events;
 pub mod exec;
 pub mod health;
+pub mod hostinfo;
 #[cfg(test)]
 mod lifecycle_tests;
 pub mod logs;

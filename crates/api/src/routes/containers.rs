@@ -75,7 +75,7 @@ fn ago(rfc3339: Option<&str>) -> String {
     wharf_common::time::human_duration(std::time::SystemTime::now().duration_since(t).unwrap_or_default())
 }
 
-fn status_text(c: &Container, root: &std::path::Path) -> String {
+pub(super) fn status_text(c: &Container, root: &std::path::Path) -> String {
     match c.state.status {
         Status::Running if c.healthcheck.is_some() => {
             let h = wharf_engine::health::load(root, &c.id).unwrap_or_default();
@@ -108,7 +108,7 @@ fn port_list(c: &Container) -> Vec<Value> {
         .collect()
 }
 
-fn command_of(c: &Container) -> String {
+pub(super) fn command_of(c: &Container) -> String {
     let mut parts = c.opts.entrypoint.clone().unwrap_or_default();
     parts.extend(c.opts.cmd.clone());
     parts.join(" ")

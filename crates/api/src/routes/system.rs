@@ -47,63 +47,101 @@ pub fn version() -> Reply {
 
 pub async fn info(state: Arc<State>) -> Reply {
     let st = state.clone();
-    let (containers, images) = blocking(move || {
+    let (containers, images, host) = blocking(move || {
         let c = st.engine.list().map_err(ApiError::from)?;
         let i = st.engine.images.disk_usage().map_err(ApiError::from)?;
-        Ok((c, i.images))
+        let h = wharf_engine::hostinfo::gather(st.engine.root())?;
+        Ok((c, i.images, h))
     })
     .await?;
     let running = containers.iter().filter(|c| c.state.status == wharf_engine::Status::Running).count();
     let paused = containers.iter().filter(|c| c.state.status == wharf_engine::Status::Paused).count();
-    let v2 = std::path::Path::new("/sys/fs/cgroup/cgroup.controllers").exists();
     let mem_total = std::fs::read_to_string("/proc/meminfo")
         .ok()
         .and_then(|m| m.lines().next().and_then(|l| l.split_whitespace().nth(1)).and_then(|k| k.parse::<u64>().ok()))
         .unwrap_or(0)
         * 1024;
-    let hostname = std::fs::read_to_string("/proc/sys/kernel/hostname").unwrap_or_default().trim().to_string();
-    json(
-        StatusCode::OK,
-        &json!({
-            "ID": "WHARF",
-            "Containers": containers.len(),
-            "ContainersRunning": running,
-            "ContainersPaused": paused,
-            "ContainersStopped": containers.len() - running - paused,
-            "Images": images,
-            "Driver": wharf_engine::driver_of_snapshotter(state.engine.images.snapshotter_name()),
-            "DriverStatus": [["Backing Filesystem", "extfs"]],
-            "DockerRootDir": state.config.data_root,
-            "Plugins": {"Volume": ["local"], "Network": ["none"], "Log": ["json-file"]},
-            "MemoryLimit": true, "SwapLimit": true, "CpuCfsPeriod": true, "CpuCfsQuota": true, "CPUShares": true, "CPUSet": true, "PidsLimit": true,
-            "IPv4Forwarding": false, "Debug": false, "NFd": 0, "NGoroutines": 0,
-            "LoggingDriver": "json-file",
-            "CgroupDriver": "cgroupfs",
-            "CgroupVersion": if v2 { "2" } else { "1" },
-            "KernelVersion": kernel(),
-            "OperatingSystem": "Wharf on Linux",
-            "OSType": "linux",
-            "Architecture": std::env::consts::ARCH,
-            "NCPU": std::thread::available_parallelism().map(|n| n.get()).unwrap_or(1),
-            "MemTotal": mem_total,
-            "Name": hostname,
-            "ServerVersion": env!("CARGO_PKG_VERSION"),
-            "Runtimes": runtimes(&state),
-            "DefaultRuntime": state.engine.runtimes().default_name(),
-            "Swarm": {"LocalNodeState": "inactive", "ControlAvailable": false},
-            "SecurityOptions": ["name=seccomp,profile=builtin", "name=no-new-privileges"],
-            "RegistryConfig": {"InsecureRegistryCIDRs": ["127.0.0.0/8"], "IndexConfigs": {}, "Mirrors": []},
-            "LiveRestoreEnabled": true,
-            "Isolation": "",
-            "InitBinary": "",
-            "Warnings": wharf_engine::security::host_warnings(),
-        }),
-    )
+    let hostname = hostname();
+    let driver = wharf_engine::driver_of_snapshotter(state.engine.images.snapshotter_name());
+    let driver_status = match driver {
+        "overlay2" => json!([
+            ["Backing Filesystem", host.backing_fs],
+            ["Supports d_type", "true"],
+            ["Native Overlay Diff", "true"],
+            ["userxattr", "false"]
+        ]),
+        _ => json!([]),
+    };
+    let mut security = vec!["name=seccomp,profile=builtin".to_string(), "name=no-new-privileges".to_string()];
+    if host.cgroup_v2 {
+        security.push("name=cgroupns".into());
+    }
+    let env = |k: &str| std::env::var(k).or_else(|_| std::env::var(k.to_ascii_lowercase())).unwrap_or_default();
+    let cidrs: Vec<&String> = state.config.insecure_registries.iter().filter(|r| r.contains('/')).collect();
+    let mut index_configs = serde_json::Map::new();
+    for r in state.config.insecure_registries.iter().filter(|r| !r.contains('/')) {
+        index_configs.insert(r.clone(), json!({"Name": r, "Mirrors": [], "Secure": false, "Official": false}));
+    }
+    let mut cidr_list: Vec<String> = vec!["127.0.0.0/8".into()];
+    cidr_list.extend(cidrs.into_iter().cloned());
+    let facts = json!({
+        "MemoryLimit": host.memory_limit, "SwapLimit": host.swap_limit, "KernelMemory": false, "KernelMemoryTCP": false,
+        "CpuCfsPeriod": host.cpu_cfs, "CpuCfsQuota": host.cpu_cfs, "CPUShares": host.cpu_shares, "CPUSet": host.cpuset,
+        "PidsLimit": host.pids_limit, "OomKillDisable": host.oom_kill_disable, "IPv4Forwarding": host.ipv4_forwarding,
+        "BridgeNfIptables": host.bridge_nf_iptables, "BridgeNfIp6tables": host.bridge_nf_ip6tables,
+        "Debug": tracing::enabled!(tracing::Level::DEBUG), "NFd": host.fds, "NGoroutines": host.threads,
+        "SystemTime": wharf_common::time::now(), "NEventsListener": state.events.receiver_count(),
+        "OSVersion": host.os_version, "IndexServerAddress": "https://index.docker.io/v1/", "GenericResources": null,
+        "HttpProxy": env("HTTP_PROXY"), "HttpsProxy": env("HTTPS_PROXY"), "NoProxy": env("NO_PROXY"),
+        "Labels": [], "ExperimentalBuild": false,
+        "ContainerdCommit": {"ID": "", "Expected": ""}, "RuncCommit": {"ID": "", "Expected": ""}, "InitCommit": {"ID": "", "Expected": ""},
+    });
+    let mut v = json!({
+        "ID": host.id,
+        "Containers": containers.len(),
+        "ContainersRunning": running,
+        "ContainersPaused": paused,
+        "ContainersStopped": containers.len() - running - paused,
+        "Images": images,
+        "Driver": driver,
+        "DriverStatus": driver_status,
+        "DockerRootDir": state.config.data_root,
+        "Plugins": {"Volume": ["local"], "Network": ["bridge", "host", "none"], "Authorization": null, "Log": ["json-file", "local"]},
+        "LoggingDriver": "json-file",
+        "CgroupDriver": "cgroupfs",
+        "CgroupVersion": if host.cgroup_v2 { "2" } else { "1" },
+        "KernelVersion": kernel(),
+        "OperatingSystem": host.os_name,
+        "OSType": "linux",
+        "Architecture": std::env::consts::ARCH,
+        "NCPU": std::thread::available_parallelism().map(|n| n.get()).unwrap_or(1),
+        "MemTotal": mem_total,
+        "Name": hostname,
+        "ServerVersion": env!("CARGO_PKG_VERSION"),
+        "Runtimes": runtimes(&state),
+        "DefaultRuntime": state.engine.runtimes().default_name(),
+        "Swarm": {"NodeID": "", "NodeAddr": "", "LocalNodeState": "inactive", "ControlAvailable": false, "Error": "", "RemoteManagers": null},
+        "SecurityOptions": security,
+        "RegistryConfig": {"AllowNondistributableArtifactsCIDRs": [], "AllowNondistributableArtifactsHostnames": [],
+                           "InsecureRegistryCIDRs": cidr_list, "IndexConfigs": index_configs, "Mirrors": []},
+        "LiveRestoreEnabled": true,
+        "Isolation": "",
+        "InitBinary": "",
+        "Warnings": wharf_engine::security::host_warnings(),
+    });
+    for (k, x) in facts.as_object().into_iter().flatten() {
+        v[k] = x.clone();
+    }
+    json(StatusCode::OK, &v)
+}
+
+fn hostname() -> String {
+    std::fs::read_to_string("/proc/sys/kernel/hostname").unwrap_or_default().trim().to_string()
 }
 
 pub async fn df(state: Arc<State>) -> Reply {
     let st = state.clone();
-    let (du, rows, containers, volumes) = blocking(move || {
+    let (du, images, containers, volumes) = blocking(move || {
         let containers = st.engine.list()?;
         let volumes: Vec<_> = st
             .engine
@@ -114,24 +152,39 @@ pub async fn df(state: Arc<State>) -> Reply {
                 (v.clone(), users, wharf_engine::volumes::disk_size(&v.mountpoint))
             })
             .collect();
-        Ok((st.engine.images.disk_usage()?, st.engine.images.list()?, containers, volumes))
+        // One entry per image with all its names (the store lists a row per name).
+        let mut images: Vec<(wharf_image::Image, Vec<String>)> = Vec::new();
+        for r in st.engine.images.list()? {
+            let name = (r.repository != "<none>").then(|| format!("{}:{}", r.repository, r.tag));
+            match images.iter_mut().find(|(img, _)| img.config_digest == r.id) {
+                Some((_, names)) => names.extend(name),
+                None => {
+                    if let Ok((_, img)) = st.engine.images.resolve(&r.id.to_string()) {
+                        images.push((img, name.into_iter().collect()));
+                    }
+                }
+            }
+        }
+        Ok((st.engine.images.disk_usage()?, images, containers, volumes))
     })
     .await?;
-    // One entry per image, with all its names (the store lists one row per name).
-    let mut by_id: Vec<(&wharf_image::Digest, Vec<String>, u64)> = Vec::new();
-    for r in &rows {
-        let name = format!("{}:{}", r.repository, r.tag);
-        match by_id.iter_mut().find(|(id, _, _)| *id == &r.id) {
-            Some((_, names, _)) => names.push(name),
-            None => by_id.push((&r.id, vec![name], r.size)),
+    // Docker's SharedSize: the layers an image has in common with another.
+    let mut layer_users: std::collections::HashMap<&wharf_image::Digest, usize> = Default::default();
+    for (img, _) in &images {
+        for l in &img.manifest.layers {
+            *layer_users.entry(&l.digest).or_default() += 1;
         }
     }
-    let images: Vec<_> = by_id
+    let images: Vec<_> = images
         .iter()
-        .map(|(id, names, size)| {
-            let users = containers.iter().filter(|c| c.image_id == id.to_string()).count();
-            let names: Vec<&String> = names.iter().filter(|n| *n != "<none>:<none>").collect();
-            json!({"Id": id.to_string(), "RepoTags": names, "Size": size, "SharedSize": 0, "Containers": users})
+        .map(|(img, names)| {
+            let id = img.id().to_string();
+            let users = containers.iter().filter(|c| c.image_id == id).count();
+            let shared: u64 = img.manifest.layers.iter().filter(|l| layer_users[&l.digest] > 1).map(|l| l.size).sum();
+            let labels = img.config.config.as_ref().and_then(|c| c.labels.clone());
+            json!({"Id": id, "ParentId": "", "RepoTags": names, "RepoDigests": [],
+                "Created": super::unix_secs(img.config.created.as_deref()), "Size": img.size(), "SharedSize": shared,
+                "VirtualSize": img.size(), "Labels": labels, "Containers": users})
         })
         .collect();
     let sizes =
@@ -141,13 +194,17 @@ pub async fn df(state: Arc<State>) -> Reply {
         .map(|c| {
             let (rw, rootfs) = sizes.get(&c.id).copied().unwrap_or_default();
             json!({"Id": c.id, "Names": [format!("/{}", c.name)], "Image": c.image, "ImageID": c.image_id,
-                "Command": "", "Created": super::unix_secs(Some(&c.created)), "State": c.state.status.to_string(),
-                "Status": "", "SizeRw": rw, "SizeRootFs": rootfs, "Labels": c.labels})
+                "Command": super::containers::command_of(c), "Created": super::unix_secs(Some(&c.created)),
+                "State": c.state.status.to_string(), "Status": super::containers::status_text(c, state.engine.root()),
+                "SizeRw": rw, "SizeRootFs": rootfs, "Labels": c.labels, "Mounts": super::inspect::mounts(&state, c)})
         })
         .collect();
     let volumes: Vec<_> = volumes
         .iter()
-        .map(|(v, users, size)| json!({"Name": v.name, "Driver": v.driver, "Mountpoint": v.mountpoint, "UsageData": {"Size": size, "RefCount": users}}))
+        .map(|(v, users, size)| {
+            json!({"Name": v.name, "Driver": v.driver, "Mountpoint": v.mountpoint, "CreatedAt": v.created_at,
+            "Labels": v.labels, "Scope": v.scope, "Options": null, "UsageData": {"Size": size, "RefCount": users}})
+        })
         .collect();
     json(
         StatusCode::OK,
