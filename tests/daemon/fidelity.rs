@@ -241,13 +241,20 @@ fn network_names_as_docker_takes_them() {
 /// `POST /build` with a context holding `dockerfile` as `Dockerfile`: the
 /// HTTP status and the stream's JSON messages (curl de-chunks).
 pub(super) fn build(d: &Daemon, dockerfile: &str, query: &str) -> (u16, Vec<serde_json::Value>, String) {
+    build_files(d, &[("Dockerfile", dockerfile)], query)
+}
+
+/// `POST /build` of a context holding `files`, as a client other than Wharf's sends it.
+pub(super) fn build_files(d: &Daemon, files: &[(&str, &str)], query: &str) -> (u16, Vec<serde_json::Value>, String) {
     let ctx = d.dir.path().join("ctx.tar");
     let mut t = tar::Builder::new(std::fs::File::create(&ctx).unwrap());
-    let mut h = tar::Header::new_gnu();
-    h.set_size(dockerfile.len() as u64);
-    h.set_mode(0o644);
-    h.set_cksum();
-    t.append_data(&mut h, "Dockerfile", dockerfile.as_bytes()).unwrap();
+    for (name, data) in files {
+        let mut h = tar::Header::new_gnu();
+        h.set_size(data.len() as u64);
+        h.set_mode(0o644);
+        h.set_cksum();
+        t.append_data(&mut h, name, data.as_bytes()).unwrap();
+    }
     t.finish().unwrap();
     drop(t);
     let out = std::process::Command::new("curl")
@@ -714,4 +721,55 @@ fn info_and_disk_usage_as_docker() {
     assert_eq!(df["Images"][0]["Containers"], 1);
     let out = d.ok(&["system", "df", "-v"]);
     assert!(out.contains("Exited (0)") && !out.contains("56 years ago"), "{out}");
+}
+
+/// The daemon applies `.dockerignore` to a context sent whole (the docker
+/// CLI's does too, other clients not): ignored files are not there for
+/// COPY, the Dockerfile and `.dockerignore` are used but not copied.
+#[test]
+fn the_daemon_applies_dockerignore() {
+    let d = daemon();
+    let dockerfile = "FROM busybox:local\nCOPY . /ctx\nCMD [\"sh\", \"-c\", \"cd /ctx && find . -type f | sort\"]\n";
+    let files = [
+        ("Dockerfile", dockerfile),
+        (".dockerignore", "secret\n*.log\n!keep.log\nDockerfile\n.dockerignore\nsub/skip\n"),
+        ("secret", "s"),
+        ("a.log", "l"),
+        ("keep.log", "k"),
+        ("app.txt", "a"),
+        ("sub/skip", "x"),
+        ("sub/take", "y"),
+    ];
+    let (status, _, raw) = build_files(&d, &files, "t=ign:1");
+    assert_eq!(status, 200, "{raw}");
+    let listing = d.ok(&["run", "--rm", "ign:1"]);
+    assert_eq!(listing.lines().collect::<Vec<_>>(), ["./app.txt", "./keep.log", "./sub/take"], "{raw}");
+    let (_, msgs, raw) = build_files(
+        &d,
+        &[("Dockerfile", "FROM busybox:local\nCOPY secret /s\n"), (".dockerignore", "secret\n"), ("secret", "s")],
+        "",
+    );
+    let last = msgs.last().unwrap();
+    assert!(last["error"].as_str().is_some_and(|e| e.contains("secret")), "{raw}");
+}
+
+/// ONBUILD triggers: recorded in the image's config, run by the build FROM
+/// it (as Docker's), not inherited further.
+#[test]
+fn onbuild_triggers_run_in_the_child_build() {
+    let d = daemon();
+    let base = "FROM busybox:local\nONBUILD COPY msg /msg\nONBUILD RUN echo triggered >> /msg\n";
+    let (status, _, raw) = build_files(&d, &[("Dockerfile", base)], "t=base:1");
+    assert_eq!(status, 200, "{raw}");
+    let v: serde_json::Value = serde_json::from_str(&d.http("GET", "/images/base:1/json", "").1).unwrap();
+    assert_eq!(v["Config"]["OnBuild"], serde_json::json!(["COPY msg /msg", "RUN echo triggered >> /msg"]));
+    let (status, _, raw) =
+        build_files(&d, &[("Dockerfile", "FROM base:1\nCMD [\"cat\", \"/msg\"]\n"), ("msg", "hello\n")], "t=child:1");
+    assert_eq!(status, 200, "{raw}");
+    assert!(raw.contains("Executing 2 build triggers"), "{raw}");
+    assert_eq!(d.ok(&["run", "--rm", "child:1"]), "hello\ntriggered\n");
+    let v: serde_json::Value = serde_json::from_str(&d.http("GET", "/images/child:1/json", "").1).unwrap();
+    assert_eq!(v["Config"]["OnBuild"], serde_json::Value::Null, "not inherited: {}", v["Config"]);
+    let (status, _, raw) = build_files(&d, &[("Dockerfile", "FROM busybox:local\nONBUILD FROM x\n")], "");
+    assert!(status >= 400 || raw.contains("isn't allowed"), "{raw}");
 }

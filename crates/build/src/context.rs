@@ -61,15 +61,41 @@ pub(crate) struct Source {
     pub node: Node,
 }
 
-/// The build context, held open as a confined root.
+/// Upper bound for `.dockerignore`.
+const DOCKERIGNORE_LIMIT: u64 = 1 << 20;
+
+/// The build context, held open as a confined root, with its
+/// `.dockerignore`: what it excludes is not there for COPY/ADD (the
+/// Dockerfile and `.dockerignore` themselves included, though the build
+/// reads them), whoever sent the context.
 pub(crate) struct Context {
     dir: PathBuf,
     root: Root,
+    ignore: Vec<(bool, String)>,
+}
+
+/// Which context paths COPY/ADD do not see.
+pub(crate) struct Excluded<'a>(&'a [(bool, String)]);
+
+impl Excluded<'_> {
+    /// True if `rel` (a file, or a directory with nothing re-included
+    /// under it) is not to be copied.
+    pub fn skips(&self, rel: &Path, is_dir: bool) -> bool {
+        let r = rel.to_string_lossy();
+        crate::dockerignore::ignored(self.0, &r) && !(is_dir && self.0.iter().any(|(negated, _)| *negated))
+    }
 }
 
 impl Context {
     pub fn open(dir: &Path) -> Result<Context> {
-        Ok(Context { dir: dir.to_path_buf(), root: Root::open(dir).map_err(confined)? })
+        let root = Root::open(dir).map_err(confined)?;
+        let text = root.read_string(Path::new(".dockerignore"), DOCKERIGNORE_LIMIT).map_err(confined)?;
+        let ignore = text.as_deref().map(crate::dockerignore::parse).unwrap_or_default();
+        Ok(Context { dir: dir.to_path_buf(), root, ignore })
+    }
+
+    pub fn excluded(&self) -> Excluded<'_> {
+        Excluded(&self.ignore)
     }
 
     /// The Dockerfile at `name`: a regular file (a final symlink is followed
@@ -106,7 +132,12 @@ impl Context {
         };
         let source = |path: PathBuf| -> Result<Option<Source>> {
             let rel = path.strip_prefix(&self.dir).unwrap_or(Path::new("")).to_path_buf();
-            Ok(self.node(&path)?.map(|node| Source { path, rel, node }))
+            let node = self.node(&path)?;
+            let is_dir = node.as_ref().is_some_and(|n| n.kind() == Kind::Directory);
+            if !rel.as_os_str().is_empty() && self.excluded().skips(&rel, is_dir) {
+                return Ok(None);
+            }
+            Ok(node.map(|node| Source { path, rel, node }))
         };
         if !name.contains(['*', '?']) {
             let not_found = || BuildError::Context(format!("COPY failed: file not found in build context: {src}"));
@@ -150,6 +181,7 @@ pub(crate) fn append_owned<W: std::io::Write>(
     rel: &Path,
     name: &Path,
     owner: (u64, u64),
+    excluded: &Excluded<'_>,
 ) -> Result<()> {
     let io = |e: std::io::Error| BuildError::Context(format!("{}: {e}", rel.display()));
     // One stack frame per level: a bound keeps a hostile context from exhausting the stack.
@@ -173,7 +205,11 @@ pub(crate) fn append_owned<W: std::io::Write>(
             for e in dir.list().map_err(confined)? {
                 // Gone since it was listed: nothing to copy.
                 let Some(child) = dir.child(&e).map_err(confined)? else { continue };
-                append_owned(b, child, &rel.join(&e), &name.join(&e), owner)?;
+                let child_rel = rel.join(&e);
+                if excluded.skips(&child_rel, child.kind() == Kind::Directory) {
+                    continue;
+                }
+                append_owned(b, child, &child_rel, &name.join(&e), owner, excluded)?;
             }
         }
         Kind::Symlink => {
@@ -243,7 +279,7 @@ mod tests {
         let mut data = Vec::new();
         let mut b = tar::Builder::new(&mut data);
         for s in context.sources(src)? {
-            append_owned(&mut b, s.node, &s.rel, Path::new("x"), (0, 0))?;
+            append_owned(&mut b, s.node, &s.rel, Path::new("x"), (0, 0), &Excluded(&[]))?;
         }
         b.finish().map_err(|e| BuildError::Context(e.to_string()))?;
         drop(b);

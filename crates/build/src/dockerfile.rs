@@ -75,6 +75,11 @@ pub fn parse(text: &str) -> Result<Vec<Instruction>> {
     Ok(out)
 }
 
+/// One instruction on its own (an ONBUILD trigger), as it would be on `line`.
+pub fn parse_one(line: usize, text: &str) -> Result<Instruction> {
+    instruction(line, text.trim())
+}
+
 fn instruction(line: usize, text: &str) -> Result<Instruction> {
     let (kw, mut rest) = text.split_once(char::is_whitespace).unwrap_or((text, ""));
     let keyword = kw.to_ascii_uppercase();

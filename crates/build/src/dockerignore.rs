@@ -9,6 +9,7 @@ use std::path::{Path, PathBuf};
 use crate::error::{BuildError, Result};
 
 /// The patterns of `dir/.dockerignore` (none if there is no file): `(negated, pattern)`.
+/// (The client's own directory; the daemon reads the context's through [`crate::context`].)
 pub fn patterns(dir: &Path) -> Result<Vec<(bool, String)>> {
     let path = dir.join(".dockerignore");
     let text = match std::fs::read_to_string(&path) {
@@ -16,15 +17,19 @@ pub fn patterns(dir: &Path) -> Result<Vec<(bool, String)>> {
         Err(e) if e.kind() == std::io::ErrorKind::NotFound => String::new(),
         Err(e) => return Err(BuildError::Io { path, source: e }),
     };
-    Ok(text
-        .lines()
+    Ok(parse(&text))
+}
+
+/// `.dockerignore` text as `(negated, pattern)` lines.
+pub fn parse(text: &str) -> Vec<(bool, String)> {
+    text.lines()
         .map(str::trim)
         .filter(|l| !l.is_empty() && !l.starts_with('#'))
         .map(|l| match l.strip_prefix('!') {
             Some(p) => (true, p.to_string()),
             None => (false, l.to_string()),
         })
-        .collect())
+        .collect()
 }
 
 /// `.dockerignore` patterns (glob per path component, `!` exceptions, `**`).

@@ -114,8 +114,25 @@ impl Builder<'_> {
                         break;
                     }
                 }
-                let stage = self.from(ins, &global, &stages)?;
+                let mut stage = self.from(ins, &global, &stages)?;
                 self.say(&format!(" ---> {}\n", short(&stage.image)));
+                // The base image's ONBUILD triggers run now; the new image does not inherit them.
+                let triggers: Vec<String> = stage
+                    .config
+                    .extra
+                    .get("OnBuild")
+                    .and_then(|t| serde_json::from_value(t.clone()).ok())
+                    .unwrap_or_default();
+                if !triggers.is_empty() {
+                    stage.config.extra.remove("OnBuild");
+                    let n = triggers.len();
+                    self.say(&format!("# Executing {n} build trigger{}\n", if n == 1 { "" } else { "s" }));
+                    stage.dirty.push("ONBUILD triggers run".into());
+                    for t in &triggers {
+                        let trigger = dockerfile::parse_one(ins.line, t)?;
+                        stage = self.step(&trigger, stage, &stages)?;
+                    }
+                }
                 stages.push(stage);
                 continue;
             }
@@ -352,7 +369,23 @@ impl Builder<'_> {
                     .filter(|a| !a.is_empty())
                     .ok_or_else(|| bad("SHELL requires a JSON array".into()))?;
             }
-            "ONBUILD" => return Err(bad("ONBUILD is not supported".into())),
+            "ONBUILD" => {
+                // Checked now, run by the builds FROM this image (Docker's triggers).
+                let trigger = ins.rest.trim();
+                if trigger.is_empty() {
+                    return Err(bad("ONBUILD requires an instruction".into()));
+                }
+                let t = dockerfile::parse_one(ins.line, trigger)?;
+                if matches!(t.keyword.as_str(), "ONBUILD" | "FROM" | "MAINTAINER") {
+                    return Err(bad(format!("{} isn't allowed as an ONBUILD trigger", t.keyword)));
+                }
+                let list = s.config.extra.entry("OnBuild".into()).or_insert_with(|| serde_json::json!([]));
+                match list.as_array_mut() {
+                    Some(a) => a.push(serde_json::json!(trigger)),
+                    None => *list = serde_json::json!([trigger]),
+                }
+                s.dirty.push(ins.original());
+            }
             other => return Err(bad(format!("unexpected {other}"))),
         }
         Ok(s)
@@ -567,7 +600,7 @@ impl Builder<'_> {
                             b.append_data(&mut h, &name, &body[..]).map_err(|e| BuildError::Context(e.to_string()))?;
                         }
                     } else if source.node.kind() == context::Kind::Directory {
-                        append_owned(&mut b, source.node, &source.rel, Path::new(""), owner)?;
+                        append_owned(&mut b, source.node, &source.rel, Path::new(""), owner, &context.excluded())?;
                     } else if !many && !dest_is_dir {
                         let p = Path::new(dest);
                         target_dir = p.parent().map(|x| x.display().to_string()).unwrap_or_else(|| "/".into());
@@ -577,10 +610,11 @@ impl Builder<'_> {
                             &source.rel,
                             Path::new(p.file_name().unwrap_or_default()),
                             owner,
+                            &context.excluded(),
                         )?;
                     } else {
                         let name = Path::new(path.file_name().unwrap_or_default());
-                        append_owned(&mut b, source.node, &source.rel, name, owner)?;
+                        append_owned(&mut b, source.node, &source.rel, name, owner, &context.excluded())?;
                     }
                 }
             }
