@@ -773,3 +773,33 @@ fn onbuild_triggers_run_in_the_child_build() {
     let (status, _, raw) = build_files(&d, &[("Dockerfile", "FROM busybox:local\nONBUILD FROM x\n")], "");
     assert!(status >= 400 || raw.contains("isn't allowed"), "{raw}");
 }
+
+/// `--device`: the node is in the container and usable (the device cgroup
+/// allows it with the permissions asked); `--device-cgroup-rule` opens what
+/// the default policy keeps shut — and nothing more.
+#[test]
+fn devices_are_given_as_asked() {
+    let d = daemon();
+    // /dev/loop-control (10:237) is not in the default allowlist; opening it has no effect.
+    let probe = "(: < /dev/lc) 2>/dev/null && echo r-ok; (: > /dev/lc) 2>/dev/null && echo w-ok || echo w-denied";
+    assert_eq!(
+        run(&d, &["--device", "/dev/loop-control:/dev/lc"], &format!("ls -l /dev/lc | cut -c1; {probe}")),
+        "c\nr-ok\nw-ok"
+    );
+    assert_eq!(run(&d, &["--device", "/dev/loop-control:/dev/lc:r"], probe), "r-ok\nw-denied", "the permissions asked");
+    let shut = "mknod /tmp/lc c 10 237 && (: < /tmp/lc) 2>/dev/null && echo open || echo shut";
+    assert_eq!(run(&d, &[], shut), "shut", "the default policy keeps 10:237 shut");
+    assert_eq!(run(&d, &["--device-cgroup-rule", "c 10:237 r"], shut), "open");
+    let v = d.ok(&["create", "--device", "/dev/null:/dev/xnull:rw", "--device-cgroup-rule", "c 1:11 r", IMG, "true"]);
+    let v: serde_json::Value =
+        serde_json::from_str(&d.http("GET", &format!("/containers/{}/json", v.trim()), "").1).unwrap();
+    assert_eq!(v["HostConfig"]["Devices"][0]["PathInContainer"], "/dev/xnull");
+    assert_eq!(v["HostConfig"]["DeviceCgroupRules"], serde_json::json!(["c 1:11 r"]));
+    for bad in [&["--device", "/etc/passwd"][..], &["--device", "/dev/nosuch"], &["--device-cgroup-rule", "c 1:x r"]] {
+        let mut args = vec!["create"];
+        args.extend_from_slice(bad);
+        args.extend([IMG, "true"]);
+        let out = d.docker(&args);
+        assert!(!out.status.success(), "{bad:?}: {out:?}");
+    }
+}

@@ -11,6 +11,7 @@ pub mod adopt;
 pub mod archive;
 mod bundle;
 pub mod containers;
+pub mod devices;
 mod engine;
 pub mod error;
 pub mod events;

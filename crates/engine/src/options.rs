@@ -85,6 +85,10 @@ pub struct RunOptions {
     pub domainname: Option<String>,
     /// The terminal's initial size (rows, columns), for `-t`.
     pub console_size: Option<(u16, u16)>,
+    /// Host devices given to the container (`--device`).
+    pub devices: Vec<crate::devices::DeviceMapping>,
+    /// Extra device cgroup rules (`--device-cgroup-rule`, `c 1:3 rwm`).
+    pub device_cgroup_rules: Vec<String>,
 }
 
 /// `-p [ip:][host-port:]container-port[/proto]`.

@@ -217,7 +217,14 @@ pub fn build(
             linux.set_sysctl(Some(opts.sysctls.clone().into_iter().collect()));
         }
         let mut res = crate::resources::of(opts);
-        res.set_devices(Some(crate::security::device_policy(opts.privileged)));
+        let mut rules = crate::security::device_policy(opts.privileged);
+        rules.extend(crate::devices::cgroup_rules(&opts.devices, &opts.device_cgroup_rules)?);
+        res.set_devices(Some(rules));
+        if !opts.devices.is_empty() {
+            let mut devices = linux.devices().clone().unwrap_or_default();
+            devices.extend(crate::devices::linux_devices(&opts.devices)?);
+            linux.set_devices(Some(devices));
+        }
         linux.set_resources(Some(res));
     }
     Ok(spec)
@@ -259,6 +266,12 @@ fn parse_cpu_list(s: &str) -> Option<std::collections::BTreeSet<u32>> {
 /// silently run (Docker's rules and messages where it has them).
 pub fn validate(opts: &RunOptions) -> Result<()> {
     crate::modes::validate(opts)?;
+    for d in &opts.devices {
+        d.check()?;
+    }
+    for r in &opts.device_cgroup_rules {
+        crate::devices::parse_rule(r)?;
+    }
     if let Some(m) = opts.memory {
         if m < MIN_MEMORY {
             return Err(invalid("memory", "Minimum memory limit allowed is 6MB".into()));

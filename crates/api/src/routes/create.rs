@@ -64,6 +64,16 @@ struct HostConfig {
     dns_search: Option<Vec<String>>,
     dns_options: Option<Vec<String>>,
     console_size: Option<Vec<u16>>,
+    devices: Option<Vec<DeviceBody>>,
+    device_cgroup_rules: Option<Vec<String>>,
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(rename_all = "PascalCase", default)]
+struct DeviceBody {
+    path_on_host: String,
+    path_in_container: String,
+    cgroup_permissions: String,
 }
 
 #[derive(Debug, Default, Deserialize)]
@@ -320,6 +330,17 @@ fn to_options(b: CreateBody) -> Result<RunOptions, ApiError> {
             Some([rows, cols]) if *rows > 0 && *cols > 0 => Some((*rows, *cols)),
             _ => None,
         },
+        devices: h
+            .devices
+            .into_iter()
+            .flatten()
+            .map(|d| wharf_engine::devices::DeviceMapping {
+                path_on_host: d.path_on_host,
+                path_in_container: d.path_in_container,
+                permissions: d.cgroup_permissions,
+            })
+            .collect(),
+        device_cgroup_rules: h.device_cgroup_rules.unwrap_or_default(),
     })
 }
 

@@ -99,6 +99,8 @@ pub fn run(engine: &Engine, a: &RunArgs) -> Result<i32> {
         uts_mode: f.uts.clone().unwrap_or_default(),
         cgroupns_mode: f.cgroupns.clone().unwrap_or_default(),
         group_add: f.group_add.clone(),
+        devices: super::containers::devices(f)?,
+        device_cgroup_rules: f.device_cgroup_rule.clone(),
         memory_swap: super::containers::memory_swap(f)?,
         memory_reservation: f.memory_reservation.as_deref().map(parse_bytes).transpose()?,
         memory_swappiness: f.memory_swappiness.filter(|s| *s != -1),

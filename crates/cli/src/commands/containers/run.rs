@@ -147,6 +147,12 @@ pub struct ContainerFlags {
     /// Additional groups to join (names from the image's /etc/group, or ids)
     #[arg(long = "group-add")]
     pub group_add: Vec<String>,
+    /// Add a host device to the container (host[:container][:rwm])
+    #[arg(long)]
+    pub device: Vec<String>,
+    /// Add a rule to the device cgroup allowlist ('c 1:3 rwm')
+    #[arg(long = "device-cgroup-rule")]
+    pub device_cgroup_rule: Vec<String>,
     /// Memory plus swap limit (-1: unlimited swap)
     #[arg(long = "memory-swap", allow_hyphen_values = true)]
     pub memory_swap: Option<String>,
@@ -206,6 +212,11 @@ pub fn nanos(s: &str) -> Result<i64> {
 }
 
 /// The `POST /containers/create` body for flags, image and command.
+/// `--device` values, checked.
+pub fn devices(f: &ContainerFlags) -> Result<Vec<wharf_engine::devices::DeviceMapping>> {
+    f.device.iter().map(|d| Ok(wharf_engine::devices::DeviceMapping::parse(d)?)).collect()
+}
+
 pub fn create_body(f: &ContainerFlags, image: &str, command: &[String]) -> Result<Value> {
     let mut env = Vec::new();
     for file in &f.env_file {
@@ -312,6 +323,10 @@ pub fn create_body(f: &ContainerFlags, image: &str, command: &[String]) -> Resul
         "CpuQuota": f.cpu_quota.unwrap_or(0), "BlkioWeight": f.blkio_weight.unwrap_or(0),
         "DnsSearch": f.dns_search, "DnsOptions": f.dns_option,
         "ConsoleSize": if f.tty { terminal_size().map_or([0, 0], |(h, w)| [h, w]) } else { [0, 0] },
+        "Devices": devices(f)?.iter().map(|d| json!({"PathOnHost": d.path_on_host,
+            "PathInContainer": if d.path_in_container.is_empty() { &d.path_on_host } else { &d.path_in_container },
+            "CgroupPermissions": if d.permissions.is_empty() { "rwm" } else { d.permissions.as_str() }})).collect::<Vec<_>>(),
+        "DeviceCgroupRules": f.device_cgroup_rule,
     });
     for (k, v) in more.as_object().into_iter().flatten() {
         body["HostConfig"][k] = v.clone();
