@@ -5,6 +5,8 @@ mod support;
 
 #[path = "daemon/clients.rs"]
 mod clients;
+#[path = "daemon/differential.rs"]
+mod differential;
 #[path = "daemon/endpoints.rs"]
 mod endpoints;
 #[path = "daemon/fidelity.rs"]

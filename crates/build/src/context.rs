@@ -101,7 +101,7 @@ impl Context {
     /// The Dockerfile at `name`: a regular file (a final symlink is followed
     /// inside the context), read up to [`DOCKERFILE_LIMIT`].
     pub fn dockerfile(&self, name: &str) -> Result<String> {
-        let missing = || BuildError::Context(format!("Cannot locate specified Dockerfile: {name}"));
+        let missing = || BuildError::NoDockerfile(name.to_string());
         let rel = in_context(&self.dir, name).map_err(|_| missing())?;
         let rel = rel.strip_prefix(&self.dir).unwrap_or(&rel);
         let node = self.root.node_following(rel).map_err(|_| missing())?.ok_or_else(missing)?;

@@ -5,6 +5,9 @@ pub enum BuildError {
     Dockerfile { line: usize, reason: String },
     #[error("{0}")]
     Context(String),
+    /// The named Dockerfile is not in the context (Docker answers 500).
+    #[error("Cannot locate specified Dockerfile: {0}")]
+    NoDockerfile(String),
     #[error("build context {path}: {source}")]
     Io { path: std::path::PathBuf, source: std::io::Error },
     /// A `RUN` whose command failed (Docker's words; `code` goes into the stream's `errorDetail`).

@@ -63,6 +63,9 @@ pub struct CreateRequest {
     pub attachable: bool,
     pub labels: BTreeMap<String, String>,
     pub options: BTreeMap<String, String>,
+    /// API 1.41's `CheckDuplicate: false`: a second network of the same
+    /// name may be made (names then address neither; ids do).
+    pub allow_duplicate_name: bool,
 }
 
 pub(crate) use wharf_common::time::now;

@@ -114,8 +114,20 @@ impl Networks {
     /// By exact id, exact name, or unique id prefix.
     pub fn get(&self, key: &str) -> Result<Network> {
         let all = self.list()?;
-        if let Some(n) = all.iter().find(|n| n.id == key || n.name == key) {
+        if let Some(n) = all.iter().find(|n| n.id == key) {
             return Ok(n.clone());
+        }
+        // Names are unique unless a client asked otherwise (API 1.41's CheckDuplicate).
+        let named: Vec<&Network> = all.iter().filter(|n| n.name == key).collect();
+        match named.as_slice() {
+            [n] => return Ok((*n).clone()),
+            [] => {}
+            many => {
+                return Err(NetworkError::Invalid {
+                    what: "network reference".into(),
+                    reason: format!("network {key} is ambiguous ({} matches found based on name)", many.len()),
+                })
+            }
         }
         let mut m = all.into_iter().filter(|n| !key.is_empty() && n.id.starts_with(key));
         match (m.next(), m.next()) {
@@ -143,7 +155,8 @@ impl Networks {
         let driver = self.drivers.get(&name)?.clone();
         let _lock = self.lock()?;
         let existing = self.list()?;
-        if existing.iter().any(|n| n.name == req.name) {
+        let taken = existing.iter().filter(|n| n.name == req.name);
+        if taken.clone().any(|n| n.predefined()) || (!req.allow_duplicate_name && taken.count() > 0) {
             return Err(NetworkError::Exists(req.name));
         }
         let mut n = Network {

@@ -222,12 +222,7 @@ async fn list(state: Arc<State>, q: &Query) -> Reply {
         .filter(|c| keep(c))
         .take(limit.unwrap_or(usize::MAX))
         .map(|c| {
-            let mut v = json!({
-                "Id": c.id, "Names": [format!("/{}", c.name)], "Image": c.image, "ImageID": c.image_id,
-                "Command": command_of(c), "Created": unix_secs(Some(&c.created)), "Ports": port_list(c), "Labels": c.labels,
-                "State": c.state.status.to_string(), "Status": status_text(c, state.engine.root()),
-                "HostConfig": {"NetworkMode": super::inspect::network_mode(c)}, "NetworkSettings": {"Networks": super::inspect::network_settings(&nets, c)?["Networks"]}, "Mounts": super::inspect::mounts(&state, c),
-            });
+            let mut v = summary(&state, c, &nets)?;
             if let Some((rw, rootfs)) = sizes.as_ref().and_then(|s| s.get(&c.id)) {
                 v["SizeRw"] = json!(rw);
                 v["SizeRootFs"] = json!(rootfs);
@@ -236,6 +231,18 @@ async fn list(state: Arc<State>, q: &Query) -> Reply {
         })
         .collect::<Result<_, ApiError>>()?;
     json(StatusCode::OK, &out)
+}
+
+/// A container as `GET /containers/json` (and `system df`) list it.
+pub(super) fn summary(state: &State, c: &Container, nets: &Option<wharf_network::Networks>) -> Result<Value, ApiError> {
+    Ok(json!({
+        "Id": c.id, "Names": [format!("/{}", c.name)], "Image": c.image, "ImageID": c.image_id,
+        "Command": command_of(c), "Created": unix_secs(Some(&c.created)), "Ports": port_list(c), "Labels": c.labels,
+        "State": c.state.status.to_string(), "Status": status_text(c, state.engine.root()),
+        "HostConfig": {"NetworkMode": super::inspect::network_mode(c)},
+        "NetworkSettings": {"Networks": super::inspect::network_settings(nets, c)?["Networks"]},
+        "Mounts": super::inspect::mounts(state, c),
+    }))
 }
 
 async fn start(state: Arc<State>, id: &str) -> Reply {

@@ -134,7 +134,8 @@ async fn inspect(state: Arc<State>, name: &str) -> Reply {
             "DockerVersion": "", "Author": img.config.author.clone().unwrap_or_default(), "Config": docker_config(&cfg),
             "Architecture": img.config.architecture, "Variant": img.config.variant, "Os": img.config.os,
             "Size": img.size(), "VirtualSize": img.size(),
-            "GraphDriver": {"Name": wharf_engine::driver_of_snapshotter(st.engine.images.snapshotter_name()), "Data": null},
+            "GraphDriver": {"Name": wharf_engine::driver_of_snapshotter(st.engine.images.snapshotter_name()),
+                "Data": img.chain_ids().last().map(|top| st.engine.images.snapshots.committed_dirs(top)).filter(|d| !d.is_empty())},
             "RootFS": {"Type": "layers", "Layers": img.config.rootfs.diff_ids},
             "Metadata": {"LastTagTime": tagged.unwrap_or_else(|| "0001-01-01T00:00:00Z".into())},
         }))
@@ -154,12 +155,14 @@ async fn history(state: Arc<State>, name: &str) -> Reply {
     let st = state.clone();
     let v = blocking(move || {
         let (_, img) = st.engine.images.resolve(&name)?;
+        let names = st.engine.images.names_of(&img)?;
+        let tags = if names.is_empty() { Value::Null } else { json!(names) };
         let mut layers = img.manifest.layers.iter().rev();
         let mut out = Vec::new();
         for (i, h) in img.config.history.iter().rev().enumerate() {
             let size = if h.empty_layer == Some(true) { 0 } else { layers.next().map_or(0, |l| l.size) };
             out.push(json!({"Id": if i == 0 { img.id().to_string() } else { "<missing>".into() }, "Created": unix_secs(h.created.as_deref()),
-                            "CreatedBy": h.created_by.clone().unwrap_or_default(), "Tags": null, "Size": size, "Comment": h.comment.clone().unwrap_or_default()}));
+                            "CreatedBy": h.created_by.clone().unwrap_or_default(), "Tags": if i == 0 { tags.clone() } else { Value::Null }, "Size": size, "Comment": h.comment.clone().unwrap_or_default()}));
         }
         Ok(out)
     })

@@ -214,6 +214,29 @@ pub(super) fn network_settings(nets: &Option<wharf_network::Networks>, c: &Conta
            "GlobalIPv6Address": "", "GlobalIPv6PrefixLen": 0, "IPv6Gateway": "", "EndpointID": first.map(|e| e.id.clone()).unwrap_or_default()}))
 }
 
+/// `GraphDriver.Data`: where the container's layers are on the host (none
+/// for a driver without such directories, as Docker's vfs).
+fn graph_data(state: &State, c: &Container) -> Value {
+    let images = &state.engine.images;
+    let mut dirs = images.snapshots.active_dirs(&c.id);
+    if dirs.is_empty() {
+        return Value::Null;
+    }
+    // Not started yet: no view, but the image's layers are its lower ones.
+    if !dirs.contains_key("LowerDir") {
+        let top = images.resolve(&c.image_id).ok().and_then(|(_, img)| img.chain_ids().last().cloned());
+        if let Some(d) = top.map(|t| images.snapshots.committed_dirs(&t)) {
+            let lower: Vec<&String> = d.get("UpperDir").into_iter().chain(d.get("LowerDir")).collect();
+            if !lower.is_empty() {
+                dirs.insert("LowerDir".into(), lower.iter().map(|s| s.as_str()).collect::<Vec<_>>().join(":"));
+            }
+        }
+    }
+    let merged = state.engine.root().join("containers").join(&c.id).join("rootfs");
+    dirs.insert("MergedDir".into(), merged.display().to_string());
+    json!(dirs)
+}
+
 pub async fn inspect(state: Arc<State>, id: &str, q: &Query) -> Reply {
     let c = super::containers::get(&state, id).await?;
     let st = state.clone();
@@ -275,7 +298,7 @@ pub async fn inspect(state: Arc<State>, id: &str, q: &Query) -> Reply {
         "Name": format!("/{}", c.name), "RestartCount": c.restart_count, "Driver": driver, "Platform": "linux",
         "MountLabel": "", "ProcessLabel": "", "AppArmorProfile": "", "ExecIDs": nil_if_empty(&exec_ids),
         "HostConfig": host_config(&c),
-        "GraphDriver": {"Data": null, "Name": driver},
+        "GraphDriver": {"Data": graph_data(&state, &c), "Name": driver},
         "Mounts": mounts(&state, &c),
         "Config": config,
         "NetworkSettings": network_settings(&nets, &c)?,

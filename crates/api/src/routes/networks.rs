@@ -72,6 +72,7 @@ struct CreateBody {
     labels: Option<BTreeMap<String, String>>,
     #[serde(rename = "EnableIPv6")]
     enable_ipv6: bool,
+    check_duplicate: Option<bool>,
 }
 
 #[derive(Debug, Default, Deserialize)]
@@ -166,6 +167,7 @@ pub async fn dispatch(state: Arc<State>, req: Request<Incoming>, method: &Method
                 attachable: b.attachable,
                 labels: b.labels.unwrap_or_default(),
                 options: b.options.unwrap_or_default(),
+                allow_duplicate_name: !b.check_duplicate.unwrap_or(false),
             };
             let n = blocking(move || {
                 let n = st.engine.networks()?.create(req)?;

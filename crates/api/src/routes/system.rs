@@ -31,7 +31,7 @@ pub fn version() -> Reply {
         StatusCode::OK,
         &json!({
             "Platform": {"Name": "Wharf"},
-            "Components": [{"Name": "Engine", "Version": env!("CARGO_PKG_VERSION"), "Details": {"ApiVersion": crate::API_VERSION, "MinAPIVersion": crate::MIN_API_VERSION, "Os": "linux", "Arch": "amd64", "KernelVersion": kernel()}}],
+            "Components": [{"Name": "Engine", "Version": env!("CARGO_PKG_VERSION"), "Details": {"ApiVersion": crate::API_VERSION, "MinAPIVersion": crate::MIN_API_VERSION, "Os": "linux", "Arch": "amd64", "KernelVersion": kernel(), "BuildTime": "", "Experimental": "false", "GitCommit": "wharf", "GoVersion": "n/a (Rust)"}}],
             "Version": env!("CARGO_PKG_VERSION"),
             "ApiVersion": crate::API_VERSION,
             "MinAPIVersion": crate::MIN_API_VERSION,
@@ -79,6 +79,8 @@ pub async fn info(state: Arc<State>) -> Reply {
     let env = |k: &str| std::env::var(k).or_else(|_| std::env::var(k.to_ascii_lowercase())).unwrap_or_default();
     let cidrs: Vec<&String> = state.config.insecure_registries.iter().filter(|r| r.contains('/')).collect();
     let mut index_configs = serde_json::Map::new();
+    index_configs
+        .insert("docker.io".into(), json!({"Name": "docker.io", "Mirrors": [], "Secure": true, "Official": true}));
     for r in state.config.insecure_registries.iter().filter(|r| !r.contains('/')) {
         index_configs.insert(r.clone(), json!({"Name": r, "Mirrors": [], "Secure": false, "Official": false}));
     }
@@ -141,7 +143,7 @@ fn hostname() -> String {
 
 pub async fn df(state: Arc<State>) -> Reply {
     let st = state.clone();
-    let (du, images, containers, volumes) = blocking(move || {
+    let (du, images, containers, volumes, nets) = blocking(move || {
         let containers = st.engine.list()?;
         let volumes: Vec<_> = st
             .engine
@@ -165,7 +167,7 @@ pub async fn df(state: Arc<State>) -> Reply {
                 }
             }
         }
-        Ok((st.engine.images.disk_usage()?, images, containers, volumes))
+        Ok((st.engine.images.disk_usage()?, images, containers, volumes, st.engine.networks().ok()))
     })
     .await?;
     // Docker's SharedSize: the layers an image has in common with another.
@@ -189,16 +191,16 @@ pub async fn df(state: Arc<State>) -> Reply {
         .collect();
     let sizes =
         super::changes::sizes(&state, containers.iter().map(|c| (c.id.clone(), c.image_id.clone())).collect()).await?;
-    let containers: Vec<_> = containers
+    let containers = containers
         .iter()
         .map(|c| {
             let (rw, rootfs) = sizes.get(&c.id).copied().unwrap_or_default();
-            json!({"Id": c.id, "Names": [format!("/{}", c.name)], "Image": c.image, "ImageID": c.image_id,
-                "Command": super::containers::command_of(c), "Created": super::unix_secs(Some(&c.created)),
-                "State": c.state.status.to_string(), "Status": super::containers::status_text(c, state.engine.root()),
-                "SizeRw": rw, "SizeRootFs": rootfs, "Labels": c.labels, "Mounts": super::inspect::mounts(&state, c)})
+            let mut v = super::containers::summary(&state, c, &nets)?;
+            v["SizeRw"] = json!(rw);
+            v["SizeRootFs"] = json!(rootfs);
+            Ok(v)
         })
-        .collect();
+        .collect::<Result<Vec<_>, ApiError>>()?;
     let volumes: Vec<_> = volumes
         .iter()
         .map(|(v, users, size)| {
@@ -208,7 +210,9 @@ pub async fn df(state: Arc<State>) -> Reply {
         .collect();
     json(
         StatusCode::OK,
-        &json!({"LayersSize": du.blob_bytes + du.snapshot_bytes, "Images": images, "Containers": containers, "Volumes": volumes, "BuildCache": []}),
+        &json!({"LayersSize": du.blob_bytes + du.snapshot_bytes, "Images": images, "Containers": containers, "Volumes": volumes,
+            // The classic builder's cache is its images (counted above), as dockerd's.
+            "BuildCache": [], "BuilderSize": 0}),
     )
 }
 

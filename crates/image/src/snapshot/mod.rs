@@ -96,6 +96,16 @@ pub trait Snapshotter: Send + Sync {
     fn active_parents(&self) -> Result<Vec<Digest>>;
     /// Bytes used by a committed snapshot's own directory.
     fn usage(&self, chain: &Digest) -> Result<u64>;
+    /// Where a writable view lives on the host, in Docker's `GraphDriver.Data`
+    /// names (`LowerDir`, `UpperDir`, `WorkDir`); none for a snapshotter
+    /// without such directories.
+    fn active_dirs(&self, _key: &str) -> std::collections::BTreeMap<String, String> {
+        Default::default()
+    }
+    /// The same for a committed snapshot (an image's top layer).
+    fn committed_dirs(&self, _chain: &Digest) -> std::collections::BTreeMap<String, String> {
+        Default::default()
+    }
 }
 
 /// A shared snapshotter is one (as `Arc<dyn Snapshotter>` in `Images`).
@@ -126,6 +136,12 @@ impl<T: Snapshotter + ?Sized> Snapshotter for Arc<T> {
     }
     fn parent_has(&self, key: &str, rel: &Path) -> Result<bool> {
         (**self).parent_has(key, rel)
+    }
+    fn active_dirs(&self, key: &str) -> std::collections::BTreeMap<String, String> {
+        (**self).active_dirs(key)
+    }
+    fn committed_dirs(&self, chain: &Digest) -> std::collections::BTreeMap<String, String> {
+        (**self).committed_dirs(chain)
     }
     fn remove_active(&self, key: &str) -> Result<()> {
         (**self).remove_active(key)

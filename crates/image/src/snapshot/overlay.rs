@@ -168,6 +168,29 @@ impl Snapshotter for OverlaySnapshotter {
         Ok(false)
     }
 
+    fn active_dirs(&self, key: &str) -> std::collections::BTreeMap<String, String> {
+        let dir = self.active(key);
+        let mut out = std::collections::BTreeMap::new();
+        if let Some(lowers) = super::read_parent(&dir.join("parent")).and_then(|p| self.lowers(&p).ok()) {
+            out.insert("LowerDir".into(), lowers.join(":"));
+        }
+        out.insert("UpperDir".into(), dir.join("upper").display().to_string());
+        out.insert("WorkDir".into(), dir.join("work").display().to_string());
+        out
+    }
+
+    fn committed_dirs(&self, chain: &Digest) -> std::collections::BTreeMap<String, String> {
+        let mut out = std::collections::BTreeMap::new();
+        let Ok(lowers) = self.lowers(chain) else { return out };
+        if let Some((top, rest)) = lowers.split_first() {
+            out.insert("UpperDir".into(), top.clone());
+            if !rest.is_empty() {
+                out.insert("LowerDir".into(), rest.join(":"));
+            }
+        }
+        out
+    }
+
     fn remove_active(&self, key: &str) -> Result<()> {
         super::remove_tree(&self.active(key))
     }
