@@ -234,7 +234,8 @@ fn bad_requests_are_refused() {
     for bad in [
         CreateRequest { options: opt("x\nlink delete lo"), ..req("evil", None) },
         CreateRequest { options: opt("a-very-long-bridge"), ..req("long", None) },
-        req("bad name", None),
+        req("bad\nname", None),
+        req("", None),
         CreateRequest { gateway: Some("10.6.0.1".into()), ..req("y", Some("10.5.0.0/24")) },
         CreateRequest { gateway: Some("x".into()), ..req("y", Some("10.5.0.0/24")) },
         req("y", Some("fd00::/64")),
@@ -250,6 +251,20 @@ fn bad_requests_are_refused() {
     assert_eq!(named.bridge.as_deref(), Some("br-mine"));
     assert!(e.host.link(HOST_NS, "br-mine").is_some());
     assert_eq!(e.nets.list().unwrap().len(), 4);
+}
+
+#[test]
+fn duplicate_names_only_when_asked() {
+    let e = env();
+    let a = e.nets.create(req("twice", Some("10.98.0.0/24"))).unwrap();
+    assert!(matches!(e.nets.create(req("twice", Some("10.98.1.0/24"))), Err(NetworkError::Exists(_))));
+    let b = e.nets.create(CreateRequest { allow_duplicate_name: true, ..req("twice", Some("10.98.1.0/24")) }).unwrap();
+    // The name now names neither; the ids do.
+    assert!(matches!(e.nets.get("twice"), Err(NetworkError::Invalid { .. })));
+    assert_eq!(e.nets.get(&b.id).unwrap().id, b.id);
+    assert_eq!(e.nets.get(&a.id).unwrap().id, a.id);
+    let predefined = CreateRequest { allow_duplicate_name: true, ..req("bridge", None) };
+    assert!(e.nets.create(predefined).is_err(), "a predefined name is never taken twice");
 }
 
 #[test]
