@@ -174,8 +174,13 @@ fn shape_diff(docker: &Value, wharf: &Value, path: &str, out: &mut Vec<String>) 
             }
         }
         (Value::Array(d), Value::Array(w)) => {
-            if let (Some(dv), Some(wv)) = (d.first(), w.first()) {
-                shape_diff(dv, wv, &format!("{path}[0]"), out);
+            // Lists are in each daemon's order: an entry is compared with its namesake.
+            let name = |v: &Value| v.get("Name").or_else(|| v.get("Names")).cloned();
+            if let Some(dv) = d.first() {
+                let wv = w.iter().find(|x| name(dv).is_some() && name(x) == name(dv)).or(w.first());
+                if let Some(wv) = wv {
+                    shape_diff(dv, wv, &format!("{path}[0]"), out);
+                }
             }
         }
         (Value::Null, _) => {}
@@ -196,6 +201,10 @@ fn kind(v: &Value) -> &'static str {
         Value::Object(_) => "an object",
     }
 }
+
+/// Where Wharf answers otherwise on purpose: dockerd's status is a 5xx for
+/// what is the client's error (Wharf's is the 4xx it is).
+const DIVERGENCES: &[(&str, u16, u16)] = &[("DELETE /containers/dt-c2?link=1", 500, 409)];
 
 /// A request of the table; `{exec}` in the path is the exec created before.
 struct Case {
@@ -252,6 +261,8 @@ fn table() -> Vec<Case> {
         case("POST", "/containers/create", json!({"Image": "nosuch:1"})),
         case("POST", "/containers/create", json!({"Image": "busybox:local", "HostConfig": {"Memory": 1}})),
         case("POST", "/containers/create?name=dt-c2", json!({"Image": "busybox:local"})),
+        case("DELETE", "/containers/dt-c2?link=1", Value::Null),
+        Case { method: "GET", path: "/containers/dt-c2/json", body: Value::Null, equal: &["/Name"] },
         // Exec in a running container.
         case(
             "POST",
@@ -366,6 +377,9 @@ fn wharf_answers_as_dockerd_does() {
         let ((ds, dv), (ws, wv)) = (&answers[0], &answers[1]);
         compared += 1;
         let what = format!("{method} {path}");
+        if DIVERGENCES.contains(&(what.as_str(), *ds, *ws)) {
+            return;
+        }
         if ds != ws {
             failures.push(format!("{what}: status {ds} from dockerd, {ws} from wharf ({wv})"));
             return;

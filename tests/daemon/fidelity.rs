@@ -134,10 +134,7 @@ fn options_wharf_does_not_honour_are_refused_naming_the_field() {
         (r#"{"Image":"busybox:local","HostConfig":{"CgroupParent":"mine"}}"#, "HostConfig.CgroupParent"),
         (r#"{"Image":"busybox:local","HostConfig":{"VolumesFrom":["x"]}}"#, "HostConfig.VolumesFrom"),
         (r#"{"Image":"busybox:local","HostConfig":{"Links":["a:b"]}}"#, "HostConfig.Links"),
-        (
-            r#"{"Image":"busybox:local","HostConfig":{"Devices":[{"PathOnHost":"/dev/null","PathInContainer":"/dev/x","CgroupPermissions":"rwm"}]}}"#,
-            "HostConfig.Devices",
-        ),
+        (r#"{"Image":"busybox:local","HostConfig":{"StorageOpt":{"size":"1G"}}}"#, "HostConfig.StorageOpt"),
         (r#"{"Image":"busybox:local","MacAddress":"02:42:ac:11:00:09"}"#, "MacAddress"),
         (r#"{"Image":"busybox:local","HostConfig":{"MemorySwappiness":101}}"#, "swappiness"),
         (r#"{"Image":"busybox:local","HostConfig":{"CpuQuota":10}}"#, "quota"),
@@ -802,4 +799,23 @@ fn devices_are_given_as_asked() {
         let out = d.docker(&args);
         assert!(!out.status.success(), "{bad:?}: {out:?}");
     }
+}
+
+/// Every step of a rebuilt Dockerfile reports "Using cache" and an image ID,
+/// metadata steps too, as Docker's classic builder does.
+#[test]
+fn every_cached_step_says_using_cache() {
+    let d = daemon();
+    let file = "FROM busybox:local\nENV A=1\nRUN echo x > /x\nLABEL l=1\nWORKDIR /w\nCMD [\"sh\"]\n";
+    let (_, _, first) = build(&d, file, "t=cached:1");
+    assert!(first.contains("Removing intermediate container"), "{first}");
+    let (status, msgs, raw) = build(&d, file, "t=cached:1");
+    assert_eq!(status, 200, "{raw}");
+    let text: String = msgs.iter().filter_map(|m| m["stream"].as_str()).collect();
+    assert_eq!(text.matches(" ---> Using cache\n").count(), 5, "{text}");
+    assert_eq!(
+        text.matches("\n ---> ").count() - text.matches(" ---> Using cache").count(),
+        6,
+        "an ID per step: {text}"
+    );
 }

@@ -144,7 +144,17 @@ impl Builder<'_> {
                 }
                 continue;
             };
-            let stage = self.step(ins, stage, &stages)?;
+            let mut stage = self.step(ins, stage, &stages)?;
+            // As Docker's: every step ends with an image of its own (a
+            // config-only one for metadata steps), reused from the cache if it can be.
+            if !stage.dirty.is_empty() {
+                let cached = self.cache_get(&self.cache_key(&stage, &[b"config"])).is_some();
+                let img = self.materialize(&mut stage)?;
+                if cached {
+                    self.say(" ---> Using cache\n");
+                }
+                self.say(&format!(" ---> {}\n", short(&img)));
+            }
             stages.push(stage);
         }
         let mut last = stages.pop().ok_or_else(|| BuildError::Dockerfile { line: 0, reason: "no stage".into() })?;
@@ -693,6 +703,9 @@ impl Builder<'_> {
         })();
         let _ = self.engine.remove(&c, true, false);
         let img = result?;
+        if cmd.is_some() {
+            self.say(&format!("Removing intermediate container {}\n", &c[..12]));
+        }
         self.cache_put(&key, &img);
         self.say(&format!(" ---> {}\n", short(&img)));
         s.image = img;

@@ -30,6 +30,8 @@ pub async fn dispatch(state: Arc<State>, req: Request<Incoming>, method: &Method
         (&Method::POST, [id, "stop"]) => stop(state, id, q).await,
         (&Method::POST, [id, "restart"]) => restart(state, id, q).await,
         (&Method::POST, [id, "kill"]) => kill(state, id, q).await,
+        (&Method::DELETE, [id]) if q.flag("link") => remove_link(&state, &[id]).await,
+        (&Method::DELETE, [parent, alias]) if q.flag("link") => remove_link(&state, &[parent, alias]).await,
         (&Method::DELETE, [id]) => remove(state, id, q).await,
         (&Method::GET, [id, "logs"]) => logs(state, id, q).await,
         (&Method::GET, [id, "export"]) => export(state, id).await,
@@ -363,6 +365,24 @@ async fn restart(state: Arc<State>, id: &str, q: &Query) -> Reply {
     let (t, signal) = stop_args(q)?;
     state.sup.restart(id, t, signal).await?;
     status(StatusCode::NO_CONTENT)
+}
+
+/// `DELETE /containers/{parent}/{alias}?link=1` (`docker rm --link`):
+/// legacy links are refused at create, so there is never one to remove;
+/// a container's own name is not a link (dockerd's answers, and nothing
+/// is removed).
+async fn remove_link(state: &Arc<State>, name: &[&str]) -> Reply {
+    match name {
+        [id] => {
+            get(state, id).await?;
+            Err(ApiError::conflict("Conflict, cannot remove the default link name of the container"))
+        }
+        _ => {
+            let link = format!("/{}", name.join("/"));
+            get(state, name[0]).await?;
+            Err(ApiError::not_found(format!("Cannot remove link {link}: no such link (Wharf makes no legacy links)")))
+        }
+    }
 }
 
 async fn remove(state: Arc<State>, id: &str, q: &Query) -> Reply {

@@ -1,8 +1,9 @@
 //! What Wharf does with each field of Docker's create body: the fields it
 //! honours, the ones that carry no meaning on create (output fields,
-//! client-side ones), and — for everything else — a 400 naming the field
-//! unless it holds its default (clients send every field, mostly empty).
-//! Nothing a client sets is accepted and silently ignored.
+//! client-side ones), and — for every other field of the v1.41 API — a 400
+//! naming the field unless it holds its default (clients send every field,
+//! mostly empty). Nothing a client sets is accepted and silently ignored;
+//! names the API does not have are ignored, as dockerd ignores them.
 
 use serde_json::Value;
 
@@ -103,6 +104,130 @@ const ENDPOINT: &[&str] = &[
     "DNSNames",
 ];
 
+/// The v1.41 API's `Resources` (also the body of `POST /containers/{id}/update`).
+const DOCKER_RESOURCES: &[&str] = &[
+    "CpuShares",
+    "Memory",
+    "CgroupParent",
+    "BlkioWeight",
+    "BlkioWeightDevice",
+    "BlkioDeviceReadBps",
+    "BlkioDeviceWriteBps",
+    "BlkioDeviceReadIOps",
+    "BlkioDeviceWriteIOps",
+    "CpuPeriod",
+    "CpuQuota",
+    "CpuRealtimePeriod",
+    "CpuRealtimeRuntime",
+    "CpusetCpus",
+    "CpusetMems",
+    "Devices",
+    "DeviceCgroupRules",
+    "DeviceRequests",
+    "KernelMemory",
+    "KernelMemoryTCP",
+    "MemoryReservation",
+    "MemorySwap",
+    "MemorySwappiness",
+    "NanoCpus",
+    "OomKillDisable",
+    "Init",
+    "PidsLimit",
+    "Ulimits",
+    "CpuCount",
+    "CpuPercent",
+    "IOMaximumIOps",
+    "IOMaximumBandwidth",
+];
+
+/// The rest of the v1.41 API's `HostConfig`.
+const DOCKER_HOST_CONFIG: &[&str] = &[
+    "Binds",
+    "ContainerIDFile",
+    "LogConfig",
+    "NetworkMode",
+    "PortBindings",
+    "RestartPolicy",
+    "AutoRemove",
+    "VolumeDriver",
+    "VolumesFrom",
+    "Mounts",
+    "CapAdd",
+    "CapDrop",
+    "CgroupnsMode",
+    "Dns",
+    "DnsOptions",
+    "DnsSearch",
+    "ExtraHosts",
+    "GroupAdd",
+    "IpcMode",
+    "Cgroup",
+    "Links",
+    "OomScoreAdj",
+    "PidMode",
+    "Privileged",
+    "PublishAllPorts",
+    "ReadonlyRootfs",
+    "SecurityOpt",
+    "StorageOpt",
+    "Tmpfs",
+    "UTSMode",
+    "UsernsMode",
+    "ShmSize",
+    "Sysctls",
+    "Runtime",
+    "ConsoleSize",
+    "Isolation",
+    "MaskedPaths",
+    "ReadonlyPaths",
+];
+
+/// The v1.41 API's `ContainerConfig`.
+const DOCKER_CONFIG: &[&str] = &[
+    "Hostname",
+    "Domainname",
+    "User",
+    "AttachStdin",
+    "AttachStdout",
+    "AttachStderr",
+    "ExposedPorts",
+    "Tty",
+    "OpenStdin",
+    "StdinOnce",
+    "Env",
+    "Cmd",
+    "Healthcheck",
+    "ArgsEscaped",
+    "Image",
+    "Volumes",
+    "WorkingDir",
+    "Entrypoint",
+    "NetworkDisabled",
+    "MacAddress",
+    "OnBuild",
+    "Labels",
+    "StopSignal",
+    "StopTimeout",
+    "Shell",
+];
+
+/// The v1.41 API's `EndpointSettings`.
+const DOCKER_ENDPOINT: &[&str] = &[
+    "IPAMConfig",
+    "Links",
+    "Aliases",
+    "NetworkID",
+    "EndpointID",
+    "Gateway",
+    "IPAddress",
+    "IPPrefixLen",
+    "IPv6Gateway",
+    "GlobalIPv6Address",
+    "GlobalIPv6PrefixLen",
+    "MacAddress",
+    "DriverOpts",
+];
+
 /// A value a client sends for a field it did not set.
 fn is_default(key: &str, v: &Value) -> bool {
     match v {
@@ -119,9 +244,13 @@ fn refuse(path: &str) -> ApiError {
     ApiError::bad_request(format!("{path} is not supported by Wharf"))
 }
 
-fn check(obj: &Value, honoured: &[&str], prefix: &str) -> Result<(), ApiError> {
+/// Refuses a field of the API (`known`) that Wharf does not honour and the
+/// client set; a name the API does not have is ignored, as dockerd does.
+fn check(obj: &Value, honoured: &[&str], known: &[&[&str]], prefix: &str) -> Result<(), ApiError> {
     for (k, v) in obj.as_object().into_iter().flatten() {
-        if !honoured.contains(&k.as_str()) && !is_default(k, v) {
+        let k = k.as_str();
+        let in_api = known.iter().any(|list| list.contains(&k));
+        if in_api && !honoured.contains(&k) && !is_default(k, v) {
             return Err(refuse(&format!("{prefix}{k}")));
         }
     }
@@ -133,14 +262,14 @@ pub fn check_create(body: &Value) -> Result<(), ApiError> {
     if !body.is_object() {
         return Err(ApiError::bad_request("the container config must be a JSON object"));
     }
-    check(body, CONFIG, "")?;
+    check(body, CONFIG, &[DOCKER_CONFIG], "")?;
     let host = &body["HostConfig"];
-    check(host, HOST_CONFIG, "HostConfig.")?;
+    check(host, HOST_CONFIG, &[DOCKER_RESOURCES, DOCKER_HOST_CONFIG], "HostConfig.")?;
     if let Some(iso) = host["Isolation"].as_str().filter(|i| !i.is_empty() && *i != "default") {
         return Err(ApiError::bad_request(format!("HostConfig.Isolation {iso:?} is not supported on Linux")));
     }
     for (net, ep) in body["NetworkingConfig"]["EndpointsConfig"].as_object().into_iter().flatten() {
-        check(ep, ENDPOINT, &format!("NetworkingConfig.EndpointsConfig.{net}."))?;
+        check(ep, ENDPOINT, &[DOCKER_ENDPOINT], &format!("NetworkingConfig.EndpointsConfig.{net}."))?;
     }
     Ok(())
 }
@@ -166,7 +295,7 @@ pub fn check_update(body: &Value) -> Result<(), ApiError> {
     if !body.is_object() {
         return Err(ApiError::bad_request("the update config must be a JSON object"));
     }
-    check(body, UPDATE, "")
+    check(body, UPDATE, &[DOCKER_RESOURCES, &["RestartPolicy"]], "")
 }
 
 /// `POST /build` parameters honoured by the classic builder.
@@ -226,7 +355,9 @@ mod tests {
         );
         assert!(set(&["HostConfig", "VolumesFrom"], json!(["other"])).unwrap().contains("VolumesFrom"));
         assert!(set(&["HostConfig", "Links"], json!(["a:b"])).unwrap().contains("Links"));
-        assert!(set(&["HostConfig", "SomethingNew"], json!(1)).unwrap().contains("SomethingNew"));
+        assert!(set(&["HostConfig", "SomethingNew"], json!(1)).is_none(), "names the API lacks are ignored");
+        assert!(set(&["HostConfig", "StorageOpt"], json!({"size": "1G"})).unwrap().contains("StorageOpt"));
+        assert!(set(&["Shell"], json!(["/bin/bash"])).unwrap().contains("Shell"));
         assert!(set(&["MacAddress"], json!("02:42:ac:11:00:02")).unwrap().contains("MacAddress"));
         assert!(set(&["OnBuild"], json!(["RUN x"])).unwrap().contains("OnBuild"));
         assert!(set(&["HostConfig", "Isolation"], json!("hyperv")).unwrap().contains("Isolation"));
