@@ -819,3 +819,17 @@ fn every_cached_step_says_using_cache() {
         "an ID per step: {text}"
     );
 }
+
+/// `--blkio-weight` reaches the container's blkio (or io) controller, in
+/// whichever file the kernel's I/O scheduler has (CFQ's, BFQ's, v2's).
+#[test]
+fn blkio_weight_reaches_the_cgroup() {
+    let d = daemon();
+    let files = "for f in /sys/fs/cgroup/blkio/blkio.weight /sys/fs/cgroup/blkio/blkio.bfq.weight \
+                 /sys/fs/cgroup/io.bfq.weight /sys/fs/cgroup/io.weight; do \
+                 test -f $f && { cat $f; break; }; done";
+    let got = run(&d, &["--blkio-weight", "300"], files);
+    assert!(got.split_whitespace().any(|w| w == "300"), "{got}");
+    let default = run(&d, &[], files);
+    assert!(!default.split_whitespace().any(|w| w == "300"), "{default}");
+}

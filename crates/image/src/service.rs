@@ -550,6 +550,19 @@ impl Images {
         }
     }
 
+    /// Docker's `RepoDigests`: `repo@digest` (familiar) for each repository
+    /// the image was pushed to or pulled from — a local-only image has none.
+    /// `sources` is [`Images::sources`] (read once for a listing).
+    pub fn repo_digests_in(sources: &BTreeMap<String, Vec<String>>, img: &Image) -> Vec<String> {
+        sources
+            .get(&img.config_digest.to_string())
+            .into_iter()
+            .flatten()
+            .filter_map(|repo| format!("{repo}@{}", img.target.digest).parse::<Reference>().ok())
+            .map(|r| r.familiar())
+            .collect()
+    }
+
     /// Names pointing at an image, familiar form.
     pub fn names_of(&self, img: &Image) -> Result<Vec<String>> {
         let mut out = Vec::new();

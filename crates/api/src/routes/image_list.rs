@@ -102,10 +102,17 @@ pub async fn list(state: Arc<State>, q: &Query) -> Reply {
         if !keep {
             continue;
         }
-        let digests = super::images::repo_digests(&sources, &row.img);
-        let (tags, digests) = match row.tags.is_empty() {
+        let mut digests = super::images::repo_digests(&sources, &row.img);
+        // As dockerd: a reference filter also narrows the names shown.
+        let mut shown: Vec<String> = row.tags.clone();
+        if let Some(refs) = filters.get("reference") {
+            shown.retain(|t| refs.iter().any(|p| reference_matches(std::slice::from_ref(t), p)));
+            digests
+                .retain(|d| refs.iter().any(|p| reference_matches(&[d.split('@').next().unwrap_or(d).to_string()], p)));
+        }
+        let (tags, digests) = match shown.is_empty() {
             true => (vec!["<none>:<none>".to_string()], vec!["<none>@<none>".to_string()]),
-            false => (row.tags.iter().map(|t| familiar(t)).collect(), digests),
+            false => (shown.iter().map(|t| familiar(t)).collect(), digests),
         };
         out.push(json!({
             "Id": row.img.id().to_string(), "ParentId": "", "RepoTags": tags, "RepoDigests": digests,

@@ -106,16 +106,8 @@ fn docker_config(cfg: &wharf_image::manifest::RunConfig) -> Value {
     v
 }
 
-/// `RepoDigests`: `repo@digest` for each repository the image was pushed
-/// to or pulled from (a local-only image has none, as Docker's).
 pub(super) fn repo_digests(sources: &BTreeMap<String, Vec<String>>, img: &wharf_image::Image) -> Vec<String> {
-    sources
-        .get(&img.config_digest.to_string())
-        .into_iter()
-        .flatten()
-        .filter_map(|repo| format!("{repo}@{}", img.target.digest).parse::<Reference>().ok())
-        .map(|r| r.familiar())
-        .collect()
+    wharf_image::Images::repo_digests_in(sources, img)
 }
 
 async fn inspect(state: Arc<State>, name: &str) -> Reply {

@@ -37,15 +37,21 @@ impl Local {
 
 impl ImageEngine for Local {
     fn list(&self, _all: bool) -> Result<Vec<ImageLine>> {
-        Ok(self
-            .store()
+        let store = self.store();
+        // A digest only for the repositories a registry has it in, as the daemon's.
+        let sources = store.sources()?;
+        let known = |r: &wharf_image::service::Summary| {
+            let name = format!("{}:{}", r.repository, r.tag).parse::<Reference>().ok().map(|x| x.name());
+            name.is_some_and(|n| sources.get(&r.id.to_string()).is_some_and(|repos| repos.contains(&n)))
+        };
+        Ok(store
             .list()?
             .into_iter()
             .map(|r| ImageLine {
+                digest: if known(&r) { r.digest.to_string() } else { "<none>".into() },
                 repository: r.repository,
                 tag: r.tag,
                 id: r.id.to_string(),
-                digest: r.digest.to_string(),
                 created: r.created,
                 size: r.size,
             })
@@ -69,11 +75,7 @@ impl ImageEngine for Local {
             Err(e) => return Err(e.into()),
         };
         let tags = store.names_of(&img)?;
-        let repo_digests: Vec<String> = tags
-            .iter()
-            .filter_map(|t| t.parse::<Reference>().ok())
-            .map(|r| r.with_digest(img.target.digest.clone()).familiar())
-            .collect();
+        let repo_digests = wharf_image::Images::repo_digests_in(&store.sources()?, &img);
         Ok(Some(json!({
             "Id": img.id().to_string(),
             "RepoTags": tags,
