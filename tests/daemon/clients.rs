@@ -305,3 +305,58 @@ CMD ["/srv/built.txt"]
     }
     assert!(d.w(&["ps", "-aq"]).trim().is_empty(), "build containers are removed");
 }
+
+/// Wharf's CLI detaches as the docker CLI does: `--detach-keys` (or the
+/// client config file's `detachKeys`) ends `run -i` and `exec -i`, exit 0,
+/// and the container and the exec'd process keep running.
+#[test]
+fn wharf_cli_detach_keys() {
+    use std::io::Write;
+    let d = Daemon::start();
+    d.import_busybox();
+    let session = |args: &[&str], input: &[u8], config: Option<&str>| {
+        let dir = d.dir.path().join("client-config");
+        std::fs::create_dir_all(&dir).unwrap();
+        std::fs::write(dir.join("config.json"), config.unwrap_or("{}")).unwrap();
+        let mut child = Command::new(support::WHARF)
+            .arg("-H")
+            .arg(format!("unix://{}", d.sock().display()))
+            .args(args)
+            .env("DOCKER_CONFIG", &dir)
+            .stdin(Stdio::piped())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .spawn()
+            .unwrap();
+        let mut stdin = child.stdin.take().unwrap();
+        stdin.write_all(input).unwrap();
+        // stdin stays open: only the detach keys can end the session.
+        let deadline = Instant::now() + Duration::from_secs(15);
+        while child.try_wait().unwrap().is_none() {
+            assert!(Instant::now() < deadline, "{args:?}: the detach keys did not end the session");
+            std::thread::sleep(Duration::from_millis(20));
+        }
+        drop(stdin);
+        child.wait_with_output().unwrap()
+    };
+    let out = session(
+        &["run", "-i", "--name", "c", "--detach-keys", "ctrl-a,x", "busybox:local", "cat"],
+        b"hello\n\x01x",
+        None,
+    );
+    assert!(out.status.success(), "{out:?}");
+    assert_eq!(d.ok(&["inspect", "-f", "{{.State.Running}}", "c"]).trim(), "true");
+    // What came before the keys reached the process (cat echoed it into the log).
+    let deadline = Instant::now() + Duration::from_secs(10);
+    while !d.ok(&["logs", "c"]).contains("hello") {
+        assert!(Instant::now() < deadline, "the input before the keys was lost");
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    // The config file's keys, for exec.
+    let out =
+        session(&["exec", "-i", "c", "sh", "-c", "cat; echo never"], b"\x05", Some(r#"{"detachKeys": "ctrl-e"}"#));
+    assert!(out.status.success() && !String::from_utf8_lossy(&out.stdout).contains("never"), "{out:?}");
+    let bad = d.wharf(&["run", "-i", "--detach-keys", "ctrl-1", "busybox:local", "true"]);
+    assert!(!bad.status.success() && String::from_utf8_lossy(&bad.stderr).contains("detach keys"), "{bad:?}");
+    d.ok(&["rm", "-f", "c"]);
+}

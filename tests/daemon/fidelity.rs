@@ -833,3 +833,11 @@ fn blkio_weight_reaches_the_cgroup() {
     let default = run(&d, &[], files);
     assert!(!default.split_whitespace().any(|w| w == "300"), "{default}");
 }
+
+#[test]
+fn shm_size_is_the_mount_size() {
+    let d = daemon();
+    let size = run(&d, &["--shm-size", "32m"], "df -k /dev/shm | tail -1 | awk '{print $2}'");
+    assert_eq!(size, "32768");
+    assert_eq!(run(&d, &[], "df -k /dev/shm | tail -1 | awk '{print $2}'"), "65536", "Docker's default 64 MiB");
+}

@@ -8,7 +8,7 @@
 #![forbid(unsafe_code)]
 
 pub mod body;
-mod detach;
+pub mod detach;
 pub mod error;
 mod query;
 mod routes;

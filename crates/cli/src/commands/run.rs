@@ -30,6 +30,9 @@ pub fn run(engine: &Engine, a: &RunArgs) -> Result<i32> {
     if a.detach {
         bail!("detached containers need the Wharf daemon: start `wharf daemon` (or run in the foreground)");
     }
+    if a.detach_keys.is_some() {
+        bail!("--detach-keys needs the Wharf daemon: a container run without it ends with its session");
+    }
     if f.runtime.as_deref().is_some_and(|r| r != wharf_engine::runtimes::BUILTIN) {
         bail!("--runtime needs the Wharf daemon: without it containers run with the built-in runtime");
     }

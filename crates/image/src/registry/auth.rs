@@ -72,6 +72,12 @@ impl CredentialStore {
         CredentialStore::new(dir.join("config.json"))
     }
 
+    /// A setting of the client config file other than credentials
+    /// (`detachKeys`, …); `None` if the file or the key is absent.
+    pub fn setting(&self, key: &str) -> Option<serde_json::Value> {
+        self.read().ok()?.other.get(key).cloned()
+    }
+
     fn read(&self) -> Result<ConfigFile> {
         match std::fs::read(&self.path) {
             Ok(d) => serde_json::from_slice(&d).map_err(|e| ImageError::invalid(self.path.display().to_string(), e)),

@@ -420,17 +420,38 @@ pub fn terminal_size() -> Option<(u16, u16)> {
 }
 
 /// Copies our stdin into a hijacked stream (closing its write side at EOF).
-pub fn pump_stdin(mut stream: std::os::unix::net::UnixStream) -> std::thread::JoinHandle<()> {
+/// Copies stdin to the session. The daemon ends the session when the input
+/// holds the detach keys; watching for them here too tells the caller the
+/// session ended by a detach (true in the flag), not by the process's end.
+pub fn pump_stdin(
+    mut stream: std::os::unix::net::UnixStream,
+    keys: Vec<u8>,
+) -> std::sync::Arc<std::sync::atomic::AtomicBool> {
+    let detached = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
+    let flag = detached.clone();
     std::thread::spawn(move || {
+        let mut scanner = wharf_api::detach::Scanner::new(keys);
         let mut buf = [0u8; 32 << 10];
         let mut stdin = std::io::stdin();
         while let Ok(n) = stdin.read(&mut buf) {
             if n == 0 || stream.write_all(&buf[..n]).is_err() {
                 break;
             }
+            if scanner.feed(&buf[..n]).1 {
+                // Left open: a detach is not the end of the container's input.
+                flag.store(true, std::sync::atomic::Ordering::SeqCst);
+                return;
+            }
         }
         let _ = stream.shutdown(std::net::Shutdown::Write);
-    })
+    });
+    detached
+}
+
+/// The detach key bytes of a session (checked, as the daemon will check them).
+pub fn detach_key_bytes(keys: Option<&str>) -> Result<Vec<u8>> {
+    wharf_api::detach::parse(keys.unwrap_or(""))
+        .map_err(|e| anyhow!("Invalid detach keys ({}): {e}", keys.unwrap_or("")))
 }
 
 #[derive(Args)]
@@ -440,13 +461,27 @@ pub struct RunArgs {
     /// Run container in background and print container ID
     #[arg(short, long)]
     pub detach: bool,
+    /// Override the key sequence for detaching a container (default ctrl-p,ctrl-q)
+    #[arg(long = "detach-keys")]
+    pub detach_keys: Option<String>,
     pub image: String,
     #[arg(trailing_var_arg = true, allow_hyphen_values = true)]
     pub command: Vec<String>,
 }
 
+/// The detach keys a session uses: the flag's, else the client config
+/// file's `detachKeys` (Docker's `config.json`), else the daemon's default.
+pub fn detach_keys(flag: Option<&str>) -> Option<String> {
+    flag.map(str::to_string).or_else(|| {
+        let store = wharf_image::registry::auth::CredentialStore::default_location();
+        store.setting("detachKeys").and_then(|v| v.as_str().map(str::to_string))
+    })
+}
+
 /// `run`: create, attach, wait, start; returns the container's exit code.
 pub fn run(client: &Client, a: &RunArgs) -> Result<i32> {
+    let keys = detach_keys(a.detach_keys.as_deref());
+    let key_bytes = detach_key_bytes(keys.as_deref())?;
     let id = create(client, &a.flags, &a.image, &a.command, !a.detach)?;
     if a.detach {
         client.post(&format!("/containers/{id}/start"), None)?;
@@ -455,8 +490,9 @@ pub fn run(client: &Client, a: &RunArgs) -> Result<i32> {
     }
     let tty = a.flags.tty;
     let stdin = a.flags.interactive;
+    let keys = keys.map(|k| format!("&detachKeys={}", enc(&k))).unwrap_or_default();
     let attach = client
-        .hijack(&format!("/containers/{id}/attach?stream=1&stdout=1&stderr=1&stdin={}", u8::from(stdin)), None)?;
+        .hijack(&format!("/containers/{id}/attach?stream=1&stdout=1&stderr=1&stdin={}{keys}", u8::from(stdin)), None)?;
     let condition = if a.flags.rm { "removed" } else { "next-exit" };
     let waiter = client.request("POST", &format!("/containers/{id}/wait?condition={condition}"), None)?;
     let _raw = RawTerminal::enter(tty && stdin);
@@ -476,11 +512,16 @@ pub fn run(client: &Client, a: &RunArgs) -> Result<i32> {
             let _ = client.post(&format!("/containers/{id}/resize?h={h}&w={w}"), None);
         }
     }
-    if stdin {
-        pump_stdin(attach.try_clone()?);
-    }
+    let detached = match stdin {
+        true => Some(pump_stdin(attach.try_clone()?, key_bytes)),
+        false => None,
+    };
     let (mut out, mut err) = (std::io::stdout(), std::io::stderr());
     let _ = demux(attach, tty, &mut out, &mut err);
+    if detached.is_some_and(|d| d.load(std::sync::atomic::Ordering::SeqCst)) {
+        // Detached: the container runs on.
+        return Ok(0);
+    }
     let status = waiter.json()?;
     if let Some(e) = status["Error"]["Message"].as_str() {
         bail!("{e}");

@@ -187,16 +187,22 @@ pub struct ExecArgs {
     /// Give extended privileges to the command
     #[arg(long)]
     privileged: bool,
+    /// Override the key sequence for detaching from the exec (default ctrl-p,ctrl-q)
+    #[arg(long = "detach-keys")]
+    detach_keys: Option<String>,
     container: String,
     #[arg(required = true, trailing_var_arg = true, allow_hyphen_values = true)]
     command: Vec<String>,
 }
 
 pub fn exec(client: &Client, a: &ExecArgs) -> Result<i32> {
+    let keys = super::detach_keys(a.detach_keys.as_deref());
+    let key_bytes = super::run::detach_key_bytes(keys.as_deref())?;
     let body = json!({
         "AttachStdin": a.interactive && !a.detach, "AttachStdout": !a.detach, "AttachStderr": !a.detach, "Tty": a.tty,
         "Cmd": a.command, "Env": a.env, "User": a.user.clone().unwrap_or_default(),
         "WorkingDir": a.workdir.clone().unwrap_or_default(), "Privileged": a.privileged,
+        "DetachKeys": keys.unwrap_or_default(),
     });
     let created = client.post(&format!("/containers/{}/exec", enc(&a.container)), Some(&body))?;
     let exec_id = created["Id"].as_str().unwrap_or("").to_string();
@@ -206,11 +212,15 @@ pub fn exec(client: &Client, a: &ExecArgs) -> Result<i32> {
     }
     let stream = client.hijack(&format!("/exec/{exec_id}/start"), Some(&json!({"Detach": false, "Tty": a.tty})))?;
     let _raw = RawTerminal::enter(a.tty && a.interactive);
-    if a.interactive {
-        pump_stdin(stream.try_clone()?);
-    }
+    let detached = match a.interactive {
+        true => Some(pump_stdin(stream.try_clone()?, key_bytes)),
+        false => None,
+    };
     let _ = demux(stream, a.tty, &mut std::io::stdout(), &mut std::io::stderr());
     drop(_raw);
+    if detached.is_some_and(|d| d.load(std::sync::atomic::Ordering::SeqCst)) {
+        return Ok(0);
+    }
     let info = client.get(&format!("/exec/{exec_id}/json"))?;
     Ok(info["ExitCode"].as_i64().unwrap_or(0) as i32)
 }
