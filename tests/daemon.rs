@@ -3,6 +3,8 @@
 
 mod support;
 
+#[path = "daemon/builds.rs"]
+mod builds;
 #[path = "daemon/clients.rs"]
 mod clients;
 #[path = "daemon/differential.rs"]

@@ -149,9 +149,9 @@ fn distribution_inspect_asks_the_registry() {
 fn build_prune_drops_the_cache() {
     let d = daemon();
     let file = "FROM busybox:local\nRUN echo a > /a\nRUN echo b > /b\n";
-    let (status, _, raw) = super::fidelity::build(&d, file, "t=cached:1");
+    let (status, _, raw) = super::builds::build(&d, file, "t=cached:1");
     assert_eq!(status, 200, "{raw}");
-    let (_, _, raw) = super::fidelity::build(&d, file, "t=cached:1");
+    let (_, _, raw) = super::builds::build(&d, file, "t=cached:1");
     assert!(raw.contains("Using cache"), "{raw}");
     let (status, v) = get_json(&d, "POST", &format!("/build/prune?filters={}", filters(r#"{"until":["1h"]}"#)));
     assert_eq!((status, v["CachesDeleted"].as_array().map(Vec::len)), (200, Some(0)), "entries are newer: {v}");
@@ -160,7 +160,7 @@ fn build_prune_drops_the_cache() {
     assert!(v["CachesDeleted"].as_array().unwrap().len() >= 2, "{v}");
     assert!(v["SpaceReclaimed"].as_u64().unwrap() > 0, "the first RUN's image was only the cache's: {v}");
     d.ok(&["image", "inspect", "cached:1"]);
-    let (_, _, raw) = super::fidelity::build(&d, file, "t=cached:1");
+    let (_, _, raw) = super::builds::build(&d, file, "t=cached:1");
     assert!(!raw.contains("Using cache"), "{raw}");
     let (status, _) = get_json(&d, "POST", &format!("/build/prune?filters={}", filters(r#"{"type":["regular"]}"#)));
     assert_eq!(status, 400);
