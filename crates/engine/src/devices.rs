@@ -170,14 +170,25 @@ pub fn linux_devices(mappings: &[DeviceMapping]) -> Result<Vec<LinuxDevice>> {
     Ok(out)
 }
 
-fn allow(typ: LinuxDeviceType, major: Option<i64>, minor: Option<i64>, access: &str) -> LinuxDeviceCgroup {
+/// One device cgroup rule (the policy's and the ones added here).
+pub(crate) fn rule(
+    allow: bool,
+    typ: LinuxDeviceType,
+    major: Option<i64>,
+    minor: Option<i64>,
+    access: &str,
+) -> LinuxDeviceCgroup {
     let mut r = LinuxDeviceCgroup::default();
-    r.set_allow(true);
+    r.set_allow(allow);
     r.set_typ(Some(typ));
     r.set_major(major);
     r.set_minor(minor);
     r.set_access(Some(access.to_string()));
     r
+}
+
+fn allow(typ: LinuxDeviceType, major: Option<i64>, minor: Option<i64>, access: &str) -> LinuxDeviceCgroup {
+    rule(true, typ, major, minor, access)
 }
 
 /// One `--device-cgroup-rule`: `c 1:3 rwm`, `b 8:* r`, `a *:* m`.

@@ -171,15 +171,7 @@ pub fn host_warnings() -> Vec<String> {
 /// urandom, tty, console, ptmx and pts). Privileged containers may use any
 /// device.
 pub fn device_policy(privileged: bool) -> Vec<LinuxDeviceCgroup> {
-    let rule = |allow: bool, typ: LinuxDeviceType, major: Option<i64>, minor: Option<i64>, access: &str| {
-        let mut r = LinuxDeviceCgroup::default();
-        r.set_allow(allow);
-        r.set_typ(Some(typ));
-        r.set_major(major);
-        r.set_minor(minor);
-        r.set_access(Some(access.to_string()));
-        r
-    };
+    let rule = crate::devices::rule;
     if privileged {
         return vec![rule(true, LinuxDeviceType::A, None, None, "rwm")];
     }

@@ -16,11 +16,7 @@ impl Client {
     /// The descriptor of what `r` names (an index or a manifest) and its
     /// platforms: an index's entries, or a manifest's config's own.
     pub fn inspect_remote(&self, r: &Reference) -> Result<(Descriptor, Vec<Platform>)> {
-        let reference = r
-            .digest()
-            .map(|d| d.to_string())
-            .or_else(|| r.tag().map(str::to_string))
-            .unwrap_or_else(|| "latest".into());
+        let reference = super::manifest_reference(r);
         let (data, media_type) = self.fetch_manifest(r, &reference, r.digest())?;
         let desc = Descriptor::new(&media_type, crate::digest::Digest::sha256(&data), data.len() as u64);
         if media::is_index(&media_type) {

@@ -425,11 +425,7 @@ impl Client {
         platform: &Platform,
         progress: &dyn Progress,
     ) -> Result<Image> {
-        let reference = r
-            .digest()
-            .map(|d| d.to_string())
-            .or_else(|| r.tag().map(str::to_string))
-            .unwrap_or_else(|| "latest".into());
+        let reference = manifest_reference(r);
         // As Docker's puller: the manifest first, so a pull that cannot start
         // reports nothing (its caller can answer with an error status).
         let (data, media_type) = self.fetch_manifest(r, &reference, r.digest())?;
@@ -703,6 +699,11 @@ fn parallel_each<T: Send>(items: Vec<T>, parallel: usize, f: impl Fn(T) -> Resul
 }
 
 use wharf_common::io::read_full;
+
+/// What a manifest is fetched by: the reference's digest, else its tag, else `latest`.
+fn manifest_reference(r: &Reference) -> String {
+    r.digest().map(|d| d.to_string()).or_else(|| r.tag().map(str::to_string)).unwrap_or_else(|| "latest".into())
+}
 
 /// Upload locations may be relative to the registry.
 fn resolve_location(base: &str, location: &str) -> String {
