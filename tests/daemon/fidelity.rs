@@ -713,3 +713,24 @@ fn shm_size_is_the_mount_size() {
     assert_eq!(size, "32768");
     assert_eq!(run(&d, &[], "df -k /dev/shm | tail -1 | awk '{print $2}'"), "65536", "Docker's default 64 MiB");
 }
+
+/// Network connect and disconnect honour what they take (aliases) and
+/// refuse the rest, naming it, before anything is connected.
+#[test]
+fn network_connect_refuses_what_it_does_not_do() {
+    let d = daemon();
+    d.ok(&["network", "create", "cn"]);
+    d.ok(&["run", "-d", "--name", "c", "--network", "none", IMG, "sleep", "1000"]);
+    let (status, text) = d.http(
+        "POST",
+        "/networks/cn/connect",
+        r#"{"Container": "c", "EndpointConfig": {"IPAMConfig": {"IPv4Address": "172.30.0.9"}, "Aliases": null}}"#,
+    );
+    assert_eq!(status, 400, "{text}");
+    assert!(text.contains("EndpointConfig.IPAMConfig"), "{text}");
+    let (status, text) = d.http("POST", "/networks/cn/disconnect", r#"{"Container": "c", "Force": true}"#);
+    assert_eq!(status, 400, "{text}");
+    assert!(text.contains("Force"), "{text}");
+    let v = d.ok(&["inspect", "-f", "{{len .NetworkSettings.Networks}}", "c"]);
+    assert_eq!(v.trim(), "1", "nothing was connected");
+}

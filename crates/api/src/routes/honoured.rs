@@ -298,6 +298,16 @@ pub fn check_update(body: &Value) -> Result<(), ApiError> {
     check(body, UPDATE, &[DOCKER_RESOURCES, &["RestartPolicy"]], "")
 }
 
+/// Refuses a `POST /networks/{id}/connect|disconnect` body that sets what
+/// Wharf does not do: endpoint settings beyond aliases, a forced disconnect.
+pub fn check_connect(body: &Value) -> Result<(), ApiError> {
+    check(&body["EndpointConfig"], &["Aliases"], &[DOCKER_ENDPOINT], "EndpointConfig.")?;
+    if body["Force"].as_bool() == Some(true) {
+        return Err(refuse("Force"));
+    }
+    Ok(())
+}
+
 /// `POST /build` parameters honoured by the classic builder.
 const BUILD: &[&str] = &["t", "buildargs", "labels", "dockerfile", "target", "q", "nocache"];
 

@@ -80,7 +80,6 @@ struct CreateBody {
 struct ConnectBody {
     container: String,
     endpoint_config: Option<EndpointConfig>,
-    force: bool,
 }
 
 #[derive(Debug, Default, Deserialize)]
@@ -214,7 +213,10 @@ pub async fn dispatch(state: Arc<State>, req: Request<Incoming>, method: &Method
             status(StatusCode::NO_CONTENT)
         }
         (&Method::POST, [key, action @ ("connect" | "disconnect")]) => {
-            let b: ConnectBody = read_json(req).await?;
+            let raw: Value = read_json(req).await?;
+            super::honoured::check_connect(&raw)?;
+            let b: ConnectBody =
+                serde_json::from_value(raw).map_err(|e| ApiError::bad_request(format!("invalid body: {e}")))?;
             if b.container.is_empty() {
                 return Err(ApiError::bad_request("container is required"));
             }
@@ -225,7 +227,6 @@ pub async fn dispatch(state: Arc<State>, req: Request<Incoming>, method: &Method
                     let aliases = b.endpoint_config.and_then(|e| e.aliases).unwrap_or_default();
                     st.engine.connect(&b.container, &key, &aliases)?;
                 } else {
-                    let _ = b.force;
                     st.engine.disconnect(&b.container, &key)?;
                 }
                 Ok(())
