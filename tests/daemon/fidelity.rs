@@ -733,4 +733,18 @@ fn network_connect_refuses_what_it_does_not_do() {
     assert!(text.contains("Force"), "{text}");
     let v = d.ok(&["inspect", "-f", "{{len .NetworkSettings.Networks}}", "c"]);
     assert_eq!(v.trim(), "1", "nothing was connected");
+    // Driver options the bridge driver does not apply, swarm-only fields: refused by name.
+    let out = d.docker(&["network", "create", "--opt", "com.docker.network.driver.mtu=1400", "mtu"]);
+    assert!(!out.status.success() && String::from_utf8_lossy(&out.stderr).contains("mtu"), "{out:?}");
+    let (status, text) = d.http("POST", "/networks/create", r#"{"Name": "ing", "Ingress": true}"#);
+    assert_eq!(status, 400, "{text}");
+}
+
+#[test]
+fn volume_driver_options_are_refused_by_name() {
+    let d = daemon();
+    let out = d.docker(&["volume", "create", "--opt", "type=tmpfs", "--opt", "device=tmpfs", "v"]);
+    assert!(!out.status.success() && String::from_utf8_lossy(&out.stderr).contains("DriverOpts"), "{out:?}");
+    assert!(d.ok(&["volume", "ls", "-q"]).trim().is_empty(), "nothing made");
+    d.ok(&["volume", "create", "plain"]);
 }

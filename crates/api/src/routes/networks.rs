@@ -73,6 +73,10 @@ struct CreateBody {
     #[serde(rename = "EnableIPv6")]
     enable_ipv6: bool,
     check_duplicate: Option<bool>,
+    ingress: bool,
+    config_only: bool,
+    config_from: Option<Value>,
+    scope: String,
 }
 
 #[derive(Debug, Default, Deserialize)]
@@ -155,6 +159,12 @@ pub async fn dispatch(state: Arc<State>, req: Request<Incoming>, method: &Method
             }
             if b.enable_ipv6 {
                 return Err(ApiError::bad_request("IPv6 networks are not supported by Wharf"));
+            }
+            let from = b.config_from.as_ref().and_then(|f| f["Network"].as_str()).filter(|n| !n.is_empty());
+            if b.ingress || b.config_only || from.is_some() || !matches!(b.scope.as_str(), "" | "local") {
+                return Err(ApiError::bad_request(
+                    "Ingress, ConfigOnly, ConfigFrom and a scope other than local are swarm features Wharf does not have",
+                ));
             }
             let first = ipam_pool(b.ipam)?;
             let req = wharf_network::CreateRequest {

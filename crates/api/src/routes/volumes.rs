@@ -20,6 +20,7 @@ struct CreateBody {
     name: String,
     driver: String,
     labels: BTreeMap<String, String>,
+    driver_opts: Option<BTreeMap<String, String>>,
 }
 
 fn view(v: &Volume) -> Value {
@@ -84,6 +85,13 @@ pub async fn dispatch(state: Arc<State>, req: Request<Incoming>, method: &Method
                 return Err(ApiError::not_found(format!(
                     "error looking up volume plugin {}: plugin {:?} not found",
                     body.driver, body.driver
+                )));
+            }
+            // The local driver's mount options (type, device, o) would mount
+            // something else than a directory: not done, so refused by name.
+            if let Some(k) = body.driver_opts.iter().flatten().map(|(k, _)| k).next() {
+                return Err(ApiError::bad_request(format!(
+                    "DriverOpts {k}: volume driver options are not supported by Wharf's local driver"
                 )));
             }
             let v = blocking(move || {

@@ -114,6 +114,13 @@ impl NetworkDriver for Bridge {
 
     fn create(&self, net: &mut Network, ctx: &CreateContext) -> Result<()> {
         let req = ctx.request;
+        // Options the bridge driver does not apply are refused, never ignored.
+        if let Some(k) = req.options.keys().find(|k| k.as_str() != BRIDGE_NAME_OPTION) {
+            return Err(NetworkError::Invalid {
+                what: "network option".into(),
+                reason: format!("{k} is not supported by Wharf's bridge driver (only {BRIDGE_NAME_OPTION})"),
+            });
+        }
         let subnet = match &req.subnet {
             Some(s) => {
                 let s = Subnet::parse(s)?;

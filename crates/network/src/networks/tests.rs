@@ -235,6 +235,10 @@ fn bad_requests_are_refused() {
         CreateRequest { options: opt("x\nlink delete lo"), ..req("evil", None) },
         CreateRequest { options: opt("a-very-long-bridge"), ..req("long", None) },
         req("bad\nname", None),
+        CreateRequest {
+            options: [("com.docker.network.driver.mtu".to_string(), "1400".to_string())].into_iter().collect(),
+            ..req("mtu", None)
+        },
         req("", None),
         CreateRequest { gateway: Some("10.6.0.1".into()), ..req("y", Some("10.5.0.0/24")) },
         CreateRequest { gateway: Some("x".into()), ..req("y", Some("10.5.0.0/24")) },
