@@ -340,7 +340,8 @@ fn wharf_cli_detach_keys() {
         child.wait_with_output().unwrap()
     };
     let out = session(
-        &["run", "-i", "--name", "c", "--detach-keys", "ctrl-a,x", "busybox:local", "cat"],
+        // Without a terminal a detach ends the container's input (StdinOnce, as Docker's): cat ends, sleep runs on.
+        &["run", "-i", "--name", "c", "--detach-keys", "ctrl-a,x", "busybox:local", "sh", "-c", "cat; exec sleep 1000"],
         b"hello\n\x01x",
         None,
     );

@@ -135,7 +135,6 @@ fn options_wharf_does_not_honour_are_refused_naming_the_field() {
         (r#"{"Image":"busybox:local","HostConfig":{"VolumesFrom":["x"]}}"#, "HostConfig.VolumesFrom"),
         (r#"{"Image":"busybox:local","HostConfig":{"Links":["a:b"]}}"#, "HostConfig.Links"),
         (r#"{"Image":"busybox:local","HostConfig":{"StorageOpt":{"size":"1G"}}}"#, "HostConfig.StorageOpt"),
-        (r#"{"Image":"busybox:local","MacAddress":"02:42:ac:11:00:09"}"#, "MacAddress"),
         (r#"{"Image":"busybox:local","HostConfig":{"MemorySwappiness":101}}"#, "swappiness"),
         (r#"{"Image":"busybox:local","HostConfig":{"CpuQuota":10}}"#, "quota"),
     ] {
@@ -747,4 +746,81 @@ fn volume_driver_options_are_refused_by_name() {
     assert!(!out.status.success() && String::from_utf8_lossy(&out.stderr).contains("DriverOpts"), "{out:?}");
     assert!(d.ok(&["volume", "ls", "-q"]).trim().is_empty(), "nothing made");
     d.ok(&["volume", "create", "plain"]);
+}
+
+/// `logs --details`: each line after its attributes (the `labels`/`env`
+/// log options), as Docker prints them.
+#[test]
+fn logs_details_show_the_attributes() {
+    let d = daemon();
+    d.ok(&[
+        "run",
+        "--name",
+        "l",
+        "--label",
+        "team=blue",
+        "--log-opt",
+        "labels=team",
+        "-e",
+        "STAGE=dev",
+        "--log-opt",
+        "env=STAGE",
+        IMG,
+        "echo",
+        "hi",
+    ]);
+    assert_eq!(d.ok(&["logs", "--details", "l"]), "STAGE=dev,team=blue hi\n");
+    assert_eq!(d.ok(&["logs", "l"]), "hi\n");
+}
+
+/// `--ip` and `--mac-address` on a user-defined network: the container has
+/// them; Docker's refusals (the default bridge, an address outside the
+/// subnet or in use, a multicast MAC) leave nothing behind.
+#[test]
+fn static_addresses_on_user_networks() {
+    let d = daemon();
+    d.ok(&["network", "create", "--subnet", "10.77.0.0/24", "fixed"]);
+    let show = "ip -o -4 addr show eth0 | awk '{print $4}'; cat /sys/class/net/eth0/address";
+    // Wharf's CLI sends both for the network (the docker CLI 28 sends a per-network MAC only to API 1.44).
+    let out = d.w(&[
+        "run",
+        "--rm",
+        "--network",
+        "fixed",
+        "--ip",
+        "10.77.0.50",
+        "--mac-address",
+        "02:AA:BB:CC:DD:EE",
+        IMG,
+        "sh",
+        "-c",
+        show,
+    ]);
+    assert_eq!(out.trim(), "10.77.0.50/24\n02:aa:bb:cc:dd:ee");
+    // The container-level MacAddress of API 1.41, on the default bridge.
+    let body = r#"{"Image": "busybox:local", "Cmd": ["cat", "/sys/class/net/eth0/address"], "MacAddress": "02:aa:bb:cc:dd:01"}"#;
+    let (status, text) = d.http("POST", "/containers/create?name=m", body);
+    assert_eq!(status, 201, "{text}");
+    d.ok(&["start", "-a", "m"]);
+    assert_eq!(d.ok(&["logs", "m"]).trim(), "02:aa:bb:cc:dd:01");
+    let bad = d.wharf(&["run", "--rm", "--network", "fixed", "--mac-address", "01:00:5e:00:00:01", IMG, "true"]);
+    assert!(!bad.status.success() && String::from_utf8_lossy(&bad.stderr).contains("MAC"), "{bad:?}");
+    d.ok(&["run", "-d", "--name", "s", "--network", "fixed", "--ip", "10.77.0.60", IMG, "sleep", "1000"]);
+    let v = d.ok(&["inspect", "-f", "{{(index .NetworkSettings.Networks \"fixed\").IPAMConfig.IPv4Address}} {{(index .NetworkSettings.Networks \"fixed\").IPAddress}}", "s"]);
+    assert_eq!(v.trim(), "10.77.0.60 10.77.0.60");
+    let before = d.ok(&["ps", "-aq"]);
+    for (flags, why) in [
+        (&["--network", "fixed", "--ip", "10.77.0.60"][..], "in use"),
+        (&["--network", "fixed", "--ip", "10.78.0.5"], "subnets"),
+        (&["--ip", "172.17.0.9"], "user defined networks"),
+        (&["--network", "fixed", "--ip", "not-an-ip"], "IPv4"),
+    ] {
+        let mut args = vec!["run", "--rm"];
+        args.extend_from_slice(flags);
+        args.extend([IMG, "true"]);
+        let out = d.docker(&args);
+        assert!(!out.status.success() && String::from_utf8_lossy(&out.stderr).contains(why), "{flags:?}: {out:?}");
+    }
+    assert_eq!(d.ok(&["ps", "-aq"]), before, "refused runs left no container");
+    d.ok(&["rm", "-f", "s"]);
 }

@@ -45,4 +45,4 @@ pub mod volumes;
 pub use containers::{Container, CreateRequest, State, Status};
 pub use engine::{driver_of_snapshotter, snapshotter_of_driver, Engine, DEFAULT_EXEC_ROOT};
 pub use error::{EngineError, Result};
-pub use options::RunOptions;
+pub use options::{RunOptions, StaticEndpoint};

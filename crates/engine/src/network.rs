@@ -148,13 +148,15 @@ impl Engine {
                     if !name.is_empty() && !aliases.iter().any(|a| a == name) && n != "bridge" {
                         aliases.push(name.to_string());
                     }
-                    match nets.connect(id, name, &n, &aliases) {
+                    let settings = opts.endpoint_settings.get(&n).cloned().unwrap_or_default();
+                    let connected = settings.request(aliases).and_then(|r| Ok(nets.connect(id, name, &n, &r)?));
+                    match connected {
                         Ok(ep) => wired.endpoints.push(ep),
                         Err(e) => {
                             if let Err(undo) = nets.delete_sandbox(id) {
                                 tracing::warn!(container = id, "undo a failed wiring: {undo}");
                             }
-                            return Err(e.into());
+                            return Err(e);
                         }
                     }
                 }
@@ -364,7 +366,12 @@ impl Engine {
             if n.name != "bridge" && !all.contains(&c.name) {
                 all.push(c.name.clone());
             }
-            let ep = nets.connect(&c.id, &c.name, &n.id, &all)?;
+            let ep = nets.connect(
+                &c.id,
+                &c.name,
+                &n.id,
+                &wharf_network::EndpointRequest { aliases: all, ..Default::default() },
+            )?;
             self.refresh_peers(&ep.network_id, None);
         }
         let (name, aliases) = (n.name.clone(), aliases.to_vec());

@@ -40,6 +40,9 @@ pub struct RunOptions {
     pub network: String,
     /// Networks to attach (the primary one included), with their aliases.
     pub networks: std::collections::BTreeMap<String, Vec<String>>,
+    /// The address and MAC address asked for on a network (`--ip`,
+    /// `--mac-address`, `EndpointsConfig.*.IPAMConfig`), by network name.
+    pub endpoint_settings: std::collections::BTreeMap<String, StaticEndpoint>,
     pub publish: Vec<PortBinding>,
     /// Publish every exposed port (the image's too) on a free host port.
     pub publish_all: bool,
@@ -89,6 +92,32 @@ pub struct RunOptions {
     pub devices: Vec<crate::devices::DeviceMapping>,
     /// Extra device cgroup rules (`--device-cgroup-rule`, `c 1:3 rwm`).
     pub device_cgroup_rules: Vec<String>,
+}
+
+/// A container's fixed settings on one network.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(default)]
+pub struct StaticEndpoint {
+    pub ipv4: Option<String>,
+    pub mac: Option<String>,
+}
+
+impl StaticEndpoint {
+    /// The request for this endpoint, checked (an address, a unicast MAC).
+    pub fn request(&self, aliases: Vec<String>) -> Result<wharf_network::EndpointRequest> {
+        let ipv4 = match self.ipv4.as_deref().filter(|s| !s.is_empty()) {
+            None => None,
+            Some(ip) => Some(ip.parse().map_err(|_| EngineError::Invalid {
+                what: "IP address".into(),
+                reason: format!("{ip:?} is not an IPv4 address"),
+            })?),
+        };
+        let mac = self.mac.clone().filter(|m| !m.is_empty());
+        if let Some(m) = &mac {
+            wharf_network::ipam::parse_mac(m)?;
+        }
+        Ok(wharf_network::EndpointRequest { aliases, ipv4, mac })
+    }
 }
 
 /// `-p [ip:][host-port:]container-port[/proto]`.

@@ -272,6 +272,9 @@ pub fn validate(opts: &RunOptions) -> Result<()> {
     for r in &opts.device_cgroup_rules {
         crate::devices::parse_rule(r)?;
     }
+    for s in opts.endpoint_settings.values() {
+        s.request(Vec::new())?;
+    }
     if let Some(m) = opts.memory {
         if m < MIN_MEMORY {
             return Err(invalid("memory", "Minimum memory limit allowed is 6MB".into()));

@@ -46,7 +46,7 @@ impl Subnet {
         Ipv4Addr::from(u32::from(self.addr) + 1)
     }
 
-    fn broadcast(&self) -> u32 {
+    pub fn broadcast(&self) -> u32 {
         u32::from(self.addr) | !self.mask()
     }
 
@@ -79,9 +79,33 @@ pub fn mac_for(ip: Ipv4Addr) -> String {
     format!("02:42:{:02x}:{:02x}:{:02x}:{:02x}", o[0], o[1], o[2], o[3])
 }
 
+/// A MAC address a client asked for (`--mac-address`): six hex octets,
+/// unicast; normalised to lower case.
+pub fn parse_mac(s: &str) -> Result<String> {
+    let bad =
+        || NetworkError::Invalid { what: "MAC address".into(), reason: format!("{s:?} is not a unicast MAC address") };
+    let octets: Vec<u8> = s
+        .split(':')
+        .map(|o| if o.len() == 2 { u8::from_str_radix(o, 16).ok() } else { None })
+        .collect::<Option<_>>()
+        .ok_or_else(bad)?;
+    if octets.len() != 6 || octets[0] & 1 == 1 {
+        return Err(bad());
+    }
+    Ok(octets.iter().map(|o| format!("{o:02x}")).collect::<Vec<_>>().join(":"))
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn macs() {
+        assert_eq!(parse_mac("02:42:AC:11:00:09").unwrap(), "02:42:ac:11:00:09");
+        for bad in ["01:00:5e:00:00:01", "02:42:ac:11:00", "zz:42:ac:11:00:09", "0242ac110009"] {
+            assert!(parse_mac(bad).is_err(), "{bad}");
+        }
+    }
 
     #[test]
     fn subnets() {

@@ -29,6 +29,6 @@ mod testsuite;
 pub use driver::{Drivers, NetworkDriver};
 pub use error::{NetworkError, Result};
 pub use firewall::Firewall;
-pub use model::{CreateRequest, Endpoint, Network};
+pub use model::{CreateRequest, Endpoint, EndpointRequest, Network};
 pub use networks::Networks;
 pub use sys::Host;

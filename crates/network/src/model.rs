@@ -68,6 +68,16 @@ pub struct CreateRequest {
     pub allow_duplicate_name: bool,
 }
 
+/// What a container asks of its endpoint on one network: its aliases, and
+/// the address and MAC address it is to have (Docker's `--ip`,
+/// `--mac-address`; else allocated, and derived from the address).
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct EndpointRequest {
+    pub aliases: Vec<String>,
+    pub ipv4: Option<std::net::Ipv4Addr>,
+    pub mac: Option<String>,
+}
+
 pub(crate) use wharf_common::time::now;
 
 pub(crate) fn random_id() -> Result<String> {

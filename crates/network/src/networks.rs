@@ -17,7 +17,7 @@ use serde::Serialize;
 use crate::driver::{Attachment, CreateContext, Drivers, NetworkDriver};
 use crate::error::{NetworkError, Result};
 use crate::firewall::NoFirewall;
-use crate::model::{now, random_id, CreateRequest, Endpoint, Network};
+use crate::model::{now, random_id, CreateRequest, Endpoint, EndpointRequest, Network};
 use crate::sys::{Host, Iproute2};
 
 #[derive(Debug, Clone)]
@@ -279,8 +279,21 @@ impl Networks {
     }
 
     /// Attaches the container's sandbox (which must exist) to a network.
-    pub fn connect(&self, container_id: &str, container_name: &str, key: &str, aliases: &[String]) -> Result<Endpoint> {
+    pub fn connect(
+        &self,
+        container_id: &str,
+        container_name: &str,
+        key: &str,
+        req: &EndpointRequest,
+    ) -> Result<Endpoint> {
         let n = self.get(key)?;
+        if req.ipv4.is_some() && n.predefined() {
+            return Err(NetworkError::Invalid {
+                what: "endpoint".into(),
+                reason: "user specified IP address is supported on user defined networks only".into(),
+            });
+        }
+        let mac = req.mac.as_deref().map(crate::ipam::parse_mac).transpose()?;
         let driver = self.driver(&n)?;
         let sandbox = Self::sandbox_name(container_id);
         if !self.host.netns_exists(&sandbox) {
@@ -305,11 +318,13 @@ impl Networks {
             network_name: n.name.clone(),
             container_id: container_id.into(),
             container_name: container_name.into(),
-            aliases: aliases.to_vec(),
+            aliases: req.aliases.clone(),
             ifname,
             ..Default::default()
         };
-        driver.connect(&n, &mut ep, &Attachment { sandbox: &sandbox, used: &used, first: taken.is_empty() })?;
+        let at =
+            Attachment { sandbox: &sandbox, used: &used, first: taken.is_empty(), ip: req.ipv4, mac: mac.as_deref() };
+        driver.connect(&n, &mut ep, &at)?;
         let dir = ep_path.parent().unwrap_or(Path::new("."));
         let recorded =
             fs::create_dir_all(dir).map_err(NetworkError::io("create", dir)).and_then(|()| write_json(&ep_path, &ep));

@@ -89,7 +89,12 @@ impl Suite {
 
     fn connect(&self, net: &Network, n: u8) -> (String, String, Result<Endpoint>) {
         let (id, sandbox) = self.sandbox(n);
-        let r = self.nets.connect(&id, &format!("c{n}"), &net.id, &[]);
+        let r = self.nets.connect(
+            &id,
+            &format!("c{n}"),
+            &net.id,
+            &crate::EndpointRequest { aliases: Vec::new(), ..Default::default() },
+        );
         (id, sandbox, r)
     }
 }
@@ -138,7 +143,12 @@ fn connect_is_undone_by_disconnect(make: Make) {
     let net = s.network();
     let (id, sandbox) = s.sandbox(1);
     let before = s.state();
-    match s.nets.connect(&id, "c1", &net.id, &["alias".into()]) {
+    match s.nets.connect(
+        &id,
+        "c1",
+        &net.id,
+        &crate::EndpointRequest { aliases: vec!["alias".into()], ..Default::default() },
+    ) {
         Ok(ep) => {
             assert_eq!((ep.network_id.as_str(), ep.container_id.as_str()), (net.id.as_str(), id.as_str()));
             assert_eq!((ep.ifname.as_str(), ep.aliases.as_slice()), ("eth0", &["alias".to_string()][..]));
@@ -151,7 +161,18 @@ fn connect_is_undone_by_disconnect(make: Make) {
                 let subnet = crate::ipam::Subnet::parse(net.subnet.as_deref().unwrap()).unwrap();
                 assert!(subnet.contains(ip));
             }
-            assert!(matches!(s.nets.connect(&id, "c1", &net.id, &[]), Err(NetworkError::Conflict(_))), "twice");
+            assert!(
+                matches!(
+                    s.nets.connect(
+                        &id,
+                        "c1",
+                        &net.id,
+                        &crate::EndpointRequest { aliases: Vec::new(), ..Default::default() }
+                    ),
+                    Err(NetworkError::Conflict(_))
+                ),
+                "twice"
+            );
             s.nets.disconnect(&id, &net.id).unwrap();
             assert!(matches!(s.nets.disconnect(&id, &net.id), Err(NetworkError::Conflict(_))));
         }
@@ -168,7 +189,8 @@ fn a_failed_connect_leaves_nothing(make: Make) {
     let before = s.state();
     for op in OPERATIONS {
         s.host.fail_next(op);
-        let r = s.nets.connect(&id, "c1", &net.id, &[]);
+        let r =
+            s.nets.connect(&id, "c1", &net.id, &crate::EndpointRequest { aliases: Vec::new(), ..Default::default() });
         s.host.clear_failures();
         if r.is_ok() {
             s.nets.disconnect(&id, &net.id).unwrap();

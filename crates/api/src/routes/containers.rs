@@ -422,6 +422,8 @@ async fn logs(state: Arc<State>, id: &str, q: &Query) -> Reply {
         },
     };
     let (follow, timestamps, tty) = (q.flag("follow"), q.flag("timestamps"), c.opts.tty);
+    // `details`: each entry's attributes (the `labels`/`env` log options) before the line, as Docker's.
+    let details = q.flag("details");
     if c.log_path(state.engine.root()).is_none() {
         return Err(ApiError::from(wharf_engine::EngineError::LogsUnsupported(c.log.driver.clone())));
     }
@@ -432,6 +434,15 @@ async fn logs(state: Arc<State>, id: &str, q: &Query) -> Reply {
             let mut payload = Vec::with_capacity(e.line.len() + 32);
             if timestamps {
                 payload.extend_from_slice(wharf_common::time::rfc3339(e.time).as_bytes());
+                payload.push(b' ');
+            }
+            if details {
+                let attrs: Vec<String> = e
+                    .attrs
+                    .iter()
+                    .map(|(k, v)| format!("{}={}", wharf_common::percent::encode(k), wharf_common::percent::encode(v)))
+                    .collect();
+                payload.extend_from_slice(attrs.join(",").as_bytes());
                 payload.push(b' ');
             }
             payload.extend_from_slice(&e.line);

@@ -101,6 +101,20 @@ struct NetworkingConfig {
 #[serde(rename_all = "PascalCase", default)]
 struct EndpointBody {
     aliases: Option<Vec<String>>,
+    #[serde(rename = "IPAMConfig")]
+    ipam_config: Option<IpamConfigBody>,
+    mac_address: String,
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(default)]
+struct IpamConfigBody {
+    #[serde(rename = "IPv4Address")]
+    ipv4_address: Option<String>,
+    #[serde(rename = "IPv6Address")]
+    ipv6_address: Option<String>,
+    #[serde(rename = "LinkLocalIPs")]
+    link_local_ips: Option<Vec<String>>,
 }
 
 #[derive(Debug, Default, Deserialize)]
@@ -177,6 +191,7 @@ struct CreateBody {
     stdin_once: bool,
     labels: Option<BTreeMap<String, String>>,
     volumes: Option<BTreeMap<String, Value>>,
+    mac_address: String,
     healthcheck: Option<wharf_engine::health::Healthcheck>,
     stop_signal: String,
     stop_timeout: Option<i64>,
@@ -269,16 +284,36 @@ fn to_options(b: CreateBody) -> Result<RunOptions, ApiError> {
             }
         }
     }
-    let networks = b
-        .networking_config
-        .endpoints_config
-        .unwrap_or_default()
-        .into_iter()
-        .map(|(name, ep)| {
-            let name = if name == "default" { "bridge".to_string() } else { name };
-            (name, ep.and_then(|e| e.aliases).unwrap_or_default())
-        })
-        .collect();
+    let mut networks = BTreeMap::new();
+    let mut endpoint_settings = BTreeMap::new();
+    for (name, ep) in b.networking_config.endpoints_config.unwrap_or_default() {
+        let name = if name == "default" { "bridge".to_string() } else { name };
+        let ep = ep.unwrap_or_default();
+        let ipam = ep.ipam_config.unwrap_or_default();
+        if ipam.ipv6_address.as_deref().is_some_and(|a| !a.is_empty())
+            || ipam.link_local_ips.as_ref().is_some_and(|l| !l.is_empty())
+        {
+            return Err(ApiError::bad_request(format!(
+                "NetworkingConfig.EndpointsConfig.{name}.IPAMConfig: IPv6Address and LinkLocalIPs are not supported by Wharf"
+            )));
+        }
+        let settings = wharf_engine::StaticEndpoint {
+            ipv4: ipam.ipv4_address.filter(|a| !a.is_empty()),
+            mac: Some(ep.mac_address).filter(|m| !m.is_empty()),
+        };
+        if settings != Default::default() {
+            endpoint_settings.insert(name.clone(), settings);
+        }
+        networks.insert(name, ep.aliases.unwrap_or_default());
+    }
+    // The container's MacAddress is its primary network's (API 1.41).
+    if !b.mac_address.is_empty() {
+        let primary = match h.network_mode.as_str() {
+            "" | "default" => "bridge".to_string(),
+            m => m.to_string(),
+        };
+        endpoint_settings.entry(primary).or_default().mac = Some(b.mac_address.clone());
+    }
     Ok(RunOptions {
         ulimits,
         mounts,
@@ -302,6 +337,7 @@ fn to_options(b: CreateBody) -> Result<RunOptions, ApiError> {
         init: h.init.unwrap_or(false),
         network: if h.network_mode == "default" { String::new() } else { h.network_mode },
         networks,
+        endpoint_settings,
         publish,
         publish_all: h.publish_all_ports,
         extra_hosts: h.extra_hosts.unwrap_or_default(),

@@ -104,8 +104,11 @@ pub async fn start(state: Arc<State>, req: Request<Incoming>, id: &str) -> Reply
         let stdin = session.stdin.take();
         // Client → process stdin (raw bytes, as Docker sends them); ends
         // (true) when they hold the detach keys: the process keeps running.
+        // On a detach the process's stdin is handed back, to be closed only
+        // once the client's stream is: nothing the process says after it
+        // reaches a client that has gone.
         let input = async move {
-            let Some(mut stdin) = stdin else { return std::future::pending::<bool>().await };
+            let Some(mut stdin) = stdin else { return std::future::pending().await };
             let mut scanner = crate::detach::Scanner::new(keys);
             let mut buf = vec![0u8; 32 << 10];
             while let Ok(n) = cr.read(&mut buf).await {
@@ -117,11 +120,11 @@ pub async fn start(state: Arc<State>, req: Request<Incoming>, id: &str) -> Reply
                     break;
                 }
                 if detached {
-                    return true;
+                    return stdin;
                 }
             }
             drop(stdin);
-            std::future::pending::<bool>().await
+            std::future::pending().await
         };
         let output = async {
             while let Some((kind, data)) = session.output.recv().await {
@@ -131,11 +134,12 @@ pub async fn start(state: Arc<State>, req: Request<Incoming>, id: &str) -> Reply
                 }
             }
         };
-        tokio::select! {
-            () = output => {}
-            _ = input => {}
-        }
+        let held = tokio::select! {
+            () = output => None,
+            stdin = input => Some(stdin),
+        };
         let _ = cw.shutdown().await;
+        drop(held);
     });
     Ok(raw_stream_response(upgrade_wanted))
 }

@@ -31,6 +31,7 @@ const CONFIG: &[&str] = &[
     "StopSignal",
     "StopTimeout",
     "ExposedPorts",
+    "MacAddress",
     "HostConfig",
     "NetworkingConfig",
     // Windows-only; meaningless on Linux.
@@ -93,6 +94,8 @@ const HOST_CONFIG: &[&str] = &[
 /// a client may echo back (Docker ignores them on create).
 const ENDPOINT: &[&str] = &[
     "Aliases",
+    "IPAMConfig",
+    "MacAddress",
     "NetworkID",
     "EndpointID",
     "Gateway",
@@ -368,12 +371,14 @@ mod tests {
         assert!(set(&["HostConfig", "SomethingNew"], json!(1)).is_none(), "names the API lacks are ignored");
         assert!(set(&["HostConfig", "StorageOpt"], json!({"size": "1G"})).unwrap().contains("StorageOpt"));
         assert!(set(&["Shell"], json!(["/bin/bash"])).unwrap().contains("Shell"));
-        assert!(set(&["MacAddress"], json!("02:42:ac:11:00:02")).unwrap().contains("MacAddress"));
+        assert!(set(&["MacAddress"], json!("02:42:ac:11:00:02")).is_none());
         assert!(set(&["OnBuild"], json!(["RUN x"])).unwrap().contains("OnBuild"));
         assert!(set(&["HostConfig", "Isolation"], json!("hyperv")).unwrap().contains("Isolation"));
-        let ep =
+        let ep = set(&["NetworkingConfig", "EndpointsConfig", "default", "Links"], json!(["a:b"]));
+        assert_eq!(ep.unwrap(), "NetworkingConfig.EndpointsConfig.default.Links is not supported by Wharf");
+        let ip =
             set(&["NetworkingConfig", "EndpointsConfig", "default", "IPAMConfig"], json!({"IPv4Address": "10.0.0.9"}));
-        assert_eq!(ep.unwrap(), "NetworkingConfig.EndpointsConfig.default.IPAMConfig is not supported by Wharf");
+        assert!(ip.is_none());
         // Honoured fields pass with values.
         assert!(set(&["HostConfig", "PidMode"], json!("host")).is_none());
         assert!(set(&["HostConfig", "MemorySwappiness"], json!(10)).is_none());

@@ -181,7 +181,8 @@ pub(super) fn network_settings(nets: &Option<wharf_network::Networks>, c: &Conta
         let network_id = nets.as_ref().and_then(|n| n.get(name).ok()).map(|n| n.id).unwrap_or_default();
         networks.insert(
             name.clone(),
-            json!({"IPAMConfig": null, "Links": null, "Aliases": ep.map(|e| e.aliases.clone()).or_else(|| c.opts.networks.get(name).cloned()),
+            json!({"IPAMConfig": c.opts.endpoint_settings.get(name).and_then(|s| s.ipv4.as_ref()).map(|ip| json!({"IPv4Address": ip})),
+                   "Links": null, "Aliases": ep.map(|e| e.aliases.clone()).or_else(|| c.opts.networks.get(name).cloned()),
                    "NetworkID": network_id, "EndpointID": ep.map(|e| e.id.clone()).unwrap_or_default(),
                    "Gateway": ep.map(|e| e.gateway.clone()).unwrap_or_default(), "IPAddress": ep.map(|e| e.ip.clone()).unwrap_or_default(),
                    "IPPrefixLen": ep.map(|e| e.prefix).unwrap_or(0), "IPv6Gateway": "", "GlobalIPv6Address": "", "GlobalIPv6PrefixLen": 0,

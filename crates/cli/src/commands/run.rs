@@ -30,6 +30,9 @@ pub fn run(engine: &Engine, a: &RunArgs) -> Result<i32> {
     if a.detach {
         bail!("detached containers need the Wharf daemon: start `wharf daemon` (or run in the foreground)");
     }
+    if !f.network_alias.is_empty() || f.ip.is_some() || f.mac_address.is_some() {
+        bail!("--network-alias, --ip and --mac-address need the Wharf daemon: without it a container has no network endpoint");
+    }
     if a.detach_keys.is_some() {
         bail!("--detach-keys needs the Wharf daemon: a container run without it ends with its session");
     }

@@ -198,7 +198,24 @@ impl NetworkDriver for Bridge {
 
     fn connect(&self, net: &Network, ep: &mut Endpoint, at: &Attachment) -> Result<()> {
         let l = layout(net)?;
-        let ip = l.subnet.allocate(l.gateway, at.used)?;
+        let ip = match at.ip {
+            Some(ip) if !l.subnet.contains(ip) => {
+                return Err(NetworkError::Invalid {
+                    what: "IP address".into(),
+                    reason: format!("Invalid address {ip}: It does not belong to any of this network's subnets"),
+                })
+            }
+            Some(ip)
+                if ip == l.gateway
+                    || at.used.contains(&ip)
+                    || ip == l.subnet.addr
+                    || u32::from(ip) == l.subnet.broadcast() =>
+            {
+                return Err(NetworkError::Conflict(format!("Address already in use: {ip}")))
+            }
+            Some(ip) => ip,
+            None => l.subnet.allocate(l.gateway, at.used)?,
+        };
         self.ensure(net, &l)?;
         let host = veth_name(&ep.container_id, &net.id);
         let v = Veth {
@@ -207,7 +224,7 @@ impl NetworkDriver for Bridge {
             bridge: l.bridge.clone(),
             netns: at.sandbox.to_string(),
             ifname: ep.ifname.clone(),
-            mac: ipam::mac_for(ip),
+            mac: at.mac.map_or_else(|| ipam::mac_for(ip), str::to_string),
             addr: ip,
             prefix: l.subnet.prefix,
             gateway: (!net.internal && at.first).then_some(l.gateway),

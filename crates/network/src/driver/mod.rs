@@ -42,6 +42,10 @@ pub struct Attachment<'a> {
     /// Whether this endpoint is the container's first (it gives the
     /// default route unless the network is internal).
     pub first: bool,
+    /// The address asked for (else one is allocated) and the MAC address
+    /// (else derived from the address), both checked by the caller's network.
+    pub ip: Option<Ipv4Addr>,
+    pub mac: Option<&'a str>,
 }
 
 /// A network driver, registered in [`Drivers`] under [`NetworkDriver::name`].

@@ -35,6 +35,11 @@ fn cid(n: u8) -> String {
     format!("{n:02}{}", "c".repeat(62))
 }
 
+/// An endpoint request with only aliases.
+fn aliases(a: &[String]) -> crate::EndpointRequest {
+    crate::EndpointRequest { aliases: a.to_vec(), ..Default::default() }
+}
+
 fn req(name: &str, subnet: Option<&str>) -> CreateRequest {
     CreateRequest { name: name.into(), subnet: subnet.map(Into::into), ..Default::default() }
 }
@@ -86,7 +91,7 @@ fn connect_wires_a_veth_with_an_address_and_the_default_route() {
     let e = env();
     let app = e.nets.create(req("app", Some("10.99.0.0/24"))).unwrap();
     let (a, b) = (e.run(1), e.run(2));
-    let ea = e.nets.connect(&a, "a", "app", &["web".into()]).unwrap();
+    let ea = e.nets.connect(&a, "a", "app", &aliases(&["web".into()])).unwrap();
     assert_eq!((ea.ip.as_str(), ea.prefix, ea.gateway.as_str()), ("10.99.0.2", 24, "10.99.0.1"));
     assert_eq!(
         (ea.ifname.as_str(), ea.mac.as_str(), ea.aliases.as_slice()),
@@ -99,16 +104,16 @@ fn connect_wires_a_veth_with_an_address_and_the_default_route() {
     assert_eq!(veth.master, app.bridge);
     let s = e.host.snapshot();
     assert_eq!(s.default_routes.get(&sandbox), Some(&("eth0".to_string(), Ipv4Addr::new(10, 99, 0, 1))));
-    assert_eq!(e.nets.connect(&b, "b", "app", &[]).unwrap().ip, "10.99.0.3");
+    assert_eq!(e.nets.connect(&b, "b", "app", &aliases(&[])).unwrap().ip, "10.99.0.3");
     // A second network: eth1, no second default route.
     e.nets.create(req("db", Some("10.98.0.0/24"))).unwrap();
-    let second = e.nets.connect(&a, "a", "db", &[]).unwrap();
+    let second = e.nets.connect(&a, "a", "db", &aliases(&[])).unwrap();
     assert_eq!((second.ifname.as_str(), second.ip.as_str()), ("eth1", "10.98.0.2"));
     assert_eq!(e.host.snapshot().default_routes.get(&sandbox).map(|r| r.0.as_str()), Some("eth0"));
     let of_a: Vec<String> = e.nets.endpoints_of(&a).unwrap().into_iter().map(|x| x.network_name).collect();
     assert_eq!(of_a, ["app", "db"]);
-    assert!(matches!(e.nets.connect(&a, "a", "app", &[]), Err(NetworkError::Conflict(_))), "twice");
-    assert!(matches!(e.nets.connect(&cid(9), "x", "app", &[]), Err(NetworkError::Conflict(_))), "no sandbox");
+    assert!(matches!(e.nets.connect(&a, "a", "app", &aliases(&[])), Err(NetworkError::Conflict(_))), "twice");
+    assert!(matches!(e.nets.connect(&cid(9), "x", "app", &aliases(&[])), Err(NetworkError::Conflict(_))), "no sandbox");
 }
 
 #[test]
@@ -116,7 +121,7 @@ fn internal_networks_give_no_default_route() {
     let e = env();
     e.nets.create(CreateRequest { internal: true, ..req("inner", Some("10.97.0.0/24")) }).unwrap();
     let a = e.run(1);
-    e.nets.connect(&a, "a", "inner", &[]).unwrap();
+    e.nets.connect(&a, "a", "inner", &aliases(&[])).unwrap();
     assert!(e.host.snapshot().default_routes.is_empty());
     assert!(e.firewall.networks().iter().all(|f| f.internal));
 }
@@ -125,11 +130,11 @@ fn internal_networks_give_no_default_route() {
 fn the_predefined_bridge_is_made_at_first_connect() {
     let e = env();
     let a = e.run(1);
-    let ep = e.nets.connect(&a, "a", "bridge", &[]).unwrap();
+    let ep = e.nets.connect(&a, "a", "bridge", &aliases(&[])).unwrap();
     assert_eq!(ep.ip, "172.17.0.2");
     assert_eq!(e.host.link(HOST_NS, "wharf0").map(|l| l.addrs), Some(vec![(Ipv4Addr::new(172, 17, 0, 1), 16)]));
     let b = e.run(2);
-    e.nets.connect(&b, "b", "bridge", &[]).unwrap();
+    e.nets.connect(&b, "b", "bridge", &aliases(&[])).unwrap();
     let made = e.host.calls().iter().filter(|c| c.starts_with("add_bridge")).count();
     assert_eq!(made, 1, "an existing bridge is kept");
     assert!(e.firewall.calls().iter().all(|c| matches!(c, FirewallCall::SetupNetwork(_))));
@@ -140,12 +145,12 @@ fn disconnect_releases_the_address_and_the_veth() {
     let e = env();
     e.nets.create(req("app", Some("10.99.0.0/24"))).unwrap();
     let (a, b) = (e.run(1), e.run(2));
-    let ea = e.nets.connect(&a, "a", "app", &[]).unwrap();
+    let ea = e.nets.connect(&a, "a", "app", &aliases(&[])).unwrap();
     e.nets.disconnect(&a, "app").unwrap();
     assert!(e.host.link(HOST_NS, &ea.veth).is_none() && e.host.link(&Networks::sandbox_name(&a), "eth0").is_none());
     assert!(e.host.snapshot().default_routes.is_empty());
     assert!(e.nets.endpoints_of(&a).unwrap().is_empty());
-    assert_eq!(e.nets.connect(&b, "b", "app", &[]).unwrap().ip, ea.ip, "the address is free again");
+    assert_eq!(e.nets.connect(&b, "b", "app", &aliases(&[])).unwrap().ip, ea.ip, "the address is free again");
     assert!(matches!(e.nets.disconnect(&a, "app"), Err(NetworkError::Conflict(_))));
 }
 
@@ -154,7 +159,7 @@ fn remove_is_refused_while_endpoints_exist() {
     let e = env();
     let app = e.nets.create(req("app", Some("10.99.0.0/24"))).unwrap();
     let a = e.run(1);
-    e.nets.connect(&a, "a", "app", &[]).unwrap();
+    e.nets.connect(&a, "a", "app", &aliases(&[])).unwrap();
     assert!(matches!(e.nets.remove("app"), Err(NetworkError::ActiveEndpoints { ref name, .. }) if name == "app"));
     assert!(e.host.link(HOST_NS, app.bridge.as_deref().unwrap()).is_some(), "bridge kept");
     e.nets.delete_sandbox(&a).unwrap();
@@ -168,9 +173,11 @@ fn address_exhaustion_is_typed_and_leaves_nothing() {
     let e = env();
     e.nets.create(req("tiny", Some("10.96.0.0/30"))).unwrap();
     let (a, b) = (e.run(1), e.run(2));
-    assert_eq!(e.nets.connect(&a, "a", "tiny", &[]).unwrap().ip, "10.96.0.2");
+    assert_eq!(e.nets.connect(&a, "a", "tiny", &aliases(&[])).unwrap().ip, "10.96.0.2");
     let before = e.host.snapshot();
-    assert!(matches!(e.nets.connect(&b, "b", "tiny", &[]), Err(NetworkError::Exhausted(ref s)) if s == "10.96.0.0/30"));
+    assert!(
+        matches!(e.nets.connect(&b, "b", "tiny", &aliases(&[])), Err(NetworkError::Exhausted(ref s)) if s == "10.96.0.0/30")
+    );
     assert_eq!(e.host.snapshot(), before);
     assert!(e.nets.endpoints_of(&b).unwrap().is_empty());
 }
@@ -182,10 +189,10 @@ fn a_failed_peer_setup_removes_the_pair() {
     let a = e.run(1);
     let before = e.host.snapshot();
     e.host.fail_next("configure_peer");
-    assert!(matches!(e.nets.connect(&a, "a", "app", &[]), Err(NetworkError::Command { .. })));
+    assert!(matches!(e.nets.connect(&a, "a", "app", &aliases(&[])), Err(NetworkError::Command { .. })));
     assert_eq!(e.host.snapshot(), before);
     assert!(e.nets.endpoints(&e.nets.get("app").unwrap().id).unwrap().is_empty());
-    assert_eq!(e.nets.connect(&a, "a", "app", &[]).unwrap().ip, "10.99.0.2");
+    assert_eq!(e.nets.connect(&a, "a", "app", &aliases(&[])).unwrap().ip, "10.99.0.2");
 }
 
 #[test]
@@ -222,7 +229,7 @@ fn drivers_are_chosen_by_name() {
     assert_eq!(e.nets.create(empty).unwrap().driver, "bridge");
     let a = e.run(1);
     for n in ["host", "none"] {
-        assert!(matches!(e.nets.connect(&a, "a", n, &[]), Err(NetworkError::Invalid { .. })), "{n}");
+        assert!(matches!(e.nets.connect(&a, "a", n, &aliases(&[])), Err(NetworkError::Invalid { .. })), "{n}");
     }
     assert!(e.nets.drivers().get("bridge").is_ok() && e.nets.drivers().get("cni").is_err());
 }
@@ -285,13 +292,13 @@ fn a_corrupt_endpoint_is_an_error_naming_its_file() {
     let e = env();
     let app = e.nets.create(req("app", Some("10.99.0.0/24"))).unwrap();
     let (a, b) = (e.run(1), e.run(2));
-    e.nets.connect(&a, "a", "app", &[]).unwrap();
+    e.nets.connect(&a, "a", "app", &aliases(&[])).unwrap();
     let path = e.dir.path().join("endpoints").join(&app.id).join(format!("{a}.json"));
     std::fs::write(&path, b"{ not json").unwrap();
     let corrupt = |r: Result<_>| matches!(r, Err(NetworkError::Corrupt { path: ref p, .. }) if *p == path);
     assert!(corrupt(e.nets.endpoints(&app.id).map(drop)));
     assert!(corrupt(e.nets.endpoints_of(&a).map(drop)));
-    assert!(corrupt(e.nets.connect(&b, "b", "app", &[]).map(drop)), "its address may be in use");
+    assert!(corrupt(e.nets.connect(&b, "b", "app", &aliases(&[])).map(drop)), "its address may be in use");
     assert!(corrupt(e.nets.remove("app").map(drop)), "its veth may be on the bridge");
     assert!(e.nets.endpoints(&app.id).unwrap_err().to_string().contains(&path.display().to_string()));
     // Teardown goes on past it and reports it.
@@ -318,8 +325,8 @@ fn delete_sandbox_detaches_every_endpoint() {
     e.nets.create(req("app", Some("10.99.0.0/24"))).unwrap();
     let clean = e.host.snapshot();
     let a = e.run(1);
-    e.nets.connect(&a, "a", "app", &[]).unwrap();
-    e.nets.connect(&a, "a", "bridge", &[]).unwrap();
+    e.nets.connect(&a, "a", "app", &aliases(&[])).unwrap();
+    e.nets.connect(&a, "a", "bridge", &aliases(&[])).unwrap();
     e.nets.delete_sandbox(&a).unwrap();
     e.nets.delete_sandbox(&a).unwrap();
     assert!(e.nets.endpoints_of(&a).unwrap().is_empty());
@@ -333,7 +340,7 @@ fn a_failed_disconnect_is_released_when_the_sandbox_goes() {
     let e = env();
     e.nets.create(req("app", Some("10.99.0.0/24"))).unwrap();
     let a = e.run(1);
-    e.nets.connect(&a, "a", "app", &[]).unwrap();
+    e.nets.connect(&a, "a", "app", &aliases(&[])).unwrap();
     e.host.fail_next("delete_link");
     assert!(matches!(e.nets.delete_sandbox(&a), Err(NetworkError::Command { .. })), "reported");
     assert!(e.nets.endpoints_of(&a).unwrap().is_empty(), "the pair died with the namespace");

@@ -147,6 +147,12 @@ pub struct ContainerFlags {
     /// Additional groups to join (names from the image's /etc/group, or ids)
     #[arg(long = "group-add")]
     pub group_add: Vec<String>,
+    /// IPv4 address on the container's network (a user-defined one)
+    #[arg(long)]
+    pub ip: Option<String>,
+    /// Container MAC address (e.g. 92:d0:c6:0a:29:33)
+    #[arg(long = "mac-address")]
+    pub mac_address: Option<String>,
     /// Add a host device to the container (host[:container][:rwm])
     #[arg(long)]
     pub device: Vec<String>,
@@ -284,8 +290,12 @@ pub fn create_body(f: &ContainerFlags, image: &str, command: &[String]) -> Resul
     let tmpfs: BTreeMap<&str, &str> = f.tmpfs.iter().map(|t| t.split_once(':').unwrap_or((t, ""))).collect();
     let network = f.network.clone().unwrap_or_else(|| "default".into());
     let mut endpoints = serde_json::Map::new();
-    if !f.network_alias.is_empty() {
-        endpoints.insert(network.clone(), json!({"Aliases": f.network_alias}));
+    if !f.network_alias.is_empty() || f.ip.is_some() {
+        let mut ep = json!({"Aliases": f.network_alias});
+        if let Some(ip) = &f.ip {
+            ep["IPAMConfig"] = json!({"IPv4Address": ip});
+        }
+        endpoints.insert(network.clone(), ep);
     }
     let memory = f.memory.as_deref().map(crate::commands::run::parse_bytes).transpose()?.unwrap_or(0);
     let mut log_opts = BTreeMap::new();
@@ -299,7 +309,7 @@ pub fn create_body(f: &ContainerFlags, image: &str, command: &[String]) -> Resul
         "Image": image, "Env": env, "Labels": labels, "Tty": f.tty, "OpenStdin": f.interactive, "StdinOnce": false,
         "AttachStdin": f.interactive, "AttachStdout": true, "AttachStderr": true,
         "ExposedPorts": exposed, "User": f.user.clone().unwrap_or_default(), "WorkingDir": f.workdir.clone().unwrap_or_default(),
-        "Hostname": f.hostname.clone().unwrap_or_default(),
+        "Hostname": f.hostname.clone().unwrap_or_default(), "MacAddress": f.mac_address.clone().unwrap_or_default(),
         "HostConfig": {
             "Binds": f.volume, "Tmpfs": tmpfs, "PortBindings": port_bindings, "PublishAllPorts": f.publish_all,
             "NetworkMode": network, "ExtraHosts": f.add_host, "Dns": f.dns, "RestartPolicy": restart, "AutoRemove": f.rm,
