@@ -175,12 +175,19 @@ fn shape_diff(docker: &Value, wharf: &Value, path: &str, out: &mut Vec<String>) 
         }
         (Value::Array(d), Value::Array(w)) => {
             // Lists are in each daemon's order: an entry is compared with its namesake.
+            // (Names may be shared: the namesake that differs least.)
             let name = |v: &Value| v.get("Name").or_else(|| v.get("Names")).cloned();
             if let Some(dv) = d.first() {
-                let wv = w.iter().find(|x| name(dv).is_some() && name(x) == name(dv)).or(w.first());
-                if let Some(wv) = wv {
-                    shape_diff(dv, wv, &format!("{path}[0]"), out);
+                let mut best: Option<Vec<String>> = None;
+                let same: Vec<&Value> = w.iter().filter(|x| name(dv).is_some() && name(x) == name(dv)).collect();
+                for wv in if same.is_empty() { w.iter().take(1).collect() } else { same } {
+                    let mut diffs = Vec::new();
+                    shape_diff(dv, wv, &format!("{path}[0]"), &mut diffs);
+                    if best.as_ref().is_none_or(|b| diffs.len() < b.len()) {
+                        best = Some(diffs);
+                    }
                 }
+                out.extend(best.unwrap_or_default());
             }
         }
         (Value::Null, _) => {}
