@@ -21,18 +21,10 @@ fn run(d: &Daemon, flags: &[&str], script: &str) -> String {
 
 /// A hijacked request (`Upgrade: tcp`): the raw stream after the 101 head.
 fn hijack(d: &Daemon, path: &str, body: &str) -> Vec<u8> {
-    use std::io::{Read, Write};
-    let mut s = std::os::unix::net::UnixStream::connect(d.sock()).unwrap();
-    let req = format!(
-        "POST {path} HTTP/1.1\r\nHost: docker\r\nContent-Type: application/json\r\nConnection: Upgrade\r\nUpgrade: tcp\r\nContent-Length: {}\r\n\r\n{body}",
-        body.len()
-    );
-    s.write_all(req.as_bytes()).unwrap();
+    let mut s = Session::open(d, path, body);
     let mut all = Vec::new();
-    s.read_to_end(&mut all).unwrap();
-    let at = all.windows(4).position(|w| w == b"\r\n\r\n").expect("a response head") + 4;
-    assert!(all.starts_with(b"HTTP/1.1 101"), "{}", String::from_utf8_lossy(&all));
-    all.split_off(at)
+    std::io::Read::read_to_end(&mut s.0, &mut all).unwrap();
+    all
 }
 
 fn ns(pid: &str, kind: &str) -> String {

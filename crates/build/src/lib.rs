@@ -148,8 +148,7 @@ impl Builder<'_> {
             // As Docker's: every step ends with an image of its own (a
             // config-only one for metadata steps), reused from the cache if it can be.
             if !stage.dirty.is_empty() {
-                let cached = self.cache_get(&self.cache_key(&stage, &[b"config"])).is_some();
-                let img = self.materialize(&mut stage)?;
+                let (img, cached) = self.materialize_cached(&mut stage)?;
                 if cached {
                     self.say(" ---> Using cache\n");
                 }
@@ -259,11 +258,20 @@ impl Builder<'_> {
 
     /// The stage's current image with its config applied (a config-only image if needed).
     fn materialize(&mut self, s: &mut Stage) -> Result<Image> {
+        Ok(self.materialize_cached(s)?.0)
+    }
+
+    /// [`Self::materialize`], and whether the cache had the image.
+    fn materialize_cached(&mut self, s: &mut Stage) -> Result<(Image, bool)> {
+        let mut cached = false;
         if !s.dirty.is_empty() {
             let key = self.cache_key(s, &[b"config"]);
             let by = s.dirty.join("; ");
             s.image = match self.cache_get(&key) {
-                Some(img) => img,
+                Some(img) => {
+                    cached = true;
+                    img
+                }
                 None => {
                     let img = self.images().with_config_in(&self.lease, &s.image, s.config.clone(), &by)?;
                     self.cache_put(&key, &img);
@@ -272,7 +280,7 @@ impl Builder<'_> {
             };
             s.dirty.clear();
         }
-        Ok(s.image.clone())
+        Ok((s.image.clone(), cached))
     }
 
     fn command(&self, ins: &Instruction, s: &Stage) -> Vec<String> {

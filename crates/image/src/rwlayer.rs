@@ -67,11 +67,6 @@ impl Images {
         out.sort_by(|a, b| a.path.cmp(&b.path));
         Ok(out)
     }
-
-    /// Bytes the container wrote (its stored regular files), Docker's `SizeRw`.
-    pub fn rw_size(&self, key: &str) -> Result<u64> {
-        Ok(self.changes(key)?.iter().map(|c| c.size).sum())
-    }
 }
 
 fn classify(snapshots: &dyn Snapshotter, key: &str, diff: File, out: &mut Vec<Change>) -> Result<()> {

@@ -49,12 +49,7 @@ pub async fn list(state: Arc<State>, q: &Query) -> Reply {
     {
         return Err(ApiError::bad_request(format!("Invalid filter '{k}'")));
     }
-    let dangling = match filters.get("dangling").map(|v| v.as_slice()) {
-        None => None,
-        Some([v]) if matches!(v.as_str(), "true" | "1") => Some(true),
-        Some([v]) if matches!(v.as_str(), "false" | "0") => Some(false),
-        Some(v) => return Err(ApiError::bad_request(format!("Invalid filter 'dangling=[{}]'", v.join(",")))),
-    };
+    let dangling = super::prune::bool_filter(&filters, "dangling")?;
     let all = q.flag("all");
     let st = state.clone();
     let (rows, sources) = blocking(move || {
@@ -102,7 +97,7 @@ pub async fn list(state: Arc<State>, q: &Query) -> Reply {
         if !keep {
             continue;
         }
-        let mut digests = super::images::repo_digests(&sources, &row.img);
+        let mut digests = wharf_image::Images::repo_digests_in(&sources, &row.img);
         // As dockerd: a reference filter also narrows the names shown.
         let mut shown: Vec<String> = row.tags.clone();
         if let Some(refs) = filters.get("reference") {

@@ -1,7 +1,6 @@
 //! /images/…: list, inspect, history, tag, remove, pull/import (create),
 //! push, save (get), load, prune, search.
 
-use std::collections::BTreeMap;
 use std::sync::{Arc, Mutex};
 
 use hyper::body::Incoming;
@@ -106,17 +105,13 @@ fn docker_config(cfg: &wharf_image::manifest::RunConfig) -> Value {
     v
 }
 
-pub(super) fn repo_digests(sources: &BTreeMap<String, Vec<String>>, img: &wharf_image::Image) -> Vec<String> {
-    wharf_image::Images::repo_digests_in(sources, img)
-}
-
 async fn inspect(state: Arc<State>, name: &str) -> Reply {
     let name = name.to_string();
     let st = state.clone();
     let v = blocking(move || {
         let (record, img) = st.engine.images.resolve(&name)?;
         let tags = st.engine.images.names_of(&img)?;
-        let digests = repo_digests(&st.engine.images.sources()?, &img);
+        let digests = wharf_image::Images::repo_digests_in(&st.engine.images.sources()?, &img);
         let cfg = img.config.config.clone().unwrap_or_default();
         let comment = img.config.history.last().and_then(|h| h.comment.clone()).unwrap_or_default();
         let tagged = record.filter(|r| !r.name.starts_with('@')).map(|r| r.updated);
@@ -437,12 +432,8 @@ async fn load(state: Arc<State>, req: Request<Incoming>, q: &Query) -> Reply {
 
 async fn prune(state: Arc<State>, q: &Query) -> Reply {
     let f = super::prune::PruneFilter::parse(q, true, &["dangling"])?;
-    let all = match f.extra.get("dangling").map(|v| v.as_slice()) {
-        None => false,
-        Some([v]) if matches!(v.as_str(), "true" | "1") => false,
-        Some([v]) if matches!(v.as_str(), "false" | "0") => true,
-        Some(v) => return Err(ApiError::bad_request(format!("invalid filter 'dangling={}'", v.join(",")))),
-    };
+    // `dangling=false`: every unused image, not only the untagged ones.
+    let all = super::prune::bool_filter(&f.extra, "dangling")? == Some(false);
     let st = state.clone();
     let (deleted, freed) = blocking(move || {
         let containers = st.engine.list()?;

@@ -11,6 +11,16 @@ use wharf_engine::events::label_matches;
 use crate::error::ApiError;
 use crate::query::Query;
 
+/// A filter that takes one boolean (`dangling`, `all`): absent, true or false.
+pub fn bool_filter(filters: &BTreeMap<String, Vec<String>>, key: &str) -> Result<Option<bool>, ApiError> {
+    match filters.get(key).map(|v| v.as_slice()) {
+        None => Ok(None),
+        Some([v]) if matches!(v.as_str(), "true" | "1") => Ok(Some(true)),
+        Some([v]) if matches!(v.as_str(), "false" | "0") => Ok(Some(false)),
+        Some(v) => Err(ApiError::bad_request(format!("Invalid filter '{key}=[{}]'", v.join(",")))),
+    }
+}
+
 #[derive(Debug, Default)]
 pub struct PruneFilter {
     until: Option<SystemTime>,

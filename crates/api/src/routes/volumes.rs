@@ -104,12 +104,7 @@ pub async fn dispatch(state: Arc<State>, req: Request<Incoming>, method: &Method
             // API 1.41 prunes every unused volume; `all=false` (as API 1.42
             // has it) only the anonymous ones.
             let f = super::prune::PruneFilter::parse(q, false, &["all"])?;
-            let named_too = match f.extra.get("all").map(|v| v.as_slice()) {
-                None => true,
-                Some([v]) if matches!(v.as_str(), "true" | "1") => true,
-                Some([v]) if matches!(v.as_str(), "false" | "0") => false,
-                Some(v) => return Err(ApiError::bad_request(format!("invalid filter 'all={}'", v.join(",")))),
-            };
+            let named_too = super::prune::bool_filter(&f.extra, "all")?.unwrap_or(true);
             let (names, bytes) = blocking(move || {
                 // Sizes first: what is removed is what was reclaimed.
                 let mut sizes = BTreeMap::new();
