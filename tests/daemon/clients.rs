@@ -314,7 +314,8 @@ fn wharf_cli_detach_keys() {
     use std::io::Write;
     let d = Daemon::start();
     d.import_busybox();
-    let session = |args: &[&str], input: &[u8], config: Option<&str>| {
+    // `ready`: the session is up and the process reads its input (state, not time).
+    let session = |args: &[&str], input: &[u8], ready: &dyn Fn() -> bool, keys: &[u8], config: Option<&str>| {
         let dir = d.dir.path().join("client-config");
         std::fs::create_dir_all(&dir).unwrap();
         std::fs::write(dir.join("config.json"), config.unwrap_or("{}")).unwrap();
@@ -330,8 +331,13 @@ fn wharf_cli_detach_keys() {
             .unwrap();
         let mut stdin = child.stdin.take().unwrap();
         stdin.write_all(input).unwrap();
-        // stdin stays open: only the detach keys can end the session.
         let deadline = Instant::now() + Duration::from_secs(15);
+        while !ready() {
+            assert!(Instant::now() < deadline, "{args:?}: the session did not come up");
+            std::thread::sleep(Duration::from_millis(20));
+        }
+        stdin.write_all(keys).unwrap();
+        // stdin stays open: only the detach keys can end the session.
         while child.try_wait().unwrap().is_none() {
             assert!(Instant::now() < deadline, "{args:?}: the detach keys did not end the session");
             std::thread::sleep(Duration::from_millis(20));
@@ -342,20 +348,17 @@ fn wharf_cli_detach_keys() {
     let out = session(
         // Without a terminal a detach ends the container's input (StdinOnce, as Docker's): cat ends, sleep runs on.
         &["run", "-i", "--name", "c", "--detach-keys", "ctrl-a,x", "busybox:local", "sh", "-c", "cat; exec sleep 1000"],
-        b"hello\n\x01x",
+        b"hello\n",
+        &|| String::from_utf8_lossy(&d.docker(&["logs", "c"]).stdout).contains("hello"),
+        b"\x01x",
         None,
     );
     assert!(out.status.success(), "{out:?}");
     assert_eq!(d.ok(&["inspect", "-f", "{{.State.Running}}", "c"]).trim(), "true");
-    // What came before the keys reached the process (cat echoed it into the log).
-    let deadline = Instant::now() + Duration::from_secs(10);
-    while !d.ok(&["logs", "c"]).contains("hello") {
-        assert!(Instant::now() < deadline, "the input before the keys was lost");
-        std::thread::sleep(Duration::from_millis(20));
-    }
     // The config file's keys, for exec.
-    let out =
-        session(&["exec", "-i", "c", "sh", "-c", "cat; echo never"], b"\x05", Some(r#"{"detachKeys": "ctrl-e"}"#));
+    let exec_runs = || String::from_utf8_lossy(&d.docker(&["top", "c"]).stdout).contains("echo never");
+    let config = Some(r#"{"detachKeys": "ctrl-e"}"#);
+    let out = session(&["exec", "-i", "c", "sh", "-c", "cat; echo never"], b"", &exec_runs, b"\x05", config);
     assert!(out.status.success() && !String::from_utf8_lossy(&out.stdout).contains("never"), "{out:?}");
     let bad = d.wharf(&["run", "-i", "--detach-keys", "ctrl-1", "busybox:local", "true"]);
     assert!(!bad.status.success() && String::from_utf8_lossy(&bad.stderr).contains("detach keys"), "{bad:?}");
