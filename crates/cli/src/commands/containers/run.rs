@@ -429,7 +429,6 @@ pub fn terminal_size() -> Option<(u16, u16)> {
     wharf_runtime::sys::get_winsize(std::io::stdout().as_fd()).ok().filter(|(r, c)| *r > 0 && *c > 0)
 }
 
-/// Copies our stdin into a hijacked stream (closing its write side at EOF).
 /// Copies stdin to the session. The daemon ends the session when the input
 /// holds the detach keys; watching for them here too tells the caller the
 /// session ended by a detach (true in the flag), not by the process's end.
@@ -444,12 +443,20 @@ pub fn pump_stdin(
         let mut buf = [0u8; 32 << 10];
         let mut stdin = std::io::stdin();
         while let Ok(n) = stdin.read(&mut buf) {
-            if n == 0 || stream.write_all(&buf[..n]).is_err() {
+            if n == 0 {
                 break;
             }
-            if scanner.feed(&buf[..n]).1 {
-                // Left open: a detach is not the end of the container's input.
+            // The flag is set before the keys go out: the daemon ends the
+            // session on them, and the caller reads the flag once it has.
+            let detached = scanner.feed(&buf[..n]).1;
+            if detached {
                 flag.store(true, std::sync::atomic::Ordering::SeqCst);
+            }
+            if stream.write_all(&buf[..n]).is_err() {
+                break;
+            }
+            if detached {
+                // Left open: a detach is not the end of the container's input.
                 return;
             }
         }
