@@ -25,6 +25,9 @@ pub enum NetworkError {
     /// a skipped endpoint would free its address for reuse).
     #[error("corrupt record {path}: {source}")]
     Corrupt { path: std::path::PathBuf, source: serde_json::Error },
+    /// The kernel refused a netlink request (the errno is the source's).
+    #[error("{op} {target}: {source}")]
+    Netlink { op: &'static str, target: String, source: std::io::Error },
     #[error("{command}: {message}")]
     Command { command: String, message: String },
     #[error("{context} {path}: {source}")]

@@ -82,6 +82,11 @@ pub fn mac_for(ip: Ipv4Addr) -> String {
 /// A MAC address a client asked for (`--mac-address`): six hex octets,
 /// unicast; normalised to lower case.
 pub fn parse_mac(s: &str) -> Result<String> {
+    Ok(mac_octets(s)?.iter().map(|o| format!("{o:02x}")).collect::<Vec<_>>().join(":"))
+}
+
+/// The octets of a unicast MAC address written `xx:xx:xx:xx:xx:xx`.
+pub fn mac_octets(s: &str) -> Result<[u8; 6]> {
     let bad =
         || NetworkError::Invalid { what: "MAC address".into(), reason: format!("{s:?} is not a unicast MAC address") };
     let octets: Vec<u8> = s
@@ -89,10 +94,11 @@ pub fn parse_mac(s: &str) -> Result<String> {
         .map(|o| if o.len() == 2 { u8::from_str_radix(o, 16).ok() } else { None })
         .collect::<Option<_>>()
         .ok_or_else(bad)?;
-    if octets.len() != 6 || octets[0] & 1 == 1 {
+    let octets: [u8; 6] = octets.try_into().map_err(|_| bad())?;
+    if octets[0] & 1 == 1 {
         return Err(bad());
     }
-    Ok(octets.iter().map(|o| format!("{o:02x}")).collect::<Vec<_>>().join(":"))
+    Ok(octets)
 }
 
 #[cfg(test)]

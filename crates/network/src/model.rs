@@ -84,7 +84,7 @@ pub(crate) fn random_id() -> Result<String> {
     Ok(wharf_common::ids::new_id())
 }
 
-/// What interface names may use here (they go into iproute2 commands:
+/// What interface names may use here (they name kernel objects:
 /// nothing more than Linux allows).
 pub(crate) fn valid_name(n: &str) -> bool {
     wharf_common::names::valid(n, 1)

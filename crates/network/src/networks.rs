@@ -18,7 +18,7 @@ use crate::driver::{Attachment, CreateContext, Drivers, NetworkDriver};
 use crate::error::{NetworkError, Result};
 use crate::firewall::NoFirewall;
 use crate::model::{now, random_id, CreateRequest, Endpoint, EndpointRequest, Network};
-use crate::sys::{Host, Iproute2};
+use crate::sys::{Host, Netlink};
 
 #[derive(Debug, Clone)]
 pub struct Networks {
@@ -32,7 +32,7 @@ impl Networks {
     /// built-in drivers, recording the predefined networks on first use;
     /// sandboxes are mounted under `netns_dir` (`<exec-root>/netns`).
     pub fn open(root: impl Into<PathBuf>, netns_dir: impl Into<PathBuf>) -> Result<Networks> {
-        let host: Arc<dyn Host> = Arc::new(Iproute2::new(netns_dir));
+        let host: Arc<dyn Host> = Arc::new(Netlink::new(netns_dir));
         let drivers = Drivers::builtin(host.clone(), Arc::new(NoFirewall));
         Networks::open_with(root, host, drivers)
     }

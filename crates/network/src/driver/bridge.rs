@@ -153,7 +153,7 @@ impl NetworkDriver for Bridge {
             None => subnet.first_host(),
         };
         let bridge = match req.options.get(BRIDGE_NAME_OPTION) {
-            // Interface names go into iproute2 commands: keep them to what Linux allows, nothing more.
+            // Interface names: what Linux allows, nothing more.
             Some(b) if b.len() > 15 || !valid_name(b) => {
                 return Err(NetworkError::Invalid {
                     what: "bridge name".into(),
@@ -219,7 +219,6 @@ impl NetworkDriver for Bridge {
         self.ensure(net, &l)?;
         let host = veth_name(&ep.container_id, &net.id);
         let v = Veth {
-            peer: format!("vp{}", &host[4..]),
             host,
             bridge: l.bridge.clone(),
             netns: at.sandbox.to_string(),

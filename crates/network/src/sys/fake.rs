@@ -195,10 +195,10 @@ impl Host for FakeHost {
     }
 
     fn add_veth(&self, v: &Veth) -> Result<()> {
-        let mut inner = self.call("add_veth", format!("{} {} {} {}", v.host, v.peer, v.netns, v.bridge))?;
+        let mut inner = self.call("add_veth", format!("{} {} {} {}", v.host, v.ifname, v.netns, v.bridge))?;
         let s = &mut inner.state;
         let host = (HOST_NS.to_string(), v.host.clone());
-        let peer = (v.netns.clone(), v.peer.clone());
+        let peer = (v.netns.clone(), v.ifname.clone());
         if !s.netns.contains(&v.netns) {
             return Err(refused("add_veth", format!("netns {}: no such file", v.netns)));
         }
@@ -212,35 +212,27 @@ impl Host for FakeHost {
             return Err(refused("add_veth", format!("bridge {}: no such device", v.bridge)));
         }
         let end =
-            |peer, master| FakeLink { kind: LinkKind::Veth { peer }, master, addrs: Vec::new(), mac: None, up: false };
-        s.links.insert(host.clone(), FakeLink { up: true, ..end(peer.clone(), Some(v.bridge.clone())) });
-        s.links.insert(peer, end(host, None));
+            |peer, master| FakeLink { kind: LinkKind::Veth { peer }, master, addrs: Vec::new(), mac: None, up: true };
+        s.links.insert(host.clone(), end(peer.clone(), Some(v.bridge.clone())));
+        s.links.insert(peer, FakeLink { mac: Some(v.mac.clone()), ..end(host, None) });
         Ok(())
     }
 
     fn configure_peer(&self, v: &Veth) -> Result<()> {
         let mut inner = self.call("configure_peer", format!("{} {} {}/{}", v.netns, v.ifname, v.addr, v.prefix))?;
         let s = &mut inner.state;
-        let old = (v.netns.clone(), v.peer.clone());
-        let new = (v.netns.clone(), v.ifname.clone());
-        if s.links.contains_key(&new) {
-            return Err(refused("configure_peer", format!("{}: file exists", v.ifname)));
-        }
+        let key = (v.netns.clone(), v.ifname.clone());
         if v.gateway.is_some() && s.default_routes.contains_key(&v.netns) {
             return Err(refused("configure_peer", "default route: file exists"));
         }
-        let Some(mut link) = s.links.remove(&old) else {
-            return Err(refused("configure_peer", format!("{}: no such device", v.peer)));
+        let Some(link) = s.links.get_mut(&key) else {
+            return Err(refused("configure_peer", format!("{}: no such device", v.ifname)));
         };
-        if let LinkKind::Veth { peer } = &link.kind {
-            if let Some(other) = s.links.get_mut(peer) {
-                other.kind = LinkKind::Veth { peer: new.clone() };
-            }
+        if link.addrs.contains(&(v.addr, v.prefix)) {
+            return Err(refused("configure_peer", format!("{}/{}: file exists", v.addr, v.prefix)));
         }
-        link.mac = Some(v.mac.clone());
         link.addrs.push((v.addr, v.prefix));
         link.up = true;
-        s.links.insert(new, link);
         if let Some(gw) = v.gateway {
             s.default_routes.insert(v.netns.clone(), (v.ifname.clone(), gw));
         }

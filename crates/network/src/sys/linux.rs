@@ -1,29 +1,67 @@
-//! The real [`Host`]: iproute2 (`ip`) for namespaces, links, addresses and
-//! routes, batched (`ip -batch -`) so a container's wiring costs two or
-//! three process spawns; `/proc/net` for what exists.
+//! The real [`Host`]: rtnetlink (`rtnl.rs`) for links, addresses and
+//! routes, and the kernel's own calls for network namespaces — no process
+//! is spawned. A sandbox is a network namespace bind-mounted under
+//! `netns_dir` (`<exec-root>/netns`, as dockerd's); its side of an
+//! endpoint is configured through a netlink socket opened by a short-lived
+//! thread that entered it, so the daemon's threads never change namespace.
 
-use std::io::Write;
+use std::fs::File;
 use std::net::Ipv4Addr;
+use std::os::fd::AsRawFd;
 use std::path::{Path, PathBuf};
-use std::process::{Command, Stdio};
 
+use netlink_packet_route::link::{InfoData, InfoKind, InfoVeth, LinkAttribute, LinkFlags, LinkInfo, LinkMessage};
+use netlink_packet_route::RouteNetlinkMessage;
+use nix::mount::{mount, MsFlags};
+use nix::sched::{setns, unshare, CloneFlags};
+
+use super::rtnl::{Answer, Refused, Rtnl, CREATE};
 use super::{Host, Veth};
 use crate::error::{NetworkError, Result};
-use crate::ipam::Subnet;
+use crate::ipam::{self, Subnet};
 
-/// iproute2 on the daemon's network namespace. Sandboxes are network
-/// namespaces mounted under `netns_dir` (`<exec-root>/netns`, as dockerd's
-/// `<exec-root>/netns`), made with util-linux `unshare --net=FILE` and
-/// entered with `nsenter --net=FILE` (iproute2's own `netns` commands only
-/// know `/run/netns`).
+/// Netlink on the daemon's network namespace, namespaces under `netns_dir`.
 #[derive(Debug, Clone)]
-pub struct Iproute2 {
+pub struct Netlink {
     netns_dir: PathBuf,
 }
 
-impl Iproute2 {
-    pub fn new(netns_dir: impl Into<PathBuf>) -> Iproute2 {
-        Iproute2 { netns_dir: netns_dir.into() }
+fn failed(target: &str) -> impl FnOnce(Refused) -> NetworkError + '_ {
+    move |r| NetworkError::Netlink { op: r.op, target: target.to_string(), source: r.error }
+}
+
+fn open(target: &str) -> Result<Rtnl> {
+    Rtnl::open().map_err(|error| failed(target)(Refused { op: "open netlink socket", error }))
+}
+
+/// Runs `f` with a netlink socket of the namespace mounted at `ns`, opened
+/// by a thread of its own that entered it (and ends with `f`).
+fn in_netns<T: Send>(ns: &Path, f: impl FnOnce(&mut Rtnl) -> Result<T> + Send) -> Result<T> {
+    std::thread::scope(|s| {
+        s.spawn(|| {
+            let file = File::open(ns).map_err(NetworkError::io("open", ns))?;
+            setns(&file, CloneFlags::CLONE_NEWNET).map_err(|e| NetworkError::io("enter", ns)(e.into()))?;
+            f(&mut open(&ns.to_string_lossy())?)
+        })
+        .join()
+        .unwrap_or_else(|_| Err(NetworkError::io("configure", ns)(std::io::Error::other("netns thread panicked"))))
+    })
+}
+
+/// Link `name`'s index, or ENODEV as the kernel's error.
+fn index(rtnl: &mut Rtnl, name: &str) -> Answer<u32> {
+    rtnl.link_index(name)?
+        .ok_or(Refused { op: "find link", error: std::io::Error::from_raw_os_error(nix::errno::Errno::ENODEV as i32) })
+}
+
+fn lo_up(rtnl: &mut Rtnl, ns: &str) -> Result<()> {
+    let lo = index(rtnl, "lo").map_err(failed(ns))?;
+    rtnl.set_up(lo).map_err(failed(ns))
+}
+
+impl Netlink {
+    pub fn new(netns_dir: impl Into<PathBuf>) -> Netlink {
+        Netlink { netns_dir: netns_dir.into() }
     }
 
     /// The namespace directory exists and is a private mount of its own, so
@@ -36,98 +74,38 @@ impl Iproute2 {
             .lines()
             .any(|l| l.split_whitespace().nth(4) == Some(&*dir.to_string_lossy()));
         if !mounted {
-            use nix::mount::{mount, MsFlags};
             let fail = |e: nix::Error| NetworkError::io("mount", dir)(e.into());
             mount(Some(dir.as_path()), dir.as_path(), None::<&str>, MsFlags::MS_BIND, None::<&str>).map_err(fail)?;
             mount(None::<&str>, dir.as_path(), None::<&str>, MsFlags::MS_PRIVATE, None::<&str>).map_err(fail)?;
         }
         Ok(())
     }
-}
 
-fn spawn_error(command: &str, e: std::io::Error) -> NetworkError {
-    NetworkError::Command {
-        command: command.to_string(),
-        message: format!("{e} (are iproute2 and util-linux installed?)"),
-    }
-}
-
-/// Runs `ip ARGS`, inside the namespace mounted at `ns` if given.
-fn run_in(ns: Option<&Path>, args: &[&str], input: Option<&str>) -> Result<()> {
-    let mut cmd = match ns {
-        Some(path) => {
-            let mut c = Command::new("nsenter");
-            c.arg(format!("--net={}", path.display())).arg("ip");
-            c
-        }
-        None => Command::new("ip"),
-    };
-    let command = format!("ip {}", args.join(" "));
-    let mut child = cmd
-        .args(args)
-        .stdin(if input.is_some() { Stdio::piped() } else { Stdio::null() })
-        .stdout(Stdio::null())
-        .stderr(Stdio::piped())
-        .spawn()
-        .map_err(|e| spawn_error(&command, e))?;
-    if let (Some(text), Some(mut stdin)) = (input, child.stdin.take()) {
-        // A write error shows as the command's failure below.
-        let _ = stdin.write_all(text.as_bytes());
-    }
-    let out = child
-        .wait_with_output()
-        .map_err(|e| NetworkError::Command { command: command.clone(), message: e.to_string() })?;
-    if !out.status.success() {
-        let message = String::from_utf8_lossy(&out.stderr).trim().to_string();
-        return Err(NetworkError::Command { command: format!("{command} {}", input.unwrap_or("").trim()), message });
-    }
-    Ok(())
-}
-
-fn run(args: &[&str], input: Option<&str>) -> Result<()> {
-    run_in(None, args, input)
-}
-
-/// Runs iproute2 commands (one per line), optionally inside the namespace at `ns`.
-fn batch(ns: Option<&Path>, lines: &[String]) -> Result<()> {
-    if lines.is_empty() {
-        return Ok(());
-    }
-    run_in(ns, &["-batch", "-"], Some(&(lines.join("\n") + "\n")))
-}
-
-fn read(path: &str) -> Result<String> {
-    std::fs::read_to_string(path).map_err(NetworkError::io("read", path))
-}
-
-/// Interface names of `/proc/net/dev` (per namespace, unlike `/sys/class/net`,
-/// which shows the namespace sysfs was mounted in).
-pub(crate) fn parse_dev(text: &str) -> impl Iterator<Item = &str> {
-    text.lines().skip(2).filter_map(|l| l.split(':').next().map(str::trim))
-}
-
-/// Subnets of `/proc/net/route`.
-pub(crate) fn parse_routes(text: &str) -> Vec<Subnet> {
-    text.lines()
-        .skip(1)
-        .filter_map(|l| {
-            let f: Vec<&str> = l.split_whitespace().collect();
-            let dest = u32::from_str_radix(f.get(1)?, 16).ok()?;
-            let mask = u32::from_str_radix(f.get(7)?, 16).ok()?;
-            // The kernel prints network-order words in host (little-endian) order.
-            let prefix = mask.count_ones() as u8;
-            (prefix > 0).then(|| Subnet { addr: Ipv4Addr::from(dest.to_le_bytes()), prefix })
+    /// A new network namespace mounted at `path` (an empty file), loopback up.
+    fn make_netns(path: &Path) -> Result<()> {
+        std::thread::scope(|s| {
+            s.spawn(|| {
+                let fail = |what: &'static str| move |e: nix::Error| NetworkError::io(what, path)(e.into());
+                // Only this thread moves; it ends here.
+                unshare(CloneFlags::CLONE_NEWNET).map_err(fail("unshare a network namespace for"))?;
+                mount(Some("/proc/thread-self/ns/net"), path, None::<&str>, MsFlags::MS_BIND, None::<&str>)
+                    .map_err(fail("mount"))?;
+                lo_up(&mut open(&path.to_string_lossy())?, &path.to_string_lossy())
+            })
+            .join()
+            .unwrap_or_else(|_| Err(NetworkError::io("create", path)(std::io::Error::other("netns thread panicked"))))
         })
-        .collect()
+    }
 }
 
-impl Host for Iproute2 {
+impl Host for Netlink {
     fn link_exists(&self, dev: &str) -> Result<bool> {
-        Ok(parse_dev(&read("/proc/net/dev")?).any(|d| d == dev))
+        Ok(open(dev)?.link_index(dev).map_err(failed(dev))?.is_some())
     }
 
     fn routes(&self) -> Result<Vec<Subnet>> {
-        Ok(parse_routes(&read("/proc/net/route")?))
+        let routes = open("the routing table")?.routes().map_err(failed("the routing table"))?;
+        Ok(routes.into_iter().filter(|(_, p)| *p > 0).map(|(addr, prefix)| Subnet { addr, prefix }).collect())
     }
 
     fn netns_path(&self, name: &str) -> PathBuf {
@@ -140,23 +118,17 @@ impl Host for Iproute2 {
 
     fn add_netns(&self, name: &str) -> Result<PathBuf> {
         let path = self.netns_path(name);
-        if !path.exists() {
-            self.ensure_dir()?;
-            std::fs::File::create(&path).map_err(NetworkError::io("create", &path))?;
-            let command = format!("unshare --net={} true", path.display());
-            let out = Command::new("unshare")
-                .arg(format!("--net={}", path.display()))
-                .arg("true")
-                .stdin(Stdio::null())
-                .output()
-                .map_err(|e| spawn_error(&command, e))?;
-            if !out.status.success() {
-                let _ = std::fs::remove_file(&path);
-                let message = String::from_utf8_lossy(&out.stderr).trim().to_string();
-                return Err(NetworkError::Command { command, message });
-            }
+        if path.exists() {
+            in_netns(&path, |rtnl| lo_up(rtnl, name))?;
+            return Ok(path);
         }
-        batch(Some(&path), &["link set lo up".to_string()])?;
+        self.ensure_dir()?;
+        File::create(&path).map_err(NetworkError::io("create", &path))?;
+        if let Err(e) = Self::make_netns(&path) {
+            let _ = nix::mount::umount2(&path, nix::mount::MntFlags::MNT_DETACH);
+            let _ = std::fs::remove_file(&path);
+            return Err(e);
+        }
         Ok(path)
     }
 
@@ -173,71 +145,60 @@ impl Host for Iproute2 {
     }
 
     fn add_bridge(&self, dev: &str, gateway: Ipv4Addr, prefix: u8) -> Result<()> {
-        batch(
-            None,
-            &[
-                format!("link add name {dev} type bridge"),
-                format!("addr add {gateway}/{prefix} dev {dev}"),
-                format!("link set {dev} up"),
-            ],
-        )
+        let mut rtnl = open(dev)?;
+        let mut msg = LinkMessage::default();
+        msg.attributes.push(LinkAttribute::IfName(dev.to_string()));
+        msg.attributes.push(LinkAttribute::LinkInfo(vec![LinkInfo::Kind(InfoKind::Bridge)]));
+        rtnl.change("add bridge", RouteNetlinkMessage::NewLink(msg), CREATE).map_err(failed(dev))?;
+        let configured = index(&mut rtnl, dev)
+            .and_then(|i| rtnl.add_address(i, gateway, prefix).and_then(|()| rtnl.set_up(i)))
+            .map_err(failed(dev));
+        if configured.is_err() {
+            let _ = self.delete_link(dev);
+        }
+        configured
     }
 
     fn add_veth(&self, v: &Veth) -> Result<()> {
-        batch(
-            None,
-            &[
-                // iproute2 takes a path for `netns` (its names only live in /run/netns).
-                format!(
-                    "link add {} type veth peer name {} netns {}",
-                    v.host,
-                    v.peer,
-                    self.netns_path(&v.netns).display()
-                ),
-                format!("link set {} master {}", v.host, v.bridge),
-                format!("link set {} up", v.host),
-            ],
-        )
+        let mut rtnl = open(&v.host)?;
+        let bridge = index(&mut rtnl, &v.bridge).map_err(failed(&v.bridge))?;
+        let ns_path = self.netns_path(&v.netns);
+        let ns = File::open(&ns_path).map_err(NetworkError::io("open", &ns_path))?;
+        // The sandbox end is made inside the sandbox, under its final name and MAC address.
+        let mut peer = LinkMessage::default();
+        peer.attributes.push(LinkAttribute::IfName(v.ifname.clone()));
+        peer.attributes.push(LinkAttribute::Address(ipam::mac_octets(&v.mac)?.to_vec()));
+        peer.attributes.push(LinkAttribute::NetNsFd(ns.as_raw_fd()));
+        let mut msg = LinkMessage::default();
+        msg.header.flags = LinkFlags::Up;
+        msg.header.change_mask = LinkFlags::Up;
+        msg.attributes.push(LinkAttribute::IfName(v.host.clone()));
+        msg.attributes.push(LinkAttribute::Controller(bridge));
+        msg.attributes.push(LinkAttribute::LinkInfo(vec![
+            LinkInfo::Kind(InfoKind::Veth),
+            LinkInfo::Data(InfoData::Veth(InfoVeth::Peer(peer))),
+        ]));
+        rtnl.change("add veth", RouteNetlinkMessage::NewLink(msg), CREATE).map_err(failed(&v.host))
     }
 
     fn configure_peer(&self, v: &Veth) -> Result<()> {
-        let mut lines = vec![
-            format!("link set {} name {}", v.peer, v.ifname),
-            format!("link set {} address {}", v.ifname, v.mac),
-            format!("addr add {}/{} dev {}", v.addr, v.prefix, v.ifname),
-            format!("link set {} up", v.ifname),
-        ];
-        if let Some(gw) = v.gateway {
-            lines.push(format!("route add default via {gw}"));
-        }
-        batch(Some(&self.netns_path(&v.netns)), &lines)
+        in_netns(&self.netns_path(&v.netns), |rtnl| {
+            let i = index(rtnl, &v.ifname).map_err(failed(&v.ifname))?;
+            rtnl.add_address(i, v.addr, v.prefix).map_err(failed(&v.ifname))?;
+            rtnl.set_up(i).map_err(failed(&v.ifname))?;
+            if let Some(gw) = v.gateway {
+                rtnl.add_default_route(gw).map_err(failed(&v.ifname))?;
+            }
+            Ok(())
+        })
     }
 
     fn delete_link(&self, dev: &str) -> Result<()> {
-        if self.link_exists(dev)? {
-            run(&["link", "delete", dev], None)?;
+        let mut msg = LinkMessage::default();
+        msg.attributes.push(LinkAttribute::IfName(dev.to_string()));
+        match open(dev)?.change("delete link", RouteNetlinkMessage::DelLink(msg), 0) {
+            Err(r) if r.error.raw_os_error() == Some(nix::errno::Errno::ENODEV as i32) => Ok(()),
+            other => other.map_err(failed(dev)),
         }
-        Ok(())
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn routes_parse() {
-        let text = "Iface\tDestination\tGateway\tFlags\tRefCnt\tUse\tMetric\tMask\n\
-                    eth0\t00000000\t010200C0\t0003\t0\t0\t0\t00000000\n\
-                    eth0\t000200C0\t00000000\t0001\t0\t0\t0\t00FFFFFF\n\
-                    br0\t000011AC\t00000000\t0001\t0\t0\t0\t0000FFFF\n";
-        let routes: Vec<String> = parse_routes(text).iter().map(|s| s.to_string()).collect();
-        assert_eq!(routes, ["192.0.2.0/24", "172.17.0.0/16"], "the default route is no subnet");
-    }
-
-    #[test]
-    fn devices_parse() {
-        let text = "Inter-|   Receive\n face |bytes\n    lo: 0 0\n  eth0: 1 2\n";
-        assert_eq!(parse_dev(text).collect::<Vec<_>>(), ["lo", "eth0"]);
     }
 }

@@ -1,10 +1,12 @@
 //! What the network layer asks of the host: named network namespaces,
 //! bridges, veth pairs, addresses and routes, and the routing table that
-//! IPAM avoids. [`Host`] is the seam; `linux.rs` is the real one (iproute2,
-//! `/proc/net`), `fake.rs` an in-memory host for tests (feature
-//! `test-util`).
+//! IPAM avoids. [`Host`] is the seam; `linux.rs` is the real one (netlink
+//! through `rtnl.rs`, namespaces by `unshare`/`setns` on threads of their
+//! own — no process spawned), `fake.rs` an in-memory host for tests
+//! (feature `test-util`).
 //!
-//! **Invariant:** nothing outside `sys/` spawns `ip` or reads `/proc/net`.
+//! **Invariant:** nothing outside `sys/` opens a netlink socket or enters a
+//! network namespace.
 
 use std::fmt;
 use std::net::Ipv4Addr;
@@ -14,12 +16,15 @@ use crate::error::Result;
 use crate::ipam::Subnet;
 
 #[cfg(any(test, feature = "test-util"))]
+pub mod contract;
+#[cfg(any(test, feature = "test-util"))]
 pub mod fake;
 pub mod linux;
+mod rtnl;
 
 #[cfg(any(test, feature = "test-util"))]
 pub use fake::FakeHost;
-pub use linux::Iproute2;
+pub use linux::Netlink;
 
 /// One container endpoint's veth pair, as the bridge driver asks for it.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -30,11 +35,9 @@ pub struct Veth {
     pub bridge: String,
     /// The sandbox: a named network namespace.
     pub netns: String,
-    /// The name the sandbox end is created under (unique on the host, so
-    /// two pairs made at once never collide), renamed to `ifname` inside.
-    pub peer: String,
     /// Interface name inside the sandbox (`eth0`, …).
     pub ifname: String,
+    /// The sandbox end's MAC address.
     pub mac: String,
     pub addr: Ipv4Addr,
     pub prefix: u8,
@@ -58,11 +61,19 @@ pub trait Host: Send + Sync + fmt::Debug {
     fn delete_netns(&self, name: &str) -> Result<()>;
     /// Creates bridge `dev` with `gateway/prefix`, up. Fails if it exists.
     fn add_bridge(&self, dev: &str, gateway: Ipv4Addr, prefix: u8) -> Result<()>;
-    /// The host side of a pair: both ends, the peer moved into the
-    /// sandbox, the host end on its bridge and up.
+    /// The pair: the host end on its bridge, the sandbox end made inside the
+    /// sandbox under `ifname` with `mac`; both up.
     fn add_veth(&self, veth: &Veth) -> Result<()>;
-    /// The sandbox side: rename, MAC, address, up, default route.
+    /// The sandbox side: address and default route.
     fn configure_peer(&self, veth: &Veth) -> Result<()>;
     /// Deletes link `dev` of the daemon's namespace (a veth takes its peer).
     fn delete_link(&self, dev: &str) -> Result<()>;
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn the_fake_keeps_the_host_contract() {
+        super::contract::host_contract(&super::FakeHost::new(), "t");
+    }
 }

@@ -1,0 +1,12 @@
+//! Networking on the kernel's own interfaces (issue 12): the netlink host
+//! against the same contract as the fake, then daemons in network
+//! namespaces of the tests' own, behind which another namespace plays the
+//! outside world.
+//!
+//! Everything a test makes is in a namespace it created or under a
+//! directory it owns, and is taken away by guards, also on failure.
+
+mod support;
+
+#[path = "network/host.rs"]
+mod host;
