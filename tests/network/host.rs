@@ -37,3 +37,21 @@ fn netlink_keeps_the_host_contract() {
     let dir = tempfile::tempdir().unwrap();
     in_private_netns(&dir.path().join("netns"));
 }
+
+#[test]
+fn nftables_keeps_the_firewall_contract() {
+    let dir = tempfile::tempdir().unwrap();
+    let lock = dir.path().join("firewall.lock");
+    std::thread::spawn(move || {
+        // nft runs as a child of this thread: in its namespace, where the table dies with it.
+        nix::sched::unshare(nix::sched::CloneFlags::CLONE_NEWNET).expect("a network namespace of the test's own");
+        let fw = wharf_network::firewall::NfTables::new(lock);
+        wharf_network::firewall::contract::firewall_contract(&fw);
+        let rules = wharf_network::Firewall::rules(&fw).unwrap();
+        assert!(rules.contains("masquerade") && rules.contains("dnat ip to"), "{rules}");
+        let forward = std::fs::read_to_string("/proc/sys/net/ipv4/ip_forward").unwrap();
+        assert_eq!(forward.trim(), "1", "forwarding is on in the namespace");
+    })
+    .join()
+    .expect("nftables keeps the firewall contract");
+}

@@ -28,6 +28,9 @@ pub enum NetworkError {
     /// The kernel refused a netlink request (the errno is the source's).
     #[error("{op} {target}: {source}")]
     Netlink { op: &'static str, target: String, source: std::io::Error },
+    /// The firewall backend refused a change (its tool's message).
+    #[error("firewall: {op}: {message}")]
+    Firewall { op: &'static str, message: String },
     #[error("{command}: {message}")]
     Command { command: String, message: String },
     #[error("{context} {path}: {source}")]

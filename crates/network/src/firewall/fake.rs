@@ -12,6 +12,7 @@ pub enum FirewallCall {
     TeardownNetwork(FirewallNetwork),
     PublishPort(PortMapping),
     UnpublishPort(PortMapping),
+    Reconcile,
 }
 
 #[derive(Debug, Default)]
@@ -84,5 +85,18 @@ impl Firewall for RecordingFirewall {
         i.calls.push(FirewallCall::UnpublishPort(port.clone()));
         i.ports.retain(|p| p != port);
         Ok(())
+    }
+
+    fn reconcile(&self, nets: &[FirewallNetwork], ports: &[PortMapping]) -> Result<()> {
+        let mut i = self.inner();
+        i.calls.push(FirewallCall::Reconcile);
+        i.networks = nets.to_vec();
+        i.ports = ports.to_vec();
+        Ok(())
+    }
+
+    fn rules(&self) -> Result<String> {
+        let i = self.inner();
+        Ok(format!("{:?}\n{:?}\n", i.networks, i.ports))
     }
 }

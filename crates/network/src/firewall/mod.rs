@@ -1,8 +1,8 @@
 //! The host firewall seam: what a driver asks of it when a network's subnet
-//! comes and goes, and (later) when a port is published. One file per
-//! backend: `none.rs` today (Wharf does no NAT yet: published ports are the
-//! userland proxy's, `proxy.rs`), `fake.rs` records calls for tests;
-//! nftables comes with a later issue.
+//! comes and goes, and what the store asks when a port is published. One
+//! file per backend: `nftables.rs` (with its fixed ruleset in
+//! `nft_base.rs`), `none.rs` (nothing: the host's own rules decide),
+//! `fake.rs` records calls for tests.
 
 use std::fmt;
 
@@ -10,11 +10,16 @@ use crate::error::Result;
 use crate::ipam::Subnet;
 
 #[cfg(any(test, feature = "test-util"))]
+pub mod contract;
+#[cfg(any(test, feature = "test-util"))]
 pub mod fake;
+mod nft_base;
+pub mod nftables;
 pub mod none;
 
 #[cfg(any(test, feature = "test-util"))]
 pub use fake::{FirewallCall, RecordingFirewall};
+pub use nftables::NfTables;
 pub use none::NoFirewall;
 
 /// A network as the firewall sees it.
@@ -28,7 +33,7 @@ pub struct FirewallNetwork {
 }
 
 /// A published port: `host_ip:host_port` → `container_ip:container_port`.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 pub struct PortMapping {
     /// `tcp` or `udp`.
     pub proto: String,
@@ -42,13 +47,18 @@ pub struct PortMapping {
 /// A firewall backend. Each call is idempotent: the bridge driver sets a
 /// network up whenever it ensures the network's bridge.
 pub trait Firewall: Send + Sync + fmt::Debug {
-    /// The backend's name (`none`, later `nftables`).
+    /// The backend's name (`nftables`, `none`).
     fn name(&self) -> &'static str;
     /// Forwarding and masquerade for the subnet (for `internal`, isolation).
     fn setup_network(&self, net: &FirewallNetwork) -> Result<()>;
     fn teardown_network(&self, net: &FirewallNetwork) -> Result<()>;
-    /// DNAT for a published port. Not called yet: the engine serves ports
-    /// with `wharf proxy`.
+    /// DNAT for a published port (the userland proxy serves the paths it
+    /// does not: loopback, and connections from containers).
     fn publish_port(&self, port: &PortMapping) -> Result<()>;
     fn unpublish_port(&self, port: &PortMapping) -> Result<()>;
+    /// Makes the backend hold exactly these networks and ports (at daemon
+    /// start: whatever a crash or a reboot left is replaced).
+    fn reconcile(&self, nets: &[FirewallNetwork], ports: &[PortMapping]) -> Result<()>;
+    /// What the backend holds now, as its own tool prints it (a debug view).
+    fn rules(&self) -> Result<String>;
 }

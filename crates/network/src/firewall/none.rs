@@ -1,5 +1,5 @@
 //! No firewall: containers reach out only if the host already forwards and
-//! masquerades for them, as Wharf has always done.
+//! masquerades for them; published ports are the userland proxy's alone.
 
 use super::{Firewall, FirewallNetwork, PortMapping};
 use crate::error::Result;
@@ -27,5 +27,13 @@ impl Firewall for NoFirewall {
 
     fn unpublish_port(&self, _: &PortMapping) -> Result<()> {
         Ok(())
+    }
+
+    fn reconcile(&self, _: &[FirewallNetwork], _: &[PortMapping]) -> Result<()> {
+        Ok(())
+    }
+
+    fn rules(&self) -> Result<String> {
+        Ok(String::new())
     }
 }

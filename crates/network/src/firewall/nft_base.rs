@@ -1,0 +1,59 @@
+//! The fixed part of Wharf's nftables table: its sets, maps, chains and
+//! rules, in nft's JSON schema (what `nft -j list table inet wharf` prints
+//! of them). Everything that changes at run time is an element of a set or
+//! map here; `nftables.rs` explains what each one holds.
+
+use serde_json::{json, Value};
+
+/// The objects of table `inet <table>`, to be added after the table itself.
+pub(crate) fn structure(table: &str) -> Value {
+    let t = |kind: &str, name: &str, body: Value| {
+        let mut o = json!({"family": "inet", "table": table, "name": name});
+        o.as_object_mut().expect("object").extend(body.as_object().expect("object").clone());
+        json!({"add": {kind: o}})
+    };
+    let rule = |chain: &str, expr: Value| json!({"add": {"rule": {"family": "inet", "table": table, "chain": chain, "expr": expr}}});
+    let meta = |key: &str| json!({"meta": {"key": key}});
+    let is = |left: Value, right: Value| json!({"match": {"op": "==", "left": left, "right": right}});
+    let not = |left: Value, right: Value| json!({"match": {"op": "!=", "left": left, "right": right}});
+    let ip = |field: &str| json!({"payload": {"protocol": "ip", "field": field}});
+    let dport = json!({"payload": {"protocol": "th", "field": "dport"}});
+    let local = is(json!({"fib": {"result": "type", "flags": ["daddr"]}}), json!("local"));
+    let pair = json!({"concat": [meta("iifname"), meta("oifname")]});
+    let dnat = |key: Value, maps: &str| {
+        let map = |data: String| json!({"map": {"key": key.clone(), "data": data}});
+        json!({"dnat": {"family": "ip", "addr": map(format!("@{maps}_addr")), "port": map(format!("@{maps}_port"))}})
+    };
+    let base =
+        |hook: &str, kind: &str, prio: i32| json!({"type": kind, "hook": hook, "prio": prio, "policy": "accept"});
+    json!({"nftables": [
+        t("set", "bridges", json!({"type": "ifname"})),
+        t("set", "subnets", json!({"type": "ipv4_addr", "flags": ["interval"]})),
+        t("set", "same", json!({"type": ["ifname", "ifname"]})),
+        t("set", "internal", json!({"type": "ifname"})),
+        // Published ports, by (proto . port) or (address . proto . port): the
+        // container's address, and its port (two maps: nft 1.0's JSON parser
+        // crashes on a concatenated NAT target).
+        t("map", "any_addr", json!({"type": ["inet_proto", "inet_service"], "map": "ipv4_addr"})),
+        t("map", "any_port", json!({"type": ["inet_proto", "inet_service"], "map": "inet_service"})),
+        t("map", "ip_addr", json!({"type": ["ipv4_addr", "inet_proto", "inet_service"], "map": "ipv4_addr"})),
+        t("map", "ip_port", json!({"type": ["ipv4_addr", "inet_proto", "inet_service"], "map": "inet_service"})),
+        t("chain", "ports", json!({})),
+        t("chain", "prerouting", base("prerouting", "nat", -100)),
+        t("chain", "output", base("output", "nat", -100)),
+        t("chain", "postrouting", base("postrouting", "nat", 100)),
+        t("chain", "forward", base("forward", "filter", 0)),
+        // Published ports: DNAT for traffic to a local address (not loopback, not from a container).
+        rule("prerouting", json!([local.clone(), {"jump": {"target": "ports"}}])),
+        rule("output", json!([not(ip("daddr"), json!({"prefix": {"addr": "127.0.0.0", "len": 8}})), local, {"jump": {"target": "ports"}}])),
+        rule("ports", json!([is(meta("iifname"), json!("@bridges")), {"return": null}])),
+        rule("ports", json!([dnat(json!({"concat": [ip("daddr"), meta("l4proto"), dport.clone()]}), "ip")])),
+        rule("ports", json!([is(meta("nfproto"), json!("ipv4")), dnat(json!({"concat": [meta("l4proto"), dport]}), "any")])),
+        // Egress: masquerade what leaves a subnet by any other than a Wharf bridge.
+        rule("postrouting", json!([is(ip("saddr"), json!("@subnets")), not(meta("oifname"), json!("@bridges")), {"masquerade": null}])),
+        // Isolation between networks; nothing in or out of an internal one.
+        rule("forward", json!([is(meta("iifname"), json!("@bridges")), is(meta("oifname"), json!("@bridges")), not(pair.clone(), json!("@same")), {"drop": null}])),
+        rule("forward", json!([is(meta("iifname"), json!("@internal")), not(pair.clone(), json!("@same")), {"drop": null}])),
+        rule("forward", json!([is(meta("oifname"), json!("@internal")), not(pair, json!("@same")), {"drop": null}])),
+    ]})
+}
