@@ -2,15 +2,16 @@
 # Installs what Wharf's main job and its tests need on a fresh Debian 12 machine (as root), and
 # nothing when it is all there already. Called by scripts/demo.sh, scripts/test.sh and .ci/run.
 #   scripts/deps.sh demo   what the demo needs (busybox-static for the image; the seccomp crate
-#                          links libseccomp through pkg-config)
+#                          links libseccomp through pkg-config; nftables for bridge networks' NAT)
 #   scripts/deps.sh test   also the test oracles and peers: runc (and crun) for differential and
 #                          selectable-runtime tests, skopeo + umoci (image formats), docker-registry
 #                          + apache2-utils (htpasswd) for loopback registries, docker.io and
-#                          docker-compose (interop), iproute2 + util-linux (ip, nsenter), curl
+#                          docker-compose (interop), iproute2 + util-linux (ip, nsenter), curl,
+#                          iperf3 (network benchmark peer)
 set -euo pipefail
-demo=(busybox-static libseccomp-dev pkg-config)
+demo=(busybox-static libseccomp-dev pkg-config nftables)
 test=("${demo[@]}" runc crun skopeo umoci docker-registry apache2-utils docker.io docker-compose
-      iproute2 util-linux curl)
+      iproute2 util-linux curl iperf3)
 case "${1:-test}" in
     demo) want=("${demo[@]}") ;;
     test) want=("${test[@]}") ;;

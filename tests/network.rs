@@ -10,3 +10,6 @@ mod support;
 
 #[path = "network/host.rs"]
 mod host;
+
+#[path = "network/nat.rs"]
+mod nat;

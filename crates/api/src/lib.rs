@@ -37,6 +37,8 @@ pub struct Config {
     pub monitor_exe: PathBuf,
     /// The image store's snapshotter (`--storage-driver`); `None`: the one the store was created with.
     pub snapshotter: Option<String>,
+    /// Firewall rules for networks and ports (dockerd's `--iptables`).
+    pub firewall: bool,
 }
 
 pub struct State {
@@ -55,6 +57,8 @@ pub async fn serve(config: Config) -> std::io::Result<()> {
     }
     std::fs::create_dir_all(&config.exec_root)?;
     let _ = std::fs::remove_file(&config.socket);
+    wharf_network::Networks::record_firewall(&config.data_root.join("network"), config.firewall)
+        .map_err(std::io::Error::other)?;
     let engine = match &config.snapshotter {
         None => wharf_engine::Engine::open_with(&config.data_root, &config.exec_root),
         Some(s) => wharf_image::Images::open_with(
@@ -70,6 +74,11 @@ pub async fn serve(config: Config) -> std::io::Result<()> {
     if let Err(e) = engine.reconcile() {
         tracing::warn!("reconcile containers: {e}");
     }
+    // The firewall holds exactly what exists (fail closed: no daemon without its rules).
+    engine
+        .networks()
+        .and_then(|n| Ok(n.reconcile_firewall()?))
+        .map_err(|e| std::io::Error::other(format!("firewall: {e}")))?;
     let listener = UnixListener::bind(&config.socket)?;
     std::fs::set_permissions(&config.socket, std::os::unix::fs::PermissionsExt::from_mode(0o660))?;
     tracing::info!("API listening on {}", config.socket.display());

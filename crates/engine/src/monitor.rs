@@ -255,7 +255,7 @@ impl Monitor<'_> {
                 Err(_) => std::thread::sleep(Duration::from_millis(2)),
             }
         }
-        let (mut proxies, ports) = match engine.publish(self.exe, &c.opts, &wired.endpoints) {
+        let (mut proxies, ports) = match engine.publish(self.exe, &c.id, &c.opts, &wired.endpoints) {
             Ok(p) => p,
             Err(e) => {
                 let _ = rt.delete(id, true);

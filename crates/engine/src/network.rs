@@ -1,8 +1,9 @@
 //! Containers on networks: the network mode (`bridge`, a user network,
 //! `host`, `none`, `container:<id>`), the sandbox and endpoints made at each
 //! start, `/etc/hosts` with the peers of every network the container is on
-//! (rewritten in place when peers come and go), and published ports served
-//! by `wharf proxy` processes that the container's monitor owns.
+//! (rewritten in place when peers come and go), and published ports: DNAT
+//! in the firewall, and `wharf proxy` processes (owned by the container's
+//! monitor) for loopback and for other containers.
 
 use std::collections::BTreeMap;
 use std::fs;
@@ -276,12 +277,17 @@ impl Engine {
         out
     }
 
-    /// Starts one `wharf proxy` per published port (children of the caller,
-    /// which kills them when the container stops). Returns them with the
-    /// bindings as served (free host ports chosen).
+    /// Publishes the container's ports: one `wharf proxy` per port
+    /// (children of the caller, which kills them when the container stops;
+    /// they serve loopback and other containers, and their bind finds a port
+    /// already taken) and the firewall's DNAT to the first endpoint (the
+    /// path of every other client, which keeps the client's address; undone
+    /// with the endpoint). Returns the proxies with the bindings as served
+    /// (free host ports chosen).
     pub fn publish(
         &self,
         proxy_exe: &Path,
+        id: &str,
         opts: &RunOptions,
         endpoints: &[Endpoint],
     ) -> Result<(Vec<Child>, Vec<PortBinding>)> {
@@ -336,6 +342,22 @@ impl Engine {
             }
             children.push(child);
             served.push(PortBinding { host_port: port, ..b.clone() });
+        }
+        if let (Some(ep), false) = (endpoints.first(), served.is_empty()) {
+            let mappings: Vec<wharf_network::firewall::PortMapping> = served
+                .iter()
+                .map(|b| wharf_network::firewall::PortMapping {
+                    proto: b.proto.clone(),
+                    host_ip: b.host_ip.clone(),
+                    host_port: b.host_port,
+                    container_ip: std::net::Ipv4Addr::UNSPECIFIED,
+                    container_port: b.container_port,
+                })
+                .collect();
+            if let Err(e) = self.networks().and_then(|n| Ok(n.publish(id, &ep.network_id, &mappings)?)) {
+                kill_all(&mut children);
+                return Err(e);
+            }
         }
         Ok((children, served))
     }

@@ -60,7 +60,7 @@ impl Engine {
             Teardown { engine: self, id: id.clone(), rootfs: None, volumes: anonymous, proxies: Vec::new() };
         let (dir, wired) = self.prepare_bundle(&id, "", &opts)?;
         teardown.rootfs = Some(dir.join("rootfs"));
-        teardown.proxies = self.publish(exe, &opts, &wired.endpoints)?.0;
+        teardown.proxies = self.publish(exe, &id, &opts, &wired.endpoints)?.0;
         let code = self.native().run(&id, &CreateOptions { bundle: dir, ..Default::default() }, false)?;
         drop(teardown);
         Ok(code)

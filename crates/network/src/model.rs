@@ -49,6 +49,8 @@ pub struct Endpoint {
     pub ifname: String,
     /// Host end of the veth pair.
     pub veth: String,
+    /// Ports published to this endpoint's address (DNAT in the firewall).
+    pub ports: Vec<crate::firewall::PortMapping>,
 }
 
 /// What `network create` asks for.

@@ -16,7 +16,7 @@ use serde::Serialize;
 
 use crate::driver::{Attachment, CreateContext, Drivers, NetworkDriver};
 use crate::error::{NetworkError, Result};
-use crate::firewall::NoFirewall;
+use crate::firewall::{Firewall, FirewallNetwork, NfTables, PortMapping};
 use crate::model::{now, random_id, CreateRequest, Endpoint, EndpointRequest, Network};
 use crate::sys::{Host, Netlink};
 
@@ -25,22 +25,64 @@ pub struct Networks {
     root: PathBuf,
     host: Arc<dyn Host>,
     drivers: Arc<Drivers>,
+    firewall: Arc<dyn Firewall>,
 }
 
 impl Networks {
-    /// Opens the store on the real host (iproute2, no firewall) with the
-    /// built-in drivers, recording the predefined networks on first use;
-    /// sandboxes are mounted under `netns_dir` (`<exec-root>/netns`).
+    /// Opens the store on the real host (netlink) and firewall (nftables, or
+    /// none when the daemon recorded `--iptables=false`, see
+    /// [`Networks::record_firewall`]) with the built-in drivers, recording
+    /// the predefined networks on first use; sandboxes are mounted under
+    /// `netns_dir` (`<exec-root>/netns`).
     pub fn open(root: impl Into<PathBuf>, netns_dir: impl Into<PathBuf>) -> Result<Networks> {
+        let root = root.into();
         let host: Arc<dyn Host> = Arc::new(Netlink::new(netns_dir));
-        let drivers = Drivers::builtin(host.clone(), Arc::new(NoFirewall));
-        Networks::open_with(root, host, drivers)
+        let firewall: Arc<dyn Firewall> = match Self::recorded_firewall(&root)? {
+            true => Arc::new(NfTables::new(root.join("firewall.lock"))),
+            false => Arc::new(crate::firewall::NoFirewall),
+        };
+        let drivers = Drivers::builtin(host.clone(), firewall.clone());
+        Networks::open_with(root, host, firewall, drivers)
     }
 
-    /// Opens the store with a host and a driver table of the caller's (a
-    /// fake host in tests, more drivers later).
-    pub fn open_with(root: impl Into<PathBuf>, host: Arc<dyn Host>, drivers: Drivers) -> Result<Networks> {
-        let n = Networks { root: root.into(), host, drivers: Arc::new(drivers) };
+    /// Records whether the store's networks get firewall rules (dockerd's
+    /// `--iptables`): every process that opens the store after this (the
+    /// daemon, containers' monitors) uses the same backend.
+    pub fn record_firewall(root: &Path, enabled: bool) -> Result<()> {
+        fs::create_dir_all(root).map_err(NetworkError::io("create", root))?;
+        let path = root.join("firewall");
+        let tmp = root.join(".firewall.tmp");
+        fs::write(&tmp, if enabled { "nftables\n" } else { "none\n" }).map_err(NetworkError::io("write", &tmp))?;
+        fs::rename(&tmp, &path).map_err(NetworkError::io("rename", &path))
+    }
+
+    /// The recorded choice (nftables unless `none` was recorded).
+    fn recorded_firewall(root: &Path) -> Result<bool> {
+        let path = root.join("firewall");
+        match fs::read_to_string(&path) {
+            Ok(s) => match s.trim() {
+                "nftables" => Ok(true),
+                "none" => Ok(false),
+                other => Err(NetworkError::Invalid {
+                    what: "firewall record".into(),
+                    reason: format!("{}: unknown backend {other:?}", path.display()),
+                }),
+            },
+            Err(e) if e.kind() == ErrorKind::NotFound => Ok(true),
+            Err(e) => Err(NetworkError::io("read", path)(e)),
+        }
+    }
+
+    /// Opens the store with a host, a firewall and a driver table of the
+    /// caller's (fakes in tests, more drivers later); the drivers are to
+    /// use the same firewall.
+    pub fn open_with(
+        root: impl Into<PathBuf>,
+        host: Arc<dyn Host>,
+        firewall: Arc<dyn Firewall>,
+        drivers: Drivers,
+    ) -> Result<Networks> {
+        let n = Networks { root: root.into(), host, drivers: Arc::new(drivers), firewall };
         for d in ["networks", "endpoints"] {
             fs::create_dir_all(n.root.join(d)).map_err(NetworkError::io("create", n.root.join(d)))?;
         }
@@ -349,10 +391,72 @@ impl Networks {
                 n.name
             )));
         };
+        for p in &ep.ports {
+            self.firewall.unpublish_port(p)?;
+        }
         self.driver(&n)?.disconnect(&n, &ep)?;
         fs::remove_file(&ep_path).map_err(NetworkError::io("remove", &ep_path))?;
         tracing::debug!(container = container_id, network = %n.name, ip = %ep.ip, "disconnected");
         Ok(())
+    }
+
+    /// Publishes ports to the container's endpoint on a network (DNAT to its
+    /// address, which is filled in), recorded with the endpoint so that
+    /// every teardown of the endpoint unpublishes them. All or nothing.
+    pub fn publish(&self, container_id: &str, network_id: &str, ports: &[PortMapping]) -> Result<Endpoint> {
+        let n = self.get(network_id)?;
+        let _lock = self.lock()?;
+        let ep_path = self.endpoint_path(&n.id, container_id);
+        let Some(mut ep) = read_record::<Endpoint>(&ep_path)? else {
+            return Err(NetworkError::Conflict(format!(
+                "container {container_id} is not connected to network {}",
+                n.name
+            )));
+        };
+        let ip = ep.ip.parse().map_err(|_| NetworkError::Invalid {
+            what: "endpoint".into(),
+            reason: format!("{} has no IPv4 address to publish ports to", ep.container_name),
+        })?;
+        let mut added = Vec::new();
+        let undo = |added: &[PortMapping]| {
+            for p in added {
+                if let Err(e) = self.firewall.unpublish_port(p) {
+                    tracing::warn!(container = container_id, "undo a failed publish: {e}");
+                }
+            }
+        };
+        for p in ports {
+            let p = PortMapping { container_ip: ip, ..p.clone() };
+            if let Err(e) = self.firewall.publish_port(&p) {
+                undo(&added);
+                return Err(e);
+            }
+            added.push(p);
+        }
+        ep.ports.extend(added.iter().cloned());
+        if let Err(e) = write_json(&ep_path, &ep) {
+            undo(&added);
+            return Err(e);
+        }
+        Ok(ep)
+    }
+
+    /// Makes the firewall hold exactly the networks and published ports of
+    /// the store (at daemon start: after a crash, a reboot, a flush).
+    pub fn reconcile_firewall(&self) -> Result<()> {
+        let _lock = self.lock()?;
+        let mut nets: Vec<FirewallNetwork> = Vec::new();
+        let mut ports = Vec::new();
+        for n in self.list()? {
+            nets.extend(self.driver(&n)?.firewall_network(&n)?);
+            ports.extend(self.endpoints(&n.id)?.into_iter().flat_map(|e| e.ports));
+        }
+        self.firewall.reconcile(&nets, &ports)
+    }
+
+    /// What the firewall holds now, as its backend prints it.
+    pub fn firewall_rules(&self) -> Result<String> {
+        self.firewall.rules()
     }
 }
 

@@ -35,7 +35,7 @@ fn suite(make: Make) -> Suite {
     let h: Arc<dyn Host> = Arc::new(host.clone());
     let driver = make(h.clone(), Arc::new(firewall.clone()));
     let name = driver.name();
-    let nets = Networks::open_with(dir.path(), h, Drivers::new().with(driver)).unwrap();
+    let nets = Networks::open_with(dir.path(), h, Arc::new(firewall.clone()), Drivers::new().with(driver)).unwrap();
     Suite { _dir: dir, host, firewall, nets, driver: name }
 }
 

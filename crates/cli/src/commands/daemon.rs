@@ -16,7 +16,7 @@ pub struct DaemonArgs {
     /// Root of the daemon's runtime state
     #[arg(long = "exec-root", default_value = "/run/wharf")]
     exec_root: PathBuf,
-    /// daemon.json-style configuration (hosts, data-root, exec-root, insecure-registries, log-level, runtimes, default-runtime, storage-driver)
+    /// daemon.json-style configuration (hosts, data-root, exec-root, insecure-registries, log-level, runtimes, default-runtime, storage-driver, iptables)
     #[arg(long = "config-file")]
     config_file: Option<PathBuf>,
     /// debug, info, warn, error
@@ -32,6 +32,10 @@ pub struct DaemonArgs {
     /// a data root keeps the driver it was created with
     #[arg(short = 's', long = "storage-driver")]
     storage_driver: Option<String>,
+    /// Firewall rules for networks and published ports (nftables: masquerade, isolation, DNAT);
+    /// false leaves the host's firewall alone (ports are then the userland proxy's only)
+    #[arg(long = "iptables", num_args = 0..=1, default_missing_value = "true", action = clap::ArgAction::Set)]
+    iptables: Option<bool>,
 }
 
 /// daemon.json: the directives Wharf honours; any other is refused (as dockerd does).
@@ -46,6 +50,7 @@ struct FileConfig {
     runtimes: BTreeMap<String, RuntimeConfig>,
     default_runtime: Option<String>,
     storage_driver: Option<String>,
+    iptables: Option<bool>,
 }
 
 fn socket_path(host: &str) -> Result<PathBuf> {
@@ -99,6 +104,7 @@ pub fn run(a: &DaemonArgs, data_root: &Path, insecure: &[String]) -> Result<()> 
         runtimes,
         monitor_exe: std::env::current_exe().context("locate the wharf binary")?,
         snapshotter,
+        firewall: a.iptables.or(file.iptables).unwrap_or(true),
     };
     wharf_runtime::sys::limit_malloc_arenas(2);
     let rt = tokio::runtime::Builder::new_multi_thread().enable_all().build().context("start the async runtime")?;

@@ -4,8 +4,8 @@
 //! whose sandbox end gets an address of the subnet (and, on the
 //! container's first network, the default route). The bridge is made at
 //! `create` and ensured again at each `connect` (the predefined one is
-//! made lazily; a reboot loses them all); each time the firewall is asked
-//! to set the subnet up.
+//! made lazily; a reboot loses them all); each time one is made the
+//! firewall is asked to set the subnet up.
 
 use std::net::Ipv4Addr;
 use std::sync::Arc;
@@ -56,18 +56,18 @@ impl Bridge {
         ipam::default_pools().find(|p| !taken.iter().any(|t| t.overlaps(p))).ok_or(NetworkError::NoPool)
     }
 
-    /// Makes the bridge unless it exists, then sets the subnet up in the firewall.
+    /// Makes the bridge unless it exists, and then sets the subnet up in the
+    /// firewall (a bridge that exists has been set up, or the daemon's
+    /// reconcile at start sets it up again).
     fn ensure(&self, net: &Network, l: &Layout) -> Result<()> {
-        if !self.host.link_exists(&l.bridge)? {
-            if let Err(e) = self.host.add_bridge(&l.bridge, l.gateway, l.subnet.prefix) {
-                // A concurrent start created it first.
-                if !self.host.link_exists(&l.bridge)? {
-                    return Err(e);
-                }
-            } else {
-                tracing::debug!(bridge = %l.bridge, subnet = %l.subnet, network = %net.name, "bridge created");
-            }
+        if self.host.link_exists(&l.bridge)? {
+            return Ok(());
         }
+        if let Err(e) = self.host.add_bridge(&l.bridge, l.gateway, l.subnet.prefix) {
+            // A concurrent start created it first (and sets it up).
+            return if self.host.link_exists(&l.bridge)? { Ok(()) } else { Err(e) };
+        }
+        tracing::debug!(bridge = %l.bridge, subnet = %l.subnet, network = %net.name, "bridge created");
         self.firewall.setup_network(&firewall_network(net, l))
     }
 }
@@ -241,6 +241,10 @@ impl NetworkDriver for Bridge {
         ep.mac = v.mac;
         ep.veth = v.host;
         Ok(())
+    }
+
+    fn firewall_network(&self, net: &Network) -> Result<Option<FirewallNetwork>> {
+        Ok(Some(firewall_network(net, &layout(net)?)))
     }
 
     fn disconnect(&self, _: &Network, ep: &Endpoint) -> Result<()> {

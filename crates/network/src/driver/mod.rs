@@ -14,7 +14,7 @@ use std::net::Ipv4Addr;
 use std::sync::Arc;
 
 use crate::error::{NetworkError, Result};
-use crate::firewall::Firewall;
+use crate::firewall::{Firewall, FirewallNetwork};
 use crate::model::{CreateRequest, Endpoint, Network};
 use crate::sys::Host;
 
@@ -73,6 +73,12 @@ pub trait NetworkDriver: Send + Sync + fmt::Debug {
 
     /// Undoes `connect`; idempotent (the sandbox may be gone already).
     fn disconnect(&self, net: &Network, ep: &Endpoint) -> Result<()>;
+
+    /// What the firewall holds for a network of this driver (none for a
+    /// driver that asks nothing of it).
+    fn firewall_network(&self, _net: &Network) -> Result<Option<FirewallNetwork>> {
+        Ok(None)
+    }
 }
 
 /// The driver table: name → driver.

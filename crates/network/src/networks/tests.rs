@@ -22,7 +22,13 @@ fn env_with(setup: impl FnOnce(&FakeHost)) -> Env {
     setup(&host);
     let firewall = RecordingFirewall::new();
     let h: Arc<dyn Host> = Arc::new(host.clone());
-    let nets = Networks::open_with(dir.path(), h.clone(), Drivers::builtin(h, Arc::new(firewall.clone()))).unwrap();
+    let nets = Networks::open_with(
+        dir.path(),
+        h.clone(),
+        Arc::new(firewall.clone()),
+        Drivers::builtin(h, Arc::new(firewall.clone())),
+    )
+    .unwrap();
     Env { dir, host, firewall, nets }
 }
 
@@ -63,7 +69,13 @@ fn predefined_networks_recorded_once_without_touching_the_host() {
     assert_eq!(e.nets.get("none").unwrap().driver, "null");
     assert!(e.host.snapshot().links.is_empty(), "wharf0 is made at the first connect");
     let h: Arc<dyn Host> = Arc::new(e.host.clone());
-    let again = Networks::open_with(e.dir.path(), h.clone(), Drivers::builtin(h, Arc::new(NoFirewall))).unwrap();
+    let again = Networks::open_with(
+        e.dir.path(),
+        h.clone(),
+        Arc::new(crate::firewall::NoFirewall),
+        Drivers::builtin(h, Arc::new(crate::firewall::NoFirewall)),
+    )
+    .unwrap();
     assert_eq!(again.list().unwrap().len(), 3, "reopening records no second set");
     for name in ["bridge", "host", "none"] {
         assert!(matches!(e.nets.remove(name), Err(NetworkError::Predefined(_))), "{name}");

@@ -1,0 +1,192 @@
+//! NAT, published ports and isolation through `wharf daemon`, with a
+//! namespace of the test's own as the outside world: a veth from the
+//! daemon's namespace (198.51.100.1, the "host's address") to it
+//! (198.51.100.2). The servers answer with `netstat -tn` run on the
+//! accepted connection, so a client reads the address the server saw.
+
+use std::process::{Child, Command, Output, Stdio};
+
+use crate::support::daemon::Daemon;
+use crate::support::eventually;
+
+const IMG: &str = "busybox:local";
+const HOST_IP: &str = "198.51.100.1";
+const OUTSIDE_IP: &str = "198.51.100.2";
+
+/// The outside world: a network namespace behind the daemon's, and the
+/// servers started in it; removed (the veth with it) on drop.
+pub struct Outside {
+    netns: String,
+    servers: Vec<Child>,
+}
+
+impl Outside {
+    pub fn new(d: &Daemon) -> Outside {
+        let netns = format!("{}-o", d.netns);
+        let ip = |args: &[&str]| {
+            let out = Command::new("ip").args(args).output().unwrap();
+            assert!(out.status.success(), "ip {args:?}: {}", String::from_utf8_lossy(&out.stderr));
+        };
+        let o = Outside { netns: netns.clone(), servers: Vec::new() };
+        ip(&["netns", "add", &netns]);
+        ip(&["-n", &netns, "link", "set", "lo", "up"]);
+        ip(&["link", "add", "wout0", "netns", &d.netns, "type", "veth", "peer", "name", "eth0", "netns", &netns]);
+        ip(&["-n", &d.netns, "addr", "add", &format!("{HOST_IP}/24"), "dev", "wout0"]);
+        ip(&["-n", &d.netns, "link", "set", "wout0", "up"]);
+        ip(&["-n", &netns, "addr", "add", &format!("{OUTSIDE_IP}/24"), "dev", "eth0"]);
+        ip(&["-n", &netns, "link", "set", "eth0", "up"]);
+        o
+    }
+
+    fn cmd(&self, args: &[&str]) -> Command {
+        let mut c = Command::new("nsenter");
+        c.arg(format!("--net=/run/netns/{}", self.netns)).args(args);
+        c
+    }
+
+    pub fn run(&self, args: &[&str]) -> Output {
+        self.cmd(args).stdin(Stdio::null()).output().unwrap()
+    }
+
+    /// A server on `port` that answers each connection with what it sees of it.
+    pub fn serve(&mut self, port: u16) {
+        let child = self
+            .cmd(&["busybox", "nc", "-ll", "-p", &port.to_string(), "-e", "busybox", "netstat", "-tn"])
+            .stdin(Stdio::null())
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .unwrap();
+        self.servers.push(child);
+        eventually("the outside server listens", || {
+            String::from_utf8_lossy(&self.run(&["busybox", "netstat", "-tln"]).stdout).contains(&format!(":{port} "))
+        });
+    }
+}
+
+impl Drop for Outside {
+    fn drop(&mut self) {
+        for s in &mut self.servers {
+            let _ = s.kill();
+            let _ = s.wait();
+        }
+        let _ = Command::new("ip").args(["netns", "delete", &self.netns]).status();
+    }
+}
+
+/// The client address a `netstat -tn` answer shows for the server's `port`.
+pub fn client_seen(answer: &str, port: u16) -> Option<String> {
+    answer.lines().find_map(|l| {
+        let f: Vec<&str> = l.split_whitespace().collect();
+        let local = f.get(3)?;
+        local.ends_with(&format!(":{port}")).then(|| {
+            let foreign = f.get(4).copied().unwrap_or_default();
+            let ip = foreign.rsplit_once(':').map_or(foreign, |(ip, _)| ip);
+            ip.trim_start_matches("::ffff:").to_string()
+        })
+    })
+}
+
+fn text(o: &Output) -> String {
+    String::from_utf8_lossy(&o.stdout).into_owned()
+}
+
+fn rules(d: &Daemon) -> String {
+    text(&d.in_netns(&["nft", "list", "table", "inet", "wharf"]))
+}
+
+/// A container serving on port 80 what it sees of each connection.
+fn web(d: &Daemon, name: &str, extra: &[&str]) -> String {
+    let mut args = vec!["run", "-d", "--name", name];
+    args.extend_from_slice(extra);
+    args.extend_from_slice(&[IMG, "nc", "-ll", "-p", "80", "-e", "netstat", "-tn"]);
+    d.ok(&args);
+    d.ok(&["inspect", "-f", "{{range .NetworkSettings.Networks}}{{.IPAddress}}{{end}}", name]).trim().to_string()
+}
+
+#[test]
+fn egress_is_masqueraded_and_published_ports_keep_the_client_address() {
+    let d = Daemon::start();
+    d.import_busybox();
+    let mut out = Outside::new(&d);
+    out.serve(7000);
+    // Egress: the outside world sees the host's address, not the container's.
+    let answer = d.ok(&["run", "--rm", IMG, "nc", OUTSIDE_IP, "7000"]);
+    assert_eq!(client_seen(&answer, 7000).as_deref(), Some(HOST_IP), "{answer}");
+
+    let ip = web(&d, "web", &["-p", "8080:80"]);
+    let seen = |o: Output| client_seen(&text(&o), 80);
+    // Loopback (the userland proxy serves it), once the container listens.
+    eventually("the published port answers on 127.0.0.1", || {
+        seen(d.in_netns(&["busybox", "nc", "127.0.0.1", "8080"])).is_some()
+    });
+    // From outside, by DNAT: the container sees the outside client's own address.
+    let from_outside = out.run(&["busybox", "nc", "-w", "5", HOST_IP, "8080"]);
+    assert_eq!(seen(from_outside).as_deref(), Some(OUTSIDE_IP));
+    // From the host on its own address, and from another container (the proxy).
+    assert!(seen(d.in_netns(&["busybox", "nc", "-w", "5", HOST_IP, "8080"])).is_some());
+    let from_peer = d.docker(&["run", "--rm", IMG, "nc", "-w", "5", HOST_IP, "8080"]);
+    assert!(seen(from_peer).is_some(), "a container reaches another's published port");
+    // Wharf's table holds the DNAT while the container runs, and not after.
+    let r = rules(&d);
+    assert!(r.contains(&ip) && r.contains("8080"), "{r}");
+    d.ok(&["rm", "-f", "web"]);
+    let r = rules(&d);
+    assert!(!r.contains(&ip) && !r.contains("8080"), "{r}");
+}
+
+#[test]
+fn user_networks_are_isolated_and_internal_ones_have_no_egress() {
+    let d = Daemon::start();
+    d.import_busybox();
+    let mut out = Outside::new(&d);
+    out.serve(7001);
+    for (name, flags) in [("na", &[][..]), ("nb", &[][..]), ("ni", &["--internal"][..])] {
+        let mut args = vec!["network", "create"];
+        args.extend_from_slice(flags);
+        args.push(name);
+        d.ok(&args);
+    }
+    let b = web(&d, "b", &["--network", "nb"]);
+    let reach = |net: &str, ip: &str, port: &str| {
+        let o = d.docker(&["run", "--rm", "--network", net, IMG, "nc", "-w", "3", ip, port]);
+        !text(&o).trim().is_empty()
+    };
+    eventually("b serves on its network", || reach("nb", &b, "80"));
+    // The host routes both subnets: only the firewall keeps na from nb.
+    assert!(!reach("na", &b, "80"), "a container on another network reaches b");
+    assert!(reach("na", OUTSIDE_IP, "7001"), "a user network has egress");
+    assert!(!reach("ni", OUTSIDE_IP, "7001"), "an internal network has egress");
+    let r = rules(&d);
+    assert!(r.contains("elements"), "{r}");
+    d.ok(&["rm", "-f", "b"]);
+    for n in ["na", "nb", "ni"] {
+        d.ok(&["network", "rm", n]);
+    }
+    let r = rules(&d);
+    for gone in ["br-", &b] {
+        assert!(!r.contains(gone), "{gone} left in {r}");
+    }
+}
+
+#[test]
+fn a_crashed_daemon_keeps_connectivity_and_its_restart_keeps_exactly_what_exists() {
+    let mut d = Daemon::start();
+    d.import_busybox();
+    let out = Outside::new(&d);
+    let ip = web(&d, "web", &["-p", "8081:80"]);
+    let from_outside = || client_seen(&text(&out.run(&["busybox", "nc", "-w", "5", HOST_IP, "8081"])), 80);
+    eventually("the port answers from outside", || from_outside().is_some());
+    d.kill9();
+    assert_eq!(from_outside().as_deref(), Some(OUTSIDE_IP), "the DNAT outlives the daemon");
+    // A stale rule (as a crash between a container's exit and its teardown
+    // would leave) goes at the restart; the running container's stays.
+    let stale = "add element inet wharf any_addr { tcp . 9999 : 10.99.0.2 }";
+    assert!(d.in_netns(&["nft", stale]).status.success());
+    d.spawn();
+    let r = rules(&d);
+    assert!(r.contains(&ip) && r.contains("8081") && !r.contains("9999"), "{r}");
+    assert_eq!(from_outside().as_deref(), Some(OUTSIDE_IP));
+    d.ok(&["rm", "-f", "web"]);
+    assert!(!rules(&d).contains(&ip));
+}
