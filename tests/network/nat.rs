@@ -130,6 +130,9 @@ fn egress_is_masqueraded_and_published_ports_keep_the_client_address() {
     // Wharf's table holds the DNAT while the container runs, and not after.
     let r = rules(&d);
     assert!(r.contains(&ip) && r.contains("8080"), "{r}");
+    // The debug view shows the same table.
+    let shown = text(&d.wharf(&["network", "rules"]));
+    assert!(shown.starts_with("# firewall: nftables\n") && shown.contains(&ip) && shown.contains("8080"), "{shown}");
     d.ok(&["rm", "-f", "web"]);
     let r = rules(&d);
     assert!(!r.contains(&ip) && !r.contains("8080"), "{r}");

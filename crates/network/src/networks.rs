@@ -458,6 +458,11 @@ impl Networks {
     pub fn firewall_rules(&self) -> Result<String> {
         self.firewall.rules()
     }
+
+    /// The firewall backend's name (`nftables`, `none`).
+    pub fn firewall_backend(&self) -> &'static str {
+        self.firewall.name()
+    }
 }
 
 /// A record, `None` if the file does not exist; unreadable or corrupt is an error.

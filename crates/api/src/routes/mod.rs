@@ -127,6 +127,7 @@ async fn dispatch(state: Arc<State>, req: Request<Incoming>, method: &Method, pa
         (_, ["containers", ..]) => containers::dispatch(state, req, method, &seg, q).await,
         (_, ["volumes", ..]) => volumes::dispatch(state, req, method, &seg, q).await,
         (_, ["networks", ..]) => networks::dispatch(state, req, method, &seg, q).await,
+        (&Method::GET, ["wharf", "firewall"]) => networks::firewall(state).await,
         (_, ["swarm", ..])
         | (_, ["nodes", ..])
         | (_, ["services", ..])

@@ -131,6 +131,17 @@ fn matches(n: &Network, filters: &BTreeMap<String, Vec<String>>) -> bool {
     })
 }
 
+/// `GET /wharf/firewall` (Wharf's own, not Docker's): the backend and
+/// every rule Wharf owns, as the backend prints them.
+pub async fn firewall(state: Arc<State>) -> Reply {
+    let (backend, rules) = blocking(move || {
+        let nets = state.engine.networks()?;
+        Ok((nets.firewall_backend(), nets.firewall_rules()?))
+    })
+    .await?;
+    json(StatusCode::OK, &json!({"Backend": backend, "Rules": rules}))
+}
+
 pub async fn dispatch(state: Arc<State>, req: Request<Incoming>, method: &Method, seg: &[&str], q: &Query) -> Reply {
     let st = state.clone();
     match (method, &seg[1..]) {

@@ -20,6 +20,8 @@ struct Inner {
     calls: Vec<FirewallCall>,
     networks: Vec<FirewallNetwork>,
     ports: Vec<PortMapping>,
+    /// Publishing this host port fails.
+    fail_port: Option<u16>,
 }
 
 /// Cheap to clone: clones share one record.
@@ -42,6 +44,11 @@ impl RecordingFirewall {
     /// Networks set up and not torn down.
     pub fn networks(&self) -> Vec<FirewallNetwork> {
         self.inner().networks.clone()
+    }
+
+    /// Makes publishing `host_port` fail from now on.
+    pub fn fail_publish(&self, host_port: u16) {
+        self.inner().fail_port = Some(host_port);
     }
 
     /// Ports published and not unpublished.
@@ -74,6 +81,9 @@ impl Firewall for RecordingFirewall {
     fn publish_port(&self, port: &PortMapping) -> Result<()> {
         let mut i = self.inner();
         i.calls.push(FirewallCall::PublishPort(port.clone()));
+        if i.fail_port == Some(port.host_port) {
+            return Err(crate::NetworkError::Firewall { op: "publish", message: "injected failure".into() });
+        }
         if !i.ports.contains(port) {
             i.ports.push(port.clone());
         }

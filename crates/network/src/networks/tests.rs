@@ -357,3 +357,65 @@ fn a_failed_disconnect_is_released_when_the_sandbox_goes() {
     assert!(matches!(e.nets.delete_sandbox(&a), Err(NetworkError::Command { .. })), "reported");
     assert!(e.nets.endpoints_of(&a).unwrap().is_empty(), "the pair died with the namespace");
 }
+
+fn port(host_port: u16, container_port: u16) -> PortMapping {
+    PortMapping {
+        proto: "tcp".into(),
+        host_ip: String::new(),
+        host_port,
+        container_ip: Ipv4Addr::UNSPECIFIED,
+        container_port,
+    }
+}
+
+#[test]
+fn published_ports_go_to_the_endpoint_address_and_leave_with_it() {
+    let e = env();
+    let app = e.nets.create(req("app", Some("10.99.0.0/24"))).unwrap();
+    let a = e.run(1);
+    e.nets.connect(&a, "a", "app", &aliases(&[])).unwrap();
+    let ep = e.nets.publish(&a, &app.id, &[port(8080, 80), port(8443, 443)]).unwrap();
+    let ip = Ipv4Addr::new(10, 99, 0, 2);
+    let want = vec![PortMapping { container_ip: ip, ..port(8080, 80) }, PortMapping { container_ip: ip, ..port(8443, 443) }];
+    assert_eq!((e.firewall.ports(), &ep.ports), (want.clone(), &want));
+    assert_eq!(e.nets.endpoints_of(&a).unwrap()[0].ports, want, "recorded with the endpoint");
+    e.nets.disconnect(&a, "app").unwrap();
+    assert!(e.firewall.ports().is_empty(), "disconnect unpublishes");
+    // The same through the sandbox's teardown.
+    e.nets.connect(&a, "a", "app", &aliases(&[])).unwrap();
+    e.nets.publish(&a, &app.id, &[port(8080, 80)]).unwrap();
+    e.nets.delete_sandbox(&a).unwrap();
+    assert!(e.firewall.ports().is_empty());
+    assert!(matches!(e.nets.publish(&a, &app.id, &[port(1, 1)]), Err(NetworkError::Conflict(_))), "not connected");
+}
+
+#[test]
+fn a_failed_publish_publishes_nothing() {
+    let e = env();
+    let app = e.nets.create(req("app", Some("10.99.0.0/24"))).unwrap();
+    let a = e.run(1);
+    e.nets.connect(&a, "a", "app", &aliases(&[])).unwrap();
+    e.firewall.fail_publish(8443);
+    let err = e.nets.publish(&a, &app.id, &[port(8080, 80), port(8443, 443)]).unwrap_err();
+    assert!(matches!(err, NetworkError::Firewall { .. }), "{err:?}");
+    assert!(e.firewall.ports().is_empty(), "the first port was taken back");
+    assert!(e.nets.endpoints_of(&a).unwrap()[0].ports.is_empty());
+}
+
+#[test]
+fn reconcile_gives_the_firewall_exactly_the_store() {
+    let e = env();
+    let app = e.nets.create(req("app", Some("10.99.0.0/24"))).unwrap();
+    e.nets.create(CreateRequest { internal: true, ..req("inner", Some("10.97.0.0/24")) }).unwrap();
+    let a = e.run(1);
+    e.nets.connect(&a, "a", "app", &aliases(&[])).unwrap();
+    e.nets.publish(&a, &app.id, &[port(8080, 80)]).unwrap();
+    // What a crash could leave: a stale port, a stale network, a lost one.
+    e.firewall.reconcile(&[], &[port(9999, 1)]).unwrap();
+    e.nets.reconcile_firewall().unwrap();
+    let mut nets: Vec<(String, bool)> = e.firewall.networks().into_iter().map(|n| (n.subnet.to_string(), n.internal)).collect();
+    nets.sort();
+    assert_eq!(nets, [("10.97.0.0/24".to_string(), true), ("10.99.0.0/24".to_string(), false), ("172.17.0.0/16".to_string(), false)]);
+    assert_eq!(e.firewall.ports(), [PortMapping { container_ip: Ipv4Addr::new(10, 99, 0, 2), ..port(8080, 80) }]);
+    assert_eq!(e.nets.firewall_rules().unwrap(), e.firewall.rules().unwrap());
+}

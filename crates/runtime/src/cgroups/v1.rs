@@ -198,6 +198,14 @@ pub fn apply(mounts: &[V1Mount], rel: &Path, res: &LinuxResources) -> Result<()>
             i += 1;
             continue;
         }
+        if result.is_err() && wr.file.starts_with("blkio.weight") && !path.exists() {
+            // CFQ is gone from the kernel and BFQ is not the scheduler (or not loaded).
+            return Err(RuntimeError::Cgroup(format!(
+                "blkio weight requested but this host's I/O scheduler offers none ({} and blkio.bfq.weight are absent; \
+                 BFQ is not in use): cannot enforce linux.resources.blockIO",
+                wr.file
+            )));
+        }
         result?;
         i += 1;
     }

@@ -64,6 +64,8 @@ pub enum NetworkVerb {
         #[arg(short, long)]
         force: bool,
     },
+    /// Show every firewall rule the daemon owns (Wharf's own, not Docker's)
+    Rules,
 }
 
 pub fn network(client: &Client, verb: &NetworkVerb) -> Result<()> {
@@ -124,6 +126,11 @@ pub fn network(client: &Client, verb: &NetworkVerb) -> Result<()> {
             for n in v["NetworksDeleted"].as_array().into_iter().flatten() {
                 println!("Deleted Network: {}", n.as_str().unwrap_or(""));
             }
+        }
+        NetworkVerb::Rules => {
+            let v = client.get("/wharf/firewall")?;
+            println!("# firewall: {}", v["Backend"].as_str().unwrap_or(""));
+            print!("{}", v["Rules"].as_str().unwrap_or(""));
         }
     }
     Ok(())
