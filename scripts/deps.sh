@@ -7,11 +7,12 @@
 #                          selectable-runtime tests, skopeo + umoci (image formats), docker-registry
 #                          + apache2-utils (htpasswd) for loopback registries, docker.io and
 #                          docker-compose (interop), iproute2 + util-linux (ip, nsenter), curl,
-#                          iperf3 (network benchmark peer)
+#                          iperf3 (network benchmark peer), dnsmasq-base (an upstream DNS server
+#                          in the tests' outside-world namespace)
 set -euo pipefail
 demo=(busybox-static libseccomp-dev pkg-config nftables)
 test=("${demo[@]}" runc crun skopeo umoci docker-registry apache2-utils docker.io docker-compose
-      iproute2 util-linux curl iperf3)
+      iproute2 util-linux curl iperf3 dnsmasq-base)
 case "${1:-test}" in
     demo) want=("${demo[@]}") ;;
     test) want=("${test[@]}") ;;

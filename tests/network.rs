@@ -13,3 +13,6 @@ mod host;
 
 #[path = "network/nat.rs"]
 mod nat;
+
+#[path = "network/dns.rs"]
+mod dns;

@@ -10,8 +10,8 @@ use crate::support::daemon::Daemon;
 use crate::support::eventually;
 
 const IMG: &str = "busybox:local";
-const HOST_IP: &str = "198.51.100.1";
-const OUTSIDE_IP: &str = "198.51.100.2";
+pub const HOST_IP: &str = "198.51.100.1";
+pub const OUTSIDE_IP: &str = "198.51.100.2";
 
 /// The outside world: a network namespace behind the daemon's, and the
 /// servers started in it; removed (the veth with it) on drop.
@@ -64,6 +64,39 @@ impl Outside {
     }
 }
 
+impl Outside {
+    /// A DNS server on the outside address (dnsmasq, answering only what
+    /// it is given: no upstream of its own) that resolves `name` to `ip`
+    /// and says NXDOMAIN for `nowhere.test`.
+    pub fn dns(&mut self, name: &str, ip: &str) {
+        let child = self
+            .cmd(&[
+                "dnsmasq",
+                "--keep-in-foreground",
+                "--conf-file=/dev/null",
+                "--no-resolv",
+                "--no-hosts",
+                "--bind-interfaces",
+                "--listen-address",
+                OUTSIDE_IP,
+                "--pid-file=",
+                "--user=root",
+                &format!("--address=/{name}/{ip}"),
+                "--address=/nowhere.test/",
+            ])
+            .stdin(Stdio::null())
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .unwrap();
+        self.servers.push(child);
+        eventually("the outside DNS server listens", || {
+            String::from_utf8_lossy(&self.run(&["busybox", "netstat", "-uln"]).stdout)
+                .contains(&format!("{OUTSIDE_IP}:53 "))
+        });
+    }
+}
+
 impl Drop for Outside {
     fn drop(&mut self) {
         for s in &mut self.servers {
@@ -87,7 +120,7 @@ pub fn client_seen(answer: &str, port: u16) -> Option<String> {
     })
 }
 
-fn text(o: &Output) -> String {
+pub fn text(o: &Output) -> String {
     String::from_utf8_lossy(&o.stdout).into_owned()
 }
 

@@ -71,6 +71,11 @@ pub async fn serve(config: Config) -> std::io::Result<()> {
     .map_err(std::io::Error::other)?
     .with_runtimes(config.runtimes.clone())
     .with_record_cache();
+    // The resolver listens before any container can start (a daemon start restarts some).
+    let nets = engine.networks().map_err(std::io::Error::other)?;
+    let host_resolv = std::fs::read_to_string("/etc/resolv.conf").unwrap_or_default();
+    let resolver = wharf_network::dns::Resolver::new(nets, &host_resolv);
+    resolver.serve_control(&wharf_network::dns::control::socket(&config.exec_root)).map_err(std::io::Error::other)?;
     if let Err(e) = engine.reconcile() {
         tracing::warn!("reconcile containers: {e}");
     }
@@ -79,6 +84,14 @@ pub async fn serve(config: Config) -> std::io::Result<()> {
         .networks()
         .and_then(|n| Ok(n.reconcile_firewall()?))
         .map_err(|e| std::io::Error::other(format!("firewall: {e}")))?;
+    // Containers that kept running while the daemon was down are served again.
+    for (id, dns) in engine.name_served().map_err(|e| std::io::Error::other(format!("dns: {e}")))? {
+        if !resolver.served().contains(&id) {
+            if let Err(e) = resolver.attach(&id, &dns).await {
+                tracing::warn!(container = %id, "dns: {e}");
+            }
+        }
+    }
     let listener = UnixListener::bind(&config.socket)?;
     std::fs::set_permissions(&config.socket, std::os::unix::fs::PermissionsExt::from_mode(0o660))?;
     tracing::info!("API listening on {}", config.socket.display());

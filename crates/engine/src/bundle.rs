@@ -18,11 +18,11 @@ impl Engine {
     }
 
     /// Files Docker bind-mounts into every container.
-    fn etc_files(&self, id: &str, dir: &Path, hostname: &str, opts: &RunOptions) -> Result<Vec<Mount>> {
+    fn etc_files(&self, id: &str, dir: &Path, hostname: &str, opts: &RunOptions, dns: bool) -> Result<Vec<Mount>> {
         let files = [
             ("hostname", format!("{hostname}\n")),
             ("hosts", self.hosts_file(id, hostname, opts)?),
-            ("resolv.conf", Self::resolv_conf(opts)),
+            ("resolv.conf", Self::resolv_conf(opts, dns)),
         ];
         let mut mounts = Vec::new();
         for (name, content) in files {
@@ -117,7 +117,7 @@ impl Engine {
                 (None, _) => id[..12].to_string(),
             };
             self.copy_up_volumes(&rootfs, &opts.mounts)?;
-            let mut mounts = self.etc_files(id, &dir, &hostname, opts)?;
+            let mut mounts = self.etc_files(id, &dir, &hostname, opts, wired.dns)?;
             mounts.extend(self.volume_mounts(&opts.mounts)?);
             let mut spec = spec::build(
                 id,

@@ -1,9 +1,10 @@
 //! Containers on networks: the network mode (`bridge`, a user network,
 //! `host`, `none`, `container:<id>`), the sandbox and endpoints made at each
-//! start, `/etc/hosts` with the peers of every network the container is on
-//! (rewritten in place when peers come and go), and published ports: DNAT
-//! in the firewall, and `wharf proxy` processes (owned by the container's
-//! monitor) for loopback and for other containers.
+//! start, names (the daemon's resolver serves a container on a user network
+//! at 127.0.0.11 before it runs; `/etc/hosts` holds only the container's
+//! own entries and `--add-host`), and published ports: DNAT in the
+//! firewall, and `wharf proxy` processes (owned by the container's monitor)
+//! for loopback and for other containers.
 
 use std::collections::BTreeMap;
 use std::fs;
@@ -74,6 +75,8 @@ pub struct Wired {
     /// The network namespace to join (None: a new one, or the host's with `host`).
     pub netns: Option<PathBuf>,
     pub endpoints: Vec<Endpoint>,
+    /// The daemon's resolver serves the sandbox (`nameserver 127.0.0.11`).
+    pub dns: bool,
 }
 
 impl Engine {
@@ -137,12 +140,12 @@ impl Engine {
                         o.id
                     )));
                 };
-                Ok(Wired { netns: Some(path), endpoints: Vec::new() })
+                Ok(Wired { netns: Some(path), ..Wired::default() })
             }
             Mode::Networks => {
                 let nets = self.networks()?;
                 let netns = nets.create_sandbox(id)?;
-                let mut wired = Wired { netns: Some(netns), endpoints: Vec::new() };
+                let mut wired = Wired { netns: Some(netns), ..Wired::default() };
                 let order = attachments(opts);
                 for n in order {
                     let mut aliases = opts.networks.get(&n).cloned().unwrap_or_default();
@@ -161,36 +164,66 @@ impl Engine {
                         }
                     }
                 }
-                for ep in &wired.endpoints {
-                    self.refresh_peers(&ep.network_id, Some(id));
+                match self.serve_names(id, opts, &wired.endpoints) {
+                    Ok(dns) => wired.dns = dns,
+                    Err(e) => {
+                        if let Err(undo) = nets.delete_sandbox(id) {
+                            tracing::warn!(container = id, "undo a failed wiring: {undo}");
+                        }
+                        return Err(e);
+                    }
                 }
                 Ok(wired)
             }
         }
     }
 
-    /// Undoes `wire` (idempotent): endpoints, sandbox, peers' hosts files.
-    /// Failures are logged: teardown goes on past each.
+    /// Asks the daemon's resolver to serve a sandbox with endpoints on a
+    /// user-defined network (the default bridge has no names, as Docker's).
+    /// `false`: no such endpoint, or no daemon to serve it (then names are
+    /// not resolved, and resolv.conf has the upstream servers).
+    fn serve_names(&self, id: &str, opts: &RunOptions, endpoints: &[Endpoint]) -> Result<bool> {
+        if !endpoints.iter().any(|e| e.network_name != "bridge") {
+            return Ok(false);
+        }
+        let req = wharf_network::dns::Control::Attach { container: id.to_string(), dns: opts.dns.clone() };
+        let served = wharf_network::dns::request(&wharf_network::dns::control::socket(self.exec_root()), &req)?;
+        if !served {
+            tracing::warn!(container = id, "no wharf daemon serves names: peers on user networks are not resolved");
+        }
+        Ok(served)
+    }
+
+    /// The running containers the resolver serves (a sandbox with an
+    /// endpoint on a user-defined network), with their `--dns` servers: what
+    /// a daemon start attaches again (its sockets died with the last daemon).
+    pub fn name_served(&self) -> Result<Vec<(String, Vec<String>)>> {
+        let nets = self.networks()?;
+        let mut out = Vec::new();
+        for c in self.list()?.into_iter().filter(running) {
+            let user = nets.endpoints_of(&c.id)?.iter().any(|e| e.network_name != "bridge");
+            if user && nets.sandbox_path(&c.id).is_some() {
+                out.push((c.id, c.opts.dns));
+            }
+        }
+        Ok(out)
+    }
+
+    /// Undoes `wire` (idempotent): endpoints and sandbox (the resolver
+    /// lets go of a sandbox that is gone). Failures are logged: teardown
+    /// goes on past each.
     pub fn unwire(&self, id: &str) {
         let nets = match self.networks() {
             Ok(n) => n,
             Err(e) => return tracing::warn!(container = id, "unwire: {e}"),
         };
-        let eps = nets.endpoints_of(id);
         if let Err(e) = nets.delete_sandbox(id) {
             tracing::warn!(container = id, "delete network sandbox: {e}");
         }
-        match eps {
-            Ok(eps) => {
-                for ep in eps {
-                    self.refresh_peers(&ep.network_id, None);
-                }
-            }
-            Err(e) => tracing::warn!(container = id, "peers' hosts files not refreshed: {e}"),
-        }
     }
 
-    /// `/etc/hosts` of a container: localhost, itself, its peers, extra hosts.
+    /// `/etc/hosts` of a container: localhost, itself, extra hosts (peers
+    /// are the resolver's).
     pub(crate) fn hosts_file(&self, id: &str, hostname: &str, opts: &RunOptions) -> Result<String> {
         let mut out = String::from(
             "127.0.0.1\tlocalhost\n::1\tlocalhost ip6-localhost ip6-loopback\nfe00::0\tip6-localnet\nff00::0\tip6-mcastprefix\nff02::1\tip6-allnodes\nff02::2\tip6-allrouters\n",
@@ -200,56 +233,19 @@ impl Engine {
                 out.push_str(&format!("{ip}\t{name}\n"));
             }
         }
-        let nets = self.networks()?;
-        let mine = nets.endpoints_of(id)?;
+        let mine = self.networks()?.endpoints_of(id)?;
         match mine.first() {
             Some(ep) => out.push_str(&format!("{}\t{hostname}\n", ep.ip)),
             None => out.push_str(&format!("127.0.1.1\t{hostname}\n")),
         }
-        // Peers: default-bridge containers do not resolve each other by name (as Docker).
-        let mut seen = BTreeMap::new();
-        for ep in mine.iter().filter(|e| e.network_name != "bridge") {
-            for peer in nets.endpoints(&ep.network_id)?.into_iter().filter(|p| p.container_id != id) {
-                let mut names = vec![peer.container_name.clone(), peer.container_id[..12].to_string()];
-                names.extend(peer.aliases.iter().cloned());
-                names.dedup();
-                seen.entry(peer.ip.clone()).or_insert(names);
-            }
-        }
-        for (ip, names) in seen {
-            out.push_str(&format!("{ip}\t{}\n", names.join(" ")));
-        }
         Ok(out)
     }
 
-    /// `refresh_hosts` after a change that is made: a failure is logged.
-    fn refresh_peers(&self, network_id: &str, except: Option<&str>) {
-        if let Err(e) = self.refresh_hosts(network_id, except) {
-            tracing::warn!(network = network_id, "peers' hosts files not refreshed: {e}");
-        }
-    }
-
-    /// Rewrites the hosts files of every container on a network, in place
-    /// (the file is bind-mounted: its inode must stay).
-    fn refresh_hosts(&self, network_id: &str, except: Option<&str>) -> Result<()> {
-        let nets = self.networks()?;
-        for ep in nets.endpoints(network_id)? {
-            if Some(ep.container_id.as_str()) == except {
-                continue;
-            }
-            let Ok(c) = self.get(&ep.container_id) else { continue };
-            let hostname = c.opts.hostname.clone().unwrap_or_else(|| c.id[..12].to_string());
-            let path = Container::dir(self.root(), &c.id).join("hosts");
-            if path.exists() {
-                let _ = fs::write(&path, self.hosts_file(&c.id, &hostname, &c.opts)?);
-            }
-        }
-        Ok(())
-    }
-
-    /// `resolv.conf` for a container: the host's, without loopback name
-    /// servers (unreachable from the container's own namespace).
-    pub(crate) fn resolv_conf(opts: &RunOptions) -> String {
+    /// `resolv.conf` for a container: with `dns` (the resolver serves it)
+    /// `nameserver 127.0.0.11` (its `--dns` servers are the resolver's
+    /// upstreams); else the host's, without loopback name servers
+    /// (unreachable from the container's own namespace), and its `--dns`.
+    pub(crate) fn resolv_conf(opts: &RunOptions, dns: bool) -> String {
         let host = fs::read_to_string("/etc/resolv.conf").unwrap_or_default();
         if mode(opts) == Mode::Host {
             return host;
@@ -258,11 +254,19 @@ impl Engine {
             .lines()
             .filter(|l| {
                 let mut w = l.split_whitespace();
-                !(w.next() == Some("nameserver") && w.next().is_some_and(|ip| ip.starts_with("127.") || ip == "::1"))
+                let server = w.next() == Some("nameserver");
+                !(server && (dns || w.next().is_some_and(|ip| ip.starts_with("127.") || ip == "::1")))
             })
             .map(|l| format!("{l}\n"))
             .collect();
-        for d in &opts.dns {
+        if dns {
+            out.push_str(&format!("nameserver {}\n", wharf_network::dns::DNS_IP));
+            if opts.dns_options.is_empty() {
+                // As Docker: names with a dot are asked as they are first.
+                out.push_str("options ndots:0\n");
+            }
+        }
+        for d in opts.dns.iter().filter(|_| !dns) {
             out.push_str(&format!("nameserver {d}\n"));
         }
         // As Docker: given search domains and options replace the host's.
@@ -388,13 +392,18 @@ impl Engine {
             if n.name != "bridge" && !all.contains(&c.name) {
                 all.push(c.name.clone());
             }
+            let before = nets.endpoints_of(&c.id)?;
             let ep = nets.connect(
                 &c.id,
                 &c.name,
                 &n.id,
                 &wharf_network::EndpointRequest { aliases: all, ..Default::default() },
             )?;
-            self.refresh_peers(&ep.network_id, None);
+            // The first user network: the resolver serves it from now on (as Docker, resolv.conf is rewritten).
+            if !before.iter().any(|e| e.network_name != "bridge") && self.serve_names(&c.id, &c.opts, &[ep])? {
+                let path = Container::dir(self.root(), &c.id).join("resolv.conf");
+                fs::write(&path, Self::resolv_conf(&c.opts, true)).map_err(EngineError::io("write", &path))?;
+            }
         }
         let (name, aliases) = (n.name.clone(), aliases.to_vec());
         self.update(&c.id, |c| {
@@ -415,7 +424,6 @@ impl Engine {
         }
         if running(&c) && nets.endpoints_of(&c.id)?.iter().any(|e| e.network_id == n.id) {
             nets.disconnect(&c.id, &n.id)?;
-            self.refresh_peers(&n.id, None);
         }
         self.update(&c.id, |c| {
             c.opts.networks.remove(&n.name);

@@ -31,6 +31,9 @@ pub enum NetworkError {
     /// The firewall backend refused a change (its tool's message).
     #[error("firewall: {op}: {message}")]
     Firewall { op: &'static str, message: String },
+    /// The embedded DNS resolver could not serve a container.
+    #[error("dns: {op}: {message}")]
+    Dns { op: &'static str, message: String },
     #[error("{command}: {message}")]
     Command { command: String, message: String },
     #[error("{context} {path}: {source}")]

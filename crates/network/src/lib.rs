@@ -7,6 +7,7 @@
 //! - `networks.rs`: the store ([`Networks`]), which dispatches by a
 //!   network's driver name to a [`NetworkDriver`] of its [`Drivers`] table;
 //! - `driver/`: `bridge`, `host`, `null`;
+//! - `dns/`: the embedded resolver of user-defined networks;
 //! - `firewall/`: the [`Firewall`] seam the bridge driver asks (`none`);
 //! - `sys/`: the [`Host`] seam (iproute2, or the in-memory fake);
 //! - `ipam.rs`, `model.rs`, `error.rs`.
@@ -15,6 +16,7 @@
 
 #![forbid(unsafe_code)]
 
+pub mod dns;
 pub mod driver;
 pub mod error;
 pub mod firewall;

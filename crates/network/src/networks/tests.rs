@@ -376,7 +376,8 @@ fn published_ports_go_to_the_endpoint_address_and_leave_with_it() {
     e.nets.connect(&a, "a", "app", &aliases(&[])).unwrap();
     let ep = e.nets.publish(&a, &app.id, &[port(8080, 80), port(8443, 443)]).unwrap();
     let ip = Ipv4Addr::new(10, 99, 0, 2);
-    let want = vec![PortMapping { container_ip: ip, ..port(8080, 80) }, PortMapping { container_ip: ip, ..port(8443, 443) }];
+    let want =
+        vec![PortMapping { container_ip: ip, ..port(8080, 80) }, PortMapping { container_ip: ip, ..port(8443, 443) }];
     assert_eq!((e.firewall.ports(), &ep.ports), (want.clone(), &want));
     assert_eq!(e.nets.endpoints_of(&a).unwrap()[0].ports, want, "recorded with the endpoint");
     e.nets.disconnect(&a, "app").unwrap();
@@ -413,9 +414,13 @@ fn reconcile_gives_the_firewall_exactly_the_store() {
     // What a crash could leave: a stale port, a stale network, a lost one.
     e.firewall.reconcile(&[], &[port(9999, 1)]).unwrap();
     e.nets.reconcile_firewall().unwrap();
-    let mut nets: Vec<(String, bool)> = e.firewall.networks().into_iter().map(|n| (n.subnet.to_string(), n.internal)).collect();
+    let mut nets: Vec<(String, bool)> =
+        e.firewall.networks().into_iter().map(|n| (n.subnet.to_string(), n.internal)).collect();
     nets.sort();
-    assert_eq!(nets, [("10.97.0.0/24".to_string(), true), ("10.99.0.0/24".to_string(), false), ("172.17.0.0/16".to_string(), false)]);
+    assert_eq!(
+        nets,
+        [("10.97.0.0/24".to_string(), true), ("10.99.0.0/24".to_string(), false), ("172.17.0.0/16".to_string(), false)]
+    );
     assert_eq!(e.firewall.ports(), [PortMapping { container_ip: Ipv4Addr::new(10, 99, 0, 2), ..port(8080, 80) }]);
     assert_eq!(e.nets.firewall_rules().unwrap(), e.firewall.rules().unwrap());
 }
