@@ -4,7 +4,9 @@
 # run. Wharf is measured both ways: without a daemon (the container runs under
 # the CLI) and as a client of `wharf daemon` (create/attach/start/wait over the
 # Engine API); the docker CLI against `wharf daemon` is shown as well. All
-# containers get a network namespace with loopback only (`--network none`).
+# containers get a network namespace with loopback only (`--network none`),
+# and `wharf-daemon-bridge` is the daemon's run on the default bridge (veth,
+# address, route, nftables), to show what the bridge wiring costs.
 # Prints ratios of medians. Without docker.io, only the wharf and runc rows.
 # Needs: root, hyperfine, runc, busybox-static (and docker.io for the docker column).
 set -euo pipefail
@@ -46,6 +48,7 @@ mkdir -p "$work/bundle/rootfs" && tar -C "$work/bundle/rootfs" -xf "$tar"
 sed -i 's/"terminal": true/"terminal": false/; s/"sh"$/"true"/' "$work/bundle/config.json"
 cmds=(-n wharf "$WHARF --data-root $work/wharf run --rm bench:img true"
       -n wharf-daemon "$WHARF -H unix://$work/w.sock run --rm --network none bench:img true"
+      -n wharf-daemon-bridge "$WHARF -H unix://$work/w.sock run --rm bench:img true"
       -n runc "runc --root $work/runc run --bundle $work/bundle bench")
 DOCKER_CLI=$(command -v /usr/local/bin/docker || command -v docker || true)
 if [ -n "$DOCKER_CLI" ]; then
@@ -61,6 +64,8 @@ import json, sys
 r = {x["command"]: x["median"] for x in json.load(open(sys.argv[1]))["results"]}
 print(f"wharf run (no daemon) / runc run     = {r['wharf'] / r['runc']:.2f}x (goal <= 1.2x)")
 print(f"wharf run (via daemon) / runc run     = {r['wharf-daemon'] / r['runc']:.2f}x")
+extra = (r['wharf-daemon-bridge'] - r['wharf-daemon']) * 1000
+print(f"default bridge vs --network none (via daemon) = {r['wharf-daemon-bridge'] / r['wharf-daemon']:.2f}x, +{extra:.1f} ms (goal <= 3 ms)")
 if "docker" in r:
     print(f"wharf run (no daemon) / docker run   = {r['wharf'] / r['docker']:.3f}x (goal <= 0.1x)")
     print(f"wharf run (via daemon) / docker run  = {r['wharf-daemon'] / r['docker']:.3f}x (goal <= 0.1x)")

@@ -1,0 +1,122 @@
+#!/usr/bin/env bash
+# Network throughput (iperf3) and connection rate, Wharf vs Docker on the
+# same machine in one run. Each daemon runs in a network namespace of its
+# own (its "host"), with another namespace behind it as the outside world
+# (198.51.100.2, the host being 198.51.100.1); dockerd keeps its defaults
+# there (docker0, iptables, docker-proxy), Wharf its own (nftables, the
+# userland proxy for loopback). Paths: container -> container on a user
+# network, host -> published port on 127.0.0.1 and on the host's address,
+# outside -> published port. Connection rate: sequential HTTP/1.0
+# requests to a published port (busybox httpd in the container).
+# Prints ratios (Wharf / Docker). Needs: root, iperf3, docker.io, python3.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+for tool in iperf3 dockerd python3 nft; do
+    command -v $tool >/dev/null || { echo "missing $tool: ./scripts/deps.sh test" >&2; exit 1; }
+done
+cargo build --release -q
+WHARF=$PWD/target/release/wharf
+DOCKER_CLI=$(command -v /usr/local/bin/docker || command -v docker)
+SECS=${SECS:-5}
+work=$(mktemp -d /tmp/wharf-bench-net.XXXXXX)
+wns=wbn-$$ dns=dbn-$$
+pids=()
+cleanup() {
+    set +e
+    for p in "${pids[@]}"; do kill "$p" 2>/dev/null; done
+    for p in "${pids[@]}"; do wait "$p" 2>/dev/null; done
+    for n in $wns $wns-o $dns $dns-o; do ip netns delete $n 2>/dev/null; done
+    grep -o " $work[^ ]*" /proc/self/mountinfo | sort -r | while read -r m; do umount -l "$m" 2>/dev/null; done
+    rm -rf "$work"
+}
+trap cleanup EXIT
+
+# The image: busybox-static plus iperf3 and its libraries.
+root=$work/rootfs
+mkdir -p "$root/bin" "$root/www"
+cp /bin/busybox "$root/bin/busybox"
+for a in $(/bin/busybox --list); do [ "$a" = busybox ] || ln -sf busybox "$root/bin/$a"; done
+cp /usr/bin/iperf3 "$root/bin/iperf3"
+for lib in $(ldd /usr/bin/iperf3 | grep -o '/[^ ]*'); do
+    mkdir -p "$root$(dirname "$lib")"
+    cp -L "$lib" "$root$lib"
+done
+echo hi > "$root/www/index.html"
+tar -C "$root" -cf "$work/img.tar" .
+
+host() { # name: a namespace with an outside world behind it
+    ip netns add "$1"
+    ip netns add "$1-o"
+    ip -n "$1" link set lo up
+    ip -n "$1-o" link set lo up
+    ip link add out0 netns "$1" type veth peer name eth0 netns "$1-o"
+    ip -n "$1" addr add 198.51.100.1/24 dev out0
+    ip -n "$1" link set out0 up
+    ip -n "$1-o" addr add 198.51.100.2/24 dev eth0
+    ip -n "$1-o" link set eth0 up
+}
+in_ns() { local ns=$1; shift; nsenter --net="/run/netns/$ns" "$@"; }
+host $wns
+host $dns
+in_ns $wns "$WHARF" --data-root "$work/wharf" daemon -H "unix://$work/w.sock" --exec-root "$work/wexec" \
+    --log-level warn >"$work/wharf.log" 2>&1 &
+pids+=($!)
+echo '{}' > "$work/daemon.json"
+in_ns $dns dockerd --config-file "$work/daemon.json" -H "unix://$work/d.sock" --data-root "$work/docker" \
+    --exec-root "$work/dexec" --pidfile "$work/dockerd.pid" >"$work/dockerd.log" 2>&1 &
+pids+=($!)
+W() { "$WHARF" -H "unix://$work/w.sock" "$@"; }
+D() { "$DOCKER_CLI" -H "unix://$work/d.sock" "$@"; }
+for _ in $(seq 150); do W version >/dev/null 2>&1 && D version >/dev/null 2>&1 && break; sleep 0.2; done
+serve='httpd -p 80 -h /www && exec iperf3 -s'
+for X in W D; do
+    $X import "$work/img.tar" bench:net >/dev/null
+    $X network create benchnet >/dev/null
+    $X run -d --name srv --network benchnet -p 5201:5201 -p 8080:80 bench:net sh -c "$serve" >/dev/null
+done
+ip_of() { $1 inspect -f '{{range .NetworkSettings.Networks}}{{.IPAddress}}{{end}}' srv; }
+declare -A ns=([W]=$wns [D]=$dns)
+gbits() { python3 -c 'import json,sys; print(json.load(sys.stdin)["end"]["sum_received"]["bits_per_second"]/1e9)'; }
+iperf() { # X where server-ip
+    local X=$1 where=$2 ip=$3
+    for _ in $(seq 50); do in_ns "${ns[$X]}" busybox nc -z -w 1 "$(ip_of $X)" 5201 && break; sleep 0.1; done
+    case $where in
+        c2c) $X run --rm --network benchnet bench:net iperf3 -c "$ip" -t "$SECS" -J | gbits ;;
+        host) in_ns "${ns[$X]}" iperf3 -c "$ip" -p 5201 -t "$SECS" -J | gbits ;;
+        outside) in_ns "${ns[$X]}-o" iperf3 -c "$ip" -p 5201 -t "$SECS" -J | gbits ;;
+    esac
+}
+rate() { # X netns ip: HTTP/1.0 requests per second, one connection each, for SECS
+    in_ns "$2" python3 - "$3" "$SECS" <<'PY'
+import socket, sys, time
+ip, secs = sys.argv[1], float(sys.argv[2])
+n, end = 0, time.monotonic() + secs
+while time.monotonic() < end:
+    s = socket.create_connection((ip, 8080))
+    s.sendall(b"GET / HTTP/1.0\r\n\r\n")
+    while s.recv(4096):
+        pass
+    s.close()
+    n += 1
+print(n / secs)
+PY
+}
+declare -A r
+for X in W D; do
+    r[$X,c2c]=$(iperf $X c2c "$(ip_of $X)")
+    r[$X,loop]=$(iperf $X host 127.0.0.1)
+    r[$X,hostip]=$(iperf $X host 198.51.100.1)
+    r[$X,outside]=$(iperf $X outside 198.51.100.1)
+    r[$X,rate_loop]=$(rate $X "${ns[$X]}" 127.0.0.1)
+    r[$X,rate_out]=$(rate $X "${ns[$X]}-o" 198.51.100.1)
+done
+ratio() { python3 -c "print(f'{$1/$2:.2f}')"; }
+printf '%-44s %10s %10s %8s\n' "path" "wharf" "docker" "ratio"
+row() { printf '%-44s %10.2f %10.2f %7sx\n' "$1" "${r[W,$2]}" "${r[D,$2]}" "$(ratio "${r[W,$2]}" "${r[D,$2]}")"; }
+row "container -> container, Gbit/s" c2c
+row "host 127.0.0.1 -> published port, Gbit/s" loop
+row "host address -> published port, Gbit/s" hostip
+row "outside -> published port, Gbit/s" outside
+row "host 127.0.0.1 -> published port, conn/s" rate_loop
+row "outside -> published port, conn/s" rate_out
+echo "goals: published-port throughput >= docker's (ratio >= 1), connection rate >= 2x docker's"
