@@ -33,7 +33,8 @@ trap cleanup EXIT
 
 # The image: busybox-static plus iperf3 and its libraries.
 root=$work/rootfs
-mkdir -p "$root/bin" "$root/www"
+mkdir -p "$root/bin" "$root/www" "$root/tmp"
+chmod 1777 "$root/tmp"  # iperf3 makes a file per stream there
 cp /bin/busybox "$root/bin/busybox"
 for a in $(/bin/busybox --list); do [ "$a" = busybox ] || ln -sf busybox "$root/bin/$a"; done
 cp /usr/bin/iperf3 "$root/bin/iperf3"
@@ -76,10 +77,10 @@ for X in W D; do
 done
 ip_of() { $1 inspect -f '{{range .NetworkSettings.Networks}}{{.IPAddress}}{{end}}' srv; }
 declare -A ns=([W]=$wns [D]=$dns)
-gbits() { python3 -c 'import json,sys; print(json.load(sys.stdin)["end"]["sum_received"]["bits_per_second"]/1e9)'; }
+gbits() { python3 -c 'import json,sys; d=json.load(sys.stdin); e=d.get("error"); print(d["end"]["sum_received"]["bits_per_second"]/1e9) if not e else sys.exit("iperf3: "+e)'; }
 iperf() { # X where server-ip
     local X=$1 where=$2 ip=$3
-    for _ in $(seq 50); do in_ns "${ns[$X]}" busybox nc -z -w 1 "$(ip_of $X)" 5201 && break; sleep 0.1; done
+    for _ in $(seq 100); do $X exec srv netstat -tln | grep -q ':5201 ' && break; sleep 0.1; done
     case $where in
         c2c) $X run --rm --network benchnet bench:net iperf3 -c "$ip" -t "$SECS" -J | gbits ;;
         host) in_ns "${ns[$X]}" iperf3 -c "$ip" -p 5201 -t "$SECS" -J | gbits ;;

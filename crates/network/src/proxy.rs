@@ -42,8 +42,44 @@ fn tcp(listener: TcpListener, target: SocketAddr) -> io::Result<()> {
 
 /// Copies until EOF, then half-closes the other side.
 fn pipe(mut from: TcpStream, mut to: TcpStream) {
-    let _ = io::copy(&mut from, &mut to);
+    if let Err(Unspliced) = splice_all(&from, &to) {
+        let _ = io::copy(&mut from, &mut to);
+    }
     let _ = to.shutdown(Shutdown::Write);
+}
+
+/// Nothing moved yet: splice is not available here (copy instead).
+struct Unspliced;
+
+/// Moves bytes socket → pipe → socket in the kernel (as Go's io.Copy does
+/// for docker-proxy): no copy through this process's memory. Until EOF or
+/// an error of either side.
+fn splice_all(from: &TcpStream, to: &TcpStream) -> Result<(), Unspliced> {
+    use nix::fcntl::{splice, SpliceFFlags};
+    const CHUNK: usize = 1 << 20;
+    // Not SPLICE_F_MORE: like MSG_MORE it holds back a short last segment (~200 ms).
+    let flags = SpliceFFlags::SPLICE_F_MOVE;
+    let (rd, wr) = nix::unistd::pipe().map_err(|_| Unspliced)?;
+    let mut moved = false;
+    loop {
+        let n = match splice(from, None, &wr, None, CHUNK, flags) {
+            Ok(0) => return Ok(()),
+            Ok(n) => n,
+            Err(nix::errno::Errno::EINTR) => continue,
+            Err(_) if !moved => return Err(Unspliced),
+            Err(_) => return Ok(()),
+        };
+        moved = true;
+        let mut left = n;
+        while left > 0 {
+            match splice(&rd, None, to, None, left, flags) {
+                Ok(0) => return Ok(()),
+                Ok(m) => left -= m,
+                Err(nix::errno::Errno::EINTR) => continue,
+                Err(_) => return Ok(()),
+            }
+        }
+    }
 }
 
 fn udp(socket: UdpSocket, target: SocketAddr) -> io::Result<()> {
