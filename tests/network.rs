@@ -16,3 +16,6 @@ mod nat;
 
 #[path = "network/dns.rs"]
 mod dns;
+
+#[path = "network/ipam.rs"]
+mod ipam;

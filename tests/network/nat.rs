@@ -226,3 +226,39 @@ fn a_crashed_daemon_keeps_connectivity_and_its_restart_keeps_exactly_what_exists
     d.ok(&["rm", "-f", "web"]);
     assert!(!rules(&d).contains(&ip));
 }
+
+#[test]
+fn bridge_options_set_the_mtu_keep_containers_apart_and_skip_masquerade() {
+    let d = Daemon::start();
+    d.import_busybox();
+    let mut out = Outside::new(&d);
+    out.serve(7002);
+    d.ok(&[
+        "network",
+        "create",
+        "--subnet",
+        "10.77.0.0/24",
+        "-o",
+        "com.docker.network.driver.mtu=1400",
+        "-o",
+        "com.docker.network.bridge.enable_icc=false",
+        "-o",
+        "com.docker.network.bridge.enable_ip_masquerade=false",
+        "closed",
+    ]);
+    let b = web(&d, "b", &["--network", "closed"]);
+    assert_eq!(d.ok(&["run", "--rm", "--network", "closed", IMG, "cat", "/sys/class/net/eth0/mtu"]).trim(), "1400");
+    // The host reaches b; another container of the network does not (no icc).
+    eventually("b serves", || client_seen(&text(&d.in_netns(&["busybox", "nc", "-w", "3", &b, "80"])), 80).is_some());
+    let peer = d.docker(&["run", "--rm", "--network", "closed", IMG, "nc", "-w", "3", &b, "80"]);
+    assert!(text(&peer).trim().is_empty(), "a container reached its network's peer: {peer:?}");
+    // No masquerade: with a route back, the outside world sees the container's own address.
+    assert!(out.run(&["ip", "route", "add", "10.77.0.0/24", "via", HOST_IP]).status.success());
+    let answer = d.ok(&["run", "--rm", "--network", "closed", IMG, "nc", "-w", "5", OUTSIDE_IP, "7002"]);
+    let seen = client_seen(&answer, 7002).unwrap_or_default();
+    assert!(seen.starts_with("10.77.0."), "{answer}");
+    d.ok(&["rm", "-f", "b"]);
+    d.ok(&["network", "rm", "closed"]);
+    let r = rules(&d);
+    assert!(!r.contains("br-"), "{r}");
+}

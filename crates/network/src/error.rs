@@ -31,6 +31,9 @@ pub enum NetworkError {
     /// The firewall backend refused a change (its tool's message).
     #[error("firewall: {op}: {message}")]
     Firewall { op: &'static str, message: String },
+    /// A CNI plugin refused (its code and message, as the spec's error).
+    #[error("cni plugin {plugin} failed ({code}): {message}")]
+    Cni { plugin: String, code: u32, message: String },
     /// The embedded DNS resolver could not serve a container.
     #[error("dns: {op}: {message}")]
     Dns { op: &'static str, message: String },

@@ -41,7 +41,9 @@ impl Networks {
             true => Arc::new(NfTables::new(root.join("firewall.lock"))),
             false => Arc::new(crate::firewall::NoFirewall),
         };
-        let drivers = Drivers::builtin(host.clone(), firewall.clone());
+        let cni =
+            crate::driver::Cni::new(root.join("cni"), host.clone(), Arc::new(crate::driver::cni::Plugins::standard()));
+        let drivers = Drivers::builtin(host.clone(), firewall.clone()).with(Arc::new(cni));
         Networks::open_with(root, host, firewall, drivers)
     }
 
@@ -452,6 +454,19 @@ impl Networks {
             ports.extend(self.endpoints(&n.id)?.into_iter().flat_map(|e| e.ports));
         }
         self.firewall.reconcile(&nets, &ports)
+    }
+
+    /// Asks each endpoint's driver whether the container's endpoints are
+    /// still wired as connected (CNI's CHECK); every failure is returned.
+    pub fn check(&self, container_id: &str) -> Result<()> {
+        let mut errors = Vec::new();
+        for ep in self.endpoints_of(container_id)? {
+            let n = self.get(&ep.network_id)?;
+            if let Err(e) = self.driver(&n)?.check(&n, &ep) {
+                errors.push(e);
+            }
+        }
+        NetworkError::collect(errors)
     }
 
     /// What the firewall holds now, as its backend prints it.

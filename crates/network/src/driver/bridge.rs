@@ -21,6 +21,13 @@ use crate::sys::{Host, Veth};
 
 /// The option naming a user network's bridge device.
 pub const BRIDGE_NAME_OPTION: &str = "com.docker.network.bridge.name";
+/// The MTU of the bridge and of every endpoint's pair.
+pub const MTU_OPTION: &str = "com.docker.network.driver.mtu";
+/// `false`: containers of the network cannot reach each other.
+pub const ICC_OPTION: &str = "com.docker.network.bridge.enable_icc";
+/// `false`: traffic leaving the network is not masqueraded.
+pub const MASQUERADE_OPTION: &str = "com.docker.network.bridge.enable_ip_masquerade";
+const OPTIONS: [&str; 4] = [BRIDGE_NAME_OPTION, MTU_OPTION, ICC_OPTION, MASQUERADE_OPTION];
 /// The predefined network's bridge device.
 pub const DEFAULT_BRIDGE: &str = "wharf0";
 
@@ -30,18 +37,47 @@ pub struct Bridge {
     firewall: Arc<dyn Firewall>,
 }
 
-/// A network's subnet, gateway and bridge device, as recorded.
+/// A network's subnet, gateway, bridge device and options, as recorded.
 struct Layout {
     subnet: Subnet,
     gateway: Ipv4Addr,
     bridge: String,
+    mtu: Option<u32>,
+    icc: bool,
+    masquerade: bool,
+}
+
+/// Go's `strconv.ParseBool`, as Docker reads these options.
+fn parse_bool(key: &str, v: &str) -> Result<bool> {
+    match v {
+        "1" | "t" | "T" | "TRUE" | "true" | "True" => Ok(true),
+        "0" | "f" | "F" | "FALSE" | "false" | "False" => Ok(false),
+        _ => Err(NetworkError::Invalid {
+            what: "network option".into(),
+            reason: format!("{key}: {v:?} is not a boolean"),
+        }),
+    }
+}
+
+fn parse_mtu(v: &str) -> Result<u32> {
+    match v.parse::<u32>() {
+        Ok(m) if (68..=65_535).contains(&m) => Ok(m),
+        _ => Err(NetworkError::Invalid {
+            what: "network option".into(),
+            reason: format!("{MTU_OPTION}: {v:?} is not an MTU (68-65535)"),
+        }),
+    }
 }
 
 fn layout(net: &Network) -> Result<Layout> {
     let subnet = Subnet::parse(net.subnet.as_deref().unwrap_or_default())?;
     let gateway = net.gateway.as_deref().and_then(|g| g.parse().ok()).unwrap_or(subnet.first_host());
     let bridge = net.bridge.clone().unwrap_or_else(|| format!("br-{}", &net.id[..12.min(net.id.len())]));
-    Ok(Layout { subnet, gateway, bridge })
+    let opt = |k: &str| net.options.get(k).map(String::as_str);
+    let mtu = opt(MTU_OPTION).map(parse_mtu).transpose()?;
+    let icc = opt(ICC_OPTION).map(|v| parse_bool(ICC_OPTION, v)).transpose()?.unwrap_or(true);
+    let masquerade = opt(MASQUERADE_OPTION).map(|v| parse_bool(MASQUERADE_OPTION, v)).transpose()?.unwrap_or(true);
+    Ok(Layout { subnet, gateway, bridge, mtu, icc, masquerade })
 }
 
 impl Bridge {
@@ -63,7 +99,7 @@ impl Bridge {
         if self.host.link_exists(&l.bridge)? {
             return Ok(());
         }
-        if let Err(e) = self.host.add_bridge(&l.bridge, l.gateway, l.subnet.prefix) {
+        if let Err(e) = self.host.add_bridge(&l.bridge, l.gateway, l.subnet.prefix, l.mtu) {
             // A concurrent start created it first (and sets it up).
             return if self.host.link_exists(&l.bridge)? { Ok(()) } else { Err(e) };
         }
@@ -73,7 +109,13 @@ impl Bridge {
 }
 
 fn firewall_network(net: &Network, l: &Layout) -> FirewallNetwork {
-    FirewallNetwork { bridge: l.bridge.clone(), subnet: l.subnet, internal: net.internal }
+    FirewallNetwork {
+        bridge: l.bridge.clone(),
+        subnet: l.subnet,
+        internal: net.internal,
+        icc: l.icc,
+        masquerade: l.masquerade,
+    }
 }
 
 fn subnets(nets: &[Network]) -> impl Iterator<Item = Subnet> + '_ {
@@ -115,10 +157,10 @@ impl NetworkDriver for Bridge {
     fn create(&self, net: &mut Network, ctx: &CreateContext) -> Result<()> {
         let req = ctx.request;
         // Options the bridge driver does not apply are refused, never ignored.
-        if let Some(k) = req.options.keys().find(|k| k.as_str() != BRIDGE_NAME_OPTION) {
+        if let Some(k) = req.options.keys().find(|k| !OPTIONS.contains(&k.as_str())) {
             return Err(NetworkError::Invalid {
                 what: "network option".into(),
-                reason: format!("{k} is not supported by Wharf's bridge driver (only {BRIDGE_NAME_OPTION})"),
+                reason: format!("{k} is not supported by Wharf's bridge driver (only {})", OPTIONS.join(", ")),
             });
         }
         let subnet = match &req.subnet {
@@ -227,6 +269,7 @@ impl NetworkDriver for Bridge {
             addr: ip,
             prefix: l.subnet.prefix,
             gateway: (!net.internal && at.first).then_some(l.gateway),
+            mtu: l.mtu,
         };
         self.host.add_veth(&v)?;
         if let Err(e) = self.host.configure_peer(&v) {

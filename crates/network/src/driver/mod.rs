@@ -1,12 +1,15 @@
 //! Network drivers: what creating and removing a network, and connecting
 //! and disconnecting an endpoint, mean on the host. One file per driver
-//! (`bridge.rs`, `host.rs`, `null.rs`, Docker's names); the store
+//! (`bridge.rs`, `singleton.rs` for `host` and `null`, Docker's names, and
+//! `cni/`, standard CNI plugins); the store
 //! (`Networks`) keeps the records, holds the lock, hands out interface
 //! names and says which addresses are taken, and dispatches by a network's
-//! `driver` through a [`Drivers`] table — a CNI driver is one more entry.
+//! `driver` through a [`Drivers`] table.
 //!
-//! **Invariant:** drivers change the host only through `sys::Host` and
-//! `firewall::Firewall`, and never read or write the store's files.
+//! **Invariant:** drivers change the host only through `sys::Host`,
+//! `firewall::Firewall` and (the CNI driver) its plugins, run through
+//! `cni::PluginExec`, and never read or write the store's files (the CNI
+//! driver keeps its lists and results in a directory of its own).
 
 use std::collections::BTreeMap;
 use std::fmt;
@@ -19,9 +22,11 @@ use crate::model::{CreateRequest, Endpoint, Network};
 use crate::sys::Host;
 
 pub mod bridge;
+pub mod cni;
 mod singleton;
 
 pub use bridge::Bridge;
+pub use cni::Cni;
 pub use singleton::{Singleton, HOST, NULL};
 
 /// What a create sees besides the request.
@@ -73,6 +78,12 @@ pub trait NetworkDriver: Send + Sync + fmt::Debug {
 
     /// Undoes `connect`; idempotent (the sandbox may be gone already).
     fn disconnect(&self, net: &Network, ep: &Endpoint) -> Result<()>;
+
+    /// Whether the endpoint is still wired as `connect` left it (CNI's
+    /// CHECK); drivers that cannot tell say yes.
+    fn check(&self, _net: &Network, _ep: &Endpoint) -> Result<()> {
+        Ok(())
+    }
 
     /// What the firewall holds for a network of this driver (none for a
     /// driver that asks nothing of it).

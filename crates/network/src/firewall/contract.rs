@@ -12,6 +12,8 @@ pub fn firewall_contract(fw: &dyn Firewall) {
         bridge: bridge.into(),
         subnet: Subnet { addr: std::net::Ipv4Addr::new(10, 232, third, 0), prefix: 24 },
         internal,
+        icc: !internal,
+        masquerade: true,
     };
     let (a, b) = (net("fwc-a", 1, false), net("fwc-b", 2, true));
     let port = PortMapping {

@@ -30,6 +30,10 @@ pub struct FirewallNetwork {
     pub subnet: Subnet,
     /// No way out: isolation only, no forwarding or masquerade.
     pub internal: bool,
+    /// Containers of the network may reach each other (`enable_icc`).
+    pub icc: bool,
+    /// Traffic leaving the network is masqueraded (`enable_ip_masquerade`).
+    pub masquerade: bool,
 }
 
 /// A published port: `host_ip:host_port` → `container_ip:container_port`.

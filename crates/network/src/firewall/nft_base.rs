@@ -31,6 +31,8 @@ pub(crate) fn structure(table: &str) -> Value {
         t("set", "subnets", json!({"type": "ipv4_addr", "flags": ["interval"]})),
         t("set", "same", json!({"type": ["ifname", "ifname"]})),
         t("set", "internal", json!({"type": "ifname"})),
+        // (bridge . bridge) of networks whose containers may not reach each other.
+        t("set", "no_icc", json!({"type": ["ifname", "ifname"]})),
         // Published ports, by (proto . port) or (address . proto . port): the
         // container's address, and its port (two maps: nft 1.0's JSON parser
         // crashes on a concatenated NAT target).
@@ -51,6 +53,9 @@ pub(crate) fn structure(table: &str) -> Value {
         rule("ports", json!([is(meta("nfproto"), json!("ipv4")), dnat(json!({"concat": [meta("l4proto"), dport]}), "any")])),
         // Egress: masquerade what leaves a subnet by any other than a Wharf bridge.
         rule("postrouting", json!([is(ip("saddr"), json!("@subnets")), not(meta("oifname"), json!("@bridges")), {"masquerade": null}])),
+        // No traffic between the containers of a network without icc (bridged
+        // traffic meets this hook through br_netfilter, as Docker's rules do).
+        rule("forward", json!([is(pair.clone(), json!("@no_icc")), {"drop": null}])),
         // Isolation between networks; nothing in or out of an internal one.
         rule("forward", json!([is(meta("iifname"), json!("@bridges")), is(meta("oifname"), json!("@bridges")), not(pair.clone(), json!("@same")), {"drop": null}])),
         rule("forward", json!([is(meta("iifname"), json!("@internal")), not(pair.clone(), json!("@same")), {"drop": null}])),

@@ -104,10 +104,14 @@ fn concat(items: Vec<Expression<'static>>) -> Expression<'static> {
 
 /// The set elements of a network.
 fn network_elements(net: &FirewallNetwork) -> Vec<(&'static str, Expression<'static>)> {
-    let mut out = vec![("bridges", s(&net.bridge)), ("same", concat(vec![s(&net.bridge), s(&net.bridge)]))];
+    let pair = || concat(vec![s(&net.bridge), s(&net.bridge)]);
+    let mut out = vec![("bridges", s(&net.bridge)), ("same", pair())];
+    if !net.icc {
+        out.push(("no_icc", pair()));
+    }
     if net.internal {
         out.push(("internal", s(&net.bridge)));
-    } else {
+    } else if net.masquerade {
         let prefix = Prefix { addr: Box::new(s(net.subnet.addr.to_string())), len: net.subnet.prefix.into() };
         out.push(("subnets", Expression::Named(NamedExpression::Prefix(prefix))));
     }
@@ -177,6 +181,27 @@ fn table_exists() -> Result<bool> {
     Ok(nft(&["list", "table", "inet", TABLE])?.status.success())
 }
 
+/// Bridged IPv4 passes the inet hooks (br_netfilter), turned on as dockerd
+/// does; a host without it cannot keep a network's containers apart, and
+/// says so (fail closed).
+fn bridged_traffic_filtered() -> Result<()> {
+    let path = "/proc/sys/net/bridge/bridge-nf-call-iptables";
+    let on = |v: String| v.trim() == "1";
+    if std::fs::read_to_string(path).is_ok_and(on) {
+        return Ok(());
+    }
+    if std::fs::write(path, "1").is_ok() && std::fs::read_to_string(path).is_ok_and(on) {
+        return Ok(());
+    }
+    Err(NetworkError::Firewall {
+        op: "set up a network",
+        message: format!(
+            "{ICC}=false needs bridged traffic filtered (br_netfilter, {path} = 1), which this host does not offer",
+            ICC = crate::driver::bridge::ICC_OPTION
+        ),
+    })
+}
+
 /// Forwarding on, as dockerd turns it on (the host routes for its bridges).
 fn forward_ipv4() -> Result<()> {
     let path = "/proc/sys/net/ipv4/ip_forward";
@@ -192,6 +217,9 @@ impl Firewall for NfTables {
     }
 
     fn setup_network(&self, net: &FirewallNetwork) -> Result<()> {
+        if !net.icc {
+            bridged_traffic_filtered()?;
+        }
         self.elements("set up a network", true, network_elements(net))
     }
 
@@ -251,9 +279,14 @@ mod tests {
             bridge: "br-1".into(),
             subnet: Subnet { addr: "172.18.0.0".parse().unwrap(), prefix: 16 },
             internal: false,
+            icc: true,
+            masquerade: true,
         };
         let sets: Vec<&str> = network_elements(&net).iter().map(|(s, _)| *s).collect();
         assert_eq!(sets, ["bridges", "same", "subnets"]);
+        let closed = FirewallNetwork { icc: false, masquerade: false, ..net.clone() };
+        let sets: Vec<&str> = network_elements(&closed).iter().map(|(s, _)| *s).collect();
+        assert_eq!(sets, ["bridges", "same", "no_icc"], "no icc, no masquerade");
         let internal = FirewallNetwork { internal: true, ..net };
         let sets: Vec<&str> = network_elements(&internal).iter().map(|(s, _)| *s).collect();
         assert_eq!(sets, ["bridges", "same", "internal"], "an internal network is not masqueraded");

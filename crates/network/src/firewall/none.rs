@@ -13,6 +13,16 @@ impl Firewall for NoFirewall {
     }
 
     fn setup_network(&self, net: &FirewallNetwork) -> Result<()> {
+        if !net.icc {
+            // Nothing here could keep the containers apart: refused, not ignored.
+            return Err(crate::NetworkError::Firewall {
+                op: "set up a network",
+                message: format!(
+                    "{}=false needs the firewall (the daemon runs with --iptables=false)",
+                    crate::driver::bridge::ICC_OPTION
+                ),
+            });
+        }
         tracing::trace!(bridge = %net.bridge, subnet = %net.subnet, "firewall none: nothing to set up");
         Ok(())
     }

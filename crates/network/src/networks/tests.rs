@@ -255,8 +255,18 @@ fn bad_requests_are_refused() {
         CreateRequest { options: opt("a-very-long-bridge"), ..req("long", None) },
         req("bad\nname", None),
         CreateRequest {
-            options: [("com.docker.network.driver.mtu".to_string(), "1400".to_string())].into_iter().collect(),
+            options: [("com.docker.network.driver.mtu".to_string(), "40".to_string())].into_iter().collect(),
             ..req("mtu", None)
+        },
+        CreateRequest {
+            options: [("com.docker.network.bridge.enable_icc".to_string(), "nope".to_string())].into_iter().collect(),
+            ..req("icc", None)
+        },
+        CreateRequest {
+            options: [("com.docker.network.bridge.host_binding_ipv4".to_string(), "1.2.3.4".to_string())]
+                .into_iter()
+                .collect(),
+            ..req("unknown", None)
         },
         req("", None),
         CreateRequest { gateway: Some("10.6.0.1".into()), ..req("y", Some("10.5.0.0/24")) },
@@ -423,4 +433,29 @@ fn reconcile_gives_the_firewall_exactly_the_store() {
     );
     assert_eq!(e.firewall.ports(), [PortMapping { container_ip: Ipv4Addr::new(10, 99, 0, 2), ..port(8080, 80) }]);
     assert_eq!(e.nets.firewall_rules().unwrap(), e.firewall.rules().unwrap());
+}
+
+#[test]
+fn bridge_options_reach_the_links_and_the_firewall() {
+    let e = env();
+    let opts = [
+        ("com.docker.network.driver.mtu", "1400"),
+        ("com.docker.network.bridge.enable_icc", "false"),
+        ("com.docker.network.bridge.enable_ip_masquerade", "0"),
+    ];
+    let options = opts.iter().map(|(k, v)| (k.to_string(), v.to_string())).collect();
+    let n = e.nets.create(CreateRequest { options, ..req("closed", Some("10.96.0.0/24")) }).unwrap();
+    let dev = n.bridge.clone().unwrap();
+    assert_eq!(e.host.link(HOST_NS, &dev).and_then(|l| l.mtu), Some(1400));
+    let a = e.run(1);
+    let ep = e.nets.connect(&a, "a", "closed", &aliases(&[])).unwrap();
+    assert_eq!(e.host.link(HOST_NS, &ep.veth).and_then(|l| l.mtu), Some(1400), "host end");
+    assert_eq!(e.host.link(&Networks::sandbox_name(&a), "eth0").and_then(|l| l.mtu), Some(1400), "sandbox end");
+    let fw: Vec<(bool, bool)> =
+        e.firewall.networks().iter().filter(|f| f.bridge == dev).map(|f| (f.icc, f.masquerade)).collect();
+    assert_eq!(fw, [(false, false)]);
+    assert_eq!(
+        e.nets.get("closed").unwrap().options.get("com.docker.network.driver.mtu").map(String::as_str),
+        Some("1400")
+    );
 }

@@ -20,10 +20,10 @@ fn bridges(host: &dyn Host, tag: &str) {
     let br = format!("{tag}-br0");
     let subnet = Subnet { addr: Ipv4Addr::new(10, 231, 7, 0), prefix: 24 };
     assert!(!host.link_exists(&br).unwrap());
-    host.add_bridge(&br, Ipv4Addr::new(10, 231, 7, 1), 24).unwrap();
+    host.add_bridge(&br, Ipv4Addr::new(10, 231, 7, 1), 24, None).unwrap();
     assert!(host.link_exists(&br).unwrap());
     assert!(host.routes().unwrap().contains(&subnet), "the bridge's address routes its subnet");
-    assert!(host.add_bridge(&br, Ipv4Addr::new(10, 231, 7, 1), 24).is_err(), "a bridge is made once");
+    assert!(host.add_bridge(&br, Ipv4Addr::new(10, 231, 7, 1), 24, None).is_err(), "a bridge is made once");
     host.delete_link(&br).unwrap();
     assert!(!host.link_exists(&br).unwrap());
     assert!(!host.routes().unwrap().contains(&subnet), "the subnet's route goes with the bridge");
@@ -40,13 +40,14 @@ fn veth(tag: &str, br: &str, gateway: Option<Ipv4Addr>) -> Veth {
         addr: Ipv4Addr::new(10, 231, 8, 2),
         prefix: 24,
         gateway,
+        mtu: Some(1400),
     }
 }
 
 fn namespaces_and_veths(host: &dyn Host, tag: &str) {
     let br = format!("{tag}-br1");
     let v = veth(tag, &br, Some(Ipv4Addr::new(10, 231, 8, 1)));
-    host.add_bridge(&br, Ipv4Addr::new(10, 231, 8, 1), 24).unwrap();
+    host.add_bridge(&br, Ipv4Addr::new(10, 231, 8, 1), 24, Some(1400)).unwrap();
     assert!(!host.netns_exists(&v.netns));
     let path = host.add_netns(&v.netns).unwrap();
     assert_eq!(path, host.netns_path(&v.netns));

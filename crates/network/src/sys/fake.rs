@@ -32,6 +32,7 @@ pub struct FakeLink {
     pub addrs: Vec<(Ipv4Addr, u8)>,
     pub mac: Option<String>,
     pub up: bool,
+    pub mtu: Option<u32>,
 }
 
 /// What the fake host holds; compare snapshots to see what an operation left.
@@ -103,7 +104,8 @@ impl FakeHost {
 
     /// Adds a link to the daemon's namespace (e.g. the host's uplink).
     pub fn add_host_link(&self, name: &str) {
-        let link = FakeLink { kind: LinkKind::Loopback, master: None, addrs: Vec::new(), mac: None, up: true };
+        let link =
+            FakeLink { kind: LinkKind::Loopback, master: None, addrs: Vec::new(), mac: None, up: true, mtu: None };
         self.inner().state.links.insert((HOST_NS.into(), name.into()), link);
     }
 
@@ -165,7 +167,7 @@ impl Host for FakeHost {
     fn add_netns(&self, name: &str) -> Result<PathBuf> {
         let mut inner = self.call("add_netns", name.into())?;
         inner.state.netns.insert(name.into());
-        let lo = FakeLink { kind: LinkKind::Loopback, master: None, addrs: Vec::new(), mac: None, up: true };
+        let lo = FakeLink { kind: LinkKind::Loopback, master: None, addrs: Vec::new(), mac: None, up: true, mtu: None };
         inner.state.links.insert((name.into(), "lo".into()), lo);
         Ok(self.netns_path(name))
     }
@@ -182,14 +184,14 @@ impl Host for FakeHost {
         Ok(())
     }
 
-    fn add_bridge(&self, dev: &str, gateway: Ipv4Addr, prefix: u8) -> Result<()> {
+    fn add_bridge(&self, dev: &str, gateway: Ipv4Addr, prefix: u8, mtu: Option<u32>) -> Result<()> {
         let mut inner = self.call("add_bridge", format!("{dev} {gateway}/{prefix}"))?;
         let key = (HOST_NS.to_string(), dev.to_string());
         if inner.state.links.contains_key(&key) {
             return Err(refused("add_bridge", format!("{dev}: file exists")));
         }
         let link =
-            FakeLink { kind: LinkKind::Bridge, master: None, addrs: vec![(gateway, prefix)], mac: None, up: true };
+            FakeLink { kind: LinkKind::Bridge, master: None, addrs: vec![(gateway, prefix)], mac: None, up: true, mtu };
         inner.state.links.insert(key, link);
         Ok(())
     }
@@ -211,8 +213,14 @@ impl Host for FakeHost {
         ) {
             return Err(refused("add_veth", format!("bridge {}: no such device", v.bridge)));
         }
-        let end =
-            |peer, master| FakeLink { kind: LinkKind::Veth { peer }, master, addrs: Vec::new(), mac: None, up: true };
+        let end = |peer, master| FakeLink {
+            kind: LinkKind::Veth { peer },
+            master,
+            addrs: Vec::new(),
+            mac: None,
+            up: true,
+            mtu: v.mtu,
+        };
         s.links.insert(host.clone(), end(peer.clone(), Some(v.bridge.clone())));
         s.links.insert(peer, FakeLink { mac: Some(v.mac.clone()), ..end(host, None) });
         Ok(())

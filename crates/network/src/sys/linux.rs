@@ -144,10 +144,11 @@ impl Host for Netlink {
         Ok(())
     }
 
-    fn add_bridge(&self, dev: &str, gateway: Ipv4Addr, prefix: u8) -> Result<()> {
+    fn add_bridge(&self, dev: &str, gateway: Ipv4Addr, prefix: u8, mtu: Option<u32>) -> Result<()> {
         let mut rtnl = open(dev)?;
         let mut msg = LinkMessage::default();
         msg.attributes.push(LinkAttribute::IfName(dev.to_string()));
+        msg.attributes.extend(mtu.map(LinkAttribute::Mtu));
         msg.attributes.push(LinkAttribute::LinkInfo(vec![LinkInfo::Kind(InfoKind::Bridge)]));
         rtnl.change("add bridge", RouteNetlinkMessage::NewLink(msg), CREATE).map_err(failed(dev))?;
         let configured = index(&mut rtnl, dev)
@@ -169,11 +170,13 @@ impl Host for Netlink {
         peer.attributes.push(LinkAttribute::IfName(v.ifname.clone()));
         peer.attributes.push(LinkAttribute::Address(ipam::mac_octets(&v.mac)?.to_vec()));
         peer.attributes.push(LinkAttribute::NetNsFd(ns.as_raw_fd()));
+        peer.attributes.extend(v.mtu.map(LinkAttribute::Mtu));
         let mut msg = LinkMessage::default();
         msg.header.flags = LinkFlags::Up;
         msg.header.change_mask = LinkFlags::Up;
         msg.attributes.push(LinkAttribute::IfName(v.host.clone()));
         msg.attributes.push(LinkAttribute::Controller(bridge));
+        msg.attributes.extend(v.mtu.map(LinkAttribute::Mtu));
         msg.attributes.push(LinkAttribute::LinkInfo(vec![
             LinkInfo::Kind(InfoKind::Veth),
             LinkInfo::Data(InfoData::Veth(InfoVeth::Peer(peer))),

@@ -43,6 +43,8 @@ pub struct Veth {
     pub prefix: u8,
     /// The default route of the sandbox, if this endpoint gives it one.
     pub gateway: Option<Ipv4Addr>,
+    /// Both ends' MTU (the kernel's default when `None`).
+    pub mtu: Option<u32>,
 }
 
 /// The host's network plumbing. Every method names the object it changes;
@@ -59,8 +61,8 @@ pub trait Host: Send + Sync + fmt::Debug {
     /// Creates netns `name` unless it exists, loopback up; returns its path.
     fn add_netns(&self, name: &str) -> Result<PathBuf>;
     fn delete_netns(&self, name: &str) -> Result<()>;
-    /// Creates bridge `dev` with `gateway/prefix`, up. Fails if it exists.
-    fn add_bridge(&self, dev: &str, gateway: Ipv4Addr, prefix: u8) -> Result<()>;
+    /// Creates bridge `dev` with `gateway/prefix` (and `mtu`), up. Fails if it exists.
+    fn add_bridge(&self, dev: &str, gateway: Ipv4Addr, prefix: u8, mtu: Option<u32>) -> Result<()>;
     /// The pair: the host end on its bridge, the sandbox end made inside the
     /// sandbox under `ifname` with `mac`; both up.
     fn add_veth(&self, veth: &Veth) -> Result<()>;

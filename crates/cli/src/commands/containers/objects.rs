@@ -20,6 +20,9 @@ pub enum NetworkVerb {
         attachable: bool,
         #[arg(long)]
         label: Vec<String>,
+        /// Driver options (key=value)
+        #[arg(short = 'o', long = "opt")]
+        opt: Vec<String>,
         name: String,
     },
     /// List networks
@@ -70,19 +73,22 @@ pub enum NetworkVerb {
 
 pub fn network(client: &Client, verb: &NetworkVerb) -> Result<()> {
     match verb {
-        NetworkVerb::Create { driver, subnet, gateway, internal, attachable, label, name } => {
-            let labels: BTreeMap<String, String> = label
-                .iter()
-                .map(|l| l.split_once('=').unwrap_or((l, "")))
-                .map(|(k, v)| (k.to_string(), v.to_string()))
-                .collect();
+        NetworkVerb::Create { driver, subnet, gateway, internal, attachable, label, opt, name } => {
+            let pairs = |items: &[String]| -> BTreeMap<String, String> {
+                items
+                    .iter()
+                    .map(|l| l.split_once('=').unwrap_or((l, "")))
+                    .map(|(k, v)| (k.to_string(), v.to_string()))
+                    .collect()
+            };
+            let (labels, options) = (pairs(label), pairs(opt));
             let ipam = match subnet {
                 Some(s) => json!({"Config": [{"Subnet": s, "Gateway": gateway.clone().unwrap_or_default()}]}),
                 None => json!({"Config": []}),
             };
             let v = client.post(
                 "/networks/create",
-                Some(&json!({"Name": name, "Driver": driver, "Internal": internal, "Attachable": attachable, "IPAM": ipam, "Labels": labels})),
+                Some(&json!({"Name": name, "Driver": driver, "Internal": internal, "Attachable": attachable, "IPAM": ipam, "Labels": labels, "Options": options})),
             )?;
             println!("{}", v["Id"].as_str().unwrap_or(""));
         }
