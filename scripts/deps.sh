@@ -8,11 +8,12 @@
 #                          + apache2-utils (htpasswd) for loopback registries, docker.io and
 #                          docker-compose (interop), iproute2 + util-linux (ip, nsenter), curl,
 #                          iperf3 (network benchmark peer), dnsmasq-base (an upstream DNS server
-#                          in the tests' outside-world namespace)
+#                          in the tests' outside-world namespace), containernetworking-plugins (the
+#                          cni driver's standard plugins)
 set -euo pipefail
 demo=(busybox-static libseccomp-dev pkg-config nftables)
 test=("${demo[@]}" runc crun skopeo umoci docker-registry apache2-utils docker.io docker-compose
-      iproute2 util-linux curl iperf3 dnsmasq-base)
+      iproute2 util-linux curl iperf3 dnsmasq-base containernetworking-plugins)
 case "${1:-test}" in
     demo) want=("${demo[@]}") ;;
     test) want=("${test[@]}") ;;

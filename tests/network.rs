@@ -19,3 +19,6 @@ mod dns;
 
 #[path = "network/ipam.rs"]
 mod ipam;
+
+#[path = "network/cni.rs"]
+mod cni;

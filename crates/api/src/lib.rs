@@ -92,6 +92,9 @@ pub async fn serve(config: Config) -> std::io::Result<()> {
             }
         }
     }
+    if let Err(e) = engine.check_networks() {
+        tracing::warn!("network check: {e}");
+    }
     let listener = UnixListener::bind(&config.socket)?;
     std::fs::set_permissions(&config.socket, std::os::unix::fs::PermissionsExt::from_mode(0o660))?;
     tracing::info!("API listening on {}", config.socket.display());

@@ -101,7 +101,7 @@ impl Engine {
                 get(&primary(opts))?;
                 for n in opts.networks.keys() {
                     let net = get(n)?;
-                    if net.driver != "bridge" {
+                    if !matches!(net.driver.as_str(), "bridge" | "cni") {
                         return Err(EngineError::Invalid {
                             what: "network".into(),
                             reason: format!("container cannot be connected to network {} and others", net.name),
@@ -207,6 +207,19 @@ impl Engine {
             }
         }
         Ok(out)
+    }
+
+    /// Asks the drivers whether every running container's endpoints are
+    /// still wired as connected (CNI's CHECK, at daemon start); what is not
+    /// is logged.
+    pub fn check_networks(&self) -> Result<()> {
+        let nets = self.networks()?;
+        for c in self.list()?.into_iter().filter(running) {
+            if let Err(e) = nets.check(&c.id) {
+                tracing::warn!(container = %c.id, "network check: {e}");
+            }
+        }
+        Ok(())
     }
 
     /// Undoes `wire` (idempotent): endpoints and sandbox (the resolver
