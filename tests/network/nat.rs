@@ -262,3 +262,28 @@ fn bridge_options_set_the_mtu_keep_containers_apart_and_skip_masquerade() {
     let r = rules(&d);
     assert!(!r.contains("br-"), "{r}");
 }
+
+#[test]
+fn without_the_userland_proxy_the_kernel_serves_every_path() {
+    let d = Daemon::start_with_args(&["--userland-proxy=false"]);
+    d.import_busybox();
+    let out = Outside::new(&d);
+    let ip = web(&d, "web", &["-p", "8083:80"]);
+    let id = d.ok(&["inspect", "-f", "{{.Id}}", "web"]);
+    // No proxy process serves the port.
+    let ps = String::from_utf8_lossy(&Command::new("ps").args(["-eo", "args"]).output().unwrap().stdout).into_owned();
+    assert!(!ps.lines().any(|l| l.contains("proxy") && l.contains(":8083")), "{ps}");
+    let seen = |o: Output| client_seen(&text(&o), 80);
+    // Loopback (masqueraded out of the bridge: the container sees the gateway).
+    eventually("127.0.0.1 reaches the port by DNAT", || {
+        seen(d.in_netns(&["busybox", "nc", "-w", "3", "127.0.0.1", "8083"])).is_some()
+    });
+    assert_eq!(seen(out.run(&["busybox", "nc", "-w", "5", HOST_IP, "8083"])).as_deref(), Some(OUTSIDE_IP));
+    assert!(seen(d.in_netns(&["busybox", "nc", "-w", "5", HOST_IP, "8083"])).is_some());
+    let from_peer = d.docker(&["run", "--rm", IMG, "nc", "-w", "5", HOST_IP, "8083"]);
+    assert!(seen(from_peer).is_some(), "a container reaches another's published port (hairpin DNAT)");
+    let r = rules(&d);
+    assert!(r.contains("127.0.0.0/8") && r.contains(&ip) && r.contains("ct status dnat"), "{r}");
+    d.ok(&["rm", "-f", &id.trim()[..12]]);
+    assert!(!rules(&d).contains(&ip));
+}

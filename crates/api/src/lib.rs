@@ -39,6 +39,9 @@ pub struct Config {
     pub snapshotter: Option<String>,
     /// Firewall rules for networks and ports (dockerd's `--iptables`).
     pub firewall: bool,
+    /// A userland proxy per published port for loopback and container
+    /// clients (dockerd's `--userland-proxy`); false: the kernel serves all.
+    pub userland_proxy: bool,
 }
 
 pub struct State {
@@ -57,7 +60,7 @@ pub async fn serve(config: Config) -> std::io::Result<()> {
     }
     std::fs::create_dir_all(&config.exec_root)?;
     let _ = std::fs::remove_file(&config.socket);
-    wharf_network::Networks::record_firewall(&config.data_root.join("network"), config.firewall)
+    wharf_network::Networks::record_firewall(&config.data_root.join("network"), config.firewall, config.userland_proxy)
         .map_err(std::io::Error::other)?;
     let engine = match &config.snapshotter {
         None => wharf_engine::Engine::open_with(&config.data_root, &config.exec_root),

@@ -321,11 +321,17 @@ impl Engine {
             (_, Some(ep)) => ep.ip.clone(),
             (_, None) => return Ok((children, served)),
         };
+        let proxied = self.networks()?.userland_proxy();
         for b in &opts.publish {
             let ip = if b.host_ip.is_empty() { "0.0.0.0" } else { b.host_ip.as_str() };
             let mut port = b.host_port;
             if port == 0 {
                 port = free_port(ip, &b.proto)?;
+            }
+            if !proxied {
+                // The kernel serves every path (the firewall's DNAT below).
+                served.push(PortBinding { host_port: port, ..b.clone() });
+                continue;
             }
             let listen = format!("{ip}:{port}");
             let target = format!("{target_ip}:{}", b.container_port);

@@ -26,6 +26,7 @@ pub struct Networks {
     host: Arc<dyn Host>,
     drivers: Arc<Drivers>,
     firewall: Arc<dyn Firewall>,
+    userland_proxy: bool,
 }
 
 impl Networks {
@@ -37,42 +38,63 @@ impl Networks {
     pub fn open(root: impl Into<PathBuf>, netns_dir: impl Into<PathBuf>) -> Result<Networks> {
         let root = root.into();
         let host: Arc<dyn Host> = Arc::new(Netlink::new(netns_dir));
-        let firewall: Arc<dyn Firewall> = match Self::recorded_firewall(&root)? {
-            true => Arc::new(NfTables::new(root.join("firewall.lock"))),
+        let (enabled, userland_proxy) = Self::recorded_firewall(&root)?;
+        let firewall: Arc<dyn Firewall> = match enabled {
+            true => Arc::new(NfTables::new(root.join("firewall.lock")).with_userland_proxy(userland_proxy)),
             false => Arc::new(crate::firewall::NoFirewall),
         };
         let cni =
             crate::driver::Cni::new(root.join("cni"), host.clone(), Arc::new(crate::driver::cni::Plugins::standard()));
         let drivers = Drivers::builtin(host.clone(), firewall.clone()).with(Arc::new(cni));
-        Networks::open_with(root, host, firewall, drivers)
+        let mut n = Networks::open_with(root, host, firewall, drivers)?;
+        n.userland_proxy = userland_proxy;
+        Ok(n)
+    }
+
+    /// Whether published ports get a userland proxy for loopback and
+    /// container clients (Docker's `userland-proxy`, default true).
+    pub fn userland_proxy(&self) -> bool {
+        self.userland_proxy
     }
 
     /// Records whether the store's networks get firewall rules (dockerd's
-    /// `--iptables`): every process that opens the store after this (the
-    /// daemon, containers' monitors) uses the same backend.
-    pub fn record_firewall(root: &Path, enabled: bool) -> Result<()> {
+    /// `--iptables`) and published ports a userland proxy (`--userland-proxy`):
+    /// every process that opens the store after this (the daemon,
+    /// containers' monitors) does the same.
+    pub fn record_firewall(root: &Path, enabled: bool, userland_proxy: bool) -> Result<()> {
         fs::create_dir_all(root).map_err(NetworkError::io("create", root))?;
         let path = root.join("firewall");
         let tmp = root.join(".firewall.tmp");
-        fs::write(&tmp, if enabled { "nftables\n" } else { "none\n" }).map_err(NetworkError::io("write", &tmp))?;
+        let backend = if enabled { "nftables" } else { "none" };
+        let text = if userland_proxy { format!("{backend}\n") } else { format!("{backend}\nuserland-proxy=false\n") };
+        fs::write(&tmp, text).map_err(NetworkError::io("write", &tmp))?;
         fs::rename(&tmp, &path).map_err(NetworkError::io("rename", &path))
     }
 
-    /// The recorded choice (nftables unless `none` was recorded).
-    fn recorded_firewall(root: &Path) -> Result<bool> {
+    /// The recorded choices: (firewall, userland proxy); nftables and the
+    /// proxy unless recorded otherwise.
+    fn recorded_firewall(root: &Path) -> Result<(bool, bool)> {
         let path = root.join("firewall");
-        match fs::read_to_string(&path) {
-            Ok(s) => match s.trim() {
-                "nftables" => Ok(true),
-                "none" => Ok(false),
-                other => Err(NetworkError::Invalid {
-                    what: "firewall record".into(),
-                    reason: format!("{}: unknown backend {other:?}", path.display()),
-                }),
-            },
-            Err(e) if e.kind() == ErrorKind::NotFound => Ok(true),
-            Err(e) => Err(NetworkError::io("read", path)(e)),
+        let text = match fs::read_to_string(&path) {
+            Ok(s) => s,
+            Err(e) if e.kind() == ErrorKind::NotFound => return Ok((true, true)),
+            Err(e) => return Err(NetworkError::io("read", path)(e)),
+        };
+        let (mut enabled, mut proxy) = (true, true);
+        for line in text.lines().map(str::trim).filter(|l| !l.is_empty()) {
+            match line {
+                "nftables" => enabled = true,
+                "none" => enabled = false,
+                "userland-proxy=false" => proxy = false,
+                other => {
+                    return Err(NetworkError::Invalid {
+                        what: "firewall record".into(),
+                        reason: format!("{}: unknown line {other:?}", path.display()),
+                    })
+                }
+            }
         }
+        Ok((enabled, proxy))
     }
 
     /// Opens the store with a host, a firewall and a driver table of the
@@ -84,7 +106,7 @@ impl Networks {
         firewall: Arc<dyn Firewall>,
         drivers: Drivers,
     ) -> Result<Networks> {
-        let n = Networks { root: root.into(), host, drivers: Arc::new(drivers), firewall };
+        let n = Networks { root: root.into(), host, drivers: Arc::new(drivers), firewall, userland_proxy: true };
         for d in ["networks", "endpoints"] {
             fs::create_dir_all(n.root.join(d)).map_err(NetworkError::io("create", n.root.join(d)))?;
         }

@@ -16,7 +16,7 @@ pub struct DaemonArgs {
     /// Root of the daemon's runtime state
     #[arg(long = "exec-root", default_value = "/run/wharf")]
     exec_root: PathBuf,
-    /// daemon.json-style configuration (hosts, data-root, exec-root, insecure-registries, log-level, runtimes, default-runtime, storage-driver, iptables)
+    /// daemon.json-style configuration (hosts, data-root, exec-root, insecure-registries, log-level, runtimes, default-runtime, storage-driver, iptables, userland-proxy)
     #[arg(long = "config-file")]
     config_file: Option<PathBuf>,
     /// debug, info, warn, error
@@ -36,6 +36,10 @@ pub struct DaemonArgs {
     /// false leaves the host's firewall alone (ports are then the userland proxy's only)
     #[arg(long = "iptables", num_args = 0..=1, default_missing_value = "true", action = clap::ArgAction::Set)]
     iptables: Option<bool>,
+    /// A userland proxy per published port for clients on loopback and in containers (as dockerd,
+    /// default true); false: DNAT in the kernel for every path
+    #[arg(long = "userland-proxy", num_args = 0..=1, default_missing_value = "true", action = clap::ArgAction::Set)]
+    userland_proxy: Option<bool>,
 }
 
 /// daemon.json: the directives Wharf honours; any other is refused (as dockerd does).
@@ -51,6 +55,7 @@ struct FileConfig {
     default_runtime: Option<String>,
     storage_driver: Option<String>,
     iptables: Option<bool>,
+    userland_proxy: Option<bool>,
 }
 
 fn socket_path(host: &str) -> Result<PathBuf> {
@@ -105,6 +110,7 @@ pub fn run(a: &DaemonArgs, data_root: &Path, insecure: &[String]) -> Result<()> 
         monitor_exe: std::env::current_exe().context("locate the wharf binary")?,
         snapshotter,
         firewall: a.iptables.or(file.iptables).unwrap_or(true),
+        userland_proxy: a.userland_proxy.or(file.userland_proxy).unwrap_or(true),
     };
     wharf_runtime::sys::limit_malloc_arenas(2);
     let rt = tokio::runtime::Builder::new_multi_thread().enable_all().build().context("start the async runtime")?;

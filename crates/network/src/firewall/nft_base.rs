@@ -6,7 +6,12 @@
 use serde_json::{json, Value};
 
 /// The objects of table `inet <table>`, to be added after the table itself.
-pub(crate) fn structure(table: &str) -> Value {
+/// With `userland_proxy` (Docker's default) connections to 127.0.0.1 and
+/// from containers are the proxy's; without, the kernel serves every path:
+/// DNAT for loopback and container clients too, masquerading what comes
+/// from the host's loopback (the bridges route it: `route_localnet`) and
+/// what a DNAT sends back into the network it came from (hairpin).
+pub(crate) fn structure(table: &str, userland_proxy: bool) -> Value {
     let t = |kind: &str, name: &str, body: Value| {
         let mut o = json!({"family": "inet", "table": table, "name": name});
         o.as_object_mut().expect("object").extend(body.as_object().expect("object").clone());
@@ -26,7 +31,24 @@ pub(crate) fn structure(table: &str) -> Value {
     };
     let base =
         |hook: &str, kind: &str, prio: i32| json!({"type": kind, "hook": hook, "prio": prio, "policy": "accept"});
-    json!({"nftables": [
+    let mut rules = vec![
+        // Published ports: DNAT for traffic to a local address (not loopback, not from a container).
+        rule("prerouting", json!([local.clone(), {"jump": {"target": "ports"}}])),
+    ];
+    if userland_proxy {
+        rules.extend([
+            rule("output", json!([not(ip("daddr"), json!({"prefix": {"addr": "127.0.0.0", "len": 8}})), local.clone(), {"jump": {"target": "ports"}}])),
+            rule("ports", json!([is(meta("iifname"), json!("@bridges")), {"return": null}])),
+        ]);
+    } else {
+        let dnat_status = json!({"match": {"op": "in", "left": {"ct": {"key": "status"}}, "right": "dnat"}});
+        rules.extend([
+            rule("output", json!([local.clone(), {"jump": {"target": "ports"}}])),
+            rule("postrouting", json!([is(ip("saddr"), json!({"prefix": {"addr": "127.0.0.0", "len": 8}})), is(meta("oifname"), json!("@bridges")), {"masquerade": null}])),
+            rule("postrouting", json!([dnat_status, is(pair.clone(), json!("@same")), {"masquerade": null}])),
+        ]);
+    }
+    let mut objects = vec![
         t("set", "bridges", json!({"type": "ifname"})),
         t("set", "subnets", json!({"type": "ipv4_addr", "flags": ["interval"]})),
         t("set", "same", json!({"type": ["ifname", "ifname"]})),
@@ -45,10 +67,9 @@ pub(crate) fn structure(table: &str) -> Value {
         t("chain", "output", base("output", "nat", -100)),
         t("chain", "postrouting", base("postrouting", "nat", 100)),
         t("chain", "forward", base("forward", "filter", 0)),
-        // Published ports: DNAT for traffic to a local address (not loopback, not from a container).
-        rule("prerouting", json!([local.clone(), {"jump": {"target": "ports"}}])),
-        rule("output", json!([not(ip("daddr"), json!({"prefix": {"addr": "127.0.0.0", "len": 8}})), local, {"jump": {"target": "ports"}}])),
-        rule("ports", json!([is(meta("iifname"), json!("@bridges")), {"return": null}])),
+    ];
+    objects.extend(rules);
+    objects.extend([
         rule("ports", json!([dnat(json!({"concat": [ip("daddr"), meta("l4proto"), dport.clone()]}), "ip")])),
         rule("ports", json!([is(meta("nfproto"), json!("ipv4")), dnat(json!({"concat": [meta("l4proto"), dport]}), "any")])),
         // Egress: masquerade what leaves a subnet by any other than a Wharf bridge.
@@ -60,5 +81,6 @@ pub(crate) fn structure(table: &str) -> Value {
         rule("forward", json!([is(meta("iifname"), json!("@bridges")), is(meta("oifname"), json!("@bridges")), not(pair.clone(), json!("@same")), {"drop": null}])),
         rule("forward", json!([is(meta("iifname"), json!("@internal")), not(pair.clone(), json!("@same")), {"drop": null}])),
         rule("forward", json!([is(meta("oifname"), json!("@internal")), not(pair, json!("@same")), {"drop": null}])),
-    ]})
+    ]);
+    json!({ "nftables": objects })
 }

@@ -44,11 +44,19 @@ pub struct NfTables {
     /// Serialises making the table across processes.
     lock: PathBuf,
     ready: OnceLock<()>,
+    /// Docker's `userland-proxy`: loopback and container clients are the proxy's.
+    userland_proxy: bool,
 }
 
 impl NfTables {
     pub fn new(lock: impl Into<PathBuf>) -> NfTables {
-        NfTables { lock: lock.into(), ready: OnceLock::new() }
+        NfTables { lock: lock.into(), ready: OnceLock::new(), userland_proxy: true }
+    }
+
+    /// Without the userland proxy the kernel serves every path to a published port.
+    pub fn with_userland_proxy(mut self, on: bool) -> NfTables {
+        self.userland_proxy = on;
+        self
     }
 
     fn flock(&self) -> Result<nix::fcntl::Flock<File>> {
@@ -69,7 +77,7 @@ impl NfTables {
         }
         let _lock = self.flock()?;
         if !table_exists()? {
-            apply("create the table", base(false, Vec::new()))?;
+            apply("create the table", base(false, self.userland_proxy, Vec::new()))?;
         }
         forward_ipv4()?;
         let _ = self.ready.set(());
@@ -143,13 +151,13 @@ fn table() -> NfListObject<'static> {
 
 /// The table's chains, sets and rules (see the module's text), preceded by
 /// its deletion when `replace`, and followed by `elements`.
-fn base(replace: bool, elements: Vec<NfObject<'static>>) -> Vec<NfObject<'static>> {
+fn base(replace: bool, userland_proxy: bool, elements: Vec<NfObject<'static>>) -> Vec<NfObject<'static>> {
     let mut out = vec![NfObject::CmdObject(NfCmd::Add(table()))];
     if replace {
         out.push(NfObject::CmdObject(NfCmd::Delete(table())));
         out.push(NfObject::CmdObject(NfCmd::Add(table())));
     }
-    let structure: Nftables<'static> = serde_json::from_value(super::nft_base::structure(TABLE))
+    let structure: Nftables<'static> = serde_json::from_value(super::nft_base::structure(TABLE, userland_proxy))
         .expect("the base ruleset follows the nftables schema");
     out.extend(structure.objects.iter().cloned());
     out.extend(elements);
@@ -202,6 +210,13 @@ fn bridged_traffic_filtered() -> Result<()> {
     })
 }
 
+/// The bridge routes what comes from the host's loopback (DNAT of
+/// 127.0.0.1 to a container, without the userland proxy), as dockerd sets it.
+fn route_localnet(bridge: &str) -> Result<()> {
+    let path = format!("/proc/sys/net/ipv4/conf/{bridge}/route_localnet");
+    std::fs::write(&path, "1").map_err(NetworkError::io("write", path))
+}
+
 /// Forwarding on, as dockerd turns it on (the host routes for its bridges).
 fn forward_ipv4() -> Result<()> {
     let path = "/proc/sys/net/ipv4/ip_forward";
@@ -219,6 +234,9 @@ impl Firewall for NfTables {
     fn setup_network(&self, net: &FirewallNetwork) -> Result<()> {
         if !net.icc {
             bridged_traffic_filtered()?;
+        }
+        if !self.userland_proxy {
+            route_localnet(&net.bridge)?;
         }
         self.elements("set up a network", true, network_elements(net))
     }
@@ -242,7 +260,15 @@ impl Firewall for NfTables {
         for (set, e) in wanted {
             elements.push(NfObject::CmdObject(NfCmd::Add(NfListObject::Element(element(set, e)))));
         }
-        apply("rebuild the table", base(true, elements))?;
+        apply("rebuild the table", base(true, self.userland_proxy, elements))?;
+        if !self.userland_proxy {
+            // A bridge a reboot took is made again (and set up) at its next connect.
+            for n in
+                nets.iter().filter(|n| std::path::Path::new(&format!("/proc/sys/net/ipv4/conf/{}", n.bridge)).exists())
+            {
+                route_localnet(&n.bridge)?;
+            }
+        }
         forward_ipv4()?;
         let _ = self.ready.set(());
         Ok(())
@@ -264,13 +290,20 @@ mod tests {
 
     #[test]
     fn the_base_ruleset_follows_the_schema() {
-        let cmds = base(true, Vec::new());
+        let cmds = base(true, true, Vec::new());
         let json = serde_json::to_value(Nftables { objects: Cow::Owned(cmds) }).unwrap();
         let text = json.to_string();
         for needle in ["\"masquerade\"", "\"dnat\"", "@any_addr", "@ip_port", "@same", "\"fib\""] {
             assert!(text.contains(needle), "{needle} in {text}");
         }
         assert!(text.starts_with(r#"{"nftables":[{"add":{"table""#), "{text}");
+        assert!(text.contains(r#""return""#) && !text.contains(r#""ct""#), "loopback and containers are the proxy's");
+        let kernel = serde_json::to_value(Nftables { objects: Cow::Owned(base(true, false, Vec::new())) }).unwrap();
+        let kernel = kernel.to_string();
+        assert!(
+            !kernel.contains(r#""return""#) && kernel.contains(r#""ct""#),
+            "the kernel serves every path: {kernel}"
+        );
     }
 
     #[test]
