@@ -176,11 +176,13 @@ fn tables_match_the_docker_cli() {
         let theirs = d.ok(&args);
         let ours = d.w(&args);
         // Rows of different repositories come in no fixed order from the docker
-        // CLI (it walks a Go map): the header first, then the rows as a set.
+        // CLI (it walks a Go map): the header first (tables have one), then
+        // the rows as a set.
+        let header = usize::from(!args.iter().any(|a| *a == "--format" || *a == "-q"));
         let rows = |s: &str| {
             let n = normalise(s);
             let mut lines: Vec<String> = n.lines().map(String::from).collect();
-            let rest = lines.split_off(1.min(lines.len()));
+            let rest = lines.split_off(header.min(lines.len()));
             let mut rest = rest;
             rest.sort();
             (lines, rest)

@@ -22,3 +22,6 @@ mod ipam;
 
 #[path = "network/cni.rs"]
 mod cni;
+
+#[path = "network/ipv6.rs"]
+mod ipv6;

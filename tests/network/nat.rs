@@ -38,6 +38,15 @@ impl Outside {
         o
     }
 
+    /// IPv6 on the link too: the host fd00:5100::1, the outside fd00:5100::2.
+    pub fn with_ipv6(self, d: &Daemon) -> Outside {
+        for (ns, dev, addr) in [(&d.netns, "wout0", "fd00:5100::1/64"), (&self.netns, "eth0", "fd00:5100::2/64")] {
+            let out = Command::new("ip").args(["-n", ns, "addr", "add", addr, "dev", dev, "nodad"]).output().unwrap();
+            assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+        }
+        self
+    }
+
     fn cmd(&self, args: &[&str]) -> Command {
         let mut c = Command::new("nsenter");
         c.arg(format!("--net=/run/netns/{}", self.netns)).args(args);

@@ -316,13 +316,14 @@ impl Engine {
                 let _ = c.wait();
             }
         };
-        let target_ip = match (mode(opts), endpoints.first()) {
+        let (target_ip, target_ip6) = match (mode(opts), endpoints.first()) {
             (Mode::Host, _) => return Ok((children, opts.publish.clone())),
-            (_, Some(ep)) => ep.ip.clone(),
+            (_, Some(ep)) => (ep.ip.clone(), Some(ep.ip6.clone()).filter(|i| !i.is_empty())),
             (_, None) => return Ok((children, served)),
         };
         let proxied = self.networks()?.userland_proxy();
         for b in &opts.publish {
+            let v6_host = b.host_ip.contains(':');
             let ip = if b.host_ip.is_empty() { "0.0.0.0" } else { b.host_ip.as_str() };
             let mut port = b.host_port;
             if port == 0 {
@@ -333,37 +334,31 @@ impl Engine {
                 served.push(PortBinding { host_port: port, ..b.clone() });
                 continue;
             }
-            let listen = format!("{ip}:{port}");
-            let target = format!("{target_ip}:{}", b.container_port);
-            let child = Command::new(proxy_exe)
-                .args(["proxy", "--proto", &b.proto, "--listen", &listen, "--target", &target])
-                .env("WHARF_PARENT_PID", std::process::id().to_string())
-                .stdin(Stdio::null())
-                .stdout(Stdio::piped())
-                .stderr(Stdio::null())
-                .spawn()
-                .map_err(EngineError::io("spawn proxy", proxy_exe));
-            let mut child = match child {
-                Ok(c) => c,
-                Err(e) => {
-                    kill_all(&mut children);
-                    return Err(e);
+            // One proxy per address family: IPv4 to the IPv4 address; IPv6
+            // (every IPv6 address, or the one given) to the IPv6 one, if any.
+            let mut proxies = Vec::new();
+            if !v6_host {
+                proxies.push((format!("{ip}:{port}"), format!("{target_ip}:{}", b.container_port)));
+            }
+            let six = if v6_host { Some(b.host_ip.as_str()) } else { b.host_ip.is_empty().then_some("::") };
+            if let Some(host6) = six {
+                match &target_ip6 {
+                    Some(t6) => proxies.push((format!("[{host6}]:{port}"), format!("[{t6}]:{}", b.container_port))),
+                    None if v6_host => {
+                        proxies.push((format!("[{host6}]:{port}"), format!("{target_ip}:{}", b.container_port)))
+                    }
+                    None => {}
                 }
-            };
-            let mut line = String::new();
-            if let Some(out) = child.stdout.take() {
-                let _ = BufReader::new(out).read_line(&mut line);
             }
-            if line.trim() != "ok" {
-                let _ = child.kill();
-                let _ = child.wait();
-                kill_all(&mut children);
-                let why = line.trim().strip_prefix("error: ").unwrap_or("proxy exited").to_string();
-                return Err(EngineError::Conflict(format!(
-                    "driver failed programming external connectivity: Bind for {listen} failed: {why}"
-                )));
+            for (listen, target) in proxies {
+                match spawn_proxy(proxy_exe, &b.proto, &listen, &target) {
+                    Ok(child) => children.push(child),
+                    Err(e) => {
+                        kill_all(&mut children);
+                        return Err(e);
+                    }
+                }
             }
-            children.push(child);
             served.push(PortBinding { host_port: port, ..b.clone() });
         }
         if let (Some(ep), false) = (endpoints.first(), served.is_empty()) {
@@ -375,6 +370,7 @@ impl Engine {
                     host_port: b.host_port,
                     container_ip: std::net::Ipv4Addr::UNSPECIFIED,
                     container_port: b.container_port,
+                    container_ip6: None,
                 })
                 .collect();
             if let Err(e) = self.networks().and_then(|n| Ok(n.publish(id, &ep.network_id, &mappings)?)) {
@@ -467,9 +463,34 @@ fn running(c: &Container) -> bool {
     matches!(c.state.status, crate::model::Status::Running | crate::model::Status::Paused)
 }
 
+/// Starts one `wharf proxy` and waits for its bind.
+fn spawn_proxy(proxy_exe: &Path, proto: &str, listen: &str, target: &str) -> Result<Child> {
+    let mut child = Command::new(proxy_exe)
+        .args(["proxy", "--proto", proto, "--listen", listen, "--target", target])
+        .env("WHARF_PARENT_PID", std::process::id().to_string())
+        .stdin(Stdio::null())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::null())
+        .spawn()
+        .map_err(EngineError::io("spawn proxy", proxy_exe))?;
+    let mut line = String::new();
+    if let Some(out) = child.stdout.take() {
+        let _ = BufReader::new(out).read_line(&mut line);
+    }
+    if line.trim() != "ok" {
+        let _ = child.kill();
+        let _ = child.wait();
+        let why = line.trim().strip_prefix("error: ").unwrap_or("proxy exited").to_string();
+        return Err(EngineError::Conflict(format!(
+            "driver failed programming external connectivity: Bind for {listen} failed: {why}"
+        )));
+    }
+    Ok(child)
+}
+
 /// A free port on `ip` (the kernel's choice).
 fn free_port(ip: &str, proto: &str) -> Result<u16> {
-    let addr: SocketAddr = format!("{ip}:0")
+    let addr: SocketAddr = if ip.contains(':') { format!("[{ip}]:0") } else { format!("{ip}:0") }
         .parse()
         .map_err(|_| EngineError::Invalid { what: "host ip".into(), reason: ip.to_string() })?;
     let port = if proto == "udp" {

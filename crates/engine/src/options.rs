@@ -99,6 +99,9 @@ pub struct RunOptions {
 #[serde(default)]
 pub struct StaticEndpoint {
     pub ipv4: Option<String>,
+    /// `--ip6`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub ipv6: Option<String>,
     pub mac: Option<String>,
 }
 
@@ -112,11 +115,18 @@ impl StaticEndpoint {
                 reason: format!("{ip:?} is not an IPv4 address"),
             })?),
         };
+        let ipv6 = match self.ipv6.as_deref().filter(|s| !s.is_empty()) {
+            None => None,
+            Some(ip) => Some(ip.parse().map_err(|_| EngineError::Invalid {
+                what: "IP address".into(),
+                reason: format!("{ip:?} is not an IPv6 address"),
+            })?),
+        };
         let mac = self.mac.clone().filter(|m| !m.is_empty());
         if let Some(m) = &mac {
             wharf_network::ipam::parse_mac(m)?;
         }
-        Ok(wharf_network::EndpointRequest { aliases, ipv4, mac })
+        Ok(wharf_network::EndpointRequest { aliases, ipv4, ipv6, mac })
     }
 }
 

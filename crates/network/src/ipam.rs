@@ -1,7 +1,7 @@
-//! IPv4 address management: subnets in CIDR form, the gateway, and free
-//! addresses for endpoints.
+//! Address management: IPv4 and IPv6 subnets in CIDR form, the gateway,
+//! and free addresses for endpoints.
 
-use std::net::Ipv4Addr;
+use std::net::{Ipv4Addr, Ipv6Addr};
 
 use crate::error::{NetworkError, Result};
 
@@ -66,6 +66,75 @@ impl std::fmt::Display for Subnet {
     }
 }
 
+/// An IPv6 subnet (`fd00:1::/64`), normalised to its network address.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Subnet6 {
+    pub addr: Ipv6Addr,
+    pub prefix: u8,
+}
+
+impl Subnet6 {
+    pub fn parse(s: &str) -> Result<Subnet6> {
+        let bad = |reason: &str| NetworkError::Invalid { what: format!("subnet {s:?}"), reason: reason.into() };
+        let (a, p) = s.split_once('/').ok_or_else(|| bad("use CIDR notation, e.g. fd00:1::/64"))?;
+        let addr: Ipv6Addr = a.parse().map_err(|_| bad("not an IPv6 address"))?;
+        let prefix: u8 = p.parse().map_err(|_| bad("bad prefix length"))?;
+        if !(16..=124).contains(&prefix) {
+            return Err(bad("prefix length must be between 16 and 124"));
+        }
+        Ok(Subnet6 { addr: Ipv6Addr::from(u128::from(addr) & Self::mask_of(prefix)), prefix })
+    }
+
+    fn mask_of(prefix: u8) -> u128 {
+        u128::MAX << (128 - prefix as u32)
+    }
+
+    pub fn contains(&self, ip: Ipv6Addr) -> bool {
+        u128::from(ip) & Self::mask_of(self.prefix) == u128::from(self.addr)
+    }
+
+    pub fn overlaps(&self, other: &Subnet6) -> bool {
+        let m = Self::mask_of(self.prefix) & Self::mask_of(other.prefix);
+        u128::from(self.addr) & m == u128::from(other.addr) & m
+    }
+
+    /// The first address after the subnet-router anycast (the gateway).
+    pub fn first_host(&self) -> Ipv6Addr {
+        Ipv6Addr::from(u128::from(self.addr) + 1)
+    }
+
+    /// The lowest address not in `used`, excluding the subnet-router
+    /// anycast address and the gateway.
+    pub fn allocate(&self, gateway: Ipv6Addr, used: &[Ipv6Addr]) -> Result<Ipv6Addr> {
+        let start = u128::from(self.addr) + 1;
+        let end = u128::from(self.addr) | !Self::mask_of(self.prefix);
+        // Endpoints are few: the first free one is near the start.
+        (start..=end)
+            .take(used.len() + 2)
+            .map(Ipv6Addr::from)
+            .find(|ip| *ip != gateway && !used.contains(ip))
+            .ok_or_else(|| NetworkError::Exhausted(self.to_string()))
+    }
+
+    /// A unique local /64 for a network without a given IPv6 subnet: `fd`
+    /// and a 40-bit global id from the network's id (RFC 4193), as Docker
+    /// derives one.
+    pub fn ula_for(network_id: &str) -> Subnet6 {
+        use sha2::Digest as _;
+        let h = sha2::Sha256::digest(network_id.as_bytes());
+        let mut o = [0u8; 16];
+        o[0] = 0xfd;
+        o[1..6].copy_from_slice(&h[..5]);
+        Subnet6 { addr: Ipv6Addr::from(o), prefix: 64 }
+    }
+}
+
+impl std::fmt::Display for Subnet6 {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "{}/{}", self.addr, self.prefix)
+    }
+}
+
 /// Docker's default address pools: 172.17–31.0.0/16, then 192.168.x.0/20.
 pub fn default_pools() -> impl Iterator<Item = Subnet> {
     (17..=31u8)
@@ -123,6 +192,25 @@ mod tests {
         for bad in ["10.0.0.0", "10.0.0.0/33", "10.0.0.0/31", "x/16", "fd00::/64"] {
             assert!(Subnet::parse(bad).is_err(), "{bad}");
         }
+    }
+
+    #[test]
+    fn ipv6_subnets() {
+        let s = Subnet6::parse("fd00:1:2:3::5/64").unwrap();
+        assert_eq!(s.to_string(), "fd00:1:2:3::/64");
+        assert!(s.contains("fd00:1:2:3::9".parse().unwrap()) && !s.contains("fd00:1:2:4::1".parse().unwrap()));
+        assert!(s.overlaps(&Subnet6::parse("fd00:1::/32").unwrap()));
+        let gw = s.first_host();
+        assert_eq!(gw.to_string(), "fd00:1:2:3::1");
+        let a = s.allocate(gw, &[]).unwrap();
+        assert_eq!(a.to_string(), "fd00:1:2:3::2");
+        assert_eq!(s.allocate(gw, &[a]).unwrap().to_string(), "fd00:1:2:3::3");
+        for bad in ["fd00::", "fd00::/129", "fd00::/8", "10.0.0.0/8", "x/64"] {
+            assert!(Subnet6::parse(bad).is_err(), "{bad}");
+        }
+        let u = Subnet6::ula_for("abc");
+        assert_eq!((u.addr.octets()[0], u.prefix, u), (0xfd, 64, Subnet6::ula_for("abc")));
+        assert_ne!(u, Subnet6::ula_for("abd"));
     }
 
     #[test]

@@ -17,6 +17,10 @@ pub struct Network {
     pub created: String,
     pub subnet: Option<String>,
     pub gateway: Option<String>,
+    /// IPv6 too (`--ipv6`): its subnet and gateway.
+    pub enable_ipv6: bool,
+    pub subnet6: Option<String>,
+    pub gateway6: Option<String>,
     /// The bridge device (bridge driver only).
     pub bridge: Option<String>,
     pub internal: bool,
@@ -43,6 +47,10 @@ pub struct Endpoint {
     pub ip: String,
     pub prefix: u8,
     pub gateway: String,
+    /// On an IPv6 network: the address, its prefix length and the gateway.
+    pub ip6: String,
+    pub prefix6: u8,
+    pub gateway6: String,
     pub mac: String,
     pub aliases: Vec<String>,
     /// Interface name inside the container (eth0, eth1, …).
@@ -61,6 +69,10 @@ pub struct CreateRequest {
     pub driver: Option<String>,
     pub subnet: Option<String>,
     pub gateway: Option<String>,
+    /// `--ipv6`, with an IPv6 subnet and gateway (else a unique local /64).
+    pub enable_ipv6: bool,
+    pub subnet6: Option<String>,
+    pub gateway6: Option<String>,
     pub internal: bool,
     pub attachable: bool,
     pub labels: BTreeMap<String, String>,
@@ -77,6 +89,8 @@ pub struct CreateRequest {
 pub struct EndpointRequest {
     pub aliases: Vec<String>,
     pub ipv4: Option<std::net::Ipv4Addr>,
+    /// `--ip6` (IPv6 networks only).
+    pub ipv6: Option<std::net::Ipv6Addr>,
     pub mac: Option<String>,
 }
 

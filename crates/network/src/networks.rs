@@ -353,7 +353,7 @@ impl Networks {
         req: &EndpointRequest,
     ) -> Result<Endpoint> {
         let n = self.get(key)?;
-        if req.ipv4.is_some() && n.predefined() {
+        if (req.ipv4.is_some() || req.ipv6.is_some()) && n.predefined() {
             return Err(NetworkError::Invalid {
                 what: "endpoint".into(),
                 reason: "user specified IP address is supported on user defined networks only".into(),
@@ -375,7 +375,9 @@ impl Networks {
                 n.name
             )));
         }
-        let used: Vec<Ipv4Addr> = self.endpoints(&n.id)?.iter().filter_map(|e| e.ip.parse().ok()).collect();
+        let peers = self.endpoints(&n.id)?;
+        let used: Vec<Ipv4Addr> = peers.iter().filter_map(|e| e.ip.parse().ok()).collect();
+        let used6: Vec<std::net::Ipv6Addr> = peers.iter().filter_map(|e| e.ip6.parse().ok()).collect();
         let taken: Vec<String> = self.endpoints_of(container_id)?.into_iter().map(|e| e.ifname).collect();
         let ifname = (0..).map(|i| format!("eth{i}")).find(|n| !taken.contains(n)).unwrap_or_default();
         let mut ep = Endpoint {
@@ -388,8 +390,15 @@ impl Networks {
             ifname,
             ..Default::default()
         };
-        let at =
-            Attachment { sandbox: &sandbox, used: &used, first: taken.is_empty(), ip: req.ipv4, mac: mac.as_deref() };
+        let at = Attachment {
+            sandbox: &sandbox,
+            used: &used,
+            first: taken.is_empty(),
+            ip: req.ipv4,
+            mac: mac.as_deref(),
+            used6: &used6,
+            ip6: req.ipv6,
+        };
         driver.connect(&n, &mut ep, &at)?;
         let dir = ep_path.parent().unwrap_or(Path::new("."));
         let recorded =
@@ -450,7 +459,7 @@ impl Networks {
             }
         };
         for p in ports {
-            let p = PortMapping { container_ip: ip, ..p.clone() };
+            let p = PortMapping { container_ip: ip, container_ip6: ep.ip6.parse().ok(), ..p.clone() };
             if let Err(e) = self.firewall.publish_port(&p) {
                 undo(&added);
                 return Err(e);

@@ -13,17 +13,39 @@ use std::thread;
 pub fn serve(proto: &str, listen: SocketAddr, target: SocketAddr, ready: impl FnOnce()) -> io::Result<()> {
     match proto {
         "tcp" => {
-            let l = TcpListener::bind(listen)?;
+            let l = if listen.is_ipv6() {
+                TcpListener::from(bind_v6only(listen, true)?)
+            } else {
+                TcpListener::bind(listen)?
+            };
             ready();
             tcp(l, target)
         }
         "udp" => {
-            let s = UdpSocket::bind(listen)?;
+            let s =
+                if listen.is_ipv6() { UdpSocket::from(bind_v6only(listen, false)?) } else { UdpSocket::bind(listen)? };
             ready();
             udp(s, target)
         }
         other => Err(io::Error::new(io::ErrorKind::InvalidInput, format!("unknown protocol {other:?}"))),
     }
+}
+
+/// An IPv6 socket for IPv6 only, so that `[::]:port` and `0.0.0.0:port`
+/// are two proxies (the IPv4 one may go to another address of the container).
+fn bind_v6only(listen: SocketAddr, stream: bool) -> io::Result<std::os::fd::OwnedFd> {
+    use nix::sys::socket::{bind, listen as listen_on, setsockopt, socket, sockopt, AddressFamily, Backlog};
+    use nix::sys::socket::{SockFlag, SockType, SockaddrIn6};
+    let kind = if stream { SockType::Stream } else { SockType::Datagram };
+    let fd = socket(AddressFamily::Inet6, kind, SockFlag::SOCK_CLOEXEC, None)?;
+    setsockopt(&fd, sockopt::Ipv6V6Only, &true)?;
+    setsockopt(&fd, sockopt::ReuseAddr, &true)?;
+    let SocketAddr::V6(v6) = listen else { return Err(io::Error::other("not an IPv6 address")) };
+    bind(std::os::fd::AsRawFd::as_raw_fd(&fd), &SockaddrIn6::from(v6))?;
+    if stream {
+        listen_on(&fd, Backlog::new(1024).unwrap_or(Backlog::MAXCONN))?;
+    }
+    Ok(fd)
 }
 
 fn tcp(listener: TcpListener, target: SocketAddr) -> io::Result<()> {

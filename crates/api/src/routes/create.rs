@@ -290,15 +290,14 @@ fn to_options(b: CreateBody) -> Result<RunOptions, ApiError> {
         let name = if name == "default" { "bridge".to_string() } else { name };
         let ep = ep.unwrap_or_default();
         let ipam = ep.ipam_config.unwrap_or_default();
-        if ipam.ipv6_address.as_deref().is_some_and(|a| !a.is_empty())
-            || ipam.link_local_ips.as_ref().is_some_and(|l| !l.is_empty())
-        {
+        if ipam.link_local_ips.as_ref().is_some_and(|l| !l.is_empty()) {
             return Err(ApiError::bad_request(format!(
-                "NetworkingConfig.EndpointsConfig.{name}.IPAMConfig: IPv6Address and LinkLocalIPs are not supported by Wharf"
+                "NetworkingConfig.EndpointsConfig.{name}.IPAMConfig: LinkLocalIPs are not supported by Wharf"
             )));
         }
         let settings = wharf_engine::StaticEndpoint {
             ipv4: ipam.ipv4_address.filter(|a| !a.is_empty()),
+            ipv6: ipam.ipv6_address.filter(|a| !a.is_empty()),
             mac: Some(ep.mac_address).filter(|m| !m.is_empty()),
         };
         if settings != Default::default() {

@@ -181,11 +181,13 @@ pub(super) fn network_settings(nets: &Option<wharf_network::Networks>, c: &Conta
         let network_id = nets.as_ref().and_then(|n| n.get(name).ok()).map(|n| n.id).unwrap_or_default();
         networks.insert(
             name.clone(),
-            json!({"IPAMConfig": c.opts.endpoint_settings.get(name).and_then(|s| s.ipv4.as_ref()).map(|ip| json!({"IPv4Address": ip})),
+            json!({"IPAMConfig": c.opts.endpoint_settings.get(name).filter(|s| s.ipv4.is_some() || s.ipv6.is_some())
+                       .map(|s| json!({"IPv4Address": s.ipv4.clone().unwrap_or_default(), "IPv6Address": s.ipv6.clone().unwrap_or_default()})),
                    "Links": null, "Aliases": ep.map(|e| e.aliases.clone()).or_else(|| c.opts.networks.get(name).cloned()),
                    "NetworkID": network_id, "EndpointID": ep.map(|e| e.id.clone()).unwrap_or_default(),
                    "Gateway": ep.map(|e| e.gateway.clone()).unwrap_or_default(), "IPAddress": ep.map(|e| e.ip.clone()).unwrap_or_default(),
-                   "IPPrefixLen": ep.map(|e| e.prefix).unwrap_or(0), "IPv6Gateway": "", "GlobalIPv6Address": "", "GlobalIPv6PrefixLen": 0,
+                   "IPPrefixLen": ep.map(|e| e.prefix).unwrap_or(0), "IPv6Gateway": ep.map(|e| e.gateway6.clone()).unwrap_or_default(),
+                   "GlobalIPv6Address": ep.map(|e| e.ip6.clone()).unwrap_or_default(), "GlobalIPv6PrefixLen": ep.map(|e| e.prefix6).unwrap_or(0),
                    "MacAddress": ep.map(|e| e.mac.clone()).unwrap_or_default(), "DriverOpts": null}),
         );
     }
@@ -212,7 +214,8 @@ pub(super) fn network_settings(nets: &Option<wharf_network::Networks>, c: &Conta
            "SandboxKey": if first.is_some() { format!("/run/netns/{}", wharf_network::Networks::sandbox_name(&c.id)) } else { String::new() },
            "IPAddress": first.map(|e| e.ip.clone()).unwrap_or_default(), "IPPrefixLen": first.map(|e| e.prefix).unwrap_or(0),
            "Gateway": first.map(|e| e.gateway.clone()).unwrap_or_default(), "MacAddress": first.map(|e| e.mac.clone()).unwrap_or_default(),
-           "GlobalIPv6Address": "", "GlobalIPv6PrefixLen": 0, "IPv6Gateway": "", "EndpointID": first.map(|e| e.id.clone()).unwrap_or_default()}))
+           "GlobalIPv6Address": first.map(|e| e.ip6.clone()).unwrap_or_default(), "GlobalIPv6PrefixLen": first.map(|e| e.prefix6).unwrap_or(0),
+           "IPv6Gateway": first.map(|e| e.gateway6.clone()).unwrap_or_default(), "EndpointID": first.map(|e| e.id.clone()).unwrap_or_default()}))
 }
 
 /// `GraphDriver.Data`: where the container's layers are on the host (none

@@ -32,10 +32,11 @@ struct Ipam {
     options: Option<BTreeMap<String, String>>,
 }
 
-/// The IPAM request Wharf honours: the default driver, one pool (subnet,
-/// gateway); anything else is refused rather than ignored.
-fn ipam_pool(ipam: Option<Ipam>) -> Result<IpamConfig, ApiError> {
-    let Some(ipam) = ipam else { return Ok(IpamConfig::default()) };
+/// The IPAM request Wharf honours: the default driver, at most one IPv4
+/// and one IPv6 pool (subnet, gateway); anything else is refused rather
+/// than ignored. Returns (IPv4 pool, IPv6 pool).
+fn ipam_pools(ipam: Option<Ipam>) -> Result<(IpamConfig, IpamConfig), ApiError> {
+    let Some(ipam) = ipam else { return Ok(Default::default()) };
     if ipam.driver.as_deref().is_some_and(|d| !d.is_empty() && d != "default") {
         return Err(ApiError::bad_request(format!(
             "IPAM.Driver {:?} is not supported by Wharf",
@@ -45,18 +46,25 @@ fn ipam_pool(ipam: Option<Ipam>) -> Result<IpamConfig, ApiError> {
     if ipam.options.as_ref().is_some_and(|o| !o.is_empty()) {
         return Err(ApiError::bad_request("IPAM.Options is not supported by Wharf"));
     }
-    let mut pools = ipam.config.unwrap_or_default().into_iter();
-    let first = pools.next().unwrap_or_default();
-    if pools.next().is_some() {
-        return Err(ApiError::bad_request("IPAM.Config: more than one pool is not supported by Wharf"));
+    let (mut v4, mut v6): (Vec<IpamConfig>, Vec<IpamConfig>) = ipam
+        .config
+        .unwrap_or_default()
+        .into_iter()
+        .partition(|p| !p.subnet.as_deref().unwrap_or_default().contains(':'));
+    if v4.len() > 1 || v6.len() > 1 {
+        return Err(ApiError::bad_request(
+            "IPAM.Config: more than one IPv4 or one IPv6 pool is not supported by Wharf",
+        ));
     }
-    if first.ip_range.as_deref().is_some_and(|r| !r.is_empty()) {
-        return Err(ApiError::bad_request("IPAM.Config.IPRange is not supported by Wharf"));
+    for p in v4.iter().chain(&v6) {
+        if p.ip_range.as_deref().is_some_and(|r| !r.is_empty()) {
+            return Err(ApiError::bad_request("IPAM.Config.IPRange is not supported by Wharf"));
+        }
+        if p.auxiliary_addresses.as_ref().is_some_and(|a| !a.is_empty()) {
+            return Err(ApiError::bad_request("IPAM.Config.AuxiliaryAddresses is not supported by Wharf"));
+        }
     }
-    if first.auxiliary_addresses.as_ref().is_some_and(|a| !a.is_empty()) {
-        return Err(ApiError::bad_request("IPAM.Config.AuxiliaryAddresses is not supported by Wharf"));
-    }
-    Ok(first)
+    Ok((v4.pop().unwrap_or_default(), v6.pop().unwrap_or_default()))
 }
 
 #[derive(Debug, Default, Deserialize)]
@@ -100,16 +108,20 @@ fn view(n: &Network, nets: &Networks) -> Result<Value, ApiError> {
             (
                 e.container_id.clone(),
                 json!({"Name": e.container_name, "EndpointID": e.id, "MacAddress": e.mac,
-                       "IPv4Address": format!("{}/{}", e.ip, e.prefix), "IPv6Address": ""}),
+                       "IPv4Address": format!("{}/{}", e.ip, e.prefix),
+                       "IPv6Address": if e.ip6.is_empty() { String::new() } else { format!("{}/{}", e.ip6, e.prefix6) }}),
             )
         })
         .collect();
-    let config: Vec<Value> = match (&n.subnet, &n.gateway) {
+    let mut config: Vec<Value> = match (&n.subnet, &n.gateway) {
         (Some(s), Some(g)) => vec![json!({"Subnet": s, "Gateway": g})],
         _ => Vec::new(),
     };
+    if let (true, Some(s), Some(g)) = (n.enable_ipv6, &n.subnet6, &n.gateway6) {
+        config.push(json!({"Subnet": s, "Gateway": g}));
+    }
     Ok(json!({
-        "Name": n.name, "Id": n.id, "Created": n.created, "Scope": "local", "Driver": n.driver, "EnableIPv6": false,
+        "Name": n.name, "Id": n.id, "Created": n.created, "Scope": "local", "Driver": n.driver, "EnableIPv6": n.enable_ipv6,
         "IPAM": {"Driver": "default", "Options": {}, "Config": config},
         "Internal": n.internal, "Attachable": n.attachable, "Ingress": false, "ConfigFrom": {"Network": ""}, "ConfigOnly": false,
         "Containers": containers, "Options": n.options, "Labels": n.labels,
@@ -168,21 +180,21 @@ pub async fn dispatch(state: Arc<State>, req: Request<Incoming>, method: &Method
             if b.name.is_empty() {
                 return Err(ApiError::bad_request("network name is required"));
             }
-            if b.enable_ipv6 {
-                return Err(ApiError::bad_request("IPv6 networks are not supported by Wharf"));
-            }
             let from = b.config_from.as_ref().and_then(|f| f["Network"].as_str()).filter(|n| !n.is_empty());
             if b.ingress || b.config_only || from.is_some() || !matches!(b.scope.as_str(), "" | "local") {
                 return Err(ApiError::bad_request(
                     "Ingress, ConfigOnly, ConfigFrom and a scope other than local are swarm features Wharf does not have",
                 ));
             }
-            let first = ipam_pool(b.ipam)?;
+            let (first, six) = ipam_pools(b.ipam)?;
             let req = wharf_network::CreateRequest {
                 name: b.name,
                 driver: Some(b.driver),
                 subnet: first.subnet.filter(|s| !s.is_empty()),
                 gateway: first.gateway.filter(|s| !s.is_empty()),
+                enable_ipv6: b.enable_ipv6,
+                subnet6: six.subnet.filter(|s| !s.is_empty()),
+                gateway6: six.gateway.filter(|s| !s.is_empty()),
                 internal: b.internal,
                 attachable: b.attachable,
                 labels: b.labels.unwrap_or_default(),

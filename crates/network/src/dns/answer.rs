@@ -1,17 +1,17 @@
 //! Answers a query from a container's [`Directory`], or says it is for the
 //! upstream servers. Names the directory holds are answered with
-//! authority: A with every address (rotated by the next `turn` — taken
-//! only by an answer with several — round robin across the containers
-//! that hold an alias), AAAA and other types with no data
-//! (the name exists; IPv4 only), PTR for the containers' addresses.
+//! authority: A and AAAA with every address (rotated by the next `turn` —
+//! taken only by an answer with several — round robin across the
+//! containers that hold an alias; AAAA empty for a name held on IPv4
+//! only), other types with no data, PTR for the containers' addresses.
 
 use std::sync::atomic::{AtomicUsize, Ordering};
 
 use hickory_proto::op::{Message, MessageType, OpCode, ResponseCode};
-use hickory_proto::rr::rdata::{A, PTR};
+use hickory_proto::rr::rdata::{A, AAAA, PTR};
 use hickory_proto::rr::{Name, RData, Record, RecordType};
 
-use super::directory::{arpa_v4, Directory};
+use super::directory::{arpa_v4, arpa_v6, Directory};
 
 /// Docker's TTL for container names.
 const TTL: u32 = 600;
@@ -58,7 +58,10 @@ pub fn answer(bytes: &[u8], dir: &Directory, turn: &AtomicUsize) -> Reply {
     let q = &query.queries[0];
     let name = q.name().to_ascii();
     match q.query_type() {
-        RecordType::PTR => match arpa_v4(&name).and_then(|ip| dir.reverse(ip)) {
+        RecordType::PTR => match arpa_v4(&name)
+            .and_then(|ip| dir.reverse(ip))
+            .or_else(|| arpa_v6(&name).and_then(|ip| dir.reverse6(ip)))
+        {
             Some(target) => match Name::from_ascii(format!("{target}.")) {
                 Ok(t) => respond(
                     &query,
@@ -68,6 +71,18 @@ pub fn answer(bytes: &[u8], dir: &Directory, turn: &AtomicUsize) -> Reply {
                 Err(_) => Reply::Forward,
             },
             None => Reply::Forward,
+        },
+        RecordType::AAAA => match dir.lookup6(&name) {
+            None => Reply::Forward,
+            Some(mut ips) => {
+                let n = ips.len();
+                if n > 1 {
+                    ips.rotate_left(turn.fetch_add(1, Ordering::Relaxed) % n);
+                }
+                let records =
+                    ips.into_iter().map(|ip| Record::from_rdata(q.name().clone(), TTL, RData::AAAA(AAAA(ip))));
+                respond(&query, ResponseCode::NoError, records.collect())
+            }
         },
         qtype => match dir.lookup(&name) {
             None => Reply::Forward,
@@ -99,6 +114,7 @@ mod tests {
     fn dir() -> Directory {
         let e = |ip: [u8; 4], names: &[&str], ptr: &str| Entry {
             ip: Ipv4Addr::from(ip),
+            ip6: None,
             names: names.iter().map(|n| n.to_string()).collect(),
             ptr: ptr.into(),
         };
@@ -165,6 +181,24 @@ mod tests {
         assert_eq!((m.metadata.response_code, m.answers.len()), (ResponseCode::NoError, 0));
         assert_eq!(ask("example.com.", RecordType::A, 0), Reply::Forward);
         assert_eq!(ask("example.com.", RecordType::AAAA, 0), Reply::Forward);
+    }
+
+    #[test]
+    fn aaaa_answers_ipv6_holders() {
+        let mut d = dir();
+        d.entries[1].ip6 = Some("fd00::3".parse().unwrap());
+        let mut m = Message::query();
+        m.add_query(Query::query(Name::from_ascii("svc.").unwrap(), RecordType::AAAA));
+        let got = decoded(answer(&m.to_vec().unwrap(), &d, &AtomicUsize::new(0)));
+        let six: Vec<String> = got
+            .answers
+            .iter()
+            .filter_map(|r| match &r.data {
+                RData::AAAA(a) => Some(a.0.to_string()),
+                _ => None,
+            })
+            .collect();
+        assert_eq!(six, ["fd00::3"]);
     }
 
     #[test]

@@ -3,7 +3,7 @@
 //! as Docker's), by container name, network alias (Compose service names
 //! are aliases) and short id, each also as `<name>.<network>`.
 
-use std::net::Ipv4Addr;
+use std::net::{Ipv4Addr, Ipv6Addr};
 
 use crate::error::Result;
 use crate::{Endpoint, Networks};
@@ -12,6 +12,8 @@ use crate::{Endpoint, Networks};
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Entry {
     pub ip: Ipv4Addr,
+    /// On an IPv6 network, the container's IPv6 address too.
+    pub ip6: Option<Ipv6Addr>,
     pub names: Vec<String>,
     /// The reverse name: `<container>.<network>`.
     pub ptr: String,
@@ -37,7 +39,12 @@ fn entry(ep: &Endpoint) -> Option<Entry> {
             }
         }
     }
-    Some(Entry { ip, names, ptr: format!("{}.{net}", ep.container_name.trim_start_matches('/').to_ascii_lowercase()) })
+    Some(Entry {
+        ip,
+        ip6: ep.ip6.parse().ok(),
+        names,
+        ptr: format!("{}.{net}", ep.container_name.trim_start_matches('/').to_ascii_lowercase()),
+    })
 }
 
 impl Directory {
@@ -68,9 +75,30 @@ impl Directory {
         (!out.is_empty()).then_some(out)
     }
 
+    /// Every IPv6 address of `name`; `None` for a name nobody here holds
+    /// (a name held on IPv4 only has none).
+    pub fn lookup6(&self, name: &str) -> Option<Vec<Ipv6Addr>> {
+        let name = name.trim_end_matches('.').to_ascii_lowercase();
+        let holders: Vec<&Entry> = self.entries.iter().filter(|e| e.names.contains(&name)).collect();
+        if holders.is_empty() {
+            return None;
+        }
+        let mut out: Vec<Ipv6Addr> = Vec::new();
+        for ip in holders.iter().filter_map(|e| e.ip6) {
+            if !out.contains(&ip) {
+                out.push(ip);
+            }
+        }
+        Some(out)
+    }
+
     /// The name of a container's address (`<container>.<network>`).
     pub fn reverse(&self, ip: Ipv4Addr) -> Option<&str> {
         self.entries.iter().find(|e| e.ip == ip).map(|e| e.ptr.as_str())
+    }
+
+    pub fn reverse6(&self, ip: Ipv6Addr) -> Option<&str> {
+        self.entries.iter().find(|e| e.ip6 == Some(ip)).map(|e| e.ptr.as_str())
     }
 }
 
@@ -83,6 +111,20 @@ pub fn arpa_v4(name: &str) -> Option<Ipv4Addr> {
         [d, c, b, a] => Some(Ipv4Addr::new(a, b, c, d)),
         _ => None,
     }
+}
+
+/// The address of an `ip6.arpa` name (32 nibbles, lowest first).
+pub fn arpa_v6(name: &str) -> Option<Ipv6Addr> {
+    let name = name.trim_end_matches('.').to_ascii_lowercase();
+    let rest = name.strip_suffix(".ip6.arpa")?;
+    let nibbles: Vec<u8> = rest
+        .split('.')
+        .map(|n| if n.len() == 1 { u8::from_str_radix(n, 16).ok() } else { None })
+        .collect::<Option<_>>()?;
+    if nibbles.len() != 32 {
+        return None;
+    }
+    Some(Ipv6Addr::from(nibbles.iter().rev().fold(0u128, |acc, n| acc << 4 | u128::from(*n))))
 }
 
 #[cfg(test)]
@@ -121,6 +163,10 @@ mod tests {
 
     #[test]
     fn reverse_names_parse() {
+        let six: Ipv6Addr = "fd00:1::2".parse().unwrap();
+        let nibbles: String = format!("{:032x}", u128::from(six)).chars().rev().map(|c| format!("{c}.")).collect();
+        assert_eq!(arpa_v6(&format!("{nibbles}ip6.arpa.")), Some(six));
+        assert_eq!(arpa_v6("1.0.ip6.arpa"), None);
         assert_eq!(arpa_v4("3.0.0.10.in-addr.arpa."), Some(Ipv4Addr::new(10, 0, 0, 3)));
         assert_eq!(arpa_v4("3.0.10.in-addr.arpa"), None);
         assert_eq!(arpa_v4("x.0.0.10.in-addr.arpa"), None);

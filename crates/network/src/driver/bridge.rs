@@ -7,7 +7,7 @@
 //! made lazily; a reboot loses them all); each time one is made the
 //! firewall is asked to set the subnet up.
 
-use std::net::Ipv4Addr;
+use std::net::{Ipv4Addr, Ipv6Addr};
 use std::sync::Arc;
 
 use sha2::Digest as _;
@@ -15,7 +15,7 @@ use sha2::Digest as _;
 use super::{Attachment, CreateContext, NetworkDriver};
 use crate::error::{NetworkError, Result};
 use crate::firewall::{Firewall, FirewallNetwork};
-use crate::ipam::{self, Subnet};
+use crate::ipam::{self, Subnet, Subnet6};
 use crate::model::{now, random_id, valid_name, Endpoint, Network};
 use crate::sys::{Host, Veth};
 
@@ -45,6 +45,8 @@ struct Layout {
     mtu: Option<u32>,
     icc: bool,
     masquerade: bool,
+    /// An IPv6 network's subnet and gateway.
+    v6: Option<(Subnet6, Ipv6Addr)>,
 }
 
 /// Go's `strconv.ParseBool`, as Docker reads these options.
@@ -77,7 +79,15 @@ fn layout(net: &Network) -> Result<Layout> {
     let mtu = opt(MTU_OPTION).map(parse_mtu).transpose()?;
     let icc = opt(ICC_OPTION).map(|v| parse_bool(ICC_OPTION, v)).transpose()?.unwrap_or(true);
     let masquerade = opt(MASQUERADE_OPTION).map(|v| parse_bool(MASQUERADE_OPTION, v)).transpose()?.unwrap_or(true);
-    Ok(Layout { subnet, gateway, bridge, mtu, icc, masquerade })
+    let v6 = match (net.enable_ipv6, net.subnet6.as_deref()) {
+        (true, Some(s)) => {
+            let s6 = Subnet6::parse(s)?;
+            let gw = net.gateway6.as_deref().and_then(|g| g.parse().ok()).unwrap_or(s6.first_host());
+            Some((s6, gw))
+        }
+        _ => None,
+    };
+    Ok(Layout { subnet, gateway, bridge, mtu, icc, masquerade, v6 })
 }
 
 impl Bridge {
@@ -104,6 +114,12 @@ impl Bridge {
             return if self.host.link_exists(&l.bridge)? { Ok(()) } else { Err(e) };
         }
         tracing::debug!(bridge = %l.bridge, subnet = %l.subnet, network = %net.name, "bridge created");
+        if let Some((s6, gw6)) = l.v6 {
+            if let Err(e) = self.host.add_address6(&l.bridge, gw6, s6.prefix) {
+                let _ = self.host.delete_link(&l.bridge);
+                return Err(e);
+            }
+        }
         self.firewall.setup_network(&firewall_network(net, l))
     }
 }
@@ -115,7 +131,55 @@ fn firewall_network(net: &Network, l: &Layout) -> FirewallNetwork {
         internal: net.internal,
         icc: l.icc,
         masquerade: l.masquerade,
+        subnet6: l.v6.map(|(s, _)| s),
     }
+}
+
+fn subnets6(nets: &[Network]) -> impl Iterator<Item = Subnet6> + '_ {
+    nets.iter().filter(|n| n.enable_ipv6).filter_map(|n| n.subnet6.as_deref().and_then(|s| Subnet6::parse(s).ok()))
+}
+
+/// An IPv6 network's subnet and gateway from the request (a unique local
+/// /64 of the network's own without a subnet); refused when it overlaps
+/// another's or the gateway is outside it.
+fn ipv6_layout(net: &Network, ctx: &CreateContext) -> Result<Option<(Subnet6, Ipv6Addr)>> {
+    let req = ctx.request;
+    if !req.enable_ipv6 {
+        if req.subnet6.is_some() || req.gateway6.is_some() {
+            return Err(NetworkError::Invalid {
+                what: "network".into(),
+                reason: "an IPv6 subnet or gateway needs IPv6 enabled (--ipv6)".into(),
+            });
+        }
+        return Ok(None);
+    }
+    let s6 = match &req.subnet6 {
+        Some(s) => Subnet6::parse(s)?,
+        None => Subnet6::ula_for(&net.id),
+    };
+    if let Some(other) = ctx.existing.iter().find(|n| subnets6(std::slice::from_ref(n)).any(|x| x.overlaps(&s6))) {
+        return Err(NetworkError::Conflict(format!(
+            "Pool overlaps with other one on this address space ({})",
+            other.name
+        )));
+    }
+    let gw = match &req.gateway6 {
+        Some(g) => {
+            let ip: Ipv6Addr = g.parse().map_err(|_| NetworkError::Invalid {
+                what: "gateway".into(),
+                reason: format!("{g:?} is not an IPv6 address"),
+            })?;
+            if !s6.contains(ip) {
+                return Err(NetworkError::Invalid {
+                    what: "gateway".into(),
+                    reason: format!("{ip} is not in subnet {s6}"),
+                });
+            }
+            ip
+        }
+        None => s6.first_host(),
+    };
+    Ok(Some((s6, gw)))
 }
 
 fn subnets(nets: &[Network]) -> impl Iterator<Item = Subnet> + '_ {
@@ -213,9 +277,15 @@ impl NetworkDriver for Bridge {
             Some(b) => b.clone(),
             None => format!("br-{}", &net.id[..12.min(net.id.len())]),
         };
+        let v6 = ipv6_layout(net, ctx)?;
         net.subnet = Some(subnet.to_string());
         net.gateway = Some(gateway.to_string());
         net.bridge = Some(bridge);
+        if let Some((s6, gw6)) = v6 {
+            net.enable_ipv6 = true;
+            net.subnet6 = Some(s6.to_string());
+            net.gateway6 = Some(gw6.to_string());
+        }
         let l = layout(net)?;
         if let Err(e) = self.ensure(net, &l) {
             if let Err(undo) = self.remove(net) {
@@ -258,6 +328,26 @@ impl NetworkDriver for Bridge {
             Some(ip) => ip,
             None => l.subnet.allocate(l.gateway, at.used)?,
         };
+        let ip6 = match (l.v6, at.ip6) {
+            (None, Some(_)) => {
+                return Err(NetworkError::Invalid {
+                    what: "IP address".into(),
+                    reason: format!("network {} has no IPv6 (--ipv6)", net.name),
+                })
+            }
+            (None, None) => None,
+            (Some((s6, _)), Some(ip)) if !s6.contains(ip) => {
+                return Err(NetworkError::Invalid {
+                    what: "IP address".into(),
+                    reason: format!("Invalid address {ip}: It does not belong to any of this network's subnets"),
+                })
+            }
+            (Some((s6, gw6)), Some(ip)) if ip == gw6 || ip == s6.addr || at.used6.contains(&ip) => {
+                return Err(NetworkError::Conflict(format!("Address already in use: {ip}")))
+            }
+            (Some((s6, _)), Some(ip)) => Some((ip, s6.prefix)),
+            (Some((s6, gw6)), None) => Some((s6.allocate(gw6, at.used6)?, s6.prefix)),
+        };
         self.ensure(net, &l)?;
         let host = veth_name(&ep.container_id, &net.id);
         let v = Veth {
@@ -270,6 +360,8 @@ impl NetworkDriver for Bridge {
             prefix: l.subnet.prefix,
             gateway: (!net.internal && at.first).then_some(l.gateway),
             mtu: l.mtu,
+            addr6: ip6,
+            gateway6: l.v6.filter(|_| !net.internal && at.first).map(|(_, gw)| gw),
         };
         self.host.add_veth(&v)?;
         if let Err(e) = self.host.configure_peer(&v) {
@@ -281,6 +373,9 @@ impl NetworkDriver for Bridge {
         ep.ip = ip.to_string();
         ep.prefix = l.subnet.prefix;
         ep.gateway = l.gateway.to_string();
+        if let Some(((ip6, prefix6), (_, gw6))) = ip6.zip(l.v6) {
+            (ep.ip6, ep.prefix6, ep.gateway6) = (ip6.to_string(), prefix6, gw6.to_string());
+        }
         ep.mac = v.mac;
         ep.veth = v.host;
         Ok(())

@@ -13,7 +13,7 @@
 
 use std::collections::BTreeMap;
 use std::fmt;
-use std::net::Ipv4Addr;
+use std::net::{Ipv4Addr, Ipv6Addr};
 use std::sync::Arc;
 
 use crate::error::{NetworkError, Result};
@@ -51,6 +51,9 @@ pub struct Attachment<'a> {
     /// (else derived from the address), both checked by the caller's network.
     pub ip: Option<Ipv4Addr>,
     pub mac: Option<&'a str>,
+    /// IPv6 addresses of the network's other endpoints, and the one asked for.
+    pub used6: &'a [Ipv6Addr],
+    pub ip6: Option<Ipv6Addr>,
 }
 
 /// A network driver, registered in [`Drivers`] under [`NetworkDriver::name`].

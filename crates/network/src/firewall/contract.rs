@@ -14,6 +14,7 @@ pub fn firewall_contract(fw: &dyn Firewall) {
         internal,
         icc: !internal,
         masquerade: true,
+        subnet6: None,
     };
     let (a, b) = (net("fwc-a", 1, false), net("fwc-b", 2, true));
     let port = PortMapping {
@@ -22,6 +23,7 @@ pub fn firewall_contract(fw: &dyn Firewall) {
         host_port: 18080,
         container_ip: std::net::Ipv4Addr::new(10, 232, 1, 7),
         container_port: 80,
+        container_ip6: None,
     };
     let has = |needle: &str| fw.rules().unwrap().contains(needle);
     fw.teardown_network(&a).unwrap();

@@ -34,6 +34,8 @@ pub struct FirewallNetwork {
     pub icc: bool,
     /// Traffic leaving the network is masqueraded (`enable_ip_masquerade`).
     pub masquerade: bool,
+    /// An IPv6 network's subnet (masqueraded too, as Docker's NAT66).
+    pub subnet6: Option<crate::ipam::Subnet6>,
 }
 
 /// A published port: `host_ip:host_port` → `container_ip:container_port`.
@@ -46,6 +48,10 @@ pub struct PortMapping {
     pub host_port: u16,
     pub container_ip: std::net::Ipv4Addr,
     pub container_port: u16,
+    /// The container's IPv6 address on an IPv6 network: the port is
+    /// published on the host's IPv6 addresses too (for every-address ports).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub container_ip6: Option<std::net::Ipv6Addr>,
 }
 
 /// A firewall backend. Each call is idempotent: the bridge driver sets a

@@ -25,10 +25,12 @@ pub(crate) fn structure(table: &str, userland_proxy: bool) -> Value {
     let dport = json!({"payload": {"protocol": "th", "field": "dport"}});
     let local = is(json!({"fib": {"result": "type", "flags": ["daddr"]}}), json!("local"));
     let pair = json!({"concat": [meta("iifname"), meta("oifname")]});
-    let dnat = |key: Value, maps: &str| {
+    let dnat_family = |family: &str, key: Value, addr: &str, port: &str| {
         let map = |data: String| json!({"map": {"key": key.clone(), "data": data}});
-        json!({"dnat": {"family": "ip", "addr": map(format!("@{maps}_addr")), "port": map(format!("@{maps}_port"))}})
+        json!({"dnat": {"family": family, "addr": map(format!("@{addr}")), "port": map(format!("@{port}"))}})
     };
+    let dnat = |key: Value, maps: &str| dnat_family("ip", key, &format!("{maps}_addr"), &format!("{maps}_port"));
+    let ip6 = |field: &str| json!({"payload": {"protocol": "ip6", "field": field}});
     let base =
         |hook: &str, kind: &str, prio: i32| json!({"type": kind, "hook": hook, "prio": prio, "policy": "accept"});
     let mut rules = vec![
@@ -38,12 +40,15 @@ pub(crate) fn structure(table: &str, userland_proxy: bool) -> Value {
     if userland_proxy {
         rules.extend([
             rule("output", json!([not(ip("daddr"), json!({"prefix": {"addr": "127.0.0.0", "len": 8}})), local.clone(), {"jump": {"target": "ports"}}])),
+            rule("output", json!([not(ip6("daddr"), json!("::1")), local.clone(), {"jump": {"target": "ports"}}])),
             rule("ports", json!([is(meta("iifname"), json!("@bridges")), {"return": null}])),
         ]);
     } else {
         let dnat_status = json!({"match": {"op": "in", "left": {"ct": {"key": "status"}}, "right": "dnat"}});
         rules.extend([
-            rule("output", json!([local.clone(), {"jump": {"target": "ports"}}])),
+            rule("output", json!([is(meta("nfproto"), json!("ipv4")), local.clone(), {"jump": {"target": "ports"}}])),
+            // IPv6 has no route_localnet: ::1 stays on the host.
+            rule("output", json!([not(ip6("daddr"), json!("::1")), local.clone(), {"jump": {"target": "ports"}}])),
             rule("postrouting", json!([is(ip("saddr"), json!({"prefix": {"addr": "127.0.0.0", "len": 8}})), is(meta("oifname"), json!("@bridges")), {"masquerade": null}])),
             rule("postrouting", json!([dnat_status, is(pair.clone(), json!("@same")), {"masquerade": null}])),
         ]);
@@ -51,6 +56,7 @@ pub(crate) fn structure(table: &str, userland_proxy: bool) -> Value {
     let mut objects = vec![
         t("set", "bridges", json!({"type": "ifname"})),
         t("set", "subnets", json!({"type": "ipv4_addr", "flags": ["interval"]})),
+        t("set", "subnets6", json!({"type": "ipv6_addr", "flags": ["interval"]})),
         t("set", "same", json!({"type": ["ifname", "ifname"]})),
         t("set", "internal", json!({"type": "ifname"})),
         // (bridge . bridge) of networks whose containers may not reach each other.
@@ -62,6 +68,9 @@ pub(crate) fn structure(table: &str, userland_proxy: bool) -> Value {
         t("map", "any_port", json!({"type": ["inet_proto", "inet_service"], "map": "inet_service"})),
         t("map", "ip_addr", json!({"type": ["ipv4_addr", "inet_proto", "inet_service"], "map": "ipv4_addr"})),
         t("map", "ip_port", json!({"type": ["ipv4_addr", "inet_proto", "inet_service"], "map": "inet_service"})),
+        // The same for IPv6 containers of ports published on every address.
+        t("map", "any_addr6", json!({"type": ["inet_proto", "inet_service"], "map": "ipv6_addr"})),
+        t("map", "any_port6", json!({"type": ["inet_proto", "inet_service"], "map": "inet_service"})),
         t("chain", "ports", json!({})),
         t("chain", "prerouting", base("prerouting", "nat", -100)),
         t("chain", "output", base("output", "nat", -100)),
@@ -71,9 +80,11 @@ pub(crate) fn structure(table: &str, userland_proxy: bool) -> Value {
     objects.extend(rules);
     objects.extend([
         rule("ports", json!([dnat(json!({"concat": [ip("daddr"), meta("l4proto"), dport.clone()]}), "ip")])),
-        rule("ports", json!([is(meta("nfproto"), json!("ipv4")), dnat(json!({"concat": [meta("l4proto"), dport]}), "any")])),
+        rule("ports", json!([is(meta("nfproto"), json!("ipv4")), dnat(json!({"concat": [meta("l4proto"), dport.clone()]}), "any")])),
+        rule("ports", json!([is(meta("nfproto"), json!("ipv6")), dnat_family("ip6", json!({"concat": [meta("l4proto"), dport]}), "any_addr6", "any_port6")])),
         // Egress: masquerade what leaves a subnet by any other than a Wharf bridge.
         rule("postrouting", json!([is(ip("saddr"), json!("@subnets")), not(meta("oifname"), json!("@bridges")), {"masquerade": null}])),
+        rule("postrouting", json!([is(json!({"payload": {"protocol": "ip6", "field": "saddr"}}), json!("@subnets6")), not(meta("oifname"), json!("@bridges")), {"masquerade": null}])),
         // No traffic between the containers of a network without icc (bridged
         // traffic meets this hook through br_netfilter, as Docker's rules do).
         rule("forward", json!([is(pair.clone(), json!("@no_icc")), {"drop": null}])),

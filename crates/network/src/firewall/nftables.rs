@@ -122,6 +122,10 @@ fn network_elements(net: &FirewallNetwork) -> Vec<(&'static str, Expression<'sta
     } else if net.masquerade {
         let prefix = Prefix { addr: Box::new(s(net.subnet.addr.to_string())), len: net.subnet.prefix.into() };
         out.push(("subnets", Expression::Named(NamedExpression::Prefix(prefix))));
+        if let Some(s6) = net.subnet6 {
+            let prefix = Prefix { addr: Box::new(s(s6.addr.to_string())), len: s6.prefix.into() };
+            out.push(("subnets6", Expression::Named(NamedExpression::Prefix(prefix))));
+        }
     }
     out
 }
@@ -133,16 +137,23 @@ fn port_elements(p: &PortMapping) -> Vec<(&'static str, Expression<'static>)> {
     let maps = match p.host_ip.as_str() {
         "" | "0.0.0.0" => ("any_addr", "any_port"),
         ip if ip.parse::<std::net::Ipv4Addr>().is_ok_and(|a| a.is_loopback()) => return Vec::new(),
+        // A port on one IPv6 address is the userland proxy's.
+        ip if ip.parse::<std::net::Ipv6Addr>().is_ok() => return Vec::new(),
         ip => {
             key.insert(0, s(ip));
             ("ip_addr", "ip_port")
         }
     };
     let key = concat(key);
-    vec![
+    let mut out = vec![
         (maps.0, Expression::List(vec![key.clone(), s(p.container_ip.to_string())])),
-        (maps.1, Expression::List(vec![key, Expression::Number(p.container_port.into())])),
-    ]
+        (maps.1, Expression::List(vec![key.clone(), Expression::Number(p.container_port.into())])),
+    ];
+    if let (Some(ip6), "any_addr") = (p.container_ip6, maps.0) {
+        out.push(("any_addr6", Expression::List(vec![key.clone(), s(ip6.to_string())])));
+        out.push(("any_port6", Expression::List(vec![key, Expression::Number(p.container_port.into())])));
+    }
+    out
 }
 
 fn table() -> NfListObject<'static> {
@@ -219,7 +230,11 @@ fn route_localnet(bridge: &str) -> Result<()> {
 
 /// Forwarding on, as dockerd turns it on (the host routes for its bridges).
 fn forward_ipv4() -> Result<()> {
-    let path = "/proc/sys/net/ipv4/ip_forward";
+    forward("/proc/sys/net/ipv4/ip_forward")
+}
+
+/// Turns a forwarding switch on (IPv6's when a network has IPv6).
+fn forward(path: &str) -> Result<()> {
     if std::fs::read_to_string(path).map_err(NetworkError::io("read", path))?.trim() != "1" {
         std::fs::write(path, "1").map_err(NetworkError::io("write", path))?;
     }
@@ -237,6 +252,9 @@ impl Firewall for NfTables {
         }
         if !self.userland_proxy {
             route_localnet(&net.bridge)?;
+        }
+        if net.subnet6.is_some() {
+            forward("/proc/sys/net/ipv6/conf/all/forwarding")?;
         }
         self.elements("set up a network", true, network_elements(net))
     }
@@ -261,6 +279,9 @@ impl Firewall for NfTables {
             elements.push(NfObject::CmdObject(NfCmd::Add(NfListObject::Element(element(set, e)))));
         }
         apply("rebuild the table", base(true, self.userland_proxy, elements))?;
+        if nets.iter().any(|n| n.subnet6.is_some()) {
+            forward("/proc/sys/net/ipv6/conf/all/forwarding")?;
+        }
         if !self.userland_proxy {
             // A bridge a reboot took is made again (and set up) at its next connect.
             for n in
@@ -314,6 +335,7 @@ mod tests {
             internal: false,
             icc: true,
             masquerade: true,
+            subnet6: None,
         };
         let sets: Vec<&str> = network_elements(&net).iter().map(|(s, _)| *s).collect();
         assert_eq!(sets, ["bridges", "same", "subnets"]);
@@ -329,6 +351,7 @@ mod tests {
             host_port: 8080,
             container_ip: "172.18.0.2".parse().unwrap(),
             container_port: 80,
+            container_ip6: None,
         };
         let any = port_elements(&port(""));
         assert_eq!(any.iter().map(|(s, _)| *s).collect::<Vec<_>>(), ["any_addr", "any_port"]);

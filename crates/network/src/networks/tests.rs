@@ -375,6 +375,7 @@ fn port(host_port: u16, container_port: u16) -> PortMapping {
         host_port,
         container_ip: Ipv4Addr::UNSPECIFIED,
         container_port,
+        container_ip6: None,
     }
 }
 
@@ -458,4 +459,45 @@ fn bridge_options_reach_the_links_and_the_firewall() {
         e.nets.get("closed").unwrap().options.get("com.docker.network.driver.mtu").map(String::as_str),
         Some("1400")
     );
+}
+
+#[test]
+fn ipv6_networks_give_both_addresses_and_both_default_routes() {
+    let e = env();
+    let n = e
+        .nets
+        .create(CreateRequest {
+            enable_ipv6: true,
+            subnet6: Some("fd00:99::/64".into()),
+            ..req("six", Some("10.95.0.0/24"))
+        })
+        .unwrap();
+    assert_eq!((n.subnet6.as_deref(), n.gateway6.as_deref()), (Some("fd00:99::/64"), Some("fd00:99::1")));
+    let dev = n.bridge.clone().unwrap();
+    assert_eq!(e.host.link(HOST_NS, &dev).unwrap().addrs6, vec![("fd00:99::1".parse().unwrap(), 64)]);
+    let (a, b) = (e.run(1), e.run(2));
+    let ea = e.nets.connect(&a, "a", "six", &aliases(&[])).unwrap();
+    assert_eq!((ea.ip6.as_str(), ea.prefix6, ea.gateway6.as_str()), ("fd00:99::2", 64, "fd00:99::1"));
+    let sandbox = Networks::sandbox_name(&a);
+    assert_eq!(e.host.link(&sandbox, "eth0").unwrap().addrs6, vec![("fd00:99::2".parse().unwrap(), 64)]);
+    assert_eq!(e.host.snapshot().default_routes6.get(&sandbox).map(|r| r.1.to_string()), Some("fd00:99::1".into()));
+    let fixed = crate::EndpointRequest { ipv6: Some("fd00:99::2".parse().unwrap()), ..Default::default() };
+    assert!(matches!(e.nets.connect(&b, "b", "six", &fixed), Err(NetworkError::Conflict(_))), "in use");
+    let fixed = crate::EndpointRequest { ipv6: Some("fd00:99::42".parse().unwrap()), ..Default::default() };
+    assert_eq!(e.nets.connect(&b, "b", "six", &fixed).unwrap().ip6, "fd00:99::42");
+    assert_eq!(
+        e.firewall.networks().iter().find(|f| f.bridge == dev).and_then(|f| f.subnet6).map(|s| s.to_string()),
+        Some("fd00:99::/64".into())
+    );
+    // Without a subnet: a unique local /64 of its own; a v6 subnet without --ipv6, an
+    // overlapping one, an address on a v4-only network: refused.
+    let auto = e.nets.create(CreateRequest { enable_ipv6: true, ..req("auto", None) }).unwrap();
+    assert!(auto.subnet6.as_deref().is_some_and(|s| s.starts_with("fd") && s.ends_with("::/64")), "{auto:?}");
+    let bad = CreateRequest { subnet6: Some("fd00:98::/64".into()), ..req("nov6", None) };
+    assert!(matches!(e.nets.create(bad), Err(NetworkError::Invalid { .. })));
+    let overlap = CreateRequest { enable_ipv6: true, subnet6: Some("fd00:99::/48".into()), ..req("over", None) };
+    assert!(matches!(e.nets.create(overlap), Err(NetworkError::Conflict(_))));
+    e.nets.create(req("v4", Some("10.94.0.0/24"))).unwrap();
+    let c = e.run(3);
+    assert!(matches!(e.nets.connect(&c, "c", "v4", &fixed), Err(NetworkError::Invalid { .. })));
 }

@@ -41,6 +41,8 @@ fn veth(tag: &str, br: &str, gateway: Option<Ipv4Addr>) -> Veth {
         prefix: 24,
         gateway,
         mtu: Some(1400),
+        addr6: Some(("fd00:231:8::2".parse().unwrap(), 64)),
+        gateway6: gateway.map(|_| "fd00:231:8::1".parse().unwrap()),
     }
 }
 

@@ -4,7 +4,7 @@
 //! link routes its subnet). Failures can be injected per operation.
 
 use std::collections::{BTreeMap, BTreeSet};
-use std::net::Ipv4Addr;
+use std::net::{Ipv4Addr, Ipv6Addr};
 use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex, MutexGuard};
 
@@ -33,6 +33,7 @@ pub struct FakeLink {
     pub mac: Option<String>,
     pub up: bool,
     pub mtu: Option<u32>,
+    pub addrs6: Vec<(Ipv6Addr, u8)>,
 }
 
 /// What the fake host holds; compare snapshots to see what an operation left.
@@ -43,6 +44,8 @@ pub struct FakeState {
     pub netns: BTreeSet<String>,
     /// Default route of each namespace: the device and the gateway.
     pub default_routes: BTreeMap<String, (String, Ipv4Addr)>,
+    /// IPv6 default route of each namespace.
+    pub default_routes6: BTreeMap<String, (String, Ipv6Addr)>,
     /// Routes of the host that no link here explains (an uplink's subnet).
     pub external_routes: Vec<Subnet>,
 }
@@ -64,8 +67,17 @@ fn refused(op: &str, what: impl std::fmt::Display) -> NetworkError {
 }
 
 /// The [`Host`] methods that change or read the host, for [`FakeHost::fail_next`].
-pub const OPERATIONS: [&str; 8] =
-    ["link_exists", "routes", "add_netns", "delete_netns", "add_bridge", "add_veth", "configure_peer", "delete_link"];
+pub const OPERATIONS: [&str; 9] = [
+    "link_exists",
+    "routes",
+    "add_netns",
+    "delete_netns",
+    "add_bridge",
+    "add_address6",
+    "add_veth",
+    "configure_peer",
+    "delete_link",
+];
 
 impl FakeHost {
     pub fn new() -> FakeHost {
@@ -104,8 +116,15 @@ impl FakeHost {
 
     /// Adds a link to the daemon's namespace (e.g. the host's uplink).
     pub fn add_host_link(&self, name: &str) {
-        let link =
-            FakeLink { kind: LinkKind::Loopback, master: None, addrs: Vec::new(), mac: None, up: true, mtu: None };
+        let link = FakeLink {
+            kind: LinkKind::Loopback,
+            master: None,
+            addrs: Vec::new(),
+            mac: None,
+            up: true,
+            mtu: None,
+            addrs6: Vec::new(),
+        };
         self.inner().state.links.insert((HOST_NS.into(), name.into()), link);
     }
 
@@ -133,6 +152,7 @@ impl FakeState {
             gone.push(peer);
         }
         self.default_routes.retain(|ns, (dev, _)| !gone.contains(&(ns.clone(), dev.clone())));
+        self.default_routes6.retain(|ns, (dev, _)| !gone.contains(&(ns.clone(), dev.clone())));
     }
 }
 
@@ -167,7 +187,15 @@ impl Host for FakeHost {
     fn add_netns(&self, name: &str) -> Result<PathBuf> {
         let mut inner = self.call("add_netns", name.into())?;
         inner.state.netns.insert(name.into());
-        let lo = FakeLink { kind: LinkKind::Loopback, master: None, addrs: Vec::new(), mac: None, up: true, mtu: None };
+        let lo = FakeLink {
+            kind: LinkKind::Loopback,
+            master: None,
+            addrs: Vec::new(),
+            mac: None,
+            up: true,
+            mtu: None,
+            addrs6: Vec::new(),
+        };
         inner.state.links.insert((name.into(), "lo".into()), lo);
         Ok(self.netns_path(name))
     }
@@ -177,6 +205,7 @@ impl Host for FakeHost {
         let s = &mut inner.state;
         s.netns.remove(name);
         s.default_routes.remove(name);
+        s.default_routes6.remove(name);
         let inside: Vec<_> = s.links.keys().filter(|(ns, _)| ns == name).cloned().collect();
         for key in inside {
             s.remove_link(&key);
@@ -190,8 +219,15 @@ impl Host for FakeHost {
         if inner.state.links.contains_key(&key) {
             return Err(refused("add_bridge", format!("{dev}: file exists")));
         }
-        let link =
-            FakeLink { kind: LinkKind::Bridge, master: None, addrs: vec![(gateway, prefix)], mac: None, up: true, mtu };
+        let link = FakeLink {
+            kind: LinkKind::Bridge,
+            master: None,
+            addrs: vec![(gateway, prefix)],
+            mac: None,
+            up: true,
+            mtu,
+            addrs6: Vec::new(),
+        };
         inner.state.links.insert(key, link);
         Ok(())
     }
@@ -220,6 +256,7 @@ impl Host for FakeHost {
             mac: None,
             up: true,
             mtu: v.mtu,
+            addrs6: Vec::new(),
         };
         s.links.insert(host.clone(), end(peer.clone(), Some(v.bridge.clone())));
         s.links.insert(peer, FakeLink { mac: Some(v.mac.clone()), ..end(host, None) });
@@ -240,10 +277,26 @@ impl Host for FakeHost {
             return Err(refused("configure_peer", format!("{}/{}: file exists", v.addr, v.prefix)));
         }
         link.addrs.push((v.addr, v.prefix));
+        link.addrs6.extend(v.addr6);
         link.up = true;
         if let Some(gw) = v.gateway {
             s.default_routes.insert(v.netns.clone(), (v.ifname.clone(), gw));
         }
+        if let Some(gw) = v.gateway6 {
+            s.default_routes6.insert(v.netns.clone(), (v.ifname.clone(), gw));
+        }
+        Ok(())
+    }
+
+    fn add_address6(&self, dev: &str, addr: Ipv6Addr, prefix: u8) -> Result<()> {
+        let mut inner = self.call("add_address6", format!("{dev} {addr}/{prefix}"))?;
+        let Some(link) = inner.state.links.get_mut(&(HOST_NS.to_string(), dev.to_string())) else {
+            return Err(refused("add_address6", format!("{dev}: no such device")));
+        };
+        if link.addrs6.contains(&(addr, prefix)) {
+            return Err(refused("add_address6", format!("{addr}/{prefix}: file exists")));
+        }
+        link.addrs6.push((addr, prefix));
         Ok(())
     }
 

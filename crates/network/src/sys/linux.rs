@@ -6,7 +6,7 @@
 //! thread that entered it, so the daemon's threads never change namespace.
 
 use std::fs::File;
-use std::net::Ipv4Addr;
+use std::net::{Ipv4Addr, Ipv6Addr};
 use std::os::fd::AsRawFd;
 use std::path::{Path, PathBuf};
 
@@ -160,6 +160,12 @@ impl Host for Netlink {
         configured
     }
 
+    fn add_address6(&self, dev: &str, addr: Ipv6Addr, prefix: u8) -> Result<()> {
+        let mut rtnl = open(dev)?;
+        let i = index(&mut rtnl, dev).map_err(failed(dev))?;
+        rtnl.add_address6(i, addr, prefix).map_err(failed(dev))
+    }
+
     fn add_veth(&self, v: &Veth) -> Result<()> {
         let mut rtnl = open(&v.host)?;
         let bridge = index(&mut rtnl, &v.bridge).map_err(failed(&v.bridge))?;
@@ -188,9 +194,15 @@ impl Host for Netlink {
         in_netns(&self.netns_path(&v.netns), |rtnl| {
             let i = index(rtnl, &v.ifname).map_err(failed(&v.ifname))?;
             rtnl.add_address(i, v.addr, v.prefix).map_err(failed(&v.ifname))?;
+            if let Some((a, p)) = v.addr6 {
+                rtnl.add_address6(i, a, p).map_err(failed(&v.ifname))?;
+            }
             rtnl.set_up(i).map_err(failed(&v.ifname))?;
             if let Some(gw) = v.gateway {
                 rtnl.add_default_route(gw).map_err(failed(&v.ifname))?;
+            }
+            if let Some(gw) = v.gateway6 {
+                rtnl.add_default_route6(gw).map_err(failed(&v.ifname))?;
             }
             Ok(())
         })

@@ -9,7 +9,7 @@
 //! network namespace.
 
 use std::fmt;
-use std::net::Ipv4Addr;
+use std::net::{Ipv4Addr, Ipv6Addr};
 use std::path::PathBuf;
 
 use crate::error::Result;
@@ -45,6 +45,10 @@ pub struct Veth {
     pub gateway: Option<Ipv4Addr>,
     /// Both ends' MTU (the kernel's default when `None`).
     pub mtu: Option<u32>,
+    /// On an IPv6 network: the sandbox end's IPv6 address and prefix, and
+    /// the IPv6 default route it gives (if it gives the default route).
+    pub addr6: Option<(Ipv6Addr, u8)>,
+    pub gateway6: Option<Ipv6Addr>,
 }
 
 /// The host's network plumbing. Every method names the object it changes;
@@ -63,10 +67,13 @@ pub trait Host: Send + Sync + fmt::Debug {
     fn delete_netns(&self, name: &str) -> Result<()>;
     /// Creates bridge `dev` with `gateway/prefix` (and `mtu`), up. Fails if it exists.
     fn add_bridge(&self, dev: &str, gateway: Ipv4Addr, prefix: u8, mtu: Option<u32>) -> Result<()>;
+    /// Adds an IPv6 address to link `dev` of the daemon's namespace (no
+    /// duplicate address detection: the address is usable at once).
+    fn add_address6(&self, dev: &str, addr: Ipv6Addr, prefix: u8) -> Result<()>;
     /// The pair: the host end on its bridge, the sandbox end made inside the
     /// sandbox under `ifname` with `mac`; both up.
     fn add_veth(&self, veth: &Veth) -> Result<()>;
-    /// The sandbox side: address and default route.
+    /// The sandbox side: addresses and default routes.
     fn configure_peer(&self, veth: &Veth) -> Result<()>;
     /// Deletes link `dev` of the daemon's namespace (a veth takes its peer).
     fn delete_link(&self, dev: &str) -> Result<()>;

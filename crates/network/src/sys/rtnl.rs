@@ -5,12 +5,12 @@
 //! without a process entering the namespace.
 
 use std::io;
-use std::net::Ipv4Addr;
+use std::net::{Ipv4Addr, Ipv6Addr};
 
 use netlink_packet_core::{
     NetlinkHeader, NetlinkMessage, NetlinkPayload, NLM_F_ACK, NLM_F_CREATE, NLM_F_DUMP, NLM_F_EXCL, NLM_F_REQUEST,
 };
-use netlink_packet_route::address::{AddressAttribute, AddressMessage};
+use netlink_packet_route::address::{AddressAttribute, AddressFlags, AddressHeaderFlags, AddressMessage};
 use netlink_packet_route::link::{LinkAttribute, LinkFlags, LinkMessage};
 use netlink_packet_route::route::{RouteAddress, RouteAttribute, RouteHeader, RouteMessage, RouteProtocol};
 use netlink_packet_route::route::{RouteScope, RouteType};
@@ -135,6 +135,30 @@ impl Rtnl {
             msg.attributes.push(AddressAttribute::Broadcast(broadcast));
         }
         self.change("add address", RouteNetlinkMessage::NewAddress(msg), CREATE)
+    }
+
+    /// Adds `addr/prefix` to link `index`, usable at once (no DAD).
+    pub(crate) fn add_address6(&mut self, index: u32, addr: Ipv6Addr, prefix: u8) -> Answer<()> {
+        let mut msg = AddressMessage::default();
+        msg.header.family = AddressFamily::Inet6;
+        msg.header.prefix_len = prefix;
+        msg.header.index = index;
+        msg.header.flags = AddressHeaderFlags::Nodad;
+        msg.attributes.push(AddressAttribute::Address(addr.into()));
+        msg.attributes.push(AddressAttribute::Flags(AddressFlags::Nodad));
+        self.change("add address", RouteNetlinkMessage::NewAddress(msg), CREATE)
+    }
+
+    /// Adds the IPv6 default route via `gateway` in the main table.
+    pub(crate) fn add_default_route6(&mut self, gateway: Ipv6Addr) -> Answer<()> {
+        let mut msg = RouteMessage::default();
+        msg.header.address_family = AddressFamily::Inet6;
+        msg.header.table = RouteHeader::RT_TABLE_MAIN;
+        msg.header.protocol = RouteProtocol::Boot;
+        msg.header.scope = RouteScope::Universe;
+        msg.header.kind = RouteType::Unicast;
+        msg.attributes.push(RouteAttribute::Gateway(RouteAddress::Inet6(gateway)));
+        self.change("add default route", RouteNetlinkMessage::NewRoute(msg), CREATE)
     }
 
     /// Adds the default route via `gateway` in the main table.

@@ -10,10 +10,15 @@ pub enum NetworkVerb {
     Create {
         #[arg(short, long, default_value = "bridge")]
         driver: String,
+        /// Subnets in CIDR form (one IPv4, one IPv6)
         #[arg(long)]
-        subnet: Option<String>,
+        subnet: Vec<String>,
+        /// Gateways, one per subnet in the same order
         #[arg(long)]
-        gateway: Option<String>,
+        gateway: Vec<String>,
+        /// Enable IPv6 networking
+        #[arg(long)]
+        ipv6: bool,
         #[arg(long)]
         internal: bool,
         #[arg(long)]
@@ -73,7 +78,7 @@ pub enum NetworkVerb {
 
 pub fn network(client: &Client, verb: &NetworkVerb) -> Result<()> {
     match verb {
-        NetworkVerb::Create { driver, subnet, gateway, internal, attachable, label, opt, name } => {
+        NetworkVerb::Create { driver, subnet, gateway, ipv6, internal, attachable, label, opt, name } => {
             let pairs = |items: &[String]| -> BTreeMap<String, String> {
                 items
                     .iter()
@@ -82,13 +87,18 @@ pub fn network(client: &Client, verb: &NetworkVerb) -> Result<()> {
                     .collect()
             };
             let (labels, options) = (pairs(label), pairs(opt));
-            let ipam = match subnet {
-                Some(s) => json!({"Config": [{"Subnet": s, "Gateway": gateway.clone().unwrap_or_default()}]}),
-                None => json!({"Config": []}),
-            };
+            if gateway.len() > subnet.len() {
+                bail!("every --gateway needs a --subnet");
+            }
+            let pools: Vec<Value> = subnet
+                .iter()
+                .enumerate()
+                .map(|(i, s)| json!({"Subnet": s, "Gateway": gateway.get(i).cloned().unwrap_or_default()}))
+                .collect();
+            let ipam = json!({ "Config": pools });
             let v = client.post(
                 "/networks/create",
-                Some(&json!({"Name": name, "Driver": driver, "Internal": internal, "Attachable": attachable, "IPAM": ipam, "Labels": labels, "Options": options})),
+                Some(&json!({"Name": name, "Driver": driver, "Internal": internal, "Attachable": attachable, "EnableIPv6": ipv6, "IPAM": ipam, "Labels": labels, "Options": options})),
             )?;
             println!("{}", v["Id"].as_str().unwrap_or(""));
         }

@@ -150,6 +150,9 @@ pub struct ContainerFlags {
     /// IPv4 address on the container's network (a user-defined one)
     #[arg(long)]
     pub ip: Option<String>,
+    /// IPv6 address on the container's network (a user-defined one with IPv6)
+    #[arg(long)]
+    pub ip6: Option<String>,
     /// Container MAC address (e.g. 92:d0:c6:0a:29:33)
     #[arg(long = "mac-address")]
     pub mac_address: Option<String>,
@@ -290,10 +293,10 @@ pub fn create_body(f: &ContainerFlags, image: &str, command: &[String]) -> Resul
     let tmpfs: BTreeMap<&str, &str> = f.tmpfs.iter().map(|t| t.split_once(':').unwrap_or((t, ""))).collect();
     let network = f.network.clone().unwrap_or_else(|| "default".into());
     let mut endpoints = serde_json::Map::new();
-    if !f.network_alias.is_empty() || f.ip.is_some() {
+    if !f.network_alias.is_empty() || f.ip.is_some() || f.ip6.is_some() {
         let mut ep = json!({"Aliases": f.network_alias});
-        if let Some(ip) = &f.ip {
-            ep["IPAMConfig"] = json!({"IPv4Address": ip});
+        if f.ip.is_some() || f.ip6.is_some() {
+            ep["IPAMConfig"] = json!({"IPv4Address": f.ip.clone().unwrap_or_default(), "IPv6Address": f.ip6.clone().unwrap_or_default()});
         }
         endpoints.insert(network.clone(), ep);
     }
