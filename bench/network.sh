@@ -7,11 +7,14 @@
 # userland proxy for loopback). Paths: container -> container on a user
 # network, host -> published port on 127.0.0.1 and on the host's address,
 # outside -> published port. Connection rate: sequential HTTP/1.0
-# requests to a published port (busybox httpd in the container).
-# Prints ratios (Wharf / Docker). Needs: root, iperf3, docker.io, python3.
+# requests to a published port (bench/tools/hello.c in the container: one
+# process, no fork per connection). Wharf runs twice: with the userland
+# proxy (Docker's default, as dockerd here) and with --userland-proxy=false
+# (the kernel for every path). Prints ratios (Wharf / Docker).
+# Needs: root, iperf3, docker.io, python3, gcc (libc6-dev).
 set -euo pipefail
 cd "$(dirname "$0")/.."
-for tool in iperf3 dockerd python3 nft; do
+for tool in iperf3 dockerd python3 nft gcc; do
     command -v $tool >/dev/null || { echo "missing $tool: ./scripts/deps.sh test" >&2; exit 1; }
 done
 cargo build --release -q
@@ -19,13 +22,13 @@ WHARF=$PWD/target/release/wharf
 DOCKER_CLI=$(command -v /usr/local/bin/docker || command -v docker)
 SECS=${SECS:-5}
 work=$(mktemp -d /tmp/wharf-bench-net.XXXXXX)
-wns=wbn-$$ dns=dbn-$$
+wns=wbn-$$ kns=kbn-$$ dns=dbn-$$
 pids=()
 cleanup() {
     set +e
     for p in "${pids[@]}"; do kill "$p" 2>/dev/null; done
     for p in "${pids[@]}"; do wait "$p" 2>/dev/null; done
-    for n in $wns $wns-o $dns $dns-o; do ip netns delete $n 2>/dev/null; done
+    for n in $wns $wns-o $kns $kns-o $dns $dns-o; do ip netns delete $n 2>/dev/null; done
     grep -o " $work[^ ]*" /proc/self/mountinfo | sort -r | while read -r m; do umount -l "$m" 2>/dev/null; done
     rm -rf "$work"
 }
@@ -33,7 +36,7 @@ trap cleanup EXIT
 
 # The image: busybox-static plus iperf3 and its libraries.
 root=$work/rootfs
-mkdir -p "$root/bin" "$root/www" "$root/tmp"
+mkdir -p "$root/bin" "$root/tmp"
 chmod 1777 "$root/tmp"  # iperf3 makes a file per stream there
 cp /bin/busybox "$root/bin/busybox"
 for a in $(/bin/busybox --list); do [ "$a" = busybox ] || ln -sf busybox "$root/bin/$a"; done
@@ -42,7 +45,7 @@ for lib in $(ldd /usr/bin/iperf3 | grep -o '/[^ ]*'); do
     mkdir -p "$root$(dirname "$lib")"
     cp -L "$lib" "$root$lib"
 done
-echo hi > "$root/www/index.html"
+gcc -O2 -static -o "$root/bin/hello" bench/tools/hello.c
 tar -C "$root" -cf "$work/img.tar" .
 
 host() { # name: a namespace with an outside world behind it
@@ -58,25 +61,30 @@ host() { # name: a namespace with an outside world behind it
 }
 in_ns() { local ns=$1; shift; nsenter --net="/run/netns/$ns" "$@"; }
 host $wns
+host $kns
 host $dns
 in_ns $wns "$WHARF" --data-root "$work/wharf" daemon -H "unix://$work/w.sock" --exec-root "$work/wexec" \
     --log-level warn >"$work/wharf.log" 2>&1 &
+pids+=($!)
+in_ns $kns "$WHARF" --data-root "$work/wharfk" daemon -H "unix://$work/k.sock" --exec-root "$work/kexec" \
+    --userland-proxy=false --log-level warn >"$work/wharfk.log" 2>&1 &
 pids+=($!)
 echo '{}' > "$work/daemon.json"
 in_ns $dns dockerd --config-file "$work/daemon.json" -H "unix://$work/d.sock" --data-root "$work/docker" \
     --exec-root "$work/dexec" --pidfile "$work/dockerd.pid" >"$work/dockerd.log" 2>&1 &
 pids+=($!)
 W() { "$WHARF" -H "unix://$work/w.sock" "$@"; }
+K() { "$WHARF" -H "unix://$work/k.sock" "$@"; }
 D() { "$DOCKER_CLI" -H "unix://$work/d.sock" "$@"; }
-for _ in $(seq 150); do W version >/dev/null 2>&1 && D version >/dev/null 2>&1 && break; sleep 0.2; done
-serve='httpd -p 80 -h /www && exec iperf3 -s'
-for X in W D; do
+for _ in $(seq 150); do W version >/dev/null 2>&1 && K version >/dev/null 2>&1 && D version >/dev/null 2>&1 && break; sleep 0.2; done
+serve='hello & exec iperf3 -s'
+for X in W K D; do
     $X import "$work/img.tar" bench:net >/dev/null
     $X network create benchnet >/dev/null
     $X run -d --name srv --network benchnet -p 5201:5201 -p 8080:80 bench:net sh -c "$serve" >/dev/null
 done
 ip_of() { $1 inspect -f '{{range .NetworkSettings.Networks}}{{.IPAddress}}{{end}}' srv; }
-declare -A ns=([W]=$wns [D]=$dns)
+declare -A ns=([W]=$wns [K]=$kns [D]=$dns)
 gbits() { python3 -c 'import json,sys; d=json.load(sys.stdin); e=d.get("error"); print(d["end"]["sum_received"]["bits_per_second"]/1e9) if not e else sys.exit("iperf3: "+e)'; }
 iperf() { # X where server-ip
     local X=$1 where=$2 ip=$3
@@ -103,7 +111,7 @@ print(n / secs)
 PY
 }
 declare -A r
-for X in W D; do
+for X in W K D; do
     r[$X,c2c]=$(iperf $X c2c "$(ip_of $X)")
     r[$X,loop]=$(iperf $X host 127.0.0.1)
     r[$X,hostip]=$(iperf $X host 198.51.100.1)
@@ -112,12 +120,16 @@ for X in W D; do
     r[$X,rate_out]=$(rate $X "${ns[$X]}-o" 198.51.100.1)
 done
 ratio() { python3 -c "print(f'{$1/$2:.2f}')"; }
-printf '%-44s %10s %10s %8s\n' "path" "wharf" "docker" "ratio"
-row() { printf '%-44s %10.2f %10.2f %7sx\n' "$1" "${r[W,$2]}" "${r[D,$2]}" "$(ratio "${r[W,$2]}" "${r[D,$2]}")"; }
+printf '%-42s %9s %9s %9s %7s %7s\n' "path" "wharf" "wharf-k" "docker" "w/d" "k/d"
+row() {
+    printf '%-42s %9.2f %9.2f %9.2f %6sx %6sx\n' "$1" "${r[W,$2]}" "${r[K,$2]}" "${r[D,$2]}" \
+        "$(ratio "${r[W,$2]}" "${r[D,$2]}")" "$(ratio "${r[K,$2]}" "${r[D,$2]}")"
+}
 row "container -> container, Gbit/s" c2c
 row "host 127.0.0.1 -> published port, Gbit/s" loop
 row "host address -> published port, Gbit/s" hostip
 row "outside -> published port, Gbit/s" outside
 row "host 127.0.0.1 -> published port, conn/s" rate_loop
 row "outside -> published port, conn/s" rate_out
+echo "wharf-k: wharf daemon --userland-proxy=false (the kernel serves loopback and containers too)"
 echo "goals: published-port throughput >= docker's (ratio >= 1), connection rate >= 2x docker's"

@@ -351,6 +351,29 @@ mod tests {
     }
 
     #[tokio::test]
+    async fn a_loopback_upstream_answers_through_the_relay() {
+        // As systemd-resolved's 127.0.0.53: reachable from the daemon's namespace.
+        let up = std::net::UdpSocket::bind("127.0.0.1:0").unwrap();
+        let addr = up.local_addr().unwrap();
+        let server = std::thread::spawn(move || {
+            let mut buf = [0u8; 512];
+            let (n, from) = up.recv_from(&mut buf).unwrap();
+            let q = Message::from_vec(&buf[..n]).unwrap();
+            let mut a = Message::response(q.metadata.id, OpCode::Query);
+            a.add_queries(q.queries);
+            up.send_to(&a.to_vec().unwrap(), from).unwrap();
+        });
+        let mut q = Message::query();
+        q.add_query(hickory_proto::op::Query::query(
+            hickory_proto::rr::Name::from_ascii("example.com.").unwrap(),
+            hickory_proto::rr::RecordType::A,
+        ));
+        let answer = forward(&q.to_vec().unwrap(), &[addr], false).await.expect("relayed");
+        assert_eq!(Message::from_vec(&answer).unwrap().metadata.id, q.metadata.id);
+        server.join().unwrap();
+    }
+
+    #[tokio::test]
     async fn a_query_nobody_answers_gets_servfail() {
         // An upstream that never answers: a bound socket that reads nothing.
         let silent = std::net::UdpSocket::bind("127.0.0.1:0").unwrap();
