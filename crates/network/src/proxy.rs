@@ -5,8 +5,10 @@
 
 use std::io;
 use std::net::{Shutdown, SocketAddr, TcpListener, TcpStream, UdpSocket};
-use std::sync::Arc;
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::{mpsc, Arc, Mutex};
 use std::thread;
+use std::time::Duration;
 
 /// Binds, calls `ready` (the parent waits for it), then serves until the
 /// process is killed.
@@ -49,17 +51,79 @@ fn bind_v6only(listen: SocketAddr, stream: bool) -> io::Result<std::os::fd::Owne
 }
 
 fn tcp(listener: TcpListener, target: SocketAddr) -> io::Result<()> {
+    let pool = Pool::default();
     for client in listener.incoming() {
         let Ok(client) = client else { continue };
-        thread::spawn(move || {
+        let p = pool.clone();
+        pool.run(Box::new(move || {
             let Ok(upstream) = TcpStream::connect(target) else { return };
             let (Ok(c2), Ok(u2)) = (client.try_clone(), upstream.try_clone()) else { return };
-            let forward = thread::spawn(move || pipe(client, upstream));
+            // The other direction on a thread of its own (blocking splices).
+            p.run(Box::new(move || pipe(client, upstream)));
             pipe(u2, c2);
-            let _ = forward.join();
-        });
+        }));
     }
     Ok(())
+}
+
+type Job = Box<dyn FnOnce() + Send>;
+
+/// Threads kept for the next connections (a thread per direction of each
+/// connection, but not a new one each time: starting two threads was a
+/// tenth of a short connection's cost). A job goes to an idle thread it
+/// claimed, or to a new one; idle threads end after a minute.
+#[derive(Clone)]
+struct Pool {
+    tx: mpsc::Sender<Job>,
+    rx: Arc<Mutex<mpsc::Receiver<Job>>>,
+    idle: Arc<AtomicUsize>,
+}
+
+impl Default for Pool {
+    fn default() -> Pool {
+        let (tx, rx) = mpsc::channel();
+        Pool { tx, rx: Arc::new(Mutex::new(rx)), idle: Arc::new(AtomicUsize::new(0)) }
+    }
+}
+
+/// Takes one from `n` unless it is zero.
+fn claim(n: &AtomicUsize) -> bool {
+    n.fetch_update(Ordering::AcqRel, Ordering::Acquire, |i| i.checked_sub(1)).is_ok()
+}
+
+impl Pool {
+    fn run(&self, job: Job) {
+        if claim(&self.idle) {
+            // A thread that counted itself idle is (about to be) waiting for it;
+            // the receiver lives as long as the pool.
+            let _ = self.tx.send(job);
+            return;
+        }
+        let me = self.clone();
+        thread::spawn(move || {
+            job();
+            me.worker();
+        });
+    }
+
+    fn worker(&self) {
+        loop {
+            self.idle.fetch_add(1, Ordering::AcqRel);
+            loop {
+                let next = self.rx.lock().unwrap_or_else(|e| e.into_inner()).recv_timeout(Duration::from_secs(60));
+                match next {
+                    Ok(job) => {
+                        job();
+                        break;
+                    }
+                    // Idle for a minute: end, unless a job was claimed for this thread.
+                    Err(mpsc::RecvTimeoutError::Timeout) if claim(&self.idle) => return,
+                    Err(mpsc::RecvTimeoutError::Timeout) => continue,
+                    Err(mpsc::RecvTimeoutError::Disconnected) => return,
+                }
+            }
+        }
+    }
 }
 
 /// Copies until EOF, then half-closes the other side.
@@ -144,6 +208,43 @@ fn udp(socket: UdpSocket, target: SocketAddr) -> io::Result<()> {
 mod tests {
     use super::*;
     use std::io::{Read, Write};
+
+    fn echo_server() -> SocketAddr {
+        let echo = TcpListener::bind("127.0.0.1:0").unwrap();
+        let target = echo.local_addr().unwrap();
+        thread::spawn(move || {
+            for s in echo.incoming().flatten() {
+                thread::spawn(move || {
+                    let mut s2 = s.try_clone().unwrap();
+                    let mut s = s;
+                    let _ = io::copy(&mut s, &mut s2);
+                });
+            }
+        });
+        target
+    }
+
+    #[test]
+    fn connections_held_open_at_once_are_all_served() {
+        // Pooled threads: every open connection has both directions running,
+        // whether its threads are new or kept from earlier connections.
+        let target = echo_server();
+        let front = TcpListener::bind("127.0.0.1:0").unwrap();
+        let addr = front.local_addr().unwrap();
+        thread::spawn(move || tcp(front, target));
+        for round in 0..3 {
+            let mut open: Vec<TcpStream> = (0..20).map(|_| TcpStream::connect(addr).unwrap()).collect();
+            for (i, c) in open.iter_mut().enumerate() {
+                c.write_all(format!("{round}-{i};").as_bytes()).unwrap();
+            }
+            for (i, c) in open.iter_mut().enumerate() {
+                let want = format!("{round}-{i};");
+                let mut got = vec![0u8; want.len()];
+                c.read_exact(&mut got).unwrap();
+                assert_eq!(String::from_utf8(got).unwrap(), want);
+            }
+        }
+    }
 
     #[test]
     fn tcp_round_trip_on_loopback() {
