@@ -178,9 +178,11 @@ fn egress_is_masqueraded_and_published_ports_keep_the_client_address() {
     d.ok(&["rm", "-f", "web"]);
     let r = rules(&d);
     assert!(!r.contains(&ip) && !r.contains("8080"), "{r}");
-    // Nothing of the containers is left: no veth, no sandbox.
-    let links = text(&d.in_netns(&["ip", "-o", "link"]));
-    assert!(!links.contains("veth"), "{links}");
+    // Nothing of the containers is left: no sandbox, and no veth once the
+    // kernel has taken the namespace (in its own time, off the stop path).
+    eventually("the kernel took the pair with the namespace", || {
+        !text(&d.in_netns(&["ip", "-o", "link"])).contains("veth")
+    });
     let sandboxes = std::fs::read_dir(d.dir.path().join("exec/netns")).map(|r| r.count()).unwrap_or(0);
     assert_eq!(sandboxes, 0, "sandboxes left");
 }

@@ -302,11 +302,14 @@ impl Networks {
         self.host.add_netns(&Self::sandbox_name(container_id))
     }
 
-    /// Detaches every endpoint and deletes the namespace (idempotent). Keeps
-    /// going past failures and returns them all.
+    /// Deletes the namespace and then releases every endpoint (idempotent):
+    /// the kernel takes a sandbox's interfaces with it (veth pairs go in its
+    /// own time, off this path: deleting a pair waits for the kernel's
+    /// unregistering, tens of milliseconds), and each driver undoes the
+    /// rest. If the namespace cannot be deleted, each endpoint is
+    /// disconnected whole. Keeps going past failures and returns them all.
     pub fn delete_sandbox(&self, container_id: &str) -> Result<()> {
         let mut errors = Vec::new();
-        let mut stuck = Vec::new();
         let nets = match self.list() {
             Ok(nets) => nets,
             Err(e) => {
@@ -314,32 +317,24 @@ impl Networks {
                 Vec::new()
             }
         };
+        let gone = match self.host.delete_netns(&Self::sandbox_name(container_id)) {
+            Ok(()) => true,
+            Err(e) => {
+                errors.push(e);
+                false
+            }
+        };
         for n in nets {
             match read_record::<Endpoint>(&self.endpoint_path(&n.id, container_id)) {
                 Ok(None) => {}
-                Ok(Some(ep)) => {
-                    if let Err(e) = self.disconnect(container_id, &n.id) {
+                Ok(Some(_)) => {
+                    if let Err(e) = self.detach(container_id, &n.id, gone) {
                         tracing::warn!(container = container_id, network = %n.name, "disconnect: {e}");
                         errors.push(e);
-                        stuck.push(ep);
                     }
                 }
                 Err(e) => errors.push(e),
             }
-        }
-        match self.host.delete_netns(&Self::sandbox_name(container_id)) {
-            // The pairs went with the namespace: release what a failed disconnect kept.
-            Ok(()) => {
-                for ep in stuck {
-                    if !ep.veth.is_empty() && !self.host.link_exists(&ep.veth).unwrap_or(true) {
-                        let path = self.endpoint_path(&ep.network_id, container_id);
-                        if let Err(e) = fs::remove_file(&path) {
-                            errors.push(NetworkError::io("remove", path)(e));
-                        }
-                    }
-                }
-            }
-            Err(e) => errors.push(e),
         }
         NetworkError::collect(errors)
     }
@@ -415,6 +410,12 @@ impl Networks {
 
     /// Removes the container's endpoint on a network (the driver unwires it).
     pub fn disconnect(&self, container_id: &str, key: &str) -> Result<()> {
+        self.detach(container_id, key, false)
+    }
+
+    /// `disconnect`, or with `sandbox_gone` the release of an endpoint whose
+    /// sandbox was deleted (the driver undoes only what that did not).
+    fn detach(&self, container_id: &str, key: &str, sandbox_gone: bool) -> Result<()> {
         let n = self.get(key)?;
         let _lock = self.lock()?;
         let ep_path = self.endpoint_path(&n.id, container_id);
@@ -427,7 +428,12 @@ impl Networks {
         for p in &ep.ports {
             self.firewall.unpublish_port(p)?;
         }
-        self.driver(&n)?.disconnect(&n, &ep)?;
+        let driver = self.driver(&n)?;
+        if sandbox_gone {
+            driver.release(&n, &ep)?;
+        } else {
+            driver.disconnect(&n, &ep)?;
+        }
         fs::remove_file(&ep_path).map_err(NetworkError::io("remove", &ep_path))?;
         tracing::debug!(container = container_id, network = %n.name, ip = %ep.ip, "disconnected");
         Ok(())

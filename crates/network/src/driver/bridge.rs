@@ -186,10 +186,11 @@ fn subnets(nets: &[Network]) -> impl Iterator<Item = Subnet> + '_ {
     nets.iter().filter_map(|n| n.subnet.as_deref().and_then(|s| Subnet::parse(s).ok()))
 }
 
-/// The host end of a container's pair on a network: stable, so a retried
-/// teardown finds it, and at most 15 characters.
-pub fn veth_name(container_id: &str, network_id: &str) -> String {
-    let hash = sha2::Sha256::digest(format!("{container_id}/{network_id}").as_bytes());
+/// The host end of a container's pair on a network, at most 15 characters:
+/// one per endpoint (a restart's new pair never meets the old one, which
+/// the kernel may still be taking away), recorded with it.
+pub fn veth_name(container_id: &str, network_id: &str, endpoint_id: &str) -> String {
+    let hash = sha2::Sha256::digest(format!("{container_id}/{network_id}/{endpoint_id}").as_bytes());
     format!("veth{}", hash.iter().take(6).map(|b| format!("{b:02x}")).collect::<String>())[..15].to_string()
 }
 
@@ -349,7 +350,7 @@ impl NetworkDriver for Bridge {
             (Some((s6, gw6)), None) => Some((s6.allocate(gw6, at.used6)?, s6.prefix)),
         };
         self.ensure(net, &l)?;
-        let host = veth_name(&ep.container_id, &net.id);
+        let host = veth_name(&ep.container_id, &net.id, &ep.id);
         let v = Veth {
             host,
             bridge: l.bridge.clone(),
@@ -390,5 +391,10 @@ impl NetworkDriver for Bridge {
             return Ok(());
         }
         self.host.delete_link(&ep.veth)
+    }
+
+    /// The pair went with the sandbox: nothing is left to undo.
+    fn release(&self, _: &Network, _: &Endpoint) -> Result<()> {
+        Ok(())
     }
 }

@@ -82,6 +82,13 @@ pub trait NetworkDriver: Send + Sync + fmt::Debug {
     /// Undoes `connect`; idempotent (the sandbox may be gone already).
     fn disconnect(&self, net: &Network, ep: &Endpoint) -> Result<()>;
 
+    /// Undoes `connect` after the endpoint's sandbox was deleted: what the
+    /// namespace's end did not take with it (all of `disconnect` unless the
+    /// driver knows better).
+    fn release(&self, net: &Network, ep: &Endpoint) -> Result<()> {
+        self.disconnect(net, ep)
+    }
+
     /// Whether the endpoint is still wired as `connect` left it (CNI's
     /// CHECK); drivers that cannot tell say yes.
     fn check(&self, _net: &Network, _ep: &Endpoint) -> Result<()> {

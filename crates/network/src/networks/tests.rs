@@ -358,14 +358,25 @@ fn delete_sandbox_detaches_every_endpoint() {
 }
 
 #[test]
-fn a_failed_disconnect_is_released_when_the_sandbox_goes() {
+fn a_deleted_sandbox_takes_its_pairs_and_a_stuck_one_is_disconnected_whole() {
     let e = env();
     e.nets.create(req("app", Some("10.99.0.0/24"))).unwrap();
     let a = e.run(1);
-    e.nets.connect(&a, "a", "app", &aliases(&[])).unwrap();
-    e.host.fail_next("delete_link");
-    assert!(matches!(e.nets.delete_sandbox(&a), Err(NetworkError::Command { .. })), "reported");
-    assert!(e.nets.endpoints_of(&a).unwrap().is_empty(), "the pair died with the namespace");
+    let ea = e.nets.connect(&a, "a", "app", &aliases(&[])).unwrap();
+    e.nets.delete_sandbox(&a).unwrap();
+    assert!(!e.host.calls().iter().any(|c| c.starts_with("delete_link")), "no pair deleted one by one");
+    assert!(e.host.link(HOST_NS, &ea.veth).is_none() && e.nets.endpoints_of(&a).unwrap().is_empty());
+    // A namespace that cannot be deleted: each endpoint is disconnected whole, the failure reported.
+    let b = e.run(2);
+    let eb = e.nets.connect(&b, "b", "app", &aliases(&[])).unwrap();
+    e.host.fail_next("delete_netns");
+    assert!(matches!(e.nets.delete_sandbox(&b), Err(NetworkError::Command { .. })), "reported");
+    assert!(e.host.link(HOST_NS, &eb.veth).is_none() && e.nets.endpoints_of(&b).unwrap().is_empty());
+    // A restart's pair has a name of its own (the old one may linger in the kernel).
+    let again = e.nets.connect(&a, "a", "app", &aliases(&[]));
+    assert!(matches!(again, Err(NetworkError::Conflict(_))), "no sandbox yet");
+    e.nets.create_sandbox(&a).unwrap();
+    assert_ne!(e.nets.connect(&a, "a", "app", &aliases(&[])).unwrap().veth, ea.veth);
 }
 
 fn port(host_port: u16, container_port: u16) -> PortMapping {
