@@ -57,19 +57,24 @@ impl Outside {
         self.cmd(args).stdin(Stdio::null()).output().unwrap()
     }
 
+    /// Starts a server here (stopped on drop) and waits until `netstat
+    /// <flags>` shows `listening`.
+    fn server(&mut self, args: &[&str], flags: &str, listening: &str) {
+        let child = self.cmd(args).stdin(Stdio::null()).stdout(Stdio::null()).stderr(Stdio::null()).spawn().unwrap();
+        self.servers.push(child);
+        eventually(&format!("the outside {} listens", args[0]), || {
+            String::from_utf8_lossy(&self.run(&["busybox", "netstat", flags]).stdout).contains(listening)
+        });
+    }
+
     /// A server on `port` that answers each connection with what it sees of it.
     pub fn serve(&mut self, port: u16) {
-        let child = self
-            .cmd(&["busybox", "nc", "-ll", "-p", &port.to_string(), "-e", "busybox", "netstat", "-tn"])
-            .stdin(Stdio::null())
-            .stdout(Stdio::null())
-            .stderr(Stdio::null())
-            .spawn()
-            .unwrap();
-        self.servers.push(child);
-        eventually("the outside server listens", || {
-            String::from_utf8_lossy(&self.run(&["busybox", "netstat", "-tln"]).stdout).contains(&format!(":{port} "))
-        });
+        let port = port.to_string();
+        self.server(
+            &["busybox", "nc", "-ll", "-p", &port, "-e", "busybox", "netstat", "-tn"],
+            "-tln",
+            &format!(":{port} "),
+        );
     }
 }
 
@@ -78,31 +83,22 @@ impl Outside {
     /// it is given: no upstream of its own) that resolves `name` to `ip`
     /// and says NXDOMAIN for `nowhere.test`.
     pub fn dns(&mut self, name: &str, ip: &str) {
-        let child = self
-            .cmd(&[
-                "dnsmasq",
-                "--keep-in-foreground",
-                "--conf-file=/dev/null",
-                "--no-resolv",
-                "--no-hosts",
-                "--bind-interfaces",
-                "--listen-address",
-                OUTSIDE_IP,
-                "--pid-file=",
-                "--user=root",
-                &format!("--address=/{name}/{ip}"),
-                "--address=/nowhere.test/",
-            ])
-            .stdin(Stdio::null())
-            .stdout(Stdio::null())
-            .stderr(Stdio::null())
-            .spawn()
-            .unwrap();
-        self.servers.push(child);
-        eventually("the outside DNS server listens", || {
-            String::from_utf8_lossy(&self.run(&["busybox", "netstat", "-uln"]).stdout)
-                .contains(&format!("{OUTSIDE_IP}:53 "))
-        });
+        let (address, listening) = (format!("--address=/{name}/{ip}"), format!("{OUTSIDE_IP}:53 "));
+        let args = [
+            "dnsmasq",
+            "--keep-in-foreground",
+            "--conf-file=/dev/null",
+            "--no-resolv",
+            "--no-hosts",
+            "--bind-interfaces",
+            "--listen-address",
+            OUTSIDE_IP,
+            "--pid-file=",
+            "--user=root",
+            &address,
+            "--address=/nowhere.test/",
+        ];
+        self.server(&args, "-uln", &listening);
     }
 }
 

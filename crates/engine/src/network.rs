@@ -222,14 +222,21 @@ impl Engine {
         Ok(())
     }
 
-    /// Undoes `wire` (idempotent): endpoints and sandbox (the resolver
-    /// lets go of a sandbox that is gone). Failures are logged: teardown
-    /// goes on past each.
+    /// Undoes `wire` (idempotent): the resolver's attachment, endpoints and
+    /// sandbox. Failures are logged: teardown goes on past each.
     pub fn unwire(&self, id: &str) {
         let nets = match self.networks() {
             Ok(n) => n,
             Err(e) => return tracing::warn!(container = id, "unwire: {e}"),
         };
+        // The resolver's sockets hold the namespace: let go of them first,
+        // so the kernel can take the sandbox now (its sweep would, later).
+        if nets.endpoints_of(id).is_ok_and(|eps| eps.iter().any(|e| e.network_name != "bridge")) {
+            let req = wharf_network::dns::Control::Detach { container: id.to_string() };
+            if let Err(e) = wharf_network::dns::request(&wharf_network::dns::control::socket(self.exec_root()), &req) {
+                tracing::debug!(container = id, "resolver detach: {e}");
+            }
+        }
         if let Err(e) = nets.delete_sandbox(id) {
             tracing::warn!(container = id, "delete network sandbox: {e}");
         }

@@ -36,6 +36,13 @@ pub struct FakeLink {
     pub addrs6: Vec<(Ipv6Addr, u8)>,
 }
 
+impl FakeLink {
+    /// A link of `kind`, up, with nothing else set.
+    fn up(kind: LinkKind) -> FakeLink {
+        FakeLink { kind, master: None, addrs: Vec::new(), mac: None, up: true, mtu: None, addrs6: Vec::new() }
+    }
+}
+
 /// What the fake host holds; compare snapshots to see what an operation left.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct FakeState {
@@ -116,15 +123,7 @@ impl FakeHost {
 
     /// Adds a link to the daemon's namespace (e.g. the host's uplink).
     pub fn add_host_link(&self, name: &str) {
-        let link = FakeLink {
-            kind: LinkKind::Loopback,
-            master: None,
-            addrs: Vec::new(),
-            mac: None,
-            up: true,
-            mtu: None,
-            addrs6: Vec::new(),
-        };
+        let link = FakeLink::up(LinkKind::Loopback);
         self.inner().state.links.insert((HOST_NS.into(), name.into()), link);
     }
 
@@ -187,15 +186,7 @@ impl Host for FakeHost {
     fn add_netns(&self, name: &str) -> Result<PathBuf> {
         let mut inner = self.call("add_netns", name.into())?;
         inner.state.netns.insert(name.into());
-        let lo = FakeLink {
-            kind: LinkKind::Loopback,
-            master: None,
-            addrs: Vec::new(),
-            mac: None,
-            up: true,
-            mtu: None,
-            addrs6: Vec::new(),
-        };
+        let lo = FakeLink::up(LinkKind::Loopback);
         inner.state.links.insert((name.into(), "lo".into()), lo);
         Ok(self.netns_path(name))
     }
@@ -219,15 +210,7 @@ impl Host for FakeHost {
         if inner.state.links.contains_key(&key) {
             return Err(refused("add_bridge", format!("{dev}: file exists")));
         }
-        let link = FakeLink {
-            kind: LinkKind::Bridge,
-            master: None,
-            addrs: vec![(gateway, prefix)],
-            mac: None,
-            up: true,
-            mtu,
-            addrs6: Vec::new(),
-        };
+        let link = FakeLink { addrs: vec![(gateway, prefix)], mtu, ..FakeLink::up(LinkKind::Bridge) };
         inner.state.links.insert(key, link);
         Ok(())
     }
@@ -249,15 +232,7 @@ impl Host for FakeHost {
         ) {
             return Err(refused("add_veth", format!("bridge {}: no such device", v.bridge)));
         }
-        let end = |peer, master| FakeLink {
-            kind: LinkKind::Veth { peer },
-            master,
-            addrs: Vec::new(),
-            mac: None,
-            up: true,
-            mtu: v.mtu,
-            addrs6: Vec::new(),
-        };
+        let end = |peer, master| FakeLink { master, mtu: v.mtu, ..FakeLink::up(LinkKind::Veth { peer }) };
         s.links.insert(host.clone(), end(peer.clone(), Some(v.bridge.clone())));
         s.links.insert(peer, FakeLink { mac: Some(v.mac.clone()), ..end(host, None) });
         Ok(())

@@ -199,10 +199,10 @@ impl Host for Netlink {
             }
             rtnl.set_up(i).map_err(failed(&v.ifname))?;
             if let Some(gw) = v.gateway {
-                rtnl.add_default_route(gw).map_err(failed(&v.ifname))?;
+                rtnl.add_default_route(gw.into()).map_err(failed(&v.ifname))?;
             }
             if let Some(gw) = v.gateway6 {
-                rtnl.add_default_route6(gw).map_err(failed(&v.ifname))?;
+                rtnl.add_default_route(gw.into()).map_err(failed(&v.ifname))?;
             }
             Ok(())
         })

@@ -5,7 +5,7 @@
 //! without a process entering the namespace.
 
 use std::io;
-use std::net::{Ipv4Addr, Ipv6Addr};
+use std::net::{IpAddr, Ipv4Addr, Ipv6Addr};
 
 use netlink_packet_core::{
     NetlinkHeader, NetlinkMessage, NetlinkPayload, NLM_F_ACK, NLM_F_CREATE, NLM_F_DUMP, NLM_F_EXCL, NLM_F_REQUEST,
@@ -149,27 +149,19 @@ impl Rtnl {
         self.change("add address", RouteNetlinkMessage::NewAddress(msg), CREATE)
     }
 
-    /// Adds the IPv6 default route via `gateway` in the main table.
-    pub(crate) fn add_default_route6(&mut self, gateway: Ipv6Addr) -> Answer<()> {
+    /// Adds the default route (of the gateway's family) via `gateway` in the main table.
+    pub(crate) fn add_default_route(&mut self, gateway: IpAddr) -> Answer<()> {
         let mut msg = RouteMessage::default();
-        msg.header.address_family = AddressFamily::Inet6;
+        let (family, via) = match gateway {
+            IpAddr::V4(g) => (AddressFamily::Inet, RouteAddress::Inet(g)),
+            IpAddr::V6(g) => (AddressFamily::Inet6, RouteAddress::Inet6(g)),
+        };
+        msg.header.address_family = family;
         msg.header.table = RouteHeader::RT_TABLE_MAIN;
         msg.header.protocol = RouteProtocol::Boot;
         msg.header.scope = RouteScope::Universe;
         msg.header.kind = RouteType::Unicast;
-        msg.attributes.push(RouteAttribute::Gateway(RouteAddress::Inet6(gateway)));
-        self.change("add default route", RouteNetlinkMessage::NewRoute(msg), CREATE)
-    }
-
-    /// Adds the default route via `gateway` in the main table.
-    pub(crate) fn add_default_route(&mut self, gateway: Ipv4Addr) -> Answer<()> {
-        let mut msg = RouteMessage::default();
-        msg.header.address_family = AddressFamily::Inet;
-        msg.header.table = RouteHeader::RT_TABLE_MAIN;
-        msg.header.protocol = RouteProtocol::Boot;
-        msg.header.scope = RouteScope::Universe;
-        msg.header.kind = RouteType::Unicast;
-        msg.attributes.push(RouteAttribute::Gateway(RouteAddress::Inet(gateway)));
+        msg.attributes.push(RouteAttribute::Gateway(via));
         self.change("add default route", RouteNetlinkMessage::NewRoute(msg), CREATE)
     }
 
