@@ -195,10 +195,10 @@ impl NetworkDriver for Cni {
                 reason: format!("{k} is not supported by the cni driver (only {CONFLIST_OPTION})"),
             });
         }
-        if req.subnet.is_some() || req.gateway.is_some() || req.internal {
+        if req.subnet.is_some() || req.gateway.is_some() || req.internal || req.enable_ipv6 || req.subnet6.is_some() {
             return Err(NetworkError::Invalid {
                 what: "network".into(),
-                reason: "subnet, gateway and internal of a cni network are its plugins' configuration".into(),
+                reason: "subnets, gateways, IPv6 and internal of a cni network are its plugins' configuration".into(),
             });
         }
         let path = req.options.get(CONFLIST_OPTION).ok_or_else(|| NetworkError::Invalid {

@@ -147,6 +147,14 @@ fn bad_lists_and_requests_are_refused() {
         ..Default::default()
     };
     assert!(matches!(e.nets.create(subnet), Err(NetworkError::Invalid { .. })));
+    let ipv6 = CreateRequest {
+        name: "x".into(),
+        driver: Some("cni".into()),
+        enable_ipv6: true,
+        options: [(CONFLIST_OPTION.to_string(), e.list(LIST))].into_iter().collect(),
+        ..Default::default()
+    };
+    assert!(matches!(e.nets.create(ipv6), Err(NetworkError::Invalid { .. })), "IPv6 is the plugins' to give");
     let dir = e.dir.path().display().to_string();
     let not_a_file = [(CONFLIST_OPTION.to_string(), dir)].into_iter().collect();
     let r = CreateRequest { name: "x".into(), driver: Some("cni".into()), options: not_a_file, ..Default::default() };
