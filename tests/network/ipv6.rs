@@ -55,7 +55,18 @@ fn dual_stack_networks_address_resolve_and_masquerade_ipv6() {
     assert_eq!(from_outside().as_deref(), Some("fd00:5100::2"));
     assert!(seen(d.in_netns(&["busybox", "nc", "-w", "5", "::1", "8084"])).is_some(), "::1 through the proxy");
     assert!(seen(d.in_netns(&["busybox", "nc", "-w", "5", "127.0.0.1", "8084"])).is_some(), "and IPv4 still");
-    d.ok(&["rm", "-f", "w"]);
+    // A port on one IPv6 address of the host.
+    let mut args = vec!["run", "-d", "--name", "w1", "--network", "six", "-p", "[::1]:8085:80", IMG];
+    args.extend(serve);
+    d.ok(&args);
+    crate::support::eventually("[::1]:8085 answers", || {
+        seen(d.in_netns(&["busybox", "nc", "-w", "3", "::1", "8085"])).is_some()
+    });
+    let ports = d.ok(&["port", "w1"]);
+    assert!(ports.contains("[::1]:8085"), "{ports}");
+    let ours = text(&d.wharf(&["port", "w1"]));
+    assert_eq!(ours, ports, "wharf port prints as docker port");
+    d.ok(&["rm", "-f", "w", "w1"]);
     // --ip6 on a network without IPv6, a v6 subnet without --ipv6: refused.
     d.ok(&["network", "create", "v4only"]);
     let bad = d.docker(&["run", "--rm", "--network", "v4only", "--ip6", "fd00:1::5", IMG, "true"]);

@@ -534,7 +534,23 @@ mod tests {
         assert_eq!(PortBinding::parse("80").unwrap()[0].host_port, 0);
         let r = PortBinding::parse("9000-9001:80-81").unwrap();
         assert_eq!(r.iter().map(|b| (b.host_port, b.container_port)).collect::<Vec<_>>(), [(9000, 80), (9001, 81)]);
-        for bad in ["", "x", "80/sctp", "1:2:3:4", "9000-9002:80-81", "0", "host:80:80", "70000"] {
+        let six = PortBinding::parse("[::1]:8080:80").unwrap();
+        assert_eq!((six[0].host_ip.as_str(), six[0].host_port, six[0].container_port), ("::1", 8080, 80));
+        assert_eq!(PortBinding::parse("[::]::53/udp").unwrap()[0].host_ip, "::");
+        for bad in [
+            "",
+            "x",
+            "80/sctp",
+            "1:2:3:4",
+            "9000-9002:80-81",
+            "0",
+            "host:80:80",
+            "70000",
+            "[x]:1:2",
+            "[::1]:80",
+            "[::1:1:2",
+            "::1:8080:80",
+        ] {
             assert!(PortBinding::parse(bad).is_err(), "{bad}");
         }
     }

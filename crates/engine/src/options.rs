@@ -151,14 +151,31 @@ impl PortBinding {
             Some(_) => return Err(bad()),
             None => (spec, "tcp".to_string()),
         };
-        let parts: Vec<&str> = rest.split(':').collect();
-        let (ip, host, ctr) = match parts.as_slice() {
-            [c] => ("", "", *c),
-            [h, c] => ("", *h, *c),
-            [i, h, c] => (*i, *h, *c),
-            _ => return Err(bad()),
+        // An IPv6 host address is bracketed: `[::1]:8080:80`, `[::]::80`.
+        let (ip, host, ctr) = match rest.strip_prefix('[') {
+            Some(r) => {
+                let (ip, after) = r.split_once("]:").ok_or_else(bad)?;
+                if ip.parse::<std::net::Ipv6Addr>().is_err() {
+                    return Err(bad());
+                }
+                let (h, c) = after.split_once(':').ok_or_else(bad)?;
+                (ip, h, c)
+            }
+            None => {
+                let parts: Vec<&str> = rest.split(':').collect();
+                let (ip, host, ctr) = match parts.as_slice() {
+                    [c] => ("", "", *c),
+                    [h, c] => ("", *h, *c),
+                    [i, h, c] => (*i, *h, *c),
+                    _ => return Err(bad()),
+                };
+                if !ip.is_empty() && ip.parse::<Ipv4Addr>().is_err() {
+                    return Err(bad());
+                }
+                (ip, host, ctr)
+            }
         };
-        if !ip.is_empty() && ip.parse::<Ipv4Addr>().is_err() {
+        if ctr.contains(':') {
             return Err(bad());
         }
         let range = |s: &str| -> Result<(u16, u16)> {

@@ -269,6 +269,7 @@ fn to_options(b: CreateBody) -> Result<RunOptions, ApiError> {
             let spec = match (b.host_ip.as_str(), b.host_port.as_str()) {
                 ("", "") => key.clone(),
                 ("", p) => format!("{p}:{key}"),
+                (ip, p) if ip.contains(':') => format!("[{ip}]:{p}:{key}"),
                 (ip, p) => format!("{ip}:{p}:{key}"),
             };
             publish.extend(wharf_engine::network::PortBinding::parse(&spec).map_err(ApiError::from)?);

@@ -108,7 +108,10 @@ pub fn port(client: &Client, container: &str) -> Result<()> {
     let v = client.get(&format!("/containers/{}/json", enc(container)))?;
     for (key, bindings) in v["NetworkSettings"]["Ports"].as_object().into_iter().flatten() {
         for b in bindings.as_array().into_iter().flatten() {
-            println!("{key} -> {}:{}", b["HostIp"].as_str().unwrap_or(""), b["HostPort"].as_str().unwrap_or(""));
+            let ip = b["HostIp"].as_str().unwrap_or("");
+            // As Go's net.JoinHostPort: an IPv6 address is bracketed.
+            let ip = if ip.contains(':') { format!("[{ip}]") } else { ip.to_string() };
+            println!("{key} -> {ip}:{}", b["HostPort"].as_str().unwrap_or(""));
         }
     }
     Ok(())
