@@ -55,6 +55,9 @@ pub enum Monitors {
 /// stdout once the container runs (or failed to), then serves until it exits
 /// for good (the restart policy may run it again, after a backoff).
 pub fn monitor_main(engine: &Engine, id: &str, attachers: usize) -> i32 {
+    // The short-lived threads of the start (namespace work) share the one
+    // arena: a second one stays resident for the container's whole life.
+    wharf_runtime::sys::limit_malloc_arenas(1);
     let report = match std::io::stdout().as_fd().try_clone_to_owned() {
         Ok(fd) => File::from(fd),
         Err(_) => return 1,

@@ -1,14 +1,12 @@
 //! The resolver's end inside a container's network namespace: a UDP socket
 //! and a TCP listener on 127.0.0.11 at a free port, made by a thread that
 //! entered the namespace (the sockets stay bound in it after the thread
-//! ends), and a NAT rule there that sends port 53 of 127.0.0.11 to them —
+//! ends; `sys` enters it), and a NAT rule there that sends port 53 of 127.0.0.11 to them —
 //! as Docker does, so a container may run its own server on port 53.
 
-use std::fs::File;
 use std::net::{Ipv4Addr, SocketAddr, TcpListener, UdpSocket};
 use std::path::Path;
 
-use nix::sched::{setns, CloneFlags};
 use serde_json::json;
 
 use crate::error::{NetworkError, Result};
@@ -60,23 +58,17 @@ fn bind_pair() -> std::io::Result<(UdpSocket, TcpListener)> {
 /// and points 127.0.0.11:53 at them. The sockets are non-blocking.
 pub fn attach(netns: &Path) -> Result<(UdpSocket, TcpListener)> {
     let fail = |op: &'static str| move |e: std::io::Error| NetworkError::Dns { op, message: e.to_string() };
-    std::thread::scope(|s| {
-        s.spawn(|| {
-            let file = File::open(netns).map_err(NetworkError::io("open", netns))?;
-            setns(&file, CloneFlags::CLONE_NEWNET).map_err(|e| NetworkError::io("enter", netns)(e.into()))?;
-            let (udp, tcp) = bind_pair().map_err(fail("bind 127.0.0.11"))?;
-            udp.set_nonblocking(true).map_err(fail("configure socket"))?;
-            tcp.set_nonblocking(true).map_err(fail("configure socket"))?;
-            let port = udp.local_addr().map_err(fail("configure socket"))?.port();
-            // nft runs as a child of this thread: in the container's namespace.
-            let batch: nftables::schema::Nftables<'static> =
-                serde_json::from_value(redirect(port)).expect("the redirect follows the nftables schema");
-            nftables::helper::apply_ruleset(&batch)
-                .map_err(|e| NetworkError::Dns { op: "redirect 127.0.0.11:53", message: e.to_string() })?;
-            Ok((udp, tcp))
-        })
-        .join()
-        .unwrap_or_else(|_| Err(NetworkError::Dns { op: "attach", message: "namespace thread panicked".into() }))
+    crate::sys::linux::in_namespace(netns, || {
+        let (udp, tcp) = bind_pair().map_err(fail("bind 127.0.0.11"))?;
+        udp.set_nonblocking(true).map_err(fail("configure socket"))?;
+        tcp.set_nonblocking(true).map_err(fail("configure socket"))?;
+        let port = udp.local_addr().map_err(fail("configure socket"))?.port();
+        // nft runs as a child of this thread: in the container's namespace.
+        let batch: nftables::schema::Nftables<'static> =
+            serde_json::from_value(redirect(port)).expect("the redirect follows the nftables schema");
+        nftables::helper::apply_ruleset(&batch)
+            .map_err(|e| NetworkError::Dns { op: "redirect 127.0.0.11:53", message: e.to_string() })?;
+        Ok((udp, tcp))
     })
 }
 

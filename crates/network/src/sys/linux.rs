@@ -34,18 +34,31 @@ fn open(target: &str) -> Result<Rtnl> {
     Rtnl::open().map_err(|error| failed(target)(Refused { op: "open netlink socket", error }))
 }
 
-/// Runs `f` with a netlink socket of the namespace mounted at `ns`, opened
-/// by a thread of its own that entered it (and ends with `f`).
-fn in_netns<T: Send>(ns: &Path, f: impl FnOnce(&mut Rtnl) -> Result<T> + Send) -> Result<T> {
+/// A namespace thread's stack: netlink work needs little, and what a
+/// thread touched stays resident in glibc's cache of stacks after it ends.
+const NETNS_STACK: usize = 128 << 10;
+
+/// Runs `f` on a thread of its own (with a small stack) that
+/// entered the namespace mounted at `ns`; the caller's threads never
+/// change namespace. Sockets `f` makes stay in that namespace.
+pub(crate) fn in_namespace<T: Send>(ns: &Path, f: impl FnOnce() -> Result<T> + Send) -> Result<T> {
     std::thread::scope(|s| {
-        s.spawn(|| {
-            let file = File::open(ns).map_err(NetworkError::io("open", ns))?;
-            setns(&file, CloneFlags::CLONE_NEWNET).map_err(|e| NetworkError::io("enter", ns)(e.into()))?;
-            f(&mut open(&ns.to_string_lossy())?)
-        })
-        .join()
-        .unwrap_or_else(|_| Err(NetworkError::io("configure", ns)(std::io::Error::other("netns thread panicked"))))
+        std::thread::Builder::new()
+            .stack_size(NETNS_STACK)
+            .spawn_scoped(s, || {
+                let file = File::open(ns).map_err(NetworkError::io("open", ns))?;
+                setns(&file, CloneFlags::CLONE_NEWNET).map_err(|e| NetworkError::io("enter", ns)(e.into()))?;
+                f()
+            })
+            .map_err(NetworkError::io("start a thread for", ns))?
+            .join()
+            .unwrap_or_else(|_| Err(NetworkError::io("configure", ns)(std::io::Error::other("netns thread panicked"))))
     })
+}
+
+/// Runs `f` with a netlink socket of the namespace mounted at `ns`.
+fn in_netns<T: Send>(ns: &Path, f: impl FnOnce(&mut Rtnl) -> Result<T> + Send) -> Result<T> {
+    in_namespace(ns, || f(&mut open(&ns.to_string_lossy())?))
 }
 
 /// Link `name`'s index, or ENODEV as the kernel's error.
@@ -84,16 +97,21 @@ impl Netlink {
     /// A new network namespace mounted at `path` (an empty file), loopback up.
     fn make_netns(path: &Path) -> Result<()> {
         std::thread::scope(|s| {
-            s.spawn(|| {
-                let fail = |what: &'static str| move |e: nix::Error| NetworkError::io(what, path)(e.into());
-                // Only this thread moves; it ends here.
-                unshare(CloneFlags::CLONE_NEWNET).map_err(fail("unshare a network namespace for"))?;
-                mount(Some("/proc/thread-self/ns/net"), path, None::<&str>, MsFlags::MS_BIND, None::<&str>)
-                    .map_err(fail("mount"))?;
-                lo_up(&mut open(&path.to_string_lossy())?, &path.to_string_lossy())
-            })
-            .join()
-            .unwrap_or_else(|_| Err(NetworkError::io("create", path)(std::io::Error::other("netns thread panicked"))))
+            std::thread::Builder::new()
+                .stack_size(NETNS_STACK)
+                .spawn_scoped(s, || {
+                    let fail = |what: &'static str| move |e: nix::Error| NetworkError::io(what, path)(e.into());
+                    // Only this thread moves; it ends here.
+                    unshare(CloneFlags::CLONE_NEWNET).map_err(fail("unshare a network namespace for"))?;
+                    mount(Some("/proc/thread-self/ns/net"), path, None::<&str>, MsFlags::MS_BIND, None::<&str>)
+                        .map_err(fail("mount"))?;
+                    lo_up(&mut open(&path.to_string_lossy())?, &path.to_string_lossy())
+                })
+                .map_err(NetworkError::io("start a thread for", path))?
+                .join()
+                .unwrap_or_else(|_| {
+                    Err(NetworkError::io("create", path)(std::io::Error::other("netns thread panicked")))
+                })
         })
     }
 }
