@@ -25,6 +25,7 @@ fn standard_plugins_wire_containers_and_del_works_after_a_restart() {
              "ipam": {"type": "host-local", "ranges": [[{"subnet": "10.79.0.0/24"}]],
                       "routes": [{"dst": "0.0.0.0/0"}], "dataDir": leases}},
             {"type": "tuning", "sysctl": {"net.core.somaxconn": "512"}},
+            {"type": "portmap", "capabilities": {"portMappings": true}},
         ],
     });
     std::fs::write(&list, conf.to_string()).unwrap();
@@ -45,6 +46,19 @@ fn standard_plugins_wire_containers_and_del_works_after_a_restart() {
     d.ok(&["run", "-d", "--name", "b", "--network", "cninet", IMG, "sleep", "1000"]);
     let answer = text(&d.docker(&["exec", "b", "nslookup", "a"]));
     assert!(answer.contains(&format!("Address: {ip}")), "{answer}");
+    // portmap publishes the port (it asks for the mappings): no Wharf proxy serves it.
+    let serve = [IMG, "nc", "-ll", "-p", "80", "-e", "echo", "from-web"];
+    let mut args = vec!["run", "-d", "--name", "web", "--network", "cninet", "-p", "8086:80"];
+    args.extend(serve);
+    d.ok(&args);
+    let ps = String::from_utf8_lossy(&std::process::Command::new("ps").args(["-eo", "args"]).output().unwrap().stdout)
+        .into_owned();
+    assert!(!ps.lines().any(|l| l.contains("proxy") && l.contains(":8086")), "{ps}");
+    crate::support::eventually("portmap's DNAT answers on the gateway address", || {
+        text(&d.in_netns(&["busybox", "nc", "-w", "3", "10.79.0.1", "8086"])).contains("from-web")
+    });
+    assert!(d.ok(&["port", "web"]).contains("8086"));
+    d.ok(&["rm", "-f", "web"]);
     // A crash, then removal: DEL from the cached result frees the lease.
     d.kill9();
     d.spawn();

@@ -147,13 +147,19 @@ impl Engine {
                 let netns = nets.create_sandbox(id)?;
                 let mut wired = Wired { netns: Some(netns), ..Wired::default() };
                 let order = attachments(opts);
-                for n in order {
+                for (i, n) in order.into_iter().enumerate() {
                     let mut aliases = opts.networks.get(&n).cloned().unwrap_or_default();
                     if !name.is_empty() && !aliases.iter().any(|a| a == name) && n != "bridge" {
                         aliases.push(name.to_string());
                     }
                     let settings = opts.endpoint_settings.get(&n).cloned().unwrap_or_default();
-                    let connected = settings.request(aliases).and_then(|r| Ok(nets.connect(id, name, &n, &r)?));
+                    let connected = settings.request(aliases).and_then(|mut r| {
+                        // Ports go to the primary network; a cni one's plugins may publish them.
+                        if i == 0 && nets.get(&n).is_ok_and(|net| net.driver == "cni") {
+                            r.ports = plugin_ports(opts)?;
+                        }
+                        Ok(nets.connect(id, name, &n, &r)?)
+                    });
                     match connected {
                         Ok(ep) => wired.endpoints.push(ep),
                         Err(e) => {
@@ -325,6 +331,16 @@ impl Engine {
         };
         let (target_ip, target_ip6) = match (mode(opts), endpoints.first()) {
             (Mode::Host, _) => return Ok((children, opts.publish.clone())),
+            // The network's plugins published them (host ports chosen at wiring).
+            (_, Some(ep)) if !ep.plugin_ports.is_empty() => {
+                let served = opts
+                    .publish
+                    .iter()
+                    .zip(&ep.plugin_ports)
+                    .map(|(b, p)| PortBinding { host_port: p.host_port, ..b.clone() })
+                    .collect();
+                return Ok((children, served));
+            }
             (_, Some(ep)) => (ep.ip.clone(), Some(ep.ip6.clone()).filter(|i| !i.is_empty())),
             (_, None) => return Ok((children, served)),
         };
@@ -468,6 +484,26 @@ pub fn network_event(action: &str, n: &wharf_network::Network, container: Option
 
 fn running(c: &Container) -> bool {
     matches!(c.state.status, crate::model::Status::Running | crate::model::Status::Paused)
+}
+
+/// The container's published ports with every host port chosen, for a
+/// network whose plugins publish them.
+fn plugin_ports(opts: &RunOptions) -> Result<Vec<wharf_network::firewall::PortMapping>> {
+    opts.publish
+        .iter()
+        .map(|b| {
+            let ip = if b.host_ip.is_empty() { "0.0.0.0" } else { b.host_ip.as_str() };
+            let host_port = if b.host_port == 0 { free_port(ip, &b.proto)? } else { b.host_port };
+            Ok(wharf_network::firewall::PortMapping {
+                proto: b.proto.clone(),
+                host_ip: b.host_ip.clone(),
+                host_port,
+                container_ip: std::net::Ipv4Addr::UNSPECIFIED,
+                container_port: b.container_port,
+                container_ip6: None,
+            })
+        })
+        .collect()
 }
 
 /// Starts one `wharf proxy` and waits for its bind.

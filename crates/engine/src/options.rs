@@ -126,7 +126,7 @@ impl StaticEndpoint {
         if let Some(m) = &mac {
             wharf_network::ipam::parse_mac(m)?;
         }
-        Ok(wharf_network::EndpointRequest { aliases, ipv4, ipv6, mac })
+        Ok(wharf_network::EndpointRequest { aliases, ipv4, ipv6, mac, ports: Vec::new() })
     }
 }
 

@@ -59,6 +59,10 @@ pub struct Endpoint {
     pub veth: String,
     /// Ports published to this endpoint's address (DNAT in the firewall).
     pub ports: Vec<crate::firewall::PortMapping>,
+    /// Ports the network's own plugins publish (a CNI `portMappings`
+    /// capability): Wharf's firewall and proxy leave them alone.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub plugin_ports: Vec<crate::firewall::PortMapping>,
 }
 
 /// What `network create` asks for.
@@ -92,6 +96,9 @@ pub struct EndpointRequest {
     /// `--ip6` (IPv6 networks only).
     pub ipv6: Option<std::net::Ipv6Addr>,
     pub mac: Option<String>,
+    /// The container's published ports (host ports chosen), for drivers
+    /// whose plugins publish them.
+    pub ports: Vec<crate::firewall::PortMapping>,
 }
 
 pub(crate) use wharf_common::time::now;

@@ -393,6 +393,7 @@ impl Networks {
             mac: mac.as_deref(),
             used6: &used6,
             ip6: req.ipv6,
+            ports: &req.ports,
         };
         driver.connect(&n, &mut ep, &at)?;
         let dir = ep_path.parent().unwrap_or(Path::new("."));

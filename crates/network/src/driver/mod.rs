@@ -54,6 +54,8 @@ pub struct Attachment<'a> {
     /// IPv6 addresses of the network's other endpoints, and the one asked for.
     pub used6: &'a [Ipv6Addr],
     pub ip6: Option<Ipv6Addr>,
+    /// The container's published ports, for a driver whose plugins publish them.
+    pub ports: &'a [crate::firewall::PortMapping],
 }
 
 /// A network driver, registered in [`Drivers`] under [`NetworkDriver::name`].

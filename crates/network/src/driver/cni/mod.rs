@@ -17,6 +17,7 @@ use serde_json::{json, Value};
 
 use super::{Attachment, CreateContext, NetworkDriver};
 use crate::error::{NetworkError, Result};
+use crate::firewall::PortMapping;
 use crate::model::{Endpoint, Network};
 use crate::sys::Host;
 
@@ -48,6 +49,11 @@ struct ConfList {
     version: String,
     plugins: Vec<Value>,
     check: bool,
+}
+
+/// Whether a plugin asks for the container's port mappings.
+fn maps_ports(plugin: &Value) -> bool {
+    plugin.pointer("/capabilities/portMappings").and_then(Value::as_bool).unwrap_or(false)
 }
 
 fn invalid(reason: impl Into<String>) -> NetworkError {
@@ -126,14 +132,25 @@ impl Cni {
     }
 
     /// One plugin's stdin: its configuration with the list's name and
-    /// version, and the result so far.
-    fn stdin(list: &ConfList, plugin: &Value, prev: Option<&Value>) -> Vec<u8> {
+    /// version, the result so far, and (to a plugin that declares the
+    /// `portMappings` capability) the container's published ports.
+    fn stdin(list: &ConfList, plugin: &Value, prev: Option<&Value>, ports: &[PortMapping]) -> Vec<u8> {
         let mut conf = plugin.clone();
         if let Some(o) = conf.as_object_mut() {
             o.insert("name".into(), json!(list.name));
             o.insert("cniVersion".into(), json!(list.version));
             if let Some(p) = prev {
                 o.insert("prevResult".into(), p.clone());
+            }
+            if maps_ports(plugin) && !ports.is_empty() {
+                let mappings: Vec<Value> = ports
+                    .iter()
+                    .map(|p| {
+                        json!({"hostPort": p.host_port, "containerPort": p.container_port, "protocol": p.proto,
+                               "hostIP": p.host_ip})
+                    })
+                    .collect();
+                o.insert("runtimeConfig".into(), json!({ "portMappings": mappings }));
             }
         }
         serde_json::to_vec(&conf).expect("json")
@@ -144,10 +161,10 @@ impl Cni {
     }
 
     /// DEL through the chain in reverse; keeps going past failures.
-    fn del(&self, list: &ConfList, call: &Call, prev: Option<&Value>) -> Result<()> {
+    fn del(&self, list: &ConfList, call: &Call, prev: Option<&Value>, ports: &[PortMapping]) -> Result<()> {
         let mut errors = Vec::new();
         for p in list.plugins.iter().rev() {
-            if let Err(e) = self.exec.exec(Self::plugin_type(p), call, &Self::stdin(list, p, prev)) {
+            if let Err(e) = self.exec.exec(Self::plugin_type(p), call, &Self::stdin(list, p, prev, ports)) {
                 errors.push(e);
             }
         }
@@ -230,7 +247,7 @@ impl NetworkDriver for Cni {
         let call = self.call("ADD", at.sandbox, ep);
         let mut result: Option<Value> = None;
         for p in &list.plugins {
-            let out = self.exec.exec(Self::plugin_type(p), &call, &Self::stdin(&list, p, result.as_ref()));
+            let out = self.exec.exec(Self::plugin_type(p), &call, &Self::stdin(&list, p, result.as_ref(), at.ports));
             let parsed = out.and_then(|o| {
                 serde_json::from_slice::<Value>(&o).map_err(|e| NetworkError::Cni {
                     plugin: Self::plugin_type(p).into(),
@@ -241,7 +258,9 @@ impl NetworkDriver for Cni {
             match parsed {
                 Ok(r) => result = Some(r),
                 Err(e) => {
-                    if let Err(undo) = self.del(&list, &Call { command: "DEL", ..call.clone() }, result.as_ref()) {
+                    if let Err(undo) =
+                        self.del(&list, &Call { command: "DEL", ..call.clone() }, result.as_ref(), at.ports)
+                    {
                         tracing::warn!(network = %net.name, "undo a failed ADD: {undo}");
                     }
                     return Err(e);
@@ -255,10 +274,13 @@ impl NetworkDriver for Cni {
         match fields {
             Ok((ip, prefix, gateway, mac)) => {
                 (ep.ip, ep.prefix, ep.gateway, ep.mac) = (ip, prefix, gateway, mac);
+                if list.plugins.iter().any(maps_ports) {
+                    ep.plugin_ports = at.ports.to_vec();
+                }
                 Ok(())
             }
             Err(e) => {
-                if let Err(undo) = self.del(&list, &Call { command: "DEL", ..call }, Some(&result)) {
+                if let Err(undo) = self.del(&list, &Call { command: "DEL", ..call }, Some(&result), at.ports) {
                     tracing::warn!(network = %net.name, "undo an unusable ADD: {undo}");
                 }
                 Err(e)
@@ -269,7 +291,7 @@ impl NetworkDriver for Cni {
     fn disconnect(&self, net: &Network, ep: &Endpoint) -> Result<()> {
         let list = self.conflist(net)?;
         let prev = self.cached(net, ep)?;
-        self.del(&list, &self.call("DEL", &Self::sandbox_of(ep), ep), prev.as_ref())?;
+        self.del(&list, &self.call("DEL", &Self::sandbox_of(ep), ep), prev.as_ref(), &ep.plugin_ports)?;
         let path = self.result_path(net, ep);
         match std::fs::remove_file(&path) {
             Err(e) if e.kind() != std::io::ErrorKind::NotFound => Err(NetworkError::io("remove", path)(e)),
@@ -289,7 +311,7 @@ impl NetworkDriver for Cni {
         })?;
         let call = self.call("CHECK", &Self::sandbox_of(ep), ep);
         for p in &list.plugins {
-            self.exec.exec(Self::plugin_type(p), &call, &Self::stdin(&list, p, Some(&prev)))?;
+            self.exec.exec(Self::plugin_type(p), &call, &Self::stdin(&list, p, Some(&prev), &ep.plugin_ports))?;
         }
         Ok(())
     }

@@ -166,3 +166,36 @@ fn bad_lists_and_requests_are_refused() {
     assert!(matches!(e.nets.connect(&a, "a", "pods", &ip), Err(NetworkError::Invalid { .. })));
     assert!(e.plugins.calls().is_empty());
 }
+
+#[test]
+fn port_mappings_go_to_plugins_that_ask_for_them() {
+    let e = env();
+    let list = r#"{"cniVersion": "1.0.0", "name": "podnet", "plugins": [
+        {"type": "bridge", "ipam": {"type": "host-local"}},
+        {"type": "portmap", "capabilities": {"portMappings": true}}]}"#;
+    e.create("pods", list).unwrap();
+    let a = e.sandbox(1);
+    let port = crate::firewall::PortMapping {
+        proto: "tcp".into(),
+        host_ip: String::new(),
+        host_port: 8080,
+        container_ip: std::net::Ipv4Addr::UNSPECIFIED,
+        container_port: 80,
+        container_ip6: None,
+    };
+    let req = EndpointRequest { ports: vec![port.clone()], ..Default::default() };
+    let ep = e.nets.connect(&a, "a", "pods", &req).unwrap();
+    assert_eq!(ep.plugin_ports, std::slice::from_ref(&port), "the plugins publish them, not Wharf");
+    let mapped = |c: &super::fake::Recorded| c.stdin.pointer("/runtimeConfig/portMappings").cloned();
+    let calls = e.plugins.calls();
+    assert_eq!(mapped(&calls[0]), None, "bridge did not ask");
+    let want = serde_json::json!([{"hostPort": 8080, "containerPort": 80, "protocol": "tcp", "hostIP": ""}]);
+    assert_eq!(mapped(&calls[1]), Some(want.clone()));
+    e.nets.disconnect(&a, "pods").unwrap();
+    let del = e.plugins.calls().into_iter().find(|c| c.call.command == "DEL" && c.plugin == "portmap").unwrap();
+    assert_eq!(mapped(&del), Some(want), "DEL gets them too");
+    // A list without the capability: Wharf keeps publishing them itself.
+    e.create("plain", LIST).unwrap();
+    let b = e.sandbox(2);
+    assert!(e.nets.connect(&b, "b", "plain", &req).unwrap().plugin_ports.is_empty());
+}
