@@ -10,7 +10,8 @@
 # requests to a published port (bench/tools/hello.c in the container: one
 # process, no fork per connection). Wharf runs twice: with the userland
 # proxy (Docker's default, as dockerd here) and with --userland-proxy=false
-# (the kernel for every path). Prints ratios (Wharf / Docker).
+# (the kernel for every path). ROUNDS (3) rounds of SECS (3) seconds per
+# cell, interleaved; medians. Prints ratios (Wharf / Docker).
 # Needs: root, iperf3, docker.io, python3, gcc (libc6-dev).
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -20,12 +21,17 @@ done
 cargo build --release -q
 WHARF=$PWD/target/release/wharf
 DOCKER_CLI=$(command -v /usr/local/bin/docker || command -v docker)
-SECS=${SECS:-5}
+SECS=${SECS:-3}
 work=$(mktemp -d /tmp/wharf-bench-net.XXXXXX)
 wns=wbn-$$ kns=kbn-$$ dns=dbn-$$
 pids=()
+W() { "$WHARF" -H "unix://$work/w.sock" "$@"; }
+K() { "$WHARF" -H "unix://$work/k.sock" "$@"; }
+D() { "$DOCKER_CLI" -H "unix://$work/d.sock" "$@"; }
 cleanup() {
     set +e
+    # Containers first (Wharf's outlive their daemon, as they survive a restart).
+    for X in W K D; do $X rm -f srv >/dev/null 2>&1; done
     for p in "${pids[@]}"; do kill "$p" 2>/dev/null; done
     for p in "${pids[@]}"; do wait "$p" 2>/dev/null; done
     for n in $wns $wns-o $kns $kns-o $dns $dns-o; do ip netns delete $n 2>/dev/null; done
@@ -63,19 +69,17 @@ in_ns() { local ns=$1; shift; nsenter --net="/run/netns/$ns" "$@"; }
 host $wns
 host $kns
 host $dns
-in_ns $wns "$WHARF" --data-root "$work/wharf" daemon -H "unix://$work/w.sock" --exec-root "$work/wexec" \
+# nsenter (not in_ns, a function: its subshell would be the pid) execs the daemon.
+nsenter --net="/run/netns/$wns" "$WHARF" --data-root "$work/wharf" daemon -H "unix://$work/w.sock" --exec-root "$work/wexec" \
     --log-level warn >"$work/wharf.log" 2>&1 &
 pids+=($!)
-in_ns $kns "$WHARF" --data-root "$work/wharfk" daemon -H "unix://$work/k.sock" --exec-root "$work/kexec" \
+nsenter --net="/run/netns/$kns" "$WHARF" --data-root "$work/wharfk" daemon -H "unix://$work/k.sock" --exec-root "$work/kexec" \
     --userland-proxy=false --log-level warn >"$work/wharfk.log" 2>&1 &
 pids+=($!)
 echo '{}' > "$work/daemon.json"
-in_ns $dns dockerd --config-file "$work/daemon.json" -H "unix://$work/d.sock" --data-root "$work/docker" \
+nsenter --net="/run/netns/$dns" dockerd --config-file "$work/daemon.json" -H "unix://$work/d.sock" --data-root "$work/docker" \
     --exec-root "$work/dexec" --pidfile "$work/dockerd.pid" >"$work/dockerd.log" 2>&1 &
 pids+=($!)
-W() { "$WHARF" -H "unix://$work/w.sock" "$@"; }
-K() { "$WHARF" -H "unix://$work/k.sock" "$@"; }
-D() { "$DOCKER_CLI" -H "unix://$work/d.sock" "$@"; }
 for _ in $(seq 150); do W version >/dev/null 2>&1 && K version >/dev/null 2>&1 && D version >/dev/null 2>&1 && break; sleep 0.2; done
 serve='hello & exec iperf3 -s'
 for X in W K D; do
@@ -111,13 +115,29 @@ print(n / secs)
 PY
 }
 declare -A r
-for X in W K D; do
-    r[$X,c2c]=$(iperf $X c2c "$(ip_of $X)")
-    r[$X,loop]=$(iperf $X host 127.0.0.1)
-    r[$X,hostip]=$(iperf $X host 198.51.100.1)
-    r[$X,outside]=$(iperf $X outside 198.51.100.1)
-    r[$X,rate_loop]=$(rate $X "${ns[$X]}" 127.0.0.1)
-    r[$X,rate_out]=$(rate $X "${ns[$X]}-o" 198.51.100.1)
+ROUNDS=${ROUNDS:-3}
+median() { python3 -c 'import statistics,sys; print(statistics.median(float(x) for x in sys.argv[1:]))' "$@"; }
+measure() { # X path
+    case $2 in
+        c2c) iperf $1 c2c "$(ip_of $1)" ;;
+        loop) iperf $1 host 127.0.0.1 ;;
+        hostip) iperf $1 host 198.51.100.1 ;;
+        outside) iperf $1 outside 198.51.100.1 ;;
+        rate_loop) rate $1 "${ns[$1]}" 127.0.0.1 ;;
+        rate_out) rate $1 "${ns[$1]}-o" 198.51.100.1 ;;
+    esac
+}
+# Rounds interleave the three daemons (the machine's noise falls on each
+# alike); each cell is the median of its rounds.
+for path in c2c loop hostip outside rate_loop rate_out; do
+    declare -A got=()
+    for _ in $(seq "$ROUNDS"); do
+        for X in W K D; do got[$X]+=" $(measure $X $path)"; done
+    done
+    for X in W K D; do
+        # shellcheck disable=SC2086
+        r[$X,$path]=$(median ${got[$X]})
+    done
 done
 ratio() { python3 -c "print(f'{$1/$2:.2f}')"; }
 printf '%-42s %9s %9s %9s %7s %7s\n' "path" "wharf" "wharf-k" "docker" "w/d" "k/d"

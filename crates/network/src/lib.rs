@@ -2,7 +2,7 @@
 //! and user-defined bridges), IP address management, and the wiring of a
 //! container's network namespace (its "sandbox") to them, through netlink;
 //! NAT, isolation and published ports in Wharf's own nftables table (with
-//! the userland proxy, `proxy.rs`, for loopback and container clients); the
+//! the userland proxy, `proxy/`, for loopback and container clients); the
 //! embedded DNS server of user-defined networks.
 //!
 //! Layers, each importing only those below it:

@@ -1,14 +1,15 @@
 //! The userland port proxy (Docker's docker-proxy): one process per
 //! published port forwards host connections to the container's address.
 //! It works for connections from the host's own loopback, which NAT rules
-//! alone do not cover.
+//! alone do not cover. TCP is one event loop (`tcp.rs`); UDP a thread per
+//! flow.
+
+mod tcp;
 
 use std::io;
-use std::net::{Shutdown, SocketAddr, TcpListener, TcpStream, UdpSocket};
-use std::sync::atomic::{AtomicUsize, Ordering};
-use std::sync::{mpsc, Arc, Mutex};
+use std::net::{SocketAddr, TcpListener, UdpSocket};
+use std::sync::Arc;
 use std::thread;
-use std::time::Duration;
 
 /// Binds, calls `ready` (the parent waits for it), then serves until the
 /// process is killed.
@@ -21,7 +22,7 @@ pub fn serve(proto: &str, listen: SocketAddr, target: SocketAddr, ready: impl Fn
                 TcpListener::bind(listen)?
             };
             ready();
-            tcp(l, target)
+            tcp::serve(l, target)
         }
         "udp" => {
             let s =
@@ -48,124 +49,6 @@ fn bind_v6only(listen: SocketAddr, stream: bool) -> io::Result<std::os::fd::Owne
         listen_on(&fd, Backlog::new(1024).unwrap_or(Backlog::MAXCONN))?;
     }
     Ok(fd)
-}
-
-fn tcp(listener: TcpListener, target: SocketAddr) -> io::Result<()> {
-    let pool = Pool::default();
-    for client in listener.incoming() {
-        let Ok(client) = client else { continue };
-        let p = pool.clone();
-        pool.run(Box::new(move || {
-            let Ok(upstream) = TcpStream::connect(target) else { return };
-            let (Ok(c2), Ok(u2)) = (client.try_clone(), upstream.try_clone()) else { return };
-            // The other direction on a thread of its own (blocking splices).
-            p.run(Box::new(move || pipe(client, upstream)));
-            pipe(u2, c2);
-        }));
-    }
-    Ok(())
-}
-
-type Job = Box<dyn FnOnce() + Send>;
-
-/// Threads kept for the next connections (a thread per direction of each
-/// connection, but not a new one each time: starting two threads was a
-/// tenth of a short connection's cost). A job goes to an idle thread it
-/// claimed, or to a new one; idle threads end after a minute.
-#[derive(Clone)]
-struct Pool {
-    tx: mpsc::Sender<Job>,
-    rx: Arc<Mutex<mpsc::Receiver<Job>>>,
-    idle: Arc<AtomicUsize>,
-}
-
-impl Default for Pool {
-    fn default() -> Pool {
-        let (tx, rx) = mpsc::channel();
-        Pool { tx, rx: Arc::new(Mutex::new(rx)), idle: Arc::new(AtomicUsize::new(0)) }
-    }
-}
-
-/// Takes one from `n` unless it is zero.
-fn claim(n: &AtomicUsize) -> bool {
-    n.fetch_update(Ordering::AcqRel, Ordering::Acquire, |i| i.checked_sub(1)).is_ok()
-}
-
-impl Pool {
-    fn run(&self, job: Job) {
-        if claim(&self.idle) {
-            // A thread that counted itself idle is (about to be) waiting for it;
-            // the receiver lives as long as the pool.
-            let _ = self.tx.send(job);
-            return;
-        }
-        let me = self.clone();
-        thread::spawn(move || {
-            job();
-            me.worker();
-        });
-    }
-
-    fn worker(&self) {
-        loop {
-            self.idle.fetch_add(1, Ordering::AcqRel);
-            loop {
-                let next = self.rx.lock().unwrap_or_else(|e| e.into_inner()).recv_timeout(Duration::from_secs(60));
-                match next {
-                    Ok(job) => {
-                        job();
-                        break;
-                    }
-                    // Idle for a minute: end, unless a job was claimed for this thread.
-                    Err(mpsc::RecvTimeoutError::Timeout) if claim(&self.idle) => return,
-                    Err(mpsc::RecvTimeoutError::Timeout) => continue,
-                    Err(mpsc::RecvTimeoutError::Disconnected) => return,
-                }
-            }
-        }
-    }
-}
-
-/// Copies until EOF, then half-closes the other side.
-fn pipe(mut from: TcpStream, mut to: TcpStream) {
-    if let Err(Unspliced) = splice_all(&from, &to) {
-        let _ = io::copy(&mut from, &mut to);
-    }
-    let _ = to.shutdown(Shutdown::Write);
-}
-
-/// Nothing moved yet: splice is not available here (copy instead).
-struct Unspliced;
-
-/// Moves bytes socket → pipe → socket in the kernel (as Go's io.Copy does
-/// for docker-proxy): no copy through this process's memory. Until EOF or
-/// an error of either side.
-fn splice_all(from: &TcpStream, to: &TcpStream) -> Result<(), Unspliced> {
-    use nix::fcntl::{splice, SpliceFFlags};
-    const CHUNK: usize = 1 << 20;
-    // Not SPLICE_F_MORE: like MSG_MORE it holds back a short last segment (~200 ms).
-    let flags = SpliceFFlags::SPLICE_F_MOVE;
-    let (rd, wr) = nix::unistd::pipe().map_err(|_| Unspliced)?;
-    let mut moved = false;
-    loop {
-        let n = match splice(from, None, &wr, None, CHUNK, flags) {
-            Ok(0) => return Ok(()),
-            Ok(n) => n,
-            Err(nix::errno::Errno::EINTR) => continue,
-            Err(_) if !moved => return Err(Unspliced),
-            Err(_) => return Ok(()),
-        };
-        moved = true;
-        let mut left = n;
-        while left > 0 {
-            match splice(&rd, None, to, None, left, flags) {
-                Ok(0) => return Ok(()),
-                Ok(m) => left -= m,
-                Err(nix::errno::Errno::EINTR) => continue,
-                Err(_) => return Ok(()),
-            }
-        }
-    }
 }
 
 fn udp(socket: UdpSocket, target: SocketAddr) -> io::Result<()> {
@@ -208,6 +91,7 @@ fn udp(socket: UdpSocket, target: SocketAddr) -> io::Result<()> {
 mod tests {
     use super::*;
     use std::io::{Read, Write};
+    use std::net::{Shutdown, TcpStream};
 
     fn echo_server() -> SocketAddr {
         let echo = TcpListener::bind("127.0.0.1:0").unwrap();
@@ -226,12 +110,12 @@ mod tests {
 
     #[test]
     fn connections_held_open_at_once_are_all_served() {
-        // Pooled threads: every open connection has both directions running,
-        // whether its threads are new or kept from earlier connections.
+        // One loop serves every open connection, with pipes kept from
+        // earlier connections.
         let target = echo_server();
         let front = TcpListener::bind("127.0.0.1:0").unwrap();
         let addr = front.local_addr().unwrap();
-        thread::spawn(move || tcp(front, target));
+        thread::spawn(move || tcp::serve(front, target));
         for round in 0..3 {
             let mut open: Vec<TcpStream> = (0..20).map(|_| TcpStream::connect(addr).unwrap()).collect();
             for (i, c) in open.iter_mut().enumerate() {
@@ -259,12 +143,91 @@ mod tests {
         });
         let front = TcpListener::bind("127.0.0.1:0").unwrap();
         let addr = front.local_addr().unwrap();
-        thread::spawn(move || tcp(front, target));
+        thread::spawn(move || tcp::serve(front, target));
         let mut c = TcpStream::connect(addr).unwrap();
         c.write_all(b"ping").unwrap();
         c.shutdown(Shutdown::Write).unwrap();
         let mut got = String::new();
         c.read_to_string(&mut got).unwrap();
         assert_eq!(got, "ping");
+    }
+
+    fn proxy_to(target: SocketAddr) -> SocketAddr {
+        let front = TcpListener::bind("127.0.0.1:0").unwrap();
+        let addr = front.local_addr().unwrap();
+        thread::spawn(move || tcp::serve(front, target));
+        addr
+    }
+
+    #[test]
+    fn bulk_both_ways_at_once_arrive_whole_and_in_order() {
+        // More than the sockets and pipes hold: both directions block on
+        // writes and resume on the writable edge.
+        let target = echo_server();
+        let addr = proxy_to(target);
+        let data: Vec<u8> = (0..16u32 << 20).map(|i| (i % 251) as u8).collect();
+        let mut c = TcpStream::connect(addr).unwrap();
+        let mut reader = c.try_clone().unwrap();
+        let want = data.clone();
+        let got = thread::spawn(move || {
+            let mut got = Vec::new();
+            reader.read_to_end(&mut got).unwrap();
+            got
+        });
+        c.write_all(&data).unwrap();
+        c.shutdown(Shutdown::Write).unwrap();
+        let got = got.join().unwrap();
+        assert_eq!(got.len(), want.len());
+        assert!(got == want, "bytes differ");
+    }
+
+    #[test]
+    fn half_close_is_passed_on_and_the_other_direction_goes_on() {
+        // The server answers only after the client's FIN.
+        let server = TcpListener::bind("127.0.0.1:0").unwrap();
+        let target = server.local_addr().unwrap();
+        thread::spawn(move || {
+            for mut s in server.incoming().flatten() {
+                let mut req = Vec::new();
+                s.read_to_end(&mut req).unwrap();
+                s.write_all(format!("got {} bytes", req.len()).as_bytes()).unwrap();
+            }
+        });
+        let addr = proxy_to(target);
+        let mut c = TcpStream::connect(addr).unwrap();
+        c.write_all(&[7u8; 1000]).unwrap();
+        c.shutdown(Shutdown::Write).unwrap();
+        let mut got = String::new();
+        c.read_to_string(&mut got).unwrap();
+        assert_eq!(got, "got 1000 bytes");
+    }
+
+    #[test]
+    fn a_refused_upstream_ends_the_client_connection_and_the_proxy_goes_on() {
+        let closed = TcpListener::bind("127.0.0.1:0").unwrap();
+        let target = closed.local_addr().unwrap();
+        drop(closed);
+        let addr = proxy_to(target);
+        for _ in 0..3 {
+            let mut c = TcpStream::connect(addr).unwrap();
+            let mut got = Vec::new();
+            // EOF or a reset, never a hang: the proxy drops the client.
+            let _ = c.read_to_end(&mut got);
+            assert!(got.is_empty());
+        }
+    }
+
+    #[test]
+    fn many_short_connections_reuse_the_loop() {
+        let target = echo_server();
+        let addr = proxy_to(target);
+        for i in 0..500 {
+            let mut c = TcpStream::connect(addr).unwrap();
+            c.write_all(format!("{i}").as_bytes()).unwrap();
+            c.shutdown(Shutdown::Write).unwrap();
+            let mut got = String::new();
+            c.read_to_string(&mut got).unwrap();
+            assert_eq!(got, format!("{i}"));
+        }
     }
 }
