@@ -296,6 +296,52 @@ fn without_the_userland_proxy_the_kernel_serves_every_path() {
     assert!(seen(from_peer).is_some(), "a container reaches another's published port (hairpin DNAT)");
     let r = rules(&d);
     assert!(r.contains("127.0.0.0/8") && r.contains(&ip) && r.contains("ct status dnat"), "{r}");
+    host_loopback_stays_closed_to_containers(&d);
     d.ok(&["rm", "-f", &id.trim()[..12]]);
     assert!(!rules(&d).contains(&ip));
+}
+
+/// The bridges route 127.0.0.0/8 (`route_localnet`) for the replies of
+/// DNATed loopback connections, not for a container's own packets: one
+/// with NET_ADMIN that routes 127.0.0.0/8 to its gateway does not reach a
+/// service of the host's loopback (it reaches the same service on the
+/// gateway's address, so the service and the path are there).
+fn host_loopback_stays_closed_to_containers(d: &Daemon) {
+    struct Server(Child);
+    impl Drop for Server {
+        fn drop(&mut self) {
+            let _ = self.0.kill();
+            let _ = self.0.wait();
+        }
+    }
+    let _server = Server(
+        Command::new("nsenter")
+            .arg(format!("--net=/run/netns/{}", d.netns))
+            .args(["busybox", "nc", "-ll", "-p", "7300", "-e", "echo", "reached"])
+            .stdin(Stdio::null())
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .unwrap(),
+    );
+    eventually("the host's server listens", || text(&d.in_netns(&["busybox", "netstat", "-tln"])).contains(":7300 "));
+    let script = "gw=$(ip route | awk '/default/ {print $3}'); \
+        echo | nc -w 3 $gw 7300; \
+        ip addr del 127.0.0.1/8 dev lo && ip route add 127.0.0.0/8 via $gw dev eth0 && echo routed; \
+        echo | nc -w 3 127.0.0.1 7300; true";
+    let out = d.docker(&[
+        "run",
+        "--rm",
+        "--cap-add",
+        "NET_ADMIN",
+        "--sysctl",
+        "net.ipv4.conf.all.route_localnet=1",
+        IMG,
+        "sh",
+        "-c",
+        script,
+    ]);
+    let said = text(&out);
+    let lines: Vec<&str> = said.lines().collect();
+    assert_eq!(lines, ["reached", "routed"], "{said}{}", String::from_utf8_lossy(&out.stderr));
 }

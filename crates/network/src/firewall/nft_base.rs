@@ -51,6 +51,10 @@ pub(crate) fn structure(table: &str, userland_proxy: bool) -> Value {
             rule("output", json!([not(ip6("daddr"), json!("::1")), local.clone(), {"jump": {"target": "ports"}}])),
             rule("postrouting", json!([is(ip("saddr"), json!({"prefix": {"addr": "127.0.0.0", "len": 8}})), is(meta("oifname"), json!("@bridges")), {"masquerade": null}])),
             rule("postrouting", json!([dnat_status, is(pair.clone(), json!("@same")), {"masquerade": null}])),
+            // The bridges route 127.0.0.0/8 for those replies only: a
+            // container's own packets to the host's loopback (crafted with
+            // NET_RAW) are dropped, never delivered to a 127.0.0.1 service.
+            rule("input", json!([is(meta("iifname"), json!("@bridges")), is(ip("daddr"), json!({"prefix": {"addr": "127.0.0.0", "len": 8}})), not(json!({"ct": {"key": "state"}}), json!({"set": ["established", "related"]})), {"drop": null}])),
         ]);
     }
     let mut objects = vec![
@@ -77,6 +81,9 @@ pub(crate) fn structure(table: &str, userland_proxy: bool) -> Value {
         t("chain", "postrouting", base("postrouting", "nat", 100)),
         t("chain", "forward", base("forward", "filter", 0)),
     ];
+    if !userland_proxy {
+        objects.push(t("chain", "input", base("input", "filter", 0)));
+    }
     objects.extend(rules);
     objects.extend([
         rule("ports", json!([dnat(json!({"concat": [ip("daddr"), meta("l4proto"), dport.clone()]}), "ip")])),
