@@ -1,7 +1,8 @@
 //! The `cni` driver through `wharf daemon` with Debian's standard plugins
 //! (containernetworking-plugins in /usr/lib/cni): bridge + host-local, and
 //! tuning chained after them (it needs the previous result); names served
-//! on the network; DEL after a daemon crash frees the lease.
+//! on the network; --ip and --mac-address as capability arguments; DEL
+//! after a daemon crash frees the lease.
 
 use crate::nat::text;
 use crate::support::daemon::Daemon;
@@ -22,6 +23,7 @@ fn standard_plugins_wire_containers_and_del_works_after_a_restart() {
         "name": "cninet",
         "plugins": [
             {"type": "bridge", "bridge": "wcni0", "isGateway": true, "ipMasq": false,
+             "capabilities": {"ips": true, "mac": true},
              "ipam": {"type": "host-local", "ranges": [[{"subnet": "10.79.0.0/24"}]],
                       "routes": [{"dst": "0.0.0.0/0"}], "dataDir": leases}},
             {"type": "tuning", "sysctl": {"net.core.somaxconn": "512"}},
@@ -46,6 +48,18 @@ fn standard_plugins_wire_containers_and_del_works_after_a_restart() {
     d.ok(&["run", "-d", "--name", "b", "--network", "cninet", IMG, "sleep", "1000"]);
     let answer = text(&d.docker(&["exec", "b", "nslookup", "a"]));
     assert!(answer.contains(&format!("Address: {ip}")), "{answer}");
+    // --ip and --mac-address reach host-local and bridge (their `ips` and `mac` capabilities).
+    let fixed = ["--ip", "10.79.0.50", "--mac-address", "02:42:0a:4f:00:32"];
+    let mut args = vec!["run", "-d", "--name", "s", "--network", "cninet"];
+    args.extend(fixed);
+    args.extend([IMG, "sleep", "1000"]);
+    // wharf's CLI (docker 28's asks API 1.44 for a MAC address with --network).
+    d.w(&args);
+    let link = d.ok(&["exec", "s", "ip", "addr", "show", "eth0"]);
+    assert!(link.contains("inet 10.79.0.50/24") && link.contains("link/ether 02:42:0a:4f:00:32"), "{link}");
+    assert!(leases.join("cninet").join("10.79.0.50").exists());
+    d.ok(&["rm", "-f", "s"]);
+    assert!(!leases.join("cninet").join("10.79.0.50").exists(), "DEL freed the fixed address");
     // portmap publishes the port (it asks for the mappings): no Wharf proxy serves it.
     let serve = [IMG, "nc", "-ll", "-p", "80", "-e", "echo", "from-web"];
     let mut args = vec!["run", "-d", "--name", "web", "--network", "cninet", "-p", "8086:80"];

@@ -63,6 +63,10 @@ pub struct Endpoint {
     /// capability): Wharf's firewall and proxy leave them alone.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub plugin_ports: Vec<crate::firewall::PortMapping>,
+    /// The other capability arguments a cni network's plugins were given
+    /// at ADD (`ips`, `mac`), given again at CHECK and DEL.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub plugin_args: Option<serde_json::Value>,
 }
 
 /// What `network create` asks for.

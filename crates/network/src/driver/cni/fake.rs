@@ -1,5 +1,6 @@
 //! A plugin executor for tests: records every call and answers ADD with a
-//! result naming an address of its own; a plugin can be made to fail.
+//! result naming an address of its own (or the `ips`/`mac` capability
+//! arguments it was given); a plugin can be made to fail.
 
 use std::sync::{Arc, Mutex};
 
@@ -54,11 +55,15 @@ impl PluginExec for FakePlugins {
         if let Some(prev) = stdin.get("prevResult") {
             return Ok(serde_json::to_vec(prev).expect("json"));
         }
+        // Capability arguments honoured as host-local and bridge do.
         i.next += 1;
+        let ip = stdin.pointer("/runtimeConfig/ips/0").and_then(|v| v.as_str()).map(str::to_string);
+        let ip = ip.unwrap_or_else(|| format!("10.88.0.{}", i.next + 1));
+        let mac = stdin.pointer("/runtimeConfig/mac").and_then(|v| v.as_str()).unwrap_or("0a:58:0a:58:00:02");
         let result = serde_json::json!({
             "cniVersion": stdin["cniVersion"],
-            "interfaces": [{"name": "cni0"}, {"name": call.ifname, "mac": "0a:58:0a:58:00:02", "sandbox": call.netns}],
-            "ips": [{"address": format!("10.88.0.{}/16", i.next + 1), "gateway": "10.88.0.1", "interface": 1}],
+            "interfaces": [{"name": "cni0"}, {"name": call.ifname, "mac": mac, "sandbox": call.netns}],
+            "ips": [{"address": format!("{ip}/16"), "gateway": "10.88.0.1", "interface": 1}],
         });
         Ok(serde_json::to_vec(&result).expect("json"))
     }

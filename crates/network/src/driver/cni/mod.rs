@@ -7,8 +7,12 @@
 //! one's result as `prevResult`) and caches the final result, so that DEL
 //! (the chain in reverse, given the cached result) works after a daemon
 //! restart and CHECK can be asked later. The address, gateway and MAC of
-//! the endpoint are the result's; the plugins choose them (`--ip`/`--mac`
-//! are refused). Plugins are found in `/opt/cni/bin` and `/usr/lib/cni`.
+//! the endpoint are the result's. Capability arguments (CNI's conventions)
+//! go, as `runtimeConfig`, to the plugins that declare them: the published
+//! ports (`portMappings`), `--ip` (`ips`) and `--mac-address` (`mac`); an
+//! `--ip` or `--mac-address` no plugin of the list takes is refused, and a
+//! result that does not hold it undoes the ADD. Plugins are found in
+//! `/opt/cni/bin` and `/usr/lib/cni`.
 
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
@@ -51,9 +55,27 @@ struct ConfList {
     check: bool,
 }
 
+/// Whether a plugin declares a capability (`portMappings`, `ips`, `mac`).
+fn declares(plugin: &Value, capability: &str) -> bool {
+    plugin.get("capabilities").and_then(|c| c.get(capability)).and_then(Value::as_bool).unwrap_or(false)
+}
+
 /// Whether a plugin asks for the container's port mappings.
 fn maps_ports(plugin: &Value) -> bool {
-    plugin.pointer("/capabilities/portMappings").and_then(Value::as_bool).unwrap_or(false)
+    declares(plugin, "portMappings")
+}
+
+/// The capability arguments of an attachment other than its ports
+/// (`ips`, `mac`), with the flag each comes from.
+fn requested_args(at: &Attachment) -> Vec<(&'static str, &'static str, Value)> {
+    let mut args = Vec::new();
+    if let Some(ip) = at.ip {
+        args.push(("ips", "--ip", json!([ip.to_string()])));
+    }
+    if let Some(mac) = at.mac {
+        args.push(("mac", "--mac-address", json!(mac)));
+    }
+    args
 }
 
 fn invalid(reason: impl Into<String>) -> NetworkError {
@@ -104,6 +126,23 @@ fn read_result(result: &Value) -> Result<(String, u8, String, String)> {
     Ok((addr.to_string(), prefix, gateway, mac))
 }
 
+/// The result holds the address and MAC asked for (a plugin that declares
+/// a capability may still not honour it).
+fn holds_requested(at: &Attachment, (ip, _, _, mac): &(String, u8, String, String)) -> Result<()> {
+    let differs = |what: &str, want: &str, got: &str| NetworkError::Cni {
+        plugin: "result".into(),
+        code: 0,
+        message: format!("the plugins gave {what} {got:?}, not the {want} asked for"),
+    };
+    if let Some(want) = at.ip.filter(|w| w.to_string() != *ip) {
+        return Err(differs("address", &want.to_string(), ip));
+    }
+    if let Some(want) = at.mac.filter(|w| !w.eq_ignore_ascii_case(mac)) {
+        return Err(differs("MAC address", want, mac));
+    }
+    Ok(())
+}
+
 impl Cni {
     pub fn new(dir: impl Into<PathBuf>, host: Arc<dyn Host>, exec: Arc<dyn PluginExec>) -> Cni {
         Cni { dir: dir.into(), host, exec }
@@ -132,15 +171,20 @@ impl Cni {
     }
 
     /// One plugin's stdin: its configuration with the list's name and
-    /// version, the result so far, and (to a plugin that declares the
-    /// `portMappings` capability) the container's published ports.
-    fn stdin(list: &ConfList, plugin: &Value, prev: Option<&Value>, ports: &[PortMapping]) -> Vec<u8> {
+    /// version, the result so far, and the capability arguments it
+    /// declares: the container's published ports (`portMappings`) and
+    /// those of `args` (`ips`, `mac`).
+    fn stdin(list: &ConfList, plugin: &Value, prev: Option<&Value>, ports: &[PortMapping], args: &Value) -> Vec<u8> {
         let mut conf = plugin.clone();
         if let Some(o) = conf.as_object_mut() {
             o.insert("name".into(), json!(list.name));
             o.insert("cniVersion".into(), json!(list.version));
             if let Some(p) = prev {
                 o.insert("prevResult".into(), p.clone());
+            }
+            let mut runtime = serde_json::Map::new();
+            if let Some(args) = args.as_object() {
+                runtime.extend(args.iter().filter(|(k, _)| declares(plugin, k)).map(|(k, v)| (k.clone(), v.clone())));
             }
             if maps_ports(plugin) && !ports.is_empty() {
                 let mappings: Vec<Value> = ports
@@ -150,7 +194,10 @@ impl Cni {
                                "hostIP": p.host_ip})
                     })
                     .collect();
-                o.insert("runtimeConfig".into(), json!({ "portMappings": mappings }));
+                runtime.insert("portMappings".into(), json!(mappings));
+            }
+            if !runtime.is_empty() {
+                o.insert("runtimeConfig".into(), Value::Object(runtime));
             }
         }
         serde_json::to_vec(&conf).expect("json")
@@ -161,10 +208,17 @@ impl Cni {
     }
 
     /// DEL through the chain in reverse; keeps going past failures.
-    fn del(&self, list: &ConfList, call: &Call, prev: Option<&Value>, ports: &[PortMapping]) -> Result<()> {
+    fn del(
+        &self,
+        list: &ConfList,
+        call: &Call,
+        prev: Option<&Value>,
+        ports: &[PortMapping],
+        args: &Value,
+    ) -> Result<()> {
         let mut errors = Vec::new();
         for p in list.plugins.iter().rev() {
-            if let Err(e) = self.exec.exec(Self::plugin_type(p), call, &Self::stdin(list, p, prev, ports)) {
+            if let Err(e) = self.exec.exec(Self::plugin_type(p), call, &Self::stdin(list, p, prev, ports, args)) {
                 errors.push(e);
             }
         }
@@ -237,17 +291,29 @@ impl NetworkDriver for Cni {
     }
 
     fn connect(&self, net: &Network, ep: &mut Endpoint, at: &Attachment) -> Result<()> {
-        if at.ip.is_some() || at.mac.is_some() {
+        let list = self.conflist(net)?;
+        let requested = requested_args(at);
+        if let Some((cap, flag, _)) =
+            requested.iter().find(|(cap, _, _)| !list.plugins.iter().any(|p| declares(p, cap)))
+        {
             return Err(NetworkError::Invalid {
                 what: "endpoint".into(),
-                reason: format!("the address and MAC address on cni network {} are its plugins' choice", net.name),
+                reason: format!(
+                    "{flag} on cni network {}: no plugin of its list declares the {cap:?} capability",
+                    net.name
+                ),
             });
         }
-        let list = self.conflist(net)?;
+        let args = if requested.is_empty() {
+            Value::Null
+        } else {
+            Value::Object(requested.iter().map(|(cap, _, v)| (cap.to_string(), v.clone())).collect())
+        };
         let call = self.call("ADD", at.sandbox, ep);
         let mut result: Option<Value> = None;
         for p in &list.plugins {
-            let out = self.exec.exec(Self::plugin_type(p), &call, &Self::stdin(&list, p, result.as_ref(), at.ports));
+            let out =
+                self.exec.exec(Self::plugin_type(p), &call, &Self::stdin(&list, p, result.as_ref(), at.ports, &args));
             let parsed = out.and_then(|o| {
                 serde_json::from_slice::<Value>(&o).map_err(|e| NetworkError::Cni {
                     plugin: Self::plugin_type(p).into(),
@@ -259,7 +325,7 @@ impl NetworkDriver for Cni {
                 Ok(r) => result = Some(r),
                 Err(e) => {
                     if let Err(undo) =
-                        self.del(&list, &Call { command: "DEL", ..call.clone() }, result.as_ref(), at.ports)
+                        self.del(&list, &Call { command: "DEL", ..call.clone() }, result.as_ref(), at.ports, &args)
                     {
                         tracing::warn!(network = %net.name, "undo a failed ADD: {undo}");
                     }
@@ -268,7 +334,7 @@ impl NetworkDriver for Cni {
             }
         }
         let result = result.unwrap_or_default();
-        let fields = read_result(&result).and_then(|f| {
+        let fields = read_result(&result).and_then(|f| holds_requested(at, &f).map(|()| f)).and_then(|f| {
             write_file(&self.result_path(net, ep), &serde_json::to_vec(&result).expect("json")).map(|()| f)
         });
         match fields {
@@ -277,10 +343,11 @@ impl NetworkDriver for Cni {
                 if list.plugins.iter().any(maps_ports) {
                     ep.plugin_ports = at.ports.to_vec();
                 }
+                ep.plugin_args = (!args.is_null()).then_some(args);
                 Ok(())
             }
             Err(e) => {
-                if let Err(undo) = self.del(&list, &Call { command: "DEL", ..call }, Some(&result), at.ports) {
+                if let Err(undo) = self.del(&list, &Call { command: "DEL", ..call }, Some(&result), at.ports, &args) {
                     tracing::warn!(network = %net.name, "undo an unusable ADD: {undo}");
                 }
                 Err(e)
@@ -291,7 +358,8 @@ impl NetworkDriver for Cni {
     fn disconnect(&self, net: &Network, ep: &Endpoint) -> Result<()> {
         let list = self.conflist(net)?;
         let prev = self.cached(net, ep)?;
-        self.del(&list, &self.call("DEL", &Self::sandbox_of(ep), ep), prev.as_ref(), &ep.plugin_ports)?;
+        let args = ep.plugin_args.clone().unwrap_or_default();
+        self.del(&list, &self.call("DEL", &Self::sandbox_of(ep), ep), prev.as_ref(), &ep.plugin_ports, &args)?;
         let path = self.result_path(net, ep);
         match std::fs::remove_file(&path) {
             Err(e) if e.kind() != std::io::ErrorKind::NotFound => Err(NetworkError::io("remove", path)(e)),
@@ -310,8 +378,10 @@ impl NetworkDriver for Cni {
             message: format!("no cached result for {} on {}", ep.container_name, net.name),
         })?;
         let call = self.call("CHECK", &Self::sandbox_of(ep), ep);
+        let args = ep.plugin_args.clone().unwrap_or_default();
         for p in &list.plugins {
-            self.exec.exec(Self::plugin_type(p), &call, &Self::stdin(&list, p, Some(&prev), &ep.plugin_ports))?;
+            let stdin = Self::stdin(&list, p, Some(&prev), &ep.plugin_ports, &args);
+            self.exec.exec(Self::plugin_type(p), &call, &stdin)?;
         }
         Ok(())
     }

@@ -199,3 +199,48 @@ fn port_mappings_go_to_plugins_that_ask_for_them() {
     let b = e.sandbox(2);
     assert!(e.nets.connect(&b, "b", "plain", &req).unwrap().plugin_ports.is_empty());
 }
+
+#[test]
+fn static_address_and_mac_go_to_the_plugins_that_declare_them() {
+    let e = env();
+    let list = r#"{"cniVersion": "1.0.0", "name": "podnet", "plugins": [
+        {"type": "bridge", "capabilities": {"ips": true, "mac": true}, "ipam": {"type": "host-local"}},
+        {"type": "tuning"}]}"#;
+    e.create("pods", list).unwrap();
+    let a = e.sandbox(1);
+    let req = EndpointRequest {
+        ipv4: Some("10.88.7.7".parse().unwrap()),
+        mac: Some("02:42:0a:58:07:07".into()),
+        ..Default::default()
+    };
+    let ep = e.nets.connect(&a, "a", "pods", &req).unwrap();
+    assert_eq!((ep.ip.as_str(), ep.mac.as_str()), ("10.88.7.7", "02:42:0a:58:07:07"));
+    let runtime = |c: &super::fake::Recorded| c.stdin.get("runtimeConfig").cloned();
+    let want = serde_json::json!({"ips": ["10.88.7.7"], "mac": "02:42:0a:58:07:07"});
+    let calls = e.plugins.calls();
+    assert_eq!(runtime(&calls[0]), Some(want.clone()));
+    assert_eq!(runtime(&calls[1]), None, "tuning did not declare them");
+    e.nets.check(&a).unwrap();
+    let check = e.plugins.calls().into_iter().find(|c| c.call.command == "CHECK" && c.plugin == "bridge").unwrap();
+    assert_eq!(runtime(&check), Some(want.clone()), "CHECK gets them too");
+    e.nets.disconnect(&a, "pods").unwrap();
+    let del = e.plugins.calls().into_iter().find(|c| c.call.command == "DEL" && c.plugin == "bridge").unwrap();
+    assert_eq!(runtime(&del), Some(want), "DEL gets them too");
+}
+
+#[test]
+fn a_result_without_the_asked_for_mac_undoes_the_add() {
+    // tuning declares `mac` but (here) leaves the result as it was.
+    let e = env();
+    let list = r#"{"cniVersion": "1.0.0", "name": "podnet", "plugins": [
+        {"type": "bridge", "ipam": {"type": "host-local"}},
+        {"type": "tuning", "capabilities": {"mac": true}}]}"#;
+    e.create("pods", list).unwrap();
+    let a = e.sandbox(1);
+    let req = EndpointRequest { mac: Some("02:42:0a:58:07:07".into()), ..Default::default() };
+    assert!(matches!(e.nets.connect(&a, "a", "pods", &req), Err(NetworkError::Cni { .. })));
+    let dels: Vec<String> =
+        e.plugins.calls().into_iter().filter(|c| c.call.command == "DEL").map(|c| c.plugin).collect();
+    assert_eq!(dels, ["tuning", "bridge"], "the whole chain undone");
+    assert!(e.nets.endpoints_of(&a).unwrap_or_default().is_empty(), "nothing recorded");
+}
