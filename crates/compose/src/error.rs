@@ -1,0 +1,33 @@
+//! What loading and running a Compose project can fail with.
+
+use std::path::PathBuf;
+
+/// A template that could not be interpolated.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum InterpolationError {
+    /// `${VAR:?message}` / `${VAR?message}` with the variable missing.
+    #[error("required variable {name} is missing a value{}", if message.is_empty() { String::new() } else { format!(": {message}") })]
+    Required { name: String, message: String },
+    #[error("invalid interpolation format: {template:?}")]
+    Invalid { template: String },
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum ComposeError {
+    /// The file is not YAML (or not one document of it).
+    #[error("{}:{line}:{col}: {message}", file.display())]
+    Yaml { file: PathBuf, line: usize, col: usize, message: String },
+    /// A value's template, at `path` (`services.web.image`).
+    #[error("{}:{line}: {path}: {source}", file.display())]
+    Interpolation { file: PathBuf, line: usize, path: String, source: InterpolationError },
+    #[error("{}: {source}", path.display())]
+    Io { path: PathBuf, source: std::io::Error },
+    /// The project's files, directory or name.
+    #[error("{0}")]
+    Project(String),
+    /// A `.env` file line that is not `NAME=value`.
+    #[error("{}:{line}: {message}", file.display())]
+    EnvFile { file: PathBuf, line: usize, message: String },
+}
+
+pub type Result<T, E = ComposeError> = std::result::Result<T, E>;

@@ -1,0 +1,12 @@
+//! Compose, natively: the Compose Specification's files loaded into a
+//! model (interpolated, merged, validated), for `wharf compose` to run on
+//! the engine or against any Docker-API daemon.
+
+pub mod dotenv;
+pub mod error;
+pub mod interpolate;
+pub mod loader;
+pub mod project;
+pub mod yaml;
+
+pub use error::{ComposeError, InterpolationError};
