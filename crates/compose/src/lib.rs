@@ -6,6 +6,7 @@ pub mod dotenv;
 pub mod error;
 pub mod interpolate;
 pub mod loader;
+pub mod merge;
 pub mod project;
 pub mod yaml;
 

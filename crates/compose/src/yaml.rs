@@ -64,6 +64,21 @@ impl Node {
         }
     }
 
+    /// The node as JSON (positions and tags dropped; a float that is not
+    /// finite becomes null, as JSON has no such number).
+    pub fn to_json(&self) -> serde_json::Value {
+        use serde_json::Value as J;
+        match &self.value {
+            Value::Null => J::Null,
+            Value::Bool(b) => J::Bool(*b),
+            Value::Int(i) => J::from(*i),
+            Value::Float(f) => serde_json::Number::from_f64(*f).map_or(J::Null, J::Number),
+            Value::Str(s) => J::String(s.clone()),
+            Value::Seq(items) => J::Array(items.iter().map(Node::to_json).collect()),
+            Value::Map(entries) => J::Object(entries.iter().map(|(k, v)| (k.name.clone(), v.to_json())).collect()),
+        }
+    }
+
     /// The YAML type's name, for errors ("a string", "a mapping").
     pub fn kind(&self) -> &'static str {
         match self.value {
