@@ -20,6 +20,9 @@ pub enum ComposeError {
     /// A value's template, at `path` (`services.web.image`).
     #[error("{}:{line}: {path}: {source}", file.display())]
     Interpolation { file: PathBuf, line: usize, path: String, source: InterpolationError },
+    /// A departure from the specification's schema.
+    #[error("{}:{line}: {path}: {message}", file.display())]
+    Schema { file: PathBuf, line: usize, path: String, message: String },
     #[error("{}: {source}", path.display())]
     Io { path: PathBuf, source: std::io::Error },
     /// The project's files, directory or name.

@@ -8,6 +8,7 @@ pub mod interpolate;
 pub mod loader;
 pub mod merge;
 pub mod project;
+pub mod schema;
 pub mod yaml;
 
 pub use error::{ComposeError, InterpolationError};
