@@ -5,9 +5,11 @@
 pub mod dotenv;
 pub mod error;
 pub mod interpolate;
+pub mod load;
 pub mod loader;
 pub mod merge;
 pub mod project;
+pub mod render;
 pub mod schema;
 pub mod yaml;
 

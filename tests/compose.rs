@@ -1,0 +1,105 @@
+//! `wharf compose` through the binary (issue 13): the project's model as
+//! `config` writes it, and bad input refused with file, line and path.
+//! No daemon: loading is the client's own work.
+
+use std::path::Path;
+use std::process::{Command, Output};
+
+const WHARF: &str = env!("CARGO_BIN_EXE_wharf");
+
+fn compose(dir: &Path, args: &[&str], env: &[(&str, &str)]) -> Output {
+    let mut c = Command::new(WHARF);
+    c.arg("compose").args(args).current_dir(dir);
+    for v in ["TAG", "DB_PASSWORD", "COMPOSE_PROFILES", "COMPOSE_FILE", "COMPOSE_PROJECT_NAME"] {
+        c.env_remove(v);
+    }
+    c.envs(env.iter().copied());
+    c.output().unwrap()
+}
+
+fn stdout(o: &Output) -> String {
+    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+    String::from_utf8_lossy(&o.stdout).into_owned()
+}
+
+const APP: &str = r#"x-base: &base
+  restart: unless-stopped
+services:
+  web:
+    <<: *base
+    image: "busybox:${TAG:-latest}"
+    ports: ["8080:80"]
+    depends_on: [db]
+  db:
+    image: busybox
+    environment:
+      - PASSWORD=${DB_PASSWORD}
+  debug:
+    image: busybox
+    profiles: [dev]
+volumes:
+  data: {}
+"#;
+
+#[test]
+fn config_renders_the_resolved_model() {
+    let d = tempfile::tempdir().unwrap();
+    let dir = d.path().join("Shop.App");
+    std::fs::create_dir_all(dir.join("sub")).unwrap();
+    std::fs::write(dir.join("compose.yaml"), APP).unwrap();
+    std::fs::write(dir.join("compose.override.yaml"), "services:\n  web:\n    ports: !override [\"9090:80\"]\n")
+        .unwrap();
+    std::fs::write(dir.join(".env"), "TAG=1.36\n").unwrap();
+    // Found from a subdirectory, the override merged, .env read, the name from the directory.
+    let out = compose(&dir.join("sub"), &["config", "--format", "json"], &[("DB_PASSWORD", "s3cret")]);
+    let model: serde_json::Value = serde_json::from_str(&stdout(&out)).unwrap();
+    assert_eq!(model["name"], "shopapp");
+    assert_eq!(model["services"]["web"]["image"], "busybox:1.36");
+    assert_eq!(model["services"]["web"]["restart"], "unless-stopped");
+    assert_eq!(model["services"]["web"]["ports"], serde_json::json!(["9090:80"]));
+    assert_eq!(model["services"]["web"]["depends_on"]["db"]["condition"], "service_started");
+    assert_eq!(model["services"]["db"]["environment"]["PASSWORD"], "s3cret");
+    assert!(model["services"].get("debug").is_none(), "a profile's service is off");
+    // YAML by default, as the JSON.
+    let yaml = stdout(&compose(&dir, &["-p", "other", "config"], &[]));
+    assert!(yaml.starts_with("name: other\n"), "{yaml}");
+    let unset = compose(&dir, &["config", "-q"], &[]);
+    assert!(String::from_utf8_lossy(&unset.stderr).contains("\"DB_PASSWORD\" variable is not set"));
+    assert_eq!(stdout(&compose(&dir, &["config", "--services"], &[])), "web\ndb\n");
+    assert_eq!(stdout(&compose(&dir, &["--profile", "dev", "config", "--services"], &[])), "web\ndb\ndebug\n");
+    assert_eq!(stdout(&compose(&dir, &["config", "--services"], &[("COMPOSE_PROFILES", "dev")])), "web\ndb\ndebug\n");
+    assert_eq!(stdout(&compose(&dir, &["config", "--profiles"], &[])), "dev\n");
+    assert_eq!(stdout(&compose(&dir, &["config", "--volumes"], &[])), "data\n");
+    assert_eq!(stdout(&compose(&dir, &["config", "--services", "debug"], &[])), "web\ndb\ndebug\n");
+}
+
+#[test]
+fn bad_input_names_file_line_and_path() {
+    let d = tempfile::tempdir().unwrap();
+    let write = |name: &str, text: &str| std::fs::write(d.path().join(name), text).unwrap();
+    write("typo.yaml", "services:\n  web:\n    image: busybox\n    imagee: x\n");
+    write("type.yaml", "services:\n  web:\n    image: busybox\n    ports: 80\n");
+    write("yaml.yaml", "services:\n  web: [\n");
+    write("dup.yaml", "services:\n  web:\n    image: a\n    image: b\n");
+    write("need.yaml", "services:\n  web:\n    image: \"${IMAGE:?set IMAGE first}\"\n");
+    write("undefined.yaml", "services:\n  web: {image: a, depends_on: [nope]}\n");
+    let cases = [
+        ("typo.yaml", "typo.yaml:4: services.web: Additional properties are not allowed ('imagee' was unexpected)"),
+        ("type.yaml", "type.yaml:4: services.web.ports:"),
+        ("yaml.yaml", "yaml.yaml:"),
+        ("dup.yaml", "dup.yaml:4:"),
+        ("need.yaml", "need.yaml:3: services.web.image: required variable IMAGE is missing a value: set IMAGE first"),
+        ("undefined.yaml", "depends on undefined service \"nope\""),
+        ("missing.yaml", "missing.yaml: no such compose file"),
+    ];
+    for (file, want) in cases {
+        let out = compose(d.path(), &["-f", file, "config"], &[]);
+        let err = String::from_utf8_lossy(&out.stderr);
+        assert!(!out.status.success() && err.contains(want), "{file}: {err}");
+        assert!(out.stdout.is_empty(), "{file}: nothing printed on failure");
+    }
+    let none = compose(d.path(), &["config"], &[]);
+    assert!(!none.status.success() && String::from_utf8_lossy(&none.stderr).contains("no configuration file provided"));
+    let fmt = compose(d.path(), &["-f", "typo.yaml", "config", "--format", "toml"], &[]);
+    assert!(!fmt.status.success() && String::from_utf8_lossy(&fmt.stderr).contains("toml"));
+}
