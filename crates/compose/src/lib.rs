@@ -4,10 +4,12 @@
 
 pub mod dotenv;
 pub mod error;
+pub mod extends;
 pub mod interpolate;
 pub mod load;
 pub mod loader;
 pub mod merge;
+pub mod paths;
 pub mod project;
 pub mod render;
 pub mod schema;

@@ -174,8 +174,15 @@ fn short_port_key(s: &str) -> String {
     format!("{ip}|{target}|{published}|{proto}")
 }
 
+/// Service `name`'s `over` onto its `base` (`extends`), by the same rules.
+pub(crate) fn merge_service(name: &str, base: Node, over: Node) -> Node {
+    let mut path = vec!["services".to_string(), name.to_string()];
+    let fallback = base.clone();
+    merge(Some(base), over, &mut path).unwrap_or(fallback)
+}
+
 /// The mapping form of each service's short forms.
-fn normalize(root: &mut Node) {
+pub(crate) fn normalize(root: &mut Node) {
     let Value::Map(top) = &mut root.value else { return };
     for (k, services) in top.iter_mut() {
         if k.name != "services" {
