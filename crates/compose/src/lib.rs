@@ -2,6 +2,7 @@
 //! model (interpolated, merged, validated), for `wharf compose` to run on
 //! the engine or against any Docker-API daemon.
 
+pub mod assemble;
 pub mod dotenv;
 pub mod error;
 pub mod extends;

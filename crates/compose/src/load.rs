@@ -1,6 +1,5 @@
-//! A project loaded: its files read and interpolated with its variables,
-//! each checked against the schema, its relative paths made absolute
-//! against the project directory, merged in order, `extends` applied,
+//! A project loaded: its files and variables found, its model assembled
+//! (`assemble.rs`: loaded, checked, paths, merge, `extends`, `include`),
 //! named, and its
 //! services filtered by the active profiles (`--profile`s and
 //! `COMPOSE_PROFILES`; `*` is every profile). A service without
@@ -10,10 +9,10 @@
 
 use std::path::{Path, PathBuf};
 
+use crate::assemble;
 use crate::error::{ComposeError, Result};
 use crate::project::{self, Options};
 use crate::yaml::{Key, Node, Value};
-use crate::{extends, loader, merge, paths, schema};
 
 #[derive(Debug, Clone, Default)]
 pub struct Request {
@@ -43,22 +42,8 @@ pub fn load(req: &Request, cwd: &Path, shell: &dyn Fn(&str) -> Option<String>) -
     let lookup = |n: &str| environment.iter().find(|(k, _)| k == n).map(|(_, v)| v.clone()).or_else(|| shell(n));
     let home = shell("HOME").map(PathBuf::from);
     let mut warnings = Vec::new();
-    let mut roots = Vec::new();
-    for f in &found.files {
-        let mut loaded = loader::load_file(f, &lookup)?;
-        schema::validate(f, &loaded.root)?;
-        // Every -f file's paths are the project directory's.
-        paths::resolve(&mut loaded.root, &found.directory, home.as_deref());
-        for name in loaded.unset {
-            let w = format!("The \"{name}\" variable is not set. Defaulting to a blank string.");
-            if !warnings.contains(&w) {
-                warnings.push(w);
-            }
-        }
-        roots.push(loaded.root);
-    }
-    let mut model = merge::merge_all(roots);
-    extends::apply(&mut model, &found.files[0], &extends::Context { lookup: &lookup, home: home.as_deref() })?;
+    let inputs = assemble::Inputs { lookup: &lookup, home: home.as_deref() };
+    let mut model = assemble::model_of(&found.files, &found.directory, &inputs, &mut warnings, &mut Vec::new())?;
     let from_file = model.get("name").and_then(Node::as_str).map(str::to_string);
     let name = project::name(&req.options, shell, from_file.as_deref(), &found.directory)?;
     set(&mut model, "name", Value::Str(name.clone()));
