@@ -83,6 +83,7 @@ fn bad_input_names_file_line_and_path() {
     write("dup.yaml", "services:\n  web:\n    image: a\n    image: b\n");
     write("need.yaml", "services:\n  web:\n    image: \"${IMAGE:?set IMAGE first}\"\n");
     write("undefined.yaml", "services:\n  web: {image: a, depends_on: [nope]}\n");
+    write("cycle.yaml", "services:\n  a: {image: a, depends_on: [b]}\n  b: {image: b, depends_on: [a]}\n");
     let cases = [
         ("typo.yaml", "typo.yaml:4: services.web: Additional properties are not allowed ('imagee' was unexpected)"),
         ("type.yaml", "type.yaml:4: services.web.ports:"),
@@ -90,6 +91,7 @@ fn bad_input_names_file_line_and_path() {
         ("dup.yaml", "dup.yaml:4:"),
         ("need.yaml", "need.yaml:3: services.web.image: required variable IMAGE is missing a value: set IMAGE first"),
         ("undefined.yaml", "depends on undefined service \"nope\""),
+        ("cycle.yaml", "dependency cycle detected: a -> b -> a"),
         ("missing.yaml", "missing.yaml: no such compose file"),
     ];
     for (file, want) in cases {

@@ -6,6 +6,7 @@ pub mod assemble;
 pub mod dotenv;
 pub mod error;
 pub mod extends;
+pub mod graph;
 pub mod interpolate;
 pub mod load;
 pub mod loader;

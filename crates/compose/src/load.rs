@@ -52,6 +52,8 @@ pub fn load(req: &Request, cwd: &Path, shell: &dyn Fn(&str) -> Option<String>) -
         active.extend(env.split(',').map(str::trim).filter(|p| !p.is_empty()).map(str::to_string));
     }
     let profiles = select(&mut model, &active, &req.services, &mut warnings)?;
+    // A dependency cycle is refused here, before anything is made of the project.
+    crate::graph::start_order(&model)?;
     Ok(Project { name, directory: found.directory, files: found.files, environment, model, profiles, warnings })
 }
 
@@ -241,6 +243,15 @@ mod tests {
         let web = p.model.get("services").and_then(|s| s.get("web")).unwrap();
         assert_eq!(web.get("depends_on").unwrap().to_json(), serde_json::json!({}));
         assert_eq!(p.warnings.len(), 1);
+    }
+
+    #[test]
+    fn a_dependency_cycle_is_refused_at_load() {
+        let files =
+            [("compose.yaml", "services:\n  a: {image: x, depends_on: [b]}\n  b: {image: x, depends_on: [a]}\n")];
+        assert!(
+            matches!(project(&files, Request::default(), &none), Err(ComposeError::Project(m)) if m.contains("dependency cycle detected: a -> b -> a"))
+        );
     }
 
     #[test]
