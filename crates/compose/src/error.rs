@@ -25,6 +25,9 @@ pub enum ComposeError {
     Schema { file: PathBuf, line: usize, path: String, message: String },
     #[error("{}: {source}", path.display())]
     Io { path: PathBuf, source: std::io::Error },
+    /// A key (or value) the engine cannot honour: refused, never dropped.
+    #[error("{at}: {path}: {reason}")]
+    Unsupported { at: String, path: String, reason: String },
     /// The project's files, directory or name.
     #[error("{0}")]
     Project(String),

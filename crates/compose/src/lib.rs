@@ -3,6 +3,7 @@
 //! the engine or against any Docker-API daemon.
 
 pub mod assemble;
+pub mod convert;
 pub mod dotenv;
 pub mod error;
 pub mod extends;
@@ -15,6 +16,7 @@ pub mod paths;
 pub mod project;
 pub mod render;
 pub mod schema;
+pub mod units;
 pub mod yaml;
 
 pub use error::{ComposeError, InterpolationError};

@@ -28,7 +28,7 @@ pub fn load_file(path: &Path, lookup: &dyn Fn(&str) -> Option<String>) -> Result
 
 /// Interpolates `text`, read from `file`.
 pub fn load_str(file: &Path, text: &str, lookup: &dyn Fn(&str) -> Option<String>) -> Result<Loaded> {
-    let mut root = yaml::parse(text).map_err(|e| ComposeError::Yaml {
+    let mut root = yaml::parse_file(text, file_id(file)).map_err(|e| ComposeError::Yaml {
         file: file.to_path_buf(),
         line: e.pos.line,
         col: e.pos.col,
@@ -38,6 +38,28 @@ pub fn load_str(file: &Path, text: &str, lookup: &dyn Fn(&str) -> Option<String>
     let mut path = String::new();
     interpolate_node(file, &mut root, &mut path, lookup, &mut unset)?;
     Ok(Loaded { root, unset })
+}
+
+/// The files read in this process, by id (1-based), so that a node's
+/// position can name its file after files are merged.
+static FILES: std::sync::Mutex<Vec<std::path::PathBuf>> = std::sync::Mutex::new(Vec::new());
+
+/// `file`'s id (the same one each time it is asked for).
+pub fn file_id(file: &Path) -> u32 {
+    let mut files = FILES.lock().unwrap_or_else(|e| e.into_inner());
+    match files.iter().position(|f| f == file) {
+        Some(i) => i as u32 + 1,
+        None => {
+            files.push(file.to_path_buf());
+            files.len() as u32
+        }
+    }
+}
+
+/// The file of an id [`file_id`] gave.
+pub fn file_path(id: u32) -> Option<std::path::PathBuf> {
+    let files = FILES.lock().unwrap_or_else(|e| e.into_inner());
+    id.checked_sub(1).and_then(|i| files.get(i as usize)).cloned()
 }
 
 /// A regular file of at most [`MAX_FILE`] bytes, UTF-8. Opened without
@@ -117,6 +139,15 @@ mod tests {
             "PORT" => Some("8080".into()),
             _ => None,
         }
+    }
+
+    #[test]
+    fn positions_name_their_file() {
+        let a = load_str(Path::new("/x/a.yaml"), "k: 1\n", &env).unwrap();
+        let b = load_str(Path::new("/x/b.yaml"), "\nk: 2\n", &env).unwrap();
+        assert_eq!(a.root.get("k").unwrap().pos.at(), "/x/a.yaml:1");
+        assert_eq!(b.root.get("k").unwrap().pos.at(), "/x/b.yaml:2");
+        assert_eq!(file_id(Path::new("/x/a.yaml")), a.root.pos.file);
     }
 
     #[test]

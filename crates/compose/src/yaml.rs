@@ -10,11 +10,23 @@ use std::collections::HashMap;
 use yaml_rust2::parser::{Event, MarkedEventReceiver, Parser, Tag};
 use yaml_rust2::scanner::{Marker, TScalarStyle};
 
-/// Where a node was written (1-based).
+/// Where a node was written (1-based), and in which file (an id of
+/// [`crate::loader::file_path`]; 0: not from a file).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
 pub struct Pos {
     pub line: usize,
     pub col: usize,
+    pub file: u32,
+}
+
+impl Pos {
+    /// `file:line` for messages (`line N` when the file is unknown).
+    pub fn at(&self) -> String {
+        match crate::loader::file_path(self.file) {
+            Some(f) => format!("{}:{}", f.display(), self.line),
+            None => format!("line {}", self.line),
+        }
+    }
 }
 
 #[derive(Debug, Clone, PartialEq)]
@@ -95,14 +107,19 @@ impl Node {
 
 /// Parses one document (an empty file is a null node).
 pub fn parse(text: &str) -> Result<Node, YamlError> {
-    let mut b = Builder::default();
+    parse_file(text, 0)
+}
+
+/// Parses one document of the file `file` (its id: every node's position names it).
+pub fn parse_file(text: &str, file: u32) -> Result<Node, YamlError> {
+    let mut b = Builder { file, ..Builder::default() };
     let mut parser = Parser::new_from_str(text);
-    parser.load(&mut b, true).map_err(|e| YamlError { pos: pos(*e.marker()), message: e.info().to_string() })?;
+    parser.load(&mut b, true).map_err(|e| YamlError { pos: pos(*e.marker(), file), message: e.info().to_string() })?;
     if let Some(e) = b.error {
         return Err(e);
     }
     match b.docs.len() {
-        0 => Ok(Node { value: Value::Null, pos: Pos { line: 1, col: 1 }, tag: None }),
+        0 => Ok(Node { value: Value::Null, pos: Pos { line: 1, col: 1, file }, tag: None }),
         1 => Ok(b.docs.pop().expect("one")),
         _ => Err(YamlError {
             pos: b.docs[1].pos,
@@ -112,8 +129,8 @@ pub fn parse(text: &str) -> Result<Node, YamlError> {
 }
 
 /// yaml-rust2's columns count from 0, its lines from 1.
-fn pos(m: Marker) -> Pos {
-    Pos { line: m.line(), col: m.col() + 1 }
+fn pos(m: Marker, file: u32) -> Pos {
+    Pos { line: m.line(), col: m.col() + 1, file }
 }
 
 enum Frame {
@@ -123,6 +140,7 @@ enum Frame {
 
 #[derive(Default)]
 struct Builder {
+    file: u32,
     stack: Vec<Frame>,
     anchors: HashMap<usize, Node>,
     docs: Vec<Node>,
@@ -282,7 +300,7 @@ impl MarkedEventReceiver for Builder {
         if self.error.is_some() {
             return;
         }
-        let at = pos(mark);
+        let at = pos(mark, self.file);
         match ev {
             Event::Scalar(text, style, anchor, tag) => match scalar(text, style, &tag) {
                 Ok(value) => self.push(Node { value, pos: at, tag: local_tag(&tag) }, anchor),
@@ -357,11 +375,11 @@ mod tests {
     fn nodes_know_their_line_and_column() {
         let doc = ok("services:\n  web:\n    image: busybox\n    ports:\n      - \"80:80\"\n");
         let web = doc.get("services").and_then(|s| s.get("web")).unwrap();
-        assert_eq!(web.get("image").unwrap().pos, Pos { line: 3, col: 12 });
+        assert_eq!(web.get("image").unwrap().pos, Pos { line: 3, col: 12, file: 0 });
         let Value::Seq(ports) = &web.get("ports").unwrap().value else { panic!() };
         assert_eq!(ports[0].pos.line, 5);
         let Value::Map(entries) = &web.value else { panic!() };
-        assert_eq!(entries[1].0, Key { name: "ports".into(), pos: Pos { line: 4, col: 5 } });
+        assert_eq!(entries[1].0, Key { name: "ports".into(), pos: Pos { line: 4, col: 5, file: 0 } });
     }
 
     #[test]
