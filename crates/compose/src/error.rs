@@ -28,6 +28,9 @@ pub enum ComposeError {
     /// A key (or value) the engine cannot honour: refused, never dropped.
     #[error("{at}: {path}: {reason}")]
     Unsupported { at: String, path: String, reason: String },
+    /// What the engine answered (an HTTP status and Docker's message).
+    #[error("Error response from daemon: {message}")]
+    Engine { status: u16, message: String },
     /// The project's files, directory or name.
     #[error("{0}")]
     Project(String),

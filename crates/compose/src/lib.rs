@@ -3,6 +3,7 @@
 //! the engine or against any Docker-API daemon.
 
 pub mod assemble;
+pub mod backend;
 pub mod convert;
 pub mod dotenv;
 pub mod error;
@@ -17,6 +18,7 @@ pub mod project;
 pub mod render;
 pub mod schema;
 pub mod units;
+pub mod up;
 pub mod yaml;
 
 pub use error::{ComposeError, InterpolationError};

@@ -1,0 +1,71 @@
+//! The engine a project runs on — a plugin point: any Docker-API daemon
+//! (Wharf's or dockerd, through the CLI's Engine API client), with a fake
+//! (`fake.rs`) that records calls and keeps state for the unit tests of
+//! `up` and `down`. Everything is addressed by Docker's names and
+//! labels, so a project is found again by whoever runs Compose next.
+
+use std::collections::BTreeMap;
+
+use serde_json::Value as J;
+
+use crate::error::Result;
+
+#[cfg(any(test, feature = "test-util"))]
+pub mod fake;
+
+/// A container of a project, as a list by label shows it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Summary {
+    pub id: String,
+    pub name: String,
+    pub labels: BTreeMap<String, String>,
+    /// `created`, `running`, `exited`, `paused`…
+    pub state: String,
+}
+
+impl Summary {
+    pub fn label(&self, key: &str) -> Option<&str> {
+        self.labels.get(key).map(String::as_str)
+    }
+
+    pub fn service(&self) -> Option<&str> {
+        self.label("com.docker.compose.service")
+    }
+
+    pub fn number(&self) -> u32 {
+        self.label("com.docker.compose.container-number").and_then(|n| n.parse().ok()).unwrap_or(0)
+    }
+}
+
+/// What waiting on a dependency needs to know of a container.
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
+pub struct State {
+    pub running: bool,
+    /// `starting`, `healthy`, `unhealthy`, or None without a healthcheck.
+    pub health: Option<String>,
+    pub exit_code: Option<i64>,
+}
+
+pub trait Backend {
+    /// Every container (running or not) with `com.docker.compose.project=project`.
+    fn containers(&self, project: &str) -> Result<Vec<Summary>>;
+    /// Names of the networks / volumes labelled with the project.
+    fn networks(&self, project: &str) -> Result<Vec<String>>;
+    fn volumes(&self, project: &str) -> Result<Vec<String>>;
+    fn network_exists(&self, name: &str) -> Result<bool>;
+    fn volume_exists(&self, name: &str) -> Result<bool>;
+    /// `POST /networks/create` and `POST /volumes/create` bodies.
+    fn create_network(&self, body: &J) -> Result<()>;
+    fn create_volume(&self, body: &J) -> Result<()>;
+    fn remove_network(&self, name: &str) -> Result<()>;
+    fn remove_volume(&self, name: &str) -> Result<()>;
+    fn image_exists(&self, image: &str) -> Result<bool>;
+    fn pull(&self, image: &str) -> Result<()>;
+    /// `POST /containers/create?name=` with the body; the new id.
+    fn create(&self, name: &str, body: &J) -> Result<String>;
+    fn connect(&self, network: &str, container: &str, aliases: &[String]) -> Result<()>;
+    fn start(&self, id: &str) -> Result<()>;
+    fn stop(&self, id: &str, timeout: Option<i64>) -> Result<()>;
+    fn remove(&self, id: &str, volumes: bool) -> Result<()>;
+    fn state(&self, id: &str) -> Result<State>;
+}
