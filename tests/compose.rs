@@ -70,7 +70,8 @@ fn config_renders_the_resolved_model() {
     assert_eq!(stdout(&compose(&dir, &["config", "--services"], &[("COMPOSE_PROFILES", "dev")])), "web\ndb\ndebug\n");
     assert_eq!(stdout(&compose(&dir, &["config", "--profiles"], &[])), "dev\n");
     assert_eq!(stdout(&compose(&dir, &["config", "--volumes"], &[])), "data\n");
-    assert_eq!(stdout(&compose(&dir, &["config", "--services", "debug"], &[])), "web\ndb\ndebug\n");
+    assert_eq!(stdout(&compose(&dir, &["config", "--services", "debug"], &[])), "debug\n");
+    assert_eq!(stdout(&compose(&dir, &["config", "--services", "web"], &[])), "web\ndb\n");
 }
 
 #[test]

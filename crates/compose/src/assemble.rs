@@ -16,6 +16,8 @@ use crate::yaml::{Key, Node, Value};
 use crate::{extends, loader, merge, paths, schema};
 
 const RESOURCES: [&str; 5] = ["services", "networks", "volumes", "configs", "secrets"];
+/// Files being included at once (a chain of includes).
+const MAX_INCLUDE_DEPTH: usize = 64;
 
 pub struct Inputs<'a> {
     pub lookup: &'a dyn Fn(&str) -> Option<String>,
@@ -31,8 +33,13 @@ pub fn model_of(
     including: &mut Vec<PathBuf>,
 ) -> Result<Node> {
     let mut roots = Vec::new();
-    for f in files {
-        if including.contains(f) {
+    // By the files' real paths (a symlink to a directory must not make a new name of one).
+    let real: Vec<PathBuf> = files.iter().map(|f| std::fs::canonicalize(f).unwrap_or_else(|_| f.clone())).collect();
+    if including.len() > MAX_INCLUDE_DEPTH {
+        return Err(ComposeError::Project(format!("includes nested deeper than {MAX_INCLUDE_DEPTH}")));
+    }
+    for (f, r) in files.iter().zip(&real) {
+        if including.contains(r) {
             return Err(ComposeError::Project(format!("include cycle: {} includes itself", f.display())));
         }
         let mut loaded = loader::load_file(f, inputs.lookup)?;
@@ -48,9 +55,9 @@ pub fn model_of(
     }
     let mut model = merge::merge_all(roots);
     extends::apply(&mut model, &files[0], &extends::Context { lookup: inputs.lookup, home: inputs.home })?;
-    including.extend(files.iter().cloned());
+    including.extend(real.iter().cloned());
     let result = include(&mut model, &files[0], directory, inputs, warnings, including);
-    including.truncate(including.len() - files.len());
+    including.truncate(including.len() - real.len());
     result?;
     Ok(model)
 }
@@ -111,7 +118,7 @@ fn include(
         let env_files = env_files.iter().map(|e| PathBuf::from(paths::absolute(directory, inputs.home, e))).collect();
         let opts = Options { env_files, ..Default::default() };
         // The including project's variables win over the include's own env files.
-        let own = project::environment(&opts, &sub_dir, inputs.lookup)?;
+        let own = project::environment(&opts, &sub_dir, &sub_dir, inputs.lookup)?;
         let lookup = |n: &str| (inputs.lookup)(n).or_else(|| own.iter().find(|(k, _)| k == n).map(|(_, v)| v.clone()));
         let sub = model_of(&files, &sub_dir, &Inputs { lookup: &lookup, home: inputs.home }, warnings, including)?;
         add_resources(model, sub, file, first)?;
@@ -156,7 +163,12 @@ mod tests {
     use super::*;
 
     fn build(files: &[(&str, &str)]) -> (tempfile::TempDir, Result<serde_json::Value>) {
+        build_with(files, |_| {})
+    }
+
+    fn build_with(files: &[(&str, &str)], prepare: impl Fn(&Path)) -> (tempfile::TempDir, Result<serde_json::Value>) {
         let d = tempfile::tempdir().unwrap();
+        prepare(d.path());
         for (name, text) in files {
             let p = d.path().join(name);
             std::fs::create_dir_all(p.parent().unwrap()).unwrap();
@@ -203,9 +215,12 @@ mod tests {
                 "include cycle",
             ),
             (&[("compose.yaml", "include: [nowhere.yaml]\n")], "nowhere.yaml: no such file"),
+            (&[("compose.yaml", "include: [loop/compose.yaml]\nservices: {}\n")], "include cycle"),
         ];
         for (files, want) in cases {
-            let (_d, r) = build(files);
+            let (_d, r) = build_with(files, |dir| {
+                let _ = std::os::unix::fs::symlink(dir, dir.join("loop"));
+            });
             let e = r.expect_err(want);
             assert!(e.to_string().contains(want), "{want}: {e}");
         }

@@ -23,9 +23,12 @@ pub fn interpolate(
     lookup: &dyn Fn(&str) -> Option<String>,
 ) -> Result<Interpolated, InterpolationError> {
     let mut out = Interpolated::default();
-    expand(template, lookup, &mut out)?;
+    expand(template, lookup, &mut out, 0)?;
     Ok(out)
 }
+
+/// Nesting of `${A:-${B:-…}}` a template may have (each level recurses).
+const MAX_NESTING: usize = 32;
 
 fn invalid(template: &str) -> InterpolationError {
     InterpolationError::Invalid { template: template.to_string() }
@@ -40,7 +43,15 @@ fn name_char(c: u8) -> bool {
 }
 
 /// Appends the expansion of `s` to `out.value`.
-fn expand(s: &str, lookup: &dyn Fn(&str) -> Option<String>, out: &mut Interpolated) -> Result<(), InterpolationError> {
+fn expand(
+    s: &str,
+    lookup: &dyn Fn(&str) -> Option<String>,
+    out: &mut Interpolated,
+    depth: usize,
+) -> Result<(), InterpolationError> {
+    if depth > MAX_NESTING {
+        return Err(invalid(s));
+    }
     let b = s.as_bytes();
     let mut i = 0;
     // Bytes up to `i` not yet copied start at `plain` (copied in runs: the
@@ -59,7 +70,7 @@ fn expand(s: &str, lookup: &dyn Fn(&str) -> Option<String>, out: &mut Interpolat
             }
             Some(b'{') => {
                 let end = closing(b, i + 2).ok_or_else(|| invalid(s))?;
-                braced(&s[i + 2..end], s, lookup, out)?;
+                braced(&s[i + 2..end], s, lookup, out, depth)?;
                 i = end + 1;
             }
             Some(&c) if name_start(c) => {
@@ -122,6 +133,7 @@ fn braced(
     whole: &str,
     lookup: &dyn Fn(&str) -> Option<String>,
     out: &mut Interpolated,
+    depth: usize,
 ) -> Result<(), InterpolationError> {
     let b = body.as_bytes();
     if b.is_empty() || !name_start(b[0]) {
@@ -147,14 +159,14 @@ fn braced(
     let present = value.as_deref().is_some_and(|v| !colon || !v.is_empty());
     match op {
         b'-' if present => out.value.push_str(value.as_deref().unwrap_or_default()),
-        b'-' => expand(word, lookup, out)?,
+        b'-' => expand(word, lookup, out, depth + 1)?,
         b'?' if present => out.value.push_str(value.as_deref().unwrap_or_default()),
         b'?' => {
             let mut message = Interpolated::default();
-            expand(word, lookup, &mut message)?;
+            expand(word, lookup, &mut message, depth + 1)?;
             return Err(InterpolationError::Required { name: name.to_string(), message: message.value });
         }
-        _ if present => expand(word, lookup, out)?,
+        _ if present => expand(word, lookup, out, depth + 1)?,
         _ => {}
     }
     Ok(())
@@ -254,6 +266,14 @@ mod tests {
                 "{template}"
             );
         }
+    }
+
+    #[test]
+    fn nesting_is_bounded() {
+        let deep = format!("{}x{}", "${UNSET:-".repeat(10_000), "}".repeat(10_000));
+        assert!(matches!(run(&deep), Err(InterpolationError::Invalid { .. })));
+        let fine = format!("{}x{}", "${UNSET:-".repeat(20), "}".repeat(20));
+        assert_eq!(run(&fine).unwrap().value, "x");
     }
 
     #[test]

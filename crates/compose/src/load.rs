@@ -38,7 +38,7 @@ pub struct Project {
 
 pub fn load(req: &Request, cwd: &Path, shell: &dyn Fn(&str) -> Option<String>) -> Result<Project> {
     let found = project::files(&req.options, cwd, shell)?;
-    let environment = project::environment(&req.options, &found.directory, shell)?;
+    let environment = project::environment(&req.options, cwd, &found.directory, shell)?;
     let lookup = |n: &str| environment.iter().find(|(k, _)| k == n).map(|(_, v)| v.clone()).or_else(|| shell(n));
     let home = shell("HOME").map(PathBuf::from);
     let mut warnings = Vec::new();
@@ -47,9 +47,12 @@ pub fn load(req: &Request, cwd: &Path, shell: &dyn Fn(&str) -> Option<String>) -
     let from_file = model.get("name").and_then(Node::as_str).map(str::to_string);
     let name = project::name(&req.options, shell, from_file.as_deref(), &found.directory)?;
     set(&mut model, "name", Value::Str(name.clone()));
+    // COMPOSE_PROFILES only when no --profile is given (as Compose).
     let mut active = req.profiles.clone();
-    if let Some(env) = lookup("COMPOSE_PROFILES") {
-        active.extend(env.split(',').map(str::trim).filter(|p| !p.is_empty()).map(str::to_string));
+    if active.is_empty() {
+        if let Some(env) = lookup("COMPOSE_PROFILES") {
+            active.extend(env.split(',').map(str::trim).filter(|p| !p.is_empty()).map(str::to_string));
+        }
     }
     let profiles = select(&mut model, &active, &req.services, &mut warnings)?;
     // A dependency cycle is refused here, before anything is made of the project.
@@ -100,14 +103,19 @@ fn select(model: &mut Node, active: &[String], targets: &[String], warnings: &mu
     all.sort();
     all.dedup();
     let every = active.iter().any(|p| p == "*");
-    let mut on: Vec<String> = services
-        .iter()
-        .filter(|(_, s)| {
-            let p = strings(s.get("profiles"));
-            p.is_empty() || every || p.iter().any(|x| active.contains(x))
-        })
-        .map(|(k, _)| k.name.clone())
-        .collect();
+    // Named services (and what they need) are the selection; else the profiles say.
+    let mut on: Vec<String> = if targets.is_empty() {
+        services
+            .iter()
+            .filter(|(_, s)| {
+                let p = strings(s.get("profiles"));
+                p.is_empty() || every || p.iter().any(|x| active.contains(x))
+            })
+            .map(|(k, _)| k.name.clone())
+            .collect()
+    } else {
+        Vec::new()
+    };
     // Targets, and what they need, are on whatever their profiles.
     let mut queue: Vec<String> = Vec::new();
     for t in targets {
@@ -225,7 +233,17 @@ mod tests {
         assert_eq!(names(&project(&files, all, &none).unwrap()).len(), 5);
         // A service named on the command line is on, with what it depends on.
         let target = Request { services: vec!["tools".into()], ..Default::default() };
-        assert_eq!(names(&project(&files, target, &none).unwrap()), ["web", "db", "tools", "helper"]);
+        assert_eq!(names(&project(&files, target, &none).unwrap()), ["tools", "helper"]);
+        let web = Request { services: vec!["web".into()], ..Default::default() };
+        assert_eq!(names(&project(&files, web, &none).unwrap()), ["web", "db"]);
+        let both = Request { profiles: vec!["ops".into()], ..Default::default() };
+        let shell = |n: &str| (n == "COMPOSE_PROFILES").then(|| "dev".to_string());
+        match project(&files, both, &shell) {
+            Err(ComposeError::Project(m)) => {
+                assert!(m.contains("\"helper\" is required by \"tools\""), "--profile ops, not dev too: {m}")
+            }
+            other => panic!("{other:?}"),
+        }
         let unknown = Request { services: vec!["nope".into()], ..Default::default() };
         assert!(
             matches!(project(&files, unknown, &none), Err(ComposeError::Project(m)) if m.contains("no such service: nope"))

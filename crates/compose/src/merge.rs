@@ -41,6 +41,18 @@ fn merge(base: Option<Node>, mut over: Node, path: &mut Vec<String>) -> Option<N
         strip_tags(&mut over);
         return Some(over);
     };
+    // An empty value in a later file keeps the earlier one (compose-go's merge).
+    if over.value == Value::Null && over.tag.is_none() {
+        return Some(base);
+    }
+    // Another logging driver brings its own options: the block is replaced.
+    if let ["services", _, "logging"] = path.iter().map(String::as_str).collect::<Vec<_>>().as_slice() {
+        let driver = |n: &Node| n.get("driver").and_then(Node::as_str).map(str::to_string);
+        if driver(&over).is_some() && driver(&over) != driver(&base) {
+            strip_tags(&mut over);
+            return Some(over);
+        }
+    }
     match (base.value, over.value) {
         (Value::Map(mut entries), Value::Map(more)) => {
             for (k, v) in more {
@@ -83,7 +95,7 @@ fn merge(base: Option<Node>, mut over: Node, path: &mut Vec<String>) -> Option<N
 }
 
 /// A first file's tags: `!reset` entries go, `!override` is a plain value.
-fn strip_tags(node: &mut Node) {
+pub(crate) fn strip_tags(node: &mut Node) {
     node.tag = None;
     match &mut node.value {
         Value::Map(entries) => {
@@ -315,6 +327,10 @@ mod tests {
             // Top-level resources merge as mappings; scalars of another type replace.
             (&["networks: {n: {driver: bridge}}\nvolumes: {v: {}}", "networks: {n: {internal: true}}\nvolumes: {w: {}}"], "networks: {n: {driver: bridge, internal: true}}\nvolumes: {v: {}, w: {}}"),
             (&["services: {a: {image: x, restart: always}}", "services: {a: {restart: 'no'}}", "services: {a: {image: y}}"], "services: {a: {image: y, restart: 'no'}}"),
+            // An empty value keeps the earlier one; another logging driver replaces the block.
+            (&["volumes: {data: {driver: local}}\nservices: {a: {environment: {A: '1'}}}", "volumes: {data: }\nservices: {a: {environment: {A: }}}"], "volumes: {data: {driver: local}}\nservices: {a: {environment: {A: '1'}}}"),
+            (&["services: {a: {logging: {driver: syslog, options: {syslog-address: 'udp://x'}}}}", "services: {a: {logging: {driver: json-file}}}"], "services: {a: {logging: {driver: json-file}}}"),
+            (&["services: {a: {logging: {driver: json-file, options: {max-size: 1m}}}}", "services: {a: {logging: {options: {max-file: '3'}}}}"], "services: {a: {logging: {driver: json-file, options: {max-size: 1m, max-file: '3'}}}}"),
         ];
         for (files, want) in cases {
             assert_eq!(merged(files), yaml(want), "{files:?}");

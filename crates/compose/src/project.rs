@@ -134,8 +134,11 @@ pub fn valid_name(n: &str) -> bool {
 /// The project's variables: the env files (`--env-file`s, else the
 /// directory's `.env` if there is one), then the shell's environment over
 /// them. Returns a lookup for interpolation.
+/// `--env-file`s are relative to `cwd` (as Compose reads them); the
+/// default `.env` is the project directory's.
 pub fn environment(
     opts: &Options,
+    cwd: &Path,
     directory: &Path,
     shell: &dyn Fn(&str) -> Option<String>,
 ) -> Result<Vec<(String, String)>> {
@@ -147,7 +150,7 @@ pub fn environment(
             Vec::new()
         }
     } else {
-        opts.env_files.iter().map(|f| directory.join(f)).collect()
+        opts.env_files.iter().map(|f| cwd.join(f)).collect()
     };
     let mut vars: Vec<(String, String)> = Vec::new();
     for f in files {
@@ -244,7 +247,7 @@ mod tests {
         let d = tempfile::tempdir().unwrap();
         std::fs::write(d.path().join(".env"), "A=file\nB=file\nC=${B}-c\n").unwrap();
         let shell = |n: &str| (n == "B").then(|| "shell".to_string());
-        let vars = environment(&Options::default(), d.path(), &shell).unwrap();
+        let vars = environment(&Options::default(), Path::new("/elsewhere"), d.path(), &shell).unwrap();
         assert_eq!(
             vars,
             // The file's own B for C (a file reads as written), the shell's B after.
@@ -252,8 +255,11 @@ mod tests {
         );
         std::fs::write(d.path().join("other.env"), "A=other\n").unwrap();
         let opts = Options { env_files: vec!["other.env".into()], ..Default::default() };
-        assert_eq!(environment(&opts, d.path(), &none).unwrap(), [("A".into(), "other".into())]);
+        assert_eq!(
+            environment(&opts, d.path(), Path::new("/elsewhere"), &none).unwrap(),
+            [("A".into(), "other".into())]
+        );
         let missing = Options { env_files: vec!["missing.env".into()], ..Default::default() };
-        assert!(environment(&missing, d.path(), &none).is_err());
+        assert!(environment(&missing, d.path(), d.path(), &none).is_err());
     }
 }

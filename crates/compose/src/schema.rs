@@ -33,7 +33,10 @@ pub fn validate(file: &Path, root: &Node) -> Result<()> {
     if root.value == Value::Null {
         return Ok(());
     }
-    let json = root.to_json();
+    // What `!reset` removes is not checked (`build: !reset null` is a valid override).
+    let mut checked = root.clone();
+    crate::merge::strip_tags(&mut checked);
+    let json = checked.to_json();
     let mut first: Option<(usize, String, String)> = None;
     for e in validator().iter_errors(&json) {
         let e = deepest(&e);
@@ -128,6 +131,7 @@ mod tests {
             "name: proj\nservices: {}\nnetworks: {front: {driver: bridge}}\nvolumes: {data: {}}\nx-common: {a: 1}\n",
             "services:\n  db:\n    image: x\n    healthcheck: {test: [CMD, 'true'], interval: 1s}\n    depends_on: {a: {condition: service_healthy}}\n    deploy: {replicas: 3, resources: {limits: {memory: 64m}}}\n",
             "",
+            "services:\n  web:\n    build: !reset null\n    ports: !reset []\n",
         ];
         for text in ok {
             assert!(check(text).is_ok(), "{text}: {:?}", check(text));

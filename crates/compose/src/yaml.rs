@@ -114,7 +114,19 @@ pub fn parse(text: &str) -> Result<Node, YamlError> {
 pub fn parse_file(text: &str, file: u32) -> Result<Node, YamlError> {
     let mut b = Builder { file, ..Builder::default() };
     let mut parser = Parser::new_from_str(text);
-    parser.load(&mut b, true).map_err(|e| YamlError { pos: pos(*e.marker(), file), message: e.info().to_string() })?;
+    // Event by event (yaml-rust2's own `load` recurses once per nesting
+    // level, which a hostile file turns into a stack overflow), stopping
+    // at the first error.
+    loop {
+        let (ev, mark) = parser
+            .next_token()
+            .map_err(|e| YamlError { pos: pos(*e.marker(), file), message: e.info().to_string() })?;
+        let end = ev == Event::StreamEnd;
+        b.on_event(ev, mark);
+        if end || b.error.is_some() {
+            break;
+        }
+    }
     if let Some(e) = b.error {
         return Err(e);
     }
@@ -138,11 +150,21 @@ enum Frame {
     Map { entries: Vec<(Key, Node)>, key: Option<Key>, pos: Pos, anchor: usize, tag: Option<String> },
 }
 
+/// Deeper than any real file: a hostile one would exhaust the stack of
+/// the recursive steps after parsing (yaml.v3 stops at 10000).
+const MAX_DEPTH: usize = 512;
+/// Nodes a document may hold once its aliases are expanded (a "billion
+/// laughs" file holds few nodes and expands to very many).
+const MAX_NODES: usize = 1_000_000;
+
 #[derive(Default)]
 struct Builder {
     file: u32,
     stack: Vec<Frame>,
-    anchors: HashMap<usize, Node>,
+    /// An anchored node, and how many nodes it holds.
+    anchors: HashMap<usize, (Node, usize)>,
+    /// Nodes made so far, aliases counted at their expanded size.
+    nodes: usize,
     docs: Vec<Node>,
     error: Option<YamlError>,
 }
@@ -170,6 +192,15 @@ fn scalar(text: String, style: TScalarStyle, tag: &Option<Tag>) -> Result<Value,
         None => {}
     }
     Ok(if style == TScalarStyle::Plain { resolve(&text) } else { Value::Str(text) })
+}
+
+/// The nodes a tree holds (itself included).
+fn count(n: &Node) -> usize {
+    1 + match &n.value {
+        Value::Seq(items) => items.iter().map(count).sum(),
+        Value::Map(entries) => entries.iter().map(|(_, v)| count(v)).sum(),
+        _ => 0,
+    }
 }
 
 /// YAML 1.2 core schema for a plain scalar.
@@ -231,7 +262,8 @@ impl Builder {
     /// A finished node goes into its parent (or is a document).
     fn push(&mut self, node: Node, anchor: usize) {
         if anchor != 0 {
-            self.anchors.insert(anchor, node.clone());
+            let size = count(&node);
+            self.anchors.insert(anchor, (node.clone(), size));
         }
         match self.stack.last_mut() {
             None => self.docs.push(node),
@@ -259,6 +291,7 @@ impl Builder {
 
     fn end_map(&mut self, entries: Vec<(Key, Node)>, pos: Pos, anchor: usize, tag: Option<String>) {
         let mut explicit: Vec<(Key, Node)> = Vec::with_capacity(entries.len());
+        let mut seen: HashMap<String, Pos> = HashMap::with_capacity(entries.len());
         let mut merged: Vec<Node> = Vec::new();
         for (k, v) in entries {
             if k.name == "<<" {
@@ -276,17 +309,19 @@ impl Builder {
                 }
                 continue;
             }
-            if let Some((first, _)) = explicit.iter().find(|(e, _)| e.name == k.name) {
-                let message = format!("mapping key {:?} already defined at line {}", k.name, first.pos.line);
+            if let Some(first) = seen.get(&k.name) {
+                let message = format!("mapping key {:?} already defined at line {}", k.name, first.line);
                 return self.fail(k.pos, message);
             }
+            seen.insert(k.name.clone(), k.pos);
             explicit.push((k, v));
         }
         // Keys written in the map win over merged ones; earlier merged maps over later.
         for m in merged {
             let Value::Map(from) = m.value else { continue };
             for (k, v) in from {
-                if !explicit.iter().any(|(e, _)| e.name == k.name) {
+                if !seen.contains_key(&k.name) {
+                    seen.insert(k.name.clone(), k.pos);
                     explicit.push((k, v));
                 }
             }
@@ -303,17 +338,33 @@ impl MarkedEventReceiver for Builder {
         let at = pos(mark, self.file);
         match ev {
             Event::Scalar(text, style, anchor, tag) => match scalar(text, style, &tag) {
-                Ok(value) => self.push(Node { value, pos: at, tag: local_tag(&tag) }, anchor),
+                Ok(_) if self.nodes >= MAX_NODES => self.fail(at, format!("more than {MAX_NODES} nodes")),
+                Ok(value) => {
+                    self.nodes += 1;
+                    self.push(Node { value, pos: at, tag: local_tag(&tag) }, anchor)
+                }
                 Err(message) => self.fail(at, message),
             },
             Event::Alias(id) => match self.anchors.get(&id) {
-                Some(node) => self.push(node.clone(), 0),
+                Some((node, size)) => {
+                    self.nodes += size;
+                    if self.nodes > MAX_NODES {
+                        return self.fail(at, format!("aliases expand this document beyond {MAX_NODES} nodes"));
+                    }
+                    let node = node.clone();
+                    self.push(node, 0)
+                }
                 None => self.fail(at, "an alias to an unknown anchor".into()),
             },
+            Event::SequenceStart(..) | Event::MappingStart(..) if self.stack.len() >= MAX_DEPTH => {
+                self.fail(at, format!("nested deeper than {MAX_DEPTH} levels"))
+            }
             Event::SequenceStart(anchor, tag) => {
+                self.nodes += 1;
                 self.stack.push(Frame::Seq { items: Vec::new(), pos: at, anchor, tag: local_tag(&tag) })
             }
             Event::MappingStart(anchor, tag) => {
+                self.nodes += 1;
                 self.stack.push(Frame::Map { entries: Vec::new(), key: None, pos: at, anchor, tag: local_tag(&tag) })
             }
             Event::SequenceEnd => {
@@ -415,6 +466,20 @@ mod tests {
         assert!(err("a: *nowhere\n").message.contains("unknown anchor") || parse("a: *nowhere\n").is_err());
         assert!(err("a: !!int x\n").message.contains("!!int"));
         assert!(err("? [a, b]\n: c\n").message.contains("scalar"));
+    }
+
+    #[test]
+    fn hostile_documents_are_refused_not_followed() {
+        // Ten levels of ten aliases each: 10^10 nodes expanded.
+        let mut text = String::from("l0: &a0 [x, x, x, x, x, x, x, x, x, x]\n");
+        for i in 1..10 {
+            text.push_str(&format!("l{i}: &a{i} [{}]\n", vec![format!("*a{}", i - 1); 10].join(", ")));
+        }
+        assert!(err(&text).message.contains("aliases expand"), "{:?}", err(&text));
+        let deep = format!("x:\n{}1\n", "- ".repeat(100_000));
+        assert!(err(&deep).message.contains("nested deeper"), "{:?}", err(&deep));
+        let many: String = (0..50_000).map(|i| format!("k{i}: {i}\n")).collect();
+        assert!(parse(&many).is_ok(), "many keys are fine (and fast)");
     }
 
     #[test]

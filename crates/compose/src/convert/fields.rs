@@ -3,7 +3,7 @@
 
 use serde_json::{json, Map, Value as J};
 
-use super::{list, text, unsupported, Cx};
+use super::{boolean, integer, list, text, unsupported, Cx};
 use crate::error::Result;
 use crate::units;
 use crate::yaml::{Node, Value};
@@ -34,8 +34,7 @@ pub(super) fn healthcheck(v: &Node, path: &str) -> Result<J> {
             "start_period" => dur("StartPeriod", &mut h)?,
             "start_interval" => dur("StartInterval", &mut h)?,
             "retries" => {
-                let Value::Int(r) = x.value else { return Err(unsupported(x, &p, "an integer")) };
-                h.insert("Retries".into(), json!(r));
+                h.insert("Retries".into(), json!(integer(x).map_err(|e| unsupported(x, &p, &e))?));
             }
             "disable" => {}
             _ => return Err(unsupported(x, &p, "not a healthcheck key")),
@@ -162,7 +161,10 @@ pub(super) fn volumes(cx: &Cx, v: &Node, path: &str, mounts: &mut Vec<J>, binds:
                 let f = |k: &str| item.get(k).and_then(text);
                 let kind = f("type").unwrap_or_else(|| "volume".into());
                 let target = f("target").ok_or_else(|| bad("a target"))?;
-                let ro = matches!(item.get("read_only").map(|r| &r.value), Some(Value::Bool(true)));
+                let ro = match item.get("read_only") {
+                    Some(r) => boolean(r).map_err(|e| bad(&e))?,
+                    None => false,
+                };
                 let mut m = json!({"Type": kind, "Target": target, "ReadOnly": ro});
                 match kind.as_str() {
                     "volume" => {
@@ -201,11 +203,15 @@ pub(super) fn ulimits(v: &Node, path: &str) -> Result<J> {
     let mut out = Vec::new();
     for (k, x) in entries {
         let (soft, hard) = match &x.value {
-            Value::Int(n) => (*n, *n),
+            Value::Int(_) | Value::Str(_) => {
+                let n = integer(x).map_err(|e| unsupported(x, &format!("{path}.{}", k.name), &e))?;
+                (n, n)
+            }
             Value::Map(_) => {
-                let get = |f: &str| match x.get(f).map(|n| &n.value) {
-                    Some(Value::Int(n)) => Ok(*n),
-                    _ => Err(unsupported(x, &format!("{path}.{}", k.name), "soft and hard limits")),
+                let get = |f: &str| {
+                    x.get(f)
+                        .and_then(|n| integer(n).ok())
+                        .ok_or_else(|| unsupported(x, &format!("{path}.{}", k.name), "soft and hard limits"))
                 };
                 (get("soft")?, get("hard")?)
             }

@@ -78,6 +78,28 @@ pub(crate) fn map(n: &Node) -> Vec<(String, Option<String>)> {
     }
 }
 
+/// A boolean, also written as a string (`"${PRIV:-true}"`), as Go's ParseBool reads it.
+pub(crate) fn boolean(n: &Node) -> std::result::Result<bool, String> {
+    match &n.value {
+        Value::Bool(b) => Ok(*b),
+        Value::Str(s) => match s.as_str() {
+            "1" | "t" | "T" | "true" | "TRUE" | "True" => Ok(true),
+            "0" | "f" | "F" | "false" | "FALSE" | "False" => Ok(false),
+            _ => Err(format!("{s:?} is not a boolean")),
+        },
+        _ => Err(format!("a boolean, not {}", n.kind())),
+    }
+}
+
+/// An integer, also written as a string (`"${LIMIT:-100}"`).
+pub(crate) fn integer(n: &Node) -> std::result::Result<i64, String> {
+    match &n.value {
+        Value::Int(i) => Ok(*i),
+        Value::Str(s) => s.trim().parse().map_err(|_| format!("{s:?} is not an integer")),
+        _ => Err(format!("an integer, not {}", n.kind())),
+    }
+}
+
 /// The container name of replica `number` (`container_name` for the only one).
 pub fn container_name(project: &str, service: &str, svc: &Node, number: u32) -> String {
     match svc.get("container_name").and_then(Node::as_str) {
@@ -110,7 +132,9 @@ pub fn create_body(cx: &Cx, service: &str, svc: &Node, number: u32) -> Result<J>
     let mut body = Map::new();
     let mut host = Map::new();
     let mut labels = Map::new();
+    // env_file entries (a later file wins), then `environment` over them.
     let mut env: Vec<(String, String)> = Vec::new();
+    let mut file_env: Vec<(String, String)> = Vec::new();
     let mut exposed = Map::new();
     let mut bindings = Map::new();
     let mut mounts: Vec<J> = Vec::new();
@@ -158,10 +182,8 @@ pub fn create_body(cx: &Cx, service: &str, svc: &Node, number: u32) -> Result<J>
                     }
                     let content = crate::loader::read_bounded(p)?;
                     for (name, value) in crate::dotenv::parse(p, &content, cx.lookup)? {
-                        // `environment` is applied after every env_file, whatever the key order.
-                        if !env.iter().any(|(n, _)| *n == name) {
-                            env.push((name, value));
-                        }
+                        file_env.retain(|(n, _)| *n != name);
+                        file_env.push((name, value));
                     }
                 }
             }
@@ -186,10 +208,10 @@ pub fn create_body(cx: &Cx, service: &str, svc: &Node, number: u32) -> Result<J>
                 }
             }
             "tty" => {
-                body.insert("Tty".into(), json!(matches!(v.value, Value::Bool(true))));
+                body.insert("Tty".into(), json!(boolean(v).map_err(|e| bad(&e))?));
             }
             "stdin_open" => {
-                body.insert("OpenStdin".into(), json!(matches!(v.value, Value::Bool(true))));
+                body.insert("OpenStdin".into(), json!(boolean(v).map_err(|e| bad(&e))?));
             }
             "stop_signal" => {
                 body.insert("StopSignal".into(), json!(s()?));
@@ -239,7 +261,7 @@ pub fn create_body(cx: &Cx, service: &str, svc: &Node, number: u32) -> Result<J>
                     "privileged" => "Privileged",
                     _ => "ReadonlyRootfs",
                 };
-                host.insert(name.into(), json!(matches!(v.value, Value::Bool(true))));
+                host.insert(name.into(), json!(boolean(v).map_err(|e| bad(&e))?));
             }
             "cap_add" | "cap_drop" | "dns" | "dns_search" | "dns_opt" | "security_opt" | "group_add" => {
                 let name = match key {
@@ -284,7 +306,7 @@ pub fn create_body(cx: &Cx, service: &str, svc: &Node, number: u32) -> Result<J>
                 host.insert("NanoCpus".into(), json!((c * 1e9) as i64));
             }
             "cpu_shares" | "pids_limit" | "oom_score_adj" => {
-                let Value::Int(i) = v.value else { return Err(bad("an integer")) };
+                let i = integer(v).map_err(|e| bad(&e))?;
                 let name = match key {
                     "cpu_shares" => "CpuShares",
                     "pids_limit" => "PidsLimit",
@@ -335,7 +357,11 @@ pub fn create_body(cx: &Cx, service: &str, svc: &Node, number: u32) -> Result<J>
     };
     labels.insert("com.docker.compose.depends_on".into(), json!(deps.join(",")));
     body.insert("Labels".into(), J::Object(labels));
-    body.insert("Env".into(), json!(env.iter().map(|(k, v)| format!("{k}={v}")).collect::<Vec<_>>()));
+    for (name, value) in env {
+        file_env.retain(|(n, _)| *n != name);
+        file_env.push((name, value));
+    }
+    body.insert("Env".into(), json!(file_env.iter().map(|(k, v)| format!("{k}={v}")).collect::<Vec<_>>()));
     if !exposed.is_empty() {
         body.insert("ExposedPorts".into(), J::Object(exposed));
     }

@@ -93,8 +93,15 @@ fn env_files_come_before_environment() {
     let d = tempfile::tempdir().unwrap();
     let f = d.path().join("web.env");
     std::fs::write(&f, "A=from-file\nB=file\n").unwrap();
-    let b = body(&format!("    image: x\n    environment: {{A: env}}\n    env_file: ['{}', {{path: /nonexistent.env, required: false}}]\n", f.display())).unwrap();
-    assert_eq!(b["Env"], json!(["A=env", "B=file"]));
+    let g = d.path().join("later.env");
+    std::fs::write(&g, "B=later\n").unwrap();
+    let b = body(&format!(
+        "    image: x\n    environment: {{A: env}}\n    env_file: ['{}', {{path: /nonexistent.env, required: false}}, '{}']\n",
+        f.display(),
+        g.display()
+    ))
+    .unwrap();
+    assert_eq!(b["Env"], json!(["B=later", "A=env"]), "a later env_file wins; environment wins over all");
     assert!(body("    image: x\n    env_file: [/nonexistent.env]\n").is_err(), "a required env_file must exist");
 }
 
@@ -118,6 +125,18 @@ fn unsupported_keys_are_refused_naming_key_and_place() {
             other => panic!("{svc}: {other:?}"),
         }
     }
+}
+
+#[test]
+fn booleans_and_integers_written_as_strings() {
+    let b = body(
+        "    image: x\n    privileged: 'true'\n    tty: 'false'\n    pids_limit: '50'\n    ulimits: {nofile: '10'}\n",
+    )
+    .unwrap();
+    assert_eq!((b["HostConfig"]["Privileged"].clone(), b["Tty"].clone()), (json!(true), json!(false)));
+    assert_eq!(b["HostConfig"]["PidsLimit"], 50);
+    assert_eq!(b["HostConfig"]["Ulimits"][0]["Soft"], 10);
+    assert!(matches!(body("    image: x\n    init: 'maybe'\n"), Err(ComposeError::Unsupported { .. })));
 }
 
 #[test]
