@@ -1,9 +1,14 @@
 //! `wharf compose` through the binary (issue 13): the project's model as
-//! `config` writes it, and bad input refused with file, line and path.
-//! No daemon: loading is the client's own work.
+//! `config` writes it, and bad input refused with file, line and path (no
+//! daemon: loading is the client's own work); `up -d`, `ps`, `down -v`
+//! against `wharf daemon`, checked with the docker CLI.
+
+mod support;
 
 use std::path::Path;
 use std::process::{Command, Output};
+
+use support::daemon::Daemon;
 
 const WHARF: &str = env!("CARGO_BIN_EXE_wharf");
 
@@ -105,4 +110,91 @@ fn bad_input_names_file_line_and_path() {
     assert!(!none.status.success() && String::from_utf8_lossy(&none.stderr).contains("no configuration file provided"));
     let fmt = compose(d.path(), &["-f", "typo.yaml", "config", "--format", "toml"], &[]);
     assert!(!fmt.status.success() && String::from_utf8_lossy(&fmt.stderr).contains("toml"));
+}
+
+const SHOP: &str = r#"services:
+  db:
+    image: busybox:local
+    command: sleep 1000
+    stop_signal: SIGKILL
+    healthcheck: {test: ["CMD", "true"], interval: 1s, retries: 5}
+    volumes: ["data:/data"]
+  migrate:
+    image: busybox:local
+    command: sh -c "echo migrated > /data/done"
+    volumes: ["data:/data"]
+    depends_on: {db: {condition: service_healthy}}
+  web:
+    image: busybox:local
+    command: sleep 1000
+    stop_signal: SIGKILL
+    environment: [MODE=one]
+    depends_on:
+      db: {condition: service_healthy}
+      migrate: {condition: service_completed_successfully}
+  worker:
+    image: busybox:local
+    command: sleep 1000
+    stop_signal: SIGKILL
+    scale: 2
+volumes:
+  data: {}
+"#;
+
+#[test]
+fn up_ps_and_down_through_the_daemon() {
+    let d = Daemon::start();
+    d.import_busybox();
+    let dir = d.dir.path().join("shop");
+    std::fs::create_dir_all(&dir).unwrap();
+    let file = dir.join("compose.yaml");
+    std::fs::write(&file, SHOP).unwrap();
+    let f = file.display().to_string();
+    let compose = |args: &[&str]| {
+        let mut all = vec!["compose", "-f", &f, "-p", "shop"];
+        all.extend_from_slice(args);
+        d.wharf(&all)
+    };
+    let up = compose(&["up", "-d"]);
+    assert!(up.status.success(), "{}", String::from_utf8_lossy(&up.stderr));
+    let names = |all: bool| {
+        let mut args = vec!["ps", "--format", "{{.Names}}"];
+        if all {
+            args.push("-a");
+        }
+        let mut n: Vec<String> = d.ok(&args).lines().map(str::to_string).collect();
+        n.sort();
+        n
+    };
+    assert_eq!(names(false), ["shop-db-1", "shop-web-1", "shop-worker-1", "shop-worker-2"]);
+    assert_eq!(names(true).len(), 5, "the one-shot migrate exited");
+    assert_eq!(d.ok(&["inspect", "-f", "{{.State.ExitCode}}", "shop-migrate-1"]).trim(), "0");
+    assert_eq!(d.ok(&["exec", "shop-db-1", "cat", "/data/done"]).trim(), "migrated", "the named volume is shared");
+    let labels = d.ok(&["inspect", "-f", "{{index .Config.Labels \"com.docker.compose.service\"}} {{index .Config.Labels \"com.docker.compose.container-number\"}}", "shop-worker-2"]);
+    assert_eq!(labels.trim(), "worker 2");
+    // Services resolve each other on the project's network.
+    assert!(d.docker(&["exec", "shop-web-1", "ping", "-c", "1", "-W", "3", "db"]).status.success());
+    let ps = String::from_utf8_lossy(&compose(&["ps"]).stdout).into_owned();
+    assert!(ps.starts_with("NAME") && ps.contains("shop-web-1") && !ps.contains("shop-migrate-1"), "{ps}");
+    // Again: nothing changes; then one service's change recreates only it.
+    let id = |n: &str| d.ok(&["inspect", "-f", "{{.Id}}", n]);
+    let (db, web) = (id("shop-db-1"), id("shop-web-1"));
+    assert!(compose(&["up", "-d"]).status.success());
+    assert_eq!((id("shop-db-1"), id("shop-web-1")), (db.clone(), web.clone()));
+    std::fs::write(&file, SHOP.replace("MODE=one", "MODE=two")).unwrap();
+    let again = compose(&["up", "-d"]);
+    assert!(again.status.success(), "{}", String::from_utf8_lossy(&again.stderr));
+    assert_eq!(id("shop-db-1"), db);
+    assert_ne!(id("shop-web-1"), web);
+    assert_eq!(d.ok(&["exec", "shop-web-1", "sh", "-c", "echo $MODE"]).trim(), "two");
+    // down -v leaves nothing of the project.
+    let down = compose(&["down", "-v"]);
+    assert!(down.status.success(), "{}", String::from_utf8_lossy(&down.stderr));
+    assert!(names(true).is_empty());
+    assert!(!d.ok(&["network", "ls", "--format", "{{.Name}}"]).contains("shop_"));
+    assert!(!d.ok(&["volume", "ls", "--format", "{{.Name}}"]).contains("shop_data"));
+    // up without -d is refused (attaching is not there yet), creating nothing.
+    let attached = compose(&["up"]);
+    assert!(!attached.status.success() && String::from_utf8_lossy(&attached.stderr).contains("use up -d"));
+    assert!(names(true).is_empty());
 }

@@ -350,7 +350,7 @@ fn run(cli: Cli) -> anyhow::Result<i32> {
             ctr::stats(&d()?, containers, *no_stream, format.as_deref())?
         }
         Command::Events(a) => ctr::events(&d()?, a)?,
-        Command::Compose(a) => return commands::compose::compose(a),
+        Command::Compose(a) => return commands::compose::compose(a, || cli.daemon()),
         Command::Network { verb } => ctr::network(&d()?, verb)?,
         Command::Volume { verb } => ctr::volume(&d()?, verb)?,
         Command::Version { format } => ctr::version(&d()?, format.as_deref())?,

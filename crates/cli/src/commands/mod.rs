@@ -1,4 +1,5 @@
 pub mod compose;
+pub mod compose_api;
 pub mod containers;
 pub mod daemon;
 pub mod images;
