@@ -148,13 +148,7 @@ fn unique_key(rule: Seq, item: &Node) -> Option<String> {
 }
 
 fn scalar_text(n: &Node) -> Option<String> {
-    match &n.value {
-        Value::Str(s) => Some(s.clone()),
-        Value::Int(i) => Some(i.to_string()),
-        Value::Float(f) => Some(f.to_string()),
-        Value::Bool(b) => Some(b.to_string()),
-        _ => None,
-    }
+    n.scalar_text()
 }
 
 /// `src:target[:mode]` (or a bare target, an anonymous volume) → target;

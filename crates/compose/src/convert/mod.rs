@@ -55,13 +55,7 @@ pub(crate) fn unsupported(n: &Node, path: &str, why: &str) -> ComposeError {
 }
 
 pub(crate) fn text(n: &Node) -> Option<String> {
-    match &n.value {
-        Value::Str(s) => Some(s.clone()),
-        Value::Int(i) => Some(i.to_string()),
-        Value::Float(f) => Some(f.to_string()),
-        Value::Bool(b) => Some(b.to_string()),
-        _ => None,
-    }
+    n.scalar_text()
 }
 
 pub(crate) fn list(n: &Node) -> Vec<String> {
