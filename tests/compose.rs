@@ -198,3 +198,34 @@ fn up_ps_and_down_through_the_daemon() {
     assert!(!attached.status.success() && String::from_utf8_lossy(&attached.stderr).contains("use up -d"));
     assert!(names(true).is_empty());
 }
+
+#[test]
+fn docker_compose_runs_wharf_as_a_cli_plugin_and_by_that_name() {
+    let cfg = tempfile::tempdir().unwrap();
+    let plugins = cfg.path().join("cli-plugins");
+    std::fs::create_dir_all(&plugins).unwrap();
+    let plugin = plugins.join("docker-compose");
+    std::os::unix::fs::symlink(WHARF, &plugin).unwrap();
+    let meta = Command::new(&plugin).arg("docker-cli-plugin-metadata").output().unwrap();
+    let meta: serde_json::Value = serde_json::from_slice(&meta.stdout).unwrap();
+    assert_eq!((meta["SchemaVersion"].as_str(), meta["Vendor"].as_str()), (Some("0.1.0"), Some("Wharf")));
+    let d = tempfile::tempdir().unwrap();
+    std::fs::write(d.path().join("compose.yaml"), APP).unwrap();
+    let docker = ["/usr/local/bin/docker", "/usr/bin/docker"]
+        .into_iter()
+        .find(|p| Path::new(p).exists())
+        .expect("the docker CLI");
+    let through_docker = Command::new(docker)
+        .env("DOCKER_CONFIG", cfg.path())
+        .args(["compose", "-p", "plug", "config", "--services"])
+        .current_dir(d.path())
+        .output()
+        .unwrap();
+    assert_eq!(stdout(&through_docker), "web\ndb\n");
+    let version = Command::new(docker).env("DOCKER_CONFIG", cfg.path()).args(["compose", "--help"]).output().unwrap();
+    assert!(version.status.success(), "{}", String::from_utf8_lossy(&version.stderr));
+    // Run by its name, as the standalone docker-compose.
+    let standalone =
+        Command::new(&plugin).args(["-p", "plug", "config", "--services"]).current_dir(d.path()).output().unwrap();
+    assert_eq!(stdout(&standalone), "web\ndb\n");
+}

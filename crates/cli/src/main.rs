@@ -397,11 +397,49 @@ fn internal(args: &[String]) -> Option<ExitCode> {
     }
 }
 
+/// The docker CLI plugin protocol's metadata call (`docker-compose
+/// docker-cli-plugin-metadata`, asked by `docker` of each plugin it finds).
+const PLUGIN_METADATA: &str = "docker-cli-plugin-metadata";
+
+/// As `docker-compose` (a docker CLI plugin, or run by that name): the
+/// docker CLI runs `docker-compose [-H host] compose ARGS`, a user
+/// `docker-compose ARGS`; both become `wharf [-H host] compose ARGS`.
+fn compose_invocation(mut args: Vec<String>) -> Vec<String> {
+    let argv0 = args.first().map(|a| a.rsplit('/').next().unwrap_or(a).to_string()).unwrap_or_default();
+    if argv0 != "docker-compose" {
+        return args;
+    }
+    // Past the global flags the docker CLI may put first.
+    let mut i = 1;
+    while i < args.len() {
+        match args[i].as_str() {
+            "-H" | "--host" => i += 2,
+            a if a.starts_with("--host=") => i += 1,
+            _ => break,
+        }
+    }
+    if args.get(i).map(String::as_str) != Some("compose") {
+        args.insert(i.min(args.len()), "compose".into());
+    }
+    args
+}
+
 fn main() -> ExitCode {
     let mut args: Vec<String> = std::env::args().collect();
     if let Some(code) = internal(&args) {
         return code;
     }
+    if args.get(1).map(String::as_str) == Some(PLUGIN_METADATA) {
+        let meta = serde_json::json!({
+            "SchemaVersion": "0.1.0",
+            "Vendor": "Wharf",
+            "Version": env!("CARGO_PKG_VERSION"),
+            "ShortDescription": "Docker Compose (Wharf's, native)",
+        });
+        println!("{meta}");
+        return ExitCode::SUCCESS;
+    }
+    let mut args = compose_invocation(std::mem::take(&mut args));
     if runtime_invocation(&args) {
         args.insert(1, "runtime".into());
     }
