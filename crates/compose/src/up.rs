@@ -82,7 +82,28 @@ fn replicas(svc: &Node) -> u32 {
 /// What must hold before anything is made: every service converts, every
 /// network it uses is declared, external networks and volumes exist, and
 /// every image is there (pulled if missing).
+/// The keys of top-level networks and volumes that `up` honours.
+const NETWORK_KEYS: [&str; 9] =
+    ["name", "external", "driver", "driver_opts", "internal", "attachable", "enable_ipv6", "ipam", "labels"];
+const VOLUME_KEYS: [&str; 5] = ["name", "external", "driver", "driver_opts", "labels"];
+
 fn preflight(plan: &Plan, backend: &dyn Backend, services: &[(String, Node)], progress: Progress) -> Result<()> {
+    // Nothing declared is left unread: a key `up` would not apply is refused.
+    for (key, decl) in entries(plan.model.get("networks")) {
+        let path = format!("networks.{key}");
+        convert::only_keys(&decl, &path, &NETWORK_KEYS)?;
+        if let Some(ipam) = decl.get("ipam") {
+            convert::only_keys(ipam, &format!("{path}.ipam"), &["driver", "config"])?;
+            if let Some(Value::Seq(configs)) = ipam.get("config").map(|c| &c.value) {
+                for (i, c) in configs.iter().enumerate() {
+                    convert::only_keys(c, &format!("{path}.ipam.config[{i}]"), &["subnet", "gateway", "ip_range"])?;
+                }
+            }
+        }
+    }
+    for (key, decl) in entries(plan.model.get("volumes")) {
+        convert::only_keys(&decl, &format!("volumes.{key}"), &VOLUME_KEYS)?;
+    }
     for (name, svc) in services {
         let body = convert::create_body(&plan.cx, name, svc, 1)?;
         for key in service_networks(svc) {

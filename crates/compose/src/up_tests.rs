@@ -126,6 +126,10 @@ fn preflight_refusals_create_nothing() {
         ("services:\n  web: {image: web}\nvolumes: {v: {external: true}}\n", "external volume"),
         ("services:\n  ok: {image: web}\n  web: {image: missing}\n", "pull access denied for missing"),
         ("services:\n  ok: {image: web}\n  web: {image: web, blkio_config: {weight: 1}}\n", "blkio_config"),
+        ("services:\n  web: {image: web, networks: {n: {priority: 5}}}\nnetworks: {n: {}}\n", "services.web.networks.n.priority"),
+        ("services:\n  web: {image: web}\nnetworks: {n: {ipam: {config: [{subnet: 10.9.0.0/24, aux_addresses: {a: 10.9.0.5}}]}}}\n", "networks.n.ipam.config[0].aux_addresses"),
+        ("services:\n  web: {image: web}\nvolumes: {v: {x-custom: 1, driver: local, unknown_key: 2}}\n", "volumes.v.unknown_key"),
+        ("services:\n  web: {image: web}\nnetworks: {n: {enable_ipv4: false}}\n", "networks.n.enable_ipv4"),
     ];
     for (text, want) in cases {
         let b = FakeBackend::new(&["web"]);

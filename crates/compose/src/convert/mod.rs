@@ -72,6 +72,17 @@ pub(crate) fn map(n: &Node) -> Vec<(String, Option<String>)> {
     }
 }
 
+/// Refuses a mapping's keys other than `allowed` and `x-` extensions (a null is no keys).
+pub(crate) fn only_keys(n: &Node, path: &str, allowed: &[&str]) -> Result<()> {
+    if let Value::Map(entries) = &n.value {
+        let unknown = |k: &str| !allowed.contains(&k) && !k.starts_with("x-");
+        if let Some((k, v)) = entries.iter().find(|(k, _)| unknown(&k.name)) {
+            return Err(unsupported(v, &format!("{path}.{}", k.name), "not supported by wharf compose yet"));
+        }
+    }
+    Ok(())
+}
+
 /// A boolean, also written as a string (`"${PRIV:-true}"`), as Go's ParseBool reads it.
 pub(crate) fn boolean(n: &Node) -> std::result::Result<bool, String> {
     match &n.value {
@@ -326,8 +337,16 @@ pub fn create_body(cx: &Cx, service: &str, svc: &Node, number: u32) -> Result<J>
                 host.insert("LogConfig".into(), json!({"Type": driver, "Config": opts}));
             }
             "deploy" => deploy(v, &path, &mut host)?,
-            // Networks and network_mode are wired by the project (names, aliases, the primary network).
-            "networks" | "network_mode" | "volumes_from" => {}
+            // Wired by the project (names, aliases, addresses, the primary
+            // network); what it does not wire is refused here.
+            "networks" => {
+                if let Value::Map(nets) = &v.value {
+                    for (net, cfg) in nets {
+                        only_keys(cfg, &format!("{path}.{}", net.name), &["aliases", "ipv4_address", "ipv6_address"])?;
+                    }
+                }
+            }
+            "network_mode" | "volumes_from" => {}
             _ => return Err(bad("not supported by wharf compose yet")),
         }
     }
