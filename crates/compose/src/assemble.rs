@@ -62,14 +62,6 @@ pub fn model_of(
     Ok(model)
 }
 
-fn strings(n: Option<&Node>) -> Vec<String> {
-    match n.map(|n| &n.value) {
-        Some(Value::Str(s)) => vec![s.clone()],
-        Some(Value::Seq(items)) => items.iter().filter_map(|i| i.as_str().map(str::to_string)).collect(),
-        _ => Vec::new(),
-    }
-}
-
 fn include(
     model: &mut Node,
     file: &Path,
@@ -86,9 +78,9 @@ fn include(
         let (paths_, project_dir, env_files) = match &item.value {
             Value::Str(s) => (vec![s.clone()], None, Vec::new()),
             _ => (
-                strings(item.get("path")),
+                item.get("path").map(Node::strings).unwrap_or_default(),
                 item.get("project_directory").and_then(Node::as_str).map(str::to_string),
-                strings(item.get("env_file")),
+                item.get("env_file").map(Node::strings).unwrap_or_default(),
             ),
         };
         let files: Vec<PathBuf> =

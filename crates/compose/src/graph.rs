@@ -42,19 +42,14 @@ pub fn dependencies(svc: &Node) -> Vec<String> {
     deps
 }
 
-fn services(model: &Node) -> Vec<(String, Node)> {
-    match model.get("services").map(|s| &s.value) {
-        Some(Value::Map(e)) => e.iter().map(|(k, v)| (k.name.clone(), v.clone())).collect(),
-        _ => Vec::new(),
-    }
-}
-
 /// Levels of services in start order (each level's services in file order).
 pub fn start_order(model: &Node) -> Result<Vec<Vec<String>>> {
-    let all = services(model);
+    let all: Vec<(&str, &Node)> = model.get("services").map(|s| s.entries().collect()).unwrap_or_default();
     let deps: Vec<(String, Vec<String>)> = all
         .iter()
-        .map(|(n, s)| (n.clone(), dependencies(s).into_iter().filter(|d| all.iter().any(|(m, _)| m == d)).collect()))
+        .map(|(n, s)| {
+            (n.to_string(), dependencies(s).into_iter().filter(|d| all.iter().any(|(m, _)| m == d)).collect())
+        })
         .collect();
     let mut placed: Vec<String> = Vec::new();
     let mut levels = Vec::new();

@@ -13,6 +13,7 @@ pub mod interpolate;
 pub mod load;
 pub mod loader;
 pub mod merge;
+pub mod ops;
 pub mod paths;
 pub mod project;
 pub mod render;

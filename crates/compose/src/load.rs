@@ -33,6 +33,8 @@ pub struct Project {
     pub model: Node,
     /// Every profile a service of the files names, sorted.
     pub profiles: Vec<String>,
+    /// Every service of the files, on or off (a container of an off one is no orphan).
+    pub all_services: Vec<String>,
     pub warnings: Vec<String>,
 }
 
@@ -54,10 +56,21 @@ pub fn load(req: &Request, cwd: &Path, shell: &dyn Fn(&str) -> Option<String>) -
             active.extend(env.split(',').map(str::trim).filter(|p| !p.is_empty()).map(str::to_string));
         }
     }
+    let all_services: Vec<String> =
+        model.get("services").map(|s| s.entries().map(|(k, _)| k.to_string()).collect()).unwrap_or_default();
     let profiles = select(&mut model, &active, &req.services, &mut warnings)?;
     // A dependency cycle is refused here, before anything is made of the project.
     crate::graph::start_order(&model)?;
-    Ok(Project { name, directory: found.directory, files: found.files, environment, model, profiles, warnings })
+    Ok(Project {
+        name,
+        directory: found.directory,
+        files: found.files,
+        environment,
+        model,
+        profiles,
+        all_services,
+        warnings,
+    })
 }
 
 fn set(node: &mut Node, key: &str, value: Value) {
@@ -67,13 +80,6 @@ fn set(node: &mut Node, key: &str, value: Value) {
             Some((_, v)) => v.value = value,
             None => entries.insert(0, (Key { name: key.into(), pos }, Node { value, pos, tag: None })),
         }
-    }
-}
-
-fn strings(node: Option<&Node>) -> Vec<String> {
-    match node.map(|n| &n.value) {
-        Some(Value::Seq(items)) => items.iter().filter_map(|i| i.as_str().map(str::to_string)).collect(),
-        _ => Vec::new(),
     }
 }
 
@@ -99,7 +105,8 @@ fn select(model: &mut Node, active: &[String], targets: &[String], warnings: &mu
         }
         return Ok(Vec::new());
     };
-    let mut all: Vec<String> = services.iter().flat_map(|(_, s)| strings(s.get("profiles"))).collect();
+    let mut all: Vec<String> =
+        services.iter().flat_map(|(_, s)| s.get("profiles").map(Node::strings).unwrap_or_default()).collect();
     all.sort();
     all.dedup();
     let every = active.iter().any(|p| p == "*");
@@ -108,7 +115,7 @@ fn select(model: &mut Node, active: &[String], targets: &[String], warnings: &mu
         services
             .iter()
             .filter(|(_, s)| {
-                let p = strings(s.get("profiles"));
+                let p = s.get("profiles").map(Node::strings).unwrap_or_default();
                 p.is_empty() || every || p.iter().any(|x| active.contains(x))
             })
             .map(|(k, _)| k.name.clone())

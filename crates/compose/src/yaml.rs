@@ -69,6 +69,24 @@ impl Node {
         }
     }
 
+    /// A mapping's entries by key name (none for anything else).
+    pub fn entries(&self) -> impl Iterator<Item = (&str, &Node)> {
+        let e: &[(Key, Node)] = match &self.value {
+            Value::Map(e) => e,
+            _ => &[],
+        };
+        e.iter().map(|(k, v)| (k.name.as_str(), v))
+    }
+
+    /// A sequence's strings, or a lone string as one (other items skipped).
+    pub fn strings(&self) -> Vec<String> {
+        match &self.value {
+            Value::Str(s) => vec![s.clone()],
+            Value::Seq(items) => items.iter().filter_map(|i| i.as_str().map(str::to_string)).collect(),
+            _ => Vec::new(),
+        }
+    }
+
     /// A scalar as text (`8080`, `true`, `1.5`, a string); None for the rest.
     pub fn scalar_text(&self) -> Option<String> {
         match &self.value {

@@ -1,5 +1,4 @@
 pub mod compose;
-pub mod compose_api;
 pub mod containers;
 pub mod daemon;
 pub mod images;

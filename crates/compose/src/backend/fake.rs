@@ -7,7 +7,7 @@ use std::sync::Mutex;
 
 use serde_json::Value as J;
 
-use super::{Backend, State, Summary};
+use super::{Backend, BuildSpec, State, Summary};
 use crate::error::{ComposeError, Result};
 
 #[derive(Debug, Clone)]
@@ -78,6 +78,19 @@ impl FakeBackend {
     /// A service's containers exit with `code` right after they start.
     pub fn set_exit(&self, service: &str, code: i64) {
         self.lock().exits.insert(service.into(), code);
+    }
+
+    fn set_state(&self, id: &str, state: &str, call: &str) -> Result<()> {
+        let mut i = self.lock();
+        let c = i.containers.iter_mut().find(|c| c.id == id).ok_or_else(|| err(id.into()))?;
+        c.state = state.into();
+        let name = c.name.clone();
+        i.calls.push(format!("{call} {name}"));
+        Ok(())
+    }
+
+    pub fn images_now(&self) -> Vec<String> {
+        self.lock().images.clone()
     }
 
     fn service_of(c: &FakeContainer) -> String {
@@ -231,6 +244,49 @@ impl Backend for FakeBackend {
         let at = i.containers.iter().position(|c| c.id == id).ok_or_else(|| err(id.into()))?;
         let c = i.containers.remove(at);
         i.calls.push(format!("rm {}", c.name));
+        Ok(())
+    }
+
+    fn restart(&self, id: &str, timeout: Option<i64>) -> Result<()> {
+        self.stop(id, timeout)?;
+        self.start(id)
+    }
+
+    fn kill(&self, id: &str, signal: Option<&str>) -> Result<()> {
+        self.set_state(id, "exited", &format!("kill {}", signal.unwrap_or("SIGKILL")))
+    }
+
+    fn pause(&self, id: &str) -> Result<()> {
+        self.set_state(id, "paused", "pause")
+    }
+
+    fn unpause(&self, id: &str) -> Result<()> {
+        self.set_state(id, "running", "unpause")
+    }
+
+    fn build(&self, spec: &BuildSpec) -> Result<()> {
+        let mut i = self.lock();
+        i.calls.push(format!("build {}", spec.tags.join(",")));
+        if !spec.context.join(&spec.dockerfile).is_file() {
+            return Err(ComposeError::Engine {
+                status: 400,
+                message: format!("no Dockerfile in {}", spec.context.display()),
+            });
+        }
+        i.images.extend(spec.tags.iter().cloned());
+        Ok(())
+    }
+
+    fn push(&self, image: &str) -> Result<()> {
+        self.lock().calls.push(format!("push {image}"));
+        Ok(())
+    }
+
+    fn remove_image(&self, image: &str) -> Result<()> {
+        let mut i = self.lock();
+        i.calls.push(format!("rmi {image}"));
+        let at = i.images.iter().position(|x| x == image).ok_or_else(|| err(format!("no such image {image}")))?;
+        i.images.remove(at);
         Ok(())
     }
 

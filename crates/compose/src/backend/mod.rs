@@ -5,6 +5,7 @@
 //! labels, so a project is found again by whoever runs Compose next.
 
 use std::collections::BTreeMap;
+use std::path::PathBuf;
 
 use serde_json::Value as J;
 
@@ -46,7 +47,22 @@ pub struct State {
     pub exit_code: Option<i64>,
 }
 
-pub trait Backend {
+/// A service's image build: what the builder is asked for.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct BuildSpec {
+    pub service: String,
+    pub context: PathBuf,
+    pub dockerfile: String,
+    pub args: Vec<(String, String)>,
+    pub target: Option<String>,
+    pub labels: Vec<(String, String)>,
+    /// The image's name first, then `build.tags`.
+    pub tags: Vec<String>,
+    pub no_cache: bool,
+}
+
+/// Shared by the threads that bring up one level's services in parallel.
+pub trait Backend: Sync {
     /// Every container (running or not) with `com.docker.compose.project=project`.
     fn containers(&self, project: &str) -> Result<Vec<Summary>>;
     /// Names of the networks / volumes labelled with the project.
@@ -68,4 +84,13 @@ pub trait Backend {
     fn stop(&self, id: &str, timeout: Option<i64>) -> Result<()>;
     fn remove(&self, id: &str, volumes: bool) -> Result<()>;
     fn state(&self, id: &str) -> Result<State>;
+    fn restart(&self, id: &str, timeout: Option<i64>) -> Result<()>;
+    /// The signal's name or number; None is SIGKILL.
+    fn kill(&self, id: &str, signal: Option<&str>) -> Result<()>;
+    fn pause(&self, id: &str) -> Result<()>;
+    fn unpause(&self, id: &str) -> Result<()>;
+    /// Builds the image and tags it with every one of `spec.tags`.
+    fn build(&self, spec: &BuildSpec) -> Result<()>;
+    fn push(&self, image: &str) -> Result<()>;
+    fn remove_image(&self, image: &str) -> Result<()>;
 }

@@ -27,7 +27,7 @@ const CONSUMED: [&str; 9] =
 pub struct Cx<'a> {
     pub project: &'a str,
     /// The project's variables then the shell (for `environment` entries without a value).
-    pub lookup: &'a dyn Fn(&str) -> Option<String>,
+    pub lookup: &'a (dyn Fn(&str) -> Option<String> + Sync),
     /// The project's files (the `config_files` label) and directory.
     pub files: &'a [String],
     pub directory: &'a str,
@@ -110,6 +110,15 @@ pub fn container_name(project: &str, service: &str, svc: &Node, number: u32) -> 
     match svc.get("container_name").and_then(Node::as_str) {
         Some(n) => n.to_string(),
         None => format!("{project}-{service}-{number}"),
+    }
+}
+
+/// The image a service runs: `image:`, or for a service that is only
+/// built, `project-service` (as Compose v2 names it).
+pub fn image_name(project: &str, service: &str, svc: &Node) -> Option<String> {
+    match svc.get("image").and_then(text) {
+        Some(i) => Some(i),
+        None => svc.get("build").map(|_| format!("{project}-{service}")),
     }
 }
 
@@ -348,6 +357,11 @@ pub fn create_body(cx: &Cx, service: &str, svc: &Node, number: u32) -> Result<J>
             }
             "network_mode" | "volumes_from" => {}
             _ => return Err(bad("not supported by wharf compose yet")),
+        }
+    }
+    if !body.contains_key("Image") {
+        if let Some(i) = image_name(cx.project, service, svc) {
+            body.insert("Image".into(), json!(i));
         }
     }
     labels.insert("com.docker.compose.project".into(), json!(cx.project));

@@ -2,9 +2,13 @@
 //! exactly what changed, scale, dependency conditions, orphans, `down -v`,
 //! and preflight refusals that create nothing.
 
+use std::sync::Mutex;
+use std::time::Duration;
+
 use super::*;
 use crate::backend::fake::FakeBackend;
 use crate::merge;
+use crate::ops::{down, DownOptions};
 use crate::yaml::parse;
 
 struct Run {
@@ -30,17 +34,18 @@ impl Run {
             project: "shop",
             model: &self.model,
             cx: Cx { project: "shop", lookup: &none, files: &self.files, directory: "/app", volumes: &self.volumes },
+            known: &[],
         }
     }
 
     fn up(&self, b: &FakeBackend, opts: &UpOptions) -> Result<Vec<String>> {
-        let mut seen = Vec::new();
-        up(&self.plan(), b, opts, &mut |k, n, s| seen.push(format!("{k} {n} {s}")))?;
-        Ok(seen)
+        let seen = Mutex::new(Vec::new());
+        up(&self.plan(), b, opts, &|k, n, s| seen.lock().unwrap().push(format!("{k} {n} {s}")))?;
+        Ok(seen.into_inner().unwrap())
     }
 
     fn down(&self, b: &FakeBackend, opts: &DownOptions) -> Result<()> {
-        down(&self.plan(), b, opts, &mut |_, _, _| {})
+        down(&self.plan(), b, opts, &|_, _, _| {})
     }
 }
 
@@ -166,4 +171,122 @@ fn orphans_are_reported_or_removed() {
     assert!(b.containers_now().iter().any(|c| c.name == "shop-web-1"));
     smaller.up(&b, &UpOptions { remove_orphans: true, ..Default::default() }).unwrap();
     assert!(!b.containers_now().iter().any(|c| c.name.starts_with("shop-web") || c.name.starts_with("shop-worker")));
+}
+
+#[test]
+fn options_pick_services_scale_and_creation_only() {
+    let b = FakeBackend::new(&["web", "db"]);
+    let r = Run::new(APP);
+    // --no-deps web: web alone, its dependency not made.
+    r.up(&b, &UpOptions { only: Some(vec!["web".into()]), ..Default::default() }).unwrap();
+    let names: Vec<String> = b.containers_now().iter().map(|c| c.name.clone()).collect();
+    assert_eq!(names, ["shop-web-1"]);
+    let e = r.up(&b, &UpOptions { only: Some(vec!["nope".into()]), ..Default::default() }).unwrap_err();
+    assert!(e.to_string().contains("no such service: nope"), "{e}");
+    // --scale over `scale`; create makes without starting.
+    let b = FakeBackend::new(&["web", "db"]);
+    let opts = UpOptions { scale: vec![("worker".into(), 3)], no_start: true, ..Default::default() };
+    r.up(&b, &opts).unwrap();
+    let now = b.containers_now();
+    assert_eq!(now.iter().filter(|c| c.name.starts_with("shop-worker-")).count(), 3);
+    assert!(now.iter().all(|c| c.state == "created"), "{now:?}");
+    assert!(!b.calls().iter().any(|c| c.starts_with("start")));
+    let e = r.up(&b, &UpOptions { scale: vec![("ghost".into(), 1)], ..Default::default() }).unwrap_err();
+    assert!(e.to_string().contains("--scale: no such service: ghost"), "{e}");
+}
+
+#[test]
+fn images_are_built_or_pulled_as_policies_say() {
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::write(dir.path().join("Dockerfile"), "FROM scratch\n").unwrap();
+    let text = format!(
+        "services:\n  app: {{build: {{context: {0}, args: {{V: '1'}}, tags: ['app:extra']}}}}\n  named: {{image: mine, build: {0}}}\n",
+        dir.path().display()
+    );
+    let b = FakeBackend::new(&[]);
+    let r = Run::new(&text);
+    r.up(&b, &UpOptions::default()).unwrap();
+    assert!(b.calls().contains(&"build shop-app,app:extra".to_string()), "{:?}", b.calls());
+    assert!(b.calls().contains(&"build mine".to_string()));
+    let app = b.containers_now().into_iter().find(|c| c.name == "shop-app-1").unwrap();
+    assert_eq!(app.body["Image"], "shop-app");
+    // Built images are kept: no rebuild, unless --build.
+    b.clear_calls();
+    r.up(&b, &UpOptions::default()).unwrap();
+    assert!(!b.calls().iter().any(|c| c.starts_with("build")), "{:?}", b.calls());
+    r.up(&b, &UpOptions { build: BuildPolicy::Always, ..Default::default() }).unwrap();
+    assert!(b.calls().iter().any(|c| c.starts_with("build")));
+    // --no-build with the image missing, pull_policy never/unknown, a build key not honoured.
+    let cases = [
+        (text.as_str(), BuildPolicy::Never, "--no-build"),
+        ("services:\n  a: {image: gone, pull_policy: never}\n", BuildPolicy::Missing, "pull_policy is never"),
+        ("services:\n  a: {image: web, pull_policy: daily}\n", BuildPolicy::Missing, "services.a.pull_policy"),
+        ("services:\n  a: {build: {context: ., ssh: [default]}}\n", BuildPolicy::Missing, "services.a.build.ssh"),
+    ];
+    for (text, build, want) in cases {
+        let b = FakeBackend::new(&["web"]);
+        let e = Run::new(text).up(&b, &UpOptions { build, ..Default::default() }).unwrap_err();
+        assert!(e.to_string().contains(want), "{text}: {e}");
+        assert!(b.containers_now().is_empty() && b.network_names().is_empty(), "{text}");
+    }
+    // pull_policy always pulls an image that is there.
+    let b = FakeBackend::new(&["web"]);
+    let e = Run::new("services:\n  a: {image: web, pull_policy: always}\n").up(&b, &UpOptions::default()).unwrap_err();
+    assert!(b.calls().contains(&"pull web".to_string()), "{e}");
+}
+
+#[test]
+fn wait_reports_ready_exited_unhealthy_and_timeout() {
+    let text = "services:\n  db: {image: db, healthcheck: {test: 'true'}}\n  web: {image: web}\n";
+    let r = Run::new(text);
+    let all = vec!["db".to_string(), "web".to_string()];
+    let b = FakeBackend::new(&["web", "db"]);
+    b.set_health("db", "healthy");
+    r.up(&b, &UpOptions::default()).unwrap();
+    wait::ready(&r.plan(), &b, &all, None).unwrap();
+    let b = FakeBackend::new(&["web", "db"]);
+    b.set_health("db", "unhealthy");
+    r.up(&b, &UpOptions::default()).unwrap();
+    let e = wait::ready(&r.plan(), &b, &all, None).unwrap_err();
+    assert!(e.to_string().contains("shop-db-1 is unhealthy"), "{e}");
+    let b = FakeBackend::new(&["web", "db"]);
+    r.up(&b, &UpOptions::default()).unwrap();
+    let e = wait::ready(&r.plan(), &b, &all, Some(Duration::from_millis(300))).unwrap_err();
+    assert!(e.to_string().contains("timeout waiting for shop-db-1"), "{e}");
+    let b = FakeBackend::new(&["web", "db"]);
+    b.set_health("db", "healthy");
+    b.set_exit("web", 2);
+    r.up(&b, &UpOptions::default()).unwrap();
+    let e = wait::ready(&r.plan(), &b, &all, None).unwrap_err();
+    assert!(e.to_string().contains("shop-web-1 exited (2)"), "{e}");
+}
+
+#[test]
+fn one_off_containers_are_labelled_and_unpublished() {
+    let r = Run::new(APP);
+    let b = FakeBackend::new(&["web", "db"]);
+    let plan = r.plan();
+    let svc = plan.service("web").unwrap();
+    let o = OneOff {
+        command: vec!["sh".into(), "-c".into(), "echo hi".into()],
+        env: vec!["A=1".into()],
+        remove: true,
+        slug: "0123456789abcdef".repeat(4),
+        ..Default::default()
+    };
+    let (name, _) = one_off_body(&plan, &b, "web", svc, &o).unwrap();
+    assert_eq!(name, "shop-web-run-0123456789ab");
+    let c = b.containers_now().pop().unwrap();
+    assert_eq!(c.body["Labels"]["com.docker.compose.oneoff"], "True");
+    assert_eq!(c.body["Cmd"], serde_json::json!(["sh", "-c", "echo hi"]));
+    assert!(c.body["HostConfig"].get("PortBindings").is_none(), "ports only with --service-ports");
+    assert_eq!(c.body["HostConfig"]["AutoRemove"], true);
+    assert!(c.body["Env"].as_array().unwrap().contains(&serde_json::json!("A=1")));
+    // A one-off is neither an orphan nor a replica.
+    let seen = r.up(&b, &UpOptions::default()).unwrap();
+    assert!(!seen.iter().any(|s| s.contains("run-") && (s.contains("orphan") || s.contains("Removed"))), "{seen:?}");
+    let o = OneOff { service_ports: true, slug: "f".repeat(64), ..Default::default() };
+    one_off_body(&plan, &b, "web", svc, &o).unwrap();
+    let c = b.containers_now().pop().unwrap();
+    assert!(c.body["HostConfig"].get("PortBindings").is_some());
 }

@@ -5,7 +5,7 @@
 use std::io::BufRead;
 
 use serde_json::{json, Value};
-use wharf_compose::backend::{Backend, State, Summary};
+use wharf_compose::backend::{Backend, BuildSpec, State, Summary};
 use wharf_compose::ComposeError;
 
 use crate::client::{enc, ApiFailure, Client};
@@ -23,6 +23,27 @@ fn engine(e: anyhow::Error) -> ComposeError {
 
 fn label_filter(project: &str) -> String {
     enc(&json!({"label": [format!("com.docker.compose.project={project}")]}).to_string())
+}
+
+/// `name:tag` (a registry's port is not a tag); `latest` when untagged.
+fn split(image: &str) -> (&str, &str) {
+    match image.rsplit_once(':').filter(|(_, t)| !t.contains('/')) {
+        Some((n, t)) => (n, t),
+        None => (image, "latest"),
+    }
+}
+
+/// A progress stream (pull, push, build): an `error` in it is the failure.
+fn stream_errors(body: impl std::io::Read) -> R<()> {
+    for line in std::io::BufReader::new(body).lines() {
+        let line = line.map_err(|e| ComposeError::Engine { status: 0, message: e.to_string() })?;
+        if let Ok(v) = serde_json::from_str::<Value>(&line) {
+            if let Some(err) = v["error"].as_str() {
+                return Err(ComposeError::Engine { status: 0, message: err.to_string() });
+            }
+        }
+    }
+    Ok(())
 }
 
 impl ApiBackend<'_> {
@@ -103,22 +124,10 @@ impl Backend for ApiBackend<'_> {
     }
 
     fn pull(&self, image: &str) -> R<()> {
-        let (name, tag) = match image.rsplit_once(':').filter(|(_, t)| !t.contains('/')) {
-            Some((n, t)) => (n, t),
-            None => (image, "latest"),
-        };
+        let (name, tag) = split(image);
         let path = format!("/images/create?fromImage={}&tag={}", enc(name), enc(tag));
         let resp = self.0.request("POST", &path, None).map_err(engine)?;
-        // The progress stream: an `error` in it is the pull's failure.
-        for line in std::io::BufReader::new(resp.body).lines() {
-            let line = line.map_err(|e| ComposeError::Engine { status: 0, message: e.to_string() })?;
-            if let Ok(v) = serde_json::from_str::<Value>(&line) {
-                if let Some(err) = v["error"].as_str() {
-                    return Err(ComposeError::Engine { status: 0, message: err.to_string() });
-                }
-            }
-        }
-        Ok(())
+        stream_errors(resp.body)
     }
 
     fn create(&self, name: &str, body: &Value) -> R<String> {
@@ -146,6 +155,64 @@ impl Backend for ApiBackend<'_> {
 
     fn remove(&self, id: &str, volumes: bool) -> R<()> {
         self.0.delete(&format!("/containers/{id}?force=1&v={}", u8::from(volumes))).map(|_| ()).map_err(engine)
+    }
+
+    fn restart(&self, id: &str, timeout: Option<i64>) -> R<()> {
+        let t = timeout.map(|t| format!("?t={t}")).unwrap_or_default();
+        self.0.post(&format!("/containers/{id}/restart{t}"), None).map(|_| ()).map_err(engine)
+    }
+
+    fn kill(&self, id: &str, signal: Option<&str>) -> R<()> {
+        let q = signal.map(|s| format!("?signal={}", enc(s))).unwrap_or_default();
+        self.0.post(&format!("/containers/{id}/kill{q}"), None).map(|_| ()).map_err(engine)
+    }
+
+    fn pause(&self, id: &str) -> R<()> {
+        self.0.post(&format!("/containers/{id}/pause"), None).map(|_| ()).map_err(engine)
+    }
+
+    fn unpause(&self, id: &str) -> R<()> {
+        self.0.post(&format!("/containers/{id}/unpause"), None).map(|_| ()).map_err(engine)
+    }
+
+    /// `POST /build` with the context as Wharf's builder takes it (`.dockerignore` applied).
+    fn build(&self, spec: &BuildSpec) -> R<()> {
+        let (path, file) = (spec.context.clone(), spec.dockerfile.clone());
+        let io = |e: std::io::Error| ComposeError::Io { path: spec.context.clone(), source: e };
+        if !spec.context.is_dir() {
+            return Err(io(std::io::Error::new(std::io::ErrorKind::NotFound, "the build context is not a directory")));
+        }
+        let context = crate::client::produced(move |w| Ok(wharf_build::dockerignore::context_tar(&path, &file, w)?))
+            .map_err(engine)?;
+        let map = |pairs: &[(String, String)]| {
+            enc(&Value::Object(pairs.iter().map(|(k, v)| (k.clone(), json!(v))).collect()).to_string())
+        };
+        let mut q = format!(
+            "dockerfile={}&nocache={}&buildargs={}&labels={}",
+            enc(&spec.dockerfile),
+            u8::from(spec.no_cache),
+            map(&spec.args),
+            map(&spec.labels)
+        );
+        for t in &spec.tags {
+            q.push_str(&format!("&t={}", enc(t)));
+        }
+        if let Some(t) = &spec.target {
+            q.push_str(&format!("&target={}", enc(t)));
+        }
+        let resp = self.0.upload("POST", &format!("/build?{q}"), "application/x-tar", context).map_err(engine)?;
+        stream_errors(resp.body)
+    }
+
+    fn push(&self, image: &str) -> R<()> {
+        let (name, tag) = split(image);
+        let resp =
+            self.0.request("POST", &format!("/images/{}/push?tag={}", enc(name), enc(tag)), None).map_err(engine)?;
+        stream_errors(resp.body)
+    }
+
+    fn remove_image(&self, image: &str) -> R<()> {
+        self.0.delete(&format!("/images/{}", enc(image))).map(|_| ()).map_err(engine)
     }
 
     fn state(&self, id: &str) -> R<State> {

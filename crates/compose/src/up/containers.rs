@@ -1,0 +1,253 @@
+//! A service's containers: kept, recreated or created per replica, and
+//! the create body wired to the project (networks with the service's
+//! aliases, `network_mode: service:x`, `volumes_from`); one-off
+//! containers of `run` from the same body.
+
+use serde_json::{json, Value as J};
+
+use super::{replicas, service_networks, Plan, Progress, UpOptions};
+use crate::backend::{Backend, Summary};
+use crate::convert;
+use crate::error::{ComposeError, Result};
+use crate::yaml::{Node, Value};
+
+pub(super) fn service_up(
+    plan: &Plan,
+    backend: &dyn Backend,
+    opts: &UpOptions,
+    name: &str,
+    svc: &Node,
+    existing: &[Summary],
+    progress: Progress,
+) -> Result<()> {
+    let hash = convert::config_hash(svc);
+    let want = replicas(opts, name, svc);
+    let mine: Vec<&Summary> = existing
+        .iter()
+        .filter(|c| c.service() == Some(name) && c.label("com.docker.compose.oneoff") != Some("True"))
+        .collect();
+    for c in mine.iter().filter(|c| c.number() > want || c.number() == 0) {
+        progress("Container", &c.name, "Stopping");
+        backend.stop(&c.id, None)?;
+        backend.remove(&c.id, false)?;
+        progress("Container", &c.name, "Removed");
+    }
+    for number in 1..=want {
+        let current = mine.iter().find(|c| c.number() == number);
+        let id = match current {
+            Some(c)
+                if opts.no_recreate
+                    || (!opts.force_recreate && c.label("com.docker.compose.config-hash") == Some(hash.as_str())) =>
+            {
+                if c.state == "running" || opts.no_start {
+                    progress("Container", &c.name, if opts.no_start { "Created" } else { "Running" });
+                    continue;
+                }
+                c.id.clone()
+            }
+            Some(c) => {
+                progress("Container", &c.name, "Recreate");
+                backend.stop(&c.id, None)?;
+                backend.remove(&c.id, false)?;
+                create(plan, backend, name, svc, number, progress)?
+            }
+            None => create(plan, backend, name, svc, number, progress)?,
+        };
+        if opts.no_start {
+            continue;
+        }
+        let cname = convert::container_name(plan.project, name, svc, number);
+        progress("Container", &cname, "Starting");
+        backend.start(&id)?;
+        progress("Container", &cname, "Started");
+    }
+    Ok(())
+}
+
+/// The aliases of the service on network `key`: its name, then `aliases`.
+fn aliases(name: &str, svc: &Node, key: &str) -> Vec<String> {
+    let mut a = vec![name.to_string()];
+    if let Some(list) = svc.get("networks").and_then(|n| n.get(key)).and_then(|n| n.get("aliases")) {
+        a.extend(list.strings());
+    }
+    a
+}
+
+/// Sets the body's networking and `volumes_from`; the networks to connect
+/// after create (below API 1.44 only one is set at create).
+fn wire(plan: &Plan, backend: &dyn Backend, name: &str, svc: &Node, body: &mut J) -> Result<Vec<String>> {
+    let nets = service_networks(svc);
+    match svc.get("network_mode").and_then(Node::as_str) {
+        Some(mode) => {
+            let mode = match mode.strip_prefix("service:") {
+                Some(other) => {
+                    let target = backend
+                        .containers(plan.project)?
+                        .into_iter()
+                        .find(|c| c.service() == Some(other) && c.label("com.docker.compose.oneoff") != Some("True"))
+                        .ok_or_else(|| {
+                            ComposeError::Project(format!(
+                                "service {name:?}: network_mode service:{other} has no container"
+                            ))
+                        })?;
+                    format!("container:{}", target.id)
+                }
+                None => mode.to_string(),
+            };
+            body["HostConfig"]["NetworkMode"] = json!(mode);
+        }
+        None => {
+            let primary = plan.network_name(&nets[0]);
+            body["HostConfig"]["NetworkMode"] = json!(primary);
+            let mut ep = json!({"Aliases": aliases(name, svc, &nets[0])});
+            let cfg = svc.get("networks").and_then(|n| n.get(&nets[0]));
+            let addr = |k: &str| cfg.and_then(|c| c.get(k)).and_then(Node::as_str).map(str::to_string);
+            if addr("ipv4_address").is_some() || addr("ipv6_address").is_some() {
+                ep["IPAMConfig"] = json!({"IPv4Address": addr("ipv4_address"), "IPv6Address": addr("ipv6_address")});
+            }
+            body["NetworkingConfig"] = json!({"EndpointsConfig": {primary: ep}});
+        }
+    }
+    if let Some(Value::Seq(items)) = svc.get("volumes_from").map(|v| &v.value) {
+        let mut from = Vec::new();
+        for v in items.iter().filter_map(Node::as_str) {
+            match v.strip_prefix("container:") {
+                Some(c) => from.push(c.to_string()),
+                None => {
+                    let v = v.strip_prefix("service:").unwrap_or(v);
+                    let (other, mode) = v.split_once(':').map_or((v, None), |(s, m)| (s, Some(m)));
+                    let c = convert::container_name(plan.project, other, plan.service(other).unwrap_or(svc), 1);
+                    from.push(mode.map_or(c.clone(), |m| format!("{c}:{m}")));
+                }
+            }
+        }
+        body["HostConfig"]["VolumesFrom"] = json!(from);
+    }
+    Ok(nets.into_iter().skip(1).collect())
+}
+
+fn create_wired(
+    plan: &Plan,
+    backend: &dyn Backend,
+    name: &str,
+    svc: &Node,
+    cname: &str,
+    mut body: J,
+) -> Result<String> {
+    let more = wire(plan, backend, name, svc, &mut body)?;
+    let id = backend.create(cname, &body)?;
+    for key in &more {
+        backend.connect(&plan.network_name(key), &id, &aliases(name, svc, key))?;
+    }
+    Ok(id)
+}
+
+fn create(
+    plan: &Plan,
+    backend: &dyn Backend,
+    name: &str,
+    svc: &Node,
+    number: u32,
+    progress: Progress,
+) -> Result<String> {
+    // The image is there: preflight saw to it.
+    let cname = convert::container_name(plan.project, name, svc, number);
+    let body = convert::create_body(&plan.cx, name, svc, number)?;
+    progress("Container", &cname, "Creating");
+    let id = create_wired(plan, backend, name, svc, &cname, body)?;
+    progress("Container", &cname, "Created");
+    Ok(id)
+}
+
+/// What `run` changes of a service for its one-off container.
+#[derive(Debug, Clone, Default)]
+pub struct OneOff {
+    /// The command (empty: the service's).
+    pub command: Vec<String>,
+    pub entrypoint: Option<Vec<String>>,
+    /// `-e NAME=value` (or `NAME`, from the environment) over the service's.
+    pub env: Vec<String>,
+    pub user: Option<String>,
+    pub workdir: Option<String>,
+    pub labels: Vec<(String, String)>,
+    /// `--service-ports`: publish the service's ports (not published otherwise).
+    pub service_ports: bool,
+    pub remove: bool,
+    pub tty: bool,
+    pub interactive: bool,
+    pub name: Option<String>,
+    /// 64 hex digits: the `slug` label, its first 12 in the container's name.
+    pub slug: String,
+}
+
+/// Creates the one-off container of `run`: the service's body, its ports
+/// unpublished unless asked, labelled `oneoff=True`, named
+/// `proj-svc-run-<slug>`. Returns (name, id).
+pub fn one_off_body(
+    plan: &Plan,
+    backend: &dyn Backend,
+    name: &str,
+    svc: &Node,
+    o: &OneOff,
+) -> Result<(String, String)> {
+    let mut body = convert::create_body(&plan.cx, name, svc, 1)?;
+    let cname =
+        o.name.clone().unwrap_or_else(|| format!("{}-{name}-run-{}", plan.project, &o.slug[..12.min(o.slug.len())]));
+    if !o.command.is_empty() {
+        body["Cmd"] = json!(o.command);
+    }
+    if let Some(e) = &o.entrypoint {
+        body["Entrypoint"] = json!(e);
+        if o.command.is_empty() {
+            // A new entrypoint drops the image's and the service's command, as Docker does.
+            body["Cmd"] = json!([]);
+        }
+    }
+    let mut env: Vec<String> = body["Env"]
+        .as_array()
+        .map(|a| a.iter().filter_map(|v| v.as_str().map(str::to_string)).collect())
+        .unwrap_or_default();
+    for e in &o.env {
+        let (k, v) = match e.split_once('=') {
+            Some((k, v)) => (k.to_string(), Some(v.to_string())),
+            None => (e.clone(), (plan.cx.lookup)(e)),
+        };
+        env.retain(|x| x.split('=').next() != Some(k.as_str()));
+        if let Some(v) = v {
+            env.push(format!("{k}={v}"));
+        }
+    }
+    body["Env"] = json!(env);
+    if let Some(u) = &o.user {
+        body["User"] = json!(u);
+    }
+    if let Some(w) = &o.workdir {
+        body["WorkingDir"] = json!(w);
+    }
+    if !o.service_ports {
+        if let Some(h) = body["HostConfig"].as_object_mut() {
+            h.remove("PortBindings");
+        }
+    }
+    let labels = body["Labels"].as_object_mut().expect("labels");
+    for (k, v) in &o.labels {
+        labels.insert(k.clone(), json!(v));
+    }
+    labels.insert("com.docker.compose.oneoff".into(), json!("True"));
+    labels.insert("com.docker.compose.slug".into(), json!(o.slug));
+    body["Tty"] = json!(o.tty);
+    body["OpenStdin"] = json!(o.interactive);
+    body["AttachStdin"] = json!(o.interactive);
+    body["StdinOnce"] = json!(o.interactive);
+    body["AttachStdout"] = json!(true);
+    body["AttachStderr"] = json!(true);
+    if o.remove {
+        body["HostConfig"]["AutoRemove"] = json!(true);
+        // Docker refuses a restart policy with AutoRemove.
+        if let Some(h) = body["HostConfig"].as_object_mut() {
+            h.remove("RestartPolicy");
+        }
+    }
+    let id = create_wired(plan, backend, name, svc, &cname, body)?;
+    Ok((cname, id))
+}
