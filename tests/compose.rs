@@ -5,6 +5,8 @@
 
 mod support;
 
+#[path = "compose/interop.rs"]
+mod interop;
 #[path = "compose/lifecycle.rs"]
 mod lifecycle;
 
