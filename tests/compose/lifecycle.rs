@@ -21,6 +21,8 @@ const PROJECT: &str = r#"services:
     stop_signal: SIGKILL
     ports: ["8080:80"]
     depends_on: {db: {condition: service_healthy}}
+    secrets: [token, {source: key, target: api.key, mode: 0400}]
+    configs: [{source: conf, target: /etc/app.conf}]
   worker:
     image: busybox:local
     command: sleep 1000
@@ -33,6 +35,11 @@ const PROJECT: &str = r#"services:
     image: busybox:local
     command: sh -c 'echo job done; exit 3'
     profiles: [jobs]
+secrets:
+  token: {file: ./token.txt}
+  key: {environment: API_KEY}
+configs:
+  conf: {content: "level=debug\n"}
 "#;
 
 fn text(o: &Output) -> String {
@@ -51,6 +58,8 @@ fn verbs_wait_scale_build_run_logs_and_attached_up() {
     let dir = d.dir.path().join("shop");
     std::fs::create_dir_all(dir.join("app")).unwrap();
     std::fs::write(dir.join("compose.yaml"), PROJECT).unwrap();
+    std::fs::write(dir.join("token.txt"), "t0ken\n").unwrap();
+    std::fs::write(dir.join(".env"), "API_KEY=k3y\n").unwrap();
     std::fs::write(dir.join("app/Dockerfile"), "FROM busybox:local\nRUN echo built > /built\n").unwrap();
     let f = dir.join("compose.yaml").display().to_string();
     let args = |more: &[&str]| -> Vec<String> {
@@ -69,6 +78,12 @@ fn verbs_wait_scale_build_run_logs_and_attached_up() {
     assert_eq!(d.ok(&["inspect", "-f", "{{.State.Health.Status}}", "shop-db-1"]).trim(), "healthy");
     assert_eq!(ok(compose(&["exec", "-T", "app", "cat", "/built"])).trim(), "built");
     assert_eq!(d.ok(&["inspect", "-f", "{{.Config.Image}}", "shop-app-1"]).trim(), "shop-app");
+    // Secrets and configs are files: bind-mounted, or written in with their mode.
+    let exec = |cmd: &str| ok(compose(&["exec", "-T", "web", "sh", "-c", cmd]));
+    assert_eq!(exec("cat /run/secrets/token"), "t0ken\n");
+    assert_eq!(exec("cat /run/secrets/api.key; stat -c %a /run/secrets/api.key"), "k3y400\n");
+    assert_eq!(exec("cat /etc/app.conf"), "level=debug\n");
+    assert!(!compose(&["exec", "-T", "web", "sh", "-c", "echo x > /run/secrets/token"]).status.success(), "read-only");
     // The service's name resolves to each of its three replicas.
     let lookup = ok(compose(&["exec", "-T", "web", "nslookup", "worker"]));
     for n in 1..=3 {
@@ -157,9 +172,9 @@ fn verbs_wait_scale_build_run_logs_and_attached_up() {
     assert_eq!(state("shop-web-1"), "running", "a service not named is not touched");
     assert!(!text(&attached).contains("orphan"), "{}", text(&attached));
 
-    // --wait fails with the status of what went wrong.
+    // --wait fails with the status of what went wrong (a healthcheck makes it wait for the exit).
     let bad = d.dir.path().join("bad.yaml");
-    std::fs::write(&bad, "services:\n  crash:\n    image: busybox:local\n    command: sh -c 'exit 1'\n").unwrap();
+    std::fs::write(&bad, "services:\n  crash:\n    image: busybox:local\n    command: sh -c 'exit 1'\n    healthcheck: {test: [CMD, 'true'], interval: 30s}\n").unwrap();
     let b = bad.display().to_string();
     let failed = d.wharf(&["compose", "-f", &b, "-p", "bad", "up", "--wait"]);
     assert!(!failed.status.success() && text(&failed).contains("bad-crash-1 exited (1)"), "{}", text(&failed));

@@ -7,7 +7,7 @@ use std::sync::Mutex;
 
 use serde_json::Value as J;
 
-use super::{Backend, BuildSpec, State, Summary};
+use super::{Backend, BuildSpec, Injected, State, Summary};
 use crate::error::{ComposeError, Result};
 
 #[derive(Debug, Clone)]
@@ -17,6 +17,8 @@ pub struct FakeContainer {
     pub body: J,
     pub state: String,
     pub networks: Vec<(String, Vec<String>)>,
+    /// Files written in by `inject`.
+    pub files: Vec<Injected>,
 }
 
 #[derive(Debug, Default)]
@@ -204,6 +206,7 @@ impl Backend for FakeBackend {
             body: body.clone(),
             state: "created".into(),
             networks,
+            files: Vec::new(),
         });
         Ok(id)
     }
@@ -287,6 +290,15 @@ impl Backend for FakeBackend {
         i.calls.push(format!("rmi {image}"));
         let at = i.images.iter().position(|x| x == image).ok_or_else(|| err(format!("no such image {image}")))?;
         i.images.remove(at);
+        Ok(())
+    }
+
+    fn inject(&self, id: &str, file: &Injected) -> Result<()> {
+        let mut i = self.lock();
+        let c = i.containers.iter_mut().find(|c| c.id == id).ok_or_else(|| err(id.into()))?;
+        let name = c.name.clone();
+        c.files.push(file.clone());
+        i.calls.push(format!("inject {name} {}", file.path));
         Ok(())
     }
 

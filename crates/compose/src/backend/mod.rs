@@ -61,6 +61,16 @@ pub struct BuildSpec {
     pub no_cache: bool,
 }
 
+/// A file written into a container before it starts.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Injected {
+    pub path: String,
+    pub content: Vec<u8>,
+    pub uid: u32,
+    pub gid: u32,
+    pub mode: u32,
+}
+
 /// Shared by the threads that bring up one level's services in parallel.
 pub trait Backend: Sync {
     /// Every container (running or not) with `com.docker.compose.project=project`.
@@ -93,4 +103,6 @@ pub trait Backend: Sync {
     fn build(&self, spec: &BuildSpec) -> Result<()>;
     fn push(&self, image: &str) -> Result<()>;
     fn remove_image(&self, image: &str) -> Result<()>;
+    /// Writes a file (and its missing parent directories) into a created container.
+    fn inject(&self, id: &str, file: &Injected) -> Result<()>;
 }

@@ -50,7 +50,7 @@ pub fn volume_names(project: &str, model: &Node) -> Vec<(String, String)> {
     }
 }
 
-pub(crate) fn unsupported(n: &Node, path: &str, why: &str) -> ComposeError {
+pub fn unsupported(n: &Node, path: &str, why: &str) -> ComposeError {
     ComposeError::Unsupported { at: n.pos.at(), path: path.to_string(), reason: why.to_string() }
 }
 
@@ -355,7 +355,7 @@ pub fn create_body(cx: &Cx, service: &str, svc: &Node, number: u32) -> Result<J>
                     }
                 }
             }
-            "network_mode" | "volumes_from" => {}
+            "network_mode" | "volumes_from" | "secrets" | "configs" => {}
             _ => return Err(bad("not supported by wharf compose yet")),
         }
     }

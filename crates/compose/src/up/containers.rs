@@ -135,9 +135,18 @@ fn create_wired(
     mut body: J,
 ) -> Result<String> {
     let more = wire(plan, backend, name, svc, &mut body)?;
+    let files = super::files::of(plan, name, svc)?;
+    if !files.mounts.is_empty() {
+        let host = body["HostConfig"].as_object_mut().expect("a host config");
+        let mounts = host.entry("Mounts").or_insert_with(|| json!([]));
+        mounts.as_array_mut().expect("mounts").extend(files.mounts);
+    }
     let id = backend.create(cname, &body)?;
     for key in &more {
         backend.connect(&plan.network_name(key), &id, &aliases(name, svc, key))?;
+    }
+    for f in &files.injected {
+        backend.inject(&id, f)?;
     }
     Ok(id)
 }

@@ -22,6 +22,7 @@ use crate::graph;
 use crate::yaml::{Node, Value};
 
 mod containers;
+mod files;
 mod resources;
 #[cfg(test)]
 mod tests;

@@ -107,6 +107,7 @@ pub(super) fn preflight(
     let mut pulls = Vec::new();
     for (name, svc) in services {
         convert::create_body(&plan.cx, name, svc, 1)?;
+        super::files::of(plan, name, svc)?;
         for key in service_networks(svc) {
             let decl = plan.model.get("networks").and_then(|n| n.get(&key));
             if key != "default" && decl.is_none() {

@@ -135,6 +135,11 @@ fn preflight_refusals_create_nothing() {
         ("services:\n  web: {image: web}\nnetworks: {n: {ipam: {config: [{subnet: 10.9.0.0/24, aux_addresses: {a: 10.9.0.5}}]}}}\n", "networks.n.ipam.config[0].aux_addresses"),
         ("services:\n  web: {image: web}\nvolumes: {v: {x-custom: 1, driver: local, unknown_key: 2}}\n", "volumes.v.unknown_key"),
         ("services:\n  web: {image: web}\nnetworks: {n: {enable_ipv4: false}}\n", "networks.n.enable_ipv4"),
+        ("services:\n  web: {image: web, secrets: [nope]}\n", "undefined secret \"nope\""),
+        ("services:\n  web: {image: web, secrets: [s]}\nsecrets: {s: {external: true}}\n", "secrets.s.external"),
+        ("services:\n  web: {image: web, secrets: [{source: s, uid: '7'}]}\nsecrets: {s: {file: /x}}\n", "services.web.secrets[0].uid"),
+        ("services:\n  web: {image: web, configs: [c]}\nconfigs: {c: {environment: UNSET_VAR}}\n", "UNSET_VAR is not set"),
+        ("services:\n  web: {image: web, configs: [c]}\nconfigs: {c: {content: x, template_driver: golang}}\n", "configs.c.template_driver"),
     ];
     for (text, want) in cases {
         let b = FakeBackend::new(&["web"]);
@@ -289,4 +294,46 @@ fn one_off_containers_are_labelled_and_unpublished() {
     one_off_body(&plan, &b, "web", svc, &o).unwrap();
     let c = b.containers_now().pop().unwrap();
     assert!(c.body["HostConfig"].get("PortBindings").is_some());
+}
+
+#[test]
+fn secrets_and_configs_become_files() {
+    let text = "services:\n  web:\n    image: web\n    secrets: [token, {source: key, target: api.key, mode: 0400, uid: '100'}]\n    configs: [{source: conf, target: /etc/app.conf}, plain]\nsecrets:\n  token: {file: /srv/token}\n  key: {content: unused, environment: HOME_KEY}\nconfigs:\n  conf: {content: \"level=debug\\n\"}\n  plain: {file: /srv/plain}\n";
+    // `content` is a config's, not a secret's.
+    let b = FakeBackend::new(&["web"]);
+    let e = Run::new(text).up(&b, &UpOptions::default()).unwrap_err();
+    assert!(e.to_string().contains("secrets.key.content"), "{e}");
+    let text = text.replace("content: unused, ", "");
+    let mut model = parse(&text).unwrap();
+    merge::normalize(&mut model);
+    let lookup = |n: &str| (n == "HOME_KEY").then(|| "k3y".to_string());
+    let files = vec![];
+    let plan = Plan {
+        project: "shop",
+        model: &model,
+        cx: Cx { project: "shop", lookup: &lookup, files: &files, directory: "/app", volumes: &[] },
+        known: &[],
+    };
+    up(&plan, &b, &UpOptions::default(), &|_, _, _| {}).unwrap();
+    let web = b.containers_now().pop().unwrap();
+    let mounts = web.body["HostConfig"]["Mounts"].as_array().unwrap_or_else(|| panic!("{}", web.body));
+    let bind =
+        |src: &str, dst: &str| serde_json::json!({"Type": "bind", "Source": src, "Target": dst, "ReadOnly": true});
+    assert!(mounts.contains(&bind("/srv/token", "/run/secrets/token")), "{mounts:?}");
+    assert!(mounts.contains(&bind("/srv/plain", "/plain")), "{mounts:?}");
+    let got: Vec<(String, String, u32, u32)> = web
+        .files
+        .iter()
+        .map(|f| (f.path.clone(), String::from_utf8_lossy(&f.content).into_owned(), f.uid, f.mode))
+        .collect();
+    assert_eq!(
+        got,
+        [
+            ("/run/secrets/api.key".into(), "k3y".into(), 100, 0o400),
+            ("/etc/app.conf".into(), "level=debug\n".into(), 0, 0o444)
+        ]
+    );
+    let calls = b.calls();
+    let pos = |c: &str| calls.iter().position(|x| x == c).unwrap_or_else(|| panic!("{c}: {calls:?}"));
+    assert!(pos("inject shop-web-1 /etc/app.conf") < pos("start shop-web-1"), "written before start");
 }

@@ -26,12 +26,13 @@ enum Verdict {
 fn judge(condition: &str, c: &Summary, st: &State) -> Verdict {
     match condition {
         "service_healthy" => match st.health.as_deref() {
-            Some("healthy") if st.running => Verdict::Met,
-            Some("unhealthy") => Verdict::Failed(format!("container {} is unhealthy", c.name)),
-            None => Verdict::Failed(format!("container {} has no healthcheck", c.name)),
+            // An exit first: an engine may drop the health of a stopped container.
             _ if !st.running && st.exit_code.is_some() => {
                 Verdict::Failed(format!("container {} exited ({})", c.name, st.exit_code.unwrap_or_default()))
             }
+            Some("healthy") if st.running => Verdict::Met,
+            Some("unhealthy") => Verdict::Failed(format!("container {} is unhealthy", c.name)),
+            None => Verdict::Failed(format!("container {} has no healthcheck", c.name)),
             _ => Verdict::Pending,
         },
         "service_completed_successfully" => match st.exit_code {

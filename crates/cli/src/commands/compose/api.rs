@@ -5,7 +5,7 @@
 use std::io::BufRead;
 
 use serde_json::{json, Value};
-use wharf_compose::backend::{Backend, BuildSpec, State, Summary};
+use wharf_compose::backend::{Backend, BuildSpec, Injected, State, Summary};
 use wharf_compose::ComposeError;
 
 use crate::client::{enc, ApiFailure, Client};
@@ -213,6 +213,46 @@ impl Backend for ApiBackend<'_> {
 
     fn remove_image(&self, image: &str) -> R<()> {
         self.0.delete(&format!("/images/{}", enc(image))).map(|_| ()).map_err(engine)
+    }
+
+    /// `PUT /containers/{id}/archive?path=/` with the file and its parents.
+    fn inject(&self, id: &str, file: &Injected) -> R<()> {
+        let io = |e: std::io::Error| ComposeError::Io { path: file.path.clone().into(), source: e };
+        let mut tar = tar::Builder::new(Vec::new());
+        let rel = file.path.trim_start_matches('/');
+        let mut dir = String::new();
+        for part in rel
+            .split('/')
+            .filter(|p| !p.is_empty())
+            .collect::<Vec<_>>()
+            .split_last()
+            .map(|(_, d)| d.to_vec())
+            .unwrap_or_default()
+        {
+            dir.push_str(part);
+            dir.push('/');
+            let mut h = tar::Header::new_gnu();
+            h.set_entry_type(tar::EntryType::Directory);
+            h.set_mode(0o755);
+            h.set_size(0);
+            tar.append_data(&mut h, &dir, std::io::empty()).map_err(io)?;
+        }
+        let mut h = tar::Header::new_gnu();
+        h.set_mode(file.mode);
+        h.set_uid(file.uid.into());
+        h.set_gid(file.gid.into());
+        h.set_size(file.content.len() as u64);
+        tar.append_data(&mut h, rel, file.content.as_slice()).map_err(io)?;
+        let bytes = tar.into_inner().map_err(io)?;
+        self.0
+            .upload(
+                "PUT",
+                &format!("/containers/{id}/archive?path=/"),
+                "application/x-tar",
+                Box::new(std::io::Cursor::new(bytes)),
+            )
+            .map(|_| ())
+            .map_err(engine)
     }
 
     fn state(&self, id: &str) -> R<State> {
