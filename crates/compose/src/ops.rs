@@ -7,7 +7,7 @@
 use crate::backend::{Backend, Summary};
 use crate::error::{ComposeError, Result};
 use crate::graph;
-use crate::up::{is_true, Plan, Progress};
+use crate::up::{is_true, restarts_after, Plan, Progress};
 use crate::yaml::Node;
 
 /// The project's containers of `services` (all of the model's when empty),
@@ -41,7 +41,28 @@ pub enum Verb {
 /// Runs `verb` on the containers of `services` (all when empty): start
 /// and restart in dependency order, the rest in reverse. Containers the
 /// verb does not apply to (`stop` of a stopped one) are left alone.
+///
+/// `restart` of some services also restarts, after them, the services that
+/// depend on one of them with `restart: true`.
 pub fn act(plan: &Plan, backend: &dyn Backend, services: &[String], verb: &Verb, progress: Progress) -> Result<()> {
+    let mut services = services.to_vec();
+    if matches!(verb, Verb::Restart { .. }) && !services.is_empty() {
+        loop {
+            let more: Vec<String> = plan
+                .services()
+                .into_iter()
+                .filter(|(n, svc)| {
+                    !services.iter().any(|s| s == n) && restarts_after(svc).iter().any(|d| services.contains(d))
+                })
+                .map(|(n, _)| n.to_string())
+                .collect();
+            if more.is_empty() {
+                break;
+            }
+            services.extend(more);
+        }
+    }
+    let services = &services[..];
     let mut list = containers(plan, backend, services, false)?;
     if !matches!(verb, Verb::Start | Verb::Restart { .. }) {
         list.reverse();

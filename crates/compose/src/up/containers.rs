@@ -11,16 +11,24 @@ use crate::convert;
 use crate::error::{ComposeError, Result};
 use crate::yaml::{Node, Value};
 
+/// What a service's replicas start from: the project's containers as `up`
+/// found them, and whether a dependency marked `restart: true` changed.
+pub(super) struct Current<'a> {
+    pub existing: &'a [Summary],
+    pub restart: bool,
+}
+
 pub(super) fn service_up(
     plan: &Plan,
     backend: &dyn Backend,
     opts: &UpOptions,
-    name: &str,
-    svc: &Node,
-    existing: &[Summary],
+    (name, svc): (&str, &Node),
+    now: &Current,
     progress: Progress,
-) -> Result<()> {
+) -> Result<bool> {
+    let (existing, restart) = (now.existing, now.restart);
     let hash = convert::config_hash(svc);
+    let mut made = false;
     let want = replicas(opts, name, svc);
     let mine: Vec<&Summary> = existing
         .iter()
@@ -39,6 +47,13 @@ pub(super) fn service_up(
                 if opts.no_recreate
                     || (!opts.force_recreate && c.label("com.docker.compose.config-hash") == Some(hash.as_str())) =>
             {
+                if c.state == "running" && restart && !opts.no_start {
+                    // A dependency marked `restart: true` was (re)created.
+                    progress("Container", &c.name, "Restarting");
+                    backend.restart(&c.id, None)?;
+                    progress("Container", &c.name, "Started");
+                    continue;
+                }
                 if c.state == "running" || opts.no_start {
                     progress("Container", &c.name, if opts.no_start { "Created" } else { "Running" });
                     continue;
@@ -49,9 +64,13 @@ pub(super) fn service_up(
                 progress("Container", &c.name, "Recreate");
                 backend.stop(&c.id, None)?;
                 backend.remove(&c.id, false)?;
+                made = true;
                 create(plan, backend, name, svc, number, progress)?
             }
-            None => create(plan, backend, name, svc, number, progress)?,
+            None => {
+                made = true;
+                create(plan, backend, name, svc, number, progress)?
+            }
         };
         if opts.no_start {
             continue;
@@ -61,7 +80,7 @@ pub(super) fn service_up(
         backend.start(&id)?;
         progress("Container", &cname, "Started");
     }
-    Ok(())
+    Ok(made)
 }
 
 /// The aliases of the service on network `key`: its name, then `aliases`.

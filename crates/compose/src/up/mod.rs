@@ -111,6 +111,16 @@ impl Plan<'_> {
     }
 }
 
+/// The dependencies of `svc` marked `restart: true`.
+pub(crate) fn restarts_after(svc: &Node) -> Vec<String> {
+    svc.get("depends_on")
+        .into_iter()
+        .flat_map(Node::entries)
+        .filter(|(_, d)| is_true(d.get("restart")))
+        .map(|(k, _)| k.to_string())
+        .collect()
+}
+
 pub(crate) fn is_true(n: Option<&Node>) -> bool {
     matches!(n.map(|n| &n.value), Some(Value::Bool(true)))
 }
@@ -168,12 +178,15 @@ pub fn up(plan: &Plan, backend: &dyn Backend, opts: &UpOptions, progress: Progre
             progress("Warning", &o.name, "Found orphan container (run with --remove-orphans to remove it)");
         }
     }
+    // Services whose containers this `up` created or recreated: a dependant
+    // with `depends_on.<it>.restart: true` is restarted after them.
+    let changed: Mutex<Vec<String>> = Mutex::new(Vec::new());
     for level in graph::start_order(plan.model)? {
         let level: Vec<&(&str, &Node)> = services.iter().filter(|(n, _)| level.iter().any(|l| l == n)).collect();
         let failed: Mutex<Option<ComposeError>> = Mutex::new(None);
         std::thread::scope(|s| {
             for (name, svc) in level {
-                let (existing, failed) = (&existing, &failed);
+                let (existing, failed, changed) = (&existing, &failed, &changed);
                 s.spawn(move || {
                     let r = (|| {
                         // With only some services (`--no-deps`), what they depend on is not waited for.
@@ -181,7 +194,16 @@ pub fn up(plan: &Plan, backend: &dyn Backend, opts: &UpOptions, progress: Progre
                         if acted_deps && !opts.no_start {
                             wait::dependencies(plan, backend, name, svc)?;
                         }
-                        containers::service_up(plan, backend, opts, name, svc, existing, progress)
+                        let restart = {
+                            let changed = changed.lock().unwrap_or_else(|e| e.into_inner());
+                            restarts_after(svc).iter().any(|d| changed.contains(d))
+                        };
+                        let now = containers::Current { existing, restart };
+                        let made = containers::service_up(plan, backend, opts, (name, svc), &now, progress)?;
+                        if made {
+                            changed.lock().unwrap_or_else(|e| e.into_inner()).push(name.to_string());
+                        }
+                        Ok(())
                     })();
                     if let Err(e) = r {
                         failed.lock().unwrap_or_else(|e| e.into_inner()).get_or_insert(e);

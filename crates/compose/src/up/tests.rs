@@ -337,3 +337,27 @@ fn secrets_and_configs_become_files() {
     let pos = |c: &str| calls.iter().position(|x| x == c).unwrap_or_else(|| panic!("{c}: {calls:?}"));
     assert!(pos("inject shop-web-1 /etc/app.conf") < pos("start shop-web-1"), "written before start");
 }
+
+#[test]
+fn a_dependency_with_restart_true_restarts_its_dependant() {
+    let text = "services:\n  db: {image: db, environment: [V=1]}\n  web: {image: web, depends_on: {db: {condition: service_started, restart: true}}}\n  other: {image: web, depends_on: [db]}\n";
+    let b = FakeBackend::new(&["web", "db"]);
+    Run::new(text).up(&b, &UpOptions::default()).unwrap();
+    b.clear_calls();
+    let changed = Run::new(&text.replace("V=1", "V=2"));
+    changed.up(&b, &UpOptions::default()).unwrap();
+    let calls = b.calls();
+    let pos = |c: &str| calls.iter().position(|x| x == c).unwrap_or_else(|| panic!("{c}: {calls:?}"));
+    assert!(pos("create shop-db-1") < pos("stop shop-web-1") && pos("stop shop-web-1") < pos("start shop-web-1"));
+    assert!(!calls.iter().any(|c| c.contains("shop-other-1")), "without restart: true, untouched: {calls:?}");
+    // `restart db` takes web along, not other.
+    b.clear_calls();
+    let plan = changed.plan();
+    crate::ops::act(&plan, &b, &["db".into()], &crate::ops::Verb::Restart { timeout: None }, &|_, _, _| {}).unwrap();
+    let calls = b.calls();
+    assert!(
+        calls.contains(&"start shop-web-1".to_string()) && calls.contains(&"start shop-db-1".to_string()),
+        "{calls:?}"
+    );
+    assert!(!calls.iter().any(|c| c.contains("shop-other-1")), "{calls:?}");
+}

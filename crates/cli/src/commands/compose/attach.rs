@@ -164,18 +164,6 @@ pub fn logs(plan: &Plan, backend: &dyn Backend, client: &Client, a: &LogsArgs) -
     Ok(0)
 }
 
-fn up_options(a: &UpArgs) -> Result<UpOptions> {
-    Ok(UpOptions {
-        force_recreate: a.force_recreate,
-        no_recreate: a.no_recreate,
-        remove_orphans: a.remove_orphans,
-        only: a.no_deps.then(|| a.services.clone()),
-        scale: super::scale(&a.scale)?,
-        build: super::build_policy(a.build, a.no_build),
-        no_start: false,
-    })
-}
-
 /// What the attached `up` waits on.
 enum Happening {
     Exited { container: Summary, code: i64 },
@@ -188,7 +176,7 @@ pub fn up(plan: &Plan, backend: &dyn Backend, client: &Client, a: &UpArgs, p: Pr
         plan.check(std::slice::from_ref(s))?;
     }
     let began = std::time::SystemTime::now();
-    up::up(plan, backend, &up_options(a)?, p)?;
+    up::up(plan, backend, &a.create.options(a.no_deps.then(|| a.services.clone()), false)?, p)?;
     let selected: Vec<String> = match (a.services.is_empty(), a.no_deps) {
         (false, true) => a.services.clone(),
         // The named services with what they depend on: what was loaded.

@@ -47,17 +47,9 @@ pub struct ComposeArgs {
     verb: ComposeVerb,
 }
 
+/// What `up` and `create` share: how containers and images are made.
 #[derive(Args)]
-pub struct UpArgs {
-    /// Detached: start the containers and return
-    #[arg(short, long)]
-    detach: bool,
-    /// Wait for the services to be running (healthy with a healthcheck); implies -d
-    #[arg(long)]
-    wait: bool,
-    /// Seconds --wait waits at most
-    #[arg(long = "wait-timeout")]
-    wait_timeout: Option<u64>,
+pub struct CreateFlags {
     /// Build images before starting containers
     #[arg(long, conflicts_with = "no_build")]
     build: bool,
@@ -70,15 +62,45 @@ pub struct UpArgs {
     /// Keep existing containers even if their configuration changed
     #[arg(long, conflicts_with = "force_recreate")]
     no_recreate: bool,
-    /// Do not start the services the named ones depend on
-    #[arg(long)]
-    no_deps: bool,
     /// Remove containers of services not in the project
     #[arg(long)]
     remove_orphans: bool,
     /// Scale SERVICE to NUM replicas (SERVICE=NUM), over the file's scale
     #[arg(long, value_name = "SERVICE=NUM")]
     scale: Vec<String>,
+}
+
+impl CreateFlags {
+    /// The options of `up` (`no_start` for `create`); `only` for `--no-deps`.
+    fn options(&self, only: Option<Vec<String>>, no_start: bool) -> Result<UpOptions> {
+        Ok(UpOptions {
+            force_recreate: self.force_recreate,
+            no_recreate: self.no_recreate,
+            remove_orphans: self.remove_orphans,
+            only,
+            scale: scale(&self.scale)?,
+            build: build_policy(self.build, self.no_build),
+            no_start,
+        })
+    }
+}
+
+#[derive(Args)]
+pub struct UpArgs {
+    /// Detached: start the containers and return
+    #[arg(short, long)]
+    detach: bool,
+    /// Wait for the services to be running (healthy with a healthcheck); implies -d
+    #[arg(long)]
+    wait: bool,
+    /// Seconds --wait waits at most
+    #[arg(long = "wait-timeout")]
+    wait_timeout: Option<u64>,
+    #[command(flatten)]
+    create: CreateFlags,
+    /// Do not start the services the named ones depend on
+    #[arg(long)]
+    no_deps: bool,
     /// Stop all containers if any container stops (attached only)
     #[arg(long, conflicts_with_all = ["detach", "wait"])]
     abort_on_container_exit: bool,
@@ -124,18 +146,8 @@ pub enum ComposeVerb {
     Up(Box<UpArgs>),
     /// Create the project's containers without starting them
     Create {
-        #[arg(long, conflicts_with = "no_build")]
-        build: bool,
-        #[arg(long)]
-        no_build: bool,
-        #[arg(long)]
-        force_recreate: bool,
-        #[arg(long, conflicts_with = "force_recreate")]
-        no_recreate: bool,
-        #[arg(long)]
-        remove_orphans: bool,
-        #[arg(long, value_name = "SERVICE=NUM")]
-        scale: Vec<String>,
+        #[command(flatten)]
+        create: CreateFlags,
         services: Vec<String>,
     },
     /// Stop and remove the project's containers and networks
@@ -350,18 +362,9 @@ fn run(project: &Project, verb: &ComposeVerb, client: &Client, progress_mode: &s
     let p = &|k: &str, n: &str, s: &str| printer.event(k, n, s);
     match verb {
         ComposeVerb::Up(a) => return attach::up(&plan, &backend, client, a, p),
-        ComposeVerb::Create { build, no_build, force_recreate, no_recreate, remove_orphans, scale: s, services } => {
-            let opts = UpOptions {
-                force_recreate: *force_recreate,
-                no_recreate: *no_recreate,
-                remove_orphans: *remove_orphans,
-                only: None,
-                scale: scale(s)?,
-                build: build_policy(*build, *no_build),
-                no_start: true,
-            };
+        ComposeVerb::Create { create, services } => {
             plan.check(services)?;
-            up(&plan, &backend, &opts, p)?;
+            up(&plan, &backend, &create.options(None, true)?, p)?;
         }
         ComposeVerb::Down { volumes, rmi, remove_orphans, timeout } => {
             let rmi = match rmi.as_deref() {
