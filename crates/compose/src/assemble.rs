@@ -42,16 +42,18 @@ pub fn model_of(
         if including.contains(r) {
             return Err(ComposeError::Project(format!("include cycle: {} includes itself", f.display())));
         }
-        let mut loaded = loader::load_file(f, inputs.lookup)?;
-        schema::validate(f, &loaded.root)?;
-        paths::resolve(&mut loaded.root, directory, inputs.home);
+        let loaded = loader::load_file(f, inputs.lookup)?;
+        for mut doc in loaded.documents {
+            schema::validate(f, &doc)?;
+            paths::resolve(&mut doc, directory, inputs.home);
+            roots.push(doc);
+        }
         for name in loaded.unset {
             let w = format!("The \"{name}\" variable is not set. Defaulting to a blank string.");
             if !warnings.contains(&w) {
                 warnings.push(w);
             }
         }
-        roots.push(loaded.root);
     }
     let mut model = merge::merge_all(roots);
     extends::apply(&mut model, &files[0], &extends::Context { lookup: inputs.lookup, home: inputs.home })?;

@@ -39,7 +39,11 @@ pub struct Project {
 }
 
 pub fn load(req: &Request, cwd: &Path, shell: &dyn Fn(&str) -> Option<String>) -> Result<Project> {
-    let found = project::files(&req.options, cwd, shell)?;
+    // COMPOSE_FILE may come from the env files of the directory Compose starts in.
+    let start = req.options.project_directory.as_ref().map_or_else(|| cwd.to_path_buf(), |d| cwd.join(d));
+    let early = project::environment(&req.options, cwd, &start, shell)?;
+    let early_lookup = |n: &str| shell(n).or_else(|| early.iter().find(|(k, _)| k == n).map(|(_, v)| v.clone()));
+    let found = project::files(&req.options, cwd, &early_lookup)?;
     let environment = project::environment(&req.options, cwd, &found.directory, shell)?;
     let lookup = |n: &str| environment.iter().find(|(k, _)| k == n).map(|(_, v)| v.clone()).or_else(|| shell(n));
     let home = shell("HOME").map(PathBuf::from);
@@ -47,7 +51,8 @@ pub fn load(req: &Request, cwd: &Path, shell: &dyn Fn(&str) -> Option<String>) -
     let inputs = assemble::Inputs { lookup: &lookup, home: home.as_deref() };
     let mut model = assemble::model_of(&found.files, &found.directory, &inputs, &mut warnings, &mut Vec::new())?;
     let from_file = model.get("name").and_then(Node::as_str).map(str::to_string);
-    let name = project::name(&req.options, shell, from_file.as_deref(), &found.directory)?;
+    // COMPOSE_PROJECT_NAME from the shell or the env files.
+    let name = project::name(&req.options, &lookup, from_file.as_deref(), &found.directory)?;
     set(&mut model, "name", Value::Str(name.clone()));
     // COMPOSE_PROFILES only when no --profile is given (as Compose).
     let mut active = req.profiles.clone();
@@ -218,6 +223,20 @@ mod tests {
         let p = project(&files, Request::default(), &shell).unwrap();
         let web = p.model.get("services").and_then(|s| s.get("web")).unwrap();
         assert_eq!(web.get("image").and_then(Node::as_str), Some("busybox:shell"), "the shell wins");
+    }
+
+    #[test]
+    fn the_env_file_names_the_project_and_its_files() {
+        let files = [
+            ("other.yaml", "services:\n  api: {image: a}\n"),
+            ("compose.yaml", "services:\n  web: {image: w}\n"),
+            (".env", "COMPOSE_PROJECT_NAME=fromenv\nCOMPOSE_FILE=other.yaml\n"),
+        ];
+        let p = project(&files, Request::default(), &none).unwrap();
+        assert_eq!(p.name, "fromenv");
+        assert_eq!(names(&p), ["api"]);
+        let shell = |n: &str| (n == "COMPOSE_PROJECT_NAME").then(|| "shell".to_string());
+        assert_eq!(project(&files, Request::default(), &shell).unwrap().name, "shell", "the shell wins");
     }
 
     #[test]

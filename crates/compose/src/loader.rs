@@ -16,8 +16,22 @@ const MAX_FILE: u64 = 16 << 20;
 /// warns of each and substitutes "").
 #[derive(Debug, Clone, PartialEq)]
 pub struct Loaded {
-    pub root: Node,
+    /// The file's documents, in order (compose-go merges them as if each
+    /// were a file of its own).
+    pub documents: Vec<Node>,
     pub unset: Vec<String>,
+}
+
+impl Loaded {
+    #[cfg(test)]
+    fn into_root_ref(&self) -> &Node {
+        &self.documents[0]
+    }
+
+    /// The documents merged into one.
+    pub fn into_root(self) -> Node {
+        crate::merge::merge_all(self.documents)
+    }
 }
 
 /// Reads and interpolates `path`.
@@ -28,16 +42,18 @@ pub fn load_file(path: &Path, lookup: &dyn Fn(&str) -> Option<String>) -> Result
 
 /// Interpolates `text`, read from `file`.
 pub fn load_str(file: &Path, text: &str, lookup: &dyn Fn(&str) -> Option<String>) -> Result<Loaded> {
-    let mut root = yaml::parse_file(text, file_id(file)).map_err(|e| ComposeError::Yaml {
+    let mut documents = yaml::parse_documents(text, file_id(file)).map_err(|e| ComposeError::Yaml {
         file: file.to_path_buf(),
         line: e.pos.line,
         col: e.pos.col,
         message: e.message,
     })?;
     let mut unset = Vec::new();
-    let mut path = String::new();
-    interpolate_node(file, &mut root, &mut path, lookup, &mut unset)?;
-    Ok(Loaded { root, unset })
+    for root in &mut documents {
+        let mut path = String::new();
+        interpolate_node(file, root, &mut path, lookup, &mut unset)?;
+    }
+    Ok(Loaded { documents, unset })
 }
 
 /// The files read in this process, by id (1-based), so that a node's
@@ -145,16 +161,28 @@ mod tests {
     fn positions_name_their_file() {
         let a = load_str(Path::new("/x/a.yaml"), "k: 1\n", &env).unwrap();
         let b = load_str(Path::new("/x/b.yaml"), "\nk: 2\n", &env).unwrap();
-        assert_eq!(a.root.get("k").unwrap().pos.at(), "/x/a.yaml:1");
-        assert_eq!(b.root.get("k").unwrap().pos.at(), "/x/b.yaml:2");
-        assert_eq!(file_id(Path::new("/x/a.yaml")), a.root.pos.file);
+        assert_eq!(a.into_root_ref().get("k").unwrap().pos.at(), "/x/a.yaml:1");
+        assert_eq!(b.into_root_ref().get("k").unwrap().pos.at(), "/x/b.yaml:2");
+        assert_eq!(file_id(Path::new("/x/a.yaml")), a.into_root_ref().pos.file);
+    }
+
+    #[test]
+    fn documents_of_one_file_merge_in_order() {
+        let text = "services:\n  web: {image: \"a:${TAG}\", ports: ['80']}\n---\nservices:\n  web: {ports: ['81']}\n  db: {image: b}\n";
+        let loaded = load_str(Path::new("/x/multi.yaml"), text, &env).unwrap();
+        assert_eq!(loaded.documents.len(), 2);
+        let root = loaded.into_root();
+        let web = root.get("services").and_then(|s| s.get("web")).unwrap();
+        assert_eq!(web.get("image").and_then(Node::as_str), Some("a:1.2"));
+        assert_eq!(web.get("ports").map(Node::strings), Some(vec!["80".to_string(), "81".to_string()]));
+        assert!(root.get("services").and_then(|s| s.get("db")).is_some());
     }
 
     #[test]
     fn values_are_interpolated_and_keys_are_not() {
         let text = "services:\n  web:\n    image: \"busybox:${TAG}\"\n    ports: [\"${PORT}:80\"]\n    labels:\n      $KEY: ${MISSING}\n    command: echo $$HOME\n";
         let got = load_str(Path::new("compose.yaml"), text, &env).unwrap();
-        let web = got.root.get("services").and_then(|s| s.get("web")).unwrap();
+        let web = got.into_root_ref().get("services").and_then(|s| s.get("web")).unwrap();
         assert_eq!(web.get("image").and_then(Node::as_str), Some("busybox:1.2"));
         let Value::Seq(ports) = &web.get("ports").unwrap().value else { panic!() };
         assert_eq!(ports[0].as_str(), Some("8080:80"));
@@ -206,6 +234,6 @@ mod tests {
         assert!(matches!(load_file(&bin, &env), Err(ComposeError::Io { .. })));
         let ok = dir.path().join("compose.yaml");
         std::fs::write(&ok, "name: x\n").unwrap();
-        assert_eq!(load_file(&ok, &env).unwrap().root.get("name").and_then(Node::as_str), Some("x"));
+        assert_eq!(load_file(&ok, &env).unwrap().into_root().get("name").and_then(Node::as_str), Some("x"));
     }
 }

@@ -139,8 +139,21 @@ pub fn parse(text: &str) -> Result<Node, YamlError> {
     parse_file(text, 0)
 }
 
-/// Parses one document of the file `file` (its id: every node's position names it).
+/// Parses one document of the file `file` (its id: every node's position
+/// names it); a second document is an error.
 pub fn parse_file(text: &str, file: u32) -> Result<Node, YamlError> {
+    let mut docs = parse_documents(text, file)?;
+    if docs.len() > 1 {
+        return Err(YamlError {
+            pos: docs[1].pos,
+            message: "one YAML document was expected, this is a second one".into(),
+        });
+    }
+    Ok(docs.pop().expect("at least one"))
+}
+
+/// Every document of the file `file`, in order (an empty file is one null node).
+pub fn parse_documents(text: &str, file: u32) -> Result<Vec<Node>, YamlError> {
     let mut b = Builder { file, ..Builder::default() };
     let mut parser = Parser::new_from_str(text);
     // Event by event (yaml-rust2's own `load` recurses once per nesting
@@ -159,14 +172,10 @@ pub fn parse_file(text: &str, file: u32) -> Result<Node, YamlError> {
     if let Some(e) = b.error {
         return Err(e);
     }
-    match b.docs.len() {
-        0 => Ok(Node { value: Value::Null, pos: Pos { line: 1, col: 1, file }, tag: None }),
-        1 => Ok(b.docs.pop().expect("one")),
-        _ => Err(YamlError {
-            pos: b.docs[1].pos,
-            message: "a compose file holds one YAML document, this is a second one".into(),
-        }),
+    if b.docs.is_empty() {
+        b.docs.push(Node { value: Value::Null, pos: Pos { line: 1, col: 1, file }, tag: None });
     }
+    Ok(b.docs)
 }
 
 /// yaml-rust2's columns count from 0, its lines from 1.
@@ -250,6 +259,12 @@ fn resolve(s: &str) -> Value {
         }
     }
     if let Some(o) = s.strip_prefix("0o").filter(|o| digits(o, 8)) {
+        if let Ok(i) = i64::from_str_radix(o, 8) {
+            return Value::Int(i);
+        }
+    }
+    // `0755`: octal, as compose-go's YAML reads it (YAML 1.1's form; file modes are written so).
+    if let Some(o) = s.strip_prefix('0').filter(|o| digits(o, 8)) {
         if let Ok(i) = i64::from_str_radix(o, 8) {
             return Value::Int(i);
         }
@@ -425,7 +440,7 @@ mod tests {
 
     #[test]
     fn scalars_resolve_by_the_core_schema() {
-        let doc = ok("a: 1\nb: -2\nc: 0x1f\nd: 0o17\ne: 1.5\nf: 1e3\ng: true\nh: yes\ni: null\nj: ~\nk:\nl: '1'\nm: \"true\"\nn: 1.2.3\no: !!str 8080\np: .inf\nq: 08\nr: |\n  text\n");
+        let doc = ok("a: 1\nb: -2\nc: 0x1f\nd: 0o17\ne: 1.5\nf: 1e3\ng: true\nh: yes\ni: null\nj: ~\nk:\nl: '1'\nm: \"true\"\nn: 1.2.3\no: !!str 8080\np: .inf\nq: 08\nr: |\n  text\ns: 0755\nt: 0\n");
         let want = [
             ("a", Value::Int(1)),
             ("b", Value::Int(-2)),
@@ -444,6 +459,8 @@ mod tests {
             ("o", Value::Str("8080".into())),
             ("p", Value::Float(f64::INFINITY)),
             ("q", Value::Int(8)),
+            ("s", Value::Int(0o755)),
+            ("t", Value::Int(0)),
             ("r", Value::Str("text\n".into())),
         ];
         for (k, v) in want {

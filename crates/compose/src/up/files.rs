@@ -23,8 +23,11 @@ pub(super) struct Files {
 fn number(n: Option<&Node>, path: &str, default: u32, radix: u32) -> Result<u32> {
     let Some(n) = n else { return Ok(default) };
     let text = convert::text(n).unwrap_or_default();
-    // A mode is octal digits, as Compose writes it (`0440`; YAML 1.2 reads that as the integer 440).
-    let parsed = u32::from_str_radix(text.trim_start_matches("0o"), radix).ok();
+    // An integer is the number itself (`0440` was read as octal); a string is in `radix` (a mode's digits are octal).
+    let parsed = match &n.value {
+        Value::Int(i) => u32::try_from(*i).ok(),
+        _ => u32::from_str_radix(text.trim_start_matches("0o"), radix).ok(),
+    };
     parsed.ok_or_else(|| unsupported(n, path, &format!("{text:?} is not a number")))
 }
 
