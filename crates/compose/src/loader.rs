@@ -24,7 +24,7 @@ pub struct Loaded {
 
 impl Loaded {
     #[cfg(test)]
-    fn into_root_ref(&self) -> &Node {
+    fn first(&self) -> &Node {
         &self.documents[0]
     }
 
@@ -161,9 +161,9 @@ mod tests {
     fn positions_name_their_file() {
         let a = load_str(Path::new("/x/a.yaml"), "k: 1\n", &env).unwrap();
         let b = load_str(Path::new("/x/b.yaml"), "\nk: 2\n", &env).unwrap();
-        assert_eq!(a.into_root_ref().get("k").unwrap().pos.at(), "/x/a.yaml:1");
-        assert_eq!(b.into_root_ref().get("k").unwrap().pos.at(), "/x/b.yaml:2");
-        assert_eq!(file_id(Path::new("/x/a.yaml")), a.into_root_ref().pos.file);
+        assert_eq!(a.first().get("k").unwrap().pos.at(), "/x/a.yaml:1");
+        assert_eq!(b.first().get("k").unwrap().pos.at(), "/x/b.yaml:2");
+        assert_eq!(file_id(Path::new("/x/a.yaml")), a.first().pos.file);
     }
 
     #[test]
@@ -182,7 +182,7 @@ mod tests {
     fn values_are_interpolated_and_keys_are_not() {
         let text = "services:\n  web:\n    image: \"busybox:${TAG}\"\n    ports: [\"${PORT}:80\"]\n    labels:\n      $KEY: ${MISSING}\n    command: echo $$HOME\n";
         let got = load_str(Path::new("compose.yaml"), text, &env).unwrap();
-        let web = got.into_root_ref().get("services").and_then(|s| s.get("web")).unwrap();
+        let web = got.first().get("services").and_then(|s| s.get("web")).unwrap();
         assert_eq!(web.get("image").and_then(Node::as_str), Some("busybox:1.2"));
         let Value::Seq(ports) = &web.get("ports").unwrap().value else { panic!() };
         assert_eq!(ports[0].as_str(), Some("8080:80"));
