@@ -4,6 +4,8 @@
 //! a level depends only on earlier levels, so a level starts in parallel —
 //! and stop order is the reverse. A cycle is an error that names it.
 
+use std::sync::Mutex;
+
 use crate::error::{ComposeError, Result};
 use crate::yaml::{Node, Value};
 
@@ -85,6 +87,28 @@ fn cycle(left: &[&(String, Vec<String>)]) -> Vec<String> {
         }
         path.push(next.clone());
     }
+}
+
+/// Runs `f` on every item of a level at once (a thread each), the levels
+/// one after the other; the first error stops before the next level.
+pub fn in_levels<T: Sync>(levels: &[Vec<T>], f: impl Fn(&T) -> Result<()> + Sync) -> Result<()> {
+    for level in levels {
+        let failed: Mutex<Option<ComposeError>> = Mutex::new(None);
+        std::thread::scope(|s| {
+            for item in level {
+                let (f, failed) = (&f, &failed);
+                s.spawn(move || {
+                    if let Err(e) = f(item) {
+                        failed.lock().unwrap_or_else(|e| e.into_inner()).get_or_insert(e);
+                    }
+                });
+            }
+        });
+        if let Some(e) = failed.into_inner().unwrap_or_else(|e| e.into_inner()) {
+            return Err(e);
+        }
+    }
+    Ok(())
 }
 
 /// Stop order: the start levels reversed.

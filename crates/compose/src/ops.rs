@@ -27,6 +27,29 @@ pub fn containers(plan: &Plan, backend: &dyn Backend, services: &[String], oneof
     Ok(list)
 }
 
+/// `list` in levels of the dependency graph (start order, or reversed);
+/// containers of services outside the graph make a last level.
+fn levels(plan: &Plan, list: Vec<Summary>, reverse: bool) -> Result<Vec<Vec<Summary>>> {
+    let mut order = graph::start_order(plan.model)?;
+    if reverse {
+        order.reverse();
+    }
+    let mut left = list;
+    let mut out = Vec::new();
+    for level in order {
+        let (here, rest): (Vec<Summary>, Vec<Summary>) =
+            left.into_iter().partition(|c| c.service().is_some_and(|s| level.iter().any(|l| l == s)));
+        left = rest;
+        if !here.is_empty() {
+            out.push(here);
+        }
+    }
+    if !left.is_empty() {
+        out.push(left);
+    }
+    Ok(out)
+}
+
 /// A lifecycle verb for each selected container.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Verb {
@@ -63,26 +86,24 @@ pub fn act(plan: &Plan, backend: &dyn Backend, services: &[String], verb: &Verb,
         }
     }
     let services = &services[..];
-    let mut list = containers(plan, backend, services, false)?;
-    if !matches!(verb, Verb::Start | Verb::Restart { .. }) {
-        list.reverse();
-    }
-    if list.is_empty() && !services.is_empty() && matches!(verb, Verb::Start | Verb::Restart { .. }) {
+    let list = containers(plan, backend, services, false)?;
+    let forward = matches!(verb, Verb::Start | Verb::Restart { .. });
+    if list.is_empty() && !services.is_empty() && forward {
         return Err(ComposeError::Project(format!("service {:?} has no container to start", services[0])));
     }
-    for c in &list {
+    graph::in_levels(&levels(plan, list, !forward)?, |c| {
         let st = c.state.as_str();
         let (doing, done) = match verb {
-            Verb::Start if st == "running" => continue,
+            Verb::Start if st == "running" => return Ok(()),
             Verb::Start => ("Starting", "Started"),
-            Verb::Stop { .. } if !matches!(st, "running" | "paused" | "restarting") => continue,
+            Verb::Stop { .. } if !matches!(st, "running" | "paused" | "restarting") => return Ok(()),
             Verb::Stop { .. } => ("Stopping", "Stopped"),
             Verb::Restart { .. } => ("Restarting", "Started"),
-            Verb::Kill { .. } if st != "running" => continue,
+            Verb::Kill { .. } if st != "running" => return Ok(()),
             Verb::Kill { .. } => ("Killing", "Killed"),
-            Verb::Pause if st != "running" => continue,
+            Verb::Pause if st != "running" => return Ok(()),
             Verb::Pause => ("Pausing", "Paused"),
-            Verb::Unpause if st != "paused" => continue,
+            Verb::Unpause if st != "paused" => return Ok(()),
             Verb::Unpause => ("Unpausing", "Unpaused"),
         };
         progress("Container", &c.name, doing);
@@ -95,8 +116,8 @@ pub fn act(plan: &Plan, backend: &dyn Backend, services: &[String], verb: &Verb,
             Verb::Unpause => backend.unpause(&c.id)?,
         }
         progress("Container", &c.name, done);
-    }
-    Ok(())
+        Ok(())
+    })
 }
 
 /// `rm`: the stopped containers of `services` (with `stop`, running ones
@@ -153,21 +174,17 @@ pub struct DownOptions {
 pub fn down(plan: &Plan, backend: &dyn Backend, opts: &DownOptions, progress: Progress) -> Result<()> {
     let all = backend.containers(plan.project)?;
     let (orphans, mine): (Vec<Summary>, Vec<Summary>) = all.into_iter().partition(|c| plan.is_orphan(c));
-    let mut order: Vec<Summary> = Vec::new();
+    let mut order: Vec<Vec<Summary>> = Vec::new();
     if opts.remove_orphans {
-        order.extend(orphans);
+        order.push(orphans);
     } else {
         for o in &orphans {
             progress("Warning", &o.name, "Found orphan container (run with --remove-orphans to remove it)");
         }
     }
-    for level in graph::stop_order(plan.model)? {
-        order.extend(mine.iter().filter(|c| c.service().is_some_and(|s| level.iter().any(|l| l == s))).cloned());
-    }
-    // Services that are off (profiles) have no place in the order: last.
-    let off: Vec<Summary> = mine.iter().filter(|c| !order.iter().any(|o| o.id == c.id)).cloned().collect();
-    order.extend(off);
-    for c in &order {
+    // Reverse dependency order; services that are off (profiles) last.
+    order.extend(levels(plan, mine, true)?);
+    graph::in_levels(&order, |c| {
         if matches!(c.state.as_str(), "running" | "paused" | "restarting") {
             progress("Container", &c.name, "Stopping");
             backend.stop(&c.id, opts.timeout)?;
@@ -176,7 +193,8 @@ pub fn down(plan: &Plan, backend: &dyn Backend, opts: &DownOptions, progress: Pr
         progress("Container", &c.name, "Removing");
         backend.remove(&c.id, opts.volumes)?;
         progress("Container", &c.name, "Removed");
-    }
+        Ok(())
+    })?;
     let mut nets: Vec<String> = backend.networks(plan.project)?;
     nets.sort();
     for n in nets {

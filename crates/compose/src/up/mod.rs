@@ -181,39 +181,25 @@ pub fn up(plan: &Plan, backend: &dyn Backend, opts: &UpOptions, progress: Progre
     // Services whose containers this `up` created or recreated: a dependant
     // with `depends_on.<it>.restart: true` is restarted after them.
     let changed: Mutex<Vec<String>> = Mutex::new(Vec::new());
-    for level in graph::start_order(plan.model)? {
-        let level: Vec<&(&str, &Node)> = services.iter().filter(|(n, _)| level.iter().any(|l| l == n)).collect();
-        let failed: Mutex<Option<ComposeError>> = Mutex::new(None);
-        std::thread::scope(|s| {
-            for (name, svc) in level {
-                let (existing, failed, changed) = (&existing, &failed, &changed);
-                s.spawn(move || {
-                    let r = (|| {
-                        // With only some services (`--no-deps`), what they depend on is not waited for.
-                        let acted_deps = graph::dependencies(svc).iter().all(|d| acted(d));
-                        if acted_deps && !opts.no_start {
-                            wait::dependencies(plan, backend, name, svc)?;
-                        }
-                        let restart = {
-                            let changed = changed.lock().unwrap_or_else(|e| e.into_inner());
-                            restarts_after(svc).iter().any(|d| changed.contains(d))
-                        };
-                        let now = containers::Current { existing, restart };
-                        let made = containers::service_up(plan, backend, opts, (name, svc), &now, progress)?;
-                        if made {
-                            changed.lock().unwrap_or_else(|e| e.into_inner()).push(name.to_string());
-                        }
-                        Ok(())
-                    })();
-                    if let Err(e) = r {
-                        failed.lock().unwrap_or_else(|e| e.into_inner()).get_or_insert(e);
-                    }
-                });
-            }
-        });
-        if let Some(e) = failed.into_inner().unwrap_or_else(|e| e.into_inner()) {
-            return Err(e);
+    let levels: Vec<Vec<(&str, &Node)>> = graph::start_order(plan.model)?
+        .into_iter()
+        .map(|level| services.iter().filter(|(n, _)| level.iter().any(|l| l == n)).copied().collect())
+        .collect();
+    graph::in_levels(&levels, |&(name, svc)| {
+        // With only some services (`--no-deps`), what they depend on is not waited for.
+        let acted_deps = graph::dependencies(svc).iter().all(|d| acted(d));
+        if acted_deps && !opts.no_start {
+            wait::dependencies(plan, backend, name, svc)?;
         }
-    }
+        let restart = {
+            let changed = changed.lock().unwrap_or_else(|e| e.into_inner());
+            restarts_after(svc).iter().any(|d| changed.contains(d))
+        };
+        let now = containers::Current { existing: &existing, restart };
+        if containers::service_up(plan, backend, opts, (name, svc), &now, progress)? {
+            changed.lock().unwrap_or_else(|e| e.into_inner()).push(name.to_string());
+        }
+        Ok(())
+    })?;
     Ok(())
 }
