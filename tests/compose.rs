@@ -9,6 +9,8 @@ mod support;
 mod interop;
 #[path = "compose/lifecycle.rs"]
 mod lifecycle;
+#[path = "compose/watch.rs"]
+mod watch;
 
 use std::path::Path;
 use std::process::{Command, Output};

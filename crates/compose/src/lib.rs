@@ -20,6 +20,7 @@ pub mod render;
 pub mod schema;
 pub mod units;
 pub mod up;
+pub mod watch;
 pub mod yaml;
 
 pub use error::{ComposeError, InterpolationError};

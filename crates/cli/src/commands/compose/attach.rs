@@ -15,6 +15,7 @@ use clap::Args;
 use wharf_compose::backend::{Backend, Summary};
 use wharf_compose::ops::{self, DownOptions, Verb};
 use wharf_compose::up::{self, wait, OneOff, Plan, Progress, UpOptions};
+use wharf_compose::watch::Hook;
 
 use super::verbs::{interactive_terminal, replica};
 use super::UpArgs;
@@ -198,14 +199,10 @@ pub fn up(plan: &Plan, backend: &dyn Backend, client: &Client, a: &UpArgs, p: Pr
     let since = began.duration_since(std::time::UNIX_EPOCH).unwrap_or_default().as_secs().saturating_sub(1);
     let logs = stream_logs(client, plan.project, &list, &style, &format!("follow=1&since={since}"));
     let (tx, rx) = mpsc::channel();
-    let mut signals = signal_hook::iterator::Signals::new([signal_hook::consts::SIGINT, signal_hook::consts::SIGTERM])?;
-    let handle = signals.handle();
     let sig_tx = tx.clone();
-    std::thread::spawn(move || {
-        if signals.forever().next().is_some() {
-            let _ = sig_tx.send(Happening::Interrupted);
-        }
-    });
+    let handle = on_interrupt(move || {
+        let _ = sig_tx.send(Happening::Interrupted);
+    })?;
     for c in &list {
         let (tx, c) = (tx.clone(), c.clone());
         let waiter = client.request("POST", &format!("/containers/{}/wait?condition=not-running", c.id), None);
@@ -236,7 +233,6 @@ pub fn up(plan: &Plan, backend: &dyn Backend, client: &Client, a: &UpArgs, p: Pr
             }
             Ok(Happening::Interrupted) => {
                 eprintln!("Gracefully stopping... (press Ctrl+C again to force)");
-                handle.close();
                 ops::act(plan, backend, &selected, &stop, p)?;
                 code = 130;
                 break;
@@ -249,6 +245,24 @@ pub fn up(plan: &Plan, backend: &dyn Backend, client: &Client, a: &UpArgs, p: Pr
         let _ = h.join();
     }
     Ok(code)
+}
+
+/// Calls `first` on the first SIGINT or SIGTERM (a thread waits for them);
+/// a second one ends the process at once (130). The handle's `close`,
+/// called once when done, lets the thread go.
+pub(super) fn on_interrupt(first: impl Fn() + Send + 'static) -> Result<signal_hook::iterator::Handle> {
+    let mut signals = signal_hook::iterator::Signals::new([signal_hook::consts::SIGINT, signal_hook::consts::SIGTERM])?;
+    let handle = signals.handle();
+    std::thread::spawn(move || {
+        // Until `close`: the thread keeps the signals' pipe open for it.
+        for (n, _) in signals.forever().enumerate() {
+            match n {
+                0 => first(),
+                _ => std::process::exit(130),
+            }
+        }
+    });
+    Ok(handle)
 }
 
 /// The exit code of service `s`'s first replica, once it has stopped.
@@ -292,28 +306,42 @@ pub fn exec(plan: &Plan, backend: &dyn Backend, client: &Client, a: &ExecArgs) -
         bail!("container {} is not running", c.name);
     }
     let tty = !a.no_tty && interactive_terminal();
+    let hook = Hook {
+        command: a.command.clone(),
+        user: a.user.clone(),
+        working_dir: a.workdir.clone(),
+        privileged: a.privileged,
+        environment: a.env.clone(),
+    };
+    exec_in(client, &c.id, &hook, a.detach, tty, !a.detach)
+}
+
+/// Runs `hook` in container `id` as `wharf exec` does (with `stdin`, ours
+/// attached); the command's exit code.
+pub(super) fn exec_in(client: &Client, id: &str, hook: &Hook, detach: bool, tty: bool, stdin: bool) -> Result<i32> {
     let mut args: Vec<String> = Vec::new();
-    if a.detach {
+    if detach {
         args.push("-d".into());
-    } else {
+    }
+    if stdin {
         args.push("-i".into());
     }
     if tty {
         args.push("-t".into());
     }
-    for (flag, v) in [("-u", &a.user), ("-w", &a.workdir)] {
+    for (flag, v) in [("-u", &hook.user), ("-w", &hook.working_dir)] {
         if let Some(v) = v {
             args.extend([flag.to_string(), v.clone()]);
         }
     }
-    for e in &a.env {
+    for e in &hook.environment {
         args.extend(["-e".to_string(), e.clone()]);
     }
-    if a.privileged {
+    if hook.privileged {
         args.push("--privileged".into());
     }
-    args.push(c.id.clone());
-    args.extend(a.command.iter().cloned());
+    args.push(id.to_string());
+    args.extend(hook.command.iter().cloned());
     let parsed = <ExecCli as clap::Parser>::try_parse_from(std::iter::once("wharf".to_string()).chain(args))?;
     ctr::exec(client, &parsed.exec)
 }

@@ -22,6 +22,7 @@ mod api;
 mod attach;
 mod progress;
 mod verbs;
+mod watch;
 
 #[derive(Args)]
 pub struct ComposeArgs {
@@ -249,6 +250,8 @@ pub enum ComposeVerb {
     Ls(verbs::LsArgs),
     /// Copy files between a service's container and the local filesystem
     Cp(verbs::CpArgs),
+    /// Bring the project up, then sync, restart or rebuild as files change (develop.watch)
+    Watch(watch::WatchArgs),
     /// Wait for the services' containers to stop; print their exit codes
     Wait {
         /// Down the project when the first container stops
@@ -267,6 +270,7 @@ impl ComposeVerb {
             ComposeVerb::Up(a) => a.services.clone(),
             ComposeVerb::Create { services: s, .. } => s.clone(),
             ComposeVerb::Run(a) => vec![a.service.clone()],
+            ComposeVerb::Watch(a) => a.services.clone(),
             _ => Vec::new(),
         }
     }
@@ -407,6 +411,7 @@ fn run(project: &Project, verb: &ComposeVerb, client: &Client, progress_mode: &s
         ComposeVerb::Events { json, services } => verbs::events(&plan, client, *json, services)?,
         ComposeVerb::Images { quiet, services } => verbs::images(&plan, &backend, client, *quiet, services)?,
         ComposeVerb::Cp(a) => verbs::cp(&plan, &backend, client, a)?,
+        ComposeVerb::Watch(a) => return watch::watch(&plan, &backend, client, a, p),
         ComposeVerb::Wait { down_project, services } => {
             return attach::wait(&plan, &backend, client, services, *down_project, p)
         }
