@@ -136,6 +136,7 @@ const SHOP: &str = r#"services:
     command: sleep 1000
     stop_signal: SIGKILL
     environment: [MODE=one]
+    volumes: ["/cache"]
     depends_on:
       db: {condition: service_healthy}
       migrate: {condition: service_completed_successfully}
@@ -186,6 +187,7 @@ fn up_ps_and_down_through_the_daemon() {
     // Again: nothing changes; then one service's change recreates only it.
     let id = |n: &str| d.ok(&["inspect", "-f", "{{.Id}}", n]);
     let (db, web) = (id("shop-db-1"), id("shop-web-1"));
+    d.ok(&["exec", "shop-web-1", "sh", "-c", "echo kept > /cache/file"]);
     assert!(compose(&["up", "-d"]).status.success());
     assert_eq!((id("shop-db-1"), id("shop-web-1")), (db.clone(), web.clone()));
     std::fs::write(&file, SHOP.replace("MODE=one", "MODE=two")).unwrap();
@@ -194,6 +196,7 @@ fn up_ps_and_down_through_the_daemon() {
     assert_eq!(id("shop-db-1"), db);
     assert_ne!(id("shop-web-1"), web);
     assert_eq!(d.ok(&["exec", "shop-web-1", "sh", "-c", "echo $MODE"]).trim(), "two");
+    assert_eq!(d.ok(&["exec", "shop-web-1", "cat", "/cache/file"]).trim(), "kept", "the anonymous volume goes on");
     // down -v leaves nothing of the project.
     let down = compose(&["down", "-v"]);
     assert!(down.status.success(), "{}", String::from_utf8_lossy(&down.stderr));

@@ -19,6 +19,8 @@ pub struct FakeContainer {
     pub networks: Vec<(String, Vec<String>)>,
     /// Files written in by `inject`.
     pub files: Vec<Injected>,
+    /// Its volume mounts (name, destination), anonymous ones named as an engine would.
+    pub volumes: Vec<(String, String)>,
 }
 
 #[derive(Debug, Default)]
@@ -200,6 +202,18 @@ impl Backend for FakeBackend {
             .map(|a| a.iter().filter_map(|x| x.as_str().map(str::to_string)).collect())
             .unwrap_or_default();
         let networks = if network.is_empty() { Vec::new() } else { vec![(network, aliases)] };
+        let n = i.next;
+        let volumes = body["HostConfig"]["Mounts"]
+            .as_array()
+            .into_iter()
+            .flatten()
+            .filter(|m| m["Type"] == "volume")
+            .enumerate()
+            .map(|(k, m)| {
+                let name = m["Source"].as_str().map_or_else(|| format!("{:060x}{:04x}", n, k), str::to_string);
+                (name, m["Target"].as_str().unwrap_or_default().to_string())
+            })
+            .collect();
         i.containers.push(FakeContainer {
             id: id.clone(),
             name: name.into(),
@@ -207,6 +221,7 @@ impl Backend for FakeBackend {
             state: "created".into(),
             networks,
             files: Vec::new(),
+            volumes,
         });
         Ok(id)
     }
@@ -300,6 +315,12 @@ impl Backend for FakeBackend {
         c.files.push(file.clone());
         i.calls.push(format!("inject {name} {}", file.path));
         Ok(())
+    }
+
+    fn volume_mounts(&self, id: &str) -> Result<Vec<(String, String)>> {
+        let i = self.lock();
+        let c = i.containers.iter().find(|c| c.id == id).ok_or_else(|| err(id.into()))?;
+        Ok(c.volumes.clone())
     }
 
     fn state(&self, id: &str) -> Result<State> {

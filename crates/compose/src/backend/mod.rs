@@ -94,6 +94,8 @@ pub trait Backend: Sync {
     fn stop(&self, id: &str, timeout: Option<i64>) -> Result<()>;
     fn remove(&self, id: &str, volumes: bool) -> Result<()>;
     fn state(&self, id: &str) -> Result<State>;
+    /// The container's volume mounts: (volume name, destination).
+    fn volume_mounts(&self, id: &str) -> Result<Vec<(String, String)>>;
     fn restart(&self, id: &str, timeout: Option<i64>) -> Result<()>;
     /// The signal's name or number; None is SIGKILL.
     fn kill(&self, id: &str, signal: Option<&str>) -> Result<()>;

@@ -62,14 +62,16 @@ pub(super) fn service_up(
             }
             Some(c) => {
                 progress("Container", &c.name, "Recreate");
+                // Its anonymous volumes go on to the new container (their data is kept).
+                let volumes = backend.volume_mounts(&c.id)?;
                 backend.stop(&c.id, None)?;
                 backend.remove(&c.id, false)?;
                 made = true;
-                create(plan, backend, name, svc, number, progress)?
+                create(plan, backend, (name, svc), number, &volumes, progress)?
             }
             None => {
                 made = true;
-                create(plan, backend, name, svc, number, progress)?
+                create(plan, backend, (name, svc), number, &[], progress)?
             }
         };
         if opts.no_start {
@@ -170,17 +172,55 @@ fn create_wired(
     Ok(id)
 }
 
+/// A volume's name is anonymous when the engine made it up (64 hex digits).
+fn anonymous(name: &str) -> bool {
+    name.len() == 64 && name.bytes().all(|b| b.is_ascii_hexdigit())
+}
+
+/// Mounts `inherited`'s anonymous volumes (name, destination) of a
+/// container being recreated where the new one would get fresh ones: at
+/// an anonymous mount of the service, or at a path nothing else mounts
+/// (an image's VOLUME), as Compose keeps them.
+fn inherit(body: &mut J, inherited: &[(String, String)]) {
+    let binds: Vec<String> = host_binds(body);
+    let host = body["HostConfig"].as_object_mut().expect("a host config");
+    let mounts = host.entry("Mounts").or_insert_with(|| json!([])).as_array_mut().expect("mounts");
+    for (name, dest) in inherited.iter().filter(|(n, _)| anonymous(n)) {
+        match mounts.iter_mut().find(|m| m["Target"] == dest.as_str()) {
+            Some(m) if m["Type"] == "volume" && m.get("Source").is_none_or(J::is_null) => m["Source"] = json!(name),
+            Some(_) => {}
+            None if !binds.iter().any(|b| b == dest) => {
+                mounts.push(json!({"Type": "volume", "Source": name, "Target": dest}));
+            }
+            None => {}
+        }
+    }
+}
+
+/// The container paths of the body's `Binds` (`src:dst[:mode]`).
+fn host_binds(body: &J) -> Vec<String> {
+    body["HostConfig"]["Binds"]
+        .as_array()
+        .into_iter()
+        .flatten()
+        .filter_map(|b| b.as_str().and_then(|b| b.split(':').nth(1)).map(str::to_string))
+        .collect()
+}
+
 fn create(
     plan: &Plan,
     backend: &dyn Backend,
-    name: &str,
-    svc: &Node,
+    (name, svc): (&str, &Node),
     number: u32,
+    inherited: &[(String, String)],
     progress: Progress,
 ) -> Result<String> {
     // The image is there: preflight saw to it.
     let cname = convert::container_name(plan.project, name, svc, number);
-    let body = convert::create_body(&plan.cx, name, svc, number)?;
+    let mut body = convert::create_body(&plan.cx, name, svc, number)?;
+    if !inherited.is_empty() {
+        inherit(&mut body, inherited);
+    }
     progress("Container", &cname, "Creating");
     let id = create_wired(plan, backend, name, svc, &cname, body)?;
     progress("Container", &cname, "Created");

@@ -361,3 +361,20 @@ fn a_dependency_with_restart_true_restarts_its_dependant() {
     );
     assert!(!calls.iter().any(|c| c.contains("shop-other-1")), "{calls:?}");
 }
+
+#[test]
+fn a_recreated_container_keeps_its_anonymous_volumes() {
+    let text =
+        "services:\n  web: {image: web, environment: [V=1], volumes: ['/cache', 'data:/named']}\nvolumes: {data: {}}\n";
+    let b = FakeBackend::new(&["web"]);
+    Run::new(text).up(&b, &UpOptions::default()).unwrap();
+    let old = b.containers_now().pop().unwrap();
+    let anon = old.volumes.iter().find(|(_, d)| d == "/cache").unwrap().0.clone();
+    Run::new(&text.replace("V=1", "V=2")).up(&b, &UpOptions::default()).unwrap();
+    let new = b.containers_now().pop().unwrap();
+    assert_ne!(new.id, old.id, "recreated");
+    let mounts = new.body["HostConfig"]["Mounts"].as_array().unwrap();
+    let at = |t: &str| mounts.iter().find(|m| m["Target"] == t).unwrap()["Source"].clone();
+    assert_eq!(at("/cache"), serde_json::json!(anon));
+    assert_eq!(at("/named"), "shop_data");
+}

@@ -255,6 +255,17 @@ impl Backend for ApiBackend<'_> {
             .map_err(engine)
     }
 
+    fn volume_mounts(&self, id: &str) -> R<Vec<(String, String)>> {
+        let c = self.0.get(&format!("/containers/{id}/json")).map_err(engine)?;
+        Ok(c["Mounts"]
+            .as_array()
+            .into_iter()
+            .flatten()
+            .filter(|m| m["Type"] == "volume")
+            .filter_map(|m| Some((m["Name"].as_str()?.to_string(), m["Destination"].as_str()?.to_string())))
+            .collect())
+    }
+
     fn state(&self, id: &str) -> R<State> {
         let c = self.0.get(&format!("/containers/{id}/json")).map_err(engine)?;
         let s = &c["State"];
