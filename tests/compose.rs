@@ -5,6 +5,8 @@
 
 mod support;
 
+#[path = "compose/contract.rs"]
+mod contract;
 #[path = "compose/interop.rs"]
 mod interop;
 #[path = "compose/lifecycle.rs"]

@@ -2,7 +2,7 @@
 
 #![forbid(unsafe_code)]
 
-mod client;
+use wharf::{client, compose_backend};
 mod commands;
 mod format;
 mod logging;

@@ -12,6 +12,8 @@ use serde_json::Value as J;
 use crate::error::Result;
 
 #[cfg(any(test, feature = "test-util"))]
+pub mod contract;
+#[cfg(any(test, feature = "test-util"))]
 pub mod fake;
 
 /// A container of a project, as a list by label shows it.
@@ -107,4 +109,12 @@ pub trait Backend: Sync {
     fn remove_image(&self, image: &str) -> Result<()>;
     /// Writes a file (and its missing parent directories) into a created container.
     fn inject(&self, id: &str, file: &Injected) -> Result<()>;
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn the_fake_keeps_the_contract() {
+        super::contract::run(&super::fake::FakeBackend::new(&["img"]), "contract", "img");
+    }
 }

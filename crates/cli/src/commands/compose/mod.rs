@@ -16,9 +16,8 @@ use wharf_compose::project::Options;
 use wharf_compose::up::{up, BuildPolicy, Plan, UpOptions};
 
 use crate::client::Client;
-use api::ApiBackend;
+use crate::compose_backend::ApiBackend;
 
-mod api;
 mod attach;
 mod progress;
 mod verbs;
