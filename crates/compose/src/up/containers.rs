@@ -36,7 +36,7 @@ pub(super) fn service_up(
         .collect();
     for c in mine.iter().filter(|c| c.number() > want || c.number() == 0) {
         progress("Container", &c.name, "Stopping");
-        backend.stop(&c.id, None)?;
+        backend.stop(&c.id, opts.timeout)?;
         backend.remove(&c.id, false)?;
         progress("Container", &c.name, "Removed");
     }
@@ -64,7 +64,7 @@ pub(super) fn service_up(
                 progress("Container", &c.name, "Recreate");
                 // Its anonymous volumes go on to the new container (their data is kept).
                 let volumes = backend.volume_mounts(&c.id)?;
-                backend.stop(&c.id, None)?;
+                backend.stop(&c.id, opts.timeout)?;
                 backend.remove(&c.id, false)?;
                 made = true;
                 create(plan, backend, (name, svc), number, &volumes, progress)?

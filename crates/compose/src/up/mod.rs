@@ -52,6 +52,8 @@ pub struct UpOptions {
     pub build: BuildPolicy,
     /// `create` makes the containers without starting them.
     pub no_start: bool,
+    /// Seconds a container being replaced or removed has to stop (`-t`).
+    pub timeout: Option<i64>,
 }
 
 /// Progress: (kind, name, status) — `Container shop-web-1 Started`. Called
@@ -171,7 +173,7 @@ pub fn up(plan: &Plan, backend: &dyn Backend, opts: &UpOptions, progress: Progre
         .collect();
     for o in orphans {
         if opts.remove_orphans {
-            backend.stop(&o.id, None)?;
+            backend.stop(&o.id, opts.timeout)?;
             backend.remove(&o.id, false)?;
             progress("Container", &o.name, "Removed");
         } else {

@@ -177,7 +177,9 @@ pub fn up(plan: &Plan, backend: &dyn Backend, client: &Client, a: &UpArgs, p: Pr
         plan.check(std::slice::from_ref(s))?;
     }
     let began = std::time::SystemTime::now();
-    up::up(plan, backend, &a.create.options(a.no_deps.then(|| a.services.clone()), false)?, p)?;
+    let mut opts = a.create.options(a.no_deps.then(|| a.services.clone()), false)?;
+    opts.timeout = a.timeout;
+    up::up(plan, backend, &opts, p)?;
     let selected: Vec<String> = match (a.services.is_empty(), a.no_deps) {
         (false, true) => a.services.clone(),
         // The named services with what they depend on: what was loaded.

@@ -81,6 +81,7 @@ impl CreateFlags {
             scale: scale(&self.scale)?,
             build: build_policy(self.build, self.no_build),
             no_start,
+            timeout: None,
         })
     }
 }
@@ -94,7 +95,7 @@ pub struct UpArgs {
     #[arg(long)]
     wait: bool,
     /// Seconds --wait waits at most
-    #[arg(long = "wait-timeout")]
+    #[arg(long = "wait-timeout", requires = "wait")]
     wait_timeout: Option<u64>,
     #[command(flatten)]
     create: CreateFlags,
@@ -107,7 +108,7 @@ pub struct UpArgs {
     /// Exit with the code of this service's container; implies --abort-on-container-exit
     #[arg(long, conflicts_with_all = ["detach", "wait"])]
     exit_code_from: Option<String>,
-    /// Seconds to wait for containers to stop when the project stops (attached)
+    /// Seconds containers have to stop: replaced ones, and all when an attached up ends
     #[arg(short = 't', long)]
     timeout: Option<i64>,
     /// Produce monochrome output
