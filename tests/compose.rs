@@ -21,6 +21,21 @@ use support::daemon::Daemon;
 
 const WHARF: &str = env!("CARGO_BIN_EXE_wharf");
 
+/// Waits for `child` to exit (killing it and failing after `secs`: `what` did not happen).
+pub fn exit_within(child: &mut std::process::Child, secs: u64, what: &str) -> std::process::ExitStatus {
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(secs);
+    loop {
+        if let Some(s) = child.try_wait().unwrap() {
+            return s;
+        }
+        if std::time::Instant::now() > deadline {
+            let _ = child.kill();
+            panic!("{what}");
+        }
+        std::thread::sleep(std::time::Duration::from_millis(50));
+    }
+}
+
 pub fn compose(dir: &Path, args: &[&str], env: &[(&str, &str)]) -> Output {
     let mut c = Command::new(WHARF);
     c.arg("compose").args(args).current_dir(dir);

@@ -5,7 +5,6 @@
 //! with `--exit-code-from`.
 
 use std::process::{Command, Output, Stdio};
-use std::time::{Duration, Instant};
 
 use super::support::daemon::Daemon;
 
@@ -129,17 +128,7 @@ fn verbs_wait_scale_build_run_logs_and_attached_up() {
         .spawn()
         .unwrap();
     ok(compose(&["stop"]));
-    let deadline = Instant::now() + Duration::from_secs(60);
-    let status = loop {
-        if let Some(s) = follow.try_wait().unwrap() {
-            break s;
-        }
-        if Instant::now() > deadline {
-            let _ = follow.kill();
-            panic!("logs -f did not end when the project stopped");
-        }
-        std::thread::sleep(Duration::from_millis(50));
-    };
+    let status = super::exit_within(&mut follow, 60, "logs -f did not end when the project stopped");
     assert!(status.success());
     let mut followed = String::new();
     std::io::Read::read_to_string(follow.stdout.as_mut().unwrap(), &mut followed).unwrap();

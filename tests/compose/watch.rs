@@ -101,17 +101,7 @@ fn watch_syncs_restarts_runs_hooks_and_rebuilds() {
     assert_ne!(d.ok(&["inspect", "-f", "{{.Id}}", "w-app-1"]), id);
     // Ctrl+C ends watching.
     nix::sys::signal::kill(nix::unistd::Pid::from_raw(child.id() as i32), nix::sys::signal::Signal::SIGINT).unwrap();
-    let deadline = Instant::now() + Duration::from_secs(30);
-    let status = loop {
-        if let Some(s) = child.try_wait().unwrap() {
-            break s;
-        }
-        if Instant::now() > deadline {
-            let _ = child.kill();
-            panic!("watch did not end on SIGINT");
-        }
-        std::thread::sleep(Duration::from_millis(50));
-    };
+    let status = super::exit_within(&mut child, 30, "watch did not end on SIGINT");
     seen.extend(rx.try_iter());
     assert!(status.success(), "{status:?}: {seen:#?}");
     let down = d.wharf(&["compose", "-f", &f, "-p", "w", "down", "--rmi", "local"]);
