@@ -2,8 +2,9 @@
 //! that every later error can name `file:line`. Anchors and aliases are
 //! resolved and merge keys (`<<`, one map or a list of maps) applied, as
 //! compose-go's loader does; untagged plain scalars resolve by YAML 1.2's
-//! core schema (as yaml.v3: `yes` is a string); a key written twice in a
-//! map and a file of more than one document are errors.
+//! core schema (as yaml.v3: `yes` is a string; and as yaml.v3, `0755` is
+//! octal); a key written twice in a map is an error. A file's documents
+//! are all returned (`parse_documents`); `parse` wants exactly one.
 
 use std::collections::HashMap;
 
