@@ -25,8 +25,13 @@ fn label_filter(project: &str) -> String {
     enc(&json!({"label": [format!("com.docker.compose.project={project}")]}).to_string())
 }
 
-/// `name:tag` (a registry's port is not a tag); `latest` when untagged.
+/// `name:tag` (a registry's port is not a tag); `latest` when untagged;
+/// `name@digest` whole.
 fn split(image: &str) -> (&str, &str) {
+    // A digest pins the image: the whole reference, no tag.
+    if image.contains('@') {
+        return (image, "");
+    }
     match image.rsplit_once(':').filter(|(_, t)| !t.contains('/')) {
         Some((n, t)) => (n, t),
         None => (image, "latest"),
@@ -123,6 +128,14 @@ impl Backend for ApiBackend<'_> {
         self.exists(&format!("/images/{}/json", enc(image)))
     }
 
+    fn image_id(&self, image: &str) -> R<Option<String>> {
+        match self.0.get(&format!("/images/{}/json", enc(image))) {
+            Ok(v) => Ok(v["Id"].as_str().map(str::to_string)),
+            Err(e) if crate::client::status_of(&e) == Some(404) => Ok(None),
+            Err(e) => Err(engine(e)),
+        }
+    }
+
     fn pull(&self, image: &str) -> R<()> {
         let (name, tag) = split(image);
         let path = format!("/images/create?fromImage={}&tag={}", enc(name), enc(tag));
@@ -215,28 +228,12 @@ impl Backend for ApiBackend<'_> {
         self.0.delete(&format!("/images/{}", enc(image))).map(|_| ()).map_err(engine)
     }
 
-    /// `PUT /containers/{id}/archive?path=/` with the file and its parents.
+    /// `PUT /containers/{id}/archive?path=/` with the file alone (its missing
+    /// parents are made by the extraction; one that is there keeps its owner and mode).
     fn inject(&self, id: &str, file: &Injected) -> R<()> {
         let io = |e: std::io::Error| ComposeError::Io { path: file.path.clone().into(), source: e };
         let mut tar = tar::Builder::new(Vec::new());
         let rel = file.path.trim_start_matches('/');
-        let mut dir = String::new();
-        for part in rel
-            .split('/')
-            .filter(|p| !p.is_empty())
-            .collect::<Vec<_>>()
-            .split_last()
-            .map(|(_, d)| d.to_vec())
-            .unwrap_or_default()
-        {
-            dir.push_str(part);
-            dir.push('/');
-            let mut h = tar::Header::new_gnu();
-            h.set_entry_type(tar::EntryType::Directory);
-            h.set_mode(0o755);
-            h.set_size(0);
-            tar.append_data(&mut h, &dir, std::io::empty()).map_err(io)?;
-        }
         let mut h = tar::Header::new_gnu();
         h.set_mode(file.mode);
         h.set_uid(file.uid.into());

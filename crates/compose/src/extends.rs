@@ -73,7 +73,7 @@ fn resolve(model: &Node, file: &Path, name: &str, cx: &Context, chain: &mut Vec<
     let base = match base_file {
         None => resolve(model, file, &base_name, cx, chain)?,
         Some(other) => {
-            let mut loaded = loader::load_file(&other, cx.lookup)?.into_root();
+            let mut loaded = crate::merge::merge_all(loader::load_file(&other, cx.lookup)?.documents);
             schema::validate(&other, &loaded)?;
             paths::resolve(&mut loaded, other.parent().unwrap_or(Path::new("/")), cx.home);
             merge::normalize(&mut loaded);

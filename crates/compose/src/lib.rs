@@ -14,6 +14,7 @@ pub mod load;
 pub mod loader;
 pub mod merge;
 pub mod ops;
+pub mod origin;
 pub mod paths;
 pub mod project;
 pub mod render;

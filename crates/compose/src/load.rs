@@ -89,8 +89,10 @@ fn set(node: &mut Node, key: &str, value: Value) {
 }
 
 /// What a service depends on: (name, required).
+/// `depends_on` (with `required`), then the implicit dependencies
+/// (`network_mode: service:`, `volumes_from`, `links`), which are required.
 fn dependencies(svc: &Node) -> Vec<(String, bool)> {
-    match svc.get("depends_on").map(|d| &d.value) {
+    let mut deps: Vec<(String, bool)> = match svc.get("depends_on").map(|d| &d.value) {
         Some(Value::Map(entries)) => entries
             .iter()
             .map(|(k, v)| {
@@ -99,7 +101,13 @@ fn dependencies(svc: &Node) -> Vec<(String, bool)> {
             })
             .collect(),
         _ => Vec::new(),
+    };
+    for d in crate::graph::dependencies(svc) {
+        if !deps.iter().any(|(n, _)| *n == d) {
+            deps.push((d, true));
+        }
     }
+    deps
 }
 
 /// Keeps the services that are on; returns every profile named.
@@ -287,6 +295,15 @@ mod tests {
         let web = p.model.get("services").and_then(|s| s.get("web")).unwrap();
         assert_eq!(web.get("depends_on").unwrap().to_json(), serde_json::json!({}));
         assert_eq!(p.warnings.len(), 1);
+    }
+
+    #[test]
+    fn a_named_service_brings_its_implicit_dependencies() {
+        let files = [("compose.yaml", "services:\n  app: {image: a, network_mode: 'service:vpn', volumes_from: [data]}\n  vpn: {image: v}\n  data: {image: d}\n  other: {image: o}\n")];
+        let req = Request { services: vec!["app".into()], ..Default::default() };
+        let mut got = names(&project(&files, req, &none).unwrap());
+        got.sort();
+        assert_eq!(got, ["app", "data", "vpn"]);
     }
 
     #[test]

@@ -7,6 +7,7 @@ use std::path::Path;
 
 use crate::error::{ComposeError, Result};
 use crate::interpolate::interpolate;
+use crate::origin::file_id;
 use crate::yaml::{self, Node, Value};
 
 /// A compose file is text of a human's size.
@@ -26,11 +27,6 @@ impl Loaded {
     #[cfg(test)]
     fn first(&self) -> &Node {
         &self.documents[0]
-    }
-
-    /// The documents merged into one.
-    pub fn into_root(self) -> Node {
-        crate::merge::merge_all(self.documents)
     }
 }
 
@@ -54,28 +50,6 @@ pub fn load_str(file: &Path, text: &str, lookup: &dyn Fn(&str) -> Option<String>
         interpolate_node(file, root, &mut path, lookup, &mut unset)?;
     }
     Ok(Loaded { documents, unset })
-}
-
-/// The files read in this process, by id (1-based), so that a node's
-/// position can name its file after files are merged.
-static FILES: std::sync::Mutex<Vec<std::path::PathBuf>> = std::sync::Mutex::new(Vec::new());
-
-/// `file`'s id (the same one each time it is asked for).
-pub fn file_id(file: &Path) -> u32 {
-    let mut files = FILES.lock().unwrap_or_else(|e| e.into_inner());
-    match files.iter().position(|f| f == file) {
-        Some(i) => i as u32 + 1,
-        None => {
-            files.push(file.to_path_buf());
-            files.len() as u32
-        }
-    }
-}
-
-/// The file of an id [`file_id`] gave.
-pub fn file_path(id: u32) -> Option<std::path::PathBuf> {
-    let files = FILES.lock().unwrap_or_else(|e| e.into_inner());
-    id.checked_sub(1).and_then(|i| files.get(i as usize)).cloned()
 }
 
 /// A regular file of at most [`MAX_FILE`] bytes, UTF-8. Opened without
@@ -171,7 +145,7 @@ mod tests {
         let text = "services:\n  web: {image: \"a:${TAG}\", ports: ['80']}\n---\nservices:\n  web: {ports: ['81']}\n  db: {image: b}\n";
         let loaded = load_str(Path::new("/x/multi.yaml"), text, &env).unwrap();
         assert_eq!(loaded.documents.len(), 2);
-        let root = loaded.into_root();
+        let root = crate::merge::merge_all(loaded.documents);
         let web = root.get("services").and_then(|s| s.get("web")).unwrap();
         assert_eq!(web.get("image").and_then(Node::as_str), Some("a:1.2"));
         assert_eq!(web.get("ports").map(Node::strings), Some(vec!["80".to_string(), "81".to_string()]));
@@ -234,6 +208,6 @@ mod tests {
         assert!(matches!(load_file(&bin, &env), Err(ComposeError::Io { .. })));
         let ok = dir.path().join("compose.yaml");
         std::fs::write(&ok, "name: x\n").unwrap();
-        assert_eq!(load_file(&ok, &env).unwrap().into_root().get("name").and_then(Node::as_str), Some("x"));
+        assert_eq!(load_file(&ok, &env).unwrap().documents[0].get("name").and_then(Node::as_str), Some("x"));
     }
 }

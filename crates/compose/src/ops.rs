@@ -108,7 +108,13 @@ pub fn act(plan: &Plan, backend: &dyn Backend, services: &[String], verb: &Verb,
         };
         progress("Container", &c.name, doing);
         match verb {
-            Verb::Start => backend.start(&c.id)?,
+            Verb::Start => {
+                // As `up`: what the service depends on meets its condition first.
+                if let Some((name, svc)) = c.service().and_then(|s| plan.service(s).map(|svc| (s, svc))) {
+                    crate::up::wait::dependencies(plan, backend, name, svc)?;
+                }
+                backend.start(&c.id)?
+            }
             Verb::Stop { timeout } => backend.stop(&c.id, *timeout)?,
             Verb::Restart { timeout } => backend.restart(&c.id, *timeout)?,
             Verb::Kill { signal } => backend.kill(&c.id, signal.as_deref())?,

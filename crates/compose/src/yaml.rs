@@ -12,7 +12,7 @@ use yaml_rust2::parser::{Event, MarkedEventReceiver, Parser, Tag};
 use yaml_rust2::scanner::{Marker, TScalarStyle};
 
 /// Where a node was written (1-based), and in which file (an id of
-/// [`crate::loader::file_path`]; 0: not from a file).
+/// [`crate::origin::file_path`]; 0: not from a file).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
 pub struct Pos {
     pub line: usize,
@@ -23,7 +23,7 @@ pub struct Pos {
 impl Pos {
     /// `file:line` for messages (`line N` when the file is unknown).
     pub fn at(&self) -> String {
-        match crate::loader::file_path(self.file) {
+        match crate::origin::file_path(self.file) {
             Some(f) => format!("{}:{}", f.display(), self.line),
             None => format!("line {}", self.line),
         }

@@ -23,6 +23,8 @@ pub fn run(b: &dyn Backend, project: &str, image: &str) {
     assert!(b.networks("another-project").unwrap().is_empty());
     assert!(b.image_exists(image).unwrap());
     assert!(!b.image_exists("no-such-image:never").unwrap());
+    assert!(b.image_id(image).unwrap().is_some_and(|id| id.starts_with("sha256:")));
+    assert_eq!(b.image_id("no-such-image:never").unwrap(), None);
 
     let name = format!("{project}-svc-1");
     let body = json!({

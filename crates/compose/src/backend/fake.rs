@@ -34,6 +34,8 @@ struct Inner {
     /// Per service: the health its containers report once running, or their exit code.
     health: BTreeMap<String, String>,
     exits: BTreeMap<String, i64>,
+    /// Builds of each image name so far.
+    builds: BTreeMap<String, u32>,
 }
 
 #[derive(Debug, Default)]
@@ -182,6 +184,13 @@ impl Backend for FakeBackend {
         Ok(self.lock().images.iter().any(|i| i == image))
     }
 
+    fn image_id(&self, image: &str) -> Result<Option<String>> {
+        let i = self.lock();
+        // An id per build of the name: a rebuild makes another.
+        let builds = i.builds.get(image).copied().unwrap_or(0);
+        Ok(i.images.iter().any(|x| x == image).then(|| format!("sha256:{image}#{builds}")))
+    }
+
     fn pull(&self, image: &str) -> Result<()> {
         let mut i = self.lock();
         i.calls.push(format!("pull {image}"));
@@ -292,6 +301,9 @@ impl Backend for FakeBackend {
             });
         }
         i.images.extend(spec.tags.iter().cloned());
+        for t in &spec.tags {
+            *i.builds.entry(t.clone()).or_default() += 1;
+        }
         Ok(())
     }
 
@@ -329,7 +341,8 @@ impl Backend for FakeBackend {
         let service = FakeBackend::service_of(c);
         Ok(State {
             running: c.state == "running",
-            health: if c.body.get("Healthcheck").is_some() {
+            // The file's healthcheck, or one its image has (a health set for the service).
+            health: if c.body.get("Healthcheck").is_some() || i.health.contains_key(&service) {
                 i.health.get(&service).cloned().or(Some("starting".into()))
             } else {
                 None

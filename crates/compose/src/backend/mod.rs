@@ -88,6 +88,8 @@ pub trait Backend: Sync {
     fn remove_network(&self, name: &str) -> Result<()>;
     fn remove_volume(&self, name: &str) -> Result<()>;
     fn image_exists(&self, image: &str) -> Result<bool>;
+    /// The image's id (`sha256:…`), None if there is no such image.
+    fn image_id(&self, image: &str) -> Result<Option<String>>;
     fn pull(&self, image: &str) -> Result<()>;
     /// `POST /containers/create?name=` with the body; the new id.
     fn create(&self, name: &str, body: &J) -> Result<String>;

@@ -5,7 +5,7 @@
 
 use serde_json::{json, Value as J};
 
-use super::{replicas, service_networks, Plan, Progress, UpOptions};
+use super::plan::{replicas, service_networks, Plan, Progress, UpOptions};
 use crate::backend::{Backend, Summary};
 use crate::convert;
 use crate::error::{ComposeError, Result};
@@ -16,7 +16,13 @@ use crate::yaml::{Node, Value};
 pub(super) struct Current<'a> {
     pub existing: &'a [Summary],
     pub restart: bool,
+    /// A service whose namespace or volumes it shares (`network_mode:
+    /// service:`, `volumes_from`) was recreated: so is it.
+    pub recreate: bool,
 }
+
+/// The id of the image a container was made from (as Compose v2 labels it).
+const IMAGE_LABEL: &str = "com.docker.compose.image";
 
 pub(super) fn service_up(
     plan: &Plan,
@@ -27,7 +33,10 @@ pub(super) fn service_up(
     progress: Progress,
 ) -> Result<bool> {
     let (existing, restart) = (now.existing, now.restart);
+    let force = opts.force_recreate || now.recreate;
     let hash = convert::config_hash(svc);
+    // The image's id: a container made from another (a rebuild, a pull) is recreated.
+    let image_id = backend.image_id(&plan.image(name, svc)?)?;
     let mut made = false;
     let want = replicas(opts, name, svc);
     let mine: Vec<&Summary> = existing
@@ -45,7 +54,9 @@ pub(super) fn service_up(
         let id = match current {
             Some(c)
                 if opts.no_recreate
-                    || (!opts.force_recreate && c.label("com.docker.compose.config-hash") == Some(hash.as_str())) =>
+                    || (!force
+                        && c.label("com.docker.compose.config-hash") == Some(hash.as_str())
+                        && (image_id.is_none() || c.label(IMAGE_LABEL) == image_id.as_deref())) =>
             {
                 if c.state == "running" && restart && !opts.no_start {
                     // A dependency marked `restart: true` was (re)created.
@@ -67,11 +78,11 @@ pub(super) fn service_up(
                 backend.stop(&c.id, opts.timeout)?;
                 backend.remove(&c.id, false)?;
                 made = true;
-                create(plan, backend, (name, svc), number, &volumes, progress)?
+                create(plan, backend, (name, svc), number, (&volumes, image_id.as_deref()), progress)?
             }
             None => {
                 made = true;
-                create(plan, backend, (name, svc), number, &[], progress)?
+                create(plan, backend, (name, svc), number, (&[], image_id.as_deref()), progress)?
             }
         };
         if opts.no_start {
@@ -212,12 +223,15 @@ fn create(
     backend: &dyn Backend,
     (name, svc): (&str, &Node),
     number: u32,
-    inherited: &[(String, String)],
+    (inherited, image_id): (&[(String, String)], Option<&str>),
     progress: Progress,
 ) -> Result<String> {
     // The image is there: preflight saw to it.
     let cname = convert::container_name(plan.project, name, svc, number);
     let mut body = convert::create_body(&plan.cx, name, svc, number)?;
+    if let Some(id) = image_id {
+        body["Labels"][IMAGE_LABEL] = json!(id);
+    }
     if !inherited.is_empty() {
         inherit(&mut body, inherited);
     }

@@ -7,7 +7,7 @@
 
 use serde_json::{json, Value as J};
 
-use super::Plan;
+use super::plan::Plan;
 use crate::backend::Injected;
 use crate::convert::{self, unsupported};
 use crate::error::{ComposeError, Result};

@@ -5,7 +5,7 @@ use std::path::PathBuf;
 
 use serde_json::{json, Map, Value as J};
 
-use super::{is_true, service_networks, BuildPolicy, Plan, Progress, UpOptions};
+use super::plan::{is_true, service_networks, BuildPolicy, Plan, Progress, UpOptions};
 use crate::backend::{Backend, BuildSpec};
 use crate::convert;
 use crate::error::{ComposeError, Result};

@@ -7,6 +7,7 @@ use std::time::Duration;
 
 use super::*;
 use crate::backend::fake::FakeBackend;
+use crate::convert::{self, Cx};
 use crate::merge;
 use crate::ops::{down, DownOptions};
 use crate::yaml::parse;
@@ -377,4 +378,45 @@ fn a_recreated_container_keeps_its_anonymous_volumes() {
     let at = |t: &str| mounts.iter().find(|m| m["Target"] == t).unwrap()["Source"].clone();
     assert_eq!(at("/cache"), serde_json::json!(anon));
     assert_eq!(at("/named"), "shop_data");
+}
+
+#[test]
+fn a_new_image_or_a_recreated_namespace_owner_recreates() {
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::write(dir.path().join("Dockerfile"), "FROM scratch\n").unwrap();
+    let text = format!(
+        "services:\n  app: {{build: {}, environment: [V=1]}}\n  side: {{image: web, network_mode: 'service:app'}}\n  other: {{image: web}}\n",
+        dir.path().display()
+    );
+    let b = FakeBackend::new(&["web"]);
+    let r = Run::new(&text);
+    r.up(&b, &UpOptions::default()).unwrap();
+    b.clear_calls();
+    // The same configuration, a rebuilt image: app is recreated, and side with it (it is in app's namespace).
+    let seen = r.up(&b, &UpOptions { build: BuildPolicy::Always, ..Default::default() }).unwrap();
+    let calls = b.calls();
+    assert!(seen.contains(&"Container shop-app-1 Recreate".to_string()), "{seen:?}");
+    for c in ["rm shop-app-1", "create shop-app-1", "rm shop-side-1", "create shop-side-1"] {
+        assert!(calls.contains(&c.to_string()), "{c}: {calls:?}");
+    }
+    assert!(!calls.iter().any(|c| c.contains("shop-other-1")), "{calls:?}");
+    b.clear_calls();
+    r.up(&b, &UpOptions::default()).unwrap();
+    assert!(!b.calls().iter().any(|c| c.starts_with("create")), "{:?}", b.calls());
+}
+
+#[test]
+fn an_image_healthcheck_is_waited_for() {
+    let text = "services:\n  db: {image: db}\n  web: {image: web, depends_on: {db: {condition: service_healthy}}}\n";
+    let b = FakeBackend::new(&["web", "db"]);
+    b.set_health("db", "healthy");
+    Run::new(text).up(&b, &UpOptions::default()).unwrap();
+    assert!(b.containers_now().iter().any(|c| c.name == "shop-web-1"));
+    let r = Run::new(text);
+    wait::ready(&r.plan(), &b, &["db".into()], None).unwrap();
+    // Without one, service_healthy fails naming it, and nothing depending on it is made.
+    let b = FakeBackend::new(&["web", "db"]);
+    let e = Run::new(text).up(&b, &UpOptions::default()).unwrap_err();
+    assert!(e.to_string().contains("shop-db-1 has no healthcheck"), "{e}");
+    assert!(!b.containers_now().iter().any(|c| c.name == "shop-web-1"));
 }

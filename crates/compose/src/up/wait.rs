@@ -5,7 +5,7 @@
 
 use std::time::{Duration, Instant};
 
-use super::Plan;
+use super::plan::{is_true, Plan};
 use crate::backend::{Backend, State, Summary};
 use crate::error::{ComposeError, Result};
 use crate::yaml::{Node, Value};
@@ -42,6 +42,15 @@ fn judge(condition: &str, c: &Summary, st: &State) -> Verdict {
                 c.service().unwrap_or_default()
             )),
             _ => Verdict::Pending,
+        },
+        // Running; healthy too if the engine says it has a healthcheck.
+        "running" => match st.health.as_deref() {
+            Some(_) => judge("service_healthy", c, st),
+            None if st.running => Verdict::Met,
+            None if st.exit_code.is_some() => {
+                Verdict::Failed(format!("container {} exited ({})", c.name, st.exit_code.unwrap_or_default()))
+            }
+            None => Verdict::Pending,
         },
         _ => Verdict::Met,
     }
@@ -89,9 +98,7 @@ pub fn dependencies(plan: &Plan, backend: &dyn Backend, name: &str, svc: &Node) 
         if containers.is_empty() && required {
             return Err(err(format!("service {name:?} depends on {dep:?}, which has no container")));
         }
-        if condition == "service_healthy" && plan.service(dep).is_some_and(|s| s.get("healthcheck").is_none()) {
-            return Err(err(format!("dependency {dep:?} of {name:?} has no healthcheck (condition service_healthy)")));
-        }
+        // Whether it has a healthcheck (the file's or its image's) is the engine's to say: judged at run time.
         items.extend(containers.into_iter().map(|c| (c, condition.clone())));
     }
     until(backend, &items, None).map_err(|e| match e {
@@ -115,23 +122,14 @@ pub fn ready(plan: &Plan, backend: &dyn Backend, services: &[String], timeout: O
         let svc = plan.service(s).ok_or_else(|| err(format!("no such service: {s}")))?;
         let condition = if completes(s) {
             "service_completed_successfully"
-        } else if svc.get("healthcheck").is_some_and(|h| !crate::up::is_true(h.get("disable"))) {
+        } else if svc.get("healthcheck").is_some_and(|h| !is_true(h.get("disable"))) {
             "service_healthy"
         } else {
+            // Healthy if its image has a healthcheck, else running.
             "running"
         };
         items.extend(replicas_of(backend, plan.project, s)?.into_iter().map(|c| (c, condition.to_string())));
     }
-    let running: Vec<(Summary, String)> = items.iter().filter(|(_, c)| c == "running").cloned().collect();
-    let others: Vec<(Summary, String)> = items.into_iter().filter(|(_, c)| c != "running").collect();
-    let deadline = timeout.map(|t| Instant::now() + t);
-    until(backend, &others, deadline)?;
-    // Running: checked as they are now (a service that exits is a failure).
-    for (c, _) in &running {
-        let st = backend.state(&c.id)?;
-        if !st.running {
-            return Err(err(format!("container {} exited ({})", c.name, st.exit_code.unwrap_or_default())));
-        }
-    }
+    until(backend, &items, timeout.map(|t| Instant::now() + t))?;
     Ok(())
 }

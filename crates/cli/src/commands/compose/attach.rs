@@ -25,6 +25,8 @@ use crate::commands::containers as ctr;
 /// Compose's palette for service prefixes.
 const COLOURS: [&str; 6] = ["36", "33", "32", "35", "34", "31"];
 
+const MAX_LINE: usize = 64 << 10;
+
 /// Writes whole lines, each with the container's prefix, to stdout.
 struct Prefixed {
     prefix: String,
@@ -35,6 +37,10 @@ struct Prefixed {
 impl Write for Prefixed {
     fn write(&mut self, data: &[u8]) -> std::io::Result<usize> {
         self.partial.extend_from_slice(data);
+        // A line that never ends (progress bars, binary output) is cut at 64 KiB.
+        if self.partial.len() > MAX_LINE && !self.partial.contains(&b'\n') {
+            self.partial.push(b'\n');
+        }
         while let Some(i) = self.partial.iter().position(|b| *b == b'\n') {
             let line: Vec<u8> = self.partial.drain(..=i).collect();
             let mut out = self.out.lock().unwrap_or_else(|e| e.into_inner());
@@ -195,7 +201,12 @@ pub fn up(plan: &Plan, backend: &dyn Backend, client: &Client, a: &UpArgs, p: Pr
     if a.detach {
         return Ok(0);
     }
-    let list = ops::containers(plan, backend, &selected, false)?;
+    // The named services' output (and their dependencies' with --attach-dependencies), or all.
+    let attached = match a.services.is_empty() || a.attach_dependencies {
+        true => selected.clone(),
+        false => a.services.clone(),
+    };
+    let list = ops::containers(plan, backend, &attached, false)?;
     let colour = !a.no_color && std::io::IsTerminal::is_terminal(&std::io::stdout());
     let style = Style::for_containers(plan.project, &list, colour, !a.no_log_prefix, false);
     let since = began.duration_since(std::time::UNIX_EPOCH).unwrap_or_default().as_secs().saturating_sub(1);
@@ -421,7 +432,8 @@ pub fn run(plan: &Plan, backend: &dyn Backend, client: &Client, a: &RunArgs, p: 
         let opts = UpOptions { only: Some(all), build: super::build_policy(a.build, false), ..Default::default() };
         up::up(plan, backend, &opts, p)?;
         wait::dependencies(plan, backend, &a.service, svc)?;
-    } else if a.build {
+    }
+    if a.build {
         super::verbs::build(plan, backend, std::slice::from_ref(&a.service), false, p)?;
     }
     let tty = !a.no_tty && !a.detach && interactive_terminal();

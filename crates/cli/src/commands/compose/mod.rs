@@ -117,6 +117,9 @@ pub struct UpArgs {
     /// Do not prefix the log lines with the service's name
     #[arg(long)]
     no_log_prefix: bool,
+    /// Attach to the output of the named services' dependencies too
+    #[arg(long, conflicts_with_all = ["detach", "wait"])]
+    attach_dependencies: bool,
     /// Services to start (with what they depend on)
     services: Vec<String>,
 }

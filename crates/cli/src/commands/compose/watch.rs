@@ -37,7 +37,10 @@ pub struct WatchArgs {
 /// A host file no larger than this is synced (sources, not data sets).
 const MAX_SYNC_FILE: u64 = 64 << 20;
 
-fn ignored(rule: &Rule, rel: &str) -> bool {
+/// Whether the rule leaves `rel` alone: `ignore` matches it, or for a file,
+/// `include` is given and does not (directories are walked whatever
+/// `include` says: the files in them are what it selects).
+fn ignored(rule: &Rule, rel: &str, dir: bool) -> bool {
     if rel.is_empty() {
         return false;
     }
@@ -45,9 +48,8 @@ fn ignored(rule: &Rule, rel: &str) -> bool {
     if wharf_build::dockerignore::ignored(&ignore, rel) {
         return true;
     }
-    // With `include`, only what it names is watched.
     let include = wharf_build::dockerignore::parse(&rule.include.join("\n"));
-    !include.is_empty() && !wharf_build::dockerignore::ignored(&include, rel)
+    !dir && !include.is_empty() && !wharf_build::dockerignore::ignored(&include, rel)
 }
 
 /// Every directory under `dir` (itself first) that the rule does not ignore.
@@ -57,7 +59,7 @@ fn directories(rule: &Rule, dir: &Path, out: &mut Vec<PathBuf>) {
     for e in entries.flatten() {
         let p = e.path();
         let is_dir = e.file_type().is_ok_and(|t| t.is_dir());
-        if is_dir && !rule.relative(&p).is_some_and(|r| ignored(rule, &r)) {
+        if is_dir && !rule.relative(&p).is_some_and(|r| ignored(rule, &r, true)) {
             directories(rule, &p, out);
         }
     }
@@ -74,7 +76,8 @@ fn files_under(rule: &Rule, path: &Path) -> Vec<PathBuf> {
     for d in dirs {
         for e in std::fs::read_dir(&d).into_iter().flatten().flatten() {
             let p = e.path();
-            if e.file_type().is_ok_and(|t| t.is_file()) && !rule.relative(&p).is_some_and(|r| ignored(rule, &r)) {
+            if e.file_type().is_ok_and(|t| t.is_file()) && !rule.relative(&p).is_some_and(|r| ignored(rule, &r, false))
+            {
                 files.push(p);
             }
         }
@@ -82,31 +85,21 @@ fn files_under(rule: &Rule, path: &Path) -> Vec<PathBuf> {
     files
 }
 
-/// The files as a tar at their container paths (parents included), for `PUT archive?path=/`.
+/// The files as a tar at their container paths, for `PUT archive?path=/`:
+/// files only (a directory entry would re-own and re-mode a directory that
+/// is there; missing parents are made by the extraction).
 fn tarball(rule: &Rule, files: &[PathBuf]) -> Result<Vec<u8>> {
     let mut tar = tar::Builder::new(Vec::new());
-    let mut dirs: Vec<String> = Vec::new();
     for f in files {
         let Some(target) = rule.target_of(f) else { continue };
         let rel = target.trim_start_matches('/');
-        let mut parent = String::new();
-        let parts: Vec<&str> = rel.split('/').collect();
-        for part in &parts[..parts.len().saturating_sub(1)] {
-            parent.push_str(part);
-            parent.push('/');
-            if !dirs.contains(&parent) {
-                dirs.push(parent.clone());
-                let mut h = tar::Header::new_gnu();
-                h.set_entry_type(tar::EntryType::Directory);
-                h.set_mode(0o755);
-                h.set_size(0);
-                tar.append_data(&mut h, &parent, std::io::empty())?;
-            }
-        }
         let file = std::fs::File::open(f).with_context(|| format!("open {}", f.display()))?;
         let meta = file.metadata()?;
-        if !meta.is_file() || meta.len() > MAX_SYNC_FILE {
+        if !meta.is_file() {
             continue;
+        }
+        if meta.len() > MAX_SYNC_FILE {
+            bail!("{} is larger than 64 MiB: not synced (add it to the rule's ignore)", f.display());
         }
         let mut h = tar::Header::new_gnu();
         h.set_mode(meta.mode() & 0o7777);
@@ -187,7 +180,8 @@ fn watcher(rules: &[Rule], tx: mpsc::Sender<Event>) -> Result<()> {
                 None => dir.clone(),
             };
             let rule = &rules[i];
-            if rule.relative(&path).is_some_and(|r| ignored(rule, &r)) {
+            let is_dir = ev.mask.contains(AddWatchFlags::IN_ISDIR);
+            if rule.relative(&path).is_some_and(|r| ignored(rule, &r, is_dir)) {
                 continue;
             }
             // A new directory is watched too (and what it already holds is a change).
@@ -309,4 +303,28 @@ fn apply(
         }
     }
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn include_selects_files_and_directories_are_walked() {
+        let rule = Rule {
+            service: "web".into(),
+            action: Action::Sync,
+            path: "/app".into(),
+            target: Some("/srv".into()),
+            ignore: vec!["tmp/".into()],
+            include: vec!["**/*.js".into()],
+            initial_sync: false,
+        };
+        assert!(!ignored(&rule, "lib", true), "a directory is walked whatever include says");
+        assert!(!ignored(&rule, "lib/a.js", false));
+        assert!(ignored(&rule, "lib/a.txt", false), "not included");
+        assert!(ignored(&rule, "tmp", true), "ignored directories are not walked");
+        let all = Rule { include: Vec::new(), ..rule };
+        assert!(!ignored(&all, "lib/a.txt", false));
+    }
 }
