@@ -216,15 +216,9 @@ pub fn up(plan: &Plan, backend: &dyn Backend, client: &Client, a: &UpArgs, p: Pr
     let handle = on_interrupt(move || {
         let _ = sig_tx.send(Happening::Interrupted);
     })?;
-    for c in &list {
-        let (tx, c) = (tx.clone(), c.clone());
-        let waiter = client.request("POST", &format!("/containers/{}/wait?condition=not-running", c.id), None);
-        std::thread::spawn(move || {
-            let code = waiter.ok().and_then(|w| w.json().ok()).and_then(|v| v["StatusCode"].as_i64()).unwrap_or(-1);
-            let _ = tx.send(Happening::Exited { container: c, code });
-        });
-    }
-    drop(tx);
+    on_exit(client, &list, move |container, code| {
+        let _ = tx.send(Happening::Exited { container, code });
+    });
     let abort = a.abort_on_container_exit || a.exit_code_from.is_some();
     let mut running = list.len();
     let mut code = 0;
@@ -276,6 +270,19 @@ pub(super) fn on_interrupt(first: impl Fn() + Send + 'static) -> Result<signal_h
         }
     });
     Ok(handle)
+}
+
+/// Calls `done(container, exit code)` on a thread per container once it
+/// is not running (-1 when the wait itself failed).
+fn on_exit(client: &Client, list: &[Summary], done: impl Fn(Summary, i64) + Clone + Send + 'static) {
+    for c in list {
+        let waiter = client.request("POST", &format!("/containers/{}/wait?condition=not-running", c.id), None);
+        let (done, c) = (done.clone(), c.clone());
+        std::thread::spawn(move || {
+            let code = waiter.ok().and_then(|w| w.json().ok()).and_then(|v| v["StatusCode"].as_i64()).unwrap_or(-1);
+            done(c, code);
+        });
+    }
 }
 
 /// The exit code of service `s`'s first replica, once it has stopped.
@@ -510,15 +517,9 @@ pub fn wait(
 ) -> Result<i32> {
     let list = ops::containers(plan, backend, services, false)?;
     let (tx, rx) = mpsc::channel();
-    for c in &list {
-        let waiter = client.request("POST", &format!("/containers/{}/wait?condition=not-running", c.id), None);
-        let tx = tx.clone();
-        std::thread::spawn(move || {
-            let code = waiter.ok().and_then(|w| w.json().ok()).and_then(|v| v["StatusCode"].as_i64()).unwrap_or(-1);
-            let _ = tx.send(code);
-        });
-    }
-    drop(tx);
+    on_exit(client, &list, move |_, code| {
+        let _ = tx.send(code);
+    });
     let mut last = 0;
     for code in rx {
         println!("{code}");
