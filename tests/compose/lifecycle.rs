@@ -161,6 +161,36 @@ fn verbs_wait_scale_build_run_logs_and_attached_up() {
     assert_eq!(state("shop-web-1"), "running", "a service not named is not touched");
     assert!(!text(&attached).contains("orphan"), "{}", text(&attached));
 
+    // wait: blocks until the service's container stops, prints its code; --down-project takes the project down.
+    let sync = d.dir.path().join("sync");
+    std::fs::create_dir_all(&sync).unwrap();
+    let waited = d.dir.path().join("wait.yaml");
+    std::fs::write(
+        &waited,
+        format!(
+            "services:\n  once:\n    image: busybox:local\n    command: sh -c 'until [ -e /sync/go ]; do sleep 0.05; done; exit 5'\n    volumes: ['{}:/sync']\n  other: {{image: busybox:local, command: sleep 1000, stop_signal: SIGKILL}}\n",
+            sync.display()
+        ),
+    )
+    .unwrap();
+    let w = waited.display().to_string();
+    ok(d.wharf(&["compose", "-f", &w, "-p", "waited", "up", "-d"]));
+    let mut waiter = Command::new(env!("CARGO_BIN_EXE_wharf"))
+        .arg("-H")
+        .arg(format!("unix://{}", d.sock().display()))
+        .args(["compose", "-f", &w, "-p", "waited", "wait", "--down-project", "once"])
+        .stdout(Stdio::piped())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+    assert_eq!(state("waited-once-1"), "running", "still waiting for /sync/go");
+    std::fs::write(sync.join("go"), "").unwrap();
+    let status = super::exit_within(&mut waiter, 60, "compose wait did not end when the container exited");
+    let mut printed = String::new();
+    std::io::Read::read_to_string(waiter.stdout.as_mut().unwrap(), &mut printed).unwrap();
+    assert_eq!((status.code(), printed.trim()), (Some(5), "5"));
+    assert!(!d.ok(&["ps", "-a", "--format", "{{.Names}}"]).contains("waited-"), "--down-project took it down");
+
     // --wait fails with the status of what went wrong (a healthcheck makes it wait for the exit).
     let bad = d.dir.path().join("bad.yaml");
     std::fs::write(&bad, "services:\n  crash:\n    image: busybox:local\n    command: sh -c 'exit 1'\n    healthcheck: {test: [CMD, 'true'], interval: 30s}\n").unwrap();

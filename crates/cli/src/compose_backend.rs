@@ -27,7 +27,7 @@ fn label_filter(project: &str) -> String {
 
 /// `name:tag` (a registry's port is not a tag); `latest` when untagged;
 /// `name@digest` whole.
-fn split(image: &str) -> (&str, &str) {
+pub fn split(image: &str) -> (&str, &str) {
     // A digest pins the image: the whole reference, no tag.
     if image.contains('@') {
         return (image, "");
@@ -146,6 +146,10 @@ impl Backend for ApiBackend<'_> {
     fn create(&self, name: &str, body: &Value) -> R<String> {
         let r = self.0.post(&format!("/containers/create?name={}", enc(name)), Some(body)).map_err(engine)?;
         Ok(r["Id"].as_str().unwrap_or_default().to_string())
+    }
+
+    fn rename(&self, id: &str, name: &str) -> R<()> {
+        self.0.post(&format!("/containers/{id}/rename?name={}", enc(name)), None).map(|_| ()).map_err(engine)
     }
 
     fn connect(&self, network: &str, container: &str, aliases: &[String]) -> R<()> {

@@ -37,6 +37,12 @@ pub fn run(b: &dyn Backend, project: &str, image: &str) {
     });
     let id = b.create(&name, &body).unwrap();
     assert!(b.create(&name, &body).is_err(), "a name is taken once");
+    let other = b.create(&format!("{name}-tmp"), &body).unwrap();
+    assert!(b.rename(&other, &name).is_err(), "a rename to a taken name fails");
+    b.rename(&id, &format!("{name}-old")).unwrap();
+    b.rename(&other, &name).unwrap();
+    b.remove(&id, true).unwrap();
+    let id = other;
     let list = b.containers(project).unwrap();
     assert_eq!(list.len(), 1);
     assert_eq!(

@@ -36,6 +36,8 @@ struct Inner {
     exits: BTreeMap<String, i64>,
     /// Builds of each image name so far.
     builds: BTreeMap<String, u32>,
+    /// Services whose containers the engine refuses to create.
+    refused: Vec<String>,
 }
 
 #[derive(Debug, Default)]
@@ -79,6 +81,11 @@ impl FakeBackend {
     /// A service's containers report `health` once they run.
     pub fn set_health(&self, service: &str, health: &str) {
         self.lock().health.insert(service.into(), health.into());
+    }
+
+    /// Creating a container of `service` fails from now on.
+    pub fn refuse_create(&self, service: &str) {
+        self.lock().refused.push(service.into());
     }
 
     /// A service's containers exit with `code` right after they start.
@@ -202,6 +209,9 @@ impl Backend for FakeBackend {
         if i.containers.iter().any(|c| c.name == name) {
             return Err(ComposeError::Engine { status: 409, message: format!("name {name} is in use") });
         }
+        if i.refused.iter().any(|r| body["Labels"]["com.docker.compose.service"] == r.as_str()) {
+            return Err(ComposeError::Engine { status: 500, message: format!("cannot create {name}") });
+        }
         i.next += 1;
         let id = format!("{:064x}", i.next);
         i.calls.push(format!("create {name}"));
@@ -233,6 +243,17 @@ impl Backend for FakeBackend {
             volumes,
         });
         Ok(id)
+    }
+
+    fn rename(&self, id: &str, name: &str) -> Result<()> {
+        let mut i = self.lock();
+        if i.containers.iter().any(|c| c.name == name && c.id != id) {
+            return Err(ComposeError::Engine { status: 409, message: format!("name {name} is in use") });
+        }
+        let c = i.containers.iter_mut().find(|c| c.id == id).ok_or_else(|| err(id.into()))?;
+        let old = std::mem::replace(&mut c.name, name.into());
+        i.calls.push(format!("rename {old} {name}"));
+        Ok(())
     }
 
     fn connect(&self, network: &str, container: &str, aliases: &[String]) -> Result<()> {

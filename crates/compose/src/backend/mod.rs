@@ -93,6 +93,8 @@ pub trait Backend: Sync {
     fn pull(&self, image: &str) -> Result<()>;
     /// `POST /containers/create?name=` with the body; the new id.
     fn create(&self, name: &str, body: &J) -> Result<String>;
+    /// Gives the container a new name (taken names are refused).
+    fn rename(&self, id: &str, name: &str) -> Result<()>;
     fn connect(&self, network: &str, container: &str, aliases: &[String]) -> Result<()>;
     fn start(&self, id: &str) -> Result<()>;
     fn stop(&self, id: &str, timeout: Option<i64>) -> Result<()>;

@@ -72,17 +72,13 @@ pub(super) fn service_up(
                 c.id.clone()
             }
             Some(c) => {
-                progress("Container", &c.name, "Recreate");
-                // Its anonymous volumes go on to the new container (their data is kept).
-                let volumes = backend.volume_mounts(&c.id)?;
-                backend.stop(&c.id, opts.timeout)?;
-                backend.remove(&c.id, false)?;
                 made = true;
-                create(plan, backend, (name, svc), number, (&volumes, image_id.as_deref()), progress)?
+                recreate(plan, backend, (name, svc), (c, number), (opts.timeout, image_id.as_deref()), progress)?
             }
             None => {
                 made = true;
-                create(plan, backend, (name, svc), number, (&[], image_id.as_deref()), progress)?
+                let cname = convert::container_name(plan.project, name, svc, number);
+                create(plan, backend, (name, svc), (number, &cname), (&[], image_id.as_deref(), None), progress)?
             }
         };
         if opts.no_start {
@@ -218,26 +214,56 @@ fn host_binds(body: &J) -> Vec<String> {
         .collect()
 }
 
+/// Replaces `old` as Compose does, so that a failure loses nothing: the
+/// old container is stopped, its replacement created under a temporary
+/// name (`<old id[:12]>_<name>`) with the old one's anonymous volumes, and
+/// only then is the old one removed and the new one given its name.
+fn recreate(
+    plan: &Plan,
+    backend: &dyn Backend,
+    service: (&str, &Node),
+    (old, number): (&Summary, u32),
+    (timeout, image_id): (Option<i64>, Option<&str>),
+    progress: Progress,
+) -> Result<String> {
+    progress("Container", &old.name, "Recreate");
+    let volumes = backend.volume_mounts(&old.id)?;
+    backend.stop(&old.id, timeout)?;
+    let cname = convert::container_name(plan.project, service.0, service.1, number);
+    let temporary = format!("{}_{cname}", &old.id[..old.id.len().min(12)]);
+    let id = create(plan, backend, service, (number, &temporary), (&volumes, image_id, Some(&old.id)), progress)?;
+    backend.remove(&old.id, false)?;
+    backend.rename(&id, &cname)?;
+    progress("Container", &cname, "Recreated");
+    Ok(id)
+}
+
 fn create(
     plan: &Plan,
     backend: &dyn Backend,
     (name, svc): (&str, &Node),
-    number: u32,
-    (inherited, image_id): (&[(String, String)], Option<&str>),
+    (number, cname): (u32, &str),
+    (inherited, image_id, replaces): (&[(String, String)], Option<&str>, Option<&str>),
     progress: Progress,
 ) -> Result<String> {
     // The image is there: preflight saw to it.
-    let cname = convert::container_name(plan.project, name, svc, number);
     let mut body = convert::create_body(&plan.cx, name, svc, number)?;
     if let Some(id) = image_id {
         body["Labels"][IMAGE_LABEL] = json!(id);
     }
+    if let Some(old) = replaces {
+        body["Labels"]["com.docker.compose.replace"] = json!(old);
+    }
     if !inherited.is_empty() {
         inherit(&mut body, inherited);
     }
-    progress("Container", &cname, "Creating");
-    let id = create_wired(plan, backend, name, svc, &cname, body)?;
-    progress("Container", &cname, "Created");
+    if replaces.is_none() {
+        progress("Container", cname, "Creating");
+    }
+    let id = create_wired(plan, backend, name, svc, cname, body)?;
+    if replaces.is_none() {
+        progress("Container", cname, "Created");
+    }
     Ok(id)
 }
 

@@ -83,22 +83,50 @@ fn a_change_recreates_exactly_that_service_and_scale_follows() {
     let b = FakeBackend::new(&["web", "db"]);
     Run::new(APP).up(&b, &UpOptions::default()).unwrap();
     let db_id = b.containers_now().into_iter().find(|c| c.name == "shop-db-1").unwrap().id;
+    let web_id = b.containers_now().into_iter().find(|c| c.name == "shop-web-1").unwrap().id;
     b.clear_calls();
     let changed = APP
         .replace("web: {image: web, depends_on", "web: {image: web, environment: [A=1], depends_on")
         .replace("scale: 2", "scale: 1");
     Run::new(&changed).up(&b, &UpOptions::default()).unwrap();
     let calls = b.calls();
-    assert!(
-        calls.contains(&"rm shop-web-1".to_string()) && calls.contains(&"create shop-web-1".to_string()),
-        "{calls:?}"
-    );
+    // As Compose: stopped, replaced under a temporary name, removed, and the new one renamed.
+    let temporary = format!("{}_shop-web-1", &web_id[..12]);
+    let order = [
+        "stop shop-web-1".to_string(),
+        format!("create {temporary}"),
+        "rm shop-web-1".to_string(),
+        format!("rename {temporary} shop-web-1"),
+        "start shop-web-1".to_string(),
+    ];
+    let at: Vec<usize> =
+        order.iter().map(|c| calls.iter().position(|x| x == c).unwrap_or_else(|| panic!("{c}: {calls:?}"))).collect();
+    assert!(at.windows(2).all(|w| w[0] < w[1]), "{calls:?}");
+    let web = b.containers_now().into_iter().find(|c| c.name == "shop-web-1").unwrap();
+    assert_eq!(web.body["Labels"]["com.docker.compose.replace"], web_id.as_str());
     assert!(calls.contains(&"rm shop-worker-2".to_string()), "scaled down: {calls:?}");
     assert!(!calls.iter().any(|c| c.contains("shop-db-1") || c.contains("shop-worker-1")), "{calls:?}");
     assert!(b.containers_now().iter().any(|c| c.id == db_id), "db kept");
     b.clear_calls();
     Run::new(&changed).up(&b, &UpOptions { force_recreate: true, ..Default::default() }).unwrap();
-    assert!(b.calls().contains(&"create shop-db-1".to_string()));
+    assert!(b.calls().contains(&format!("rename {}_shop-db-1 shop-db-1", &db_id[..12])), "{:?}", b.calls());
+}
+
+#[test]
+fn a_failed_recreate_keeps_the_old_container() {
+    let text = "services:
+  web: {image: web, environment: [V=1], volumes: ['/cache']}
+";
+    let b = FakeBackend::new(&["web"]);
+    Run::new(text).up(&b, &UpOptions::default()).unwrap();
+    let old = b.containers_now().pop().unwrap();
+    b.refuse_create("web");
+    let e = Run::new(&text.replace("V=1", "V=2")).up(&b, &UpOptions::default()).unwrap_err();
+    assert!(e.to_string().contains("cannot create"), "{e}");
+    let now = b.containers_now();
+    assert_eq!(now.len(), 1, "{now:?}");
+    assert_eq!((now[0].id.as_str(), now[0].name.as_str()), (old.id.as_str(), "shop-web-1"));
+    assert_eq!(now[0].volumes, old.volumes, "its volumes with it");
 }
 
 #[test]
@@ -349,7 +377,7 @@ fn a_dependency_with_restart_true_restarts_its_dependant() {
     changed.up(&b, &UpOptions::default()).unwrap();
     let calls = b.calls();
     let pos = |c: &str| calls.iter().position(|x| x == c).unwrap_or_else(|| panic!("{c}: {calls:?}"));
-    assert!(pos("create shop-db-1") < pos("stop shop-web-1") && pos("stop shop-web-1") < pos("start shop-web-1"));
+    assert!(pos("start shop-db-1") < pos("stop shop-web-1") && pos("stop shop-web-1") < pos("start shop-web-1"));
     assert!(!calls.iter().any(|c| c.contains("shop-other-1")), "without restart: true, untouched: {calls:?}");
     // `restart db` takes web along, not other.
     b.clear_calls();
@@ -396,8 +424,11 @@ fn a_new_image_or_a_recreated_namespace_owner_recreates() {
     let seen = r.up(&b, &UpOptions { build: BuildPolicy::Always, ..Default::default() }).unwrap();
     let calls = b.calls();
     assert!(seen.contains(&"Container shop-app-1 Recreate".to_string()), "{seen:?}");
-    for c in ["rm shop-app-1", "create shop-app-1", "rm shop-side-1", "create shop-side-1"] {
-        assert!(calls.contains(&c.to_string()), "{c}: {calls:?}");
+    for c in ["rm shop-app-1", "rename ", "rm shop-side-1"] {
+        assert!(calls.iter().any(|x| x.starts_with(c)), "{c}: {calls:?}");
+    }
+    for c in ["shop-app-1", "shop-side-1"] {
+        assert!(calls.iter().any(|x| x.starts_with("rename ") && x.ends_with(&format!("_{c} {c}"))), "{c}: {calls:?}");
     }
     assert!(!calls.iter().any(|c| c.contains("shop-other-1")), "{calls:?}");
     b.clear_calls();

@@ -93,15 +93,13 @@ impl Style {
     }
 }
 
-/// Follows (or dumps) each container's logs on a thread of its own; the
-/// handles end when the streams do (a followed one when its container stops).
-fn stream_logs(
-    client: &Client,
-    project: &str,
-    list: &[Summary],
-    style: &Style,
-    query: &str,
-) -> Vec<std::thread::JoinHandle<()>> {
+/// A container's log stream, on a thread of its own: ends when the stream
+/// does (a followed one when its container stops), with why it could not
+/// be read (the request refused, the stream broken).
+type LogStream = std::thread::JoinHandle<std::result::Result<(), String>>;
+
+/// Follows (or dumps) each container's logs, one [`LogStream`] each.
+fn stream_logs(client: &Client, project: &str, list: &[Summary], style: &Style, query: &str) -> Vec<LogStream> {
     let out = Arc::new(Mutex::new(std::io::stdout()));
     let mut handles = Vec::new();
     for (i, c) in list.iter().enumerate() {
@@ -111,15 +109,30 @@ fn stream_logs(
         let path =
             format!("/containers/{}/logs?stdout=1&stderr=1&timestamps={}&{query}", c.id, u8::from(style.timestamps));
         let resp = client.request("GET", &path, None);
+        let name = c.name.clone();
         handles.push(std::thread::spawn(move || {
-            let Ok(resp) = resp else { return };
+            let failed = |e: &dyn std::fmt::Display| format!("cannot read the logs of {name}: {e}");
+            let resp = resp.map_err(|e| failed(&format!("{e:#}")))?;
             let mut err = Prefixed { prefix: w.prefix.clone(), partial: Vec::new(), out: w.out.clone() };
-            let _ = demux(resp.body, tty.unwrap_or(false), &mut w, &mut err);
-            let _ = w.flush();
-            let _ = err.flush();
+            let read = demux(resp.body, tty.unwrap_or(false), &mut w, &mut err);
+            let flushed = w.flush().and(err.flush());
+            read.map_err(|e| failed(&e))?;
+            flushed.map_err(|e| failed(&e))
         }));
     }
     handles
+}
+
+/// Waits for the streams; each one that failed is said on stderr. Whether all were read.
+fn join_logs(streams: Vec<LogStream>) -> bool {
+    let mut all = true;
+    for h in streams {
+        if let Err(why) = h.join().unwrap_or_else(|_| Err("a log reader panicked".into())) {
+            eprintln!("{why}");
+            all = false;
+        }
+    }
+    all
 }
 
 #[derive(Args)]
@@ -165,10 +178,7 @@ pub fn logs(plan: &Plan, backend: &dyn Backend, client: &Client, a: &LogsArgs) -
     }
     let colour = !a.no_color && std::io::IsTerminal::is_terminal(&std::io::stdout());
     let style = Style::for_containers(plan.project, &list, colour, !a.no_log_prefix, a.timestamps);
-    for h in stream_logs(client, plan.project, &list, &style, &q) {
-        let _ = h.join();
-    }
-    Ok(0)
+    Ok(if join_logs(stream_logs(client, plan.project, &list, &style, &q)) { 0 } else { 1 })
 }
 
 /// What the attached `up` waits on.
@@ -248,9 +258,8 @@ pub fn up(plan: &Plan, backend: &dyn Backend, client: &Client, a: &UpArgs, p: Pr
         }
     }
     handle.close();
-    for h in logs {
-        let _ = h.join();
-    }
+    // A log that could not be followed is said, not hidden; the exit code stays the containers'.
+    join_logs(logs);
     Ok(code)
 }
 

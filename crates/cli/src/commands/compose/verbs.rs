@@ -333,15 +333,20 @@ pub fn images(plan: &Plan, backend: &dyn Backend, client: &Client, quiet: bool, 
             writeln!(tw, "{id}")?;
             continue;
         }
-        let (repo, tag) = match image.rsplit_once(':').filter(|(_, t)| !t.contains('/')) {
-            Some((r, t)) => (r.to_string(), t.to_string()),
-            None => (image.clone(), "latest".to_string()),
-        };
+        let (repo, tag) = repository_and_tag(&image);
         let size = crate::commands::images::human_size(img["Size"].as_i64().unwrap_or(0).max(0) as u64);
         writeln!(tw, "{}\t{repo}\t{tag}\t{id}\t{size}", c.name)?;
     }
     tw.flush()?;
     Ok(())
+}
+
+/// The REPOSITORY and TAG columns of a reference: a digest-pinned one has no tag.
+fn repository_and_tag(image: &str) -> (&str, &str) {
+    match crate::compose_backend::split(image) {
+        (whole, "") => (whole.split_once('@').map_or(whole, |(name, _)| name), "<none>"),
+        pair => pair,
+    }
 }
 
 #[derive(Args)]
@@ -369,4 +374,22 @@ pub fn cp(plan: &Plan, backend: &dyn Backend, client: &Client, a: &CpArgs) -> Re
 /// Whether stdin and stdout are a terminal (`run` and `exec` allocate a TTY then).
 pub(super) fn interactive_terminal() -> bool {
     std::io::stdin().is_terminal() && std::io::stdout().is_terminal()
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn repository_and_tag_columns() {
+        let d = "sha256:0123456789abcdef0123456789abcdef0123456789abcdef0123456789abcdef";
+        for (image, want) in [
+            ("busybox", ("busybox", "latest")),
+            ("busybox:1.36", ("busybox", "1.36")),
+            ("localhost:5000/app", ("localhost:5000/app", "latest")),
+            ("localhost:5000/app:v2", ("localhost:5000/app", "v2")),
+            (&format!("localhost:5000/app@{d}") as &str, ("localhost:5000/app", "<none>")),
+            (&format!("app:v1@{d}"), ("app:v1", "<none>")),
+        ] {
+            assert_eq!(super::repository_and_tag(image), want, "{image}");
+        }
+    }
 }
