@@ -11,6 +11,8 @@ mod contract;
 mod interop;
 #[path = "compose/lifecycle.rs"]
 mod lifecycle;
+#[path = "compose/local.rs"]
+mod local;
 #[path = "compose/watch.rs"]
 mod watch;
 

@@ -42,6 +42,13 @@ pub struct Config {
     /// A userland proxy per published port for loopback and container
     /// clients (dockerd's `--userland-proxy`); false: the kernel serves all.
     pub userland_proxy: bool,
+    /// Served inside a client process (`wharf compose` without a daemon)
+    /// rather than by `wharf daemon`: alongside other such processes, it
+    /// leaves the firewall settings and the whole table as they are and
+    /// starts no container by its restart policy (daemon-start work).
+    pub embedded: bool,
+    /// Told once the socket is bound.
+    pub ready: Option<std::sync::mpsc::Sender<()>>,
 }
 
 pub struct State {
@@ -55,13 +62,22 @@ pub struct State {
 
 /// Binds the socket and serves until the process is stopped.
 pub async fn serve(config: Config) -> std::io::Result<()> {
+    use wharf_engine::claim::{claim, Claim};
+    let _claimed = claim(&config.data_root, if config.embedded { Claim::Embedded } else { Claim::Daemon })
+        .map_err(std::io::Error::other)?;
     if let Some(dir) = config.socket.parent() {
         std::fs::create_dir_all(dir)?;
     }
     std::fs::create_dir_all(&config.exec_root)?;
     let _ = std::fs::remove_file(&config.socket);
-    wharf_network::Networks::record_firewall(&config.data_root.join("network"), config.firewall, config.userland_proxy)
+    if !config.embedded {
+        wharf_network::Networks::record_firewall(
+            &config.data_root.join("network"),
+            config.firewall,
+            config.userland_proxy,
+        )
         .map_err(std::io::Error::other)?;
+    }
     let engine = match &config.snapshotter {
         None => wharf_engine::Engine::open_with(&config.data_root, &config.exec_root),
         Some(s) => wharf_image::Images::open_with(
@@ -74,32 +90,55 @@ pub async fn serve(config: Config) -> std::io::Result<()> {
     .map_err(std::io::Error::other)?
     .with_runtimes(config.runtimes.clone())
     .with_record_cache();
+    // In a client process, names are served by a resolver process of its own, which outlives it.
+    let engine = if config.embedded { engine.with_resolver(config.monitor_exe.clone()) } else { engine };
     // The resolver listens before any container can start (a daemon start restarts some).
-    let nets = engine.networks().map_err(std::io::Error::other)?;
-    let host_resolv = std::fs::read_to_string("/etc/resolv.conf").unwrap_or_default();
-    let resolver = wharf_network::dns::Resolver::new(nets, &host_resolv);
-    resolver.serve_control(&wharf_network::dns::control::socket(&config.exec_root)).map_err(std::io::Error::other)?;
+    let resolver = match config.embedded {
+        true => None,
+        false => {
+            let nets = engine.networks().map_err(std::io::Error::other)?;
+            let host_resolv = std::fs::read_to_string("/etc/resolv.conf").unwrap_or_default();
+            let resolver = wharf_network::dns::Resolver::new(nets, &host_resolv);
+            let control = wharf_network::dns::control::socket(&config.exec_root);
+            resolver.serve_control(&control).map_err(std::io::Error::other)?;
+            Some(resolver)
+        }
+    };
     if let Err(e) = engine.reconcile() {
         tracing::warn!("reconcile containers: {e}");
     }
     // The firewall holds exactly what exists (fail closed: no daemon without its rules).
-    engine
-        .networks()
-        .and_then(|n| Ok(n.reconcile_firewall()?))
-        .map_err(|e| std::io::Error::other(format!("firewall: {e}")))?;
-    // Containers that kept running while the daemon was down are served again.
-    for (id, dns) in engine.name_served().map_err(|e| std::io::Error::other(format!("dns: {e}")))? {
-        if !resolver.served().contains(&id) {
-            if let Err(e) = resolver.attach(&id, &dns).await {
-                tracing::warn!(container = %id, "dns: {e}");
+    if !config.embedded {
+        engine
+            .networks()
+            .and_then(|n| Ok(n.reconcile_firewall()?))
+            .map_err(|e| std::io::Error::other(format!("firewall: {e}")))?;
+    }
+    // Containers that kept running while the daemon was down are served again
+    // (in a client process: by the resolver helper, started if it is not there).
+    let named = engine.name_served().map_err(|e| std::io::Error::other(format!("dns: {e}")))?;
+    match &resolver {
+        Some(resolver) => {
+            for (id, dns) in named {
+                if !resolver.served().contains(&id) {
+                    if let Err(e) = resolver.attach(&id, &dns).await {
+                        tracing::warn!(container = %id, "dns: {e}");
+                    }
+                }
             }
         }
+        // Blocking, as the rest of this start (nothing is served yet).
+        None if !named.is_empty() => {
+            engine.ensure_resolver().map_err(|e| std::io::Error::other(format!("dns: {e}")))?
+        }
+        None => {}
     }
     if let Err(e) = engine.check_networks() {
         tracing::warn!("network check: {e}");
     }
     let listener = UnixListener::bind(&config.socket)?;
-    std::fs::set_permissions(&config.socket, std::os::unix::fs::PermissionsExt::from_mode(0o660))?;
+    let mode = if config.embedded { 0o600 } else { 0o660 };
+    std::fs::set_permissions(&config.socket, std::os::unix::fs::PermissionsExt::from_mode(mode))?;
     tracing::info!("API listening on {}", config.socket.display());
     let engine = Arc::new(engine);
     let sup = wharf_engine::supervise::Supervisor::new(engine.clone(), config.monitor_exe.clone());
@@ -123,7 +162,10 @@ pub async fn serve(config: Config) -> std::io::Result<()> {
         }
     })?;
     // Containers that kept running while the daemon was down are followed again.
-    state.sup.recover().await;
+    state.sup.recover(!state.config.embedded).await;
+    if let Some(ready) = &state.config.ready {
+        let _ = ready.send(());
+    }
     loop {
         let (stream, _) = listener.accept().await?;
         let state = state.clone();

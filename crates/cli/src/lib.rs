@@ -8,3 +8,4 @@
 
 pub mod client;
 pub mod compose_backend;
+pub mod embedded;

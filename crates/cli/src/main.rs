@@ -350,7 +350,13 @@ fn run(cli: Cli) -> anyhow::Result<i32> {
             ctr::stats(&d()?, containers, *no_stream, format.as_deref())?
         }
         Command::Events(a) => ctr::events(&d()?, a)?,
-        Command::Compose(a) => return commands::compose::compose(a, || cli.daemon()),
+        Command::Compose(a) => {
+            // Through the daemon if one answers (or -H names one), else served from this process.
+            return commands::compose::compose(a, || match cli.remote()? {
+                Some(c) => Ok(wharf::embedded::Connection::remote(c)),
+                None => wharf::embedded::Connection::local(&cli.data_root(), &cli.insecure_registry),
+            });
+        }
         Command::Network { verb } => ctr::network(&d()?, verb)?,
         Command::Volume { verb } => ctr::volume(&d()?, verb)?,
         Command::Version { format } => ctr::version(&d()?, format.as_deref())?,
@@ -377,13 +383,32 @@ fn internal(args: &[String]) -> Option<ExitCode> {
             seal::ensure_sealed();
             let code =
                 match wharf_engine::Engine::open_with(std::path::Path::new(root), std::path::Path::new(exec_root)) {
-                    Ok(engine) => wharf_engine::monitor::monitor_main(&engine, id, attachers),
+                    Ok(engine) => {
+                        // Without a daemon, the sandbox's names are served by a resolver helper:
+                        // the binary by the path it was started with (sealed, /proc/self/exe is not a path).
+                        let exe = std::env::args_os().next().map(std::path::PathBuf::from).filter(|p| p.is_absolute());
+                        let engine = match exe.or_else(|| std::env::current_exe().ok()) {
+                            Some(exe) => engine.with_resolver(exe),
+                            None => engine,
+                        };
+                        wharf_engine::monitor::monitor_main(&engine, id, attachers)
+                    }
                     Err(e) => {
                         println!("error: {e}");
                         1
                     }
                 };
             Some(ExitCode::from(code.clamp(0, 255) as u8))
+        }
+        ["--data-root", root, "--exec-root", exec_root, "resolver"] => {
+            // Serves names without a daemon (wharf_engine::resolver); `ok` or `error: why` on stdout.
+            let result = wharf_engine::Engine::open_with(std::path::Path::new(root), std::path::Path::new(exec_root))
+                .and_then(|engine| engine.resolver_main());
+            if let Err(e) = result {
+                println!("error: {e}");
+                return Some(ExitCode::FAILURE);
+            }
+            Some(ExitCode::SUCCESS)
         }
         ["proxy", "--proto", proto, "--listen", listen, "--target", target] => {
             let (listen, target) = (listen.parse().ok()?, target.parse().ok()?);
@@ -481,9 +506,14 @@ fn main() -> ExitCode {
         logging::init(None, false, false);
         let result = match cli.remote() {
             Ok(Some(client)) => ctr::run(&client, args),
-            Ok(None) => wharf_engine::Engine::open(&cli.data_root())
-                .map_err(anyhow::Error::from)
-                .and_then(|e| commands::run::run(&e, args)),
+            Ok(None) => wharf_engine::Engine::open(&cli.data_root()).map_err(anyhow::Error::from).and_then(|e| {
+                // Peers on a user network are named by the resolver helper.
+                let e = match std::env::current_exe() {
+                    Ok(exe) => e.with_resolver(exe),
+                    Err(_) => e,
+                };
+                commands::run::run(&e, args)
+            }),
             Err(e) => Err(e),
         };
         return match result {

@@ -51,6 +51,8 @@ pub struct Engine {
     host: Arc<dyn crate::sys::Host>,
     /// Where containers' monitors run (`monitor.rs`).
     monitors: crate::monitor::Monitors,
+    /// The `wharf` binary that serves names when no daemon does (`resolver.rs`).
+    pub(crate) resolver_exe: Option<PathBuf>,
 }
 
 impl Engine {
@@ -76,6 +78,7 @@ impl Engine {
             networks: OnceLock::new(),
             host: Arc::new(crate::sys::Kernel),
             monitors: crate::monitor::Monitors::default(),
+            resolver_exe: None,
         }
     }
 
@@ -92,7 +95,15 @@ impl Engine {
             networks: OnceLock::new(),
             host: self.host.clone(),
             monitors: self.monitors,
+            resolver_exe: self.resolver_exe.clone(),
         }
+    }
+
+    /// Where no daemon's resolver answers, names are served by `exe
+    /// resolver` (started on first need, `resolver.rs`).
+    pub fn with_resolver(mut self, exe: PathBuf) -> Self {
+        self.resolver_exe = Some(exe);
+        self
     }
 
     /// Mounts through `host` (a fake in unit tests).

@@ -26,6 +26,9 @@ pub enum EngineError {
     NotFound(String),
     #[error("{0}")]
     Conflict(String),
+    /// Another process serves the data root (`claim.rs`).
+    #[error("{}", if *by_daemon { format!("a wharf daemon serves the data root {}: use it (-H) instead", root.display()) } else { format!("the data root {} is in use by wharf commands working without a daemon; wait for them to end", root.display()) })]
+    DataRootInUse { root: std::path::PathBuf, by_daemon: bool },
     /// The container's logging driver keeps nothing to read (Docker's wording).
     #[error("configured logging driver does not support reading: {0}")]
     LogsUnsupported(String),

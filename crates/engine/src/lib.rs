@@ -10,6 +10,7 @@
 pub mod adopt;
 pub mod archive;
 mod bundle;
+pub mod claim;
 pub mod containers;
 pub mod devices;
 mod engine;
@@ -29,6 +30,7 @@ pub mod network;
 mod options;
 pub mod probes;
 pub mod protocol;
+pub mod resolver;
 pub mod resources;
 pub mod run;
 pub mod runtimes;

@@ -193,7 +193,13 @@ impl Engine {
             return Ok(false);
         }
         let req = wharf_network::dns::Control::Attach { container: id.to_string(), dns: opts.dns.clone() };
-        let served = wharf_network::dns::request(&wharf_network::dns::control::socket(self.exec_root()), &req)?;
+        let sock = wharf_network::dns::control::socket(self.exec_root());
+        let mut served = wharf_network::dns::request(&sock, &req)?;
+        if !served && self.resolver_exe.is_some() {
+            // No daemon: a resolver of its own serves names (started now if none runs).
+            self.ensure_resolver()?;
+            served = wharf_network::dns::request(&sock, &req)?;
+        }
         if !served {
             tracing::warn!(container = id, "no wharf daemon serves names: peers on user networks are not resolved");
         }

@@ -100,8 +100,8 @@ impl Supervisor {
     }
 
     /// Follows the containers that kept running while the daemon was down,
-    /// and starts those their restart policy says to start.
-    pub async fn recover(self: &Arc<Self>) {
+    /// and (`by_policy`, a daemon's start) starts those their restart policy says to start.
+    pub async fn recover(self: &Arc<Self>, by_policy: bool) {
         let e = self.engine.clone();
         let live: Vec<String> = blocking(move || e.list())
             .await
@@ -117,6 +117,9 @@ impl Supervisor {
             });
         for id in live {
             self.supervise(id);
+        }
+        if !by_policy {
+            return;
         }
         let (e, exe) = (self.engine.clone(), self.exe.clone());
         for id in tokio::task::spawn_blocking(move || e.start_by_policy(&exe)).await.unwrap_or_default() {

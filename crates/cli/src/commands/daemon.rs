@@ -111,6 +111,8 @@ pub fn run(a: &DaemonArgs, data_root: &Path, insecure: &[String]) -> Result<()> 
         snapshotter,
         firewall: a.iptables.or(file.iptables).unwrap_or(true),
         userland_proxy: a.userland_proxy.or(file.userland_proxy).unwrap_or(true),
+        embedded: false,
+        ready: None,
     };
     wharf_runtime::sys::limit_malloc_arenas(2);
     let rt = tokio::runtime::Builder::new_multi_thread().enable_all().build().context("start the async runtime")?;

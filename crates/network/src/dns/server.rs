@@ -48,6 +48,10 @@ struct Inner {
     host_upstreams: Vec<SocketAddr>,
     attached: Mutex<HashMap<String, Attached>>,
     turn: AtomicUsize,
+    /// Control requests being answered, and when the last one ended or an
+    /// attachment went: what [`Resolver::idle`] tells.
+    busy: AtomicUsize,
+    last_use: Mutex<std::time::Instant>,
 }
 
 /// A container's sockets being served; dropping it ends their tasks (and
@@ -100,6 +104,8 @@ impl Resolver {
             host_upstreams: nameservers(resolv_conf),
             attached: Mutex::new(HashMap::new()),
             turn: AtomicUsize::new(0),
+            busy: AtomicUsize::new(0),
+            last_use: Mutex::new(std::time::Instant::now()),
         };
         Resolver { inner: Arc::new(inner) }
     }
@@ -136,6 +142,20 @@ impl Resolver {
     /// Stops serving the container.
     pub fn detach(&self, container_id: &str) {
         self.attached().remove(container_id);
+        self.touch();
+    }
+
+    fn touch(&self) {
+        *self.inner.last_use.lock().unwrap_or_else(|e| e.into_inner()) = std::time::Instant::now();
+    }
+
+    /// How long the resolver has served nothing (no attachment, no control
+    /// request): `None` while it serves.
+    pub fn idle(&self) -> Option<Duration> {
+        if self.inner.busy.load(std::sync::atomic::Ordering::SeqCst) > 0 || !self.attached().is_empty() {
+            return None;
+        }
+        Some(self.inner.last_use.lock().unwrap_or_else(|e| e.into_inner()).elapsed())
     }
 
     /// The containers served now.
@@ -168,6 +188,7 @@ impl Resolver {
             loop {
                 match listener.accept().await {
                     Ok((stream, _)) => {
+                        me.inner.busy.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
                         let me = me.clone();
                         tokio::spawn(async move { me.control(stream).await });
                     }
@@ -187,7 +208,14 @@ impl Resolver {
         Ok(())
     }
 
+    /// Answers one accepted connection (counted busy from its accept on).
     async fn control(&self, stream: UnixStream) {
+        self.answer(stream).await;
+        self.touch();
+        self.inner.busy.fetch_sub(1, std::sync::atomic::Ordering::SeqCst);
+    }
+
+    async fn answer(&self, stream: UnixStream) {
         let (rd, mut wr) = stream.into_split();
         let mut line = String::new();
         let read = BufReader::new(rd.take(64 * 1024)).read_line(&mut line).await;

@@ -289,7 +289,8 @@ fn scale(items: &[String]) -> Result<Vec<(String, u32)>> {
         .collect()
 }
 
-pub fn compose(a: &ComposeArgs, daemon: impl FnOnce() -> Result<Client>) -> Result<i32> {
+/// `daemon` connects to the engine: a daemon's, or one served from this process.
+pub fn compose(a: &ComposeArgs, daemon: impl FnOnce() -> Result<wharf::embedded::Connection>) -> Result<i32> {
     if let ComposeVerb::Config { format, .. } = &a.verb {
         if !matches!(format.as_str(), "yaml" | "json") {
             bail!("unsupported format {format:?}: yaml or json");
@@ -300,7 +301,7 @@ pub fn compose(a: &ComposeArgs, daemon: impl FnOnce() -> Result<Client>) -> Resu
     }
     // `ls` is of the engine's projects, not of one in files.
     if let ComposeVerb::Ls(l) = &a.verb {
-        return verbs::ls(&daemon()?, l).map(|_| 0);
+        return verbs::ls(&*daemon()?, l).map(|_| 0);
     }
     let req = Request {
         options: Options {
@@ -323,7 +324,7 @@ pub fn compose(a: &ComposeArgs, daemon: impl FnOnce() -> Result<Client>) -> Resu
             config(&project, *services, *volumes, *profiles, format, *quiet);
             Ok(0)
         }
-        verb => run(&project, verb, &daemon()?, &a.progress),
+        verb => run(&project, verb, &*daemon()?, &a.progress),
     }
 }
 
