@@ -1,7 +1,7 @@
 //! `wharf compose` without a daemon: the engine served from the compose
 //! process itself (`--data-root`), containers left running under their
-//! monitors when it ends, names served by the resolver helper that outlives
-//! it (and ends once nothing needs it), and a daemon refused the data root
+//! monitors when it ends, names served and health probed by the helper
+//! that outlives it (and ends once nothing needs it), and a daemon refused the data root
 //! while such a process serves it. Everything runs in a network namespace
 //! of the test's own.
 
@@ -16,7 +16,7 @@ const PROJECT: &str = r#"services:
     image: busybox:local
     command: sh -c 'echo db ready; exec sleep 1000'
     stop_signal: SIGKILL
-    healthcheck: {test: ["CMD", "true"], interval: 1s, retries: 5}
+    healthcheck: {test: ["CMD", "sh", "-c", "! test -e /tmp/sick"], interval: 1s, retries: 1}
   web:
     image: busybox:local
     command: sleep 1000
@@ -128,6 +128,11 @@ fn compose_without_a_daemon() {
     let lookup = l.compose(&["exec", "-T", "web", "nslookup", "db"]);
     assert!(lookup.contains(&format!("Address: {}", db_ip.trim())), "{lookup} (db is {db_ip})");
     assert!(l.compose(&["logs", "--no-color", "db"]).contains("db-1  | db ready"));
+    // Health is probed on after the command (by the helper): db turns unhealthy when told to.
+    l.compose(&["exec", "-T", "db", "touch", "/tmp/sick"]);
+    wait_until(60, "db never turned unhealthy: nothing probes it", || {
+        l.compose(&["ps", "--format", "json", "db"]).contains("unhealthy")
+    });
 
     // While a compose process serves the data root, a daemon is refused it.
     let mut follow = l.command(&["compose", "logs", "-f", "db"]).stdout(Stdio::piped()).spawn().unwrap();

@@ -372,6 +372,13 @@ fn run(cli: Cli) -> anyhow::Result<i32> {
     Ok(0)
 }
 
+/// This binary, for the helpers it starts: by the path it was started with
+/// (once sealed, /proc/self/exe names no path).
+fn helper_exe() -> Option<std::path::PathBuf> {
+    let exe = std::env::args_os().next().map(std::path::PathBuf::from).filter(|p| p.is_absolute());
+    exe.or_else(|| std::env::current_exe().ok())
+}
+
 /// The long-lived helpers the daemon spawns (one per container or per
 /// published port) are parsed by hand: clap's full command tree would cost
 /// each of them a few hundred KiB of heap and stack for its whole life.
@@ -384,10 +391,8 @@ fn internal(args: &[String]) -> Option<ExitCode> {
             let code =
                 match wharf_engine::Engine::open_with(std::path::Path::new(root), std::path::Path::new(exec_root)) {
                     Ok(engine) => {
-                        // Without a daemon, the sandbox's names are served by a resolver helper:
-                        // the binary by the path it was started with (sealed, /proc/self/exe is not a path).
-                        let exe = std::env::args_os().next().map(std::path::PathBuf::from).filter(|p| p.is_absolute());
-                        let engine = match exe.or_else(|| std::env::current_exe().ok()) {
+                        // Without a daemon, the sandbox's names are served by a resolver helper.
+                        let engine = match helper_exe() {
                             Some(exe) => engine.with_resolver(exe),
                             None => engine,
                         };
@@ -401,9 +406,13 @@ fn internal(args: &[String]) -> Option<ExitCode> {
             Some(ExitCode::from(code.clamp(0, 255) as u8))
         }
         ["--data-root", root, "--exec-root", exec_root, "resolver"] => {
-            // Serves names without a daemon (wharf_engine::resolver); `ok` or `error: why` on stdout.
+            // Serves names and probes health without a daemon (wharf_engine::resolver);
+            // `ok` or `error: why` on stdout. Its probes exec through this binary.
             let result = wharf_engine::Engine::open_with(std::path::Path::new(root), std::path::Path::new(exec_root))
-                .and_then(|engine| engine.resolver_main());
+                .and_then(|engine| match helper_exe() {
+                    Some(exe) => engine.with_resolver(exe).resolver_main(),
+                    None => Err(wharf_engine::EngineError::Other("cannot locate the wharf binary".into())),
+                });
             if let Err(e) = result {
                 println!("error: {e}");
                 return Some(ExitCode::FAILURE);

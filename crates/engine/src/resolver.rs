@@ -1,9 +1,10 @@
-//! Names without a daemon: a resolver process of its own (`wharf
-//! resolver`, as Podman's aardvark-dns), one per exec root, started by the
-//! first process that wires a sandbox on a user-defined network and finds
-//! nothing serving `<exec-root>/dns.sock`. It attaches every running
-//! container that needs names, serves until nothing has needed it for
-//! [`IDLE`], and ends. A daemon that starts later takes the socket over
+//! Names and healthchecks without a daemon: a helper process of its own
+//! (`wharf resolver`, as Podman's aardvark-dns), one per exec root,
+//! started by the first process that wires a sandbox on a user-defined
+//! network, or starts a container with a healthcheck, and finds nothing
+//! serving `<exec-root>/dns.sock`. It attaches every running container
+//! that needs names, probes every one with a healthcheck (`probes.rs`),
+//! serves until nothing has needed it for [`IDLE`], and ends. A daemon that starts later takes the socket over
 //! (its own resolver attaches everything again); the helper then lets its
 //! path be and ends once its last container has.
 //!
@@ -20,9 +21,12 @@ use std::time::Duration;
 
 use wharf_network::dns::{control, Resolver};
 
+use std::collections::HashMap;
+use std::sync::Arc;
+
 use crate::error::{EngineError, Result};
-use crate::model::lock_file;
-use crate::Engine;
+use crate::model::{lock_file, Status};
+use crate::{probes, Engine};
 
 /// How long the helper serves nothing before it ends.
 pub const IDLE: Duration = Duration::from_secs(30);
@@ -30,12 +34,33 @@ pub const IDLE: Duration = Duration::from_secs(30);
 /// had connected before it ends.
 const GRACE: Duration = Duration::from_millis(500);
 
+/// Probes every running container with a healthcheck that is not probed
+/// yet (`probes::watch`, ended when the container is), forgetting ended ones.
+async fn probe_new(engine: &Arc<Engine>, probes: &mut HashMap<String, tokio::task::JoinHandle<()>>) {
+    probes.retain(|_, h| !h.is_finished());
+    let e = engine.clone();
+    let Ok(Ok(list)) = tokio::task::spawn_blocking(move || e.list()).await else { return };
+    let Some(exe) = engine.resolver_exe.clone() else { return };
+    for c in list {
+        if c.healthcheck.is_some() && c.state.status == Status::Running && !probes.contains_key(&c.id) {
+            if let Some(h) = probes::watch(engine.clone(), exe.clone(), c.id.clone()) {
+                probes.insert(c.id, h);
+            }
+        }
+    }
+}
+
 /// The path's identity, to remove only the socket this helper bound.
 fn identity(path: &Path) -> Option<(u64, u64)> {
     std::fs::symlink_metadata(path).ok().map(|m| (m.dev(), m.ino()))
 }
 
 impl Engine {
+    /// Whether names and healthchecks are the helper's (no daemon serves them).
+    pub fn helper_serves(&self) -> bool {
+        self.resolver_exe.is_some()
+    }
+
     /// Starts the resolver helper unless a resolver answers on the exec root's socket.
     pub fn ensure_resolver(&self) -> Result<()> {
         let Some(exe) = &self.resolver_exe else { return Ok(()) };
@@ -92,9 +117,12 @@ impl Engine {
                 }
             }
             println!("ok");
+            let me = Arc::new(self.sibling());
+            let mut probes: HashMap<String, tokio::task::JoinHandle<()>> = HashMap::new();
             loop {
                 tokio::time::sleep(Duration::from_secs(1)).await;
-                if resolver.idle().is_none_or(|d| d < IDLE) {
+                probe_new(&me, &mut probes).await;
+                if !probes.is_empty() || resolver.idle().is_none_or(|d| d < IDLE) {
                     continue;
                 }
                 // A daemon may have taken the path over: only ours is removed.

@@ -185,7 +185,22 @@ impl Supervisor {
     pub fn supervise(self: &Arc<Self>, id: String) {
         let me = self.clone();
         tokio::spawn(async move {
-            let probes = crate::probes::watch(me.engine.clone(), me.exe.clone(), id.clone());
+            // Without a daemon the helper probes, so that health goes on after this process.
+            let probes = match me.engine.helper_serves() {
+                true => {
+                    let e = me.engine.clone();
+                    let key = id.clone();
+                    let probed = blocking(move || match e.get(&key)?.healthcheck {
+                        Some(_) => e.ensure_resolver(),
+                        None => Ok(()),
+                    });
+                    if let Err(e) = probed.await {
+                        tracing::warn!(container = %id, "healthcheck helper: {e}");
+                    }
+                    None
+                }
+                false => crate::probes::watch(me.engine.clone(), me.exe.clone(), id.clone()),
+            };
             loop {
                 let before = me.get(&id).await.map(|c| c.restart_count).unwrap_or(0);
                 let code = me.wait_exit(&id).await;
