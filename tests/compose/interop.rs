@@ -61,7 +61,9 @@ fn shape(d: &Daemon, project: &str) -> BTreeMap<String, Value> {
                 a.iter()
                     .filter_map(|x| x.as_str())
                     .filter(|x| {
-                        !c["Id"].as_str().unwrap().starts_with(x) && c["Name"].as_str() != Some(&format!("/{x}"))
+                        // The short id Docker adds (an alias such as `db` may also begin an id: 1 in 256).
+                        !(x.len() == 12 && c["Id"].as_str().unwrap().starts_with(x))
+                            && c["Name"].as_str() != Some(&format!("/{x}"))
                     })
                     .map(str::to_string)
                     .collect()

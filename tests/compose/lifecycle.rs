@@ -161,6 +161,17 @@ fn verbs_wait_scale_build_run_logs_and_attached_up() {
     assert_eq!(state("shop-web-1"), "running", "a service not named is not touched");
     assert!(!text(&attached).contains("orphan"), "{}", text(&attached));
 
+    // Attached up follows a container across the restarts of its policy, output and exits, to the last.
+    let flaky = d.dir.path().join("flaky.yaml");
+    std::fs::write(&flaky, "services:\n  flaky:\n    image: busybox:local\n    command: sh -c 'echo run; exit 2'\n    restart: on-failure:2\n").unwrap();
+    let fl = flaky.display().to_string();
+    let attached = d.wharf(&["compose", "-f", &fl, "-p", "flaky", "up", "--no-color"]);
+    let out = String::from_utf8_lossy(&attached.stdout);
+    assert!(attached.status.success(), "{}", text(&attached));
+    assert_eq!(out.matches("flaky-1 exited with code 2").count(), 3, "{out}");
+    assert_eq!(out.matches("flaky-1  | run").count(), 3, "{out}");
+    ok(d.wharf(&["compose", "-f", &fl, "-p", "flaky", "down"]));
+
     // wait: blocks until the service's container stops, prints its code; --down-project takes the project down.
     let sync = d.dir.path().join("sync");
     std::fs::create_dir_all(&sync).unwrap();

@@ -27,6 +27,8 @@ pub const DEFAULT_SOCKET: &str = "/run/wharf/wharf.sock";
 const CHUNK: usize = 256 << 10;
 const QUEUE: usize = 4;
 
+/// Cheap to clone: the clones share the runtime.
+#[derive(Clone)]
 pub struct Client {
     pub socket: PathBuf,
     rt: Arc<tokio::runtime::Runtime>,

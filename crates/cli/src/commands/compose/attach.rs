@@ -100,9 +100,21 @@ type LogStream = std::thread::JoinHandle<std::result::Result<(), String>>;
 
 /// Follows (or dumps) each container's logs, one [`LogStream`] each.
 fn stream_logs(client: &Client, project: &str, list: &[Summary], style: &Style, query: &str) -> Vec<LogStream> {
+    stream_logs_from(client, project, (list, 0), style, query)
+}
+
+/// [`stream_logs`] of `list`, whose first container is the `first`th of
+/// what is shown (its colour).
+fn stream_logs_from(
+    client: &Client,
+    project: &str,
+    (list, first): (&[Summary], usize),
+    style: &Style,
+    query: &str,
+) -> Vec<LogStream> {
     let out = Arc::new(Mutex::new(std::io::stdout()));
     let mut handles = Vec::new();
-    for (i, c) in list.iter().enumerate() {
+    for (i, c) in list.iter().enumerate().map(|(i, c)| (i + first, c)) {
         let mut w =
             Prefixed { prefix: style.prefix(&short_name(project, c), i), partial: Vec::new(), out: out.clone() };
         let tty = client.get(&format!("/containers/{}/json", c.id)).ok().and_then(|v| v["Config"]["Tty"].as_bool());
@@ -183,7 +195,13 @@ pub fn logs(plan: &Plan, backend: &dyn Backend, client: &Client, a: &LogsArgs) -
 
 /// What the attached `up` waits on.
 enum Happening {
-    Exited { container: Summary, code: i64 },
+    /// `restarting`: its restart policy runs it again; `at`: when it died (Unix seconds).
+    Exited {
+        container: Summary,
+        code: i64,
+        restarting: bool,
+        at: String,
+    },
     Interrupted,
 }
 
@@ -226,18 +244,33 @@ pub fn up(plan: &Plan, backend: &dyn Backend, client: &Client, a: &UpArgs, p: Pr
     let handle = on_interrupt(move || {
         let _ = sig_tx.send(Happening::Interrupted);
     })?;
-    on_exit(client, &list, move |container, code| {
-        let _ = tx.send(Happening::Exited { container, code });
+    // Exits from this `up` on (before it, its containers were started or kept).
+    let from = began.duration_since(std::time::UNIX_EPOCH).unwrap_or_default();
+    let from = format!("{}.{:09}", from.as_secs(), from.subsec_nanos());
+    on_exits(client, &list, &from, move |container, code, how, at| {
+        let _ = tx.send(Happening::Exited { container, code, restarting: how == Stopped::Restarting, at });
     });
+    // Per container, when its last run ended: the output of a run after it is shown at its exit.
+    let mut ended: std::collections::HashMap<String, String> = std::collections::HashMap::new();
     let abort = a.abort_on_container_exit || a.exit_code_from.is_some();
     let mut running = list.len();
     let mut code = 0;
     let stop = Verb::Stop { timeout: a.timeout };
     while running > 0 {
         match rx.recv() {
-            Ok(Happening::Exited { container, code: c }) => {
-                running -= 1;
+            Ok(Happening::Exited { container, code: c, restarting, at }) => {
+                // A run after the first (the first is followed live): its output, then its exit.
+                if let Some(prev) = ended.insert(container.id.clone(), at.clone()) {
+                    let q = format!("follow=0&since={}&until={}", enc(&prev), enc(&at));
+                    let index = list.iter().position(|x| x.id == container.id).unwrap_or(0);
+                    let one = (std::slice::from_ref(&container), index);
+                    join_logs(stream_logs_from(client, plan.project, one, &style, &q));
+                }
                 println!("{} exited with code {c}", short_name(plan.project, &container));
+                if restarting {
+                    continue;
+                }
+                running -= 1;
                 if abort {
                     println!("Aborting on container exit...");
                     ops::act(plan, backend, &selected, &stop, p)?;
@@ -281,15 +314,67 @@ pub(super) fn on_interrupt(first: impl Fn() + Send + 'static) -> Result<signal_h
     Ok(handle)
 }
 
-/// Calls `done(container, exit code)` on a thread per container once it
-/// is not running (-1 when the wait itself failed).
-fn on_exit(client: &Client, list: &[Summary], done: impl Fn(Summary, i64) + Clone + Send + 'static) {
+/// How a container stopped: for good, or to be run again by its restart policy.
+#[derive(Debug, Clone, PartialEq, Eq)]
+enum Stopped {
+    ForGood,
+    /// Its restart policy runs it again (its inspect says `Restarting`, or
+    /// it already counts one more restart).
+    Restarting,
+}
+
+/// Calls `done(container, exit code, how)` on a thread per container once
+/// it is not running (-1 when the wait itself failed).
+fn on_exit(client: &Client, list: &[Summary], done: impl Fn(Summary, i64, Stopped) + Clone + Send + 'static) {
     for c in list {
         let waiter = client.request("POST", &format!("/containers/{}/wait?condition=not-running", c.id), None);
         let (done, c) = (done.clone(), c.clone());
         std::thread::spawn(move || {
             let code = waiter.ok().and_then(|w| w.json().ok()).and_then(|v| v["StatusCode"].as_i64()).unwrap_or(-1);
-            done(c, code);
+            done(c, code, Stopped::ForGood);
+        });
+    }
+}
+
+/// As [`on_exit`], following each container across the restarts of its
+/// policy (as Compose v2): every `die` of the event journal since `since`
+/// (Unix seconds) is one exit, `Restarting` unless the container has
+/// stopped for good — its inspect says exited and no later `die` is
+/// journaled (so no exit is missed however fast they come).
+fn on_exits(
+    client: &Client,
+    list: &[Summary],
+    since: &str,
+    done: impl Fn(Summary, i64, Stopped, String) + Clone + Send + 'static,
+) {
+    for c in list {
+        let filter = |id: &str| enc(&serde_json::json!({"container": [id], "event": ["die"]}).to_string());
+        let stream = client.request("GET", &format!("/events?since={since}&filters={}", filter(&c.id)), None);
+        let (done, c, client) = (done.clone(), c.clone(), client.clone());
+        std::thread::spawn(move || {
+            let Ok(stream) = stream else { return done(c, -1, Stopped::ForGood, String::new()) };
+            for line in std::io::BufRead::lines(std::io::BufReader::new(stream.body)) {
+                let Ok(line) = line else { break };
+                let Ok(e) = serde_json::from_str::<serde_json::Value>(&line) else { continue };
+                let code = e["Actor"]["Attributes"]["exitCode"].as_str().and_then(|c| c.parse().ok()).unwrap_or(-1);
+                let state = client.get(&format!("/containers/{}/json", c.id)).map(|v| v["State"].clone());
+                let stopped = state.is_ok_and(|s| s["Running"] != true && s["Restarting"] != true);
+                let nano = e["timeNano"].as_i64().unwrap_or(0);
+                let at = format!("{}.{:09}", nano / 1_000_000_000, nano % 1_000_000_000);
+                let after = format!("{}.{:09}", (nano + 1) / 1_000_000_000, (nano + 1) % 1_000_000_000);
+                let now = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap_or_default();
+                let later = || {
+                    let path = format!("/events?since={after}&until={}&filters={}", now.as_secs() + 1, filter(&c.id));
+                    client.request("GET", &path, None).is_ok_and(|r| {
+                        std::io::BufRead::lines(std::io::BufReader::new(r.body)).any(|l| l.is_ok_and(|l| !l.is_empty()))
+                    })
+                };
+                if stopped && !later() {
+                    return done(c, code, Stopped::ForGood, at);
+                }
+                done(c.clone(), code, Stopped::Restarting, at);
+            }
+            done(c, -1, Stopped::ForGood, String::new());
         });
     }
 }
@@ -526,7 +611,7 @@ pub fn wait(
 ) -> Result<i32> {
     let list = ops::containers(plan, backend, services, false)?;
     let (tx, rx) = mpsc::channel();
-    on_exit(client, &list, move |_, code| {
+    on_exit(client, &list, move |_, code, _| {
         let _ = tx.send(code);
     });
     let mut last = 0;
