@@ -245,8 +245,7 @@ pub fn up(plan: &Plan, backend: &dyn Backend, client: &Client, a: &UpArgs, p: Pr
         let _ = sig_tx.send(Happening::Interrupted);
     })?;
     // Exits from this `up` on (before it, its containers were started or kept).
-    let from = began.duration_since(std::time::UNIX_EPOCH).unwrap_or_default();
-    let from = format!("{}.{:09}", from.as_secs(), from.subsec_nanos());
+    let from = unix_seconds(began.duration_since(std::time::UNIX_EPOCH).unwrap_or_default().as_nanos());
     on_exits(client, &list, &from, move |container, code, how, at| {
         let _ = tx.send(Happening::Exited { container, code, restarting: how == Stopped::Restarting, at });
     });
@@ -315,23 +314,26 @@ pub(super) fn on_interrupt(first: impl Fn() + Send + 'static) -> Result<signal_h
 }
 
 /// How a container stopped: for good, or to be run again by its restart policy.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
 enum Stopped {
     ForGood,
-    /// Its restart policy runs it again (its inspect says `Restarting`, or
-    /// it already counts one more restart).
     Restarting,
 }
 
-/// Calls `done(container, exit code, how)` on a thread per container once
-/// it is not running (-1 when the wait itself failed).
-fn on_exit(client: &Client, list: &[Summary], done: impl Fn(Summary, i64, Stopped) + Clone + Send + 'static) {
+/// A time in nanoseconds since the epoch as the Engine API's `since`/`until` take it.
+fn unix_seconds(nanos: u128) -> String {
+    format!("{}.{:09}", nanos / 1_000_000_000, nanos % 1_000_000_000)
+}
+
+/// Calls `done(container, exit code)` on a thread per container once it
+/// is not running (-1 when the wait itself failed).
+fn on_exit(client: &Client, list: &[Summary], done: impl Fn(Summary, i64) + Clone + Send + 'static) {
     for c in list {
         let waiter = client.request("POST", &format!("/containers/{}/wait?condition=not-running", c.id), None);
         let (done, c) = (done.clone(), c.clone());
         std::thread::spawn(move || {
             let code = waiter.ok().and_then(|w| w.json().ok()).and_then(|v| v["StatusCode"].as_i64()).unwrap_or(-1);
-            done(c, code, Stopped::ForGood);
+            done(c, code);
         });
     }
 }
@@ -359,12 +361,13 @@ fn on_exits(
                 let code = e["Actor"]["Attributes"]["exitCode"].as_str().and_then(|c| c.parse().ok()).unwrap_or(-1);
                 let state = client.get(&format!("/containers/{}/json", c.id)).map(|v| v["State"].clone());
                 let stopped = state.is_ok_and(|s| s["Running"] != true && s["Restarting"] != true);
-                let nano = e["timeNano"].as_i64().unwrap_or(0);
-                let at = format!("{}.{:09}", nano / 1_000_000_000, nano % 1_000_000_000);
-                let after = format!("{}.{:09}", (nano + 1) / 1_000_000_000, (nano + 1) % 1_000_000_000);
+                let nano = e["timeNano"].as_u64().unwrap_or(0) as u128;
+                let (at, after) = (unix_seconds(nano), unix_seconds(nano + 1));
+                // Up to now only: the journal's history, answered at once.
                 let now = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap_or_default();
                 let later = || {
-                    let path = format!("/events?since={after}&until={}&filters={}", now.as_secs() + 1, filter(&c.id));
+                    let until = unix_seconds(now.as_nanos());
+                    let path = format!("/events?since={after}&until={until}&filters={}", filter(&c.id));
                     client.request("GET", &path, None).is_ok_and(|r| {
                         std::io::BufRead::lines(std::io::BufReader::new(r.body)).any(|l| l.is_ok_and(|l| !l.is_empty()))
                     })
@@ -611,7 +614,7 @@ pub fn wait(
 ) -> Result<i32> {
     let list = ops::containers(plan, backend, services, false)?;
     let (tx, rx) = mpsc::channel();
-    on_exit(client, &list, move |_, code, _| {
+    on_exit(client, &list, move |_, code| {
         let _ = tx.send(code);
     });
     let mut last = 0;
