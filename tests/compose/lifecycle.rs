@@ -217,3 +217,32 @@ fn verbs_wait_scale_build_run_logs_and_attached_up() {
         "--rmi local removes the built image"
     );
 }
+
+/// `build.additional_contexts`: another service's image (`service:`, built
+/// first though it comes later in the file), a directory and an image.
+#[test]
+fn builds_take_additional_contexts() {
+    let d = Daemon::start();
+    d.import_busybox();
+    let dir = d.dir.path().join("ctxs");
+    for sub in ["app", "base", "files"] {
+        std::fs::create_dir_all(dir.join(sub)).unwrap();
+    }
+    std::fs::write(
+        dir.join("compose.yaml"),
+        "services:\n  app:\n    build:\n      context: ./app\n      additional_contexts:\n        base: service:base\n        files: ./files\n        bb: docker-image://busybox:local\n  base:\n    build: ./base\n",
+    )
+    .unwrap();
+    std::fs::write(dir.join("base/Dockerfile"), "FROM busybox:local\nRUN echo base > /base\n").unwrap();
+    std::fs::write(dir.join("files/f.txt"), "file\n").unwrap();
+    std::fs::write(
+        dir.join("app/Dockerfile"),
+        "FROM base\nCOPY --from=files f.txt /f.txt\nCOPY --from=bb /bin/busybox /bb\nRUN cat /base /f.txt > /all\n",
+    )
+    .unwrap();
+    let f = dir.join("compose.yaml").display().to_string();
+    // `base` is built first: `FROM base` names its image, in no registry.
+    ok(d.wharf(&["compose", "-f", &f, "-p", "ctxs", "build"]));
+    assert_eq!(d.ok(&["run", "--rm", "ctxs-app", "cat", "/all"]), "base\nfile\n");
+    assert!(d.ok(&["run", "--rm", "ctxs-app", "ls", "/bb"]).contains("/bb"));
+}

@@ -138,3 +138,10 @@ fn every_cached_step_says_using_cache() {
         "an ID per step: {text}"
     );
 }
+
+/// `--build-context` through the daemon (Wharf's extension of `POST /build`).
+#[test]
+fn named_contexts_through_the_daemon() {
+    let d = daemon();
+    super::support::named_contexts_case(d.dir.path(), &|args| d.wharf(args));
+}

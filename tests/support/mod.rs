@@ -296,3 +296,44 @@ impl Drop for Registry {
         let _ = self.child.wait();
     }
 }
+
+/// Named build contexts (`--build-context`), the same case with or without
+/// a daemon (`wharf` runs the CLI either way; `busybox:local` is imported):
+/// an image context as the base, a directory's files (its own
+/// `.dockerignore` applied) for `COPY --from`, a directory as a stage's
+/// root filesystem; then the refusals (a remote context, a stage named as
+/// a context), with nothing tagged.
+pub fn named_contexts_case(dir: &Path, wharf: &dyn Fn(&[&str]) -> Output) {
+    let (ctx, src, tree) = (dir.join("nctx"), dir.join("nsrc"), dir.join("ntree"));
+    std::fs::create_dir_all(&ctx).unwrap();
+    std::fs::create_dir_all(&src).unwrap();
+    std::fs::create_dir_all(tree.join("etc")).unwrap();
+    std::fs::write(src.join("f.txt"), "named\n").unwrap();
+    std::fs::write(src.join("skip.log"), "x").unwrap();
+    std::fs::write(src.join(".dockerignore"), "*.log\n").unwrap();
+    std::fs::write(tree.join("etc/marker"), "rootfs\n").unwrap();
+    std::fs::write(
+        ctx.join("Dockerfile"),
+        "FROM tree AS t\nFROM base\nCOPY --from=src . /src/\nCOPY --from=t /etc/marker /marker\n\
+         RUN test ! -e /src/skip.log && cat /src/f.txt /marker > /both\n",
+    )
+    .unwrap();
+    let (c, s, t) = (ctx.display().to_string(), src.display().to_string(), tree.display().to_string());
+    let contexts = ["--build-context", "base=docker-image://busybox:local", "--build-context"];
+    let mut args: Vec<String> = ["build", "-q", "-t", "named:1"].iter().map(|s| s.to_string()).collect();
+    args.extend(contexts.iter().map(|s| s.to_string()));
+    args.extend([format!("src={s}"), "--build-context".into(), format!("tree={t}"), c.clone()]);
+    let out = wharf(&args.iter().map(String::as_str).collect::<Vec<_>>());
+    stdout_of(out, "build with named contexts");
+    let out = wharf(&["run", "--rm", "named:1", "cat", "/both"]);
+    assert_eq!(stdout_of(out, "run the built image"), "named\nrootfs\n");
+    // Refused, naming what: a remote context; a stage that has a context's name.
+    let out = wharf(&["build", "-t", "named:2", "--build-context", "x=https://example.invalid/r.git", &c]);
+    let err = String::from_utf8_lossy(&out.stderr).into_owned();
+    assert!(!out.status.success() && err.contains("\"x\"") && err.contains("docker-image://REF"), "{err}");
+    std::fs::write(ctx.join("Dockerfile"), "FROM busybox:local AS src\n").unwrap();
+    let out = wharf(&["build", "-t", "named:2", "--build-context", &format!("src={s}"), &c]);
+    let err = String::from_utf8_lossy(&out.stderr).into_owned();
+    assert!(!out.status.success() && err.contains("stage src has the name of a named build context"), "{err}");
+    assert!(!wharf(&["image", "inspect", "named:2"]).status.success(), "nothing tagged");
+}

@@ -58,13 +58,28 @@ pub fn ignored(patterns: &[(bool, String)], rel: &str) -> bool {
 /// Writes the build context of `dir` as a tar to `w`, `.dockerignore` applied.
 /// Symlinks are archived as links, never followed.
 pub fn context_tar(dir: &Path, dockerfile: &str, w: impl Write) -> Result<()> {
+    let mut b = tar::Builder::new(w);
+    b.follow_symlinks(false);
+    append_dir(&mut b, dir, Some(dockerfile), Path::new(""))?;
+    b.finish().map_err(|source| BuildError::Io { path: dir.to_path_buf(), source })
+}
+
+/// Appends the tree of `dir` under `prefix`, its `.dockerignore` applied
+/// (`dockerfile` and `.dockerignore` are always sent); symlinks as links.
+pub fn append_dir<W: Write>(
+    b: &mut tar::Builder<W>,
+    dir: &Path,
+    dockerfile: Option<&str>,
+    prefix: &Path,
+) -> Result<()> {
     let patterns = patterns(dir)?;
     let io = |path: &Path| {
         let path = path.to_path_buf();
         move |source: std::io::Error| BuildError::Io { path, source }
     };
-    let mut b = tar::Builder::new(w);
-    b.follow_symlinks(false);
+    if !prefix.as_os_str().is_empty() {
+        b.append_dir(prefix, dir).map_err(io(dir))?;
+    }
     let mut stack = vec![PathBuf::new()];
     while let Some(rel) = stack.pop() {
         let full = dir.join(&rel);
@@ -77,20 +92,20 @@ pub fn context_tar(dir: &Path, dockerfile: &str, w: impl Write) -> Result<()> {
         for n in names {
             let r = rel.join(&n);
             let rs = r.to_string_lossy().to_string();
-            if rs != dockerfile && rs != ".dockerignore" && ignored(&patterns, &rs) {
+            if Some(rs.as_str()) != dockerfile && rs != ".dockerignore" && ignored(&patterns, &rs) {
                 continue;
             }
             let p = dir.join(&r);
             let md = std::fs::symlink_metadata(&p).map_err(io(&p))?;
             if md.is_dir() {
-                b.append_dir(&r, &p).map_err(io(&p))?;
+                b.append_dir(prefix.join(&r), &p).map_err(io(&p))?;
                 stack.push(r);
             } else {
-                b.append_path_with_name(&p, &r).map_err(io(&p))?;
+                b.append_path_with_name(&p, prefix.join(&r)).map_err(io(&p))?;
             }
         }
     }
-    b.finish().map_err(io(dir))
+    Ok(())
 }
 
 #[cfg(test)]

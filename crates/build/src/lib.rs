@@ -13,9 +13,11 @@
 
 pub mod cache;
 mod context;
+mod copy;
 pub mod dockerfile;
 pub mod dockerignore;
 pub mod error;
+pub mod named;
 
 use std::collections::BTreeMap;
 use std::io::Read;
@@ -27,8 +29,9 @@ use wharf_image::{Image, Images};
 
 pub use context::{glob_match, DOCKERFILE_LIMIT};
 pub use error::{BuildError, Result};
+pub use named::NamedContext;
 
-use context::{append_owned, Context};
+use context::Context;
 use dockerfile::{pairs, substitute, Instruction};
 
 /// What `docker build` asks for.
@@ -47,6 +50,9 @@ pub struct BuildRequest {
     pub monitor_exe: PathBuf,
     /// Run every step even if an earlier build cached its result.
     pub no_cache: bool,
+    /// Named contexts (`--build-context`): what `FROM` and `COPY --from`
+    /// names resolve to after the Dockerfile's stages.
+    pub contexts: BTreeMap<String, NamedContext>,
 }
 
 struct Stage {
@@ -183,6 +189,12 @@ impl Builder<'_> {
                 })
             }
         };
+        if let Some(n) = name.as_deref().filter(|n| self.req.contexts.contains_key(*n)) {
+            return Err(BuildError::Dockerfile {
+                line: ins.line,
+                reason: format!("stage {n} has the name of a named build context (replacing a stage is not supported)"),
+            });
+        }
         let image = if let Some(prev) = stages.iter().find(|s| s.name.as_deref() == Some(image_ref)) {
             prev.image.clone()
         } else if image_ref == "scratch" {
@@ -190,26 +202,10 @@ impl Builder<'_> {
             tar::Builder::new(&mut empty).finish().map_err(|e| BuildError::Context(e.to_string()))?;
             self.images().import_in(&self.lease, &mut &empty[..], None, Some(RunConfig::default()), Some("scratch"))?
         } else {
-            match self.images().resolve(image_ref).and_then(|(_, img)| {
-                self.images().lease_image(&self.lease, &img)?;
-                Ok(img)
-            }) {
-                Ok(img) => img,
-                Err(_) => {
-                    self.say(&format!("Pulling {image_ref}\n"));
-                    let r: wharf_image::Reference = image_ref.parse()?;
-                    let client = wharf_image::registry::Client::new(
-                        wharf_image::registry::auth::CredentialStore::default_location(),
-                        Default::default(),
-                    );
-                    client.pull_with(
-                        self.images(),
-                        &self.lease,
-                        &r,
-                        &wharf_image::manifest::Platform::host(),
-                        &wharf_image::registry::Quiet,
-                    )?
-                }
+            match self.req.contexts.get(image_ref).cloned() {
+                Some(NamedContext::Local(dir)) => self.dir_image(image_ref, &dir)?,
+                Some(NamedContext::Image(r)) => self.base(&r)?,
+                None => self.base(image_ref)?,
             }
         };
         let config = Images::run_config(&image);
@@ -228,6 +224,28 @@ impl Builder<'_> {
             args: Vec::new(),
             shell: vec!["/bin/sh".into(), "-c".into()],
         })
+    }
+
+    /// The image `image_ref` names, leased for the build; pulled if it is not here.
+    fn base(&mut self, image_ref: &str) -> Result<Image> {
+        if let Ok((_, img)) = self.images().resolve(image_ref) {
+            if self.images().lease_image(&self.lease, &img).is_ok() {
+                return Ok(img);
+            }
+        }
+        self.say(&format!("Pulling {image_ref}\n"));
+        let r: wharf_image::Reference = image_ref.parse()?;
+        let client = wharf_image::registry::Client::new(
+            wharf_image::registry::auth::CredentialStore::default_location(),
+            Default::default(),
+        );
+        Ok(client.pull_with(
+            self.images(),
+            &self.lease,
+            &r,
+            &wharf_image::manifest::Platform::host(),
+            &wharf_image::registry::Quiet,
+        )?)
     }
 
     /// A step's cache key (see `cache.rs`).
@@ -515,131 +533,6 @@ impl Builder<'_> {
             ..Default::default()
         };
         Ok(self.engine.create(CreateRequest { opts, ..Default::default() })?.id)
-    }
-
-    /// The tar (and the directory to unpack it in) for COPY/ADD sources.
-    fn collect(
-        &self,
-        ins: &Instruction,
-        sources: &[String],
-        dest: &str,
-        dest_is_dir: bool,
-        owner: (u64, u64),
-        stages: &[Stage],
-    ) -> Result<(String, Vec<u8>)> {
-        let mut data = Vec::new();
-        let mut b = tar::Builder::new(&mut data);
-        b.follow_symlinks(false);
-        let many = sources.len() > 1 || sources.iter().any(|s| s.contains(['*', '?']));
-        let mut target_dir = dest.to_string();
-        if let Some(from) = ins.flags.get("from") {
-            let img = match stages.iter().find(|s| s.name.as_deref() == Some(from.as_str())) {
-                Some(s) => s.image.clone(),
-                None => from
-                    .parse::<usize>()
-                    .ok()
-                    .and_then(|i| stages.get(i))
-                    .map(|s| s.image.clone())
-                    .map(Ok)
-                    .unwrap_or_else(|| self.images().resolve(from).map(|(_, i)| i).map_err(BuildError::from))?,
-            };
-            let c = self.scratch_container(&img)?;
-            let result = (|| -> Result<()> {
-                for src in sources {
-                    let mut tar = Vec::new();
-                    let stat = self.engine.copy_out(&c, src, &mut tar)?;
-                    let is_dir = stat.mode & (1 << 31) != 0;
-                    let single_file = !is_dir && !many && !dest_is_dir;
-                    if single_file {
-                        let p = Path::new(dest);
-                        target_dir = p.parent().map(|x| x.display().to_string()).unwrap_or_else(|| "/".into());
-                    }
-                    let mut a = tar::Archive::new(&tar[..]);
-                    for e in a.entries().map_err(|e| BuildError::Context(e.to_string()))? {
-                        let mut e = e.map_err(|e| BuildError::Context(e.to_string()))?;
-                        let name = e.path().map_err(|e| BuildError::Context(e.to_string()))?.into_owned();
-                        let mut comps = name.components();
-                        let first = comps.next();
-                        let new_name = if is_dir {
-                            comps.as_path().to_path_buf()
-                        } else if single_file {
-                            PathBuf::from(Path::new(dest).file_name().unwrap_or_default())
-                        } else {
-                            first.map(|c| PathBuf::from(c.as_os_str())).unwrap_or_default()
-                        };
-                        if new_name.as_os_str().is_empty() {
-                            continue;
-                        }
-                        let mut h = e.header().clone();
-                        h.set_uid(owner.0);
-                        h.set_gid(owner.1);
-                        let mut body = Vec::new();
-                        e.read_to_end(&mut body).map_err(|e| BuildError::Context(e.to_string()))?;
-                        if h.entry_type().is_symlink() || h.entry_type().is_hard_link() {
-                            let mut target = e.link_name().ok().flatten().map(|t| t.into_owned()).unwrap_or_default();
-                            // Hard links name another entry of the archive: map it like the names.
-                            if h.entry_type().is_hard_link() && is_dir {
-                                let mut tc = target.components();
-                                let _ = tc.next();
-                                target = tc.as_path().to_path_buf();
-                            }
-                            b.append_link(&mut h, &new_name, target).map_err(|e| BuildError::Context(e.to_string()))?;
-                        } else {
-                            b.append_data(&mut h, &new_name, &body[..])
-                                .map_err(|e| BuildError::Context(e.to_string()))?;
-                        }
-                    }
-                }
-                Ok(())
-            })();
-            let _ = self.engine.remove(&c, true, false);
-            result?;
-        } else {
-            let context = Context::open(&self.req.context)?;
-            for src in sources {
-                if src.starts_with("http://") || src.starts_with("https://") {
-                    return Err(BuildError::Context(format!("ADD from a URL is not supported: {src}")));
-                }
-                for source in context.sources(src)? {
-                    let path = source.path.clone();
-                    let is_archive = ins.keyword == "ADD"
-                        && source.node.kind() == context::Kind::Regular
-                        && [".tar", ".tar.gz", ".tgz", ".tar.zst"].iter().any(|x| path.to_string_lossy().ends_with(x));
-                    if is_archive {
-                        // ADD extracts local archives into the destination.
-                        let plain = context::read_archive(&source)?;
-                        let mut a = tar::Archive::new(&plain[..]);
-                        for e in a.entries().map_err(|e| BuildError::Context(e.to_string()))? {
-                            let mut e = e.map_err(|e| BuildError::Context(e.to_string()))?;
-                            let mut h = e.header().clone();
-                            let name = e.path().map_err(|e| BuildError::Context(e.to_string()))?.into_owned();
-                            let mut body = Vec::new();
-                            e.read_to_end(&mut body).map_err(|e| BuildError::Context(e.to_string()))?;
-                            b.append_data(&mut h, &name, &body[..]).map_err(|e| BuildError::Context(e.to_string()))?;
-                        }
-                    } else if source.node.kind() == context::Kind::Directory {
-                        append_owned(&mut b, source.node, &source.rel, Path::new(""), owner, &context.excluded())?;
-                    } else if !many && !dest_is_dir {
-                        let p = Path::new(dest);
-                        target_dir = p.parent().map(|x| x.display().to_string()).unwrap_or_else(|| "/".into());
-                        append_owned(
-                            &mut b,
-                            source.node,
-                            &source.rel,
-                            Path::new(p.file_name().unwrap_or_default()),
-                            owner,
-                            &context.excluded(),
-                        )?;
-                    } else {
-                        let name = Path::new(path.file_name().unwrap_or_default());
-                        append_owned(&mut b, source.node, &source.rel, name, owner, &context.excluded())?;
-                    }
-                }
-            }
-        }
-        b.finish().map_err(|e| BuildError::Context(e.to_string()))?;
-        drop(b);
-        Ok((target_dir, data))
     }
 
     /// A layer-producing step: a container from the current image runs

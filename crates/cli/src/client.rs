@@ -112,6 +112,22 @@ fn upload_error(e: &hyper::Error) -> Option<String> {
     None
 }
 
+/// The body of `POST /build` and the query's named contexts (empty without any).
+pub fn build_body(
+    dir: &std::path::Path,
+    dockerfile: &str,
+    named: &std::collections::BTreeMap<String, wharf_build::NamedContext>,
+) -> Result<(Box<dyn std::io::Read + Send>, String)> {
+    let (dir, file) = (dir.to_path_buf(), dockerfile.to_string());
+    if named.is_empty() {
+        let body = produced(move |w| Ok(wharf_build::dockerignore::context_tar(&dir, &file, w)?))?;
+        return Ok((body, String::new()));
+    }
+    let (query, locals) = wharf_build::named::encode(named);
+    let body = produced(move |w| Ok(wharf_build::named::write_tar(&dir, &file, &locals, w)?))?;
+    Ok((body, query))
+}
+
 /// A reader of what `produce` writes on a thread of its own (a tarball being
 /// built while it is uploaded); `produce`'s error is the reader's last read.
 pub fn produced(produce: impl FnOnce(&mut dyn Write) -> Result<()> + Send + 'static) -> Result<Box<dyn Read + Send>> {
@@ -307,6 +323,12 @@ impl Client {
 
     pub fn get(&self, path: &str) -> Result<Value> {
         self.request("GET", path, None)?.json()
+    }
+
+    /// Whether the daemon is Wharf's (`GET /version`'s platform), which
+    /// takes the extensions of the Engine API no other daemon knows.
+    pub fn is_wharf(&self) -> Result<bool> {
+        Ok(self.get("/version")?["Platform"]["Name"] == "Wharf")
     }
 
     pub fn post(&self, path: &str, body: Option<&Value>) -> Result<Value> {

@@ -193,14 +193,26 @@ impl Backend for ApiBackend<'_> {
     }
 
     /// `POST /build` with the context as Wharf's builder takes it (`.dockerignore` applied).
+    /// Named contexts (`additional_contexts`) go as Wharf's extension, so
+    /// only to a Wharf daemon (another would build without them).
     fn build(&self, spec: &BuildSpec) -> R<()> {
-        let (path, file) = (spec.context.clone(), spec.dockerfile.clone());
         let io = |e: std::io::Error| ComposeError::Io { path: spec.context.clone(), source: e };
         if !spec.context.is_dir() {
             return Err(io(std::io::Error::new(std::io::ErrorKind::NotFound, "the build context is not a directory")));
         }
-        let context = crate::client::produced(move |w| Ok(wharf_build::dockerignore::context_tar(&path, &file, w)?))
-            .map_err(engine)?;
+        let mut named = std::collections::BTreeMap::new();
+        for (k, v) in &spec.contexts {
+            let nc = wharf_build::NamedContext::parse(k, v, &spec.context)
+                .map_err(|e| ComposeError::Project(format!("service {:?}: {e}", spec.service)))?;
+            named.insert(k.clone(), nc);
+        }
+        if !named.is_empty() && !self.0.is_wharf().map_err(engine)? {
+            return Err(ComposeError::Project(format!(
+                "service {:?}: build.additional_contexts needs a Wharf daemon (the classic POST /build of this daemon cannot carry named contexts)",
+                spec.service
+            )));
+        }
+        let (context, named) = crate::client::build_body(&spec.context, &spec.dockerfile, &named).map_err(engine)?;
         let map = |pairs: &[(String, String)]| {
             enc(&Value::Object(pairs.iter().map(|(k, v)| (k.clone(), json!(v))).collect()).to_string())
         };
@@ -216,6 +228,9 @@ impl Backend for ApiBackend<'_> {
         }
         if let Some(t) = &spec.target {
             q.push_str(&format!("&target={}", enc(t)));
+        }
+        if !named.is_empty() {
+            q.push_str(&format!("&{}={}", wharf_build::named::QUERY, enc(&named)));
         }
         let resp = self.0.upload("POST", &format!("/build?{q}"), "application/x-tar", context).map_err(engine)?;
         stream_errors(resp.body)

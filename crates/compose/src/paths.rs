@@ -48,6 +48,30 @@ fn entries_mut(node: &mut Node) -> impl Iterator<Item = (&str, &mut Node)> {
     entries.iter_mut().map(|(k, v)| (k.name.as_str(), v))
 }
 
+/// `build.additional_contexts` values that are paths (not `service:`,
+/// `docker-image://` or other URLs), in a mapping or as `NAME=PATH` items.
+fn additional_contexts(node: &mut Node, base: &Path, home: Option<&Path>) {
+    let is_path = |v: &str| !v.is_empty() && !is_remote(v) && !v.starts_with("service:");
+    match &mut node.value {
+        Value::Seq(items) => {
+            for item in items {
+                if let Value::Str(s) = &mut item.value {
+                    if let Some((k, v)) = s.split_once('=').filter(|(_, v)| is_path(v)) {
+                        *s = format!("{k}={}", absolute(base, home, v));
+                    }
+                }
+            }
+        }
+        _ => {
+            for (_, v) in entries_mut(node) {
+                if v.as_str().is_some_and(is_path) {
+                    resolve_str(v, base, home);
+                }
+            }
+        }
+    }
+}
+
 /// A short volume's source is a path if it starts like one.
 fn short_volume(s: &str, base: &Path, home: Option<&Path>) -> String {
     let Some((src, rest)) = s.split_once(':') else { return s.to_string() };
@@ -90,6 +114,9 @@ fn service(svc: &mut Node, base: &Path, home: Option<&Path>) {
                     for (k, c) in entries_mut(v) {
                         if k == "context" && c.as_str().is_some_and(|s| !is_remote(s)) {
                             resolve_str(c, base, home);
+                        }
+                        if k == "additional_contexts" {
+                            additional_contexts(c, base, home);
                         }
                     }
                 }
@@ -149,7 +176,7 @@ mod tests {
 
     #[test]
     fn what_is_a_path_is_made_absolute() {
-        let text = "services:\n  web:\n    build: ./app\n    env_file: [.env.web, {path: ../shared.env, required: false}]\n    volumes: ['./data:/data', '~/cache:/cache:ro', 'named:/n', '/abs:/abs', {type: bind, source: ../src, target: /src}, {type: volume, source: v, target: /v}]\n    extends: {file: ./base.yaml, service: b}\n  remote:\n    build: {context: 'https://github.com/x/y.git', dockerfile: ./D}\nsecrets:\n  s: {file: ./secret.txt}\nconfigs:\n  c: {file: /etc/c}\n";
+        let text = "services:\n  web:\n    build: ./app\n    env_file: [.env.web, {path: ../shared.env, required: false}]\n    volumes: ['./data:/data', '~/cache:/cache:ro', 'named:/n', '/abs:/abs', {type: bind, source: ../src, target: /src}, {type: volume, source: v, target: /v}]\n    extends: {file: ./base.yaml, service: b}\n  remote:\n    build: {context: 'https://github.com/x/y.git', dockerfile: ./D}\n  named:\n    build: {context: ., additional_contexts: {src: ../src, img: 'docker-image://busybox', svc: 'service:web'}}\n  listed:\n    build: {context: ., additional_contexts: [src=./s, svc=service:web]}\nsecrets:\n  s: {file: ./secret.txt}\nconfigs:\n  c: {file: /etc/c}\n";
         let mut root = parse(text).unwrap();
         resolve(&mut root, Path::new("/proj/dir"), Some(Path::new("/home/me")));
         let want = serde_json::json!({
@@ -163,6 +190,9 @@ mod tests {
                     "extends": {"file": "/proj/dir/base.yaml", "service": "b"},
                 },
                 "remote": {"build": {"context": "https://github.com/x/y.git", "dockerfile": "./D"}},
+                "named": {"build": {"context": "/proj/dir", "additional_contexts":
+                    {"src": "/proj/src", "img": "docker-image://busybox", "svc": "service:web"}}},
+                "listed": {"build": {"context": "/proj/dir", "additional_contexts": ["src=/proj/dir/s", "svc=service:web"]}},
             },
             "secrets": {"s": {"file": "/proj/dir/secret.txt"}},
             "configs": {"c": {"file": "/etc/c"}},

@@ -33,6 +33,8 @@ pub async fn build(state: Arc<State>, req: Request<Incoming>, q: &Query) -> Repl
     let target = q.get("target").filter(|t| !t.is_empty()).map(str::to_string);
     let quiet = q.flag("q");
     let no_cache = q.flag("nocache");
+    // Wharf's extension: named contexts (see `wharf_build::named`).
+    let named = q.get(wharf_build::named::QUERY).map(str::to_string);
     let context = crate::body::reader(req.into_body());
     // Messages of the stream; an error carries the HTTP status it gets when
     // nothing was sent before it (then the build fails with that status, as
@@ -51,8 +53,10 @@ pub async fn build(state: Arc<State>, req: Request<Incoming>, q: &Query) -> Repl
             let plain = wharf_image::unpack::decompress(context)?;
             wharf_image::unpack::unpack_layer(plain, &dir)
                 .map_err(|e| wharf_build::BuildError::Context(format!("build context: {e}")))?;
+            let (context, contexts) = wharf_build::named::decode(named.as_deref(), &dir)?;
             let req = wharf_build::BuildRequest {
-                context: dir.clone(),
+                context,
+                contexts,
                 dockerfile,
                 tags,
                 build_args,

@@ -321,6 +321,19 @@ impl Backend for FakeBackend {
                 message: format!("no Dockerfile in {}", spec.context.display()),
             });
         }
+        // A named context: an image that must be here (none is in a registry), or a directory.
+        for (name, value) in &spec.contexts {
+            let missing = match value.strip_prefix("docker-image://") {
+                Some(image) => !i.images.iter().any(|x| x == image),
+                None => !std::path::Path::new(value).is_dir(),
+            };
+            if missing {
+                return Err(ComposeError::Engine {
+                    status: 404,
+                    message: format!("build context {name}: {value} not found"),
+                });
+            }
+        }
         i.images.extend(spec.tags.iter().cloned());
         for t in &spec.tags {
             *i.builds.entry(t.clone()).or_default() += 1;

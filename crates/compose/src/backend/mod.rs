@@ -61,6 +61,11 @@ pub struct BuildSpec {
     /// The image's name first, then `build.tags`.
     pub tags: Vec<String>,
     pub no_cache: bool,
+    /// Named contexts (`additional_contexts`): name, and `docker-image://REF`
+    /// or an absolute directory.
+    pub contexts: Vec<(String, String)>,
+    /// The services whose images `contexts` name (built before this one).
+    pub needs: Vec<String>,
 }
 
 /// A file written into a container before it starts.

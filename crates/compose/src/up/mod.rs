@@ -20,6 +20,7 @@ use crate::error::{ComposeError, Result};
 use crate::graph;
 use crate::yaml::Node;
 
+mod builds;
 mod containers;
 mod files;
 mod plan;
@@ -28,9 +29,9 @@ mod resources;
 mod tests;
 pub mod wait;
 
+pub use builds::{build_in_order, build_spec};
 pub use containers::{one_off_body, OneOff};
 pub use plan::{is_true, replicas, restarts_after, service_networks, BuildPolicy, Plan, Progress, UpOptions};
-pub use resources::build_spec;
 
 /// The services whose network namespace or volumes `svc` takes.
 fn shares_with(svc: &Node) -> Vec<String> {

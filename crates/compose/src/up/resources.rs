@@ -1,12 +1,11 @@
 //! What `up` checks before it makes anything, the images it builds or
 //! pulls, and the project's networks and volumes.
 
-use std::path::PathBuf;
-
 use serde_json::{json, Map, Value as J};
 
+use super::builds::build_spec;
 use super::plan::{is_true, service_networks, BuildPolicy, Plan, Progress, UpOptions};
-use crate::backend::{Backend, BuildSpec};
+use crate::backend::Backend;
 use crate::convert;
 use crate::error::{ComposeError, Result};
 use crate::yaml::{Node, Value};
@@ -15,63 +14,6 @@ use crate::yaml::{Node, Value};
 const NETWORK_KEYS: [&str; 9] =
     ["name", "external", "driver", "driver_opts", "internal", "attachable", "enable_ipv6", "ipam", "labels"];
 const VOLUME_KEYS: [&str; 5] = ["name", "external", "driver", "driver_opts", "labels"];
-/// The keys of a service's `build` that Wharf's builder honours.
-const BUILD_KEYS: [&str; 7] = ["context", "dockerfile", "args", "target", "labels", "tags", "no_cache"];
-
-fn pairs(n: Option<&Node>, lookup: &dyn Fn(&str) -> Option<String>) -> Vec<(String, String)> {
-    match n.map(|n| &n.value) {
-        Some(Value::Map(_)) => n
-            .into_iter()
-            .flat_map(Node::entries)
-            .filter_map(|(k, v)| convert::text(v).or_else(|| lookup(k)).map(|v| (k.to_string(), v)))
-            .collect(),
-        Some(Value::Seq(_)) => n
-            .map(Node::strings)
-            .unwrap_or_default()
-            .into_iter()
-            .filter_map(|i| match i.split_once('=') {
-                Some((k, v)) => Some((k.to_string(), v.to_string())),
-                // `ARG` alone: from the environment, or left to the Dockerfile's default.
-                None => lookup(&i).map(|v| (i, v)),
-            })
-            .collect(),
-        _ => Vec::new(),
-    }
-}
-
-/// The build of service `name`, if it has one; keys the builder does not
-/// honour are refused with their path.
-pub fn build_spec(plan: &Plan, name: &str, svc: &Node) -> Result<Option<BuildSpec>> {
-    let Some(b) = svc.get("build") else { return Ok(None) };
-    let path = format!("services.{name}.build");
-    convert::only_keys(b, &path, &BUILD_KEYS)?;
-    let context = match &b.value {
-        Value::Str(s) => s.clone(),
-        _ => b.get("context").and_then(convert::text).unwrap_or_else(|| ".".into()),
-    };
-    if context.contains("://") || context.starts_with("git@") {
-        return Err(convert::unsupported(b, &path, "a remote build context is not supported by wharf compose yet"));
-    }
-    let context = PathBuf::from(context);
-    let context = if context.is_absolute() { context } else { PathBuf::from(plan.cx.directory).join(context) };
-    let mut tags = vec![plan.image(name, svc)?];
-    tags.extend(b.get("tags").map(Node::strings).unwrap_or_default());
-    let no_cache = match b.get("no_cache") {
-        Some(n) => convert::boolean(n).map_err(|e| convert::unsupported(n, &format!("{path}.no_cache"), &e))?,
-        None => false,
-    };
-    Ok(Some(BuildSpec {
-        service: name.to_string(),
-        context,
-        dockerfile: b.get("dockerfile").and_then(convert::text).unwrap_or_else(|| "Dockerfile".into()),
-        args: pairs(b.get("args"), plan.cx.lookup),
-        target: b.get("target").and_then(convert::text),
-        labels: pairs(b.get("labels"), &|_| None),
-        tags,
-        no_cache,
-    }))
-}
-
 fn check_declarations(plan: &Plan) -> Result<()> {
     for (key, decl) in plan.model.get("networks").into_iter().flat_map(Node::entries) {
         let path = format!("networks.{key}");
@@ -167,12 +109,7 @@ pub(super) fn preflight(
         backend.pull(image)?;
         progress("Image", image, "Pulled");
     }
-    for b in &builds {
-        progress("Service", &b.service, "Building");
-        backend.build(b)?;
-        progress("Service", &b.service, "Built");
-    }
-    Ok(())
+    super::builds::build_in_order(plan, backend, builds, progress)
 }
 
 fn labels_of(decl: Option<&Node>, project: &str, kind: &str, key: &str) -> Map<String, J> {

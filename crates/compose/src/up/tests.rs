@@ -270,6 +270,51 @@ fn images_are_built_or_pulled_as_policies_say() {
 }
 
 #[test]
+fn additional_contexts_are_passed_and_service_images_built_first() {
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::write(dir.path().join("Dockerfile"), "FROM base\n").unwrap();
+    std::fs::create_dir(dir.path().join("src")).unwrap();
+    let d = dir.path().display();
+    // `web` comes first in the file but takes `base`'s image: base is built first.
+    let text = format!(
+        "services:\n  web: {{build: {{context: {d}, additional_contexts: {{base: 'service:base', src: {d}/src, img: 'docker-image://busybox'}}}}}}\n  base: {{build: {d}}}\n"
+    );
+    let b = FakeBackend::new(&["busybox"]);
+    let r = Run::new(&text);
+    r.up(&b, &UpOptions::default()).unwrap();
+    let builds: Vec<String> = b.calls().into_iter().filter(|c| c.starts_with("build")).collect();
+    assert_eq!(builds, ["build shop-base", "build shop-web"]);
+    let spec =
+        super::build_spec(&r.plan(), "web", r.model.get("services").unwrap().get("web").unwrap()).unwrap().unwrap();
+    assert_eq!(
+        spec.contexts,
+        [
+            ("base".to_string(), "docker-image://shop-base".to_string()),
+            ("src".to_string(), format!("{d}/src")),
+            ("img".to_string(), "docker-image://busybox".to_string())
+        ]
+    );
+    assert_eq!(spec.needs, ["base"]);
+    // `up web` alone builds the missing image it takes too.
+    let b = FakeBackend::new(&["busybox"]);
+    r.up(&b, &UpOptions { only: Some(vec!["web".into()]), ..Default::default() }).unwrap();
+    assert!(b.calls().contains(&"build shop-base".to_string()), "{:?}", b.calls());
+    // A cycle, an unknown service, a remote context, an empty value: refused, nothing made.
+    let cases = [
+        (format!("services:\n  a: {{build: {{context: {d}, additional_contexts: [x=service:b]}}}}\n  b: {{build: {{context: {d}, additional_contexts: [y=service:a]}}}}\n"), "cycle: a -> b -> a"),
+        (format!("services:\n  a: {{build: {{context: {d}, additional_contexts: {{x: 'service:ghost'}}}}}}\n"), "service:ghost names no service"),
+        (format!("services:\n  a: {{build: {{context: {d}, additional_contexts: {{x: 'https://h/r.git'}}}}}}\n"), "services.a.build.additional_contexts.x"),
+        (format!("services:\n  a: {{build: {{context: {d}, additional_contexts: [x]}}}}\n"), "needs a value"),
+    ];
+    for (text, want) in cases {
+        let b = FakeBackend::new(&[]);
+        let e = Run::new(&text).up(&b, &UpOptions::default()).unwrap_err();
+        assert!(e.to_string().contains(want), "{text}: {e}");
+        assert!(b.containers_now().is_empty() && !b.calls().iter().any(|c| c.starts_with("build")), "{text}");
+    }
+}
+
+#[test]
 fn wait_reports_ready_exited_unhealthy_and_timeout() {
     let text = "services:\n  db: {image: db, healthcheck: {test: 'true'}}\n  web: {image: web}\n";
     let r = Run::new(text);

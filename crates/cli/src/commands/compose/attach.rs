@@ -567,7 +567,7 @@ pub fn run(plan: &Plan, backend: &dyn Backend, client: &Client, a: &RunArgs, p: 
     let image = plan.image(&a.service, svc)?;
     if !backend.image_exists(&image)? {
         match up::build_spec(plan, &a.service, svc)? {
-            Some(spec) => backend.build(&spec)?,
+            Some(spec) => up::build_in_order(plan, backend, vec![spec], &|_, _, _| {})?,
             None => backend.pull(&image)?,
         }
     }

@@ -10,7 +10,7 @@ use clap::Args;
 use serde_json::{json, Value};
 use wharf_compose::backend::{Backend, Summary};
 use wharf_compose::ops;
-use wharf_compose::up::{build_spec, Plan, Progress};
+use wharf_compose::up::{build_in_order, build_spec, Plan, Progress};
 
 use crate::client::{enc, Client};
 use crate::commands::containers as ctr;
@@ -203,14 +203,14 @@ pub fn rm(
 /// The services of `names` (all when empty) that have a build section.
 pub fn build(plan: &Plan, backend: &dyn Backend, names: &[String], no_cache: bool, p: Progress) -> Result<()> {
     plan.check(names)?;
+    let mut specs = Vec::new();
     for (name, svc) in plan.services().into_iter().filter(|(n, _)| names.is_empty() || names.iter().any(|x| x == n)) {
         let Some(mut spec) = build_spec(plan, name, svc)? else { continue };
         spec.no_cache |= no_cache;
-        p("Service", name, "Building");
-        backend.build(&spec)?;
-        p("Service", name, "Built");
+        specs.push(spec);
     }
-    Ok(())
+    // Each after the services whose images it takes (`additional_contexts: service:`).
+    Ok(build_in_order(plan, backend, specs, p)?)
 }
 
 pub fn pull(plan: &Plan, backend: &dyn Backend, names: &[String], p: Progress) -> Result<()> {

@@ -25,8 +25,24 @@ pub struct BuildArgs {
     /// Do not use the build cache
     #[arg(long = "no-cache")]
     pub no_cache: bool,
+    /// Additional build contexts (NAME=PATH or NAME=docker-image://REF)
+    #[arg(long = "build-context")]
+    pub build_context: Vec<String>,
     /// Build context directory
     pub path: PathBuf,
+}
+
+/// `--build-context NAME=VALUE`s, relative paths from here.
+fn named_contexts(items: &[String]) -> Result<BTreeMap<String, wharf_build::NamedContext>> {
+    let here = std::env::current_dir()?;
+    let mut out = BTreeMap::new();
+    for i in items {
+        let (k, v) = i.split_once('=').ok_or_else(|| anyhow!("--build-context {i:?}: expected NAME=VALUE"))?;
+        if out.insert(k.to_string(), wharf_build::NamedContext::parse(k, v, &here)?).is_some() {
+            bail!("--build-context {k} is given twice");
+        }
+    }
+    Ok(out)
 }
 
 pub fn kv_map(items: &[String]) -> BTreeMap<String, String> {
@@ -42,9 +58,17 @@ pub fn kv_map(items: &[String]) -> BTreeMap<String, String> {
 
 pub fn build(client: &Client, a: &BuildArgs) -> Result<()> {
     let dockerfile = a.file.clone().unwrap_or_else(|| "Dockerfile".into());
-    let (path, file) = (a.path.clone(), dockerfile.clone());
-    let context = crate::client::produced(move |w| Ok(wharf_build::dockerignore::context_tar(&path, &file, w)?))?;
+    let named = named_contexts(&a.build_context)?;
+    if !named.is_empty() && !client.is_wharf()? {
+        bail!(
+            "--build-context needs a Wharf daemon: the classic POST /build of this daemon cannot carry named contexts"
+        );
+    }
+    let (context, named) = crate::client::build_body(&a.path, &dockerfile, &named)?;
     let mut q = format!("dockerfile={}&q={}&nocache={}", enc(&dockerfile), u8::from(a.quiet), u8::from(a.no_cache));
+    if !named.is_empty() {
+        q.push_str(&format!("&{}={}", wharf_build::named::QUERY, enc(&named)));
+    }
     for t in &a.tag {
         q.push_str(&format!("&t={}", enc(t)));
     }
@@ -88,11 +112,17 @@ pub fn build_local(engine: &wharf_engine::Engine, a: &BuildArgs) -> Result<()> {
     std::fs::create_dir_all(&scratch)?;
     let dir = tempfile::Builder::new().prefix("build-").tempdir_in(&scratch)?;
     let mut tarball = tempfile::tempfile_in(&scratch)?;
-    wharf_build::dockerignore::context_tar(&a.path, &dockerfile, &mut tarball)?;
+    let named = named_contexts(&a.build_context)?;
+    let (query, locals) = wharf_build::named::encode(&named);
+    match named.is_empty() {
+        true => wharf_build::dockerignore::context_tar(&a.path, &dockerfile, &mut tarball)?,
+        false => wharf_build::named::write_tar(&a.path, &dockerfile, &locals, &mut tarball)?,
+    }
     std::io::Seek::rewind(&mut tarball)?;
     wharf_image::unpack::unpack_layer(std::io::BufReader::new(tarball), dir.path())?;
+    let (context, contexts) = wharf_build::named::decode((!named.is_empty()).then_some(&query), dir.path())?;
     let req = wharf_build::BuildRequest {
-        context: dir.path().to_path_buf(),
+        context,
         dockerfile,
         tags: a.tag.clone(),
         build_args: kv_map(&a.build_arg),
@@ -100,6 +130,7 @@ pub fn build_local(engine: &wharf_engine::Engine, a: &BuildArgs) -> Result<()> {
         target: a.target.clone(),
         monitor_exe: PathBuf::from("/proc/self/exe"),
         no_cache: a.no_cache,
+        contexts,
     };
     let quiet = a.quiet;
     let img = wharf_build::build(engine, &req, &mut |s| {
