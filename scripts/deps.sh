@@ -9,11 +9,11 @@
 #                          docker-compose (interop), iproute2 + util-linux (ip, nsenter), curl,
 #                          iperf3 (network benchmark peer), dnsmasq-base (an upstream DNS server
 #                          in the tests' outside-world namespace), containernetworking-plugins (the
-#                          cni driver's standard plugins)
+#                          cni driver's standard plugins), git (remote git build contexts)
 set -euo pipefail
 demo=(busybox-static libseccomp-dev pkg-config nftables)
 test=("${demo[@]}" runc crun skopeo umoci docker-registry apache2-utils docker.io docker-compose
-      iproute2 util-linux curl iperf3 dnsmasq-base containernetworking-plugins)
+      iproute2 util-linux curl iperf3 dnsmasq-base containernetworking-plugins git)
 case "${1:-test}" in
     demo) want=("${demo[@]}") ;;
     test) want=("${test[@]}") ;;

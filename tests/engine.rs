@@ -435,6 +435,19 @@ fn daemonless_named_contexts() {
     support::named_contexts_case(tmp.path(), &wharf);
 }
 
+/// Remote build contexts without a daemon: the same case as through one.
+#[test]
+fn daemonless_remote_contexts() {
+    let tmp = tempfile::tempdir().unwrap();
+    let data = tmp.path().join("data");
+    let wharf = |args: &[&str]| {
+        std::process::Command::new(support::WHARF).arg("--data-root").arg(&data).args(args).output().unwrap()
+    };
+    let tar = support::busybox_tar(tmp.path());
+    support::stdout_of(wharf(&["import", "-c", "CMD [\"sh\"]", tar.to_str().unwrap(), IMG]), "import");
+    support::remote_contexts_case(tmp.path(), None, &wharf);
+}
+
 /// Exec's `AttachStdout`/`AttachStderr` choose the streams an attached client gets.
 #[test]
 fn exec_attaches_only_the_streams_asked_for() {

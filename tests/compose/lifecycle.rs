@@ -219,18 +219,21 @@ fn verbs_wait_scale_build_run_logs_and_attached_up() {
 }
 
 /// `build.additional_contexts`: another service's image (`service:`, built
-/// first though it comes later in the file), a directory and an image.
+/// first though it comes later in the file), a directory and an image; and
+/// a remote context (a git repository the daemon fetches).
 #[test]
-fn builds_take_additional_contexts() {
+fn builds_take_additional_contexts_and_remote_contexts() {
     let d = Daemon::start();
     d.import_busybox();
+    let netns = std::path::PathBuf::from(format!("/run/netns/{}", d.netns));
+    let server = super::support::StaticServer::serve(&super::support::remote_fixtures(d.dir.path()), Some(&netns));
     let dir = d.dir.path().join("ctxs");
     for sub in ["app", "base", "files"] {
         std::fs::create_dir_all(dir.join(sub)).unwrap();
     }
     std::fs::write(
         dir.join("compose.yaml"),
-        "services:\n  app:\n    build:\n      context: ./app\n      additional_contexts:\n        base: service:base\n        files: ./files\n        bb: docker-image://busybox:local\n  base:\n    build: ./base\n",
+        format!("services:\n  app:\n    build:\n      context: ./app\n      additional_contexts:\n        base: service:base\n        files: ./files\n        bb: docker-image://busybox:local\n  base:\n    build: ./base\n  fetched:\n    build: http://127.0.0.1:{}/repo.git#v1:sub\n", server.port),
     )
     .unwrap();
     std::fs::write(dir.join("base/Dockerfile"), "FROM busybox:local\nRUN echo base > /base\n").unwrap();
@@ -245,4 +248,5 @@ fn builds_take_additional_contexts() {
     ok(d.wharf(&["compose", "-f", &f, "-p", "ctxs", "build"]));
     assert_eq!(d.ok(&["run", "--rm", "ctxs-app", "cat", "/all"]), "base\nfile\n");
     assert!(d.ok(&["run", "--rm", "ctxs-app", "ls", "/bb"]).contains("/bb"));
+    assert_eq!(d.ok(&["run", "--rm", "ctxs-fetched", "cat", "/hello.txt"]), "from git v1\n");
 }

@@ -145,3 +145,11 @@ fn named_contexts_through_the_daemon() {
     let d = daemon();
     super::support::named_contexts_case(d.dir.path(), &|args| d.wharf(args));
 }
+
+/// Remote contexts (`remote=`): the daemon fetches a git repository or a URL.
+#[test]
+fn remote_contexts_through_the_daemon() {
+    let d = daemon();
+    let netns = std::path::PathBuf::from(format!("/run/netns/{}", d.netns));
+    super::support::remote_contexts_case(d.dir.path(), Some(&netns), &|args| d.wharf(args));
+}

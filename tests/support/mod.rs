@@ -337,3 +337,148 @@ pub fn named_contexts_case(dir: &Path, wharf: &dyn Fn(&[&str]) -> Output) {
     assert!(!out.status.success() && err.contains("stage src has the name of a named build context"), "{err}");
     assert!(!wharf(&["image", "inspect", "named:2"]).status.success(), "nothing tagged");
 }
+
+/// A static file server on 127.0.0.1 (GET only; what git's dumb HTTP
+/// protocol and a tarball download need), stopped on drop.
+pub struct StaticServer {
+    pub port: u16,
+    netns: Option<PathBuf>,
+    stop: std::sync::Arc<std::sync::atomic::AtomicBool>,
+    thread: Option<std::thread::JoinHandle<()>>,
+}
+
+impl StaticServer {
+    /// Serves `root` on the loopback of network namespace `netns` (a
+    /// `/run/netns` path; the test's own when None).
+    pub fn serve(root: &Path, netns: Option<&Path>) -> StaticServer {
+        use std::io::{BufRead, Write};
+        let stop = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
+        let (root, flag, ns) = (root.to_path_buf(), stop.clone(), netns.map(Path::to_path_buf));
+        let (tx, rx) = std::sync::mpsc::channel();
+        let thread = std::thread::spawn(move || {
+            enter(ns.as_deref());
+            let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+            tx.send(listener.local_addr().unwrap().port()).unwrap();
+            for conn in listener.incoming() {
+                if flag.load(std::sync::atomic::Ordering::SeqCst) {
+                    return;
+                }
+                let Ok(mut conn) = conn else { continue };
+                let mut line = String::new();
+                let mut reader = std::io::BufReader::new(conn.try_clone().unwrap());
+                if reader.read_line(&mut line).is_err() {
+                    continue;
+                }
+                // The headers up to the blank line.
+                let mut h = String::new();
+                while reader.read_line(&mut h).is_ok_and(|n| n > 2) {
+                    h.clear();
+                }
+                let path = line.split_whitespace().nth(1).unwrap_or("/").split('?').next().unwrap_or("/").to_string();
+                let file = root.join(path.trim_start_matches('/'));
+                let reply = match (path.contains(".."), std::fs::read(&file)) {
+                    (false, Ok(body)) => {
+                        let mut r =
+                            format!("HTTP/1.1 200 OK\r\nContent-Length: {}\r\nConnection: close\r\n\r\n", body.len())
+                                .into_bytes();
+                        r.extend(body);
+                        r
+                    }
+                    _ => b"HTTP/1.1 404 Not Found\r\nContent-Length: 0\r\nConnection: close\r\n\r\n".to_vec(),
+                };
+                let _ = conn.write_all(&reply);
+            }
+        });
+        let port = rx.recv().expect("the server thread binds");
+        StaticServer { port, netns: netns.map(Path::to_path_buf), stop, thread: Some(thread) }
+    }
+}
+
+/// Moves this thread into network namespace `netns` (none: stays).
+fn enter(netns: Option<&Path>) {
+    if let Some(ns) = netns {
+        let f = std::fs::File::open(ns).unwrap();
+        nix::sched::setns(f, nix::sched::CloneFlags::CLONE_NEWNET).unwrap();
+    }
+}
+
+impl Drop for StaticServer {
+    fn drop(&mut self) {
+        self.stop.store(true, std::sync::atomic::Ordering::SeqCst);
+        // Wakes the accept up, from the server's namespace.
+        let (port, ns) = (self.port, self.netns.clone());
+        let _ = std::thread::spawn(move || {
+            enter(ns.as_deref());
+            let _ = std::net::TcpStream::connect(("127.0.0.1", port));
+        })
+        .join();
+        if let Some(t) = self.thread.take() {
+            let _ = t.join();
+        }
+    }
+}
+
+/// Remote build contexts, the same case with or without a daemon: a git
+/// repository over (dumb) HTTP with `#tag:subdir`, a tarball URL, a
+/// Dockerfile URL; a missing URL refused with nothing tagged.
+/// What remote contexts are fetched from, in `dir/served`: `repo.git` (a
+/// bare repository for git's dumb HTTP protocol: `sub/` holds a Dockerfile
+/// copying `hello.txt`, "from git v1" at tag v1, "from git main" on main),
+/// `ctx.tar.gz` (a context) and `Dockerfile.txt` (a Dockerfile alone).
+pub fn remote_fixtures(dir: &Path) -> PathBuf {
+    let git = |cwd: &Path, args: &[&str]| {
+        let out = Command::new("git").arg("-C").arg(cwd).args(args).output().expect("git is installed");
+        assert!(out.status.success(), "git {args:?}: {}", String::from_utf8_lossy(&out.stderr));
+    };
+    let (work, served) = (dir.join("rwork"), dir.join("served"));
+    std::fs::create_dir_all(work.join("sub")).unwrap();
+    std::fs::create_dir_all(&served).unwrap();
+    std::fs::write(work.join("sub/Dockerfile"), "FROM busybox:local\nCOPY hello.txt /hello.txt\n").unwrap();
+    std::fs::write(work.join("sub/hello.txt"), "from git v1\n").unwrap();
+    git(&work, &["init", "-q", "-b", "main"]);
+    git(&work, &["add", "."]);
+    git(&work, &["-c", "user.name=t", "-c", "user.email=t@t", "commit", "-q", "-m", "v1"]);
+    git(&work, &["tag", "v1"]);
+    std::fs::write(work.join("sub/hello.txt"), "from git main\n").unwrap();
+    git(&work, &["-c", "user.name=t", "-c", "user.email=t@t", "commit", "-q", "-am", "v2"]);
+    let bare = served.join("repo.git");
+    let out = Command::new("git").args(["clone", "-q", "--bare"]).arg(&work).arg(&bare).output().unwrap();
+    assert!(out.status.success());
+    git(&bare, &["update-server-info"]);
+    // A tarball context and a Dockerfile alone.
+    let mut b = tar::Builder::new(flate2::write::GzEncoder::new(
+        std::fs::File::create(served.join("ctx.tar.gz")).unwrap(),
+        Default::default(),
+    ));
+    for (name, data) in [("Dockerfile", "FROM busybox:local\nCOPY t.txt /t.txt\n"), ("t.txt", "from tar\n")] {
+        let mut h = tar::Header::new_gnu();
+        h.set_size(data.len() as u64);
+        h.set_mode(0o644);
+        h.set_cksum();
+        b.append_data(&mut h, name, data.as_bytes()).unwrap();
+    }
+    b.into_inner().unwrap().finish().unwrap();
+    std::fs::write(served.join("Dockerfile.txt"), "FROM busybox:local\nRUN echo alone > /alone\n").unwrap();
+    served
+}
+
+/// `netns`: where the builder runs (its URLs name that loopback).
+pub fn remote_contexts_case(dir: &Path, netns: Option<&Path>, wharf: &dyn Fn(&[&str]) -> Output) {
+    let server = StaticServer::serve(&remote_fixtures(dir), netns);
+    let url = |p: &str| format!("http://127.0.0.1:{}/{p}", server.port);
+    let run_cat = |image: &str, file: &str| stdout_of(wharf(&["run", "--rm", image, "cat", file]), ("cat", file));
+    stdout_of(wharf(&["build", "-q", "-t", "remote:v1", &url("repo.git#v1:sub")]), "build from git v1");
+    assert_eq!(run_cat("remote:v1", "/hello.txt"), "from git v1\n");
+    stdout_of(wharf(&["build", "-q", "-t", "remote:main", &url("repo.git#main:sub")]), "build from git main");
+    assert_eq!(run_cat("remote:main", "/hello.txt"), "from git main\n");
+    stdout_of(wharf(&["build", "-q", "-t", "remote:tar", &url("ctx.tar.gz")]), "build from a tarball");
+    assert_eq!(run_cat("remote:tar", "/t.txt"), "from tar\n");
+    stdout_of(wharf(&["build", "-q", "-t", "remote:df", &url("Dockerfile.txt")]), "build from a Dockerfile URL");
+    assert_eq!(run_cat("remote:df", "/alone"), "alone\n");
+    for bad in [url("gone.tar.gz"), url("repo.git#nope:sub"), url("repo.git#v1:../..")] {
+        let out = wharf(&["build", "-t", "remote:bad", &bad]);
+        let err = String::from_utf8_lossy(&out.stderr).into_owned();
+        assert!(!out.status.success() && err.contains("remote context"), "{bad}: {err}");
+    }
+    assert!(!wharf(&["image", "inspect", "remote:bad"]).status.success(), "nothing tagged");
+}

@@ -18,6 +18,7 @@ pub mod dockerfile;
 pub mod dockerignore;
 pub mod error;
 pub mod named;
+pub mod remote;
 
 use std::collections::BTreeMap;
 use std::io::Read;

@@ -5,7 +5,7 @@
 use std::io::BufRead;
 
 use serde_json::{json, Value};
-use wharf_compose::backend::{Backend, BuildSpec, Injected, State, Summary};
+use wharf_compose::backend::{Backend, BuildContext, BuildSpec, Injected, State, Summary};
 use wharf_compose::ComposeError;
 
 use crate::client::{enc, ApiFailure, Client};
@@ -196,23 +196,35 @@ impl Backend for ApiBackend<'_> {
     /// Named contexts (`additional_contexts`) go as Wharf's extension, so
     /// only to a Wharf daemon (another would build without them).
     fn build(&self, spec: &BuildSpec) -> R<()> {
-        let io = |e: std::io::Error| ComposeError::Io { path: spec.context.clone(), source: e };
-        if !spec.context.is_dir() {
-            return Err(io(std::io::Error::new(std::io::ErrorKind::NotFound, "the build context is not a directory")));
-        }
-        let mut named = std::collections::BTreeMap::new();
-        for (k, v) in &spec.contexts {
-            let nc = wharf_build::NamedContext::parse(k, v, &spec.context)
-                .map_err(|e| ComposeError::Project(format!("service {:?}: {e}", spec.service)))?;
-            named.insert(k.clone(), nc);
-        }
-        if !named.is_empty() && !self.0.is_wharf().map_err(engine)? {
-            return Err(ComposeError::Project(format!(
-                "service {:?}: build.additional_contexts needs a Wharf daemon (the classic POST /build of this daemon cannot carry named contexts)",
-                spec.service
-            )));
-        }
-        let (context, named) = crate::client::build_body(&spec.context, &spec.dockerfile, &named).map_err(engine)?;
+        let (context, named, remote) = match &spec.context {
+            // The daemon fetches it (Docker's `remote`); named contexts are refused with one.
+            BuildContext::Remote(url) => {
+                (Box::new(std::io::empty()) as Box<dyn std::io::Read + Send>, String::new(), Some(url))
+            }
+            BuildContext::Dir(dir) => {
+                let io = |e: std::io::Error| ComposeError::Io { path: dir.clone(), source: e };
+                if !dir.is_dir() {
+                    return Err(io(std::io::Error::new(
+                        std::io::ErrorKind::NotFound,
+                        "the build context is not a directory",
+                    )));
+                }
+                let mut named = std::collections::BTreeMap::new();
+                for (k, v) in &spec.contexts {
+                    let nc = wharf_build::NamedContext::parse(k, v, dir)
+                        .map_err(|e| ComposeError::Project(format!("service {:?}: {e}", spec.service)))?;
+                    named.insert(k.clone(), nc);
+                }
+                if !named.is_empty() && !self.0.is_wharf().map_err(engine)? {
+                    return Err(ComposeError::Project(format!(
+                        "service {:?}: build.additional_contexts needs a Wharf daemon (the classic POST /build of this daemon cannot carry named contexts)",
+                        spec.service
+                    )));
+                }
+                let (body, named) = crate::client::build_body(dir, &spec.dockerfile, &named).map_err(engine)?;
+                (body, named, None)
+            }
+        };
         let map = |pairs: &[(String, String)]| {
             enc(&Value::Object(pairs.iter().map(|(k, v)| (k.clone(), json!(v))).collect()).to_string())
         };
@@ -231,6 +243,9 @@ impl Backend for ApiBackend<'_> {
         }
         if !named.is_empty() {
             q.push_str(&format!("&{}={}", wharf_build::named::QUERY, enc(&named)));
+        }
+        if let Some(url) = remote {
+            q.push_str(&format!("&remote={}", enc(url)));
         }
         let resp = self.0.upload("POST", &format!("/build?{q}"), "application/x-tar", context).map_err(engine)?;
         stream_errors(resp.body)

@@ -30,7 +30,7 @@ pub fn absolute(base: &Path, home: Option<&Path>, p: &str) -> String {
     out.display().to_string()
 }
 
-fn is_remote(context: &str) -> bool {
+pub(crate) fn is_remote(context: &str) -> bool {
     context.contains("://") || context.starts_with("git@") || context.starts_with("github.com/")
 }
 

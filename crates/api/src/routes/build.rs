@@ -29,12 +29,20 @@ pub async fn build(state: Arc<State>, req: Request<Incoming>, q: &Query) -> Repl
     }
     let build_args = json_map(q, "buildargs")?;
     let labels = json_map(q, "labels")?;
-    let dockerfile = q.get("dockerfile").filter(|d| !d.is_empty()).unwrap_or("Dockerfile").to_string();
+    let mut dockerfile = q.get("dockerfile").filter(|d| !d.is_empty()).unwrap_or("Dockerfile").to_string();
+    // A git repository or an http(s) URL the daemon fetches (the body is then empty).
+    let remote = q.get("remote").filter(|r| !r.is_empty()).map(str::to_string);
+    if let Some(r) = &remote {
+        wharf_build::remote::Remote::parse(r)?;
+    }
     let target = q.get("target").filter(|t| !t.is_empty()).map(str::to_string);
     let quiet = q.flag("q");
     let no_cache = q.flag("nocache");
     // Wharf's extension: named contexts (see `wharf_build::named`).
     let named = q.get(wharf_build::named::QUERY).map(str::to_string);
+    if remote.is_some() && named.as_deref().is_some_and(|n| !n.is_empty()) {
+        return Err(ApiError::bad_request(format!("remote and {} cannot be combined", wharf_build::named::QUERY)));
+    }
     let context = crate::body::reader(req.into_body());
     // Messages of the stream; an error carries the HTTP status it gets when
     // nothing was sent before it (then the build fails with that status, as
@@ -50,10 +58,30 @@ pub async fn build(state: Arc<State>, req: Request<Incoming>, q: &Query) -> Repl
         let mut finished = Vec::new();
         let result = (|| -> Result<wharf_image::Image, wharf_build::BuildError> {
             std::fs::create_dir_all(&dir).map_err(|e| wharf_build::BuildError::Io { path: dir.clone(), source: e })?;
-            let plain = wharf_image::unpack::decompress(context)?;
-            wharf_image::unpack::unpack_layer(plain, &dir)
-                .map_err(|e| wharf_build::BuildError::Context(format!("build context: {e}")))?;
-            let (context, contexts) = wharf_build::named::decode(named.as_deref(), &dir)?;
+            let (context, contexts) = match &remote {
+                Some(r) => {
+                    let mut context = context;
+                    if std::io::Read::read(&mut context, &mut [0u8; 1])
+                        .map_err(|e| wharf_build::BuildError::Context(e.to_string()))?
+                        != 0
+                    {
+                        return Err(wharf_build::BuildError::Context(
+                            "remote is given: the request's body must be empty".into(),
+                        ));
+                    }
+                    let fetched = wharf_build::remote::fetch(r, &dir)?;
+                    if let Some(d) = fetched.dockerfile {
+                        dockerfile = d;
+                    }
+                    (fetched.context, Default::default())
+                }
+                None => {
+                    let plain = wharf_image::unpack::decompress(context)?;
+                    wharf_image::unpack::unpack_layer(plain, &dir)
+                        .map_err(|e| wharf_build::BuildError::Context(format!("build context: {e}")))?;
+                    wharf_build::named::decode(named.as_deref(), &dir)?
+                }
+            };
             let req = wharf_build::BuildRequest {
                 context,
                 contexts,

@@ -312,7 +312,8 @@ pub fn check_connect(body: &Value) -> Result<(), ApiError> {
 }
 
 /// `POST /build` parameters honoured by the classic builder.
-const BUILD: &[&str] = &["t", "buildargs", "labels", "dockerfile", "target", "q", "nocache", wharf_build::named::QUERY];
+const BUILD: &[&str] =
+    &["t", "buildargs", "labels", "dockerfile", "target", "q", "nocache", "remote", wharf_build::named::QUERY];
 
 /// Refuses a build that asks for what the builder does not do; the values
 /// the docker CLI sends for options left unset pass (`rm=1` and `forcerm`

@@ -7,7 +7,7 @@ use std::sync::Mutex;
 
 use serde_json::Value as J;
 
-use super::{Backend, BuildSpec, Injected, State, Summary};
+use super::{Backend, BuildContext, BuildSpec, Injected, State, Summary};
 use crate::error::{ComposeError, Result};
 
 #[derive(Debug, Clone)]
@@ -315,11 +315,13 @@ impl Backend for FakeBackend {
     fn build(&self, spec: &BuildSpec) -> Result<()> {
         let mut i = self.lock();
         i.calls.push(format!("build {}", spec.tags.join(",")));
-        if !spec.context.join(&spec.dockerfile).is_file() {
-            return Err(ComposeError::Engine {
-                status: 400,
-                message: format!("no Dockerfile in {}", spec.context.display()),
-            });
+        if let BuildContext::Dir(dir) = &spec.context {
+            if !dir.join(&spec.dockerfile).is_file() {
+                return Err(ComposeError::Engine {
+                    status: 400,
+                    message: format!("no Dockerfile in {}", dir.display()),
+                });
+            }
         }
         // A named context: an image that must be here (none is in a registry), or a directory.
         for (name, value) in &spec.contexts {

@@ -49,11 +49,20 @@ pub struct State {
     pub exit_code: Option<i64>,
 }
 
+/// Where a build's files come from.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum BuildContext {
+    /// A directory of the client's.
+    Dir(PathBuf),
+    /// A git repository or an http(s) URL the daemon fetches.
+    Remote(String),
+}
+
 /// A service's image build: what the builder is asked for.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct BuildSpec {
     pub service: String,
-    pub context: PathBuf,
+    pub context: BuildContext,
     pub dockerfile: String,
     pub args: Vec<(String, String)>,
     pub target: Option<String>,

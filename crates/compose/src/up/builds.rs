@@ -6,7 +6,7 @@
 use std::path::PathBuf;
 
 use super::plan::{Plan, Progress};
-use crate::backend::{Backend, BuildSpec};
+use crate::backend::{Backend, BuildContext, BuildSpec};
 use crate::convert;
 use crate::error::{ComposeError, Result};
 use crate::yaml::{Node, Value};
@@ -46,11 +46,15 @@ pub fn build_spec(plan: &Plan, name: &str, svc: &Node) -> Result<Option<BuildSpe
         Value::Str(s) => s.clone(),
         _ => b.get("context").and_then(convert::text).unwrap_or_else(|| ".".into()),
     };
-    if context.contains("://") || context.starts_with("git@") {
-        return Err(convert::unsupported(b, &path, "a remote build context is not supported by wharf compose yet"));
-    }
-    let context = PathBuf::from(context);
-    let context = if context.is_absolute() { context } else { PathBuf::from(plan.cx.directory).join(context) };
+    let context = if crate::paths::is_remote(&context) {
+        if b.get("additional_contexts").is_some() {
+            return Err(convert::unsupported(b, &path, "additional_contexts with a remote context are not supported"));
+        }
+        BuildContext::Remote(context)
+    } else {
+        let context = PathBuf::from(context);
+        BuildContext::Dir(if context.is_absolute() { context } else { PathBuf::from(plan.cx.directory).join(context) })
+    };
     let (contexts, needs) = additional_contexts(plan, name, b)?;
     let mut tags = vec![plan.image(name, svc)?];
     tags.extend(b.get("tags").map(Node::strings).unwrap_or_default());

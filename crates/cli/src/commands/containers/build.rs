@@ -28,8 +28,22 @@ pub struct BuildArgs {
     /// Additional build contexts (NAME=PATH or NAME=docker-image://REF)
     #[arg(long = "build-context")]
     pub build_context: Vec<String>,
-    /// Build context directory
-    pub path: PathBuf,
+    /// Build context: a directory, or a git repository or http(s) URL (the
+    /// daemon fetches it)
+    pub path: String,
+}
+
+impl BuildArgs {
+    /// The context is a git repository or an http(s) URL.
+    fn remote(&self) -> Result<Option<&str>> {
+        if !wharf_build::remote::is_remote(&self.path) {
+            return Ok(None);
+        }
+        if !self.build_context.is_empty() {
+            bail!("--build-context cannot be combined with a remote build context ({})", self.path);
+        }
+        Ok(Some(&self.path))
+    }
 }
 
 /// `--build-context NAME=VALUE`s, relative paths from here.
@@ -64,8 +78,14 @@ pub fn build(client: &Client, a: &BuildArgs) -> Result<()> {
             "--build-context needs a Wharf daemon: the classic POST /build of this daemon cannot carry named contexts"
         );
     }
-    let (context, named) = crate::client::build_body(&a.path, &dockerfile, &named)?;
+    let (context, named) = match a.remote()? {
+        Some(_) => (Box::new(std::io::empty()) as Box<dyn Read + Send>, String::new()),
+        None => crate::client::build_body(Path::new(&a.path), &dockerfile, &named)?,
+    };
     let mut q = format!("dockerfile={}&q={}&nocache={}", enc(&dockerfile), u8::from(a.quiet), u8::from(a.no_cache));
+    if let Some(r) = a.remote()? {
+        q.push_str(&format!("&remote={}", enc(r)));
+    }
     if !named.is_empty() {
         q.push_str(&format!("&{}={}", wharf_build::named::QUERY, enc(&named)));
     }
@@ -106,21 +126,39 @@ pub fn build(client: &Client, a: &BuildArgs) -> Result<()> {
 /// `wharf build` without a daemon: the builder runs in this process.
 /// A build without a daemon: the context goes through the same tarball as for
 /// a daemon (`.dockerignore` applied), unpacked into a scratch directory.
+/// The directory context (and named contexts) through the tarball a daemon gets, unpacked in `dir`.
+fn local_context(
+    scratch: &Path,
+    dir: &Path,
+    a: &BuildArgs,
+    dockerfile: &str,
+) -> Result<(PathBuf, BTreeMap<String, wharf_build::NamedContext>)> {
+    let mut tarball = tempfile::tempfile_in(scratch)?;
+    let named = named_contexts(&a.build_context)?;
+    let (query, locals) = wharf_build::named::encode(&named);
+    let path = Path::new(&a.path);
+    match named.is_empty() {
+        true => wharf_build::dockerignore::context_tar(path, dockerfile, &mut tarball)?,
+        false => wharf_build::named::write_tar(path, dockerfile, &locals, &mut tarball)?,
+    }
+    std::io::Seek::rewind(&mut tarball)?;
+    wharf_image::unpack::unpack_layer(std::io::BufReader::new(tarball), dir)?;
+    Ok(wharf_build::named::decode((!named.is_empty()).then_some(&query), dir)?)
+}
+
 pub fn build_local(engine: &wharf_engine::Engine, a: &BuildArgs) -> Result<()> {
-    let dockerfile = a.file.clone().unwrap_or_else(|| "Dockerfile".into());
+    let mut dockerfile = a.file.clone().unwrap_or_else(|| "Dockerfile".into());
     let scratch = engine.root().join("tmp");
     std::fs::create_dir_all(&scratch)?;
     let dir = tempfile::Builder::new().prefix("build-").tempdir_in(&scratch)?;
-    let mut tarball = tempfile::tempfile_in(&scratch)?;
-    let named = named_contexts(&a.build_context)?;
-    let (query, locals) = wharf_build::named::encode(&named);
-    match named.is_empty() {
-        true => wharf_build::dockerignore::context_tar(&a.path, &dockerfile, &mut tarball)?,
-        false => wharf_build::named::write_tar(&a.path, &dockerfile, &locals, &mut tarball)?,
-    }
-    std::io::Seek::rewind(&mut tarball)?;
-    wharf_image::unpack::unpack_layer(std::io::BufReader::new(tarball), dir.path())?;
-    let (context, contexts) = wharf_build::named::decode((!named.is_empty()).then_some(&query), dir.path())?;
+    let (context, contexts) = match a.remote()? {
+        Some(r) => {
+            let fetched = wharf_build::remote::fetch(r, dir.path())?;
+            dockerfile = fetched.dockerfile.unwrap_or(dockerfile);
+            (fetched.context, BTreeMap::new())
+        }
+        None => local_context(&scratch, dir.path(), a, &dockerfile)?,
+    };
     let req = wharf_build::BuildRequest {
         context,
         dockerfile,
