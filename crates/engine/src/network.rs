@@ -85,8 +85,22 @@ impl Engine {
         if let Some(n) = self.networks.get() {
             return Ok(n.clone());
         }
-        let n = Networks::open(self.root().join("network"), self.exec_root().join("netns"))?;
+        let n = Networks::open(self.root().join("network"), self.exec_root().join("netns"), &self.default_bridge())?;
         Ok(self.networks.get_or_init(|| n).clone())
+    }
+
+    /// The predefined `bridge` network's device: `wharf0` for the default
+    /// exec root, `wharf-<8 hex of the exec root's hash>` for any other, so
+    /// that two Wharf instances on one host (two data roots without a
+    /// daemon, or a second daemon) never share a bridge. (A store keeps
+    /// the device it recorded first.)
+    pub fn default_bridge(&self) -> String {
+        let exec = self.exec_root();
+        if exec == std::path::Path::new(crate::DEFAULT_EXEC_ROOT) {
+            return wharf_network::driver::bridge::DEFAULT_BRIDGE.to_string();
+        }
+        let digest = wharf_image::Digest::sha256(exec.as_os_str().as_encoded_bytes());
+        format!("wharf-{}", &digest.hex()[..8])
     }
 
     /// Checks a request's network settings at create time.

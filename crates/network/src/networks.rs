@@ -34,8 +34,9 @@ impl Networks {
     /// none when the daemon recorded `--iptables=false`, see
     /// [`Networks::record_firewall`]) with the built-in drivers, recording
     /// the predefined networks on first use; sandboxes are mounted under
-    /// `netns_dir` (`<exec-root>/netns`).
-    pub fn open(root: impl Into<PathBuf>, netns_dir: impl Into<PathBuf>) -> Result<Networks> {
+    /// `netns_dir` (`<exec-root>/netns`); a new store's predefined `bridge`
+    /// network gets device `default_bridge`.
+    pub fn open(root: impl Into<PathBuf>, netns_dir: impl Into<PathBuf>, default_bridge: &str) -> Result<Networks> {
         let root = root.into();
         let host: Arc<dyn Host> = Arc::new(Netlink::new(netns_dir));
         let (enabled, userland_proxy) = Self::recorded_firewall(&root)?;
@@ -45,7 +46,8 @@ impl Networks {
         };
         let cni =
             crate::driver::Cni::new(root.join("cni"), host.clone(), Arc::new(crate::driver::cni::Plugins::standard()));
-        let drivers = Drivers::builtin(host.clone(), firewall.clone()).with(Arc::new(cni));
+        let bridge = crate::driver::Bridge::new(host.clone(), firewall.clone()).with_default_device(default_bridge);
+        let drivers = Drivers::builtin_with(bridge).with(Arc::new(cni));
         let mut n = Networks::open_with(root, host, firewall, drivers)?;
         n.userland_proxy = userland_proxy;
         Ok(n)
@@ -347,7 +349,7 @@ impl Networks {
         key: &str,
         req: &EndpointRequest,
     ) -> Result<Endpoint> {
-        let n = self.get(key)?;
+        let mut n = self.get(key)?;
         if (req.ipv4.is_some() || req.ipv6.is_some()) && n.predefined() {
             return Err(NetworkError::Invalid {
                 what: "endpoint".into(),
@@ -371,6 +373,12 @@ impl Networks {
             )));
         }
         let peers = self.endpoints(&n.id)?;
+        if peers.is_empty() && n.predefined() {
+            let others: Vec<Network> = self.list()?.into_iter().filter(|o| o.id != n.id).collect();
+            if driver.readdress(&mut n, &others)? {
+                self.save(&n)?;
+            }
+        }
         let used: Vec<Ipv4Addr> = peers.iter().filter_map(|e| e.ip.parse().ok()).collect();
         let used6: Vec<std::net::Ipv6Addr> = peers.iter().filter_map(|e| e.ip6.parse().ok()).collect();
         let taken: Vec<String> = self.endpoints_of(container_id)?.into_iter().map(|e| e.ifname).collect();

@@ -35,6 +35,8 @@ pub const DEFAULT_BRIDGE: &str = "wharf0";
 pub struct Bridge {
     host: Arc<dyn Host>,
     firewall: Arc<dyn Firewall>,
+    /// The predefined `bridge` network's device.
+    default_device: String,
 }
 
 /// A network's subnet, gateway, bridge device and options, as recorded.
@@ -92,7 +94,15 @@ fn layout(net: &Network) -> Result<Layout> {
 
 impl Bridge {
     pub fn new(host: Arc<dyn Host>, firewall: Arc<dyn Firewall>) -> Bridge {
-        Bridge { host, firewall }
+        Bridge { host, firewall, default_device: DEFAULT_BRIDGE.into() }
+    }
+
+    /// The device the predefined `bridge` network records when it is first
+    /// recorded ([`DEFAULT_BRIDGE`] unless told): Wharf instances of other
+    /// data roots on one host each need their own.
+    pub fn with_default_device(mut self, device: &str) -> Bridge {
+        self.default_device = device.to_string();
+        self
     }
 
     /// The first default pool that overlaps no network and no route here.
@@ -108,6 +118,25 @@ impl Bridge {
     fn ensure(&self, net: &Network, l: &Layout) -> Result<()> {
         if self.host.link_exists(&l.bridge)? {
             return Ok(());
+        }
+        let _lock = self.host.lock_addresses()?;
+        self.make(net, l)
+    }
+
+    /// [`Self::ensure`] with the address lock held: the subnet must be routed
+    /// nowhere on this host yet (another data root's network, say, that
+    /// took it while this one's bridge was gone) — its bridge would make
+    /// two routes for one subnet, and both networks would break.
+    fn make(&self, net: &Network, l: &Layout) -> Result<()> {
+        if self.host.link_exists(&l.bridge)? {
+            return Ok(());
+        }
+        if let Some(r) = self.host.routes()?.into_iter().find(|r| r.overlaps(&l.subnet)) {
+            return Err(NetworkError::Conflict(format!(
+                "network {}: its subnet {} overlaps {r}, routed on this host (another network, perhaps of another \
+                 Wharf data root, or the host's own)",
+                net.name, l.subnet
+            )));
         }
         if let Err(e) = self.host.add_bridge(&l.bridge, l.gateway, l.subnet.prefix, l.mtu) {
             // A concurrent start created it first (and sets it up).
@@ -211,7 +240,7 @@ impl NetworkDriver for Bridge {
             created: now(),
             gateway: Some(subnet.first_host().to_string()),
             subnet: Some(subnet.to_string()),
-            bridge: Some(DEFAULT_BRIDGE.into()),
+            bridge: Some(self.default_device.clone()),
             options: [("com.docker.network.bridge.default_bridge".to_string(), "true".to_string())]
                 .into_iter()
                 .collect(),
@@ -228,6 +257,8 @@ impl NetworkDriver for Bridge {
                 reason: format!("{k} is not supported by Wharf's bridge driver (only {})", OPTIONS.join(", ")),
             });
         }
+        // Held from the choice of the subnet to its bridge being there.
+        let _lock = self.host.lock_addresses()?;
         let subnet = match &req.subnet {
             Some(s) => {
                 let s = Subnet::parse(s)?;
@@ -288,13 +319,31 @@ impl NetworkDriver for Bridge {
             net.gateway6 = Some(gw6.to_string());
         }
         let l = layout(net)?;
-        if let Err(e) = self.ensure(net, &l) {
+        if let Err(e) = self.make(net, &l) {
             if let Err(undo) = self.remove(net) {
                 tracing::warn!(network = %net.name, "undo a failed create: {undo}");
             }
             return Err(e);
         }
         Ok(())
+    }
+
+    /// The predefined `bridge` records its subnet when the store is first
+    /// opened, its device is made at its first connect: in between another
+    /// instance on this host may have routed that subnet.
+    fn readdress(&self, net: &mut Network, existing: &[Network]) -> Result<bool> {
+        let l = layout(net)?;
+        if !net.predefined() || self.host.link_exists(&l.bridge)? {
+            return Ok(false);
+        }
+        if !self.host.routes()?.iter().any(|r| r.overlaps(&l.subnet)) {
+            return Ok(false);
+        }
+        let subnet = self.free_pool(existing)?;
+        tracing::info!(network = %net.name, was = %l.subnet, now = %subnet, "subnet taken on this host: readdressed");
+        net.subnet = Some(subnet.to_string());
+        net.gateway = Some(subnet.first_host().to_string());
+        Ok(true)
     }
 
     fn remove(&self, net: &Network) -> Result<()> {

@@ -76,6 +76,15 @@ pub trait NetworkDriver: Send + Sync + fmt::Debug {
     /// Undoes `create` (the store checked that no endpoint is left).
     fn remove(&self, net: &Network) -> Result<()>;
 
+    /// Before the first endpoint of a predefined network (under the store's
+    /// lock): a chance to choose its addresses again when what it recorded
+    /// has been taken on this host since (by a Wharf instance of another
+    /// data root, say) and its device is not there yet. True if `net`
+    /// changed (the store saves it).
+    fn readdress(&self, _net: &mut Network, _existing: &[Network]) -> Result<bool> {
+        Ok(false)
+    }
+
     /// Wires an endpoint into the sandbox and fills in its address fields
     /// (`ip`, `prefix`, `gateway`, `mac`, `veth`); `ifname` is set. A
     /// failure leaves the host as it was.
@@ -116,7 +125,12 @@ impl Drivers {
 
     /// `bridge`, `host` and `null` on `host`, the bridge asking `firewall`.
     pub fn builtin(host: Arc<dyn Host>, firewall: Arc<dyn Firewall>) -> Drivers {
-        Drivers::new().with(Arc::new(HOST)).with(Arc::new(NULL)).with(Arc::new(Bridge::new(host, firewall)))
+        Drivers::builtin_with(Bridge::new(host, firewall))
+    }
+
+    /// `host`, `null` and this `bridge`.
+    pub fn builtin_with(bridge: Bridge) -> Drivers {
+        Drivers::new().with(Arc::new(HOST)).with(Arc::new(NULL)).with(Arc::new(bridge))
     }
 
     /// Adds (or replaces) the driver registered under its name.

@@ -229,6 +229,36 @@ fn the_default_pool_skips_used_subnets_and_routes() {
 }
 
 #[test]
+fn a_subnet_routed_elsewhere_is_readdressed_or_refused() {
+    // Another data root's network took 172.17.0.0/16 after this store recorded
+    // its predefined `bridge` (whose device is made at the first connect):
+    // with no endpoint yet, it takes a free subnet instead.
+    let e = env();
+    e.host.add_external_route(Subnet::parse("172.17.0.0/16").unwrap());
+    let a = e.run(1);
+    assert_eq!(e.nets.connect(&a, "a", "bridge", &aliases(&[])).unwrap().ip, "172.18.0.2");
+    assert_eq!(e.nets.get("bridge").unwrap().subnet.as_deref(), Some("172.18.0.0/16"), "recorded");
+    assert_eq!(e.host.link(HOST_NS, "wharf0").map(|l| l.addrs), Some(vec![(Ipv4Addr::new(172, 18, 0, 1), 16)]));
+    // A user network whose bridge went (a reboot) while its subnet was taken: refused, nothing made.
+    let app = e.nets.create(req("app", Some("10.98.0.0/24"))).unwrap();
+    e.host.delete_link(app.bridge.as_deref().unwrap()).unwrap();
+    e.host.add_external_route(Subnet::parse("10.98.0.0/16").unwrap());
+    let err = e.nets.connect(&a, "a", "app", &aliases(&[])).unwrap_err();
+    assert!(matches!(&err, NetworkError::Conflict(m) if m.contains("network app")), "{err}");
+    assert!(e.host.link(HOST_NS, app.bridge.as_deref().unwrap()).is_none());
+}
+
+#[test]
+fn the_predefined_bridge_device_is_the_instance_s() {
+    let dir = tempfile::tempdir().unwrap();
+    let h: Arc<dyn Host> = Arc::new(FakeHost::new());
+    let fw = Arc::new(crate::firewall::NoFirewall);
+    let bridge = crate::driver::Bridge::new(h.clone(), fw.clone()).with_default_device("wharf-0123abcd");
+    let nets = Networks::open_with(dir.path(), h, fw, Drivers::builtin_with(bridge)).unwrap();
+    assert_eq!(nets.get("bridge").unwrap().bridge.as_deref(), Some("wharf-0123abcd"));
+}
+
+#[test]
 fn drivers_are_chosen_by_name() {
     let e = env();
     let overlay = CreateRequest { driver: Some("overlay".into()), ..req("x", None) };

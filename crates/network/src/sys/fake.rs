@@ -161,6 +161,10 @@ impl Host for FakeHost {
         Ok(inner.state.links.contains_key(&(HOST_NS.to_string(), dev.to_string())))
     }
 
+    fn lock_addresses(&self) -> Result<super::AddressLock> {
+        Ok(None)
+    }
+
     fn routes(&self) -> Result<Vec<Subnet>> {
         let inner = self.call("routes", String::new())?;
         let s = &inner.state;

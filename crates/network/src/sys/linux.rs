@@ -20,6 +20,9 @@ use super::{Host, Veth};
 use crate::error::{NetworkError, Result};
 use crate::ipam::{self, Subnet};
 
+/// The host-wide lock of [`Host::lock_addresses`] (every data root's, every exec root's).
+pub const ADDRESS_LOCK: &str = "/run/lock/wharf-addresses.lock";
+
 /// Netlink on the daemon's network namespace, namespaces under `netns_dir`.
 #[derive(Debug, Clone)]
 pub struct Netlink {
@@ -119,6 +122,22 @@ impl Netlink {
 impl Host for Netlink {
     fn link_exists(&self, dev: &str) -> Result<bool> {
         Ok(open(dev)?.link_index(dev).map_err(failed(dev))?.is_some())
+    }
+
+    fn lock_addresses(&self) -> Result<super::AddressLock> {
+        let path = Path::new(ADDRESS_LOCK);
+        if let Some(dir) = path.parent() {
+            std::fs::create_dir_all(dir).map_err(NetworkError::io("create", dir))?;
+        }
+        let f = std::fs::File::options()
+            .create(true)
+            .truncate(false)
+            .write(true)
+            .open(path)
+            .map_err(NetworkError::io("open", path))?;
+        nix::fcntl::Flock::lock(f, nix::fcntl::FlockArg::LockExclusive)
+            .map(Some)
+            .map_err(|(_, e)| NetworkError::io("lock", path)(e.into()))
     }
 
     fn routes(&self) -> Result<Vec<Subnet>> {

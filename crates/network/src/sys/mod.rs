@@ -77,7 +77,14 @@ pub trait Host: Send + Sync + fmt::Debug {
     fn configure_peer(&self, veth: &Veth) -> Result<()>;
     /// Deletes link `dev` of the daemon's namespace (a veth takes its peer).
     fn delete_link(&self, dev: &str) -> Result<()>;
+    /// Held while a bridge's subnet is checked against the host's routes
+    /// and its bridge made: Wharf instances of other data roots on this host
+    /// (other stores, other store locks) never take one subnet at once.
+    fn lock_addresses(&self) -> Result<AddressLock>;
 }
+
+/// The host-wide address lock (none on a fake host).
+pub type AddressLock = Option<nix::fcntl::Flock<std::fs::File>>;
 
 #[cfg(test)]
 mod tests {
