@@ -5,9 +5,9 @@
 //!
 //! The classic `POST /build` has no way to carry them, so Wharf extends it:
 //! the query parameter [`QUERY`] maps each name to `docker-image://REF` or
-//! `local://N`; when it is present and names a local one, the body's tar
-//! holds the build context under `context/` and local context `N` under
-//! `named/N/` (each with its own `.dockerignore` applied by the client).
+//! `local://N`; when it names any, the body's tar holds the build context
+//! under `context/` and local context `N` under `named/N/` (each with its
+//! own `.dockerignore` applied by the client).
 //! A daemon that is not Wharf's would ignore the parameter, so clients send
 //! it to Wharf only.
 
@@ -105,12 +105,15 @@ pub fn decode(query: Option<&str>, dir: &Path) -> Result<(PathBuf, BTreeMap<Stri
             r.parse::<wharf_image::Reference>()?;
             NamedContext::Image(r.to_string())
         } else if let Some(n) = v.strip_prefix("local://").filter(|n| n.parse::<usize>().is_ok()) {
-            // The unpacked tar is the client's: a directory, reached without following links.
-            let sub = dir.join("named").join(n);
-            match std::fs::symlink_metadata(&sub) {
-                Ok(m) if m.is_dir() => NamedContext::Local(sub),
-                _ => return Err(refused(&name, &format!("local context {n} is not in the uploaded tar (named/{n}/)"))),
+            // The unpacked tar is the client's: `named` and `named/N` are
+            // directories, neither a symlink (which would lead the build
+            // anywhere on the host).
+            let (parent, sub) = (dir.join("named"), dir.join("named").join(n));
+            let real_dir = |p: &Path| std::fs::symlink_metadata(p).is_ok_and(|m| m.is_dir());
+            if !real_dir(&parent) || !real_dir(&sub) {
+                return Err(refused(&name, &format!("local context {n} is not in the uploaded tar (named/{n}/)")));
             }
+            NamedContext::Local(sub)
         } else {
             return Err(refused(&name, &format!("{v}: expected docker-image://REF or local://N")));
         };
@@ -194,5 +197,11 @@ mod tests {
         assert!(decode(Some(r#"{"a":"local://7"}"#), &out).is_err());
         assert!(decode(Some(r#"{"a":"/etc"}"#), &out).is_err());
         assert!(decode(Some("[1]"), &out).is_err());
+        // A `named` that is a symlink (to a host directory) is refused.
+        let hostile = tmp.path().join("hostile");
+        std::fs::create_dir_all(hostile.join("context")).unwrap();
+        std::os::unix::fs::symlink(tmp.path(), hostile.join("named")).unwrap();
+        std::fs::create_dir_all(tmp.path().join("0")).unwrap();
+        assert!(decode(Some(r#"{"a":"local://0"}"#), &hostile).is_err());
     }
 }

@@ -89,6 +89,8 @@ fn git(remote: &str, dir: &Path, args: &[&str]) -> Result<()> {
     let out = Command::new("git")
         .arg("-C")
         .arg(dir)
+        // A server that stalls (under 1 KiB/s for a minute) ends the fetch.
+        .args(["-c", "http.lowSpeedLimit=1024", "-c", "http.lowSpeedTime=60"])
         .args(args)
         // Network transports only (submodules too): no file:// or ext:: from a URL's owner.
         .env("GIT_ALLOW_PROTOCOL", "http:https:git:ssh")
@@ -159,6 +161,9 @@ fn download(remote: &str, url: &str, dir: &Path) -> Result<Fetched> {
     let open = || std::fs::File::open(&file).map_err(|e| BuildError::Io { path: file.clone(), source: e });
     let context = dir.join("context");
     std::fs::create_dir_all(&context).map_err(|e| BuildError::Io { path: context.clone(), source: e })?;
+    if let Some(kind) = unsupported_compression(open()?) {
+        return Err(bad(remote, format!("a {kind}-compressed context is not supported (plain, gzip or zstd tar)")));
+    }
     if is_tar(open()?) {
         let plain = wharf_image::unpack::decompress(std::io::BufReader::new(open()?))?;
         wharf_image::unpack::unpack_layer(plain, &context)
@@ -168,6 +173,18 @@ fn download(remote: &str, url: &str, dir: &Path) -> Result<Fetched> {
     let to = context.join("Dockerfile");
     std::fs::rename(&file, &to).map_err(|e| BuildError::Io { path: to, source: e })?;
     Ok(Fetched { context, dockerfile: Some("Dockerfile".into()) })
+}
+
+/// bzip2 and xz, which Docker takes and Wharf's unpacker does not: said,
+/// rather than taken for a Dockerfile.
+fn unsupported_compression(mut f: std::fs::File) -> Option<&'static str> {
+    let mut head = [0u8; 6];
+    let n = f.read(&mut head).ok()?;
+    match &head[..n] {
+        [b'B', b'Z', b'h', ..] => Some("bzip2"),
+        [0xfd, b'7', b'z', b'X', b'Z', 0] => Some("xz"),
+        _ => None,
+    }
 }
 
 /// Whether the (possibly compressed) stream starts with a tar header.
@@ -229,5 +246,8 @@ mod tests {
         let df = tmp.path().join("Dockerfile");
         std::fs::write(&df, "FROM busybox\n".repeat(100)).unwrap();
         assert!(!is_tar(std::fs::File::open(&df).unwrap()));
+        assert_eq!(unsupported_compression(std::fs::File::open(&df).unwrap()), None);
+        std::fs::write(&df, b"BZh91AY&SY").unwrap();
+        assert_eq!(unsupported_compression(std::fs::File::open(&df).unwrap()), Some("bzip2"));
     }
 }

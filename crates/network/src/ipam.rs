@@ -41,6 +41,13 @@ impl Subnet {
         u32::from(self.addr) & m == u32::from(other.addr) & m
     }
 
+    /// Whether `other` is this subnet or a part of it (a route that a
+    /// bridge on this subnet would collide with; a broader one, as a VPN's
+    /// 10.0.0.0/8, it would only narrow, as Docker allows).
+    pub fn covers(&self, other: &Subnet) -> bool {
+        other.prefix >= self.prefix && self.contains(other.addr)
+    }
+
     /// The first usable address (Docker's default gateway).
     pub fn first_host(&self) -> Ipv4Addr {
         Ipv4Addr::from(u32::from(self.addr) + 1)

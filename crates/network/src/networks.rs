@@ -349,7 +349,7 @@ impl Networks {
         key: &str,
         req: &EndpointRequest,
     ) -> Result<Endpoint> {
-        let mut n = self.get(key)?;
+        let n = self.get(key)?;
         if (req.ipv4.is_some() || req.ipv6.is_some()) && n.predefined() {
             return Err(NetworkError::Invalid {
                 what: "endpoint".into(),
@@ -365,6 +365,8 @@ impl Networks {
             )));
         }
         let _lock = self.lock()?;
+        // Read again under the lock: a concurrent first connect may have readdressed it.
+        let mut n = self.get(&n.id)?;
         let ep_path = self.endpoint_path(&n.id, container_id);
         if read_record::<Endpoint>(&ep_path)?.is_some() {
             return Err(NetworkError::Conflict(format!(

@@ -102,6 +102,9 @@ fn additional_contexts(plan: &Plan, name: &str, b: &Node) -> Result<Contexts> {
     let (mut contexts, mut needs) = (Vec::new(), Vec::new());
     for (key, value, at) in items {
         let here = format!("{path}.{key}");
+        if contexts.iter().any(|(k, _)| *k == key) {
+            return Err(convert::unsupported(at, &here, "the context is named twice"));
+        }
         let Some(value) = value.filter(|v| !v.is_empty()) else {
             return Err(convert::unsupported(
                 at,
@@ -161,6 +164,11 @@ pub fn build_in_order(plan: &Plan, backend: &dyn Backend, builds: Vec<BuildSpec>
         }
         path.push(spec.service.clone());
         for need in &spec.needs {
+            // Before anything else: a cycle is one whether or not its images are there.
+            if path.contains(need) {
+                path.push(need.clone());
+                return Err(ComposeError::Project(format!("build contexts form a cycle: {}", path.join(" -> "))));
+            }
             if order.iter().any(|b| &b.service == need) {
                 continue;
             }

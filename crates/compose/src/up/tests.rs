@@ -307,11 +307,18 @@ fn additional_contexts_are_passed_and_service_images_built_first() {
         (format!("services:\n  a: {{build: {{context: {d}, additional_contexts: [x]}}}}\n"), "needs a value"),
     ];
     for (text, want) in cases {
-        let b = FakeBackend::new(&[]);
-        let e = Run::new(&text).up(&b, &UpOptions::default()).unwrap_err();
-        assert!(e.to_string().contains(want), "{text}: {e}");
-        assert!(b.containers_now().is_empty() && !b.calls().iter().any(|c| c.starts_with("build")), "{text}");
+        // Also with the images there (a cycle is one all the same).
+        for images in [&[][..], &["shop-a", "shop-b"][..]] {
+            let b = FakeBackend::new(images);
+            let e =
+                Run::new(&text).up(&b, &UpOptions { build: BuildPolicy::Always, ..Default::default() }).unwrap_err();
+            assert!(e.to_string().contains(want), "{text}: {e}");
+            assert!(b.containers_now().is_empty() && !b.calls().iter().any(|c| c.starts_with("build")), "{text}");
+        }
     }
+    let twice = format!("services:\n  a: {{build: {{context: {d}, additional_contexts: [x=., x=/]}}}}\n");
+    let e = Run::new(&twice).up(&FakeBackend::new(&[]), &UpOptions::default()).unwrap_err();
+    assert!(e.to_string().contains("named twice"), "{e}");
 }
 
 #[test]

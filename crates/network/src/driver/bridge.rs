@@ -131,7 +131,7 @@ impl Bridge {
         if self.host.link_exists(&l.bridge)? {
             return Ok(());
         }
-        if let Some(r) = self.host.routes()?.into_iter().find(|r| r.overlaps(&l.subnet)) {
+        if let Some(r) = self.host.routes()?.into_iter().find(|r| l.subnet.covers(r)) {
             return Err(NetworkError::Conflict(format!(
                 "network {}: its subnet {} overlaps {r}, routed on this host (another network, perhaps of another \
                  Wharf data root, or the host's own)",
@@ -331,18 +331,27 @@ impl NetworkDriver for Bridge {
     /// The predefined `bridge` records its subnet when the store is first
     /// opened, its device is made at its first connect: in between another
     /// instance on this host may have routed that subnet.
+    /// Under the address lock, the new subnet's bridge is made here.
     fn readdress(&self, net: &mut Network, existing: &[Network]) -> Result<bool> {
         let l = layout(net)?;
         if !net.predefined() || self.host.link_exists(&l.bridge)? {
             return Ok(false);
         }
-        if !self.host.routes()?.iter().any(|r| r.overlaps(&l.subnet)) {
+        let _lock = self.host.lock_addresses()?;
+        if self.host.link_exists(&l.bridge)? || !self.host.routes()?.iter().any(|r| l.subnet.covers(r)) {
             return Ok(false);
         }
         let subnet = self.free_pool(existing)?;
         tracing::info!(network = %net.name, was = %l.subnet, now = %subnet, "subnet taken on this host: readdressed");
-        net.subnet = Some(subnet.to_string());
-        net.gateway = Some(subnet.first_host().to_string());
+        let mut moved = net.clone();
+        moved.subnet = Some(subnet.to_string());
+        moved.gateway = Some(subnet.first_host().to_string());
+        self.make(&moved, &layout(&moved)?)?;
+        // The old subnet's firewall setup (a daemon's reconcile may have made it) goes.
+        if let Err(e) = self.firewall.teardown_network(&firewall_network(net, &l)) {
+            tracing::warn!(network = %net.name, "tear the old subnet's rules down: {e}");
+        }
+        *net = moved;
         Ok(true)
     }
 

@@ -242,10 +242,13 @@ fn a_subnet_routed_elsewhere_is_readdressed_or_refused() {
     // A user network whose bridge went (a reboot) while its subnet was taken: refused, nothing made.
     let app = e.nets.create(req("app", Some("10.98.0.0/24"))).unwrap();
     e.host.delete_link(app.bridge.as_deref().unwrap()).unwrap();
-    e.host.add_external_route(Subnet::parse("10.98.0.0/16").unwrap());
+    e.host.add_external_route(Subnet::parse("10.98.0.0/25").unwrap());
     let err = e.nets.connect(&a, "a", "app", &aliases(&[])).unwrap_err();
     assert!(matches!(&err, NetworkError::Conflict(m) if m.contains("network app")), "{err}");
     assert!(e.host.link(HOST_NS, app.bridge.as_deref().unwrap()).is_none());
+    // A broader route (a VPN's 10.0.0.0/8) is only narrowed by a bridge, as Docker allows.
+    e.host.add_external_route(Subnet::parse("10.0.0.0/8").unwrap());
+    e.nets.create(req("vpn", Some("10.97.0.0/24"))).unwrap();
 }
 
 #[test]

@@ -20,8 +20,10 @@ use super::{Host, Veth};
 use crate::error::{NetworkError, Result};
 use crate::ipam::{self, Subnet};
 
-/// The host-wide lock of [`Host::lock_addresses`] (every data root's, every exec root's).
-pub const ADDRESS_LOCK: &str = "/run/lock/wharf-addresses.lock";
+/// The host-wide lock of [`Host::lock_addresses`] (every data root's, every
+/// exec root's): in `/run`, which only root writes, mode 0600, so no other
+/// user can hold it.
+pub const ADDRESS_LOCK: &str = "/run/wharf-addresses.lock";
 
 /// Netlink on the daemon's network namespace, namespaces under `netns_dir`.
 #[derive(Debug, Clone)]
@@ -125,14 +127,14 @@ impl Host for Netlink {
     }
 
     fn lock_addresses(&self) -> Result<super::AddressLock> {
+        use std::os::unix::fs::OpenOptionsExt;
         let path = Path::new(ADDRESS_LOCK);
-        if let Some(dir) = path.parent() {
-            std::fs::create_dir_all(dir).map_err(NetworkError::io("create", dir))?;
-        }
         let f = std::fs::File::options()
             .create(true)
             .truncate(false)
             .write(true)
+            .mode(0o600)
+            .custom_flags(nix::fcntl::OFlag::O_NOFOLLOW.bits())
             .open(path)
             .map_err(NetworkError::io("open", path))?;
         nix::fcntl::Flock::lock(f, nix::fcntl::FlockArg::LockExclusive)
