@@ -9,11 +9,12 @@
 #                          docker-compose (interop), iproute2 + util-linux (ip, nsenter), curl,
 #                          iperf3 (network benchmark peer), dnsmasq-base (an upstream DNS server
 #                          in the tests' outside-world namespace), containernetworking-plugins (the
-#                          cni driver's standard plugins), git (remote git build contexts)
+#                          cni driver's standard plugins), git (remote git build contexts),
+#                          chromium and node/npm (the dashboard's browser tests, tests/ui)
 set -euo pipefail
 demo=(busybox-static libseccomp-dev pkg-config nftables)
 test=("${demo[@]}" runc crun skopeo umoci docker-registry apache2-utils docker.io docker-compose
-      iproute2 util-linux curl iperf3 dnsmasq-base containernetworking-plugins git)
+      iproute2 util-linux curl iperf3 dnsmasq-base containernetworking-plugins git chromium)
 case "${1:-test}" in
     demo) want=("${demo[@]}") ;;
     test) want=("${test[@]}") ;;
@@ -23,6 +24,10 @@ missing=()
 for pkg in "${want[@]}"; do
     dpkg-query -W -f='${Status}' "$pkg" 2>/dev/null | grep -q 'install ok installed' || missing+=("$pkg")
 done
+# Node from any source (Debian's, or NodeSource's, which bundles npm).
+if [ "${1:-test}" = test ] && ! command -v npm >/dev/null; then
+    missing+=(nodejs npm)
+fi
 [ ${#missing[@]} -eq 0 ] && exit 0
 if [ "$(id -u)" != 0 ]; then
     echo "missing Debian packages: ${missing[*]} (run as root to install them)" >&2

@@ -8,6 +8,8 @@ if [ "$(id -u)" != 0 ]; then
     exit 1
 fi
 ./scripts/deps.sh test
+# playwright-core for the dashboard's browser tests, from the npm registry (pinned by the lock file).
+(cd tests/ui && npm ci --silent --no-audit --no-fund)
 cargo test --workspace "$@"
 if command -v dockerd >/dev/null && command -v docker-registry >/dev/null; then
     ./scripts/docker-runtime-check.sh

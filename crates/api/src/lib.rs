@@ -12,6 +12,7 @@ pub mod detach;
 pub mod error;
 mod query;
 mod routes;
+pub mod ui;
 
 use std::path::PathBuf;
 use std::sync::Arc;
@@ -49,6 +50,8 @@ pub struct Config {
     pub embedded: bool,
     /// Told once the socket is bound.
     pub ready: Option<std::sync::mpsc::Sender<()>>,
+    /// The web dashboard (`--ui`), off unless asked.
+    pub ui: Option<ui::UiConfig>,
 }
 
 pub struct State {
@@ -161,6 +164,9 @@ pub async fn serve(config: Config) -> std::io::Result<()> {
             tracing::warn!("event journal: {e}");
         }
     })?;
+    if let Some(u) = state.config.ui.clone() {
+        ui::start(state.clone(), u).await?;
+    }
     // Containers that kept running while the daemon was down are followed again.
     state.sup.recover(!state.config.embedded).await;
     if let Some(ready) = &state.config.ready {

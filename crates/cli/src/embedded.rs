@@ -77,6 +77,7 @@ impl Connection {
             userland_proxy: true,
             embedded: true,
             ready: Some(ready),
+            ui: None,
         };
         let rt = tokio::runtime::Builder::new_multi_thread()
             .worker_threads(2)

@@ -40,6 +40,13 @@ pub struct DaemonArgs {
     /// default true); false: DNAT in the kernel for every path
     #[arg(long = "userland-proxy", num_args = 0..=1, default_missing_value = "true", action = clap::ArgAction::Set)]
     userland_proxy: Option<bool>,
+    /// Serve the web dashboard on ADDR (host:port; loopback unless --ui-token is given)
+    #[arg(long = "ui", value_name = "ADDR")]
+    ui: Option<String>,
+    /// The dashboard's token (at least 16 characters), required off loopback;
+    /// the browser logs in once at /login?token=…
+    #[arg(long = "ui-token", env = "WHARF_UI_TOKEN", hide_env_values = true)]
+    ui_token: Option<String>,
 }
 
 /// daemon.json: the directives Wharf honours; any other is refused (as dockerd does).
@@ -64,6 +71,15 @@ fn socket_path(host: &str) -> Result<PathBuf> {
         None if host.starts_with('/') => Ok(PathBuf::from(host)),
         None => bail!("unsupported host {host:?}: only unix:// sockets are served"),
     }
+}
+
+/// `--ui`'s address: `host:port` (a name resolved, the first address taken).
+fn resolve_ui(addr: &str) -> Result<std::net::SocketAddr> {
+    use std::net::ToSocketAddrs;
+    addr.to_socket_addrs()
+        .with_context(|| format!("--ui {addr:?}: expected host:port"))?
+        .next()
+        .with_context(|| format!("--ui {addr:?}: no address"))
 }
 
 pub fn run(a: &DaemonArgs, data_root: &Path, insecure: &[String]) -> Result<()> {
@@ -113,6 +129,15 @@ pub fn run(a: &DaemonArgs, data_root: &Path, insecure: &[String]) -> Result<()> 
         userland_proxy: a.userland_proxy.or(file.userland_proxy).unwrap_or(true),
         embedded: false,
         ready: None,
+        ui: match &a.ui {
+            Some(addr) => {
+                let ui = wharf_api::ui::UiConfig { addr: resolve_ui(addr)?, token: a.ui_token.clone() };
+                ui.check().map_err(anyhow::Error::msg)?;
+                Some(ui)
+            }
+            None if a.ui_token.is_some() => bail!("--ui-token is only for --ui"),
+            None => None,
+        },
     };
     wharf_runtime::sys::limit_malloc_arenas(2);
     let rt = tokio::runtime::Builder::new_multi_thread().enable_all().build().context("start the async runtime")?;

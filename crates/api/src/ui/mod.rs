@@ -1,0 +1,239 @@
+//! The web dashboard (`wharf daemon --ui ADDR`): static assets embedded in
+//! the binary (`ui/` at the crate's root: plain ES modules, no build step,
+//! xterm.js vendored from npm by `scripts/ui-vendor.sh`), the Engine API
+//! under `/api` (the same router as the socket's: nothing the UI does
+//! bypasses the API's checks), a WebSocket for exec terminals (`ws.rs`, a
+//! client of that same router), and Compose verbs (`compose.rs`, the
+//! `wharf` binary run against the daemon's own socket).
+//!
+//! Never open by accident: a loopback address serves without a token, any
+//! other only with one (`--ui-token`; the browser logs in once at
+//! `/login?token=…`, which sets a `SameSite=Strict`, `HttpOnly` cookie).
+//! Against other sites in the same browser: every request's `Host` must
+//! be the dashboard's own (no DNS rebinding), `/api` requests must carry
+//! `X-Wharf-UI` (which a cross-site page cannot send without a preflight
+//! this server never grants) and a same-origin `Origin` when they have
+//! one, WebSockets a same-origin `Origin` always; a strict CSP.
+
+mod assets;
+mod compose;
+mod ws;
+
+use std::net::SocketAddr;
+use std::sync::Arc;
+
+use hyper::body::Incoming;
+use hyper::header::HeaderValue;
+use hyper::{Method, Request, Response, StatusCode};
+
+use crate::body::{full, Body};
+use crate::error::ApiError;
+use crate::State;
+
+/// `--ui`: where the dashboard listens, and its token.
+#[derive(Debug, Clone)]
+pub struct UiConfig {
+    pub addr: SocketAddr,
+    /// Required for any address but loopback.
+    pub token: Option<String>,
+}
+
+impl UiConfig {
+    /// Refuses what would open the dashboard by accident.
+    pub fn check(&self) -> Result<(), String> {
+        if !self.addr.ip().is_loopback() && self.token.is_none() {
+            return Err(format!(
+                "--ui {}: a non-loopback address needs --ui-token (the dashboard can do everything the API can)",
+                self.addr
+            ));
+        }
+        if self.token.as_deref().is_some_and(|t| t.len() < 16 || t.chars().any(|c| !c.is_ascii_graphic())) {
+            return Err("--ui-token: at least 16 printable characters".into());
+        }
+        Ok(())
+    }
+}
+
+const COOKIE: &str = "wharf_ui";
+
+fn error(status: StatusCode, message: &str) -> Response<Body> {
+    let mut r = Response::new(full(serde_json::json!({ "message": message }).to_string()));
+    *r.status_mut() = status;
+    r.headers_mut().insert("Content-Type", HeaderValue::from_static("application/json"));
+    r
+}
+
+/// Equal in time whatever the content (the token is a secret).
+fn same_secret(a: &[u8], b: &[u8]) -> bool {
+    a.len() == b.len() && a.iter().zip(b).fold(0u8, |acc, (x, y)| acc | (x ^ y)) == 0
+}
+
+fn header<'a>(req: &'a Request<Incoming>, name: &str) -> Option<&'a str> {
+    req.headers().get(name).and_then(|v| v.to_str().ok())
+}
+
+/// The hosts the dashboard answers to: its address, and `localhost` for loopback.
+fn host_allowed(ui: &UiConfig, host: Option<&str>) -> bool {
+    let Some(host) = host else { return false };
+    let port = ui.addr.port();
+    if ui.token.is_some() {
+        // Behind a token any name may lead here (a proxy, a DNS name).
+        return true;
+    }
+    let ours = [ui.addr.to_string(), format!("localhost:{port}")];
+    ours.iter().any(|h| h.eq_ignore_ascii_case(host))
+}
+
+/// `Origin` (when the browser sent one) is this dashboard's.
+fn origin_ok(req: &Request<Incoming>, required: bool) -> bool {
+    match (header(req, "Origin"), header(req, "Host")) {
+        (Some(o), Some(h)) => o == format!("http://{h}") || o == format!("https://{h}"),
+        (None, _) => !required,
+        _ => false,
+    }
+}
+
+fn authorized(ui: &UiConfig, req: &Request<Incoming>) -> bool {
+    let Some(token) = &ui.token else { return true };
+    let bearer = header(req, "Authorization").and_then(|a| a.strip_prefix("Bearer "));
+    let cookie = header(req, "Cookie").and_then(|c| {
+        c.split(';').filter_map(|kv| kv.trim().split_once('=')).find(|(k, _)| *k == COOKIE).map(|(_, v)| v)
+    });
+    [bearer, cookie].into_iter().flatten().any(|t| same_secret(t.as_bytes(), token.as_bytes()))
+}
+
+/// `/login?token=T`: the cookie, then the dashboard.
+fn login(ui: &UiConfig, req: &Request<Incoming>) -> Response<Body> {
+    let q = crate::query::Query::parse(req.uri().query());
+    let Some(token) = &ui.token else { return redirect("/") };
+    match q.get("token") {
+        Some(t) if same_secret(t.as_bytes(), token.as_bytes()) => {
+            let mut r = redirect("/");
+            let cookie = format!("{COOKIE}={token}; Path=/; HttpOnly; SameSite=Strict");
+            r.headers_mut().insert("Set-Cookie", HeaderValue::from_str(&cookie).expect("printable token"));
+            r
+        }
+        _ => error(StatusCode::UNAUTHORIZED, "wrong or missing token"),
+    }
+}
+
+fn redirect(to: &'static str) -> Response<Body> {
+    let mut r = Response::new(crate::body::empty());
+    *r.status_mut() = StatusCode::SEE_OTHER;
+    r.headers_mut().insert("Location", HeaderValue::from_static(to));
+    r
+}
+
+/// One request to the dashboard's listener.
+pub async fn handle(state: Arc<State>, ui: Arc<UiConfig>, mut req: Request<Incoming>) -> Response<Body> {
+    if !host_allowed(&ui, header(&req, "Host")) {
+        return error(StatusCode::MISDIRECTED_REQUEST, "this dashboard does not answer to that host name");
+    }
+    let path = req.uri().path().to_string();
+    if path == "/login" && req.method() == Method::GET {
+        return login(&ui, &req);
+    }
+    if !authorized(&ui, &req) {
+        return error(StatusCode::UNAUTHORIZED, "log in first: /login?token=…");
+    }
+    let mut resp = if let Some(rest) = path.strip_prefix("/api/") {
+        if header(&req, "X-Wharf-UI").is_none() || !origin_ok(&req, false) {
+            return error(StatusCode::FORBIDDEN, "API requests come from the dashboard's own pages (X-Wharf-UI)");
+        }
+        if req.headers().contains_key("Upgrade") {
+            return error(StatusCode::BAD_REQUEST, "no upgrades through /api: terminals use /ws/exec");
+        }
+        let uri = match req.uri().query() {
+            Some(q) => format!("/{rest}?{q}"),
+            None => format!("/{rest}"),
+        };
+        match uri.parse() {
+            Ok(u) => *req.uri_mut() = u,
+            Err(_) => return error(StatusCode::BAD_REQUEST, "bad path"),
+        }
+        match crate::routes::route(state, req).await {
+            Ok(r) => r,
+            Err(never) => match never {},
+        }
+    } else if let Some(id) = path.strip_prefix("/ws/exec/") {
+        if !origin_ok(&req, true) {
+            return error(StatusCode::FORBIDDEN, "a terminal opens from the dashboard's own pages (Origin)");
+        }
+        ws::exec(state, req, id.to_string()).await.unwrap_or_else(|e| error(e.status, &e.message))
+    } else if path == "/ui/compose" || path.starts_with("/ui/compose/") {
+        if header(&req, "X-Wharf-UI").is_none() || !origin_ok(&req, false) {
+            return error(StatusCode::FORBIDDEN, "requests come from the dashboard's own pages (X-Wharf-UI)");
+        }
+        compose::handle(state, req).await.unwrap_or_else(|e: ApiError| error(e.status, &e.message))
+    } else {
+        assets::serve(req.method(), &path)
+    };
+    let h = resp.headers_mut();
+    h.insert("X-Content-Type-Options", HeaderValue::from_static("nosniff"));
+    h.insert("Referrer-Policy", HeaderValue::from_static("no-referrer"));
+    h.insert(
+        "Content-Security-Policy",
+        HeaderValue::from_static(
+            // xterm.js writes its theme into a <style> element: inline styles, no inline scripts.
+            "default-src 'self'; style-src 'self' 'unsafe-inline'; img-src 'self' data:; frame-ancestors 'none'; base-uri 'none'",
+        ),
+    );
+    resp
+}
+
+/// Binds `ui.addr` (an error if it cannot: the daemon does not start
+/// without the dashboard it was asked for), then serves it on a task.
+pub async fn start(state: Arc<State>, ui: UiConfig) -> std::io::Result<()> {
+    ui.check().map_err(std::io::Error::other)?;
+    let listener = tokio::net::TcpListener::bind(ui.addr).await?;
+    tracing::info!("dashboard on http://{}", listener.local_addr()?);
+    tokio::spawn(accept(state, Arc::new(ui), listener));
+    Ok(())
+}
+
+async fn accept(state: Arc<State>, ui: Arc<UiConfig>, listener: tokio::net::TcpListener) {
+    loop {
+        let stream = match listener.accept().await {
+            Ok((s, _)) => s,
+            Err(e) => {
+                // Out of descriptors, say: a moment for some to close.
+                tracing::warn!("dashboard accept: {e}");
+                tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+                continue;
+            }
+        };
+        let (state, ui) = (state.clone(), ui.clone());
+        tokio::spawn(async move {
+            let service = hyper::service::service_fn(move |req| {
+                let (state, ui) = (state.clone(), ui.clone());
+                async move { Ok::<_, std::convert::Infallible>(handle(state, ui, req).await) }
+            });
+            let io = hyper_util::rt::TokioIo::new(stream);
+            if let Err(e) =
+                hyper::server::conn::http1::Builder::new().serve_connection(io, service).with_upgrades().await
+            {
+                tracing::debug!("dashboard connection: {e}");
+            }
+        });
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn never_open_by_accident() {
+        let ui =
+            |addr: &str, token: Option<&str>| UiConfig { addr: addr.parse().unwrap(), token: token.map(Into::into) };
+        assert!(ui("127.0.0.1:8080", None).check().is_ok());
+        assert!(ui("[::1]:8080", None).check().is_ok());
+        assert!(ui("0.0.0.0:8080", None).check().is_err());
+        assert!(ui("10.1.2.3:8080", Some("short")).check().is_err());
+        assert!(ui("0.0.0.0:8080", Some("0123456789abcdef")).check().is_ok());
+        let lo = ui("127.0.0.1:8080", None);
+        assert!(host_allowed(&lo, Some("127.0.0.1:8080")) && host_allowed(&lo, Some("LOCALHOST:8080")));
+        assert!(!host_allowed(&lo, Some("evil.example:8080")) && !host_allowed(&lo, None), "DNS rebinding");
+        assert!(same_secret(b"abc", b"abc") && !same_secret(b"abc", b"abd") && !same_secret(b"abc", b"ab"));
+    }
+}
