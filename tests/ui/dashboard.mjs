@@ -79,6 +79,19 @@ try {
     return false;
   });
   ok("`echo hi` in the exec terminal reads back `hi`");
+  // A narrower window: the terminal refits and the process is told its new size.
+  const cols = await page.evaluate(() => window.wharfTerminal.cols);
+  await page.setViewportSize({ width: 800, height: 860 });
+  await page.waitForFunction((c) => window.wharfTerminal.cols < c, cols);
+  await page.keyboard.type("stty size\n");
+  const want = await page.evaluate(() => `${window.wharfTerminal.rows} ${window.wharfTerminal.cols}`);
+  await page.waitForFunction((w) => {
+    const b = window.wharfTerminal.buffer.active;
+    for (let i = 0; i < b.length; i++) if (b.getLine(i).translateToString(true).trim() === w) return true;
+    return false;
+  }, want);
+  ok(`the terminal resized with the window: stty size says ${want}`);
+  await page.setViewportSize({ width: 1280, height: 860 });
   await shot("container-terminal");
 
   // Stats: the memory chart moves when the container allocates (~64 MiB held by a shell variable).

@@ -503,10 +503,11 @@ impl Supervisor {
                 .as_deref()
                 .and_then(exec::exec_pid)
                 .ok_or_else(|| EngineError::Conflict(format!("Exec {id} has no terminal yet")))?;
-            if let Ok(tty) = std::fs::File::options().read(true).write(true).open(format!("/proc/{pid}/fd/0")) {
-                use std::os::fd::AsFd;
-                let _ = wharf_runtime::sys::set_winsize(tty.as_fd(), rows, cols);
-            }
+            let path = format!("/proc/{pid}/fd/0");
+            let tty =
+                std::fs::File::options().read(true).write(true).open(&path).map_err(EngineError::io("open", &path))?;
+            use std::os::fd::AsFd;
+            wharf_runtime::sys::set_winsize(tty.as_fd(), rows, cols).map_err(EngineError::io("resize", &path))?;
         }
         Ok(())
     }

@@ -29,6 +29,7 @@ const FILES: &[(&str, &[u8])] = files![
     "views/system.js",
     "views/volumes.js",
     "vendor/xterm.js",
+    "vendor/addon-fit.js",
     "vendor/xterm.css",
 ];
 

@@ -62,6 +62,32 @@ async fn failed(resp: Response<Incoming>) -> ApiError {
     ApiError::new(status, message)
 }
 
+/// The terminal's first size. Until the runtime has written the process's
+/// pid the terminal is not there (409): asked again, as the docker CLI
+/// does, for up to a second.
+async fn resize(state: &Arc<State>, id: &str, h: u16, w: u16) -> Result<(), ApiError> {
+    let mut last = None;
+    for attempt in 0..20 {
+        if attempt > 0 {
+            tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+        }
+        let mut api = internal(state).await?;
+        let r = api
+            .send_request(post(&format!("/exec/{id}/resize?h={h}&w={w}"), &serde_json::json!({}), false))
+            .await
+            .map_err(|e| ApiError::internal(format!("exec resize: {e}")))?;
+        if r.status().is_success() {
+            return Ok(());
+        }
+        let e = failed(r).await;
+        if e.status != StatusCode::CONFLICT {
+            return Err(e);
+        }
+        last = Some(e);
+    }
+    Err(last.expect("tried"))
+}
+
 pub async fn exec(state: Arc<State>, mut req: Request<Incoming>, id: String) -> Result<Response<Body>, ApiError> {
     let key = req
         .headers()
@@ -94,12 +120,9 @@ pub async fn exec(state: Arc<State>, mut req: Request<Incoming>, id: String) -> 
     }
     let stream = hyper::upgrade::on(resp).await.map_err(|e| ApiError::internal(format!("exec stream: {e}")))?;
     if let Some((Some(h), Some(w))) = size {
-        let mut api = internal(&state).await?;
-        let r = api.send_request(post(&format!("/exec/{id}/resize?h={h}&w={w}"), &serde_json::json!({}), false)).await;
-        if let Ok(r) = r.map_err(|e| tracing::debug!("resize: {e}")) {
-            if !r.status().is_success() {
-                tracing::debug!("resize: {}", failed(r).await.message);
-            }
+        // The session goes on at the default size; the page's next resize is asked (and said) again.
+        if let Err(e) = resize(&state, &id, h, w).await {
+            tracing::warn!(exec = %id, "the terminal's first size: {}", e.message);
         }
     }
     let upgrade = hyper::upgrade::on(&mut req);

@@ -140,13 +140,16 @@ async function terminalTab(pane, id, signal) {
     const term = new window.Terminal({ convertEol: false, fontSize: 13, cursorBlink: true });
     box.replaceChildren();
     term.open(box);
-    const cols = Math.max(20, Math.floor(box.clientWidth / 8)), rows = Math.max(5, Math.floor(box.clientHeight / 17));
-    term.resize(cols, rows);
+    // As many columns and rows as the box holds, now and whenever the window changes.
+    const fitter = new window.FitAddon.FitAddon();
+    term.loadAddon(fitter);
+    fitter.fit();
+    const { cols, rows } = term;
     let exec;
     try {
       exec = await api("POST", `/containers/${id}/exec`, {
+        // No COLUMNS/LINES: they would override the terminal's size for good (busybox, ncurses).
         AttachStdin: true, AttachStdout: true, AttachStderr: true, Tty: true, Cmd: shell.value.trim().split(/\s+/),
-        Env: [`COLUMNS=${cols}`, `LINES=${rows}`],
       });
     } catch (e) {
       showError(e);
@@ -165,9 +168,16 @@ async function terminalTab(pane, id, signal) {
     session = ws;
     window.wharfTerminal = term;
     term.focus();
+    fit = () => fitter.fit();
   }
+  let fit = () => {};
+  const onResize = () => fit();
+  window.addEventListener("resize", onResize);
   connect.onclick = open;
-  signal.addEventListener("abort", () => session && session.close());
+  signal.addEventListener("abort", () => {
+    window.removeEventListener("resize", onResize);
+    if (session) session.close();
+  });
   await open();
 }
 

@@ -40,7 +40,8 @@ pub struct DaemonArgs {
     /// default true); false: DNAT in the kernel for every path
     #[arg(long = "userland-proxy", num_args = 0..=1, default_missing_value = "true", action = clap::ArgAction::Set)]
     userland_proxy: Option<bool>,
-    /// Serve the web dashboard on ADDR (host:port; loopback unless --ui-token is given)
+    /// Serve the web dashboard on ADDR (host:port, or a port alone for loopback; another
+    /// address than loopback needs --ui-token)
     #[arg(long = "ui", value_name = "ADDR")]
     ui: Option<String>,
     /// The dashboard's token (at least 16 characters), required off loopback;
@@ -73,9 +74,13 @@ fn socket_path(host: &str) -> Result<PathBuf> {
     }
 }
 
-/// `--ui`'s address: `host:port` (a name resolved, the first address taken).
+/// `--ui`'s address: `host:port` (a name resolved, the first address
+/// taken), or a port alone (loopback: `127.0.0.1:PORT`).
 fn resolve_ui(addr: &str) -> Result<std::net::SocketAddr> {
     use std::net::ToSocketAddrs;
+    if let Ok(port) = addr.trim_start_matches(':').parse::<u16>() {
+        return Ok(std::net::SocketAddr::from(([127, 0, 0, 1], port)));
+    }
     addr.to_socket_addrs()
         .with_context(|| format!("--ui {addr:?}: expected host:port"))?
         .next()
