@@ -43,6 +43,12 @@ try {
   await row.locator(".badge.state-running").waitFor();
   ok("a container started from the UI is shown running");
   await shot("containers");
+  // The lifecycle buttons: pause, unpause, stop, start (each followed by its state).
+  for (const [action, state] of [["pause", "paused"], ["unpause", "running"], ["stop", "exited"], ["start", "running"]]) {
+    await row.locator(`button[data-action="${action}"]`).click();
+    await row.locator(`.badge.state-${state}`).waitFor();
+  }
+  ok("pause, unpause, stop and start from the table");
 
   // A refused action shows the API's error in the page.
   await page.fill("#run-form input[name=image]", "no-such-image:nope");
@@ -136,6 +142,24 @@ try {
   await page.locator(`#images tr[data-tags*="${registry}/ui/busybox:1"]`).waitFor();
   ok(`pulled ${registry}/ui/busybox:1 with a full progress bar`);
   await shot("images");
+  // History, tag (the prompt answered), remove (confirmed).
+  const pulled = page.locator(`#images tr[data-tags*="${registry}/ui/busybox:1"]`);
+  await pulled.locator("button", { hasText: "History" }).click();
+  await page.locator("#images tr.history td").first().waitFor();
+  page.once("dialog", (d) => d.accept("ui/retagged:2"));
+  await pulled.locator("button", { hasText: "Tag" }).click();
+  const retagged = page.locator('#images tr[data-tags*="ui/retagged:2"]');
+  await retagged.waitFor();
+  const imageId = await retagged.getAttribute("data-id");
+  const tagCount = (await retagged.getAttribute("data-tags")).split(" ").length;
+  await retagged.locator("button", { hasText: "Remove" }).click();
+  await page.click("#confirm-ok");
+  // One of its names is gone (the first, which the button removes).
+  await page.waitForFunction(([id, n]) => {
+    const r = document.querySelector(`#images tr[data-id="${id}"]`);
+    return !r || r.dataset.tags.split(" ").length < n;
+  }, [imageId, tagCount]);
+  ok("image history, tag and remove");
 
   // Compose: a project up, then down.
   await page.goto(`${base}/#/compose`);
