@@ -37,7 +37,8 @@ fn the_dashboard_in_a_browser() {
     let chromium = Path::new("/usr/bin/chromium");
     assert!(chromium.exists(), "Debian's chromium is needed (scripts/deps.sh test installs it)");
     assert!(ui_dir().join("node_modules/playwright-core").is_dir(), "npm ci in tests/ui (scripts/test.sh runs it)");
-    let d = Daemon::start_with_args(&["--ui", &format!("127.0.0.1:{PORT}")]);
+    // With a token (loopback allows one): every request of the page carries it.
+    let d = Daemon::start_with_args(&["--ui", &format!("127.0.0.1:{PORT}"), "--ui-token", TOKEN]);
     d.import_busybox();
     let registry = support::Registry::start_in(Some(&d.netns), None);
     let image = format!("{}/ui/busybox:1", registry.host());
@@ -59,6 +60,7 @@ fn the_dashboard_in_a_browser() {
         .arg("node")
         .arg(ui_dir().join("dashboard.mjs"))
         .env("WHARF_UI", url(PORT, ""))
+        .env("WHARF_UI_TOKEN", TOKEN)
         .env("SHOTS", &shots)
         .env("REGISTRY", registry.host())
         .env("COMPOSE_FILE", project.join("compose.yaml"))
@@ -138,16 +140,35 @@ fn the_dashboard_is_never_open_by_accident() {
     assert_eq!(curl(&d, &none).0, 403, "no Origin");
     drop(d);
 
-    // Behind a token, on every address: nothing without it.
+    // Behind a token, on every address: nothing but the page (public code) without it, and never a cookie.
     let port = PORT + 2;
     let d = Daemon::start_with_args(&["--ui", &format!("0.0.0.0:{port}"), "--ui-token", TOKEN]);
-    assert_eq!(curl(&d, &[&url(port, "/")]).0, 401);
+    let (status, page) = curl(&d, &[&url(port, "/")]);
+    assert!(status == 200 && !page.to_lowercase().contains("set-cookie"), "{page}");
     assert_eq!(curl(&d, &["-H", ui, &url(port, api)]).0, 401);
-    assert_eq!(curl(&d, &["-H", "Authorization: Bearer wrong-token-0123456", &url(port, "/")]).0, 401);
-    assert_eq!(curl(&d, &["-H", &format!("Authorization: Bearer {TOKEN}"), &url(port, "/")]).0, 200);
-    assert_eq!(curl(&d, &[&url(port, "/login?token=nope")]).0, 401);
-    let (status, login) = curl(&d, &[&url(port, &format!("/login?token={TOKEN}"))]);
-    assert!(status == 303 && login.contains("HttpOnly") && login.contains("SameSite=Strict"), "{login}");
-    let cookie = format!("Cookie: wharf_ui={TOKEN}");
-    assert_eq!(curl(&d, &["-H", &cookie, "-H", ui, &url(port, api)]).0, 200);
+    assert_eq!(curl(&d, &["-H", ui, "-H", "Authorization: Bearer wrong-token-0123456", &url(port, api)]).0, 401);
+    assert_eq!(curl(&d, &["-H", ui, "-H", &format!("Cookie: wharf_ui={TOKEN}"), &url(port, api)]).0, 401, "no cookies");
+    let bearer = format!("Authorization: Bearer {TOKEN}");
+    assert_eq!(curl(&d, &["-H", ui, "-H", &bearer, &url(port, api)]).0, 200);
+    // A terminal: a ticket from the token's holder, good once; none, or a made-up one, is refused.
+    let origin = format!("Origin: http://127.0.0.1:{port}");
+    let target = url(port, "/ws/exec/abc");
+    let mut bare = ws.to_vec();
+    bare.extend(["-H", &origin, &target]);
+    assert_eq!(curl(&d, &bare).0, 401, "no ticket");
+    assert_eq!(curl(&d, &["-X", "POST", "-H", ui, &url(port, "/ui/ticket")]).0, 401, "a ticket needs the token");
+    let (status, body) = curl(&d, &["-X", "POST", "-H", ui, "-H", &bearer, &url(port, "/ui/ticket")]);
+    assert_eq!(status, 200, "{body}");
+    let ticket =
+        body.rsplit("\r\n\r\n").next().and_then(|b| serde_json::from_str::<serde_json::Value>(b).ok()).unwrap()
+            ["ticket"]
+            .as_str()
+            .unwrap()
+            .to_string();
+    let with = url(port, &format!("/ws/exec/abc?ticket={ticket}"));
+    let mut good = ws.to_vec();
+    good.extend(["-H", &origin, &with]);
+    // The ticket lets it through to the API, which knows no such exec.
+    assert_eq!(curl(&d, &good).0, 404);
+    assert_eq!(curl(&d, &good).0, 401, "a ticket is good once");
 }

@@ -14,6 +14,7 @@ const base = process.env.WHARF_UI;
 const shots = process.env.SHOTS;
 const registry = process.env.REGISTRY;
 const composeFile = process.env.COMPOSE_FILE;
+const token = process.env.WHARF_UI_TOKEN;
 const timeout = 20000;
 
 function ok(what) {
@@ -33,8 +34,10 @@ try {
   const shot = (name) => page.screenshot({ path: `${shots}/${name}.png`, fullPage: true });
   const shownErrors = () => page.locator("#errors .error").allTextContents();
 
+  // Log in once (`/?token=`: kept in the tab's sessionStorage, gone from the address bar).
+  await page.goto(`${base}/?token=${token}#/containers`);
+  await page.waitForFunction(() => !location.search.includes("token"));
   // Containers: run one from the form; it shows as running.
-  await page.goto(`${base}/#/containers`);
   await page.fill("#run-form input[name=image]", "busybox:local");
   await page.fill("#run-form input[name=name]", "ui-web");
   await page.fill("#run-form input[name=cmd]", "i=0; while true; do i=$((i+1)); echo tick $i; sleep 0.2; done");
@@ -107,7 +110,8 @@ try {
   const before = Number(await memValue.getAttribute("data-bytes"));
   const id = await page.evaluate(() => location.hash.split("/").pop());
   const exec = await page.evaluate(async (cid) => {
-    const h = { "X-Wharf-UI": "1", "Content-Type": "application/json" };
+    const h = { "X-Wharf-UI": "1", "Content-Type": "application/json",
+      Authorization: `Bearer ${sessionStorage.getItem("wharf-ui-token")}` };
     const made = await (await fetch(`/api/containers/${cid}/exec`, { method: "POST", headers: h,
       body: JSON.stringify({ Cmd: ["sh", "-c", "x=$(head -c 67108864 /dev/zero | tr '\\0' a); sleep 1000"] }) })).json();
     const r = await fetch(`/api/exec/${made.Id}/start`, { method: "POST", headers: h, body: JSON.stringify({ Detach: true }) });

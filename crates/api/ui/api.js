@@ -1,8 +1,42 @@
 // The dashboard's client of the Engine API, same origin under /api. Every
 // request carries X-Wharf-UI (a header no cross-site page can send without
-// a preflight the server never answers); every failure is shown.
+// a preflight the server never answers) and, when the dashboard has one,
+// its token as a Bearer header (kept in sessionStorage, never a cookie:
+// cookies would reach every port of the host); every failure is shown.
 
-const HEADERS = { "X-Wharf-UI": "1" };
+const TOKEN_KEY = "wharf-ui-token";
+// `/?token=…` once: kept for the tab's session, dropped from the address bar.
+{
+  const u = new URL(location.href);
+  const t = u.searchParams.get("token");
+  if (t) {
+    sessionStorage.setItem(TOKEN_KEY, t);
+    u.searchParams.delete("token");
+    history.replaceState(null, "", u.pathname + u.search + u.hash);
+  }
+}
+
+/** The headers of a dashboard request. */
+export function headers(extra = {}) {
+  const h = { "X-Wharf-UI": "1", ...extra };
+  const t = sessionStorage.getItem(TOKEN_KEY);
+  if (t) h.Authorization = `Bearer ${t}`;
+  return h;
+}
+
+/** A fetch of the dashboard's server; a 401 asks for the token once and tries again. */
+export async function uiFetch(url, init = {}) {
+  const go = () => fetch(url, { ...init, headers: headers(init.headers || {}) });
+  let resp = await go();
+  if (resp.status === 401) {
+    const t = prompt("This dashboard needs its token (--ui-token):");
+    if (t) {
+      sessionStorage.setItem(TOKEN_KEY, t.trim());
+      resp = await go();
+    }
+  }
+  return resp;
+}
 
 export class ApiError extends Error {
   constructor(status, message) {
@@ -22,12 +56,12 @@ async function failure(resp) {
 
 /** A request; JSON (or null for an empty body) back, an ApiError thrown. */
 export async function api(method, path, body, signal) {
-  const init = { method, headers: { ...HEADERS }, signal };
+  const init = { method, headers: {}, signal };
   if (body !== undefined) {
     init.headers["Content-Type"] = "application/json";
     init.body = JSON.stringify(body);
   }
-  const resp = await fetch(`/api${path}`, init);
+  const resp = await uiFetch(`/api${path}`, init);
   if (!resp.ok) throw await failure(resp);
   const text = await resp.text();
   return text ? JSON.parse(text) : null;
@@ -35,7 +69,7 @@ export async function api(method, path, body, signal) {
 
 /** A streamed response's bytes, chunk by chunk, until it ends or `signal` aborts. */
 export async function streamBytes(method, path, onChunk, signal) {
-  const resp = await fetch(`/api${path}`, { method, headers: HEADERS, signal });
+  const resp = await uiFetch(`/api${path}`, { method, signal });
   if (!resp.ok) throw await failure(resp);
   const reader = resp.body.getReader();
   for (;;) {

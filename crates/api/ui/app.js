@@ -69,7 +69,7 @@ document.addEventListener("keydown", (e) => {
     }
     return;
   }
-  const link = document.querySelector(`nav a[data-key="${e.key}"]`);
+  const link = [...document.querySelectorAll("nav a[data-key]")].find((a) => a.dataset.key === e.key);
   if (link) location.hash = link.getAttribute("href");
 });
 window.addEventListener("hashchange", render);

@@ -13,7 +13,7 @@ use hyper::body::Incoming;
 use hyper::header::HeaderValue;
 use hyper::{Method, Request, Response, StatusCode};
 use serde::{Deserialize, Serialize};
-use tokio::io::{AsyncBufReadExt, BufReader};
+use tokio::io::{AsyncBufReadExt, AsyncReadExt, BufReader};
 
 use crate::body::Body;
 use crate::error::ApiError;
@@ -47,7 +47,11 @@ fn read_projects(path: &Path) -> Result<Vec<Project>, ApiError> {
     }
 }
 
+/// One read-modify-write of the record at a time.
+static RECORD: std::sync::Mutex<()> = std::sync::Mutex::new(());
+
 fn remember(path: &Path, p: &Project) -> Result<(), ApiError> {
+    let _one = RECORD.lock().unwrap_or_else(|e| e.into_inner());
     let mut all = read_projects(path)?;
     all.retain(|x| x.name != p.name);
     all.push(p.clone());
@@ -80,6 +84,9 @@ fn command_line(socket: &Path, p: &Project, verb: &str) -> Result<Vec<String>, A
     }
     if verb == "up" && p.files.is_empty() {
         return Err(ApiError::bad_request(format!("project {}: no compose file is known; give one", p.name)));
+    }
+    if p.files.iter().any(String::is_empty) {
+        return Err(ApiError::bad_request("an empty compose file name"));
     }
     if let Some(f) = p.files.iter().chain(std::iter::once(&p.workdir)).find(|f| !f.is_empty() && !f.starts_with('/')) {
         return Err(ApiError::bad_request(format!("{f}: an absolute path is expected")));
@@ -141,10 +148,19 @@ fn run(state: Arc<State>, p: Project, verb: String, args: Vec<String>) -> Result
     for r in readers {
         let lines_tx = lines_tx.clone();
         tokio::spawn(async move {
-            let mut it = BufReader::new(r).lines();
-            while let Ok(Some(l)) = it.next_line().await {
-                if lines_tx.send(l).await.is_err() {
-                    break;
+            // Bounded lines, any bytes (a lossy decode never stops the pipe: the child would die on EPIPE).
+            let mut r = BufReader::new(r);
+            let mut buf = Vec::new();
+            loop {
+                buf.clear();
+                match (&mut r).take(64 << 10).read_until(b'\n', &mut buf).await {
+                    Ok(0) | Err(_) => break,
+                    Ok(_) => {
+                        let l = String::from_utf8_lossy(&buf).trim_end_matches('\n').to_string();
+                        if lines_tx.send(l).await.is_err() {
+                            break;
+                        }
+                    }
                 }
             }
         });
@@ -195,7 +211,7 @@ mod tests {
         };
         assert!(bad(|q| q.name = "Shop".into()) && bad(|q| q.name = "-x".into()) && bad(|q| q.name = "a b".into()));
         assert!(bad(|q| q.files = vec!["rel.yaml".into()]) && bad(|q| q.files.clear()));
-        assert!(bad(|q| q.workdir = "rel".into()));
+        assert!(bad(|q| q.workdir = "rel".into()) && bad(|q| q.files = vec![String::new()]));
         let down = Project { files: Vec::new(), workdir: String::new(), ..p };
         assert!(command_line(Path::new("/s"), &down, "down").is_ok(), "down needs no file");
     }

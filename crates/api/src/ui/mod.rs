@@ -7,13 +7,17 @@
 //! `wharf` binary run against the daemon's own socket).
 //!
 //! Never open by accident: a loopback address serves without a token, any
-//! other only with one (`--ui-token`; the browser logs in once at
-//! `/login?token=…`, which sets a `SameSite=Strict`, `HttpOnly` cookie).
+//! other only with one (`--ui-token`). The token is never a cookie (cookies
+//! are not kept apart by port: every container's published port on the
+//! host would get it): the page keeps it in `sessionStorage` and sends it
+//! as `Authorization: Bearer`; a terminal's WebSocket, which cannot carry
+//! headers, presents a one-time ticket (`POST /ui/ticket`, 30 s). The page
+//! itself (`/`, `/assets/`) is public code and served without the token.
 //! Against other sites in the same browser: every request's `Host` must
-//! be the dashboard's own (no DNS rebinding), `/api` requests must carry
-//! `X-Wharf-UI` (which a cross-site page cannot send without a preflight
-//! this server never grants) and a same-origin `Origin` when they have
-//! one, WebSockets a same-origin `Origin` always; a strict CSP.
+//! be the dashboard's own (no DNS rebinding), `/api` and `/ui` requests
+//! must carry `X-Wharf-UI` (which a cross-site page cannot send without a
+//! preflight this server never grants) and a same-origin `Origin` when
+//! they have one, WebSockets a same-origin `Origin` always; a strict CSP.
 
 mod assets;
 mod compose;
@@ -47,14 +51,38 @@ impl UiConfig {
                 self.addr
             ));
         }
-        if self.token.as_deref().is_some_and(|t| t.len() < 16 || t.chars().any(|c| !c.is_ascii_graphic())) {
-            return Err("--ui-token: at least 16 printable characters".into());
+        let token_char = |c: char| c.is_ascii_alphanumeric() || "._~-".contains(c);
+        if self.token.as_deref().is_some_and(|t| t.len() < 16 || !t.chars().all(token_char)) {
+            return Err("--ui-token: at least 16 characters of [A-Za-z0-9._~-]".into());
         }
         Ok(())
     }
 }
 
-const COOKIE: &str = "wharf_ui";
+/// How long a terminal's ticket is good for.
+const TICKET_TTL: std::time::Duration = std::time::Duration::from_secs(30);
+
+/// The dashboard's state: its config and the terminal tickets handed out.
+pub struct Ui {
+    config: UiConfig,
+    tickets: std::sync::Mutex<std::collections::HashMap<String, std::time::Instant>>,
+}
+
+impl Ui {
+    fn ticket(&self) -> String {
+        let t = wharf_common::ids::new_id();
+        let mut all = self.tickets.lock().unwrap_or_else(|p| p.into_inner());
+        all.retain(|_, at| at.elapsed() < TICKET_TTL);
+        all.insert(t.clone(), std::time::Instant::now());
+        t
+    }
+
+    /// Takes a ticket: good once, within its time.
+    fn redeem(&self, t: &str) -> bool {
+        let mut all = self.tickets.lock().unwrap_or_else(|p| p.into_inner());
+        all.remove(t).is_some_and(|at| at.elapsed() < TICKET_TTL)
+    }
+}
 
 fn error(status: StatusCode, message: &str) -> Response<Body> {
     let mut r = Response::new(full(serde_json::json!({ "message": message }).to_string()));
@@ -75,13 +103,20 @@ fn header<'a>(req: &'a Request<Incoming>, name: &str) -> Option<&'a str> {
 /// The hosts the dashboard answers to: its address, and `localhost` for loopback.
 fn host_allowed(ui: &UiConfig, host: Option<&str>) -> bool {
     let Some(host) = host else { return false };
-    let port = ui.addr.port();
     if ui.token.is_some() {
         // Behind a token any name may lead here (a proxy, a DNS name).
         return true;
     }
-    let ours = [ui.addr.to_string(), format!("localhost:{port}")];
-    ours.iter().any(|h| h.eq_ignore_ascii_case(host))
+    // `name[:port]`, `[v6][:port]`; no port is 80.
+    let (name, port) =
+        match host.rsplit_once(':').filter(|(n, p)| !n.ends_with(':') && p.bytes().all(|b| b.is_ascii_digit())) {
+            Some((n, p)) if !host.ends_with(']') => (n, p.parse::<u16>().ok()),
+            _ => (host, Some(80)),
+        };
+    let ip = ui.addr.ip().to_string();
+    let bracketed = format!("[{ip}]");
+    port == Some(ui.addr.port())
+        && (name.eq_ignore_ascii_case("localhost") || name == ip || (ui.addr.is_ipv6() && name == bracketed))
 }
 
 /// `Origin` (when the browser sent one) is this dashboard's.
@@ -95,46 +130,22 @@ fn origin_ok(req: &Request<Incoming>, required: bool) -> bool {
 
 fn authorized(ui: &UiConfig, req: &Request<Incoming>) -> bool {
     let Some(token) = &ui.token else { return true };
-    let bearer = header(req, "Authorization").and_then(|a| a.strip_prefix("Bearer "));
-    let cookie = header(req, "Cookie").and_then(|c| {
-        c.split(';').filter_map(|kv| kv.trim().split_once('=')).find(|(k, _)| *k == COOKIE).map(|(_, v)| v)
-    });
-    [bearer, cookie].into_iter().flatten().any(|t| same_secret(t.as_bytes(), token.as_bytes()))
-}
-
-/// `/login?token=T`: the cookie, then the dashboard.
-fn login(ui: &UiConfig, req: &Request<Incoming>) -> Response<Body> {
-    let q = crate::query::Query::parse(req.uri().query());
-    let Some(token) = &ui.token else { return redirect("/") };
-    match q.get("token") {
-        Some(t) if same_secret(t.as_bytes(), token.as_bytes()) => {
-            let mut r = redirect("/");
-            let cookie = format!("{COOKIE}={token}; Path=/; HttpOnly; SameSite=Strict");
-            r.headers_mut().insert("Set-Cookie", HeaderValue::from_str(&cookie).expect("printable token"));
-            r
-        }
-        _ => error(StatusCode::UNAUTHORIZED, "wrong or missing token"),
-    }
-}
-
-fn redirect(to: &'static str) -> Response<Body> {
-    let mut r = Response::new(crate::body::empty());
-    *r.status_mut() = StatusCode::SEE_OTHER;
-    r.headers_mut().insert("Location", HeaderValue::from_static(to));
-    r
+    header(req, "Authorization")
+        .and_then(|a| a.strip_prefix("Bearer "))
+        .is_some_and(|t| same_secret(t.as_bytes(), token.as_bytes()))
 }
 
 /// One request to the dashboard's listener.
-pub async fn handle(state: Arc<State>, ui: Arc<UiConfig>, mut req: Request<Incoming>) -> Response<Body> {
-    if !host_allowed(&ui, header(&req, "Host")) {
+pub async fn handle(state: Arc<State>, ui: Arc<Ui>, mut req: Request<Incoming>) -> Response<Body> {
+    if !host_allowed(&ui.config, header(&req, "Host")) {
         return error(StatusCode::MISDIRECTED_REQUEST, "this dashboard does not answer to that host name");
     }
     let path = req.uri().path().to_string();
-    if path == "/login" && req.method() == Method::GET {
-        return login(&ui, &req);
-    }
-    if !authorized(&ui, &req) {
-        return error(StatusCode::UNAUTHORIZED, "log in first: /login?token=…");
+    let page = path == "/" || path == "/index.html" || path.starts_with("/assets/");
+    let terminal = path.starts_with("/ws/exec/");
+    // The page is public code; the terminal proves itself with its ticket.
+    if !page && !terminal && !authorized(&ui.config, &req) {
+        return error(StatusCode::UNAUTHORIZED, "the dashboard's token is needed (Authorization: Bearer)");
     }
     let mut resp = if let Some(rest) = path.strip_prefix("/api/") {
         if header(&req, "X-Wharf-UI").is_none() || !origin_ok(&req, false) {
@@ -159,12 +170,23 @@ pub async fn handle(state: Arc<State>, ui: Arc<UiConfig>, mut req: Request<Incom
         if !origin_ok(&req, true) {
             return error(StatusCode::FORBIDDEN, "a terminal opens from the dashboard's own pages (Origin)");
         }
+        let q = crate::query::Query::parse(req.uri().query());
+        if !q.get("ticket").is_some_and(|t| ui.redeem(t)) {
+            return error(StatusCode::UNAUTHORIZED, "a terminal needs a ticket (POST /ui/ticket), good once for 30 s");
+        }
         ws::exec(state, req, id.to_string()).await.unwrap_or_else(|e| error(e.status, &e.message))
-    } else if path == "/ui/compose" || path.starts_with("/ui/compose/") {
+    } else if path.starts_with("/ui/") {
         if header(&req, "X-Wharf-UI").is_none() || !origin_ok(&req, false) {
             return error(StatusCode::FORBIDDEN, "requests come from the dashboard's own pages (X-Wharf-UI)");
         }
-        compose::handle(state, req).await.unwrap_or_else(|e: ApiError| error(e.status, &e.message))
+        if path == "/ui/ticket" && req.method() == Method::POST {
+            let ticket = ui.ticket();
+            let mut r = Response::new(full(serde_json::json!({ "ticket": ticket }).to_string()));
+            r.headers_mut().insert("Content-Type", HeaderValue::from_static("application/json"));
+            r
+        } else {
+            compose::handle(state, req).await.unwrap_or_else(|e: ApiError| error(e.status, &e.message))
+        }
     } else {
         assets::serve(req.method(), &path)
     };
@@ -187,11 +209,11 @@ pub async fn start(state: Arc<State>, ui: UiConfig) -> std::io::Result<()> {
     ui.check().map_err(std::io::Error::other)?;
     let listener = tokio::net::TcpListener::bind(ui.addr).await?;
     tracing::info!("dashboard on http://{}", listener.local_addr()?);
-    tokio::spawn(accept(state, Arc::new(ui), listener));
+    tokio::spawn(accept(state, Arc::new(Ui { config: ui, tickets: Default::default() }), listener));
     Ok(())
 }
 
-async fn accept(state: Arc<State>, ui: Arc<UiConfig>, listener: tokio::net::TcpListener) {
+async fn accept(state: Arc<State>, ui: Arc<Ui>, listener: tokio::net::TcpListener) {
     loop {
         let stream = match listener.accept().await {
             Ok((s, _)) => s,
@@ -230,10 +252,19 @@ mod tests {
         assert!(ui("[::1]:8080", None).check().is_ok());
         assert!(ui("0.0.0.0:8080", None).check().is_err());
         assert!(ui("10.1.2.3:8080", Some("short")).check().is_err());
+        assert!(ui("10.1.2.3:8080", Some("0123456789abcdef;x")).check().is_err(), "a cookie or URL breaker");
         assert!(ui("0.0.0.0:8080", Some("0123456789abcdef")).check().is_ok());
         let lo = ui("127.0.0.1:8080", None);
         assert!(host_allowed(&lo, Some("127.0.0.1:8080")) && host_allowed(&lo, Some("LOCALHOST:8080")));
         assert!(!host_allowed(&lo, Some("evil.example:8080")) && !host_allowed(&lo, None), "DNS rebinding");
+        assert!(!host_allowed(&lo, Some("127.0.0.1:8081")) && !host_allowed(&lo, Some("127.0.0.1")));
+        assert!(host_allowed(&ui("127.0.0.1:80", None), Some("127.0.0.1")), "no port is 80");
+        let v6 = ui("[::1]:8080", None);
+        assert!(host_allowed(&v6, Some("[::1]:8080")) && !host_allowed(&v6, Some("[::2]:8080")));
+        let t = Ui { config: lo.clone(), tickets: Default::default() };
+        let ticket = t.ticket();
+        assert!(t.redeem(&ticket) && !t.redeem(&ticket), "a ticket is good once");
+        assert!(!t.redeem("made-up"));
         assert!(same_secret(b"abc", b"abc") && !same_secret(b"abc", b"abd") && !same_secret(b"abc", b"ab"));
     }
 }

@@ -101,7 +101,8 @@ pub async fn exec(state: Arc<State>, mut req: Request<Incoming>, id: String) -> 
         })
         .ok_or_else(|| ApiError::bad_request("a WebSocket upgrade is expected"))?
         .to_string();
-    if id.is_empty() || !id.chars().all(|c| c.is_ascii_alphanumeric() || c == '_' || c == '-' || c == '.') {
+    // An exec id is hex: nothing that could add a path segment or a query to the internal request.
+    if id.is_empty() || id.len() > 128 || !id.chars().all(|c| c.is_ascii_alphanumeric()) {
         return Err(ApiError::bad_request(format!("bad exec id {id:?}")));
     }
     let q = crate::query::Query::parse(req.uri().query());

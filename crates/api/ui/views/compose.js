@@ -2,7 +2,7 @@
 // containers; up / down / restart a project (the daemon runs `wharf
 // compose` against its own API with the project's files: /ui/compose).
 
-import { api, confirmAction, h, showError } from "../api.js";
+import { api, confirmAction, h, showError, uiFetch } from "../api.js";
 import { actions, name } from "./containers.js";
 
 const LABEL = "com.docker.compose.project";
@@ -10,9 +10,9 @@ const LABEL = "com.docker.compose.project";
 async function run(project, verb, files, workdir, out) {
   out.textContent = "";
   let code = null;
-  const resp = await fetch(`/ui/compose/${encodeURIComponent(project)}/${verb}`, {
+  const resp = await uiFetch(`/ui/compose/${encodeURIComponent(project)}/${verb}`, {
     method: "POST",
-    headers: { "X-Wharf-UI": "1", "Content-Type": "application/json" },
+    headers: { "Content-Type": "application/json" },
     body: JSON.stringify({ files, workdir }),
   });
   if (!resp.ok) {
@@ -62,19 +62,22 @@ export async function render(main, signal) {
     try {
       const filters = encodeURIComponent(JSON.stringify({ label: [LABEL] }));
       [list, known] = await Promise.all([api("GET", `/containers/json?all=1&filters=${filters}`, undefined, signal),
-        fetch("/ui/compose", { headers: { "X-Wharf-UI": "1" }, signal }).then((r) => r.json())]);
+        uiFetch("/ui/compose", { signal }).then((r) => r.json())]);
     } catch (e) {
       return showError(e);
     }
     const projects = new Map();
-    for (const k of known) projects.set(k.name, { files: k.files, workdir: k.workdir, services: new Map() });
+    // Files are run only as remembered here (brought up from this page); a
+    // container's labels (an image can set them) only suggest them in the form.
+    for (const k of known) projects.set(k.name, { files: k.files, workdir: k.workdir, known: true, services: new Map() });
     for (const c of list) {
       const l = c.Labels || {};
       const p = l[LABEL];
-      if (!projects.has(p)) projects.set(p, { files: [], workdir: "", services: new Map() });
+      if (!projects.has(p)) projects.set(p, { files: [], workdir: "", known: false, services: new Map() });
       const proj = projects.get(p);
-      if (l["com.docker.compose.project.config_files"]) proj.files = l["com.docker.compose.project.config_files"].split(",");
-      if (l["com.docker.compose.project.working_dir"]) proj.workdir = l["com.docker.compose.project.working_dir"];
+      if (!proj.known && l["com.docker.compose.project.config_files"]) {
+        proj.files = l["com.docker.compose.project.config_files"].split(",");
+      }
       const svc = l["com.docker.compose.service"] || "?";
       if (!proj.services.has(svc)) proj.services.set(svc, []);
       proj.services.get(svc).push(c);
@@ -85,9 +88,16 @@ export async function render(main, signal) {
       const verb = (v, danger) => h("button", {
         type: "button", className: danger ? "danger" : "", dataset: { verb: v },
         onclick: async () => {
+          if (!proj.known && v !== "down") {
+            // Not brought up here: the files are the labels' say-so; the user confirms them in the form.
+            file.value = proj.files[0] || "";
+            pname.value = p;
+            file.focus();
+            return;
+          }
           if (danger && !(await confirmAction(`Take project ${p} down (its containers and networks are removed)?`))) return;
           try {
-            await run(p, v, proj.files, proj.workdir, out);
+            await run(p, v, v === "down" && !proj.known ? [] : proj.files, proj.known ? proj.workdir : "", out);
           } catch (e) {
             showError(e);
           }

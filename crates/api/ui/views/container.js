@@ -2,7 +2,7 @@
 // live stats charts (CPU, memory, network, block I/O), inspect as a tree,
 // processes, and an exec terminal (xterm.js over the /ws/exec WebSocket).
 
-import { api, attempt, button, bytes, cpuPercent, demuxer, h, showError, streamBytes, streamJson } from "../api.js";
+import { api, attempt, button, bytes, cpuPercent, demuxer, h, showError, streamBytes, streamJson, uiFetch } from "../api.js";
 import { Series } from "../charts.js";
 import { actions, name } from "./containers.js";
 import { ansiLine } from "./ansi.js";
@@ -155,7 +155,17 @@ async function terminalTab(pane, id, signal) {
       showError(e);
       return;
     }
-    const ws = new WebSocket(`${location.protocol === "https:" ? "wss" : "ws"}://${location.host}/ws/exec/${exec.Id}?h=${rows}&w=${cols}`);
+    let ticket;
+    try {
+      const r = await uiFetch("/ui/ticket", { method: "POST" });
+      if (!r.ok) throw new Error(`a terminal ticket: ${r.status} ${(await r.json().catch(() => ({}))).message || ""}`);
+      ticket = (await r.json()).ticket;
+    } catch (e) {
+      showError(e);
+      return;
+    }
+    const scheme = location.protocol === "https:" ? "wss" : "ws";
+    const ws = new WebSocket(`${scheme}://${location.host}/ws/exec/${encodeURIComponent(exec.Id)}?ticket=${ticket}&h=${rows}&w=${cols}`);
     ws.binaryType = "arraybuffer";
     ws.onmessage = (m) => term.write(new Uint8Array(m.data));
     ws.onerror = () => showError(new Error("the terminal's connection failed"));
@@ -182,7 +192,7 @@ async function terminalTab(pane, id, signal) {
 }
 
 export async function render(main, signal, id) {
-  const c = await api("GET", `/containers/${id}/json`, undefined, signal);
+  const c = await api("GET", `/containers/${encodeURIComponent(id)}/json`, undefined, signal);
   const summary = { Id: c.Id, Names: [c.Name], State: c.State.Status };
   const head = h("h1", {}, h("a", { href: "#/containers" }, "Containers"), " / ", name(summary),
     h("span", { className: `badge state-${c.State.Status}`, id: "state" }, c.State.Status),

@@ -21,7 +21,9 @@ function ports(c) {
   return (c.Ports || [])
     .filter((p) => p.PublicPort && !seen.has(`${p.PublicPort}/${p.Type}`) && seen.add(`${p.PublicPort}/${p.Type}`))
     .map((p) => {
-      const host = p.IP && p.IP !== "0.0.0.0" && p.IP !== "::" ? p.IP : location.hostname;
+      // Only an address goes into the link (brackets for IPv6).
+      const ip = /^[0-9a-fA-F:.]+$/.test(p.IP || "") && p.IP !== "0.0.0.0" && p.IP !== "::" ? p.IP : "";
+      const host = ip ? (ip.includes(":") ? `[${ip}]` : ip) : location.hostname;
       const label = `${p.PublicPort}→${p.PrivatePort}/${p.Type}`;
       return p.Type === "tcp"
         ? h("a", { href: `http://${host}:${p.PublicPort}/`, target: "_blank", rel: "noopener" }, label, " ")
