@@ -422,9 +422,8 @@ fn daemonless_build_honours_dockerignore() {
     assert_eq!(wharf(&["run", "--rm", "ctx:test", "ls", "/ctx"]).split_whitespace().collect::<Vec<_>>(), ["keep"]);
 }
 
-/// `--build-context` without a daemon: the same case as through one.
-#[test]
-fn daemonless_named_contexts() {
+/// A case of `support` run without a daemon: a data root of its own with busybox imported.
+fn daemonless(case: impl FnOnce(&std::path::Path, &dyn Fn(&[&str]) -> std::process::Output)) {
     let tmp = tempfile::tempdir().unwrap();
     let data = tmp.path().join("data");
     let wharf = |args: &[&str]| {
@@ -432,20 +431,19 @@ fn daemonless_named_contexts() {
     };
     let tar = support::busybox_tar(tmp.path());
     support::stdout_of(wharf(&["import", "-c", "CMD [\"sh\"]", tar.to_str().unwrap(), IMG]), "import");
-    support::named_contexts_case(tmp.path(), &wharf);
+    case(tmp.path(), &wharf);
+}
+
+/// `--build-context` without a daemon: the same case as through one.
+#[test]
+fn daemonless_named_contexts() {
+    daemonless(support::named_contexts_case);
 }
 
 /// Remote build contexts without a daemon: the same case as through one.
 #[test]
 fn daemonless_remote_contexts() {
-    let tmp = tempfile::tempdir().unwrap();
-    let data = tmp.path().join("data");
-    let wharf = |args: &[&str]| {
-        std::process::Command::new(support::WHARF).arg("--data-root").arg(&data).args(args).output().unwrap()
-    };
-    let tar = support::busybox_tar(tmp.path());
-    support::stdout_of(wharf(&["import", "-c", "CMD [\"sh\"]", tar.to_str().unwrap(), IMG]), "import");
-    support::remote_contexts_case(tmp.path(), None, &wharf);
+    daemonless(|dir, wharf| support::remote_contexts_case(dir, None, wharf));
 }
 
 /// Exec's `AttachStdout`/`AttachStderr` choose the streams an attached client gets.
