@@ -45,7 +45,8 @@ export class ApiError extends Error {
   }
 }
 
-async function failure(resp) {
+/** A failed response as an ApiError (the server's `{"message"}` when it sent one). */
+export async function failure(resp) {
   let message = `${resp.status} ${resp.statusText}`;
   try {
     const body = await resp.json();
@@ -67,9 +68,9 @@ export async function api(method, path, body, signal) {
   return text ? JSON.parse(text) : null;
 }
 
-/** A streamed response's bytes, chunk by chunk, until it ends or `signal` aborts. */
-export async function streamBytes(method, path, onChunk, signal) {
-  const resp = await uiFetch(`/api${path}`, { method, signal });
+/** A streamed response of the dashboard's server (`url`, fetch's `init`), chunk by chunk, until it ends or aborts. */
+export async function streamFrom(url, init, onChunk) {
+  const resp = await uiFetch(url, init);
   if (!resp.ok) throw await failure(resp);
   const reader = resp.body.getReader();
   for (;;) {
@@ -79,11 +80,16 @@ export async function streamBytes(method, path, onChunk, signal) {
   }
 }
 
-/** A JSON-lines stream (events, stats, pull progress): one object per line. */
-export async function streamJson(method, path, onValue, signal) {
+/** An API stream's bytes. */
+export function streamBytes(method, path, onChunk, signal) {
+  return streamFrom(`/api${path}`, { method, signal }, onChunk);
+}
+
+/** A JSON-lines stream of the server: one object per line. */
+export async function jsonLinesFrom(url, init, onValue) {
   const decoder = new TextDecoder();
   let rest = "";
-  await streamBytes(method, path, (chunk) => {
+  await streamFrom(url, init, (chunk) => {
     rest += decoder.decode(chunk, { stream: true });
     let nl;
     while ((nl = rest.indexOf("\n")) >= 0) {
@@ -91,8 +97,13 @@ export async function streamJson(method, path, onValue, signal) {
       rest = rest.slice(nl + 1);
       if (line) onValue(JSON.parse(line));
     }
-  }, signal);
+  });
   if (rest.trim()) onValue(JSON.parse(rest));
+}
+
+/** An API JSON-lines stream (events, stats, pull progress). */
+export function streamJson(method, path, onValue, signal) {
+  return jsonLinesFrom(`/api${path}`, { method, signal }, onValue);
 }
 
 /** Docker's multiplexed stream (8-byte frame headers: stream, 0, 0, 0, size) → (stream, bytes). */

@@ -68,9 +68,38 @@ impl NamedContext {
     }
 }
 
+/// What a client sends for a build: the query value (empty without named
+/// contexts) and the body ([`Upload::write`]) that goes with it.
+#[derive(Debug, Clone)]
+pub struct Upload {
+    pub query: String,
+    /// The local directories in tar order (`named/0/`, …); None without
+    /// named contexts (the body is then the context's own tar).
+    locals: Option<Vec<PathBuf>>,
+}
+
+impl Upload {
+    pub fn new(named: &BTreeMap<String, NamedContext>) -> Upload {
+        if named.is_empty() {
+            return Upload { query: String::new(), locals: None };
+        }
+        let (query, locals) = encode(named);
+        Upload { query, locals: Some(locals) }
+    }
+
+    /// The body: the context's own tar (`.dockerignore` applied, the
+    /// Dockerfile always sent), or with named contexts the layout above.
+    pub fn write(&self, context: &Path, dockerfile: &str, w: impl Write) -> Result<()> {
+        match &self.locals {
+            None => crate::dockerignore::context_tar(context, dockerfile, w),
+            Some(locals) => write_tar(context, dockerfile, locals, w),
+        }
+    }
+}
+
 /// The query value for `named` and the local directories in tar order
 /// (`named/0/`, `named/1/`, …).
-pub fn encode(named: &BTreeMap<String, NamedContext>) -> (String, Vec<PathBuf>) {
+fn encode(named: &BTreeMap<String, NamedContext>) -> (String, Vec<PathBuf>) {
     let mut locals = Vec::new();
     let map: serde_json::Map<String, serde_json::Value> = named
         .iter()
@@ -129,7 +158,7 @@ pub fn decode(query: Option<&str>, dir: &Path) -> Result<(PathBuf, BTreeMap<Stri
 /// The body for a build with named contexts: the context under `context/`
 /// (its `.dockerignore` applied, the Dockerfile always sent), each local
 /// one of `locals` under `named/N/` (its own `.dockerignore` applied).
-pub fn write_tar(context: &Path, dockerfile: &str, locals: &[PathBuf], w: impl Write) -> Result<()> {
+fn write_tar(context: &Path, dockerfile: &str, locals: &[PathBuf], w: impl Write) -> Result<()> {
     let mut b = tar::Builder::new(w);
     b.follow_symlinks(false);
     crate::dockerignore::append_dir(&mut b, context, Some(dockerfile), Path::new("context"))?;
@@ -180,18 +209,27 @@ mod tests {
             ("src".to_string(), NamedContext::Local(src.clone())),
         ]
         .into();
-        let (query, locals) = encode(&named);
-        assert_eq!(locals, vec![src]);
+        let up = Upload::new(&named);
+        assert_eq!(up.locals, Some(vec![src]));
         let mut body = Vec::new();
-        write_tar(&ctx, "Dockerfile", &locals, &mut body).unwrap();
+        up.write(&ctx, "Dockerfile", &mut body).unwrap();
         let out = tmp.path().join("out");
         tar::Archive::new(&body[..]).unpack(&out).unwrap();
-        let (context, back) = decode(Some(&query), &out).unwrap();
+        let (context, back) = decode(Some(&up.query), &out).unwrap();
         assert_eq!(context, out.join("context"));
         assert!(context.join("Dockerfile").is_file());
         assert_eq!(back["base"], NamedContext::Image("busybox:local".into()));
         assert_eq!(back["src"], NamedContext::Local(out.join("named/0")));
         assert!(out.join("named/0/keep").is_file() && !out.join("named/0/skip.log").exists(), "own .dockerignore");
+        // Without named contexts the body is the context's own tar, and the query empty.
+        let plain = Upload::new(&BTreeMap::new());
+        let mut body = Vec::new();
+        plain.write(&ctx, "Dockerfile", &mut body).unwrap();
+        let flat = tmp.path().join("flat");
+        tar::Archive::new(&body[..]).unpack(&flat).unwrap();
+        assert_eq!(plain.query, "");
+        assert_eq!(decode(Some(&plain.query), &flat).unwrap(), (flat.clone(), BTreeMap::new()));
+        assert!(flat.join("Dockerfile").is_file());
         // Without the parameter the body is the context; a bad value or a missing directory is refused.
         assert_eq!(decode(None, &out).unwrap(), (out.clone(), BTreeMap::new()));
         assert!(decode(Some(r#"{"a":"local://7"}"#), &out).is_err());

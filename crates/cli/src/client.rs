@@ -119,12 +119,9 @@ pub fn build_body(
     named: &std::collections::BTreeMap<String, wharf_build::NamedContext>,
 ) -> Result<(Box<dyn std::io::Read + Send>, String)> {
     let (dir, file) = (dir.to_path_buf(), dockerfile.to_string());
-    if named.is_empty() {
-        let body = produced(move |w| Ok(wharf_build::dockerignore::context_tar(&dir, &file, w)?))?;
-        return Ok((body, String::new()));
-    }
-    let (query, locals) = wharf_build::named::encode(named);
-    let body = produced(move |w| Ok(wharf_build::named::write_tar(&dir, &file, &locals, w)?))?;
+    let upload = wharf_build::named::Upload::new(named);
+    let query = upload.query.clone();
+    let body = produced(move |w| Ok(upload.write(&dir, &file, w)?))?;
     Ok((body, query))
 }
 

@@ -1,7 +1,7 @@
 //! The dashboard's files, embedded at build time from `ui/` (the crate's).
 
 use hyper::header::HeaderValue;
-use hyper::{Method, Response, StatusCode};
+use hyper::{Method, Response};
 
 use crate::body::{full, Body};
 
@@ -42,35 +42,26 @@ fn content_type(path: &str) -> &'static str {
     }
 }
 
-/// `GET /` and `GET /assets/…`; anything else is 404 (JSON, as the API's).
-pub fn serve(method: &Method, path: &str) -> Response<Body> {
+/// `GET /` and `GET /assets/…`; None for anything else.
+pub fn serve(method: &Method, path: &str) -> Option<Response<Body>> {
     let name = match path {
         "/" | "/index.html" => Some("index.html"),
         p => p.strip_prefix("/assets/"),
     };
     let found = name.and_then(|n| FILES.iter().find(|(p, _)| *p == n));
-    match (method, found) {
-        (&Method::GET | &Method::HEAD, Some((p, data))) => {
-            let mut r = Response::new(if method == Method::HEAD { crate::body::empty() } else { full(data.to_vec()) });
-            let h = r.headers_mut();
-            h.insert("Content-Type", HeaderValue::from_static(content_type(p)));
-            // The binary is the version: a new daemon serves new files at once.
-            h.insert("Cache-Control", HeaderValue::from_static("no-cache"));
-            r
-        }
-        _ => {
-            let mut r =
-                Response::new(full(serde_json::json!({"message": format!("page not found: {path}")}).to_string()));
-            *r.status_mut() = StatusCode::NOT_FOUND;
-            r.headers_mut().insert("Content-Type", HeaderValue::from_static("application/json"));
-            r
-        }
-    }
+    let (p, data) = found.filter(|_| matches!(*method, Method::GET | Method::HEAD))?;
+    let mut r = Response::new(if method == Method::HEAD { crate::body::empty() } else { full(data.to_vec()) });
+    let h = r.headers_mut();
+    h.insert("Content-Type", HeaderValue::from_static(content_type(p)));
+    // The binary is the version: a new daemon serves new files at once.
+    h.insert("Cache-Control", HeaderValue::from_static("no-cache"));
+    Some(r)
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+    use hyper::StatusCode;
 
     #[test]
     fn every_module_the_page_imports_is_embedded() {
@@ -94,8 +85,9 @@ mod tests {
                 assert!(FILES.iter().any(|(p, _)| *p == target), "{path} imports {spec}: {target} is not embedded");
             }
         }
-        assert_eq!(serve(&Method::GET, "/nope").status(), StatusCode::NOT_FOUND);
-        assert_eq!(serve(&Method::POST, "/").status(), StatusCode::NOT_FOUND);
-        assert_eq!(serve(&Method::GET, "/assets/../Cargo.toml").status(), StatusCode::NOT_FOUND);
+        assert!(serve(&Method::GET, "/nope").is_none());
+        assert!(serve(&Method::POST, "/").is_none());
+        assert!(serve(&Method::GET, "/assets/../Cargo.toml").is_none());
+        assert_eq!(serve(&Method::GET, "/").map(|r| r.status()), Some(StatusCode::OK));
     }
 }

@@ -84,11 +84,13 @@ impl Ui {
     }
 }
 
+/// A JSON answer (the API's shape, `{"message"}` for errors).
+fn json(status: StatusCode, value: &serde_json::Value) -> Response<Body> {
+    crate::routes::json(status, value).unwrap_or_else(|_| Response::new(full("")))
+}
+
 fn error(status: StatusCode, message: &str) -> Response<Body> {
-    let mut r = Response::new(full(serde_json::json!({ "message": message }).to_string()));
-    *r.status_mut() = status;
-    r.headers_mut().insert("Content-Type", HeaderValue::from_static("application/json"));
-    r
+    json(status, &serde_json::json!({ "message": message }))
 }
 
 /// Equal in time whatever the content (the token is a secret).
@@ -117,6 +119,11 @@ fn host_allowed(ui: &UiConfig, host: Option<&str>) -> bool {
     let bracketed = format!("[{ip}]");
     port == Some(ui.addr.port())
         && (name.eq_ignore_ascii_case("localhost") || name == ip || (ui.addr.is_ipv6() && name == bracketed))
+}
+
+/// A request of the dashboard's own pages: `X-Wharf-UI`, and a same-origin `Origin` if any.
+fn from_our_pages(req: &Request<Incoming>) -> bool {
+    header(req, "X-Wharf-UI").is_some() && origin_ok(req, false)
 }
 
 /// `Origin` (when the browser sent one) is this dashboard's.
@@ -148,7 +155,7 @@ pub async fn handle(state: Arc<State>, ui: Arc<Ui>, mut req: Request<Incoming>) 
         return error(StatusCode::UNAUTHORIZED, "the dashboard's token is needed (Authorization: Bearer)");
     }
     let mut resp = if let Some(rest) = path.strip_prefix("/api/") {
-        if header(&req, "X-Wharf-UI").is_none() || !origin_ok(&req, false) {
+        if !from_our_pages(&req) {
             return error(StatusCode::FORBIDDEN, "API requests come from the dashboard's own pages (X-Wharf-UI)");
         }
         if req.headers().contains_key("Upgrade") {
@@ -176,19 +183,17 @@ pub async fn handle(state: Arc<State>, ui: Arc<Ui>, mut req: Request<Incoming>) 
         }
         ws::exec(state, req, id.to_string()).await.unwrap_or_else(|e| error(e.status, &e.message))
     } else if path.starts_with("/ui/") {
-        if header(&req, "X-Wharf-UI").is_none() || !origin_ok(&req, false) {
+        if !from_our_pages(&req) {
             return error(StatusCode::FORBIDDEN, "requests come from the dashboard's own pages (X-Wharf-UI)");
         }
         if path == "/ui/ticket" && req.method() == Method::POST {
-            let ticket = ui.ticket();
-            let mut r = Response::new(full(serde_json::json!({ "ticket": ticket }).to_string()));
-            r.headers_mut().insert("Content-Type", HeaderValue::from_static("application/json"));
-            r
+            json(StatusCode::OK, &serde_json::json!({ "ticket": ui.ticket() }))
         } else {
             compose::handle(state, req).await.unwrap_or_else(|e: ApiError| error(e.status, &e.message))
         }
     } else {
         assets::serve(req.method(), &path)
+            .unwrap_or_else(|| error(StatusCode::NOT_FOUND, &format!("page not found: {path}")))
     };
     let h = resp.headers_mut();
     h.insert("X-Content-Type-Options", HeaderValue::from_static("nosniff"));

@@ -2,7 +2,7 @@
 // containers; up / down / restart a project (the daemon runs `wharf
 // compose` against its own API with the project's files: /ui/compose).
 
-import { api, confirmAction, h, showError, uiFetch } from "../api.js";
+import { api, confirmAction, failure, h, jsonLinesFrom, showError, uiFetch } from "../api.js";
 import { actions, name } from "./containers.js";
 
 const LABEL = "com.docker.compose.project";
@@ -10,30 +10,11 @@ const LABEL = "com.docker.compose.project";
 async function run(project, verb, files, workdir, out) {
   out.textContent = "";
   let code = null;
-  const resp = await uiFetch(`/ui/compose/${encodeURIComponent(project)}/${verb}`, {
-    method: "POST",
-    headers: { "Content-Type": "application/json" },
-    body: JSON.stringify({ files, workdir }),
+  const init = { method: "POST", headers: { "Content-Type": "application/json" }, body: JSON.stringify({ files, workdir }) };
+  await jsonLinesFrom(`/ui/compose/${encodeURIComponent(project)}/${verb}`, init, (m) => {
+    if (m.stream) out.textContent += m.stream;
+    if (m.exit !== undefined) code = m.exit;
   });
-  if (!resp.ok) {
-    const body = await resp.json().catch(() => ({}));
-    throw new Error(body.message || `${resp.status} ${resp.statusText}`);
-  }
-  const reader = resp.body.getReader();
-  const dec = new TextDecoder();
-  let rest = "";
-  for (;;) {
-    const { value, done } = await reader.read();
-    if (done) break;
-    rest += dec.decode(value, { stream: true });
-    let nl;
-    while ((nl = rest.indexOf("\n")) >= 0) {
-      const m = JSON.parse(rest.slice(0, nl));
-      rest = rest.slice(nl + 1);
-      if (m.stream) out.textContent += m.stream;
-      if (m.exit !== undefined) code = m.exit;
-    }
-  }
   if (code !== 0) throw new Error(`compose ${verb} ${project} failed (exit ${code}): ${out.textContent.trim().split("\n").pop() || ""}`);
 }
 
@@ -62,7 +43,10 @@ export async function render(main, signal) {
     try {
       const filters = encodeURIComponent(JSON.stringify({ label: [LABEL] }));
       [list, known] = await Promise.all([api("GET", `/containers/json?all=1&filters=${filters}`, undefined, signal),
-        uiFetch("/ui/compose", { signal }).then((r) => r.json())]);
+        uiFetch("/ui/compose", { signal }).then(async (r) => {
+          if (!r.ok) throw await failure(r);
+          return r.json();
+        })]);
     } catch (e) {
       return showError(e);
     }

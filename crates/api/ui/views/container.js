@@ -2,7 +2,7 @@
 // live stats charts (CPU, memory, network, block I/O), inspect as a tree,
 // processes, and an exec terminal (xterm.js over the /ws/exec WebSocket).
 
-import { api, attempt, button, bytes, cpuPercent, demuxer, h, showError, streamBytes, streamJson, uiFetch } from "../api.js";
+import { api, attempt, button, bytes, cpuPercent, demuxer, failure, h, showError, streamBytes, streamJson, uiFetch } from "../api.js";
 import { Series } from "../charts.js";
 import { actions, name } from "./containers.js";
 import { ansiLine } from "./ansi.js";
@@ -158,7 +158,7 @@ async function terminalTab(pane, id, signal) {
     let ticket;
     try {
       const r = await uiFetch("/ui/ticket", { method: "POST" });
-      if (!r.ok) throw new Error(`a terminal ticket: ${r.status} ${(await r.json().catch(() => ({}))).message || ""}`);
+      if (!r.ok) throw new Error(`a terminal ticket: ${(await failure(r)).message}`);
       ticket = (await r.json()).ticket;
     } catch (e) {
       showError(e);

@@ -78,12 +78,13 @@ pub fn build(client: &Client, a: &BuildArgs) -> Result<()> {
             "--build-context needs a Wharf daemon: the classic POST /build of this daemon cannot carry named contexts"
         );
     }
-    let (context, named) = match a.remote()? {
+    let remote = a.remote()?;
+    let (context, named) = match remote {
         Some(_) => (Box::new(std::io::empty()) as Box<dyn Read + Send>, String::new()),
         None => crate::client::build_body(Path::new(&a.path), &dockerfile, &named)?,
     };
     let mut q = format!("dockerfile={}&q={}&nocache={}", enc(&dockerfile), u8::from(a.quiet), u8::from(a.no_cache));
-    if let Some(r) = a.remote()? {
+    if let Some(r) = remote {
         q.push_str(&format!("&remote={}", enc(r)));
     }
     if !named.is_empty() {
@@ -123,9 +124,6 @@ pub fn build(client: &Client, a: &BuildArgs) -> Result<()> {
     Ok(())
 }
 
-/// `wharf build` without a daemon: the builder runs in this process.
-/// A build without a daemon: the context goes through the same tarball as for
-/// a daemon (`.dockerignore` applied), unpacked into a scratch directory.
 /// The directory context (and named contexts) through the tarball a daemon gets, unpacked in `dir`.
 fn local_context(
     scratch: &Path,
@@ -134,18 +132,16 @@ fn local_context(
     dockerfile: &str,
 ) -> Result<(PathBuf, BTreeMap<String, wharf_build::NamedContext>)> {
     let mut tarball = tempfile::tempfile_in(scratch)?;
-    let named = named_contexts(&a.build_context)?;
-    let (query, locals) = wharf_build::named::encode(&named);
-    let path = Path::new(&a.path);
-    match named.is_empty() {
-        true => wharf_build::dockerignore::context_tar(path, dockerfile, &mut tarball)?,
-        false => wharf_build::named::write_tar(path, dockerfile, &locals, &mut tarball)?,
-    }
+    let upload = wharf_build::named::Upload::new(&named_contexts(&a.build_context)?);
+    upload.write(Path::new(&a.path), dockerfile, &mut tarball)?;
     std::io::Seek::rewind(&mut tarball)?;
     wharf_image::unpack::unpack_layer(std::io::BufReader::new(tarball), dir)?;
-    Ok(wharf_build::named::decode((!named.is_empty()).then_some(&query), dir)?)
+    Ok(wharf_build::named::decode(Some(&upload.query), dir)?)
 }
 
+/// `wharf build` without a daemon: the builder runs in this process. The
+/// context goes through the same tarball as for a daemon (`.dockerignore`
+/// applied), unpacked into a scratch directory; a remote one is fetched here.
 pub fn build_local(engine: &wharf_engine::Engine, a: &BuildArgs) -> Result<()> {
     let mut dockerfile = a.file.clone().unwrap_or_else(|| "Dockerfile".into());
     let scratch = engine.root().join("tmp");
